@@ -1,0 +1,91 @@
+# mf_ext - a model factory inside PostgreSQL.
+#
+# Two libraries are built:
+#   mf_ext.so   the part that sits in shared_preload_libraries (GUCs, the
+#               background-worker launcher); it never links OpenBLAS, so the
+#               postmaster starts no BLAS threads before it forks.
+#   mf_core.so  SQL functions, config library and numeric kernels; loaded
+#               on first use by a backend or by a job worker.
+#
+# Set-up and tests on a fresh machine: `make demo`, `make test` (see README).
+
+EXTENSION   = mf_ext
+EXTVERSION  = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" mf_ext.control)
+DATA        = $(wildcard sql/mf_ext--*.sql)
+
+PG_CONFIG  ?= /usr/lib/postgresql/15/bin/pg_config
+
+# Preloaded library: no BLAS, no jansson.
+MODULE_big  = mf_ext
+OBJS        = src/preload/mf_ext.o $(patsubst %.c,%.o,$(wildcard bgworker/*.c))
+
+# Core library: SQL-callable functions over pure C kernels.
+KERNEL_SRCS = $(wildcard kernels/*.c)
+KERNEL_OBJS = $(KERNEL_SRCS:.c=.o)
+CORE_SRCS   = $(wildcard src/*.c)
+CORE_OBJS   = $(CORE_SRCS:.c=.o) $(KERNEL_OBJS)
+CORE_LIBS   = -ljansson -lyaml -lopenblas -lm
+
+PG_CPPFLAGS = -I$(CURDIR)/kernels -I$(CURDIR)/src
+PG_CFLAGS   = -std=gnu11 $(MF_CFLAGS)
+EXTRA_CLEAN = mf_core$(DLSUFFIX) $(CORE_OBJS) build regression.diffs regression.out results
+
+REGRESS      = $(basename $(notdir $(wildcard test/sql/*.sql)))
+REGRESS_OPTS = --inputdir=test --outputdir=build/regress --load-extension=mf_ext
+
+# Bitcode for JIT inlining is not worth a clang dependency here.
+override with_llvm = no
+
+PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
+ifneq ($(wildcard $(PGXS)),)
+include $(PGXS)
+else
+all:
+	@echo "PostgreSQL 15 development files are missing: run 'make deps' (or 'make demo')." >&2; exit 1
+endif
+
+.DEFAULT_GOAL := all
+
+all: mf_core$(DLSUFFIX)
+
+mf_core$(DLSUFFIX): $(CORE_OBJS)
+	$(CC) $(CFLAGS) -shared -o $@ $(CORE_OBJS) $(LDFLAGS) $(LDFLAGS_SL) $(CORE_LIBS)
+
+$(CORE_OBJS): $(wildcard kernels/*.h src/*.h)
+
+install: install-core
+install-core: mf_core$(DLSUFFIX)
+	$(INSTALL_SHLIB) mf_core$(DLSUFFIX) '$(DESTDIR)$(pkglibdir)/'
+
+uninstall: uninstall-core
+uninstall-core:
+	rm -f '$(DESTDIR)$(pkglibdir)/mf_core$(DLSUFFIX)'
+
+installcheck: | build/regress
+build/regress:
+	mkdir -p $@
+
+# C unit tests of kernels/: each kernels/test/test_*.c is one program.
+UNIT_SRCS  = $(wildcard kernels/test/test_*.c)
+UNIT_BINS  = $(patsubst kernels/test/%.c,build/unit/%,$(UNIT_SRCS))
+UNIT_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -O2 -g -Wall -Wextra -Ikernels $(MF_CFLAGS)
+
+build/unit/%: kernels/test/%.c kernels/test/mf_test.h $(KERNEL_SRCS) $(wildcard kernels/*.h)
+	@mkdir -p build/unit
+	$(CC) $(UNIT_CFLAGS) -o $@ $< $(KERNEL_SRCS) $(CORE_LIBS)
+
+unit-build: $(UNIT_BINS)
+
+# The two commands of the README, plus helpers.
+deps:
+	scripts/install-deps.sh
+demo:
+	scripts/demo.sh
+test:
+	scripts/run-tests.sh
+stop:
+	scripts/cluster.sh stop
+start:
+	scripts/cluster.sh start
+
+.PHONY: install-core uninstall-core unit-build deps demo test stop start

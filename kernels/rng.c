@@ -1,0 +1,154 @@
+/*
+ * rng.c - the kernels' own PRNG: xoshiro256** seeded through splitmix64.
+ *
+ * Every random choice of training (initialisation, shuffles, splits,
+ * dropout masks, k-means++ seeding) is drawn from an MfRng the caller seeds,
+ * so one seed fixes a whole run.  The state lives in the caller's struct;
+ * there is no global generator.
+ */
+#include "mf_kernels.h"
+
+#include <math.h>
+
+/* One splitmix64 step: used to expand a 64-bit seed into the state. */
+static uint64_t
+MfkSplitmix64(uint64_t *x)
+{
+	uint64_t	z;
+
+	*x += UINT64_C(0x9E3779B97F4A7C15);
+	z = *x;
+	z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+	z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+	return z ^ (z >> 31);
+}
+
+/* Rotate left. */
+static inline uint64_t
+MfkRotl(uint64_t x, int k)
+{
+	return (x << k) | (x >> (64 - k));
+}
+
+/* Seed the state from a 64-bit seed. */
+void
+mfk_rng_seed(MfRng *r, uint64_t seed)
+{
+	uint64_t	x = seed;
+	int			i;
+
+	for (i = 0; i < 4; i++)
+		r->s[i] = MfkSplitmix64(&x);
+	/* splitmix64 never yields four zeros, but be explicit */
+	if ((r->s[0] | r->s[1] | r->s[2] | r->s[3]) == 0)
+		r->s[0] = 1;
+	r->has_spare = 0;
+	r->spare = 0.0;
+}
+
+/* xoshiro256**: next 64 bits. */
+uint64_t
+mfk_rng_next(MfRng *r)
+{
+	uint64_t   *s = r->s;
+	uint64_t	result = MfkRotl(s[1] * 5, 7) * 9;
+	uint64_t	t = s[1] << 17;
+
+	s[2] ^= s[0];
+	s[3] ^= s[1];
+	s[1] ^= s[2];
+	s[0] ^= s[3];
+	s[2] ^= t;
+	s[3] = MfkRotl(s[3], 45);
+	return result;
+}
+
+/* Uniform [0, 1): top 53 bits times 2^-53. */
+double
+mfk_rng_uniform(MfRng *r)
+{
+	return (double) (mfk_rng_next(r) >> 11) * 0x1.0p-53;
+}
+
+/* Uniform [lo, hi). */
+double
+mfk_rng_uniform_range(MfRng *r, double lo, double hi)
+{
+	return lo + (hi - lo) * mfk_rng_uniform(r);
+}
+
+/* Unbiased [0, n) by rejection of the short tail. */
+uint64_t
+mfk_rng_below(MfRng *r, uint64_t n)
+{
+	uint64_t	limit;
+	uint64_t	x;
+
+	if (n <= 1)
+		return 0;
+	/* largest multiple of n that fits: reject values at or above it */
+	limit = UINT64_MAX - (UINT64_MAX % n);
+	do
+		x = mfk_rng_next(r);
+	while (x >= limit);
+	return x % n;
+}
+
+/* Standard normal by Box-Muller; the second value is kept for next time. */
+double
+mfk_rng_normal(MfRng *r)
+{
+	double		u1,
+				u2,
+				rad,
+				theta;
+
+	if (r->has_spare)
+	{
+		r->has_spare = 0;
+		return r->spare;
+	}
+	u1 = 1.0 - mfk_rng_uniform(r);	/* (0, 1]: log is finite */
+	u2 = mfk_rng_uniform(r);
+	rad = sqrt(-2.0 * log(u1));
+	theta = 6.283185307179586476925286766559 * u2;
+	r->spare = rad * sin(theta);
+	r->has_spare = 1;
+	return rad * cos(theta);
+}
+
+/* Fisher-Yates shuffle. */
+void
+mfk_rng_shuffle(MfRng *r, size_t *idx, size_t n)
+{
+	size_t		i;
+
+	if (n < 2)
+		return;
+	for (i = n - 1; i > 0; i--)
+	{
+		size_t		j = (size_t) mfk_rng_below(r, (uint64_t) i + 1);
+		size_t		t = idx[i];
+
+		idx[i] = idx[j];
+		idx[j] = t;
+	}
+}
+
+/* A random permutation of 0..n-1. */
+void
+mfk_rng_permutation(MfRng *r, size_t *idx, size_t n)
+{
+	size_t		i;
+
+	for (i = 0; i < n; i++)
+		idx[i] = i;
+	mfk_rng_shuffle(r, idx, n);
+}
+
+/* Derive an independent child stream from the parent. */
+void
+mfk_rng_split(MfRng *parent, MfRng *child)
+{
+	mfk_rng_seed(child, mfk_rng_next(parent) ^ UINT64_C(0x6A09E667F3BCC909));
+}

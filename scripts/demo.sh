@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# `make demo`: install dependencies, build and install mf_ext, (re)start the
+# private cluster, recreate the extension in database mf and run the
+# quickstart (examples/quickstart.sql, or $MF_QUICKSTART). Safe to re-run.
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+CLUSTER="$MF_ROOT/scripts/cluster.sh"
+QUICKSTART="${MF_QUICKSTART:-$MF_ROOT/examples/quickstart.sql}"
+
+# Install packages, build, install, and restart so the new libraries load.
+setup() {
+	"$MF_ROOT/scripts/install-deps.sh"
+	mf_build || die "build failed (log: build/logs/build.log)"
+	mf_install || die "make install failed (log: build/logs/install.log)"
+	"$CLUSTER" restart
+	eval "$("$CLUSTER" env)"
+	export PGHOST PGPORT PGUSER PGDATABASE
+}
+
+# Drop and recreate the extension in database mf, so the demo starts clean.
+recreate_extension() {
+	info "recreating extension mf_ext in database $PGDATABASE"
+	"$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 \
+		-c 'DROP EXTENSION IF EXISTS mf_ext CASCADE' \
+		-c 'CREATE EXTENSION mf_ext CASCADE'
+}
+
+# Run the quickstart with its statements echoed.
+run_quickstart() {
+	[ -f "$QUICKSTART" ] || die "quickstart not found: $QUICKSTART"
+	info "running ${QUICKSTART#"$MF_ROOT"/}"
+	echo
+	"$PG_BIN/psql" -X -v ON_ERROR_STOP=1 --echo-all -f "$QUICKSTART"
+	echo
+}
+
+# Tell the user how to connect and how to stop.
+print_next_steps() {
+	cat <<EOF
+The mf_ext cluster is running.
+  connect:  psql -h $PGHOST -p $PGPORT -U $PGUSER $PGDATABASE
+            (or: eval "\$(scripts/cluster.sh env)"; psql   or: scripts/cluster.sh psql)
+  over TCP: psql -h 127.0.0.1 -p $PGPORT -U $PGUSER $PGDATABASE
+  stop:     make stop
+EOF
+}
+
+setup
+recreate_extension
+run_quickstart
+print_next_steps
