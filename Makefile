@@ -24,7 +24,7 @@ KERNEL_SRCS = $(wildcard kernels/*.c)
 KERNEL_OBJS = $(KERNEL_SRCS:.c=.o)
 CORE_SRCS   = $(wildcard src/*.c)
 CORE_OBJS   = $(CORE_SRCS:.c=.o) $(KERNEL_OBJS)
-CORE_LIBS   = -ljansson -lyaml -lopenblas -lm
+CORE_LIBS   = -ljansson -lyaml -lopenblas -lz -lm
 
 PG_CPPFLAGS = -I$(CURDIR)/kernels -I$(CURDIR)/src
 PG_CFLAGS   = -std=gnu11 $(MF_CFLAGS)

@@ -65,6 +65,9 @@ socket_path_ok() {
 
 # Set CL (cluster dir), DATA, RUN and LOG; create the owned subdirectories.
 resolve_paths() {
+	if is_root && ! id postgres >/dev/null 2>&1; then
+		die "no 'postgres' OS user: PostgreSQL 15 is not installed; run 'make deps'"
+	fi
 	CL="$(cluster_dir)"
 	DATA="$CL/data"
 	RUN="$CL/run"
@@ -158,9 +161,11 @@ cmd_start() {
 	fi
 	write_conf
 	info "starting PostgreSQL 15 on port $PORT (data: $DATA, log: $LOG)"
+	local before=0
+	[ -f "$LOG" ] && before="$(wc -l <"$LOG")"
 	if ! as_pg "$PG_BIN/pg_ctl" -D "$DATA" -l "$LOG" -w -t 60 start >/dev/null 2>&1; then
-		echo "--- last lines of $LOG ---" >&2
-		tail -n 25 "$LOG" >&2
+		echo "--- what the server logged ($LOG) ---" >&2
+		tail -n +"$((before + 1))" "$LOG" | tail -n 25 >&2
 		die "PostgreSQL did not start (port $PORT busy? try MF_PORT=5500 $0 start)"
 	fi
 	ensure_database

@@ -23,6 +23,7 @@ setup() {
 recreate_extension() {
 	info "recreating extension mf_ext in database $PGDATABASE"
 	"$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 \
+		-c 'SET client_min_messages = warning' \
 		-c 'DROP EXTENSION IF EXISTS mf_ext CASCADE' \
 		-c 'CREATE EXTENSION mf_ext CASCADE'
 }

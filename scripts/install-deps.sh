@@ -13,7 +13,7 @@ DEPS_GROUPS=(
 	"build tools:build-essential"
 	"PostgreSQL 15:postgresql-15 postgresql-server-dev-15 postgresql-contrib-15?"
 	"BLAS/LAPACK (pthread OpenBLAS):libopenblas-dev libopenblas-pthread-dev liblapacke-dev"
-	"C libraries:libjansson-dev libyaml-dev libcurl4-openssl-dev libmicrohttpd-dev"
+	"C libraries:libjansson-dev libyaml-dev zlib1g-dev libcurl4-openssl-dev libmicrohttpd-dev"
 	"pgTAP:pgtap postgresql-15-pgtap"
 	"pg_cron:postgresql-15-cron"
 	"Python:python3"
@@ -56,11 +56,17 @@ all_missing() {
 	done
 }
 
+# Fail early, with advice, when we can neither be root nor use sudo.
+can_be_root() {
+	is_root || command -v sudo >/dev/null 2>&1 ||
+		die "installing packages needs root: run 'make deps' as root or install sudo"
+}
+
 # Run apt-get as root, quietly, with its output appended to the log.
 apt_quiet() {
 	mkdir -p "$(dirname "$APT_LOG")"
 	if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get -q -y \
-		-o Dpkg::Use-Pty=0 "$@" >>"$APT_LOG" 2>&1; then
+		-o Dpkg::Use-Pty=0 -o DPkg::Lock::Timeout=600 "$@" >>"$APT_LOG" 2>&1; then
 		echo "--- last lines of $APT_LOG ---" >&2
 		tail -n 30 "$APT_LOG" >&2
 		die "apt-get $1 failed (full log: $APT_LOG)"
@@ -104,13 +110,16 @@ main() {
 	missing="$(all_missing 0 | tr '\n' ' ')"
 	if [ -n "${missing// /}" ]; then
 		info "missing Debian packages: $missing"
+		can_be_root
+		mkdir -p "$(dirname "$APT_LOG")"
+		: >"$APT_LOG"
 		info "apt-get update (log: $APT_LOG)"
-		: >"$APT_LOG" 2>/dev/null || true
 		apt_quiet update
 	fi
 	# '?' packages are resolved against the (possibly refreshed) index.
 	missing="$(all_missing 1 | tr '\n' ' ')"
 	if [ -n "${missing// /}" ]; then
+		can_be_root
 		info "apt-get install $missing"
 		# shellcheck disable=SC2086 # word splitting of the package list is wanted
 		apt_quiet install --no-install-recommends $missing

@@ -1,0 +1,53 @@
+-- mf_ext quickstart: the model registry in plain SQL.
+-- `make demo` runs this file against a fresh `CREATE EXTENSION mf_ext`.
+
+-- 1. What can the factory build?
+SELECT family, description FROM mf_list_model_types();
+SELECT name, family, description FROM mf_list_templates();
+
+-- 2. Create models: from a template with overrides, from jsonb, from YAML.
+SELECT mf_create_model('mlp_classifier', '{"name": "churn", "num_classes": 2, "dropout": 0.1}');
+
+SELECT mf_create_model('{"name": "house_prices", "family": "linear_regression", "alpha": 0.5,
+                         "description": "ridge regression on the housing table"}');
+
+SELECT mf_create_model_from_yaml($yaml$
+model:
+  model_type: encoder_decoder
+  name: translator
+  global_config:
+    dropout: 0.1
+    batch_size: 32
+    d_ff: 4
+    device: cpu
+  encoder: {d_model: 512, num_layers: 6, num_heads: 8, attention_type: linear, activation: GEGLU}
+  decoder: {d_model: 512, num_layers: 6, num_heads: 8, attention_type: causal_linear, activation: SWIGLU,
+            nb_features: 256, use_cross_attention: true}
+$yaml$);
+
+-- 3. Bad configs are refused with every problem listed.
+SELECT * FROM mf_validate_config('{"name": "bad", "family": "mlp", "dropuot": 0.2, "num_classes": 1}');
+
+-- 4. Register measured metrics and tags, then find models with plain SQL.
+SELECT mf_register_model('churn', tags => ARRAY['tabular', 'classification'],
+                         metrics => '{"accuracy": 0.91}');
+SELECT mf_register_model('house_prices', tags => ARRAY['tabular', 'regression'],
+                         metrics => '{"r2": 0.84}');
+SELECT ref, family, stage, accuracy, tags FROM mf_search_models(tags => ARRAY['tabular']);
+SELECT ref, accuracy FROM mf_search_models(min_accuracy => 0.9);
+
+-- 5. A new version with a JSON merge patch; lineage is kept.
+SELECT mf_create_version('churn', ARRAY['less dropout'], '{"dropout": 0.05}');
+SELECT mf_get_model('churn:1.1.0') -> 'lineage' AS lineage,
+       mf_get_model('churn:1.1.0') #> '{config,dropout}' AS dropout;
+
+-- 6. Lifecycle: stages and aliases.
+SELECT mf_set_stage('churn:1.1.0', 'staging');
+SELECT mf_set_alias('churn:1.0.0', 'champion');
+SELECT mf_get_model('churn@staging') ->> 'ref' AS staging, mf_get_model('churn@champion') ->> 'ref' AS champion;
+
+-- 7. Parameter counts come from the config.
+SELECT ref, family, n_parameters FROM mf.catalog ORDER BY ref;
+
+-- 8. Every change is in the audit log.
+SELECT event_id, actor, action, model_name, version FROM mf.events ORDER BY event_id;
