@@ -50,6 +50,9 @@ all: mf_core$(DLSUFFIX)
 
 mf_core$(DLSUFFIX): $(CORE_OBJS)
 	$(CC) $(CFLAGS) -shared -o $@ $(CORE_OBJS) $(LDFLAGS) $(LDFLAGS_SL) $(CORE_LIBS)
+	@# the server's own json_object() would shadow jansson's (see mf_config.h)
+	@if nm -D --undefined-only $@ | grep -qw json_object; then \
+		echo "mf_core calls json_object(): use mf_json_object_new()" >&2; rm -f $@; exit 1; fi
 
 $(CORE_OBJS): $(wildcard kernels/*.h src/*.h)
 

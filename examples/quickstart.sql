@@ -6,7 +6,7 @@ SELECT family, description FROM mf_list_model_types();
 SELECT name, family, description FROM mf_list_templates();
 
 -- 2. Create models: from a template with overrides, from jsonb, from YAML.
-SELECT mf_create_model('mlp_classifier', '{"name": "churn", "num_classes": 2, "dropout": 0.1}');
+SELECT mf_create_model('mlp_classifier', '{"name": "churn", "num_classes": 2, "dropout": 0.1, "n_features": 20}');
 
 SELECT mf_create_model('{"name": "house_prices", "family": "linear_regression", "alpha": 0.5,
                          "description": "ridge regression on the housing table"}');

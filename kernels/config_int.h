@@ -85,6 +85,9 @@ extern void MfViewAddObject(MfCtx *ctx, MfView *v, const json_t *obj, const char
 extern void MfViewSetMissingPath(MfCtx *ctx, MfView *v, const char *key, const char *path);
 extern json_t *MfViewGet(const MfView *v, const char *key);
 extern void MfViewPath(const MfView *v, const char *key, char *out);
+extern void MfViewCopy(MfCtx *ctx, MfView *dst, const MfView *src);
+extern void MfViewSetNew(MfCtx *ctx, MfView *v, const char *key, json_t *value,
+						 const char *path);
 extern void MfViewFromObject(MfCtx *ctx, MfView *v, const json_t *obj, const char *base);
 
 /* config_fields.c: typed getters */
@@ -93,6 +96,7 @@ extern void MfCheckKeys(MfCtx *ctx, const MfView *v, const char *const *allowed,
 extern void MfCheckObjectKeys(MfCtx *ctx, const json_t *obj, const char *base,
 							  const char *const *allowed);
 extern bool MfIsPretrainedKey(const char *key);
+extern bool MfInList(const char *key, const char *const *list);
 extern MfGot MfGetInt(MfCtx *ctx, const MfView *v, const char *key, int64_t def,
 					  int64_t min, int64_t max, int flags, int64_t *out);
 extern MfGot MfCheckIntValue(MfCtx *ctx, const json_t *val, const char *path,
@@ -105,6 +109,13 @@ extern MfGot MfGetEnum(MfCtx *ctx, const MfView *v, const char *key,
 					   const char *const *choices, int def, int flags, int *out);
 extern MfGot MfGetString(MfCtx *ctx, const MfView *v, const char *key, int flags,
 						 const char **out);
+
+extern MfGot MfGetNumClasses(MfCtx *ctx, const MfView *v, int64_t def, int flags,
+							 int64_t *out);
+typedef void (*MfParseFn) (MfCtx *ctx, const MfView *v, void *out);
+extern bool MfParseNormalized(const json_t *normalized, MfFamily family,
+							  MfParseFn fn, void *out);
+extern int64_t MfMulAdd(int64_t a, int64_t b, int64_t c);
 
 /* config_training.c */
 extern json_t *MfTrainingNormalize(MfCtx *ctx, const MfView *v);
@@ -123,7 +134,5 @@ extern int64_t MfTabularParameters(const json_t *normalized, MfFamily family);
 extern void MfTransformerNormalize(MfCtx *ctx, const MfView *v, json_t *out);
 extern int64_t MfTransformerParameters(const MfTransformerConfig *c);
 
-/* config.c */
-extern bool MfGetFromNormalized(const json_t *normalized, MfFamily family);
 
 #endif							/* MF_CONFIG_INT_H */

@@ -19,6 +19,18 @@
 #include <stdint.h>
 #include <jansson.h>
 
+/*
+ * The PostgreSQL server exports an SQL-callable C function named
+ * json_object(), which shadows jansson's json_object() when the extension is
+ * linked into a backend (the executable's symbols win).  Create objects
+ * through json_pack(), whose internal call binds inside libjansson.
+ */
+static inline json_t *
+mf_json_object_new(void)
+{
+	return json_pack("{}");
+}
+
 typedef enum MfFamily
 {
 	MF_FAMILY_UNKNOWN = 0,

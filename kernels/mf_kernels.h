@@ -208,7 +208,7 @@ extern void mfk_act_backward(MfAct act, const double *z, const double *dy,
 extern void mfk_act_forward_f(MfAct act, const float *z, float *y, size_t n);
 extern void mfk_act_backward_f(MfAct act, const float *z, const float *dy,
 							   float *dz, size_t n);
-/* Gated: z is rows x 2h, y is rows x h. */
+/* Gated: z is rows x 2h, y is rows x h (y may alias z: rows go in order). */
 extern void mfk_glu_forward(MfAct act, const double *z, double *y,
 							size_t rows, size_t h);
 /* Gated backward: dz (rows x 2h) from dy (rows x h). */
@@ -394,7 +394,8 @@ typedef struct MfLbfgsOpts
 {
 	int			m;				/* history pairs (10) */
 	int			max_iter;		/* (100) */
-	double		gtol;			/* stop when ||g||_inf <= gtol (1e-4) */
+	double		gtol;			/* stop when ||g||_inf <= gtol (1e-4); values
+								 * below ~1e-10 |f| are beyond rounding */
 	double		ftol;			/* stop on relative f decrease < ftol (1e-12) */
 	int			max_linesearch; /* evaluations per line search (20) */
 	const char *phase;			/* progress phase name */
@@ -474,8 +475,9 @@ extern int	mfk_logreg_predict_proba(const MfEnv *env, const double *X,
 									 const double *intercept, int n_classes,
 									 int multinomial, double *out);
 /* The objective and its gradient (tests, diagnostics); g may be NULL. */
-extern int	mfk_logreg_objective(const double *X, const int *y, size_t n,
-								 size_t p, int n_classes, const MfLogregOpts *o,
+extern int	mfk_logreg_objective(const MfEnv *env, const double *X,
+								 const int *y, size_t n, size_t p,
+								 int n_classes, const MfLogregOpts *o,
 								 const double *coef, const double *intercept,
 								 double *f, double *gcoef, double *gintercept);
 
@@ -529,7 +531,7 @@ typedef struct MfMlpTrainOpts
 	double		validation_fraction;	/* (0.1 with early stopping) */
 	int			early_stopping;	/* stop on validation loss, restore best */
 	int			patience;		/* epochs without improvement (10) */
-	double		min_delta;		/* improvement threshold (1e-4 relative) */
+	double		min_delta;		/* loss must drop by more than this (1e-4) */
 	int			shuffle;		/* shuffle each epoch (1) */
 	uint64_t	seed;			/* init, split, shuffles, dropout */
 	int			init_params;	/* initialise params first (1) */
@@ -600,10 +602,13 @@ typedef struct MfKmeansInfo
 } MfKmeansInfo;
 
 extern void mfk_kmeans_defaults(MfKmeansOpts *o);
-/* Cluster n rows into k; centers k x p; labels (n, may be NULL). */
+/*
+ * Cluster n rows into k; centers k x p; labels (n, may be NULL); hist (may
+ * be NULL) gets the inertia of each Lloyd iteration of the kept run.
+ */
 extern int	mfk_kmeans_fit(const MfEnv *env, const double *X, size_t n,
 						   size_t p, const MfKmeansOpts *o, double *centers,
-						   int *labels, MfKmeansInfo *info);
+						   int *labels, MfHistory *hist, MfKmeansInfo *info);
 /* k-means++ seeding only (n_local_trials = 2 + floor(ln k)). */
 extern int	mfk_kmeans_plusplus(const MfEnv *env, const double *X, size_t n,
 								size_t p, int k, MfRng *r, double *centers);

@@ -32,6 +32,11 @@ CREATE FUNCTION mf._merge_patch(target jsonb, patch jsonb) RETURNS jsonb
 	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION mf._merge_patch(jsonb, jsonb) IS 'RFC 7386 JSON merge patch';
 
+CREATE FUNCTION mf._canonical_json(value jsonb) RETURNS text
+	AS 'MODULE_PATHNAME', 'mf_canonical_json'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION mf._canonical_json(jsonb) IS 'canonical JSON text (sorted keys, no spaces, shortest reals): what config_hash hashes';
+
 CREATE FUNCTION mf._builtin_templates()
 	RETURNS TABLE(name text, family text, description text, config jsonb)
 	AS 'MODULE_PATHNAME', 'mf_list_builtin_templates'
@@ -268,6 +273,7 @@ SELECT pg_catalog.pg_extension_config_dump('mf.events_event_id_seq', '');
 -- Everyone may read the catalog; writing goes through grants the DBA gives.
 GRANT USAGE ON SCHEMA mf TO PUBLIC;
 GRANT SELECT ON mf.models, mf.model_versions, mf.aliases, mf.templates, mf.events, mf.catalog TO PUBLIC;
+GRANT SELECT (version_id, format_version, size_bytes, sha256, created_at) ON mf.artifacts TO PUBLIC;
 
 -- ---------------------------------------------------------------------------
 -- Internal helpers
@@ -391,7 +397,8 @@ BEGIN
 	IF jsonb_typeof(config) <> 'object' OR jsonb_typeof(config -> 'template') IS DISTINCT FROM 'string' THEN
 		RETURN config;
 	END IF;
-	SELECT t.config INTO tconfig FROM mf.templates t WHERE t.name = config ->> 'template';
+	SELECT jsonb_build_object('family', t.family) || t.config INTO tconfig
+	  FROM mf.templates t WHERE t.name = _expand_template.config ->> 'template';
 	IF NOT FOUND THEN
 		RETURN config;		-- the validator reports the unknown template with suggestions
 	END IF;
@@ -670,6 +677,12 @@ BEGIN
 	END IF;
 	PERFORM mf._lock_model(r.model_id);
 	SELECT v.config INTO base FROM mf.model_versions v WHERE v.version_id = r.version_id;
+	IF config_updates ? 'family' AND config_updates ->> 'family' IS DISTINCT FROM base ->> 'family' THEN
+		RAISE EXCEPTION 'a new version cannot change the family of model "%"', r.model_name
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = format('The model is %s; config_updates asks for %s.', base ->> 'family', config_updates -> 'family'),
+				  HINT = 'Create a model with another name for another family.';
+	END IF;
 	RETURN mf._add_version(mf._merge_patch(base, config_updates), r.version_id, improvements, r.model_id);
 END;
 $$;
@@ -735,7 +748,7 @@ BEGIN
 	PERFORM mf._lock_model(r.model_id);
 	SELECT a.version_id INTO old FROM mf.aliases a WHERE a.model_id = r.model_id AND a.alias = mf_set_alias.alias;
 	INSERT INTO mf.aliases (model_id, alias, version_id) VALUES (r.model_id, alias, r.version_id)
-	ON CONFLICT (model_id, alias) DO UPDATE SET version_id = EXCLUDED.version_id, updated_at = now();
+	ON CONFLICT ON CONSTRAINT aliases_pkey DO UPDATE SET version_id = EXCLUDED.version_id, updated_at = now();
 	PERFORM mf._event('set_alias', r.model_id, r.model_name, r.version_id, r.version,
 					  CASE WHEN old IS NULL THEN NULL ELSE jsonb_build_object('alias', alias, 'ref', mf._ref(old)) END,
 					  jsonb_build_object('alias', alias, 'ref', mf._ref(r.version_id)));

@@ -220,3 +220,14 @@ mf_list_model_types(PG_FUNCTION_ARGS)
 	}
 	return (Datum) 0;
 }
+
+PG_FUNCTION_INFO_V1(mf_canonical_json);
+
+/* mf._canonical_json(value jsonb) RETURNS text: the text config_hash hashes */
+Datum
+mf_canonical_json(PG_FUNCTION_ARGS)
+{
+	json_t	   *value = MfJsonbToJansson(PG_GETARG_JSONB_P(0), "value");
+
+	PG_RETURN_TEXT_P(MfJanssonToText(value));
+}

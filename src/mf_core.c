@@ -69,7 +69,7 @@ PG_FUNCTION_INFO_V1(mf_build_info);
 Datum
 mf_build_info(PG_FUNCTION_ARGS)
 {
-	json_t	   *info = json_object();
+	json_t	   *info = mf_json_object_new();
 
 	json_object_set_new(info, "postgresql", json_string(PG_VERSION));
 	json_object_set_new(info, "blas", json_string(openblas_get_config()));

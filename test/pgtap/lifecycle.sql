@@ -7,7 +7,7 @@ SELECT is(mf_create_model('{"name": "life", "family": "logistic_regression", "n_
 SELECT is(mf_create_version('life', ARRAY['stronger L2'], '{"C": 0.5}'), 'life:1.1.0', 'merge patch makes 1.1.0');
 SELECT is(mf_create_version('life:1.0.0', '{}', '{"C": 2.0}'), 'life:1.2.0',
           'a version of an older base still gets the next free minor');
-SELECT is((mf_get_model('life:1.1.0') #>> '{config,C}')::float8, 0.5, 'patched key changed');
+SELECT is((mf_get_model('life:1.1.0') #>> '{config,C}')::float8, 0.5::float8, 'patched key changed');
 SELECT is(mf_get_model('life:1.1.0') #>> '{config,solver}', mf_get_model('life:1.0.0') #>> '{config,solver}',
           'unpatched keys inherited from the base');
 SELECT is(mf_get_model('life:1.1.0') ->> 'parent', 'life:1.0.0', 'parent recorded');

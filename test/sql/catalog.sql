@@ -18,7 +18,8 @@ SELECT unnest(extconfig)::regclass AS dumped, unnest(extcondition) AS condition
 -- Indexes for tag and accuracy search.
 SELECT indexname FROM pg_indexes WHERE schemaname = 'mf' ORDER BY 1;
 
--- Constraints refuse bad rows even when written directly.
+-- Constraints refuse bad rows even when written directly (terse: the failing rows hold timestamps).
+\set VERBOSITY terse
 INSERT INTO mf.models (name, family) VALUES ('Bad Name', 'mlp');
 \echo :LAST_ERROR_SQLSTATE
 INSERT INTO mf.models (name, family) VALUES ('ok_name', 'svm');
@@ -38,6 +39,7 @@ SELECT model_id, v, '{}', repeat('a', 64), 'trained', 'production' FROM mf.model
  WHERE name = 'ok_name';
 \echo :LAST_ERROR_SQLSTATE
 DELETE FROM mf.models WHERE name = 'ok_name';
+\set VERBOSITY default
 
 -- Artifacts carry their own size and checksum.
 SELECT mf_create_model('{"name": "art", "family": "kmeans", "k": 2}');

@@ -81,7 +81,7 @@ SELECT mf_create_model_from_yaml('');
 SELECT mf_create_model_from_yaml('hello');
 \echo :LAST_ERROR_SQLSTATE
 SELECT mf_create_model_from_yaml(E'base: &b {d_model: 64}\nmodel:\n  encoder: *b\n');
-SELECT mf_create_model_from_yaml(E'model:\n  name: y\n  encoder:\n    d_model: abc\n');
+SELECT mf_create_model_from_yaml(E'model:\n  model_type: encoder\n  name: y\n  encoder:\n    d_model: abc\n    num_layers: 2\n    num_heads: 2\n    d_ff: 2\n    dropout: 0.1\n    batch_size: 8\n    device: cpu\n');
 \echo :LAST_ERROR_SQLSTATE
 SELECT mf_create_model_from_yaml(E'model:\n  model_type: decoder\n  name: lm\n  decoder:\n    d_model: 512\n    device: cpu\n    batch_size: 32\n    num_layers: 12\n    num_heads: 8\n    d_ff: 4\n    dropout: 1.0\n    attention_type: causal_linear\n    activation: SWIGLU\n    nb_features: 256\n');
 

@@ -61,4 +61,4 @@ SELECT (SELECT config FROM mf._normalize_config(mf._yaml_to_jsonb(E'model:\n  mo
 
 -- Templates carry their counts too (bert_classifier is BERT-base shaped).
 SELECT t.name, n.n_parameters FROM mf_list_templates() t,
-       LATERAL mf._normalize_config(t.config || jsonb_build_object('name', 'x')) n ORDER BY t.name;
+       LATERAL mf._normalize_config(t.config || jsonb_build_object('name', 'x', 'family', t.family)) n ORDER BY t.name;

@@ -132,8 +132,8 @@ SELECT mf_get_model('digits') ->> 'ref' AS production;
 -- Aliases: movable, unique per model, recorded.
 SELECT mf_set_alias('digits:2.0.0', 'challenger');
 SELECT mf_set_alias('digits:1.1.0', 'champion');
-SELECT mf_set_alias('digits:1.2.0', 'champion');
-SELECT mf_get_model('digits@champion') ->> 'ref' AS champion, mf_get_model('digits:1.2.0') -> 'aliases' AS aliases;
+SELECT mf_set_alias('digits:2.1.0', 'champion');
+SELECT mf_get_model('digits@champion') ->> 'ref' AS champion, mf_get_model('digits:2.1.0') -> 'aliases' AS aliases;
 SELECT mf_set_alias('digits', 'production');
 \echo :LAST_ERROR_SQLSTATE
 SELECT mf_set_alias('digits', 'Top Model');

@@ -1,0 +1,327 @@
+/*
+ * test_linreg.c - linear/ridge regression against closed forms.
+ */
+#include "mf_kernels.h"
+#include "mf_test.h"
+
+#include <cblas.h>
+#include <stdlib.h>
+
+static MfEnv env;
+
+/* Solve A x = b (m x m, row-major, destroyed) by Gaussian elimination with partial pivoting. */
+static int
+gauss_solve(double *A, double *b, int m)
+{
+	int			i,
+				j,
+				k;
+
+	for (k = 0; k < m; k++)
+	{
+		int			piv = k;
+
+		for (i = k + 1; i < m; i++)
+			if (fabs(A[i * m + k]) > fabs(A[piv * m + k]))
+				piv = i;
+		if (A[piv * m + k] == 0.0)
+			return -1;
+		if (piv != k)
+		{
+			double		t;
+
+			for (j = 0; j < m; j++)
+			{
+				t = A[k * m + j];
+				A[k * m + j] = A[piv * m + j];
+				A[piv * m + j] = t;
+			}
+			t = b[k];
+			b[k] = b[piv];
+			b[piv] = t;
+		}
+		for (i = k + 1; i < m; i++)
+		{
+			double		f = A[i * m + k] / A[k * m + k];
+
+			for (j = k; j < m; j++)
+				A[i * m + j] -= f * A[k * m + j];
+			b[i] -= f * b[k];
+		}
+	}
+	for (i = m - 1; i >= 0; i--)
+	{
+		double		s = b[i];
+
+		for (j = i + 1; j < m; j++)
+			s -= A[i * m + j] * b[j];
+		b[i] = s / A[i * m + i];
+	}
+	return 0;
+}
+
+/* Reference ridge with intercept: centre, (Xc'Xc + aI)^-1 Xc'yc, scalar loops. */
+static void
+ref_ridge(const double *X, const double *y, int n, int p, double alpha,
+		  double *coef, double *icpt)
+{
+	double	   *A = calloc((size_t) p * p, sizeof(double));
+	double	   *xm = calloc(p, sizeof(double));
+	double		ym = 0;
+	int			i,
+				j,
+				k;
+
+	for (i = 0; i < n; i++)
+	{
+		ym += y[i];
+		for (j = 0; j < p; j++)
+			xm[j] += X[i * p + j];
+	}
+	ym /= n;
+	for (j = 0; j < p; j++)
+		xm[j] /= n;
+	for (j = 0; j < p; j++)
+	{
+		coef[j] = 0;
+		for (i = 0; i < n; i++)
+			coef[j] += (X[i * p + j] - xm[j]) * (y[i] - ym);
+		for (k = 0; k < p; k++)
+		{
+			double		s = 0;
+
+			for (i = 0; i < n; i++)
+				s += (X[i * p + j] - xm[j]) * (X[i * p + k] - xm[k]);
+			A[j * p + k] = s + (j == k ? alpha : 0.0);
+		}
+	}
+	gauss_solve(A, coef, p);
+	*icpt = ym;
+	for (j = 0; j < p; j++)
+		*icpt -= xm[j] * coef[j];
+	free(A);
+	free(xm);
+}
+
+static int	cancel_after = -1;
+static int	calls = 0;
+
+/* Progress callback that cancels after a number of calls. */
+static int
+progress_cb(void *ctx, const MfProgress *p)
+{
+	(void) ctx;
+	(void) p;
+	calls++;
+	return cancel_after >= 0 && calls > cancel_after;
+}
+
+int
+main(void)
+{
+	MfRng		r;
+	int			n = 500,
+				p = 5,
+				i,
+				j;
+	double		truth[5] = {1.5, -2.0, 0.25, 3.0, -0.5};
+	double		b0 = 0.75;
+	double	   *X = malloc(sizeof(double) * n * p);
+	double	   *y = malloc(sizeof(double) * n);
+	double		coef[5],
+				icpt,
+				rcoef[5],
+				ricpt;
+	MfLinregOpts o;
+	MfLinregInfo info;
+	int			rc;
+	double		maxerr;
+
+	openblas_set_num_threads(1);
+	env.alloc = mfk_malloc_allocator;
+	env.progress = progress_cb;
+	mfk_rng_seed(&r, 42);
+	for (i = 0; i < n; i++)
+	{
+		y[i] = b0;
+		for (j = 0; j < p; j++)
+		{
+			X[i * p + j] = mfk_rng_normal(&r) * (j + 1) + j;
+			y[i] += truth[j] * X[i * p + j];
+		}
+	}
+
+	/* 1. OLS, noise-free: exact recovery by Cholesky */
+	mfk_linreg_defaults(&o);
+	rc = mfk_linreg_fit(&env, X, y, n, p, &o, coef, &icpt, &info);
+	MF_OK(rc == MF_KOK, "ols fit succeeds");
+	MF_OK(info.method == MF_LINREG_CHOLESKY, "ols uses cholesky");
+	maxerr = fabs(icpt - b0);
+	for (j = 0; j < p; j++)
+		maxerr = fmax(maxerr, fabs(coef[j] - truth[j]));
+	MF_OK(maxerr < 1e-6, "ols recovers true coefficients to 1e-6");
+	MF_DIAG("max error %.3g, rcond %.3g", maxerr, info.rcond);
+	MF_OK(calls > 0, "progress callback called");
+
+	/* 2. forced QR gives the same */
+	o.force_qr = 1;
+	rc = mfk_linreg_fit(&env, X, y, n, p, &o, coef, &icpt, &info);
+	maxerr = fabs(icpt - b0);
+	for (j = 0; j < p; j++)
+		maxerr = fmax(maxerr, fabs(coef[j] - truth[j]));
+	MF_OK(rc == MF_KOK && info.method == MF_LINREG_QR, "forced qr path");
+	MF_OK(maxerr < 1e-8, "qr recovers true coefficients");
+
+	/* 3. ridge vs explicit formula, with noise */
+	for (i = 0; i < n; i++)
+		y[i] += 0.3 * mfk_rng_normal(&r);
+	o.force_qr = 0;
+	o.alpha = 25.0;
+	rc = mfk_linreg_fit(&env, X, y, n, p, &o, coef, &icpt, &info);
+	ref_ridge(X, y, n, p, 25.0, rcoef, &ricpt);
+	maxerr = fabs(icpt - ricpt);
+	for (j = 0; j < p; j++)
+		maxerr = fmax(maxerr, fabs(coef[j] - rcoef[j]));
+	MF_OK(rc == MF_KOK, "ridge fit succeeds");
+	MF_OK(maxerr < 1e-9, "ridge matches (X'X+aI)^-1 X'y by gaussian elimination");
+	MF_DIAG("ridge max diff %.3g", maxerr);
+	MF_OK(fabs(coef[3] - rcoef[3]) < 1e-9 && fabs(coef[3] - truth[3]) > 1e-4,
+		  "ridge shrinks (differs from ols truth)");
+	o.force_qr = 1;
+	rc = mfk_linreg_fit(&env, X, y, n, p, &o, coef, &icpt, &info);
+	maxerr = fabs(icpt - ricpt);
+	for (j = 0; j < p; j++)
+		maxerr = fmax(maxerr, fabs(coef[j] - rcoef[j]));
+	MF_OK(rc == MF_KOK && info.method == MF_LINREG_QR && maxerr < 1e-9,
+		  "ridge via augmented qr matches formula");
+
+	/* 4. nearly collinear: x2 = x1 + 1e-7 * noise -> QR fallback */
+	{
+		int			n2 = 300;
+		double	   *X2 = malloc(sizeof(double) * n2 * 3);
+		double	   *y2 = malloc(sizeof(double) * n2);
+		double		c2[3],
+					i2;
+
+		for (i = 0; i < n2; i++)
+		{
+			double		a = mfk_rng_normal(&r);
+
+			X2[i * 3 + 0] = a;
+			X2[i * 3 + 1] = a + 1e-7 * mfk_rng_normal(&r);
+			X2[i * 3 + 2] = mfk_rng_normal(&r);
+			y2[i] = 2.0 * X2[i * 3 + 0] - 1.0 * X2[i * 3 + 1] + 0.5 * X2[i * 3 + 2] + 4.0;
+		}
+		mfk_linreg_defaults(&o);
+		rc = mfk_linreg_fit(&env, X2, y2, n2, 3, &o, c2, &i2, &info);
+		MF_OK(rc == MF_KOK, "nearly collinear fit succeeds");
+		MF_OK(info.method == MF_LINREG_QR, "nearly collinear design falls back to qr");
+		MF_DIAG("collinear rcond %.3g coef %.10g %.10g %.10g %.10g", info.rcond, c2[0], c2[1], c2[2], i2);
+		MF_OK(fabs(c2[0] - 2.0) < 1e-5 && fabs(c2[1] + 1.0) < 1e-5 &&
+			  fabs(c2[2] - 0.5) < 1e-9 && fabs(i2 - 4.0) < 1e-9,
+			  "qr recovers coefficients of the collinear design");
+
+		/* exactly collinear: singular */
+		for (i = 0; i < n2; i++)
+			X2[i * 3 + 1] = 2.0 * X2[i * 3 + 0];
+		rc = mfk_linreg_fit(&env, X2, y2, n2, 3, &o, c2, &i2, &info);
+		MF_OK(rc == MF_KERR_SINGULAR, "exactly collinear design is singular");
+		/* ... but ridge handles it */
+		o.alpha = 1.0;
+		rc = mfk_linreg_fit(&env, X2, y2, n2, 3, &o, c2, &i2, &info);
+		MF_OK(rc == MF_KOK, "ridge on exactly collinear design succeeds");
+
+		/* constant column: coefficient 0 via qr */
+		for (i = 0; i < n2; i++)
+		{
+			X2[i * 3 + 1] = 0.1;
+			y2[i] = 2.0 * X2[i * 3 + 0] + 0.5 * X2[i * 3 + 2] + 4.0;
+		}
+		o.alpha = 0.0;
+		rc = mfk_linreg_fit(&env, X2, y2, n2, 3, &o, c2, &i2, &info);
+		MF_DIAG("rc %d method %d nconst %d rcond %g c %g %g %g", rc, info.method, info.n_constant, info.rcond, c2[0], c2[1], c2[2]);
+		MF_OK(rc == MF_KOK && info.method == MF_LINREG_QR && info.n_constant == 1,
+			  "constant column detected");
+		MF_OK(c2[1] == 0.0 && fabs(c2[0] - 2.0) < 1e-9 && fabs(i2 - 4.0) < 1e-9,
+			  "constant column gets coefficient 0");
+		free(X2);
+		free(y2);
+	}
+
+	/* 5. no intercept */
+	{
+		double		Xs[8] = {1, 0, 0, 1, 1, 1, 2, 1};
+		double		ys[4] = {3, -1, 2, 5};
+		double		cs[2],
+					is;
+
+		mfk_linreg_defaults(&o);
+		o.fit_intercept = 0;
+		rc = mfk_linreg_fit(&env, Xs, ys, 4, 2, &o, cs, &is, NULL);
+		MF_OK(rc == MF_KOK && is == 0.0, "no-intercept fit");
+		MF_CLOSE(cs[0], 3.0, 1e-12, "no-intercept coef 0");
+		MF_CLOSE(cs[1], -1.0, 1e-12, "no-intercept coef 1");
+	}
+
+	/* 6. errors */
+	mfk_linreg_defaults(&o);
+	X[7] = NAN;
+	rc = mfk_linreg_fit(&env, X, y, n, p, &o, coef, &icpt, &info);
+	MF_OK(rc == MF_KERR_INPUT_NOT_FINITE, "nan input rejected");
+	X[7] = 1.0;
+	o.alpha = -1;
+	MF_OK(mfk_linreg_fit(&env, X, y, n, p, &o, coef, &icpt, &info) == MF_KERR_BADARG,
+		  "negative alpha rejected");
+	mfk_linreg_defaults(&o);
+	calls = 0;
+	cancel_after = 0;
+	MF_OK(mfk_linreg_fit(&env, X, y, n, p, &o, coef, &icpt, &info) == MF_KERR_CANCELLED,
+		  "cancel via callback");
+	cancel_after = -1;
+	MF_STR_EQ(mfk_strerror(MF_KERR_NOT_FINITE), "non-finite value in the weights", "error message");
+
+	/* 7. batch predict vs row predict */
+	{
+		double	   *out = malloc(sizeof(double) * n);
+		double		md = 0;
+
+		rc = mfk_linreg_fit(&env, X, y, n, p, &o, coef, &icpt, &info);
+		rc |= mfk_linear_predict(&env, X, n, p, coef, icpt, out);
+		for (i = 0; i < n; i++)
+			md = fmax(md, fabs(out[i] - mfk_linear_predict_row(coef, icpt, p, X + i * p)));
+		MF_OK(rc == MF_KOK && md < 1e-12, "batch predict equals row predict");
+		free(out);
+	}
+
+	/* 8. larger n crosses block boundaries: same answer as small-block reference */
+	{
+		int			nb = 150000,
+					pb = 3;
+		double	   *Xb = malloc(sizeof(double) * nb * pb);
+		double	   *yb = malloc(sizeof(double) * nb);
+		double		cb[3],
+					ib,
+					me = 0;
+
+		for (i = 0; i < nb; i++)
+		{
+			yb[i] = -1.0;
+			for (j = 0; j < pb; j++)
+			{
+				Xb[i * pb + j] = mfk_rng_uniform(&r) * 10;
+				yb[i] += (j + 1) * Xb[i * pb + j];
+			}
+		}
+		calls = 0;
+		rc = mfk_linreg_fit(&env, Xb, yb, nb, pb, &o, cb, &ib, &info);
+		for (j = 0; j < pb; j++)
+			me = fmax(me, fabs(cb[j] - (j + 1)));
+		MF_OK(rc == MF_KOK && me < 1e-9 && fabs(ib + 1.0) < 1e-8, "multi-block fit exact");
+		MF_OK(calls >= 4, "progress called between blocks");
+		free(Xb);
+		free(yb);
+	}
+	free(X);
+	free(y);
+	return mf_test_done();
+}

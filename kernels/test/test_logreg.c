@@ -1,0 +1,364 @@
+/*
+ * test_logreg.c - logistic regression: optimality, Newton vs L-BFGS,
+ * multinomial accuracy, finite-difference gradient of the objective,
+ * batch vs single-row prediction, L-BFGS on the Rosenbrock function.
+ */
+#include "mf_kernels.h"
+#include "mf_test.h"
+
+#include <cblas.h>
+#include <stdlib.h>
+
+static MfEnv env;
+
+/* Rosenbrock in n dims. */
+static int
+rosen(void *ctx, const double *x, double *f, double *g)
+{
+	size_t		n = *(size_t *) ctx,
+				i;
+
+	*f = 0;
+	for (i = 0; i < n; i++)
+		g[i] = 0;
+	for (i = 0; i + 1 < n; i++)
+	{
+		double		a = x[i + 1] - x[i] * x[i],
+					b = 1 - x[i];
+
+		*f += 100 * a * a + b * b;
+		g[i] += -400 * a * x[i] - 2 * b;
+		g[i + 1] += 200 * a;
+	}
+	return 0;
+}
+
+static int	n_prog = 0;
+static int	cancel_at = -1;
+
+/* Counts progress calls; cancels at cancel_at. */
+static int
+prog(void *ctx, const MfProgress *p)
+{
+	(void) ctx;
+	if (p->kind == MF_PROGRESS_ITERATION)
+		n_prog++;
+	return cancel_at >= 0 && n_prog >= cancel_at;
+}
+
+int
+main(void)
+{
+	MfRng		r;
+	int			n = 400,
+				p = 4,
+				i,
+				j,
+				k,
+				rc;
+	double	   *X = malloc(sizeof(double) * n * p);
+	int		   *y = malloc(sizeof(int) * n);
+	double		wtrue[4] = {1.0, -2.0, 0.5, 0.0};
+	double		c1[4],
+				b1,
+				c2[4],
+				b2,
+				g[4],
+				gb,
+				f;
+	MfLogregOpts o;
+	MfLogregInfo info,
+				info2;
+	double		hist_tr[200];
+	MfHistory	hist = {hist_tr, NULL, 200, 0};
+
+	openblas_set_num_threads(1);
+	env.alloc = mfk_malloc_allocator;
+	env.progress = prog;
+	mfk_rng_seed(&r, 7);
+	for (i = 0; i < n; i++)
+	{
+		double		z = 0.3;
+
+		for (j = 0; j < p; j++)
+		{
+			X[i * p + j] = mfk_rng_normal(&r);
+			z += wtrue[j] * X[i * p + j];
+		}
+		y[i] = mfk_rng_uniform(&r) < mfk_sigmoid(z);
+	}
+
+	/* L-BFGS on Rosenbrock */
+	{
+		size_t		nr = 6;
+		double		x[6];
+		MfLbfgsOpts lo;
+		MfLbfgsInfo li;
+		double		me = 0;
+
+		for (i = 0; i < 6; i++)
+			x[i] = -1.2;
+		mfk_lbfgs_defaults(&lo);
+		lo.max_iter = 500;
+		lo.gtol = 1e-9;
+		lo.ftol = 0;
+		rc = mfk_lbfgs(&env, rosen, &nr, x, nr, &lo, NULL, &li);
+		for (i = 0; i < 6; i++)
+			me = fmax(me, fabs(x[i] - 1));
+		MF_OK(rc == MF_KOK && li.converged, "lbfgs converges on rosenbrock");
+		MF_OK(me < 1e-6, "lbfgs finds the rosenbrock minimum");
+		MF_DIAG("rosenbrock iters %d evals %d err %.3g", li.n_iter, li.n_eval, me);
+	}
+
+	/* binary, L-BFGS */
+	mfk_logreg_defaults(&o);
+	o.tol = 1e-8;
+	o.max_iter = 200;
+	rc = mfk_logreg_fit(&env, X, y, n, p, 2, &o, c1, &b1, &hist, &info);
+	MF_OK(rc == MF_KOK && info.converged, "binary lbfgs converges");
+	MF_OK(hist.n == info.n_iter && hist.n > 0, "history has one entry per iteration");
+	MF_OK(hist.train_loss[hist.n - 1] <= hist.train_loss[0], "objective decreases");
+	rc = mfk_logreg_objective(&env, X, y, n, p, 2, &o, c1, &b1, &f, g, &gb);
+	{
+		double		gm = fabs(gb);
+
+		for (j = 0; j < p; j++)
+			gm = fmax(gm, fabs(g[j]));
+		MF_OK(rc == MF_KOK && gm < 1e-7, "gradient at the lbfgs solution is ~0");
+		MF_DIAG("grad norm %.3g f %.10g", gm, f);
+	}
+	/* optimality: C X'(p - y) + w = 0 computed independently */
+	{
+		double		me = 0,
+					sb = 0;
+
+		for (j = 0; j < p; j++)
+		{
+			double		s = c1[j];
+
+			for (i = 0; i < n; i++)
+			{
+				double		z = b1;
+
+				for (k = 0; k < p; k++)
+					z += c1[k] * X[i * p + k];
+				s += o.C * X[i * p + j] * (1 / (1 + exp(-z)) - y[i]);
+				if (j == 0)
+					sb += 1 / (1 + exp(-z)) - y[i];
+			}
+			me = fmax(me, fabs(s));
+		}
+		me = fmax(me, fabs(sb));
+		MF_OK(me < 1e-7, "independent optimality condition holds");
+	}
+	MF_OK(fabs(c1[0] - 1.0) < 0.4 && fabs(c1[1] + 2.0) < 0.6, "coefficients near the truth");
+
+	/* Newton agrees */
+	o.solver = MF_LOGREG_NEWTON;
+	rc = mfk_logreg_fit(&env, X, y, n, p, 2, &o, c2, &b2, NULL, &info2);
+	{
+		double		md = fabs(b1 - b2);
+
+		for (j = 0; j < p; j++)
+			md = fmax(md, fabs(c1[j] - c2[j]));
+		MF_OK(rc == MF_KOK && info2.converged, "newton converges");
+		MF_OK(md < 1e-6, "newton and lbfgs agree");
+		MF_OK(info2.n_iter < 15, "newton needs few iterations");
+		MF_DIAG("newton iters %d, lbfgs iters %d, diff %.3g", info2.n_iter, info.n_iter, md);
+	}
+
+	/* stronger penalty shrinks */
+	o.C = 0.01;
+	rc = mfk_logreg_fit(&env, X, y, n, p, 2, &o, c2, &b2, NULL, &info2);
+	MF_OK(rc == MF_KOK && fabs(c2[1]) < fabs(c1[1]) * 0.7, "small C shrinks coefficients");
+
+	/* finite-difference gradient of the objective at a random point */
+	{
+		double		w[4],
+					bb = 0.2,
+					fp,
+					fm,
+					gw[4],
+					gbb,
+					me = 0;
+		double		h = 1e-5;
+
+		mfk_logreg_defaults(&o);
+		o.C = 0.7;
+		for (j = 0; j < p; j++)
+			w[j] = mfk_rng_normal(&r);
+		mfk_logreg_objective(&env, X, y, n, p, 2, &o, w, &bb, &f, gw, &gbb);
+		for (j = 0; j < p; j++)
+		{
+			double		fd;
+
+			w[j] += h;
+			mfk_logreg_objective(&env, X, y, n, p, 2, &o, w, &bb, &fp, NULL, NULL);
+			w[j] -= 2 * h;
+			mfk_logreg_objective(&env, X, y, n, p, 2, &o, w, &bb, &fm, NULL, NULL);
+			w[j] += h;
+			fd = (fp - fm) / (2 * h);
+			me = fmax(me, fabs(fd - gw[j]) / fmax(1e-8, fabs(fd) + fabs(gw[j])));
+		}
+		MF_OK(me < 1e-4, "binary objective gradient matches finite differences");
+	}
+
+	/* multinomial on 3 well-separated blobs */
+	{
+		int			nm = 300,
+					K = 3,
+					correct = 0;
+		double	   *Xm = malloc(sizeof(double) * nm * 2);
+		int		   *ym = malloc(sizeof(int) * nm);
+		double		W[6],
+					bm[3],
+					cen[3][2] = {{0, 0}, {6, 0}, {0, 6}},
+					pr[3],
+					gW[6],
+					gbm[3],
+					sumb;
+		double	   *P = malloc(sizeof(double) * nm * 3);
+		double		md = 0;
+
+		for (i = 0; i < nm; i++)
+		{
+			ym[i] = i % K;
+			Xm[i * 2] = cen[ym[i]][0] + mfk_rng_normal(&r);
+			Xm[i * 2 + 1] = cen[ym[i]][1] + mfk_rng_normal(&r);
+		}
+		mfk_logreg_defaults(&o);
+		o.tol = 1e-7;
+		o.max_iter = 300;
+		rc = mfk_logreg_fit(&env, Xm, ym, nm, 2, K, &o, W, bm, NULL, &info);
+		MF_OK(rc == MF_KOK && info.converged, "multinomial converges");
+		rc = mfk_logreg_predict_proba(&env, Xm, nm, 2, W, bm, K, 1, P);
+		for (i = 0; i < nm; i++)
+		{
+			int			best = 0;
+
+			mfk_logreg_predict_proba_row(W, bm, 2, K, 1, Xm + i * 2, pr);
+			for (k = 0; k < K; k++)
+			{
+				md = fmax(md, fabs(pr[k] - P[i * K + k]));
+				if (pr[k] > pr[best])
+					best = k;
+			}
+			correct += best == ym[i];
+		}
+		MF_OK(correct >= nm - 3, "multinomial accuracy ~100% on separated blobs");
+		MF_DIAG("multinomial accuracy %d/%d", correct, nm);
+		MF_OK(rc == MF_KOK && md < 1e-12, "batch proba equals row proba (multinomial)");
+		mfk_logreg_objective(&env, Xm, ym, nm, 2, K, &o, W, bm, &f, gW, gbm);
+		md = 0;
+		for (k = 0; k < 6; k++)
+			md = fmax(md, fabs(gW[k]));
+		for (k = 0; k < 3; k++)
+			md = fmax(md, fabs(gbm[k]));
+		MF_OK(md < 1e-6, "multinomial gradient at solution ~0");
+		sumb = bm[0] + bm[1] + bm[2];
+		MF_OK(fabs(sumb) < 1e-6, "multinomial intercepts stay centred");
+
+		/* multinomial finite-difference gradient */
+		{
+			double		h = 1e-5,
+						fp,
+						fm,
+						me = 0;
+
+			for (k = 0; k < 6; k++)
+				W[k] = 0.3 * mfk_rng_normal(&r);
+			mfk_logreg_objective(&env, Xm, ym, nm, 2, K, &o, W, bm, &f, gW, gbm);
+			for (k = 0; k < 6; k++)
+			{
+				double		fd;
+
+				W[k] += h;
+				mfk_logreg_objective(&env, Xm, ym, nm, 2, K, &o, W, bm, &fp, NULL, NULL);
+				W[k] -= 2 * h;
+				mfk_logreg_objective(&env, Xm, ym, nm, 2, K, &o, W, bm, &fm, NULL, NULL);
+				W[k] += h;
+				fd = (fp - fm) / (2 * h);
+				me = fmax(me, fabs(fd - gW[k]) / fmax(1e-8, fabs(fd) + fabs(gW[k])));
+			}
+			MF_OK(me < 1e-4, "multinomial gradient matches finite differences");
+		}
+		/* 2-class multinomial equals binary up to parametrisation: P agree */
+		free(Xm);
+		free(ym);
+		free(P);
+	}
+
+	/* binary batch vs row proba */
+	{
+		double	   *P = malloc(sizeof(double) * n * 2),
+					pr[2],
+					md = 0;
+
+		rc = mfk_logreg_predict_proba(&env, X, n, p, c1, &b1, 2, 0, P);
+		for (i = 0; i < n; i++)
+		{
+			mfk_logreg_predict_proba_row(c1, &b1, p, 2, 0, X + i * p, pr);
+			md = fmax(md, fabs(pr[0] - P[2 * i]) + fabs(pr[1] - P[2 * i + 1]));
+		}
+		MF_OK(rc == MF_KOK && md < 1e-12, "batch proba equals row proba (binary)");
+		MF_CLOSE(P[0] + P[1], 1.0, 1e-15, "binary probabilities sum to one");
+		free(P);
+	}
+
+	/* binary via 2-class multinomial gives the same probabilities */
+	{
+		double		W2[8],
+					bb2[2],
+					pa[2],
+					pb[2],
+					md = 0;
+
+		mfk_logreg_defaults(&o);
+		o.tol = 1e-8;
+		o.max_iter = 300;
+		o.multinomial = 1;
+		/*
+		 * Softmax with columns (-v, v) is a sigmoid with d = 2v; its penalty
+		 * ||v||^2 = ||d||^2 / 4, so multinomial C = 0.5 equals binary C = 1.
+		 */
+		o.C = 0.5;
+		rc = mfk_logreg_fit(&env, X, y, n, p, 2, &o, W2, bb2, NULL, &info);
+		MF_OK(rc == MF_KOK && info.converged, "2-class multinomial converges");
+		MF_DIAG("2-class gnorm %.3g iters %d", info.gnorm_inf, info.n_iter);
+		o.multinomial = 0;
+		o.C = 1.0;
+		for (i = 0; i < n; i++)
+		{
+			mfk_logreg_predict_proba_row(W2, bb2, p, 2, 1, X + i * p, pa);
+			mfk_logreg_predict_proba_row(c1, &b1, p, 2, 0, X + i * p, pb);
+			md = fmax(md, fabs(pa[1] - pb[1]));
+		}
+		MF_OK(md < 1e-6, "2-class softmax (C/2) equals binary sigmoid (C)");
+		MF_DIAG("2-class softmax vs sigmoid max prob diff %.3g", md);
+		MF_OK(fabs(W2[0] + W2[1]) < 1e-6, "2-class softmax weights antisymmetric");
+	}
+
+	/* cancel and bad args */
+	mfk_logreg_defaults(&o);
+	o.tol = 1e-12;
+	n_prog = 0;
+	cancel_at = 2;
+	rc = mfk_logreg_fit(&env, X, y, n, p, 2, &o, c2, &b2, NULL, NULL);
+	MF_OK(rc == MF_KERR_CANCELLED && n_prog == 2, "cancel stops lbfgs promptly");
+	n_prog = 0;
+	o.solver = MF_LOGREG_NEWTON;
+	rc = mfk_logreg_fit(&env, X, y, n, p, 2, &o, c2, &b2, NULL, NULL);
+	MF_OK(rc == MF_KERR_CANCELLED, "cancel stops newton");
+	cancel_at = -1;
+	y[3] = 5;
+	MF_OK(mfk_logreg_fit(&env, X, y, n, p, 2, &o, c2, &b2, NULL, NULL) == MF_KERR_BADARG,
+		  "label out of range rejected");
+	y[3] = 0;
+	o.solver = MF_LOGREG_NEWTON;
+	o.multinomial = 1;
+	MF_OK(mfk_logreg_fit(&env, X, y, n, p, 2, &o, c2, &b2, NULL, NULL) == MF_KERR_BADARG,
+		  "newton refuses multinomial");
+	free(X);
+	free(y);
+	return mf_test_done();
+}

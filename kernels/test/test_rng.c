@@ -1,0 +1,155 @@
+/*
+ * test_rng.c - PRNG: known answers, reproducibility, uniform and normal
+ * moments, bounded integers, shuffles.
+ */
+#include "mf_kernels.h"
+#include "mf_test.h"
+
+#include <stdlib.h>
+
+int
+main(void)
+{
+	MfRng		a,
+				b;
+	int			i,
+				same = 1,
+				inrange = 1;
+	size_t		N = 1000000;
+	double		s = 0,
+				s2 = 0,
+				s3 = 0,
+				s4 = 0,
+				chi = 0;
+	int			bins[10] = {0};
+	uint64_t	first;
+
+	/* known answers: splitmix64(0) and one xoshiro256** step */
+	mfk_rng_seed(&a, 0);
+	MF_OK(a.s[0] == UINT64_C(0xe220a8397b1dcdaf), "splitmix64 seeding known answer");
+	a.s[0] = 1, a.s[1] = 2, a.s[2] = 3, a.s[3] = 4;
+	first = mfk_rng_next(&a);
+	MF_OK(first == 11520, "xoshiro256** known answer for state {1,2,3,4}");
+	MF_OK(a.s[0] == 7 && a.s[1] == 0 && a.s[2] == 262146 && a.s[3] == ((UINT64_C(6) << 45) | (UINT64_C(6) >> 19)),
+		  "xoshiro256** state transition");
+
+	/* reproducibility */
+	mfk_rng_seed(&a, 12345);
+	mfk_rng_seed(&b, 12345);
+	for (i = 0; i < 1000; i++)
+		same &= mfk_rng_next(&a) == mfk_rng_next(&b);
+	MF_OK(same, "same seed, same sequence");
+	mfk_rng_seed(&b, 12346);
+	MF_OK(mfk_rng_next(&a) != mfk_rng_next(&b), "different seed, different sequence");
+
+	/* uniform moments and histogram */
+	mfk_rng_seed(&a, 1);
+	for (size_t k = 0; k < N; k++)
+	{
+		double		u = mfk_rng_uniform(&a);
+
+		if (!(u >= 0.0 && u < 1.0))
+			inrange = 0;
+		s += u;
+		s2 += u * u;
+		bins[(int) (u * 10)]++;
+	}
+	MF_OK(inrange, "uniform in [0, 1)");
+	MF_CLOSE(s / N, 0.5, 0.003, "uniform mean 1/2");
+	MF_CLOSE(s2 / N - (s / N) * (s / N), 1.0 / 12, 0.002, "uniform variance 1/12");
+	for (i = 0; i < 10; i++)
+		chi += (bins[i] - N / 10.0) * (bins[i] - N / 10.0) / (N / 10.0);
+	MF_OK(chi < 27.9, "uniform histogram chi-square (9 df, p = 0.001)");
+	MF_DIAG("chi-square %.2f", chi);
+
+	/* normal moments */
+	s = s2 = s3 = s4 = 0;
+	for (size_t k = 0; k < N; k++)
+	{
+		double		z = mfk_rng_normal(&a);
+
+		s += z;
+		s2 += z * z;
+		s3 += z * z * z;
+		s4 += z * z * z * z;
+	}
+	MF_OK(fabs(s / N) < 0.005, "normal mean 0");
+	MF_CLOSE(s2 / N, 1.0, 0.01, "normal variance 1");
+	MF_OK(fabs(s3 / N) < 0.02, "normal skewness 0");
+	MF_CLOSE(s4 / N, 3.0, 0.03, "normal kurtosis 3");
+
+	/* bounded integers */
+	{
+		int			cnt[7] = {0};
+		int			ok = 1;
+
+		for (i = 0; i < 70000; i++)
+		{
+			uint64_t	v = mfk_rng_below(&a, 7);
+
+			if (v >= 7)
+				ok = 0;
+			else
+				cnt[v]++;
+		}
+		for (i = 0; i < 7; i++)
+			if (abs(cnt[i] - 10000) > 500)
+				ok = 0;
+		MF_OK(ok, "below(7) in range and roughly uniform");
+		MF_OK(mfk_rng_below(&a, 1) == 0 && mfk_rng_below(&a, 0) == 0, "below(1) and below(0) are 0");
+	}
+
+	/* shuffles */
+	{
+		size_t		idx[50],
+					idx2[50];
+		int			perm = 1,
+					pos0[4] = {0};
+		int			seen[50] = {0};
+
+		mfk_rng_seed(&a, 5);
+		mfk_rng_seed(&b, 5);
+		mfk_rng_permutation(&a, idx, 50);
+		mfk_rng_permutation(&b, idx2, 50);
+		for (i = 0; i < 50; i++)
+			if (idx[i] >= 50 || seen[idx[i]]++)
+				perm = 0;
+		MF_OK(perm, "permutation is a permutation");
+		MF_OK(memcmp(idx, idx2, sizeof(idx)) == 0, "shuffle reproducible under a seed");
+		for (i = 0; i < 40000; i++)
+		{
+			size_t		v[4] = {0, 1, 2, 3};
+
+			mfk_rng_shuffle(&a, v, 4);
+			pos0[v[0]]++;
+		}
+		perm = 1;
+		for (i = 0; i < 4; i++)
+			if (abs(pos0[i] - 10000) > 500)
+				perm = 0;
+		MF_OK(perm, "fisher-yates: every element equally likely first");
+	}
+
+	/* split */
+	{
+		MfRng		c1,
+					c2;
+
+		mfk_rng_seed(&a, 3);
+		mfk_rng_split(&a, &c1);
+		mfk_rng_split(&a, &c2);
+		MF_OK(mfk_rng_next(&c1) != mfk_rng_next(&c2), "child streams differ");
+		mfk_rng_seed(&b, 3);
+		mfk_rng_split(&b, &c2);
+		mfk_rng_seed(&c1, 0);
+		mfk_rng_seed(&a, 3);
+		mfk_rng_split(&a, &c1);
+		MF_OK(memcmp(c1.s, c2.s, sizeof(c1.s)) == 0, "split reproducible");
+	}
+	{
+		double		u = mfk_rng_uniform_range(&a, -3, -2);
+
+		MF_OK(u >= -3 && u < -2, "uniform_range in [lo, hi)");
+	}
+	return mf_test_done();
+}
