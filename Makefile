@@ -73,7 +73,7 @@ UNIT_SRCS  = $(wildcard kernels/test/test_*.c)
 UNIT_BINS  = $(patsubst kernels/test/%.c,build/unit/%,$(UNIT_SRCS))
 UNIT_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -O2 -g -Wall -Wextra -Ikernels $(MF_CFLAGS)
 
-build/unit/%: kernels/test/%.c kernels/test/mf_test.h $(KERNEL_SRCS) $(wildcard kernels/*.h)
+build/unit/%: kernels/test/%.c $(wildcard kernels/test/*.h) $(KERNEL_SRCS) $(wildcard kernels/*.h)
 	@mkdir -p build/unit
 	$(CC) $(UNIT_CFLAGS) -o $@ $< $(KERNEL_SRCS) $(CORE_LIBS)
 

@@ -9,6 +9,7 @@
  */
 #include "artifact.h"
 #include "mf_test.h"
+#include "artifact_bytes.h"
 
 #include <inttypes.h>
 #include <stdint.h>
@@ -92,51 +93,6 @@ make_sample(size_t *len)
 		exit(1);
 	}
 	return out;
-}
-
-/* Little-endian field accessors for patching. */
-static void
-put32(unsigned char *p, uint32_t v)
-{
-	memcpy(p, &v, 4);
-}
-
-/* Store a u64 at p. */
-static void
-put64(unsigned char *p, uint64_t v)
-{
-	memcpy(p, &v, 8);
-}
-
-/* Load a u32 from p. */
-static uint32_t
-get32(const unsigned char *p)
-{
-	uint32_t	v;
-
-	memcpy(&v, p, 4);
-	return v;
-}
-
-/* Load a u64 from p. */
-static uint64_t
-get64(const unsigned char *p)
-{
-	uint64_t	v;
-
-	memcpy(&v, p, 8);
-	return v;
-}
-
-/* The checksum as the format defines it: all bytes but 36..39. */
-static uint32_t
-crc_of(const unsigned char *b, size_t len)
-{
-	uLong		c = crc32(0L, Z_NULL, 0);
-
-	c = crc32(c, b, 36);
-	c = crc32(c, b + 40, (uInt) (len - 40));
-	return (uint32_t) c;
 }
 
 /* Store a fresh checksum. */

@@ -26,6 +26,7 @@
  */
 #include "artifact.h"
 #include "mf_test.h"
+#include "artifact_bytes.h"
 
 #include <inttypes.h>
 #include <stdint.h>
@@ -96,40 +97,6 @@ fz_free(void *ctx, void *p)
 }
 
 static const MfArtAllocator fz_allocator = {fz_alloc, fz_free, NULL};
-
-/* Store a u32 / u64 at p (little-endian host). */
-static void
-put32(unsigned char *p, uint32_t v)
-{
-	memcpy(p, &v, 4);
-}
-
-/* Store a u64 at p. */
-static void
-put64(unsigned char *p, uint64_t v)
-{
-	memcpy(p, &v, 8);
-}
-
-/* Load a u32 from p. */
-static uint32_t
-get32(const unsigned char *p)
-{
-	uint32_t	v;
-
-	memcpy(&v, p, 4);
-	return v;
-}
-
-/* Load a u64 from p. */
-static uint64_t
-get64(const unsigned char *p)
-{
-	uint64_t	v;
-
-	memcpy(&v, p, 8);
-	return v;
-}
 
 /* Write the seed artifacts (valid, of various shapes). */
 static void
@@ -454,16 +421,11 @@ mutate(uint64_t *rs, unsigned char *buf, size_t *len, size_t cap,
 static void
 reseal(uint64_t *rs, unsigned char *buf, size_t len)
 {
-	uLong		c;
-
 	if (len < 40)
 		return;
 	if (below(rs, 4) != 0)
 		put64(buf + 24, len);
-	c = crc32(0L, Z_NULL, 0);
-	c = crc32(c, buf, 36);
-	c = crc32(c, buf + 40, (uInt) (len - 40));
-	put32(buf + 36, (uint32_t) c);
+	put32(buf + 36, crc_of(buf, len));
 }
 
 /* Independent oracle: the dims multiply, without overflow, to n_elems. */
