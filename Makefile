@@ -90,5 +90,7 @@ stop:
 	scripts/cluster.sh stop
 start:
 	scripts/cluster.sh start
+bench:
+	bench/run.sh
 
-.PHONY: install-core uninstall-core unit-build deps demo test stop start
+.PHONY: install-core uninstall-core unit-build deps demo test stop start bench

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# `make bench`: mf_ext training against its Python peers, both sides measured
+# in the same run on the same rows of the private cluster (database mf_bench).
+#
+#   1. install the peers' Debian packages when missing (python3-sklearn,
+#      python3-psycopg2, python3-torch; never part of `make test`)
+#   2. build and install mf_ext and restart the cluster, like `make demo`
+#      (MF_BENCH_BUILD=0 skips this and uses what is installed)
+#   3. recreate extension mf_ext in database mf_bench (the generated tables
+#      bench_lr*, bench_mlp* are kept between runs; MF_BENCH_REGEN=1 rebuilds)
+#   4. run bench/train_logreg.py, train_linreg.py, train_mlp.py; each prints a
+#      one-line summary. Until mf_train exists our side reads "n/a".
+# Knobs: MF_BENCH_REPEATS (3), MF_BENCH_MLP_EPOCHS (5), MF_BENCH_LR_ROWS (1000000).
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/../scripts/lib.sh"
+
+CLUSTER="$MF_ROOT/scripts/cluster.sh"
+BENCH_DB=mf_bench
+PY=/usr/bin/python3
+PEER_PKGS="python3-sklearn python3-psycopg2 python3-torch"
+BENCHES="train_logreg train_linreg train_mlp"
+
+# Install the peers' packages that are missing (apt output in build/logs).
+install_peers() {
+	local p missing=""
+	for p in $PEER_PKGS; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+			missing="$missing $p"
+	done
+	[ -z "$missing" ] && return 0
+	info "installing benchmark peers:$missing (log: build/logs/apt-bench.log)"
+	run_logged "$MF_BUILD/logs/apt-bench.log" as_root env DEBIAN_FRONTEND=noninteractive \
+		apt-get -q -y -o DPkg::Lock::Timeout=600 update ||
+		die "apt-get update failed"
+	# shellcheck disable=SC2086 # word splitting of the package list is wanted
+	run_logged "$MF_BUILD/logs/apt-bench.log" as_root env DEBIAN_FRONTEND=noninteractive \
+		apt-get -q -y -o DPkg::Lock::Timeout=600 install --no-install-recommends $missing ||
+		die "could not install$missing"
+}
+
+# Build, install and restart so the newest mf_ext is measured; a failed
+# build is reported and the benchmark goes on with what is installed.
+build_and_start() {
+	if [ "${MF_BENCH_BUILD:-1}" = 1 ]; then
+		if mf_build && mf_install; then
+			"$CLUSTER" restart
+		else
+			warn "building/installing mf_ext failed: measuring with the installed version"
+		fi
+	fi
+	"$CLUSTER" start
+	eval "$("$CLUSTER" env)"
+	export PGHOST PGPORT PGUSER
+	export PGDATABASE="$BENCH_DB"
+}
+
+# Create database mf_bench if needed and a fresh extension in it.
+prepare_database() {
+	if [ "$("$PG_BIN/psql" -X -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$BENCH_DB'")" != 1 ]; then
+		"$PG_BIN/psql" -X -q -d postgres -c "CREATE DATABASE $BENCH_DB"
+	fi
+	if ! "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -c 'SET client_min_messages = warning' \
+		-c 'DROP EXTENSION IF EXISTS mf_ext CASCADE' -c 'CREATE EXTENSION mf_ext CASCADE' \
+		>/dev/null; then
+		warn "CREATE EXTENSION mf_ext failed in $BENCH_DB: only the peers will be measured"
+	fi
+}
+
+# Run every benchmark; keep going when one fails, fail at the end.
+run_all() {
+	local b failed=""
+	for b in $BENCHES; do
+		info "bench/$b.py"
+		(cd "$MF_ROOT/bench" && "$PY" "$b.py") || failed="$failed $b"
+	done
+	[ -z "$failed" ] || die "benchmarks failed:$failed"
+}
+
+install_peers
+build_and_start
+prepare_database
+T0=$(date +%s)
+run_all
+info "benchmarks done in $(($(date +%s) - T0)) s"
