@@ -1,0 +1,761 @@
+/*
+ * features.c - reading a training source and encoding its columns.
+ *
+ * The source (a table/view name or a SELECT/WITH query) is read through an
+ * SPI cursor in batches of MF_FETCH_ROWS rows into per-column arrays in the
+ * caller's memory context.  Numeric and boolean columns are used as they
+ * are; any other type is read as text and one-hot encoded with a sorted
+ * vocabulary learned from the training rows (at most max_categories values,
+ * the most frequent ones; unseen values encode as all zeros).  NULLs are
+ * imputed (mean or zero for numbers, most frequent value for categories).
+ * Standardisation (z-score, statistics of the training rows) is optional.
+ */
+#include "postgres.h"
+
+#include "mf_core.h"
+
+#include <math.h>
+
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/regproc.h"
+#include "utils/varlena.h"
+
+#include "mf_config.h"
+#include "train.h"
+
+#define MF_FETCH_ROWS 10000
+
+/* palloc of a possibly huge block in the current context. */
+void *
+MfHugeAlloc(Size size)
+{
+	return MemoryContextAllocExtended(CurrentMemoryContext, Max(size, 1), MCXT_ALLOC_HUGE);
+}
+
+/* Grow a huge array to hold cap elements of elem bytes. */
+static void *
+MfGrow(void *ptr, size_t cap, size_t elem)
+{
+	Size		sz = mul_size(cap, elem);
+
+	if (ptr == NULL)
+		return MfHugeAlloc(sz);
+	return repalloc_huge(ptr, sz);
+}
+
+/* True for the types used as numbers. */
+static bool
+MfIsNumericType(Oid typid)
+{
+	return typid == INT2OID || typid == INT4OID || typid == INT8OID ||
+		typid == FLOAT4OID || typid == FLOAT8OID || typid == NUMERICOID;
+}
+
+/* A numeric Datum as double. */
+static double
+MfDatumToDouble(Datum d, Oid typid)
+{
+	switch (typid)
+	{
+		case INT2OID:
+			return (double) DatumGetInt16(d);
+		case INT4OID:
+			return (double) DatumGetInt32(d);
+		case INT8OID:
+			return (double) DatumGetInt64(d);
+		case FLOAT4OID:
+			return (double) DatumGetFloat4(d);
+		case FLOAT8OID:
+			return DatumGetFloat8(d);
+		case NUMERICOID:
+			return DatumGetFloat8(DirectFunctionCall1(numeric_float8, d));
+		case BOOLOID:
+			return DatumGetBool(d) ? 1.0 : 0.0;
+	}
+	elog(ERROR, "unexpected type %u", typid);
+	return 0.0;
+}
+
+/* The FROM item for a source: a quoted relation name or a subquery. */
+static char *
+MfSourceFromItem(const char *source)
+{
+	const char *s = source;
+	List	   *names;
+	RangeVar   *rv;
+
+	while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r' || *s == '(')
+		s++;
+	if (pg_strncasecmp(s, "select", 6) == 0 || pg_strncasecmp(s, "with", 4) == 0)
+		return psprintf("(%s) AS mf_source", source);
+
+	names = stringToQualifiedNameList(source);
+	rv = makeRangeVarFromNameList(names);
+	if (!OidIsValid(RangeVarGetRelid(rv, NoLock, true)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("training source \"%s\" does not exist", source),
+				 errhint("Give a table or view name, or a query starting with SELECT or WITH.")));
+	return psprintf("%s AS mf_source", NameListToQuotedString(names));
+}
+
+/* Attribute number of a column of the source, or 0. */
+static int
+MfFindColumn(TupleDesc td, const char *name)
+{
+	for (int i = 0; i < td->natts; i++)
+	{
+		Form_pg_attribute a = TupleDescAttr(td, i);
+
+		if (!a->attisdropped && strcmp(NameStr(a->attname), name) == 0)
+			return i + 1;
+	}
+	return 0;
+}
+
+/* Raise 42703 for a column the source does not have. */
+static void
+MfNoSuchColumn(const char *name, const char *source, const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_COLUMN),
+			 errmsg("column \"%s\" does not exist in the training source", name),
+			 errdetail("The %s names column \"%s\"; the source is %s.", what, name, source)));
+}
+
+/* Set up one column from the tuple descriptor. */
+static void
+MfInitColumn(MfColumn *c, TupleDesc td, int attno, const char *source, bool from_schema)
+{
+	Oid			typid = TupleDescAttr(td, attno - 1)->atttypid;
+	MfColKind	kind;
+
+	c->attno = attno;
+	c->typid = typid;
+	c->type_name = format_type_be(typid);
+	if (typid == BOOLOID)
+		kind = MF_COL_BOOLEAN;
+	else if (MfIsNumericType(typid))
+		kind = MF_COL_NUMERIC;
+	else
+		kind = MF_COL_CATEGORICAL;
+	if (from_schema)
+	{
+		bool		ok = (c->kind == MF_COL_CATEGORICAL) || (kind != MF_COL_CATEGORICAL);
+
+		if (!ok)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("column \"%s\" has type %s, but the model was trained on a number", c->name, c->type_name),
+					 errdetail("Source: %s.", source)));
+		if (c->kind == MF_COL_CATEGORICAL)
+			kind = MF_COL_CATEGORICAL;
+	}
+	c->kind = kind;
+}
+
+/* Resolve the feature and target columns against the source's descriptor. */
+static void
+MfResolveColumns(MfDataset *ds, TupleDesc td, const char *source, json_t *features,
+				 bool from_schema)
+{
+	if (ds->target != NULL)
+	{
+		ds->target_attno = MfFindColumn(td, ds->target);
+		if (ds->target_attno == 0)
+			MfNoSuchColumn(ds->target, source, "target");
+		ds->target_typid = TupleDescAttr(td, ds->target_attno - 1)->atttypid;
+		ds->target_numeric = MfIsNumericType(ds->target_typid) || ds->target_typid == BOOLOID;
+		if (!ds->classify && !ds->target_numeric)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("regression target \"%s\" must be numeric", ds->target),
+					 errdetail("Its type is %s.", format_type_be(ds->target_typid))));
+	}
+	if (from_schema)
+	{
+		for (int i = 0; i < ds->ncols; i++)
+		{
+			int			attno = MfFindColumn(td, ds->cols[i].name);
+
+			if (attno == 0)
+				MfNoSuchColumn(ds->cols[i].name, source, "model's feature schema");
+			MfInitColumn(&ds->cols[i], td, attno, source, true);
+		}
+		return;
+	}
+	if (features != NULL && json_array_size(features) > 0)
+	{
+		size_t		i;
+		json_t	   *f;
+
+		ds->ncols = json_array_size(features);
+		ds->cols = palloc0(sizeof(MfColumn) * ds->ncols);
+		json_array_foreach(features, i, f)
+		{
+			const char *name = json_string_value(f);
+			int			attno;
+
+			if (name == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("option \"features\" must be an array of column names"),
+						 errdetail("Element %zu is not a string.", i)));
+			attno = MfFindColumn(td, name);
+			if (attno == 0)
+				MfNoSuchColumn(name, source, "option \"features\"");
+			if (attno == ds->target_attno)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("the target \"%s\" cannot also be a feature", name)));
+			ds->cols[i].name = pstrdup(name);
+			MfInitColumn(&ds->cols[i], td, attno, source, false);
+		}
+		return;
+	}
+	ds->cols = palloc0(sizeof(MfColumn) * Max(td->natts, 1));
+	ds->ncols = 0;
+	for (int i = 0; i < td->natts; i++)
+	{
+		Form_pg_attribute a = TupleDescAttr(td, i);
+
+		if (a->attisdropped || i + 1 == ds->target_attno)
+			continue;
+		ds->cols[ds->ncols].name = pstrdup(NameStr(a->attname));
+		MfInitColumn(&ds->cols[ds->ncols], td, i + 1, source, false);
+		ds->ncols++;
+	}
+	if (ds->ncols == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the training source has no feature columns"),
+				 errdetail("Source: %s.", source)));
+}
+
+/* Make room for one more row. */
+static void
+MfEnsureRow(MfDataset *ds)
+{
+	if (ds->n < ds->cap)
+		return;
+	ds->cap = ds->cap == 0 ? 1024 : ds->cap * 2;
+	for (int i = 0; i < ds->ncols; i++)
+	{
+		MfColumn   *c = &ds->cols[i];
+
+		c->isnull = MfGrow(c->isnull, ds->cap, sizeof(bool));
+		if (c->kind == MF_COL_CATEGORICAL)
+			c->str = MfGrow(c->str, ds->cap, sizeof(char *));
+		else
+			c->num = MfGrow(c->num, ds->cap, sizeof(double));
+	}
+	if (ds->target != NULL)
+	{
+		ds->y_num = MfGrow(ds->y_num, ds->cap, sizeof(double));
+		if (ds->classify)
+			ds->y_str = MfGrow(ds->y_str, ds->cap, sizeof(char *));
+	}
+}
+
+/* Append one row of the cursor to the data set. */
+static void
+MfAddRow(MfDataset *ds, HeapTuple tup, TupleDesc td)
+{
+	size_t		r = ds->n;
+	bool		isnull;
+	Datum		d;
+
+	MfEnsureRow(ds);
+	for (int i = 0; i < ds->ncols; i++)
+	{
+		MfColumn   *c = &ds->cols[i];
+
+		d = SPI_getbinval(tup, td, c->attno, &isnull);
+		c->isnull[r] = isnull;
+		if (c->kind == MF_COL_CATEGORICAL)
+			c->str[r] = isnull ? NULL : SPI_getvalue(tup, td, c->attno);
+		else
+		{
+			c->num[r] = isnull ? 0.0 : MfDatumToDouble(d, c->typid);
+			if (!isfinite(c->num[r]))
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_EXCEPTION),
+						 errmsg("column \"%s\" contains a non-finite value", c->name),
+						 errdetail("Row %zu has %g.", r + 1, c->num[r]),
+						 errhint("Filter out NaN and infinity, or replace them by NULL to impute.")));
+		}
+	}
+	if (ds->target != NULL)
+	{
+		d = SPI_getbinval(tup, td, ds->target_attno, &isnull);
+		if (isnull)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("target column \"%s\" contains NULL", ds->target),
+					 errdetail("Row %zu.", r + 1),
+					 errhint("Filter the rows: WHERE %s IS NOT NULL.", quote_identifier(ds->target))));
+		ds->y_num[r] = ds->target_numeric ? MfDatumToDouble(d, ds->target_typid) : 0.0;
+		if (ds->target_numeric && !isfinite(ds->y_num[r]))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("target column \"%s\" contains a non-finite value", ds->target),
+					 errdetail("Row %zu has %g.", r + 1, ds->y_num[r])));
+		if (ds->classify)
+			ds->y_str[r] = SPI_getvalue(tup, td, ds->target_attno);
+	}
+	ds->n++;
+}
+
+/*
+ * Read the source into ds (allocations in the current memory context).
+ * With from_schema, ds->cols already holds the columns to read.
+ */
+void
+MfReadSource(MfDataset *ds, const char *source, const char *target,
+			 json_t *features, int64 max_rows, bool classify, bool from_schema)
+{
+	MemoryContext datactx = CurrentMemoryContext;
+	char	   *query;
+	Portal		portal;
+	bool		first = true;
+
+	ds->target = target ? pstrdup(target) : NULL;
+	ds->classify = classify;
+	query = psprintf("SELECT * FROM %s%s", MfSourceFromItem(source),
+					 max_rows > 0 ? psprintf(" LIMIT " INT64_FORMAT, max_rows) : "");
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	portal = SPI_cursor_open_with_args(NULL, query, 0, NULL, NULL, NULL, true, 0);
+	for (;;)
+	{
+		MemoryContext old;
+
+		SPI_cursor_fetch(portal, true, MF_FETCH_ROWS);
+		old = MemoryContextSwitchTo(datactx);
+		if (first)
+		{
+			MfResolveColumns(ds, SPI_tuptable->tupdesc, source, features, from_schema);
+			first = false;
+		}
+		for (uint64 i = 0; i < SPI_processed; i++)
+			MfAddRow(ds, SPI_tuptable->vals[i], SPI_tuptable->tupdesc);
+		MemoryContextSwitchTo(old);
+		if (SPI_processed == 0)
+			break;
+		SPI_freetuptable(SPI_tuptable);
+		CHECK_FOR_INTERRUPTS();
+	}
+	SPI_cursor_close(portal);
+	SPI_finish();
+	if (ds->n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the training source has no rows"),
+				 errdetail("Source: %s.", source)));
+}
+
+static const MfDataset *sort_ds;
+
+/* Order labels: numerically for numeric targets, else by bytes. */
+static int
+MfLabelCmp(const void *a, const void *b)
+{
+	size_t		i = *(const size_t *) a;
+	size_t		j = *(const size_t *) b;
+
+	if (sort_ds->target_numeric)
+	{
+		if (sort_ds->y_num[i] != sort_ds->y_num[j])
+			return sort_ds->y_num[i] < sort_ds->y_num[j] ? -1 : 1;
+		return 0;
+	}
+	return strcmp(sort_ds->y_str[i], sort_ds->y_str[j]);
+}
+
+/* Map the text labels of ds to 0..K-1 in sorted order. */
+void
+MfMapLabels(MfDataset *ds)
+{
+	size_t	   *idx = MfHugeAlloc(ds->n * sizeof(size_t));
+	size_t		k = 0;
+
+	for (size_t i = 0; i < ds->n; i++)
+		idx[i] = i;
+	sort_ds = ds;
+	qsort(idx, ds->n, sizeof(size_t), MfLabelCmp);
+	ds->labels = MfHugeAlloc(sizeof(char *) * ds->n);
+	ds->y_class = MfHugeAlloc(ds->n * sizeof(int));
+	for (size_t i = 0; i < ds->n; i++)
+	{
+		if (i == 0 || MfLabelCmp(&idx[i - 1], &idx[i]) != 0)
+			ds->labels[k++] = ds->y_str[idx[i]];
+		ds->y_class[idx[i]] = (int) k - 1;
+	}
+	ds->n_labels = (int) k;
+	pfree(idx);
+}
+
+/* Map labels with the stored label list (evaluation); unknown is an error. */
+void
+MfLabelsFromSchema(MfDataset *ds)
+{
+	ds->y_class = MfHugeAlloc(ds->n * sizeof(int));
+	for (size_t i = 0; i < ds->n; i++)
+	{
+		int			j;
+
+		for (j = 0; j < ds->n_labels; j++)
+			if (strcmp(ds->labels[j], ds->y_str[i]) == 0)
+				break;
+		if (j == ds->n_labels)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("target value \"%s\" is not a label the model knows", ds->y_str[i]),
+					 errdetail("Row %zu of the evaluation source.", i + 1)));
+		ds->y_class[i] = j;
+	}
+}
+
+typedef struct MfCount
+{
+	char	   *value;
+	int64		count;
+} MfCount;
+
+/* Most frequent first, then by value. */
+static int
+MfCountCmp(const void *a, const void *b)
+{
+	const MfCount *x = a;
+	const MfCount *y = b;
+
+	if (x->count != y->count)
+		return x->count > y->count ? -1 : 1;
+	return strcmp(x->value, y->value);
+}
+
+/* Byte order of strings. */
+static int
+MfStrCmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* Vocabulary and imputation value of a categorical column. */
+static void
+MfFitCategories(MfColumn *c, const size_t *idx, size_t n, int max_categories)
+{
+	char	  **vals = MfHugeAlloc(n * sizeof(char *));
+	size_t		nv = 0;
+	MfCount    *counts;
+	int			nc = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (!c->isnull[idx[i]])
+			vals[nv++] = c->str[idx[i]];
+	qsort(vals, nv, sizeof(char *), MfStrCmp);
+	counts = MfHugeAlloc((nv + 1) * sizeof(MfCount));
+	for (size_t i = 0; i < nv; i++)
+	{
+		if (i == 0 || strcmp(vals[i - 1], vals[i]) != 0)
+		{
+			counts[nc].value = vals[i];
+			counts[nc].count = 0;
+			nc++;
+		}
+		counts[nc - 1].count++;
+	}
+	qsort(counts, nc, sizeof(MfCount), MfCountCmp);
+	c->impute_str = nc > 0 ? pstrdup(counts[0].value) : NULL;
+	c->n_cats = Min(nc, max_categories);
+	c->cats = palloc(sizeof(char *) * Max(c->n_cats, 1));
+	for (int i = 0; i < c->n_cats; i++)
+		c->cats[i] = pstrdup(counts[i].value);
+	qsort(c->cats, c->n_cats, sizeof(char *), MfStrCmp);
+	pfree(vals);
+	pfree(counts);
+}
+
+/* Set every column's width and offset, and the feature names. */
+static void
+MfLayoutFeatures(MfDataset *ds)
+{
+	int			off = 0;
+
+	for (int i = 0; i < ds->ncols; i++)
+	{
+		MfColumn   *c = &ds->cols[i];
+
+		c->offset = off;
+		c->width = c->kind == MF_COL_CATEGORICAL ? c->n_cats : 1;
+		off += c->width;
+	}
+	ds->p = off;
+	ds->feature_names = palloc(sizeof(char *) * Max(off, 1));
+	for (int i = 0; i < ds->ncols; i++)
+	{
+		MfColumn   *c = &ds->cols[i];
+
+		if (c->kind != MF_COL_CATEGORICAL)
+			ds->feature_names[c->offset] = c->name;
+		else
+			for (int j = 0; j < c->n_cats; j++)
+				ds->feature_names[c->offset + j] = psprintf("%s=%s", c->name, c->cats[j]);
+	}
+}
+
+/* Learn imputation values, vocabularies and scaling from the training rows. */
+void
+MfFitEncoding(MfDataset *ds, const size_t *idx, size_t n, const MfEncodeOpts *opts)
+{
+	for (int i = 0; i < ds->ncols; i++)
+	{
+		MfColumn   *c = &ds->cols[i];
+
+		if (c->kind == MF_COL_CATEGORICAL)
+			MfFitCategories(c, idx, n, opts->max_categories);
+		else
+		{
+			double		sum = 0.0;
+			size_t		cnt = 0;
+
+			for (size_t r = 0; r < n; r++)
+				if (!c->isnull[idx[r]])
+				{
+					sum += c->num[idx[r]];
+					cnt++;
+				}
+			c->impute_num = (opts->impute_zero || cnt == 0) ? 0.0 : sum / cnt;
+		}
+	}
+	MfLayoutFeatures(ds);
+	if (ds->p == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the features encode to zero columns"),
+				 errdetail("Every categorical feature has only NULLs in the training rows.")));
+	ds->standardize = opts->standardize;
+	MfEncode(ds);
+	if (!opts->standardize)
+		return;
+	/* z-score statistics of the training rows, then scale every row */
+	ds->center = palloc0(sizeof(double) * ds->p);
+	ds->scale = palloc0(sizeof(double) * ds->p);
+	for (size_t r = 0; r < n; r++)
+		for (size_t j = 0; j < ds->p; j++)
+			ds->center[j] += ds->X[idx[r] * ds->p + j];
+	for (size_t j = 0; j < ds->p; j++)
+		ds->center[j] /= n;
+	for (size_t r = 0; r < n; r++)
+		for (size_t j = 0; j < ds->p; j++)
+		{
+			double		d = ds->X[idx[r] * ds->p + j] - ds->center[j];
+
+			ds->scale[j] += d * d;
+		}
+	for (size_t j = 0; j < ds->p; j++)
+	{
+		ds->scale[j] = sqrt(ds->scale[j] / n);
+		if (!(ds->scale[j] > 1e-12))
+			ds->scale[j] = 1.0;
+	}
+	for (size_t r = 0; r < ds->n; r++)
+		for (size_t j = 0; j < ds->p; j++)
+			ds->X[r * ds->p + j] = (ds->X[r * ds->p + j] - ds->center[j]) / ds->scale[j];
+}
+
+/* Encode every row into ds->X with the learned encoding (no scaling). */
+void
+MfEncode(MfDataset *ds)
+{
+	ds->X = MfHugeAlloc(mul_size(mul_size(ds->n, ds->p), sizeof(double)));
+	memset(ds->X, 0, ds->n * ds->p * sizeof(double));
+	for (int i = 0; i < ds->ncols; i++)
+	{
+		MfColumn   *c = &ds->cols[i];
+
+		for (size_t r = 0; r < ds->n; r++)
+		{
+			double	   *row = ds->X + r * ds->p + c->offset;
+
+			if (c->kind != MF_COL_CATEGORICAL)
+				row[0] = c->isnull[r] ? c->impute_num : c->num[r];
+			else
+			{
+				const char *v = c->isnull[r] ? c->impute_str : c->str[r];
+				char	  **hit;
+
+				if (v == NULL || c->n_cats == 0)
+					continue;
+				hit = bsearch(&v, c->cats, c->n_cats, sizeof(char *), MfStrCmp);
+				if (hit != NULL)
+					row[hit - c->cats] = 1.0;
+			}
+		}
+	}
+}
+
+/* Apply stored z-score statistics (evaluation). */
+static void
+MfApplyScaling(MfDataset *ds)
+{
+	if (!ds->standardize)
+		return;
+	for (size_t r = 0; r < ds->n; r++)
+		for (size_t j = 0; j < ds->p; j++)
+			ds->X[r * ds->p + j] = (ds->X[r * ds->p + j] - ds->center[j]) / ds->scale[j];
+}
+
+/* A double array as JSON. */
+static json_t *
+MfDoublesJson(const double *v, size_t n)
+{
+	json_t	   *a = json_array();
+
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, json_real(v[i]));
+	return a;
+}
+
+static const char *const kind_names[] = {"numeric", "boolean", "categorical"};
+
+/* The learned encoding as JSON (feature_schema and artifact metadata). */
+json_t *
+MfSchemaToJson(const MfDataset *ds, const char *task)
+{
+	json_t	   *s = mf_json_object_new();
+	json_t	   *cols = json_array();
+	json_t	   *names = json_array();
+
+	for (int i = 0; i < ds->ncols; i++)
+	{
+		const MfColumn *c = &ds->cols[i];
+		json_t	   *o = mf_json_object_new();
+
+		json_object_set_new(o, "name", json_string(c->name));
+		json_object_set_new(o, "type", json_string(c->type_name));
+		json_object_set_new(o, "encoding", json_string(c->kind == MF_COL_CATEGORICAL ? "one_hot" : "value"));
+		json_object_set_new(o, "kind", json_string(kind_names[c->kind]));
+		if (c->kind == MF_COL_CATEGORICAL)
+		{
+			json_t	   *cats = json_array();
+
+			for (int j = 0; j < c->n_cats; j++)
+				json_array_append_new(cats, json_string(c->cats[j]));
+			json_object_set_new(o, "categories", cats);
+			json_object_set_new(o, "impute", c->impute_str ? json_string(c->impute_str) : json_null());
+		}
+		else
+			json_object_set_new(o, "impute", json_real(c->impute_num));
+		json_array_append_new(cols, o);
+	}
+	for (size_t j = 0; j < ds->p; j++)
+		json_array_append_new(names, json_string(ds->feature_names[j]));
+	json_object_set_new(s, "columns", cols);
+	json_object_set_new(s, "features", names);
+	json_object_set_new(s, "n_features", json_integer(ds->p));
+	json_object_set_new(s, "standardize", json_boolean(ds->standardize));
+	json_object_set_new(s, "means", ds->standardize ? MfDoublesJson(ds->center, ds->p) : json_null());
+	json_object_set_new(s, "stds", ds->standardize ? MfDoublesJson(ds->scale, ds->p) : json_null());
+	json_object_set_new(s, "task", json_string(task));
+	json_object_set_new(s, "target", ds->target ? json_string(ds->target) : json_null());
+	if (ds->target)
+		json_object_set_new(s, "target_type", json_string(format_type_be(ds->target_typid)));
+	if (ds->classify)
+	{
+		json_t	   *labels = json_array();
+
+		for (int k = 0; k < ds->n_labels; k++)
+			json_array_append_new(labels, json_string(ds->labels[k]));
+		json_object_set_new(s, "labels", labels);
+	}
+	return s;
+}
+
+/* A JSON number as double. */
+static double
+MfJsonDouble(json_t *v)
+{
+	return json_number_value(v);
+}
+
+/* Rebuild the encoding from a stored schema (before reading the source). */
+void
+MfSchemaFromJson(MfDataset *ds, json_t *s)
+{
+	json_t	   *cols = json_object_get(s, "columns");
+	json_t	   *labels = json_object_get(s, "labels");
+	size_t		i;
+	json_t	   *o;
+
+	if (!json_is_array(cols))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("the model artifact has no feature schema")));
+	ds->ncols = json_array_size(cols);
+	ds->cols = palloc0(sizeof(MfColumn) * Max(ds->ncols, 1));
+	json_array_foreach(cols, i, o)
+	{
+		MfColumn   *c = &ds->cols[i];
+		const char *kind = json_string_value(json_object_get(o, "kind"));
+
+		c->name = pstrdup(json_string_value(json_object_get(o, "name")));
+		c->kind = strcmp(kind, "categorical") == 0 ? MF_COL_CATEGORICAL :
+			strcmp(kind, "boolean") == 0 ? MF_COL_BOOLEAN : MF_COL_NUMERIC;
+		if (c->kind == MF_COL_CATEGORICAL)
+		{
+			json_t	   *cats = json_object_get(o, "categories");
+			json_t	   *imp = json_object_get(o, "impute");
+
+			c->n_cats = json_array_size(cats);
+			c->cats = palloc(sizeof(char *) * Max(c->n_cats, 1));
+			for (int j = 0; j < c->n_cats; j++)
+				c->cats[j] = pstrdup(json_string_value(json_array_get(cats, j)));
+			c->impute_str = json_is_string(imp) ? pstrdup(json_string_value(imp)) : NULL;
+		}
+		else
+			c->impute_num = MfJsonDouble(json_object_get(o, "impute"));
+	}
+	ds->standardize = json_is_true(json_object_get(s, "standardize"));
+	if (json_is_array(labels))
+	{
+		ds->n_labels = json_array_size(labels);
+		ds->labels = palloc(sizeof(char *) * Max(ds->n_labels, 1));
+		for (int k = 0; k < ds->n_labels; k++)
+			ds->labels[k] = pstrdup(json_string_value(json_array_get(labels, k)));
+	}
+}
+
+/* Encode rows read for evaluation with the stored schema s. */
+void
+MfEncodeWithSchema(MfDataset *ds, json_t *s)
+{
+	MfLayoutFeatures(ds);
+	if ((int64) ds->p != json_integer_value(json_object_get(s, "n_features")))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("the feature schema of the model is inconsistent")));
+	MfEncode(ds);
+	if (ds->standardize)
+	{
+		json_t	   *m = json_object_get(s, "means");
+		json_t	   *sd = json_object_get(s, "stds");
+
+		ds->center = palloc(sizeof(double) * ds->p);
+		ds->scale = palloc(sizeof(double) * ds->p);
+		for (size_t j = 0; j < ds->p; j++)
+		{
+			ds->center[j] = MfJsonDouble(json_array_get(m, j));
+			ds->scale[j] = MfJsonDouble(json_array_get(sd, j));
+		}
+		MfApplyScaling(ds);
+	}
+}

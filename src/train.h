@@ -1,0 +1,111 @@
+/*
+ * train.h - shared declarations of in-database training (features.c,
+ * train_fit.c, train.c).
+ *
+ * Design note
+ * -----------
+ * A training run reads its source through an SPI cursor into an MfDataset
+ * (raw values per column, in a dedicated memory context), splits the rows,
+ * learns the encoding from the training rows (imputation values, category
+ * vocabularies, z-score statistics), encodes every row into one row-major
+ * double matrix and hands it to the numeric kernels.  The learned encoding
+ * (the "feature schema") is JSON: it goes to model_versions.feature_schema
+ * and into the artifact metadata, from which mf_evaluate() rebuilds it.
+ *
+ * mf_config.h and mf_kernels.h declare clashing names, so no file includes
+ * both: this code reads the (already normalised) config as plain JSON.
+ */
+#ifndef MF_TRAIN_H
+#define MF_TRAIN_H
+
+#include "postgres.h"
+
+#include <jansson.h>
+
+typedef enum MfColKind
+{
+	MF_COL_NUMERIC = 0,
+	MF_COL_BOOLEAN,
+	MF_COL_CATEGORICAL
+} MfColKind;
+
+/* One input column: raw values, then its learned encoding. */
+typedef struct MfColumn
+{
+	char	   *name;
+	char	   *type_name;
+	MfColKind	kind;
+	int			attno;			/* 1-based, in the source's tuple descriptor */
+	Oid			typid;
+	double	   *num;			/* numeric/boolean values [n] */
+	char	  **str;			/* categorical values [n] */
+	bool	   *isnull;			/* [n] */
+	double		impute_num;
+	char	   *impute_str;		/* NULL: no value seen */
+	int			n_cats;
+	char	  **cats;			/* sorted vocabulary */
+	int			offset;			/* first expanded feature */
+	int			width;			/* expanded features */
+} MfColumn;
+
+/* A data set read from a source, and its encoding. */
+typedef struct MfDataset
+{
+	int			ncols;
+	MfColumn   *cols;
+	size_t		n;
+	size_t		cap;
+	/* target */
+	char	   *target;			/* NULL: none (kmeans) */
+	int			target_attno;
+	Oid			target_typid;
+	bool		target_numeric;
+	bool		classify;		/* target read as labels */
+	double	   *y_num;			/* [n] (regression, or label sort key) */
+	char	  **y_str;			/* [n] (classification) */
+	int		   *y_class;		/* [n] label index */
+	int			n_labels;
+	char	  **labels;
+	/* encoded matrix */
+	size_t		p;
+	double	   *X;				/* n x p row-major */
+	char	  **feature_names;
+	bool		standardize;
+	double	   *center;			/* [p] (NULL when not standardised) */
+	double	   *scale;			/* [p] */
+} MfDataset;
+
+/* Encoding options of a run. */
+typedef struct MfEncodeOpts
+{
+	int			max_categories;
+	bool		impute_zero;	/* numeric NULL -> 0 instead of the mean */
+	bool		standardize;
+} MfEncodeOpts;
+
+/* kernels/json_util.c (also in mf_config.h, which clashes with mf_kernels.h) */
+extern char *mf_json_canonical(const json_t *value);
+
+/* features.c */
+extern void MfReadSource(MfDataset *ds, const char *source, const char *target,
+						 json_t *features, int64 max_rows, bool classify,
+						 bool from_schema);
+extern void MfMapLabels(MfDataset *ds);
+extern void MfFitEncoding(MfDataset *ds, const size_t *train_idx, size_t n_train,
+						  const MfEncodeOpts *opts);
+extern void MfEncode(MfDataset *ds);
+extern json_t *MfSchemaToJson(const MfDataset *ds, const char *task);
+extern void MfSchemaFromJson(MfDataset *ds, json_t *schema);
+extern void MfLabelsFromSchema(MfDataset *ds);
+extern void MfEncodeWithSchema(MfDataset *ds, json_t *schema);
+extern void *MfHugeAlloc(Size size);
+
+/* train_fit.c */
+extern json_t *MfTrainFamily(MfDataset *ds, const char *family, json_t *config,
+							 json_t *options, bytea **artifact, json_t **config_updates);
+extern json_t *MfEvaluateArtifact(MfDataset *ds, const void *buf, size_t len,
+								  const char *source, const char *target);
+extern json_t *MfArtifactTensorsJson(const void *buf, size_t len);
+extern void *MfOpenArtifactCopy(const void *data, size_t len, void *view);
+
+#endif							/* MF_TRAIN_H */

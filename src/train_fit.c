@@ -1,0 +1,1012 @@
+/*
+ * train_fit.c - training per family, artifacts and metrics.
+ *
+ * Design note
+ * -----------
+ * MfTrainFamily() splits the encoded rows (seeded, stratified for
+ * classifiers), fits the family's kernel on the training rows, writes the
+ * artifact (tensors + metadata = feature schema and family shapes) and
+ * computes the metrics on the test rows (on the training rows, flagged,
+ * when test_size is 0).  MfEvaluateArtifact() rebuilds the same model view
+ * (MfModel) from a stored artifact and runs the same metric code, so
+ * evaluating exactly the test rows reproduces the stored metrics.
+ *
+ * Kernels get an MfEnv whose allocator is palloc (huge, in the run's memory
+ * context) and whose progress callback runs CHECK_FOR_INTERRUPTS(): a
+ * cancel longjmps out of the kernel, which holds nothing but palloc'd
+ * memory.  Test rows are always processed in ascending source order.
+ */
+#include "postgres.h"
+
+#include "mf_core.h"
+
+#include <math.h>
+
+#include "miscadmin.h"
+#include "portability/instr_time.h"
+#include "utils/memutils.h"
+
+#include "artifact.h"
+#include "metrics.h"
+#include "mf_kernels.h"
+#include "train.h"
+
+/* A trained model, owned by the run or pointing into an artifact. */
+typedef struct MfModel
+{
+	uint32		family;
+	bool		classify;
+	int			n_classes;
+	size_t		p;
+	bool		multinomial;
+	const double *coef;
+	const double *intercept;
+	MfMlp		mlp;
+	int			k;
+	const double *centers;
+} MfModel;
+
+/* An empty JSON object (never jansson's json_object(): see mf_config.h). */
+static json_t *
+MfJsonObject(void)
+{
+	return json_pack("{}");
+}
+
+/* ------------------------------------------------------------ environment */
+
+/* Kernel allocation: palloc (huge) in the current context; NULL on OOM. */
+static void *
+MfEnvAlloc(void *ctx, size_t size)
+{
+	return MemoryContextAllocExtended((MemoryContext) ctx, Max(size, 1),
+									  MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
+}
+
+/* Kernel free. */
+static void
+MfEnvFree(void *ctx, void *ptr)
+{
+	if (ptr != NULL)
+		pfree(ptr);
+}
+
+/* Progress: honour cancels (may longjmp; kernels hold only palloc'd memory). */
+static int
+MfEnvProgress(void *ctx, const MfProgress *p)
+{
+	CHECK_FOR_INTERRUPTS();
+	return 0;
+}
+
+/* An MfEnv over the current memory context. */
+static MfEnv
+MfMakeEnv(void)
+{
+	MfEnv		env;
+
+	env.alloc.alloc = MfEnvAlloc;
+	env.alloc.free = MfEnvFree;
+	env.alloc.ctx = CurrentMemoryContext;
+	env.progress = MfEnvProgress;
+	env.progress_ctx = NULL;
+	return env;
+}
+
+/* Raise an ERROR for a kernel failure. */
+static void
+MfKernelError(int err, const char *what)
+{
+	if (err == MF_KERR_NOMEM)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory while %s", what)));
+	if (err == MF_KERR_INPUT_NOT_FINITE)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("non-finite value in the training data while %s", what)));
+	ereport(ERROR,
+			(errcode(err == MF_KERR_BADARG ? ERRCODE_INVALID_PARAMETER_VALUE : ERRCODE_DATA_EXCEPTION),
+			 errmsg("%s failed: %s", what, mfk_strerror(err)),
+			 err == MF_KERR_NOT_FINITE ?
+			 errhint("Lower the learning rate or standardize the features.") : 0));
+}
+
+/* ---------------------------------------------------------- JSON helpers */
+
+/* Number at key of obj, or dflt when absent/null. */
+static double
+MfGetNum(json_t *obj, const char *key, double dflt)
+{
+	json_t	   *v = json_object_get(obj, key);
+
+	if (v == NULL || json_is_null(v))
+		return dflt;
+	if (!json_is_number(v))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"%s\" must be a number", key)));
+	return json_number_value(v);
+}
+
+/* Boolean at key of obj, or dflt. */
+static bool
+MfGetBool(json_t *obj, const char *key, bool dflt)
+{
+	json_t	   *v = json_object_get(obj, key);
+
+	if (v == NULL || json_is_null(v))
+		return dflt;
+	if (!json_is_boolean(v))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"%s\" must be true or false", key)));
+	return json_is_true(v);
+}
+
+/* String at key of obj, or dflt. */
+static const char *
+MfGetStr(json_t *obj, const char *key, const char *dflt)
+{
+	json_t	   *v = json_object_get(obj, key);
+
+	if (v == NULL || json_is_null(v))
+		return dflt;
+	if (!json_is_string(v))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"%s\" must be a string", key)));
+	return json_string_value(v);
+}
+
+/* Doubles as JSON, NaN as null. */
+static json_t *
+MfArrayJson(const double *v, size_t n)
+{
+	json_t	   *a = json_array();
+
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, isfinite(v[i]) ? json_real(v[i]) : json_null());
+	return a;
+}
+
+/* ----------------------------------------------------------------- split */
+
+/* Split rows into sorted train/test index lists. */
+static void
+MfSplit(const MfDataset *ds, double test_size, uint64 seed, bool stratify,
+		size_t **train, size_t *n_train, size_t **test, size_t *n_test)
+{
+	size_t		n = ds->n;
+	bool	   *is_test = MfHugeAlloc(n * sizeof(bool));
+	size_t	   *perm = MfHugeAlloc(n * sizeof(size_t));
+	MfRng		rng;
+
+	memset(is_test, 0, n * sizeof(bool));
+	mfk_rng_seed(&rng, seed);
+	*train = MfHugeAlloc(n * sizeof(size_t));
+	*test = MfHugeAlloc(n * sizeof(size_t));
+	*n_train = *n_test = 0;
+	if (test_size <= 0.0)
+	{
+		for (size_t i = 0; i < n; i++)
+			(*train)[i] = (*test)[i] = i;
+		*n_train = *n_test = n;
+		return;
+	}
+	if (stratify && ds->y_class != NULL)
+	{
+		for (int c = 0; c < ds->n_labels; c++)
+		{
+			size_t		cnt = 0;
+			size_t		take;
+
+			for (size_t i = 0; i < n; i++)
+				if (ds->y_class[i] == c)
+					perm[cnt++] = i;
+			mfk_rng_shuffle(&rng, perm, cnt);
+			take = (size_t) floor(cnt * test_size + 0.5);
+			if (take >= cnt && cnt > 0)
+				take = cnt - 1;
+			for (size_t i = 0; i < take; i++)
+				is_test[perm[i]] = true;
+		}
+	}
+	else
+	{
+		size_t		take = (size_t) floor(n * test_size + 0.5);
+
+		if (take >= n)
+			take = n - 1;
+		mfk_rng_permutation(&rng, perm, n);
+		for (size_t i = 0; i < take; i++)
+			is_test[perm[i]] = true;
+	}
+	for (size_t i = 0; i < n; i++)
+	{
+		if (is_test[i])
+			(*test)[(*n_test)++] = i;
+		else
+			(*train)[(*n_train)++] = i;
+	}
+	pfree(perm);
+	pfree(is_test);
+}
+
+/* Rows idx of X (p wide) as a new contiguous matrix. */
+static double *
+MfGatherRows(const double *X, size_t p, const size_t *idx, size_t n)
+{
+	double	   *out = MfHugeAlloc(mul_size(mul_size(n, p), sizeof(double)));
+
+	for (size_t i = 0; i < n; i++)
+		memcpy(out + i * p, X + idx[i] * p, p * sizeof(double));
+	return out;
+}
+
+/* ------------------------------------------------------------- predicting */
+
+/* Class probabilities (n x K) of a classifier. */
+static void
+MfPredictProba(const MfModel *m, const double *X, size_t n, double *proba)
+{
+	MfEnv		env = MfMakeEnv();
+	int			err;
+
+	if (m->family == MF_ART_FAMILY_LOGISTIC_REGRESSION)
+		err = mfk_logreg_predict_proba(&env, X, n, m->p, m->coef, m->intercept,
+									   m->n_classes, m->multinomial, proba);
+	else
+		err = mfk_mlp_predict(&env, &m->mlp, X, n, proba);
+	if (err != MF_KOK)
+		MfKernelError(err, "predicting");
+}
+
+/* Regression predictions (n). */
+static void
+MfPredictValues(const MfModel *m, const double *X, size_t n, double *out)
+{
+	MfEnv		env = MfMakeEnv();
+	int			err;
+
+	if (m->family == MF_ART_FAMILY_LINEAR_REGRESSION)
+		err = mfk_linear_predict(&env, X, n, m->p, m->coef, m->intercept[0], out);
+	else
+		err = mfk_mlp_predict(&env, &m->mlp, X, n, out);
+	if (err != MF_KOK)
+		MfKernelError(err, "predicting");
+}
+
+/* Raise for a metric failure. */
+static void
+MfMetricCheck(MfMetricErr err)
+{
+	if (err != MF_METRIC_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("could not compute metrics: %s", mf_metrics_strerror(err))));
+}
+
+/* Metrics of model m on the rows X (n x p) with targets of ds rows idx. */
+static json_t *
+MfMetrics(const MfModel *m, const MfDataset *ds, const double *X, const size_t *idx, size_t n)
+{
+	json_t	   *out = MfJsonObject();
+
+	if (m->family == MF_ART_FAMILY_KMEANS)
+	{
+		int		   *assign = MfHugeAlloc(n * sizeof(int));
+		MfEnv		env = MfMakeEnv();
+		double		inertia;
+		int			err = mfk_kmeans_assign(&env, m->centers, m->k, m->p, X, n, assign, NULL);
+
+		if (err != MF_KOK)
+			MfKernelError(err, "assigning clusters");
+		MfMetricCheck(mf_metrics_inertia(X, n, m->p, m->centers, m->k, assign, &inertia));
+		json_object_set_new(out, "inertia", json_real(inertia));
+		json_object_set_new(out, "mean_inertia", json_real(inertia / n));
+	}
+	else if (m->classify)
+	{
+		int			K = m->n_classes;
+		double	   *proba = MfHugeAlloc(mul_size(mul_size(n, K), sizeof(double)));
+		int		   *yt = MfHugeAlloc(n * sizeof(int));
+		int		   *yp = MfHugeAlloc(n * sizeof(int));
+		int64	   *cm = palloc0(sizeof(int64) * K * K);
+		MfClassReport rep;
+		double		ll;
+		json_t	   *cmj = json_array();
+		json_t	   *labels = json_array();
+
+		MfPredictProba(m, X, n, proba);
+		for (size_t i = 0; i < n; i++)
+		{
+			int			best = 0;
+
+			for (int c = 1; c < K; c++)
+				if (proba[i * K + c] > proba[i * K + best])
+					best = c;
+			yp[i] = best;
+			yt[i] = ds->y_class[idx[i]];
+		}
+		MfMetricCheck(mf_metrics_confusion(yt, yp, n, K, cm));
+		MfMetricCheck(mf_metrics_class_report(cm, K, &rep));
+		MfMetricCheck(mf_metrics_log_loss(yt, proba, n, K, &ll));
+		json_object_set_new(out, "accuracy", json_real(rep.accuracy));
+		json_object_set_new(out, "precision", json_real(rep.precision));
+		json_object_set_new(out, "recall", json_real(rep.recall));
+		json_object_set_new(out, "f1", json_real(rep.f1));
+		json_object_set_new(out, "log_loss", json_real(ll));
+		if (K == 2)
+		{
+			double	   *score = MfHugeAlloc(n * sizeof(double));
+			size_t	   *scratch = MfHugeAlloc(n * sizeof(size_t));
+			double		auc;
+			bool		avail;
+
+			for (size_t i = 0; i < n; i++)
+				score[i] = proba[i * 2 + 1];
+			MfMetricCheck(mf_metrics_roc_auc(yt, score, n, scratch, &auc, &avail));
+			json_object_set_new(out, "roc_auc", avail ? json_real(auc) : json_null());
+		}
+		for (int r = 0; r < K; r++)
+		{
+			json_t	   *row = json_array();
+
+			for (int c = 0; c < K; c++)
+				json_array_append_new(row, json_integer(cm[r * K + c]));
+			json_array_append_new(cmj, row);
+			json_array_append_new(labels, json_string(ds->labels[r]));
+		}
+		json_object_set_new(out, "confusion_matrix", cmj);
+		json_object_set_new(out, "labels", labels);
+	}
+	else
+	{
+		double	   *pred = MfHugeAlloc(n * sizeof(double));
+		double	   *yt = MfHugeAlloc(n * sizeof(double));
+		MfRegressionReport rep;
+
+		MfPredictValues(m, X, n, pred);
+		for (size_t i = 0; i < n; i++)
+			yt[i] = ds->y_num[idx[i]];
+		MfMetricCheck(mf_metrics_regression(yt, pred, n, &rep));
+		json_object_set_new(out, "r2", json_real(rep.r2));
+		json_object_set_new(out, "mse", json_real(rep.mse));
+		json_object_set_new(out, "rmse", json_real(rep.rmse));
+		json_object_set_new(out, "mae", json_real(rep.mae));
+	}
+	return out;
+}
+
+/* -------------------------------------------------------------- families */
+
+/* Check trained weights. */
+static void
+MfCheckFinite(const double *w, size_t n, const char *what)
+{
+	if (!mfk_all_finite(w, n))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("training produced non-finite %s", what),
+				 errhint("Standardize the features, add regularisation or lower the learning rate.")));
+}
+
+/* Kernel MLP layout from the (normalised) config. */
+static void
+MfMlpFromJson(MfMlp *mlp, json_t *model, size_t p)
+{
+	MfMlpConfig cfg;
+	json_t	   *hidden = json_object_get(model, "hidden_layers");
+	const char *act = MfGetStr(model, "activation", "relu");
+	int			a = mfk_act_from_name(act);
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.n_inputs = p;
+	cfg.task = strcmp(MfGetStr(model, "task", "classification"), "regression") == 0 ?
+		MF_TASK_REGRESSION : MF_TASK_CLASSIFICATION;
+	cfg.n_outputs = cfg.task == MF_TASK_REGRESSION ? (size_t) MfGetNum(model, "n_outputs", 1) :
+		(size_t) MfGetNum(model, "num_classes", 2);
+	cfg.n_hidden = (int) json_array_size(hidden);
+	if (cfg.n_hidden >= MF_MLP_MAX_LAYERS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("an mlp may have at most %d hidden layers here", MF_MLP_MAX_LAYERS - 1)));
+	for (int i = 0; i < cfg.n_hidden; i++)
+		cfg.hidden[i] = (size_t) json_integer_value(json_array_get(hidden, i));
+	if (a < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown activation \"%s\"", act)));
+	cfg.activation = (MfAct) a;
+	cfg.init = MF_INIT_AUTO;
+	if (mfk_mlp_layout(mlp, &cfg) != MF_KOK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid mlp architecture")));
+}
+
+/* MLP training options from the config's training section. */
+static void
+MfMlpTrainOptsFromJson(MfMlpTrainOpts *o, json_t *config)
+{
+	json_t	   *t = json_object_get(config, "training");
+	const char *opt = MfGetStr(t, "optimizer", "adam");
+	const char *sched = MfGetStr(t, "lr_schedule", "constant");
+	MfOptKind	kind = strcmp(opt, "sgd") == 0 ? MF_OPT_SGD :
+		strcmp(opt, "adamw") == 0 ? MF_OPT_ADAMW : MF_OPT_ADAM;
+
+	mfk_mlp_train_defaults(o);
+	o->epochs = (int) MfGetNum(t, "epochs", 100);
+	o->batch_size = (size_t) MfGetNum(t, "batch_size", 32);
+	mfk_optim_defaults(&o->optim, kind);
+	o->optim.momentum = MfGetNum(t, "momentum", 0.9);
+	o->optim.nesterov = MfGetBool(t, "nesterov", false);
+	if (kind == MF_OPT_ADAMW)
+		o->optim.weight_decay = MfGetNum(t, "weight_decay", 0.0);
+	else
+		o->optim.l2 = MfGetNum(t, "weight_decay", 0.0);
+	o->schedule.kind = strcmp(sched, "step") == 0 ? MF_LR_STEP :
+		strcmp(sched, "cosine") == 0 ? MF_LR_COSINE : MF_LR_CONSTANT;
+	o->schedule.base_lr = MfGetNum(t, "learning_rate", 1e-3);
+	o->schedule.step_size = (int64) MfGetNum(t, "lr_step_size", 10);
+	o->schedule.gamma = MfGetNum(t, "lr_gamma", 0.1);
+	o->schedule.total_steps = o->epochs;
+	o->dropout = MfGetNum(config, "dropout", 0.0);
+	o->early_stopping = MfGetBool(t, "early_stopping", true);
+	o->validation_fraction = o->early_stopping ? MfGetNum(t, "validation_fraction", 0.1) : 0.0;
+	o->patience = (int) MfGetNum(t, "patience", 10);
+	o->seed = (uint64) MfGetNum(t, "seed", 42);
+}
+
+/* Labels of the training rows. */
+static int *
+MfTrainLabels(const MfDataset *ds, const size_t *idx, size_t n)
+{
+	int		   *y = MfHugeAlloc(n * sizeof(int));
+
+	for (size_t i = 0; i < n; i++)
+		y[i] = ds->y_class[idx[i]];
+	return y;
+}
+
+/* Targets of the training rows. */
+static double *
+MfTrainTargets(const MfDataset *ds, const size_t *idx, size_t n)
+{
+	double	   *y = MfHugeAlloc(n * sizeof(double));
+
+	for (size_t i = 0; i < n; i++)
+		y[i] = ds->y_num[idx[i]];
+	return y;
+}
+
+/* History arrays as JSON ("loss", "val_loss"). */
+static json_t *
+MfHistoryJson(const MfHistory *h)
+{
+	json_t	   *o = MfJsonObject();
+
+	json_object_set_new(o, "loss", MfArrayJson(h->train_loss, h->n));
+	json_object_set_new(o, "val_loss", MfArrayJson(h->val_loss, h->n));
+	return o;
+}
+
+/* A history with room for cap entries. */
+static MfHistory
+MfNewHistory(int cap)
+{
+	MfHistory	h;
+
+	cap = Max(cap, 1);
+	h.train_loss = palloc(sizeof(double) * cap);
+	h.val_loss = palloc(sizeof(double) * cap);
+	h.capacity = cap;
+	h.n = 0;
+	return h;
+}
+
+/* Artifact writer allocation (palloc, huge). */
+static void *
+MfArtAlloc(void *ctx, size_t size)
+{
+	return MemoryContextAllocExtended(CurrentMemoryContext, Max(size, 1),
+									  MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
+}
+
+/* Artifact writer free. */
+static void
+MfArtFree(void *ctx, void *ptr)
+{
+	if (ptr != NULL)
+		pfree(ptr);
+}
+
+/* Queue a tensor, raising on error. */
+static void
+MfAddTensor(MfArtifactWriter *w, const char *name, uint32 ndim, uint64 d0, uint64 d1,
+			const double *data)
+{
+	uint64_t	dims[2] = {d0, d1};
+
+	if (mf_artifact_writer_add(w, name, ndim, ndim ? dims : NULL, data) != MF_ART_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not write the artifact: %s", w->errmsg)));
+}
+
+/* What one family's fit function needs and produces. */
+typedef struct MfFit
+{
+	MfDataset  *ds;
+	json_t	   *config;
+	const double *X;			/* training rows, n x p */
+	const size_t *idx;			/* their row numbers in ds */
+	size_t		n;
+	uint64		seed;
+	MfEnv		env;
+	MfModel    *m;
+	MfArtifactWriter *w;
+	json_t	   *shape;			/* family shapes for the artifact metadata */
+	json_t	   *updates;		/* config keys learned from the data */
+	json_t	   *history;		/* per-iteration losses, or NULL */
+} MfFit;
+
+/* Linear regression: coef [p], intercept (scalar). */
+static void
+MfFitLinear(MfFit *f)
+{
+	MfLinregOpts o;
+	size_t		p = f->ds->p;
+	double	   *coef = palloc(sizeof(double) * p);
+	double	   *b = palloc(sizeof(double));
+	double	   *y = MfTrainTargets(f->ds, f->idx, f->n);
+	int			err;
+
+	mfk_linreg_defaults(&o);
+	o.alpha = MfGetNum(f->config, "alpha", 0.0);
+	o.fit_intercept = MfGetBool(f->config, "fit_intercept", true);
+	o.force_qr = strcmp(MfGetStr(f->config, "solver", "auto"), "qr") == 0;
+	err = mfk_linreg_fit(&f->env, f->X, y, f->n, p, &o, coef, b, NULL);
+	if (err != MF_KOK)
+		MfKernelError(err, "fitting the linear regression");
+	MfCheckFinite(coef, p, "coefficients");
+	MfCheckFinite(b, 1, "intercept");
+	f->m->coef = coef;
+	f->m->intercept = b;
+	MfAddTensor(f->w, "coef", 1, p, 0, coef);
+	MfAddTensor(f->w, "intercept", 0, 0, 0, b);
+}
+
+/* Logistic regression: binary (coef [p]) or multinomial (coef [p, K]). */
+static void
+MfFitLogistic(MfFit *f)
+{
+	MfLogregOpts o;
+	int			K = f->ds->n_labels;
+	size_t		p = f->ds->p;
+	const char *solver = MfGetStr(f->config, "solver", "lbfgs");
+	int		   *y = MfTrainLabels(f->ds, f->idx, f->n);
+	size_t		nc,
+				ni;
+	double	   *coef,
+			   *b;
+	MfHistory	h;
+	int			err;
+
+	mfk_logreg_defaults(&o);
+	o.C = MfGetNum(f->config, "C", 1.0);
+	o.fit_intercept = MfGetBool(f->config, "fit_intercept", true);
+	o.max_iter = (int) MfGetNum(f->config, "max_iter", 100);
+	o.tol = MfGetNum(f->config, "tol", 1e-4);
+	o.multinomial = K > 2;
+	o.solver = strcmp(solver, "newton") == 0 ? MF_LOGREG_NEWTON : MF_LOGREG_LBFGS;
+	if (o.solver == MF_LOGREG_NEWTON && K > 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("solver \"newton\" handles two classes only"),
+				 errdetail("The target has %d classes.", K),
+				 errhint("Use \"solver\": \"lbfgs\".")));
+	nc = mfk_logreg_n_coef(p, K, o.multinomial);
+	ni = mfk_logreg_n_intercept(K, o.multinomial);
+	coef = palloc(sizeof(double) * nc);
+	b = palloc(sizeof(double) * ni);
+	h = MfNewHistory(o.max_iter + 1);
+	err = mfk_logreg_fit(&f->env, f->X, y, f->n, p, K, &o, coef, b, &h, NULL);
+	if (err != MF_KOK)
+		MfKernelError(err, "fitting the logistic regression");
+	MfCheckFinite(coef, nc, "coefficients");
+	MfCheckFinite(b, ni, "intercepts");
+	f->history = MfHistoryJson(&h);
+	f->m->coef = coef;
+	f->m->intercept = b;
+	f->m->multinomial = o.multinomial;
+	if (o.multinomial)
+		MfAddTensor(f->w, "coef", 2, p, K, coef);
+	else
+		MfAddTensor(f->w, "coef", 1, p, 0, coef);
+	MfAddTensor(f->w, "intercept", 1, ni, 0, b);
+	json_object_set_new(f->shape, "multinomial", json_boolean(o.multinomial));
+	json_object_set_new(f->updates, "num_classes", json_integer(K));
+}
+
+/* MLP: one flat params tensor; the architecture goes to the metadata. */
+static void
+MfFitMlp(MfFit *f)
+{
+	MfMlpTrainOpts o;
+	json_t	   *cfg = json_deep_copy(f->config);
+	MfMlp	   *mlp = &f->m->mlp;
+	bool		classify = f->ds->classify;
+	MfHistory	h;
+	int		   *yc = NULL;
+	double	   *yr = NULL;
+	int			err;
+
+	if (classify)
+	{
+		json_object_set_new(cfg, "num_classes", json_integer(f->ds->n_labels));
+		json_object_set_new(f->updates, "num_classes", json_integer(f->ds->n_labels));
+		yc = MfTrainLabels(f->ds, f->idx, f->n);
+	}
+	else
+		yr = MfTrainTargets(f->ds, f->idx, f->n);
+	MfMlpFromJson(mlp, cfg, f->ds->p);
+	MfMlpTrainOptsFromJson(&o, f->config);
+	mlp->params = MfHugeAlloc(mul_size(mlp->n_params, sizeof(double)));
+	h = MfNewHistory(o.epochs + 1);
+	err = mfk_mlp_train(&f->env, mlp, f->X, f->n, yc, yr, &o, &h, NULL);
+	if (err != MF_KOK)
+		MfKernelError(err, "training the mlp");
+	MfCheckFinite(mlp->params, mlp->n_params, "weights");
+	f->history = MfHistoryJson(&h);
+	MfAddTensor(f->w, "params", 1, mlp->n_params, 0, mlp->params);
+	json_object_set(f->shape, "hidden_layers", json_object_get(cfg, "hidden_layers"));
+	json_object_set_new(f->shape, "activation", json_string(MfGetStr(cfg, "activation", "relu")));
+	json_object_set_new(f->shape, "task", json_string(classify ? "classification" : "regression"));
+	json_object_set_new(f->shape, "num_classes", json_integer(f->ds->n_labels));
+	json_object_set_new(f->shape, "n_outputs", json_integer(1));
+}
+
+/* k-means: centers [k, p]. */
+static void
+MfFitKmeans(MfFit *f)
+{
+	MfKmeansOpts o;
+	size_t		p = f->ds->p;
+	const char *init = MfGetStr(f->config, "init", "k-means++");
+	double	   *centers;
+	MfHistory	h;
+	MfKmeansInfo info;
+	int			err;
+
+	mfk_kmeans_defaults(&o);
+	o.k = (int) MfGetNum(f->config, "k", 8);
+	o.max_iter = (int) MfGetNum(f->config, "max_iter", 300);
+	o.tol = MfGetNum(f->config, "tol", 1e-4);
+	o.n_init = (int) MfGetNum(f->config, "n_init", 1);
+	o.init = strcmp(init, "random") == 0 ? MF_KMEANS_RANDOM : MF_KMEANS_PLUSPLUS;
+	o.seed = f->seed;
+	if ((size_t) o.k > f->n)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("k = %d is more than the %zu training rows", o.k, f->n),
+				 errhint("Lower option \"k\" or train on more rows.")));
+	centers = palloc(sizeof(double) * o.k * p);
+	h = MfNewHistory(o.max_iter + 1);
+	err = mfk_kmeans_fit(&f->env, f->X, f->n, p, &o, centers, NULL, &h, &info);
+	if (err != MF_KOK)
+		MfKernelError(err, "clustering");
+	MfCheckFinite(centers, o.k * p, "centres");
+	f->history = MfHistoryJson(&h);
+	f->m->k = o.k;
+	f->m->centers = centers;
+	MfAddTensor(f->w, "centers", 2, o.k, p, centers);
+	json_object_set_new(f->shape, "k", json_integer(o.k));
+}
+
+/* Check the run options that do not depend on the family. */
+static void
+MfCheckRunOptions(json_t *options, double test_size)
+{
+	const char *impute = MfGetStr(options, "impute", "mean");
+	double		maxcat = MfGetNum(options, "max_categories", 50);
+
+	if (!(test_size >= 0.0 && test_size < 1.0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"test_size\" must be at least 0 and below 1"),
+				 errdetail("Got %g.", test_size)));
+	if (strcmp(impute, "mean") != 0 && strcmp(impute, "zero") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"impute\" must be \"mean\" or \"zero\""),
+				 errdetail("Got \"%s\".", impute)));
+	if (!(maxcat >= 1 && maxcat <= 100000))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"max_categories\" must be between 1 and 100000"),
+				 errdetail("Got %g.", maxcat)));
+}
+
+/* The artifact bytes (tensors queued in w, metadata = schema + shapes) as bytea. */
+static bytea *
+MfFinishArtifact(MfArtifactWriter *w, MfDataset *ds, const char *family, uint32 fam,
+				 json_t *shape)
+{
+	json_t	   *meta = MfSchemaToJson(ds, fam == MF_ART_FAMILY_KMEANS ? "clustering" :
+									  ds->classify ? "classification" : "regression");
+	char	   *meta_text;
+	void	   *buf;
+	size_t		len;
+	bytea	   *out;
+
+	json_object_set_new(meta, "family", json_string(family));
+	json_object_set_new(meta, "model", shape);
+	meta_text = mf_json_canonical(meta);
+	if (meta_text == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	mf_artifact_writer_set_meta(w, meta_text, strlen(meta_text));
+	if (mf_artifact_writer_finish(w, &buf, &len) != MF_ART_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not write the artifact: %s", w->errmsg)));
+	out = (bytea *) MfHugeAlloc(add_size(len, VARHDRSZ));
+	SET_VARSIZE(out, len + VARHDRSZ);
+	memcpy(VARDATA(out), buf, len);
+	return out;
+}
+
+/*
+ * Train a family on ds (rows read, labels mapped).  Returns the metrics;
+ * *artifact gets the artifact, *config_updates the config keys learned
+ * from the data (n_features, num_classes).
+ */
+json_t *
+MfTrainFamily(MfDataset *ds, const char *family, json_t *config, json_t *options,
+			  bytea **artifact, json_t **config_updates)
+{
+	uint32		fam = mf_artifact_family_from_name(family);
+	double		test_size = MfGetNum(options, "test_size", 0.2);
+	bool		stratify = MfGetBool(options, "stratify", ds->classify);
+	MfEncodeOpts eo;
+	size_t	   *train,
+			   *test,
+				n_train,
+				n_test;
+	MfModel		m;
+	MfArtifactWriter w;
+	MfArtAllocator aa = {MfArtAlloc, MfArtFree, NULL};
+	MfFit		f;
+	json_t	   *metrics;
+	instr_time	t0,
+				t1;
+
+	INSTR_TIME_SET_CURRENT(t0);
+	MfCheckRunOptions(options, test_size);
+	if (ds->classify && ds->n_labels < 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("target \"%s\" has only one class", ds->target),
+				 errdetail("Every row has the label \"%s\".", ds->labels[0]),
+				 errhint("A classifier needs at least two distinct target values.")));
+
+	memset(&f, 0, sizeof(f));
+	f.seed = (uint64) MfGetNum(options, "seed", 42);
+	MfSplit(ds, test_size, f.seed, stratify, &train, &n_train, &test, &n_test);
+	if (n_train == 0 || n_test == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("too few rows to split: %zu", ds->n),
+				 errhint("Use option \"test_size\": 0 to train and measure on every row.")));
+	eo.max_categories = (int) MfGetNum(options, "max_categories", 50);
+	eo.impute_zero = strcmp(MfGetStr(options, "impute", "mean"), "zero") == 0;
+	eo.standardize = MfGetBool(options, "standardize", fam != MF_ART_FAMILY_LINEAR_REGRESSION);
+	MfFitEncoding(ds, train, n_train, &eo);
+
+	memset(&m, 0, sizeof(m));
+	m.family = fam;
+	m.classify = ds->classify;
+	m.p = ds->p;
+	m.n_classes = ds->n_labels;
+	if (mf_artifact_writer_begin(&w, fam, &aa) != MF_ART_OK)
+		elog(ERROR, "could not start an artifact writer");
+	f.ds = ds;
+	f.config = config;
+	f.X = MfGatherRows(ds->X, ds->p, train, n_train);
+	f.idx = train;
+	f.n = n_train;
+	f.env = MfMakeEnv();
+	f.m = &m;
+	f.w = &w;
+	f.shape = MfJsonObject();
+	f.updates = MfJsonObject();
+	json_object_set_new(f.updates, "n_features", json_integer(ds->p));
+	switch (fam)
+	{
+		case MF_ART_FAMILY_LINEAR_REGRESSION:
+			MfFitLinear(&f);
+			break;
+		case MF_ART_FAMILY_LOGISTIC_REGRESSION:
+			MfFitLogistic(&f);
+			break;
+		case MF_ART_FAMILY_MLP:
+			MfFitMlp(&f);
+			break;
+		case MF_ART_FAMILY_KMEANS:
+			MfFitKmeans(&f);
+			break;
+		default:
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("in-database training of family \"%s\" is not supported", family),
+					 errhint("Families trained here: linear_regression, logistic_regression, mlp, kmeans.")));
+	}
+	*artifact = MfFinishArtifact(&w, ds, family, fam, f.shape);
+	*config_updates = f.updates;
+
+	metrics = MfMetrics(&m, ds, MfGatherRows(ds->X, ds->p, test, n_test), test, n_test);
+	INSTR_TIME_SET_CURRENT(t1);
+	INSTR_TIME_SUBTRACT(t1, t0);
+	json_object_set_new(metrics, "train_rows", json_integer(n_train));
+	json_object_set_new(metrics, "test_rows", json_integer(test_size > 0 ? n_test : 0));
+	json_object_set_new(metrics, "evaluated_rows", json_integer(n_test));
+	json_object_set_new(metrics, "metrics_on_training_data", json_boolean(test_size <= 0));
+	json_object_set_new(metrics, "training_seconds", json_real(INSTR_TIME_GET_DOUBLE(t1)));
+	if (f.history)
+		json_object_set_new(metrics, "history", f.history);
+	return metrics;
+}
+
+/* ------------------------------------------------------------- artifacts */
+
+/*
+ * Validate an artifact copied into an aligned buffer; view must point to an
+ * MfArtifactView.  XX001 for damaged bytes, 22023/0A000 otherwise.
+ */
+void *
+MfOpenArtifactCopy(const void *data, size_t len, void *view)
+{
+	void	   *buf = MfHugeAlloc(len);
+	char		err[256];
+	MfArtErr	rc;
+
+	memcpy(buf, data, len);
+	rc = mf_artifact_open(buf, len, (MfArtifactView *) view, err, sizeof(err));
+	if (rc == MF_ART_OK)
+		return buf;
+	if (mf_artifact_err_is_corruption(rc))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("the model artifact is corrupted"),
+				 errdetail("%s", err),
+				 errhint("Retrain the version with mf_train().")));
+	ereport(ERROR,
+			(errcode(rc == MF_ART_ERR_VERSION || rc == MF_ART_ERR_FAMILY ?
+					 ERRCODE_FEATURE_NOT_SUPPORTED : ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("the model artifact cannot be read"),
+			 errdetail("%s", err)));
+	return NULL;
+}
+
+/* A named tensor of an open artifact; XX001 when missing. */
+static const double *
+MfTensor(const MfArtifactView *v, const char *name, uint64 *n_elems)
+{
+	MfArtifactTensor t;
+	char		err[256];
+	MfArtErr	rc = mf_artifact_tensor(v, name, -1, NULL, &t, err, sizeof(err));
+
+	if (rc != MF_ART_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("the model artifact is inconsistent"),
+				 errdetail("%s", err)));
+	if (n_elems)
+		*n_elems = t.n_elems;
+	return t.data;
+}
+
+/* Raise XX001 when an artifact does not match its own schema. */
+static void
+MfRequire(bool ok, const char *what)
+{
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("the model artifact is inconsistent"),
+				 errdetail("%s", what)));
+}
+
+/* Evaluate an artifact on a source: the metrics of training. */
+json_t *
+MfEvaluateArtifact(MfDataset *ds, const void *data, size_t len,
+				   const char *source, const char *target)
+{
+	MfArtifactView v;
+	json_t	   *meta;
+	json_t	   *shape;
+	json_error_t jerr;
+	MfModel		m;
+	uint64		ne;
+	size_t	   *idx;
+	const char *task;
+
+	MfOpenArtifactCopy(data, len, &v);
+	meta = json_loadb(v.meta, v.meta_len, 0, &jerr);
+	MfRequire(meta != NULL && json_is_object(meta), "metadata is not a JSON object");
+	shape = json_object_get(meta, "model");
+	task = json_string_value(json_object_get(meta, "task"));
+	MfRequire(task != NULL && json_is_object(shape), "metadata lacks the task or the model shape");
+	memset(&m, 0, sizeof(m));
+	m.family = v.family;
+	m.classify = strcmp(task, "classification") == 0;
+	MfSchemaFromJson(ds, meta);
+	if (m.family != MF_ART_FAMILY_KMEANS && target == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("target must not be NULL for a %s model", mf_artifact_family_name(v.family)),
+				 errhint("Name the column holding the true values.")));
+	MfReadSource(ds, source, m.family == MF_ART_FAMILY_KMEANS ? NULL : target, NULL, 0,
+				 m.classify, true);
+	if (m.classify)
+		MfLabelsFromSchema(ds);
+	MfEncodeWithSchema(ds, meta);
+	m.p = ds->p;
+	m.n_classes = ds->n_labels;
+	switch (m.family)
+	{
+		case MF_ART_FAMILY_LINEAR_REGRESSION:
+			m.coef = MfTensor(&v, "coef", &ne);
+			MfRequire(ne == m.p, "coef does not match the features");
+			m.intercept = MfTensor(&v, "intercept", &ne);
+			break;
+		case MF_ART_FAMILY_LOGISTIC_REGRESSION:
+			m.multinomial = json_is_true(json_object_get(shape, "multinomial"));
+			m.coef = MfTensor(&v, "coef", &ne);
+			MfRequire(ne == mfk_logreg_n_coef(m.p, m.n_classes, m.multinomial), "coef does not match the features");
+			m.intercept = MfTensor(&v, "intercept", &ne);
+			MfRequire(ne == mfk_logreg_n_intercept(m.n_classes, m.multinomial), "intercept does not match the labels");
+			break;
+		case MF_ART_FAMILY_MLP:
+			MfMlpFromJson(&m.mlp, shape, m.p);
+			m.mlp.params = (double *) MfTensor(&v, "params", &ne);
+			MfRequire(ne == m.mlp.n_params, "params do not match the architecture");
+			break;
+		case MF_ART_FAMILY_KMEANS:
+			m.k = (int) json_integer_value(json_object_get(shape, "k"));
+			m.centers = MfTensor(&v, "centers", &ne);
+			MfRequire(m.k > 0 && ne == (uint64) m.k * m.p, "centers do not match the features");
+			break;
+		default:
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot evaluate a %s artifact", mf_artifact_family_name(v.family))));
+	}
+	idx = MfHugeAlloc(ds->n * sizeof(size_t));
+	for (size_t i = 0; i < ds->n; i++)
+		idx[i] = i;
+	{
+		json_t	   *out = MfMetrics(&m, ds, ds->X, idx, ds->n);
+
+		json_object_set_new(out, "rows", json_integer(ds->n));
+		return out;
+	}
+}
+
+/* Every tensor of an artifact as {name: [values]} (flat, row-major). */
+json_t *
+MfArtifactTensorsJson(const void *data, size_t len)
+{
+	MfArtifactView v;
+	json_t	   *out = MfJsonObject();
+
+	MfOpenArtifactCopy(data, len, &v);
+	for (uint32 i = 0; i < v.n_tensors; i++)
+	{
+		MfArtifactTensor t;
+
+		if (mf_artifact_tensor_at(&v, i, &t) != MF_ART_OK)
+			MfRequire(false, "tensor directory");
+		json_object_set_new(out, t.name, MfArrayJson(t.data, t.n_elems));
+	}
+	return out;
+}

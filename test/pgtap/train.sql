@@ -1,0 +1,74 @@
+-- Training quality thresholds, differential checks against SQL, determinism.
+-- (Cancellation is in test/sql/train.sql: PL/pgSQL handlers, hence throws_ok, cannot catch 57014.)
+BEGIN;
+SELECT plan(18);
+
+CREATE TEMP TABLE reg AS
+SELECT i, (i % 17)::float8 AS x, 5 - 0.75 * (i % 17) + sin(i * 1.3) AS y FROM generate_series(1, 500) i;
+SELECT mf_create_model('{"name": "tap_lin", "family": "linear_regression"}');
+SELECT is(mf_train('tap_lin', 'reg', 'y', '{"test_size": 0, "features": ["x"]}'), 'tap_lin:1.0.0', 'linear trains');
+SELECT ok(abs((mf._model_weights('tap_lin') -> 'coef' ->> 0)::float8 - (SELECT regr_slope(y, x) FROM reg)) < 1e-9,
+          'slope equals regr_slope() of SQL');
+SELECT ok(abs((mf._model_weights('tap_lin') -> 'intercept' ->> 0)::float8 - (SELECT regr_intercept(y, x) FROM reg)) < 1e-9,
+          'intercept equals regr_intercept() of SQL');
+SELECT ok(abs((mf_evaluate('tap_lin', 'reg', 'y') ->> 'r2')::float8 - (SELECT regr_r2(y, x) FROM reg)) < 1e-9,
+          'r2 equals regr_r2() of SQL');
+SELECT ok(abs((mf_evaluate('tap_lin', 'reg', 'y') ->> 'mse')::float8
+              - (WITH f AS (SELECT regr_intercept(y, x) AS b, regr_slope(y, x) AS w FROM reg)
+                 SELECT avg(power(y - (f.b + f.w * x), 2)) FROM reg, f)) < 1e-9,
+          'mse equals the SQL computation');
+SELECT is(mf_evaluate('tap_lin', 'reg', 'y') - 'rows',
+          (SELECT v.metrics - 'train_rows' - 'test_rows' - 'evaluated_rows' - 'training_seconds' - 'metrics_on_training_data'
+             FROM mf.model_versions v JOIN mf.catalog c USING (version_id) WHERE c.ref = 'tap_lin:1.0.0'),
+          'evaluate reproduces the training metrics');
+
+-- three classes, separable
+CREATE TEMP TABLE three AS
+SELECT i, (i % 3) * 4 + sin(i) AS a, (i % 3) * -3 + cos(i) AS b, (ARRAY['cat', 'dog', 'eel'])[i % 3 + 1] AS kind
+  FROM generate_series(1, 600) i;
+SELECT mf_create_model('{"name": "tap_multi", "family": "logistic_regression"}');
+SELECT lives_ok($$SELECT mf_train('tap_multi', 'three', 'kind')$$, 'multinomial logistic trains');
+SELECT ok((SELECT (v.metrics ->> 'accuracy')::float8 FROM mf.model_versions v JOIN mf.catalog c USING (version_id)
+            WHERE c.ref = 'tap_multi:1.0.0') >= 0.95, 'multinomial accuracy >= 0.95 on held-out rows');
+SELECT is((SELECT v.config -> 'num_classes' FROM mf.model_versions v JOIN mf.catalog c USING (version_id)
+            WHERE c.ref = 'tap_multi:1.0.0'), '3'::jsonb, 'num_classes set from the data');
+
+-- XOR needs a hidden layer
+CREATE TEMP TABLE xor AS
+SELECT i, (i % 2)::float8 + 0.1 * sin(i) AS p, ((i / 2) % 2)::float8 + 0.1 * cos(i) AS q,
+       ((i % 2) <> ((i / 2) % 2)) AS label
+  FROM generate_series(1, 400) i;
+SELECT mf_create_model('{"name": "tap_xor", "family": "mlp", "hidden_layers": [16], "activation": "tanh"}');
+SELECT lives_ok($$SELECT mf_train('tap_xor', 'xor', 'label',
+                  '{"epochs": 300, "learning_rate": 0.05, "early_stopping": false, "test_size": 0.25}')$$, 'mlp trains');
+SELECT ok((SELECT (v.metrics ->> 'accuracy')::float8 FROM mf.model_versions v JOIN mf.catalog c USING (version_id)
+            WHERE c.ref = 'tap_xor:1.0.0') >= 0.95, 'mlp learns XOR (accuracy >= 0.95)');
+SELECT is((SELECT jsonb_array_length(v.metrics -> 'history' -> 'loss') FROM mf.model_versions v
+             JOIN mf.catalog c USING (version_id) WHERE c.ref = 'tap_xor:1.0.0'), 300, 'one loss per epoch');
+
+-- k-means finds the blob centres
+CREATE TEMP TABLE blobs AS
+SELECT i, (i % 3) * 10 + 0.5 * sin(i) AS x, (i % 3) * 10 + 0.5 * cos(i * 7) AS y FROM generate_series(1, 300) i;
+SELECT mf_create_model('{"name": "tap_km", "family": "kmeans", "k": 3}');
+SELECT lives_ok($$SELECT mf_train('tap_km', 'blobs', NULL, '{"standardize": false, "test_size": 0, "features": ["x", "y"]}')$$, 'kmeans trains');
+SELECT is((SELECT count(*) FROM (SELECT round(((mf._model_weights('tap_km') -> 'centers') ->> (2 * j))::numeric) AS cx
+                                   FROM generate_series(0, 2) j) s WHERE cx IN (0, 10, 20)), 3::bigint,
+          'three centres near x = 0, 10, 20');
+SELECT is(mf_evaluate('tap_km', 'blobs') -> 'inertia',
+          (SELECT v.metrics -> 'inertia' FROM mf.model_versions v JOIN mf.catalog c USING (version_id)
+            WHERE c.ref = 'tap_km:1.0.0'), 'evaluate reproduces the inertia');
+
+-- determinism: same seed same bytes, other seed other bytes
+SELECT mf_create_model('{"name": "tap_det", "family": "mlp", "hidden_layers": [8]}');
+SELECT mf_train('tap_det', 'xor', 'label', '{"epochs": 3, "seed": 1}');
+SELECT mf_train('tap_det', 'xor', 'label', '{"epochs": 3, "seed": 1}');
+SELECT mf_train('tap_det', 'xor', 'label', '{"epochs": 3, "seed": 2}');
+SELECT is((SELECT count(DISTINCT a.sha256) FROM mf.artifacts a JOIN mf.catalog c USING (version_id)
+            WHERE c.model = 'tap_det' AND c.version IN ('1.0.0', '1.1.0')), 1::bigint, 'same seed: same artifact');
+SELECT is((SELECT count(DISTINCT a.sha256) FROM mf.artifacts a JOIN mf.catalog c USING (version_id)
+            WHERE c.model = 'tap_det'), 2::bigint, 'another seed: another artifact');
+SELECT is((SELECT count(*) FROM mf.events WHERE model_name = 'tap_det' AND action = 'train'), 3::bigint,
+          'one train event per run');
+
+SELECT * FROM finish();
+ROLLBACK;
