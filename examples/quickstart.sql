@@ -51,3 +51,29 @@ SELECT ref, family, n_parameters FROM mf.catalog ORDER BY ref;
 
 -- 8. Every change is in the audit log.
 SELECT event_id, actor, action, model_name, version FROM mf.events ORDER BY event_id;
+
+-- 9. Train where the data lives: Fisher's iris, shipped in test/data (run from the repository root).
+DROP TABLE IF EXISTS iris;
+CREATE TABLE iris (sepal_length float8, sepal_width float8, petal_length float8, petal_width float8,
+                   species text, split text);
+\copy iris FROM 'test/data/iris.csv' WITH (FORMAT csv, HEADER true)
+
+-- A classifier: logistic regression on every column but the target (split excluded), 20% held out.
+SELECT mf_create_model('logistic_regression', '{"name": "iris_species", "description": "iris species from flower sizes"}');
+SELECT mf_train('iris_species', 'SELECT sepal_length, sepal_width, petal_length, petal_width, species FROM iris',
+                'species');
+SELECT metrics -> 'accuracy' AS accuracy, metrics -> 'f1' AS macro_f1, metrics -> 'test_rows' AS test_rows,
+       metrics -> 'confusion_matrix' AS confusion
+  FROM mf.catalog WHERE ref = 'iris_species:1.0.0';
+
+-- A regressor: petal width from the other sizes.
+SELECT mf_create_model('{"name": "petal_width", "family": "linear_regression"}');
+SELECT mf_train('petal_width', 'iris', 'petal_width',
+                '{"features": ["sepal_length", "sepal_width", "petal_length"]}');
+SELECT round((metrics ->> 'r2')::numeric, 3) AS r2, round((metrics ->> 'rmse')::numeric, 3) AS rmse
+  FROM mf.catalog WHERE ref = 'petal_width:1.0.0';
+
+-- A trained version can serve production; the feature schema says how inputs are encoded.
+SELECT mf_set_stage('iris_species:1.0.0', 'production');
+SELECT jsonb_pretty(mf_get_model('iris_species') -> 'feature_schema' -> 'labels') AS labels;
+SELECT round((mf_evaluate('iris_species', 'iris', 'species') ->> 'accuracy')::numeric, 3) AS accuracy_on_all_rows;
