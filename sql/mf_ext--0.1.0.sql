@@ -955,3 +955,64 @@ END;
 $$;
 COMMENT ON FUNCTION mf_evaluate(text, text, text) IS
 	'metrics of a trained version on a table, view or SELECT (same encoding and metrics as training; XX001 for a damaged artifact)';
+
+-- ---------------------------------------------------------------------------
+-- Predictions inside SELECT (src/predict.c, src/model_cache.c)
+-- ---------------------------------------------------------------------------
+-- A reference is resolved once per query per call site, with the query's
+-- snapshot: a new production version is used from the next query on, never
+-- in the middle of one. Models are cached per backend (mf.model_cache_mb).
+
+CREATE FUNCTION mf_predict(ref text, features float8[]) RETURNS float8
+	AS 'MODULE_PATHNAME', 'mf_predict'
+	LANGUAGE C STABLE STRICT PARALLEL SAFE COST 10;
+COMMENT ON FUNCTION mf_predict(text, float8[]) IS
+	'prediction for one row of RAW (unscaled) expanded features, in the order of feature_schema -> ''features''; the stored standardisation is applied inside. Regression: the value; classifier: the label when labels are numeric, else the class index; kmeans: the cluster index';
+
+CREATE FUNCTION mf_predict(ref text, "row" record) RETURNS float8
+	AS 'MODULE_PATHNAME', 'mf_predict_record'
+	LANGUAGE C STABLE STRICT PARALLEL SAFE COST 20;
+COMMENT ON FUNCTION mf_predict(text, record) IS
+	'prediction for a row whose columns are named as in the feature schema (encoding, imputation and scaling as in training): SELECT mf_predict(''churn'', c) FROM customers c';
+
+CREATE FUNCTION mf_predict(ref text, input jsonb) RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'mf_predict_jsonb'
+	LANGUAGE C STABLE STRICT PARALLEL SAFE COST 100;
+COMMENT ON FUNCTION mf_predict(text, jsonb) IS
+	'predictions for one JSON object of named features (null imputes) or an array of them: {"prediction", "label", "probabilities"} ({"prediction", "cluster"} for kmeans)';
+
+CREATE FUNCTION mf_predict_label(ref text, features float8[]) RETURNS text
+	AS 'MODULE_PATHNAME', 'mf_predict_label'
+	LANGUAGE C STABLE STRICT PARALLEL SAFE COST 10;
+COMMENT ON FUNCTION mf_predict_label(text, float8[]) IS
+	'the predicted label text for one row of RAW expanded features (the value or cluster number as text for other models)';
+
+CREATE FUNCTION mf_predict_label(ref text, "row" record) RETURNS text
+	AS 'MODULE_PATHNAME', 'mf_predict_label_record'
+	LANGUAGE C STABLE STRICT PARALLEL SAFE COST 20;
+COMMENT ON FUNCTION mf_predict_label(text, record) IS
+	'the predicted label text for a row whose columns are named as in the feature schema';
+
+CREATE FUNCTION mf_predict_proba(ref text, features float8[]) RETURNS float8[]
+	AS 'MODULE_PATHNAME', 'mf_predict_proba'
+	LANGUAGE C STABLE STRICT PARALLEL SAFE COST 10;
+COMMENT ON FUNCTION mf_predict_proba(text, float8[]) IS
+	'class probabilities (in the order of feature_schema -> ''labels'') for one row of RAW expanded features; classifiers only';
+
+CREATE FUNCTION mf_predict_proba(ref text, "row" record) RETURNS float8[]
+	AS 'MODULE_PATHNAME', 'mf_predict_proba_record'
+	LANGUAGE C STABLE STRICT PARALLEL SAFE COST 20;
+COMMENT ON FUNCTION mf_predict_proba(text, record) IS
+	'class probabilities for a row whose columns are named as in the feature schema; classifiers only';
+
+CREATE FUNCTION mf_predict_batch(ref text, features float8[]) RETURNS float8[]
+	AS 'MODULE_PATHNAME', 'mf_predict_batch'
+	LANGUAGE C STABLE STRICT PARALLEL SAFE COST 1000;
+COMMENT ON FUNCTION mf_predict_batch(text, float8[]) IS
+	'mf_predict for every row of a 2-D array (n rows x RAW expanded features) in one matrix product';
+
+CREATE FUNCTION mf_prewarm(ref text) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'mf_prewarm'
+	LANGUAGE C STABLE STRICT PARALLEL SAFE COST 1000;
+COMMENT ON FUNCTION mf_prewarm(text) IS
+	'load a trained version into this backend''s model cache (mf.model_cache_mb); true when loaded';

@@ -59,8 +59,8 @@ MfIsNumericType(Oid typid)
 		typid == FLOAT4OID || typid == FLOAT8OID || typid == NUMERICOID;
 }
 
-/* A numeric Datum as double. */
-static double
+/* A numeric or boolean Datum as double. */
+double
 MfDatumToDouble(Datum d, Oid typid)
 {
 	switch (typid)

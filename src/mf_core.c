@@ -16,6 +16,7 @@
 
 #include "fmgr.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/jsonb.h"
 
 #include "mf_config.h"
@@ -23,6 +24,9 @@
 PG_MODULE_MAGIC;
 
 void		_PG_init(void);
+
+/* mf.model_cache_mb: bound of the per-backend model cache (predict.c). */
+int			MfModelCacheMb = 64;
 
 /* jansson allocation in the current memory context, NULL on failure. */
 static void *
@@ -51,6 +55,15 @@ void
 _PG_init(void)
 {
 	MfInstallJanssonAllocator();
+
+	DefineCustomIntVariable("mf.model_cache_mb",
+							"Memory for trained models cached in each backend.",
+							"Least recently used models are dropped beyond this; "
+							"a model larger than the whole cache is still loaded.",
+							&MfModelCacheMb,
+							64, 1, 1024 * 1024,
+							PGC_USERSET, GUC_UNIT_MB,
+							NULL, NULL, NULL);
 
 	/* 2 = OpenMP build, which hangs after fork() */
 	if (openblas_get_parallel() == 2)

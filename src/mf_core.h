@@ -27,5 +27,6 @@ extern text *MfJanssonToText(const json_t *value);
 
 /* mf_core.c */
 extern void MfInstallJanssonAllocator(void);
+extern int	MfModelCacheMb;	/* GUC mf.model_cache_mb */
 
 #endif							/* MF_CORE_H */

@@ -99,6 +99,7 @@ extern void MfSchemaFromJson(MfDataset *ds, json_t *schema);
 extern void MfLabelsFromSchema(MfDataset *ds);
 extern void MfEncodeWithSchema(MfDataset *ds, json_t *schema);
 extern void *MfHugeAlloc(Size size);
+extern double MfDatumToDouble(Datum d, Oid typid);
 
 /* train_fit.c */
 extern json_t *MfTrainFamily(MfDataset *ds, const char *family, json_t *config,
@@ -107,5 +108,10 @@ extern json_t *MfEvaluateArtifact(MfDataset *ds, const void *buf, size_t len,
 								  const char *source, const char *target);
 extern json_t *MfArtifactTensorsJson(const void *buf, size_t len);
 extern void *MfOpenArtifactCopy(const void *data, size_t len, void *view);
+extern void MfKernelError(int err, const char *what);
+extern void MfArtifactRequire(bool ok, const char *what);
+#ifdef MF_KERNELS_H
+extern MfEnv MfMakeEnv(void);	/* only where mf_kernels.h is included */
+#endif
 
 #endif							/* MF_TRAIN_H */

@@ -80,7 +80,7 @@ MfEnvProgress(void *ctx, const MfProgress *p)
 }
 
 /* An MfEnv over the current memory context. */
-static MfEnv
+MfEnv
 MfMakeEnv(void)
 {
 	MfEnv		env;
@@ -94,7 +94,7 @@ MfMakeEnv(void)
 }
 
 /* Raise an ERROR for a kernel failure. */
-static void
+void
 MfKernelError(int err, const char *what)
 {
 	if (err == MF_KERR_NOMEM)
@@ -906,8 +906,8 @@ MfTensor(const MfArtifactView *v, const char *name, uint64 *n_elems)
 }
 
 /* Raise XX001 when an artifact does not match its own schema. */
-static void
-MfRequire(bool ok, const char *what)
+void
+MfArtifactRequire(bool ok, const char *what)
 {
 	if (!ok)
 		ereport(ERROR,
@@ -932,10 +932,10 @@ MfEvaluateArtifact(MfDataset *ds, const void *data, size_t len,
 
 	MfOpenArtifactCopy(data, len, &v);
 	meta = json_loadb(v.meta, v.meta_len, 0, &jerr);
-	MfRequire(meta != NULL && json_is_object(meta), "metadata is not a JSON object");
+	MfArtifactRequire(meta != NULL && json_is_object(meta), "metadata is not a JSON object");
 	shape = json_object_get(meta, "model");
 	task = json_string_value(json_object_get(meta, "task"));
-	MfRequire(task != NULL && json_is_object(shape), "metadata lacks the task or the model shape");
+	MfArtifactRequire(task != NULL && json_is_object(shape), "metadata lacks the task or the model shape");
 	memset(&m, 0, sizeof(m));
 	m.family = v.family;
 	m.classify = strcmp(task, "classification") == 0;
@@ -956,25 +956,25 @@ MfEvaluateArtifact(MfDataset *ds, const void *data, size_t len,
 	{
 		case MF_ART_FAMILY_LINEAR_REGRESSION:
 			m.coef = MfTensor(&v, "coef", &ne);
-			MfRequire(ne == m.p, "coef does not match the features");
+			MfArtifactRequire(ne == m.p, "coef does not match the features");
 			m.intercept = MfTensor(&v, "intercept", &ne);
 			break;
 		case MF_ART_FAMILY_LOGISTIC_REGRESSION:
 			m.multinomial = json_is_true(json_object_get(shape, "multinomial"));
 			m.coef = MfTensor(&v, "coef", &ne);
-			MfRequire(ne == mfk_logreg_n_coef(m.p, m.n_classes, m.multinomial), "coef does not match the features");
+			MfArtifactRequire(ne == mfk_logreg_n_coef(m.p, m.n_classes, m.multinomial), "coef does not match the features");
 			m.intercept = MfTensor(&v, "intercept", &ne);
-			MfRequire(ne == mfk_logreg_n_intercept(m.n_classes, m.multinomial), "intercept does not match the labels");
+			MfArtifactRequire(ne == mfk_logreg_n_intercept(m.n_classes, m.multinomial), "intercept does not match the labels");
 			break;
 		case MF_ART_FAMILY_MLP:
 			MfMlpFromJson(&m.mlp, shape, m.p);
 			m.mlp.params = (double *) MfTensor(&v, "params", &ne);
-			MfRequire(ne == m.mlp.n_params, "params do not match the architecture");
+			MfArtifactRequire(ne == m.mlp.n_params, "params do not match the architecture");
 			break;
 		case MF_ART_FAMILY_KMEANS:
 			m.k = (int) json_integer_value(json_object_get(shape, "k"));
 			m.centers = MfTensor(&v, "centers", &ne);
-			MfRequire(m.k > 0 && ne == (uint64) m.k * m.p, "centers do not match the features");
+			MfArtifactRequire(m.k > 0 && ne == (uint64) m.k * m.p, "centers do not match the features");
 			break;
 		default:
 			ereport(ERROR,
@@ -1005,7 +1005,7 @@ MfArtifactTensorsJson(const void *data, size_t len)
 		MfArtifactTensor t;
 
 		if (mf_artifact_tensor_at(&v, i, &t) != MF_ART_OK)
-			MfRequire(false, "tensor directory");
+			MfArtifactRequire(false, "tensor directory");
 		json_object_set_new(out, t.name, MfArrayJson(t.data, t.n_elems));
 	}
 	return out;

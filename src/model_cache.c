@@ -1,0 +1,401 @@
+/*
+ * model_cache.c - resolving model references and the per-backend cache of
+ * loaded models (see predict.h for the design).
+ *
+ * Resolution runs mf._resolve() through SPI in read-only mode, so it uses
+ * the calling query's snapshot: every call site of one query (and every
+ * parallel worker, which shares the leader's snapshot) resolves a
+ * reference to the same version, and a version promoted by another session
+ * is picked up by the next query, never in the middle of one.  The same
+ * query returns the artifact's sha256, which is compared with the cached
+ * model's, so a rewritten artifact is reloaded.
+ */
+#include "postgres.h"
+
+#include "mf_core.h"
+
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+
+#include "predict.h"
+
+uint64		MfModelCacheGeneration = 0;
+
+typedef struct MfCacheEntry
+{
+	int64		version_id;		/* hash key */
+	MfPredModel *model;
+} MfCacheEntry;
+
+static MemoryContext cache_cxt = NULL;
+static HTAB *cache_htab = NULL;
+static dlist_head cache_lru = DLIST_STATIC_INIT(cache_lru);
+static Size cache_bytes = 0;
+
+/* Create the cache on first use. */
+static void
+MfCacheInit(void)
+{
+	HASHCTL		ctl;
+
+	if (cache_htab != NULL)
+		return;
+	cache_cxt = AllocSetContextCreate(CacheMemoryContext, "mf model cache",
+									  ALLOCSET_SMALL_SIZES);
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(int64);
+	ctl.entrysize = sizeof(MfCacheEntry);
+	ctl.hcxt = cache_cxt;
+	cache_htab = hash_create("mf model cache", 32, &ctl,
+							 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
+/* Drop one cached model. */
+static void
+MfCacheRemove(MfPredModel *m)
+{
+	int64		key = m->version_id;
+
+	hash_search(cache_htab, &key, HASH_REMOVE, NULL);
+	dlist_delete(&m->lru);
+	cache_bytes -= m->mem;
+	MemoryContextDelete(m->cxt);
+	MfModelCacheGeneration++;
+}
+
+/* Evict least recently used models (never keep) beyond mf.model_cache_mb. */
+static void
+MfCacheEvict(MfPredModel *keep)
+{
+	Size		limit = (Size) MfModelCacheMb * 1024 * 1024;
+
+	while (cache_bytes > limit && !dlist_is_empty(&cache_lru))
+	{
+		MfPredModel *victim = dlist_tail_element(MfPredModel, lru, &cache_lru);
+
+		if (victim == keep)
+			break;
+		MfCacheRemove(victim);
+	}
+}
+
+/* A cached model by version_id, or NULL; no catalog access. */
+MfPredModel *
+MfPredLookup(int64 version_id)
+{
+	MfCacheEntry *e;
+
+	if (cache_htab == NULL)
+		return NULL;
+	e = hash_search(cache_htab, &version_id, HASH_FIND, NULL);
+	if (e == NULL)
+		return NULL;
+	dlist_move_head(&cache_lru, &e->model->lru);
+	return e->model;
+}
+
+/*
+ * Resolve a reference with the current query's snapshot: version_id and
+ * artifact sha256.  42704 for an unknown reference (from mf._resolve),
+ * 55000 for a version that is not trained.
+ */
+void
+MfPredResolve(text *ref, MfPredResolved *out)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1];
+	bool		isnull;
+	char	   *status;
+	char	   *sha;
+	int			rc;
+
+	args[0] = PointerGetDatum(ref);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	rc = SPI_execute_with_args(
+		"SELECT r.version_id, r.model_name || ':' || r.version, v.status, a.sha256 "
+		"FROM mf._resolve($1) r JOIN mf.model_versions v ON v.version_id = r.version_id "
+		"LEFT JOIN mf.artifacts a ON a.version_id = r.version_id",
+		1, argtypes, args, NULL, true, 1);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not resolve model reference \"%s\"", text_to_cstring(ref));
+	out->version_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+	sha = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4);
+	out->ref = MemoryContextStrdup(caller, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
+	if (strcmp(status, "trained") != 0 || sha == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("model version \"%s\" is not trained", out->ref),
+				 errdetail("Its status is %s.", status),
+				 errhint("Train it with mf_train(), or name a trained version.")));
+	strlcpy(out->sha256, sha, sizeof(out->sha256));
+	SPI_finish();
+}
+
+/* ------------------------------------------------------------ loading */
+
+/* A named tensor of an open artifact with n elements; XX001 otherwise. */
+static const double *
+MfPredTensor(const MfArtifactView *v, const char *name, uint64 n)
+{
+	MfArtifactTensor t;
+	char		err[256];
+
+	if (mf_artifact_tensor(v, name, -1, NULL, &t, err, sizeof(err)) != MF_ART_OK)
+		MfArtifactRequire(false, err);
+	MfArtifactRequire(t.n_elems == n, psprintf("tensor \"%s\" has %llu values, expected %llu",
+										   name, (unsigned long long) t.n_elems,
+										   (unsigned long long) n));
+	return t.data;
+}
+
+/* A string member (NULL when absent) copied into the current context. */
+static char *
+MfPredStr(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s ? pstrdup(s) : NULL;
+}
+
+/* The feature schema of the metadata (current context = model context). */
+static void
+MfPredLoadSchema(MfPredModel *m, json_t *meta)
+{
+	json_t	   *cols = json_object_get(meta, "columns");
+	json_t	   *names = json_object_get(meta, "features");
+	json_t	   *labels = json_object_get(meta, "labels");
+	int			off = 0;
+
+	MfArtifactRequire(json_is_array(cols) && json_is_array(names), "metadata lacks the feature schema");
+	m->ncols = (int) json_array_size(cols);
+	m->cols = palloc0(sizeof(MfPredColumn) * Max(m->ncols, 1));
+	for (int i = 0; i < m->ncols; i++)
+	{
+		json_t	   *o = json_array_get(cols, i);
+		MfPredColumn *c = &m->cols[i];
+		const char *kind = json_string_value(json_object_get(o, "kind"));
+
+		c->name = MfPredStr(o, "name");
+		MfArtifactRequire(c->name != NULL && kind != NULL, "a schema column lacks its name or kind");
+		c->kind = strcmp(kind, "categorical") == 0 ? MF_COL_CATEGORICAL :
+			strcmp(kind, "boolean") == 0 ? MF_COL_BOOLEAN : MF_COL_NUMERIC;
+		c->offset = off;
+		if (c->kind == MF_COL_CATEGORICAL)
+		{
+			json_t	   *cats = json_object_get(o, "categories");
+
+			c->n_cats = (int) json_array_size(cats);
+			c->cats = palloc(sizeof(char *) * Max(c->n_cats, 1));
+			c->cat_lens = palloc(sizeof(int) * Max(c->n_cats, 1));
+			for (int j = 0; j < c->n_cats; j++)
+			{
+				const char *s = json_string_value(json_array_get(cats, j));
+
+				MfArtifactRequire(s != NULL, "a category is not a string");
+				c->cats[j] = pstrdup(s);
+				c->cat_lens[j] = (int) strlen(s);
+			}
+			c->impute_str = MfPredStr(o, "impute");
+			off += c->n_cats;
+		}
+		else
+		{
+			c->impute_num = json_number_value(json_object_get(o, "impute"));
+			off++;
+		}
+	}
+	m->p = json_array_size(names);
+	MfArtifactRequire(m->p == (size_t) off && m->p > 0, "the feature schema is inconsistent");
+	m->feature_names = palloc(sizeof(char *) * m->p);
+	for (size_t j = 0; j < m->p; j++)
+	{
+		const char *s = json_string_value(json_array_get(names, j));
+
+		m->feature_names[j] = pstrdup(s ? s : "?");
+	}
+	m->standardize = json_is_true(json_object_get(meta, "standardize"));
+	if (m->standardize)
+	{
+		json_t	   *mu = json_object_get(meta, "means");
+		json_t	   *sd = json_object_get(meta, "stds");
+
+		MfArtifactRequire(json_array_size(mu) == m->p && json_array_size(sd) == m->p,
+					  "the scaling statistics do not match the features");
+		m->center = palloc(sizeof(double) * m->p);
+		m->scale = palloc(sizeof(double) * m->p);
+		for (size_t j = 0; j < m->p; j++)
+		{
+			m->center[j] = json_number_value(json_array_get(mu, j));
+			m->scale[j] = json_number_value(json_array_get(sd, j));
+		}
+	}
+	if (json_is_array(labels))
+	{
+		const char *tt = json_string_value(json_object_get(meta, "target_type"));
+
+		m->n_labels = (int) json_array_size(labels);
+		m->labels = palloc(sizeof(char *) * Max(m->n_labels, 1));
+		m->label_values = palloc(sizeof(double) * Max(m->n_labels, 1));
+		m->labels_numeric = tt == NULL || strcmp(tt, "boolean") != 0;
+		for (int k = 0; k < m->n_labels; k++)
+		{
+			const char *s = json_string_value(json_array_get(labels, k));
+			char	   *end;
+
+			MfArtifactRequire(s != NULL, "a label is not a string");
+			m->labels[k] = pstrdup(s);
+			m->label_values[k] = strtod(s, &end);
+			if (*s == '\0' || *end != '\0' || !isfinite(m->label_values[k]))
+				m->labels_numeric = false;
+		}
+	}
+}
+
+/* The family part of a model (tensors in the artifact, shapes in meta). */
+static void
+MfPredLoadFamily(MfPredModel *m, const MfArtifactView *v, json_t *meta)
+{
+	json_t	   *shape = json_object_get(meta, "model");
+	const char *task = json_string_value(json_object_get(meta, "task"));
+
+	MfArtifactRequire(task != NULL && json_is_object(shape), "metadata lacks the task or the model shape");
+	m->family = v->family;
+	m->classify = strcmp(task, "classification") == 0;
+	m->n_out = 1;
+	if (m->classify)
+	{
+		MfArtifactRequire(m->n_labels >= 2, "a classifier without labels");
+		m->n_out = m->n_labels;
+	}
+	switch (m->family)
+	{
+		case MF_ART_FAMILY_LINEAR_REGRESSION:
+			m->coef = MfPredTensor(v, "coef", m->p);
+			m->intercept = MfPredTensor(v, "intercept", 1);
+			break;
+		case MF_ART_FAMILY_LOGISTIC_REGRESSION:
+			MfArtifactRequire(m->classify, "a logistic regression must be a classifier");
+			m->multinomial = json_is_true(json_object_get(shape, "multinomial"));
+			m->coef = MfPredTensor(v, "coef", mfk_logreg_n_coef(m->p, m->n_labels, m->multinomial));
+			m->intercept = MfPredTensor(v, "intercept", mfk_logreg_n_intercept(m->n_labels, m->multinomial));
+			break;
+		case MF_ART_FAMILY_MLP:
+			{
+				MfMlpConfig cfg;
+				json_t	   *hidden = json_object_get(shape, "hidden_layers");
+				const char *act = json_string_value(json_object_get(shape, "activation"));
+				int			a = mfk_act_from_name(act ? act : "relu");
+
+				memset(&cfg, 0, sizeof(cfg));
+				cfg.n_inputs = m->p;
+				cfg.task = m->classify ? MF_TASK_CLASSIFICATION : MF_TASK_REGRESSION;
+				cfg.n_outputs = m->classify ? (size_t) m->n_labels : 1;
+				cfg.n_hidden = (int) json_array_size(hidden);
+				MfArtifactRequire(cfg.n_hidden < MF_MLP_MAX_LAYERS && a >= 0, "invalid mlp architecture");
+				for (int i = 0; i < cfg.n_hidden; i++)
+					cfg.hidden[i] = (size_t) json_integer_value(json_array_get(hidden, i));
+				cfg.activation = (MfAct) a;
+				cfg.init = MF_INIT_AUTO;
+				MfArtifactRequire(mfk_mlp_layout(&m->mlp, &cfg) == MF_KOK, "invalid mlp architecture");
+				m->mlp.params = (double *) MfPredTensor(v, "params", m->mlp.n_params);
+				m->n_out = (int) cfg.n_outputs;
+				m->scratch = palloc(sizeof(double) * Max(mfk_mlp_scratch_size(&m->mlp), 1));
+			}
+			break;
+		case MF_ART_FAMILY_KMEANS:
+			m->k = (int) json_integer_value(json_object_get(shape, "k"));
+			MfArtifactRequire(m->k > 0, "k-means without centres");
+			m->centers = MfPredTensor(v, "centers", (uint64) m->k * m->p);
+			break;
+		default:
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot predict with a %s model in SQL",
+							mf_artifact_family_name(v->family))));
+	}
+}
+
+/* Read, validate and unpack an artifact into a new model context. */
+static MfPredModel *
+MfPredLoad(const MfPredResolved *r)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	MemoryContext cxt = AllocSetContextCreate(caller, "mf model", ALLOCSET_DEFAULT_SIZES);
+	MemoryContext tmp;
+	Oid			argtypes[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum(r->version_id)};
+	bool		isnull;
+	bytea	   *bytes;
+	MfArtifactView view;
+	MfPredModel *m;
+	json_t	   *meta;
+	json_error_t jerr;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("SELECT bytes FROM mf.artifacts WHERE version_id = $1",
+							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("model version \"%s\" has no artifact", r->ref),
+				 errhint("Train it with mf_train().")));
+	bytes = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	tmp = MemoryContextSwitchTo(cxt);
+	m = palloc0(sizeof(MfPredModel));
+	m->cxt = cxt;
+	m->version_id = r->version_id;
+	strlcpy(m->sha256, r->sha256, sizeof(m->sha256));
+	m->ref = pstrdup(r->ref);
+	/* one copy, 8-byte aligned, in the model's own context */
+	MfOpenArtifactCopy(VARDATA_ANY(bytes), VARSIZE_ANY_EXHDR(bytes), &view);
+	MemoryContextSwitchTo(tmp);
+	/* jansson values in the SPI context, freed by SPI_finish */
+	meta = json_loadb(view.meta, view.meta_len, 0, &jerr);
+	MfArtifactRequire(meta != NULL && json_is_object(meta), "metadata is not a JSON object");
+	MemoryContextSwitchTo(cxt);
+	MfPredLoadSchema(m, meta);
+	MfPredLoadFamily(m, &view, meta);
+	m->xraw = palloc(sizeof(double) * m->p);
+	m->xbuf = palloc(sizeof(double) * m->p);
+	m->out = palloc(sizeof(double) * Max(m->n_out, 1));
+	MemoryContextSwitchTo(tmp);
+	SPI_finish();
+	m->mem = MemoryContextMemAllocated(cxt, true);
+	return m;
+}
+
+/* The model of a resolved reference: from the cache or freshly loaded. */
+MfPredModel *
+MfPredGetModel(const MfPredResolved *r)
+{
+	MfCacheEntry *e;
+	MfPredModel *m;
+	bool		found;
+
+	MfCacheInit();
+	m = MfPredLookup(r->version_id);
+	if (m != NULL)
+	{
+		if (strcmp(m->sha256, r->sha256) == 0)
+			return m;
+		MfCacheRemove(m);		/* the artifact was rewritten */
+	}
+	m = MfPredLoad(r);
+	/* success: the model context now belongs to the cache */
+	MemoryContextSetParent(m->cxt, cache_cxt);
+	e = hash_search(cache_htab, &m->version_id, HASH_ENTER, &found);
+	e->model = m;
+	dlist_push_head(&cache_lru, &m->lru);
+	cache_bytes += m->mem;
+	MfCacheEvict(m);
+	return m;
+}

@@ -1,0 +1,779 @@
+/*
+ * predict.c - scoring inside SELECT: mf_predict, mf_predict_label,
+ * mf_predict_proba (array, record and jsonb forms), mf_predict_batch and
+ * mf_prewarm.
+ *
+ * Design note
+ * -----------
+ * Each call site keeps an MfPredCall in fn_extra (flinfo->fn_mcxt): the
+ * reference it resolved, the version_id and model pointer, and the query it
+ * resolved them for (statement start time, local transaction id and
+ * command id).  The first row of a query resolves the reference once
+ * (mf._resolve through SPI, with the query's snapshot) and takes the model
+ * from the per-backend cache (model_cache.c); later rows only compare
+ * those keys and the cache generation, then hand ARR_DATA_PTR (or a row
+ * encoded into the model's preallocated buffer) to the kernel.  The record
+ * form maps the schema's columns to attribute numbers once per query and
+ * row type.  Inputs are raw values: the stored standardisation is applied
+ * here, exactly as in training ((x - mean) / std).
+ */
+#include "postgres.h"
+
+#include "mf_core.h"
+
+#include <math.h>
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "storage/proc.h"
+#include "utils/array.h"
+#include "utils/float.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/typcache.h"
+
+#include "predict.h"
+
+/* Per call site state, in fn_extra. */
+typedef struct MfPredCall
+{
+	/* the query this was resolved for */
+	TimestampTz stmt_ts;
+	LocalTransactionId lxid;
+	CommandId	cid;
+	uint64		generation;
+	text	   *ref;			/* the reference resolved (a copy) */
+	MfPredResolved res;
+	MfPredModel *model;
+	/* record form: column map for one row type and model */
+	Oid			tup_type;
+	int32		tup_typmod;
+	int64		map_version;
+	TupleDesc	tupdesc;		/* a copy, for heap_deform_tuple */
+	int		   *attnos;			/* per schema column, 0-based */
+	Oid		   *typids;
+	FmgrInfo   *outfns;			/* categorical columns of other types */
+	Datum	   *values;
+	bool	   *nulls;
+} MfPredCall;
+
+/* True when fn_extra still describes the current query. */
+static inline bool
+MfPredSameQuery(const MfPredCall *c)
+{
+	return c->stmt_ts == GetCurrentStatementStartTimestamp() &&
+		c->lxid == MyProc->lxid &&
+		c->cid == GetCurrentCommandId(false);
+}
+
+/* True when the reference is the one fn_extra resolved. */
+static inline bool
+MfPredSameRef(const MfPredCall *c, text *ref)
+{
+	Size		len = VARSIZE_ANY_EXHDR(ref);
+
+	return c->ref != NULL && VARSIZE_ANY_EXHDR(c->ref) == len &&
+		memcmp(VARDATA_ANY(c->ref), VARDATA_ANY(ref), len) == 0;
+}
+
+/* The model for this call: resolved once per query per call site. */
+static MfPredModel *
+MfPredModelFor(FunctionCallInfo fcinfo, text *ref)
+{
+	MfPredCall *c = (MfPredCall *) fcinfo->flinfo->fn_extra;
+	MemoryContext old;
+
+	if (likely(c != NULL && MfPredSameQuery(c) && MfPredSameRef(c, ref)))
+	{
+		if (likely(c->generation == MfModelCacheGeneration))
+			return c->model;
+		/* something was evicted: find ours again (reload if it went) */
+		c->model = MfPredLookup(c->res.version_id);
+		if (c->model == NULL)
+			c->model = MfPredGetModel(&c->res);
+		c->generation = MfModelCacheGeneration;
+		c->attnos = NULL;		/* map the record form's columns again */
+		return c->model;
+	}
+	if (c == NULL)
+	{
+		c = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(MfPredCall));
+		fcinfo->flinfo->fn_extra = c;
+	}
+	if (c->ref != NULL)
+		pfree(c->ref);
+	c->ref = NULL;				/* invalid until resolved */
+	c->attnos = NULL;
+	MfPredResolve(ref, &c->res);
+	old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+	c->res.ref = pstrdup(c->res.ref);
+	MemoryContextSwitchTo(old);
+	c->model = MfPredGetModel(&c->res);
+	c->generation = MfModelCacheGeneration;
+	c->stmt_ts = GetCurrentStatementStartTimestamp();
+	c->lxid = MyProc->lxid;
+	c->cid = GetCurrentCommandId(false);
+	c->ref = (text *) MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, VARSIZE_ANY(ref));
+	memcpy(c->ref, ref, VARSIZE_ANY(ref));
+	return c->model;
+}
+
+/* ------------------------------------------------------------ scoring */
+
+/* Raise 22000 for a non-finite feature. */
+static void
+MfPredNotFinite(const MfPredModel *m, size_t j, double v)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_EXCEPTION),
+			 errmsg("feature \"%s\" is not finite", m->feature_names[j]),
+			 errdetail("Got %g for model \"%s\".", v, m->ref),
+			 errhint("Replace NaN and infinity by NULL to impute (record and jsonb forms).")));
+}
+
+/* The row the kernel sees: x scaled as in training, checked finite. */
+static inline const double *
+MfPredScaled(MfPredModel *m, const double *x)
+{
+	size_t		p = m->p;
+
+	if (m->standardize)
+	{
+		double	   *z = m->xbuf;
+
+		for (size_t j = 0; j < p; j++)
+		{
+			z[j] = (x[j] - m->center[j]) / m->scale[j];
+			if (unlikely(!isfinite(z[j])))
+				MfPredNotFinite(m, j, x[j]);
+		}
+		return z;
+	}
+	for (size_t j = 0; j < p; j++)
+		if (unlikely(!isfinite(x[j])))
+			MfPredNotFinite(m, j, x[j]);
+	return x;
+}
+
+/* Index of the largest of K values (the first on ties, as in training). */
+static inline int
+MfPredArgmax(const double *v, int K)
+{
+	int			best = 0;
+
+	for (int c = 1; c < K; c++)
+		if (v[c] > v[best])
+			best = c;
+	return best;
+}
+
+/* The mf_predict value of class index c. */
+static inline double
+MfPredClassValue(const MfPredModel *m, int c)
+{
+	return m->labels_numeric ? m->label_values[c] : (double) c;
+}
+
+/*
+ * Score one raw row: m->out gets the probabilities (classifiers); returns
+ * the regression value, the class (label value or index) or the cluster.
+ * *cls gets the class or cluster index (may be NULL).
+ */
+static double
+MfPredRow(MfPredModel *m, const double *x, int *cls)
+{
+	const double *z = MfPredScaled(m, x);
+	int			c = 0;
+	double		v;
+
+	switch (m->family)
+	{
+		case MF_ART_FAMILY_LINEAR_REGRESSION:
+			return mfk_linear_predict_row(m->coef, m->intercept[0], m->p, z);
+		case MF_ART_FAMILY_LOGISTIC_REGRESSION:
+			mfk_logreg_predict_proba_row(m->coef, m->intercept, m->p, m->n_labels,
+										 m->multinomial, z, m->out);
+			c = MfPredArgmax(m->out, m->n_labels);
+			v = MfPredClassValue(m, c);
+			break;
+		case MF_ART_FAMILY_MLP:
+			mfk_mlp_predict_row(&m->mlp, z, m->out, m->scratch);
+			if (!m->classify)
+				return m->out[0];
+			c = MfPredArgmax(m->out, m->n_labels);
+			v = MfPredClassValue(m, c);
+			break;
+		default:				/* kmeans */
+			c = mfk_kmeans_assign_row(m->centers, m->k, m->p, z, NULL);
+			v = (double) c;
+			break;
+	}
+	if (cls)
+		*cls = c;
+	return v;
+}
+
+/* ------------------------------------------------------------ inputs */
+
+/* The model's expanded feature names, comma-separated (at most 20). */
+static char *
+MfPredFeatureList(const MfPredModel *m)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (size_t j = 0; j < m->p && j < 20; j++)
+		appendStringInfo(&buf, "%s%s", j ? ", " : "", m->feature_names[j]);
+	if (m->p > 20)
+		appendStringInfoString(&buf, ", ...");
+	return buf.data;
+}
+
+/* Raise 22023 for a features array of the wrong shape. */
+static void
+MfPredBadLength(const MfPredModel *m, ArrayType *a)
+{
+	if (ARR_NDIM(a) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("model \"%s\" expects a one-dimensional array of %zu features, got a %d-dimensional array",
+						m->ref, m->p, ARR_NDIM(a)),
+				 errhint("mf_predict_batch() scores a two-dimensional array of rows.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("model \"%s\" expects %zu features, got %d",
+					m->ref, m->p, ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a))),
+			 errdetail("Expected, in order: %s.", MfPredFeatureList(m)),
+			 errhint("Pass the raw (unscaled) expanded features in the order of feature_schema -> 'features'.")));
+}
+
+/* The features of a float8[] argument, checked against the model. */
+static inline const double *
+MfPredArrayArg(const MfPredModel *m, ArrayType *a)
+{
+	if (unlikely(ARR_ELEMTYPE(a) != FLOAT8OID))
+		elog(ERROR, "features must be float8[]");
+	if (unlikely(ARR_NDIM(a) != 1 || (size_t) ARR_DIMS(a)[0] != m->p))
+		MfPredBadLength(m, a);
+	if (unlikely(ARR_HASNULL(a)))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("features must not contain NULL"),
+				 errhint("Use the record or jsonb form to impute missing values.")));
+	return (const double *) ARR_DATA_PTR(a);
+}
+
+/* Set a numeric or boolean column of the raw row (NULL: imputed). */
+static inline void
+MfPredSetNumber(const MfPredColumn *col, double *row, double v, bool isnull)
+{
+	row[col->offset] = isnull ? col->impute_num : v;
+}
+
+/* Byte order of (s, len) against a NUL-terminated category. */
+static inline int
+MfPredCatCmp(const char *s, int len, const char *cat, int catlen)
+{
+	int			r = memcmp(s, cat, Min(len, catlen));
+
+	if (r != 0)
+		return r;
+	return len < catlen ? -1 : (len > catlen ? 1 : 0);
+}
+
+/* One-hot encode a categorical column (NULL: imputed; unseen: zeros). */
+static void
+MfPredSetCategory(const MfPredColumn *col, double *row, const char *s, int len, bool isnull)
+{
+	int			lo = 0,
+				hi = col->n_cats - 1;
+
+	memset(row + col->offset, 0, sizeof(double) * col->n_cats);
+	if (isnull)
+	{
+		if (col->impute_str == NULL)
+			return;
+		s = col->impute_str;
+		len = (int) strlen(s);
+	}
+	while (lo <= hi)
+	{
+		int			mid = (lo + hi) / 2;
+		int			r = MfPredCatCmp(s, len, col->cats[mid], col->cat_lens[mid]);
+
+		if (r == 0)
+		{
+			row[col->offset + mid] = 1.0;
+			return;
+		}
+		if (r < 0)
+			hi = mid - 1;
+		else
+			lo = mid + 1;
+	}
+}
+
+/* True for the types read as numbers. */
+static bool
+MfPredNumericType(Oid t)
+{
+	return t == INT2OID || t == INT4OID || t == INT8OID || t == FLOAT4OID ||
+		t == FLOAT8OID || t == NUMERICOID || t == BOOLOID;
+}
+
+/* Map the model's columns to the row type's attributes (once per query). */
+static void
+MfPredMapColumns(MfPredCall *c, MfPredModel *m, Oid tup_type, int32 tup_typmod)
+{
+	TupleDesc	td = lookup_rowtype_tupdesc(tup_type, tup_typmod);
+	MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(c));
+
+	c->tupdesc = CreateTupleDescCopy(td);
+	c->attnos = palloc(sizeof(int) * Max(m->ncols, 1));
+	c->typids = palloc(sizeof(Oid) * Max(m->ncols, 1));
+	c->outfns = palloc0(sizeof(FmgrInfo) * Max(m->ncols, 1));
+	c->values = palloc(sizeof(Datum) * Max(td->natts, 1));
+	c->nulls = palloc(sizeof(bool) * Max(td->natts, 1));
+	for (int i = 0; i < m->ncols; i++)
+	{
+		MfPredColumn *col = &m->cols[i];
+		int			a;
+
+		for (a = 0; a < td->natts; a++)
+		{
+			Form_pg_attribute att = TupleDescAttr(td, a);
+
+			if (!att->attisdropped && strcmp(NameStr(att->attname), col->name) == 0)
+				break;
+		}
+		if (a == td->natts)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("column \"%s\" does not exist in the input row", col->name),
+					 errdetail("Model \"%s\" reads the columns of its feature schema by name.", m->ref),
+					 errhint("Select or alias a column named \"%s\".", col->name)));
+		c->attnos[i] = a;
+		c->typids[i] = TupleDescAttr(td, a)->atttypid;
+		if (col->kind != MF_COL_CATEGORICAL && !MfPredNumericType(c->typids[i]))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("column \"%s\" has type %s, but the model was trained on a number",
+							col->name, format_type_be(c->typids[i]))));
+		if (col->kind == MF_COL_CATEGORICAL && c->typids[i] != TEXTOID &&
+			c->typids[i] != VARCHAROID && c->typids[i] != BPCHAROID)
+		{
+			Oid			fn;
+			bool		varlena;
+
+			getTypeOutputInfo(c->typids[i], &fn, &varlena);
+			fmgr_info(fn, &c->outfns[i]);
+		}
+	}
+	ReleaseTupleDesc(td);
+	MemoryContextSwitchTo(old);
+	c->tup_type = tup_type;
+	c->tup_typmod = tup_typmod;
+	c->map_version = m->version_id;
+}
+
+/* Encode a record into m->xraw with the model's schema. */
+static const double *
+MfPredRecordArg(FunctionCallInfo fcinfo, MfPredModel *m, HeapTupleHeader th)
+{
+	MfPredCall *c = (MfPredCall *) fcinfo->flinfo->fn_extra;
+	Oid			tup_type = HeapTupleHeaderGetTypeId(th);
+	int32		tup_typmod = HeapTupleHeaderGetTypMod(th);
+	HeapTupleData tuple;
+	double	   *row = m->xraw;
+
+	if (c->tup_type != tup_type || c->tup_typmod != tup_typmod ||
+		c->map_version != m->version_id || c->attnos == NULL)
+		MfPredMapColumns(c, m, tup_type, tup_typmod);
+	tuple.t_len = HeapTupleHeaderGetDatumLength(th);
+	ItemPointerSetInvalid(&(tuple.t_self));
+	tuple.t_tableOid = InvalidOid;
+	tuple.t_data = th;
+	heap_deform_tuple(&tuple, c->tupdesc, c->values, c->nulls);
+	for (int i = 0; i < m->ncols; i++)
+	{
+		const MfPredColumn *col = &m->cols[i];
+		int			a = c->attnos[i];
+		bool		isnull = c->nulls[a];
+		Datum		d = isnull ? (Datum) 0 : c->values[a];
+
+		if (col->kind != MF_COL_CATEGORICAL)
+		{
+			double		v = isnull ? 0.0 : MfDatumToDouble(d, c->typids[i]);
+
+			if (!isnull && !isfinite(v))
+				MfPredNotFinite(m, col->offset, v);
+			MfPredSetNumber(col, row, v, isnull);
+		}
+		else if (isnull)
+			MfPredSetCategory(col, row, NULL, 0, true);
+		else if (c->outfns[i].fn_oid == InvalidOid)
+		{
+			text	   *t = DatumGetTextPP(d);
+
+			MfPredSetCategory(col, row, VARDATA_ANY(t), (int) VARSIZE_ANY_EXHDR(t), false);
+		}
+		else
+		{
+			char	   *s = OutputFunctionCall(&c->outfns[i], d);
+
+			MfPredSetCategory(col, row, s, (int) strlen(s), false);
+		}
+	}
+	return row;
+}
+
+/* Raise 22023 for a JSON value that cannot feed column col. */
+static void
+MfPredBadJson(const MfPredColumn *col, const char *why)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("feature \"%s\" %s", col->name, why)));
+}
+
+/* Encode one JSON object of named features into m->xraw. */
+static const double *
+MfPredJsonArg(MfPredModel *m, json_t *obj)
+{
+	double	   *row = m->xraw;
+
+	if (!json_is_object(obj))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("input must be a JSON object of named features or an array of them"),
+				 errdetail("Got a JSON %s.", json_is_array(obj) ? "array" :
+						   json_is_string(obj) ? "string" : json_is_number(obj) ? "number" : "scalar")));
+	for (int i = 0; i < m->ncols; i++)
+	{
+		const MfPredColumn *col = &m->cols[i];
+		json_t	   *v = json_object_get(obj, col->name);
+
+		if (v == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("feature \"%s\" is missing from the input", col->name),
+					 errdetail("Model \"%s\" needs every column of its feature schema; give null to impute.", m->ref)));
+		if (col->kind != MF_COL_CATEGORICAL)
+		{
+			double		x = 0.0;
+
+			if (json_is_number(v))
+				x = json_number_value(v);
+			else if (json_is_boolean(v))
+				x = json_is_true(v) ? 1.0 : 0.0;
+			else if (json_is_string(v))
+			{
+				char	   *end;
+				const char *s = json_string_value(v);
+
+				x = strtod(s, &end);
+				if (*s == '\0' || *end != '\0')
+					MfPredBadJson(col, "must be a number");
+			}
+			else if (!json_is_null(v))
+				MfPredBadJson(col, "must be a number");
+			if (!json_is_null(v) && !isfinite(x))
+				MfPredNotFinite(m, col->offset, x);
+			MfPredSetNumber(col, row, x, json_is_null(v));
+		}
+		else if (json_is_null(v))
+			MfPredSetCategory(col, row, NULL, 0, true);
+		else if (json_is_string(v))
+			MfPredSetCategory(col, row, json_string_value(v), (int) json_string_length(v), false);
+		else if (json_is_object(v) || json_is_array(v))
+			MfPredBadJson(col, "must be a string, a number or null");
+		else
+		{
+			char	   *s = json_dumps(v, JSON_ENCODE_ANY);
+
+			MfPredSetCategory(col, row, s, (int) strlen(s), false);
+		}
+	}
+	return row;
+}
+
+/* ------------------------------------------------------------ results */
+
+/* Raise 42809 when a model has no classes. */
+static void
+MfPredRequireClassifier(const MfPredModel *m, const char *fn)
+{
+	if (!m->classify)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("%s needs a classifier, but model \"%s\" is a %s model",
+						fn, m->ref, mf_artifact_family_name(m->family)),
+				 errhint("Use mf_predict() for regression values and cluster numbers.")));
+}
+
+/* The label text of a prediction (value or cluster number otherwise). */
+static text *
+MfPredLabelText(const MfPredModel *m, double v, int cls)
+{
+	if (m->classify)
+		return cstring_to_text(m->labels[cls]);
+	return cstring_to_text(float8out_internal(v));
+}
+
+/* The probabilities of the last scored row as float8[]. */
+static ArrayType *
+MfPredProbaArray(const MfPredModel *m)
+{
+	Datum	   *d = palloc(sizeof(Datum) * m->n_labels);
+
+	for (int k = 0; k < m->n_labels; k++)
+		d[k] = Float8GetDatum(m->out[k]);
+	return construct_array(d, m->n_labels, FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+}
+
+/* ------------------------------------------------------------ SQL: array and record */
+
+PG_FUNCTION_INFO_V1(mf_predict);
+PG_FUNCTION_INFO_V1(mf_predict_record);
+PG_FUNCTION_INFO_V1(mf_predict_label);
+PG_FUNCTION_INFO_V1(mf_predict_label_record);
+PG_FUNCTION_INFO_V1(mf_predict_proba);
+PG_FUNCTION_INFO_V1(mf_predict_proba_record);
+
+/* mf_predict(ref, float8[]): value, class or cluster. */
+Datum
+mf_predict(PG_FUNCTION_ARGS)
+{
+	MfPredModel *m = MfPredModelFor(fcinfo, PG_GETARG_TEXT_PP(0));
+	const double *x = MfPredArrayArg(m, PG_GETARG_ARRAYTYPE_P(1));
+
+	PG_RETURN_FLOAT8(MfPredRow(m, x, NULL));
+}
+
+/* mf_predict(ref, record): features by column name. */
+Datum
+mf_predict_record(PG_FUNCTION_ARGS)
+{
+	MfPredModel *m = MfPredModelFor(fcinfo, PG_GETARG_TEXT_PP(0));
+	const double *x = MfPredRecordArg(fcinfo, m, PG_GETARG_HEAPTUPLEHEADER(1));
+
+	PG_RETURN_FLOAT8(MfPredRow(m, x, NULL));
+}
+
+/* mf_predict_label(ref, float8[]): the label text. */
+Datum
+mf_predict_label(PG_FUNCTION_ARGS)
+{
+	MfPredModel *m = MfPredModelFor(fcinfo, PG_GETARG_TEXT_PP(0));
+	const double *x = MfPredArrayArg(m, PG_GETARG_ARRAYTYPE_P(1));
+	int			cls = 0;
+	double		v = MfPredRow(m, x, &cls);
+
+	PG_RETURN_TEXT_P(MfPredLabelText(m, v, cls));
+}
+
+/* mf_predict_label(ref, record). */
+Datum
+mf_predict_label_record(PG_FUNCTION_ARGS)
+{
+	MfPredModel *m = MfPredModelFor(fcinfo, PG_GETARG_TEXT_PP(0));
+	const double *x = MfPredRecordArg(fcinfo, m, PG_GETARG_HEAPTUPLEHEADER(1));
+	int			cls = 0;
+	double		v = MfPredRow(m, x, &cls);
+
+	PG_RETURN_TEXT_P(MfPredLabelText(m, v, cls));
+}
+
+/* mf_predict_proba(ref, float8[]): class probabilities in label order. */
+Datum
+mf_predict_proba(PG_FUNCTION_ARGS)
+{
+	MfPredModel *m = MfPredModelFor(fcinfo, PG_GETARG_TEXT_PP(0));
+	const double *x;
+
+	MfPredRequireClassifier(m, "mf_predict_proba()");
+	x = MfPredArrayArg(m, PG_GETARG_ARRAYTYPE_P(1));
+	MfPredRow(m, x, NULL);
+	PG_RETURN_ARRAYTYPE_P(MfPredProbaArray(m));
+}
+
+/* mf_predict_proba(ref, record). */
+Datum
+mf_predict_proba_record(PG_FUNCTION_ARGS)
+{
+	MfPredModel *m = MfPredModelFor(fcinfo, PG_GETARG_TEXT_PP(0));
+	const double *x;
+
+	MfPredRequireClassifier(m, "mf_predict_proba()");
+	x = MfPredRecordArg(fcinfo, m, PG_GETARG_HEAPTUPLEHEADER(1));
+	MfPredRow(m, x, NULL);
+	PG_RETURN_ARRAYTYPE_P(MfPredProbaArray(m));
+}
+
+/* ------------------------------------------------------------ SQL: jsonb */
+
+/* The prediction for one encoded row as a JSON object. */
+static json_t *
+MfPredJsonResult(MfPredModel *m, const double *x)
+{
+	json_t	   *o = json_pack("{}");
+	int			cls = 0;
+	double		v = MfPredRow(m, x, &cls);
+
+	json_object_set_new(o, "prediction", json_real(v));
+	if (m->classify)
+	{
+		json_t	   *pr = json_pack("{}");
+
+		json_object_set_new(o, "label", json_string(m->labels[cls]));
+		for (int k = 0; k < m->n_labels; k++)
+			json_object_set_new(pr, m->labels[k], json_real(m->out[k]));
+		json_object_set_new(o, "probabilities", pr);
+	}
+	else if (m->family == MF_ART_FAMILY_KMEANS)
+		json_object_set_new(o, "cluster", json_integer(cls));
+	return o;
+}
+
+PG_FUNCTION_INFO_V1(mf_predict_jsonb);
+
+/* mf_predict(ref, jsonb): one object or an array of objects. */
+Datum
+mf_predict_jsonb(PG_FUNCTION_ARGS)
+{
+	MfPredModel *m = MfPredModelFor(fcinfo, PG_GETARG_TEXT_PP(0));
+	json_t	   *in = MfJsonbToJansson(PG_GETARG_JSONB_P(1), "input");
+	json_t	   *out;
+
+	if (json_is_array(in))
+	{
+		size_t		i;
+		json_t	   *item;
+
+		out = json_array();
+		json_array_foreach(in, i, item)
+			json_array_append_new(out, MfPredJsonResult(m, MfPredJsonArg(m, item)));
+	}
+	else
+		out = MfPredJsonResult(m, MfPredJsonArg(m, in));
+	PG_RETURN_JSONB_P(MfJanssonToJsonb(out));
+}
+
+/* ------------------------------------------------------------ SQL: batch */
+
+/* Raise for a kernel failure in batch scoring. */
+static inline void
+MfPredCheck(int err)
+{
+	if (unlikely(err != MF_KOK))
+		MfKernelError(err, "predicting");
+}
+
+PG_FUNCTION_INFO_V1(mf_predict_batch);
+
+/* mf_predict_batch(ref, float8[][]): n rows scored with one matrix product. */
+Datum
+mf_predict_batch(PG_FUNCTION_ARGS)
+{
+	MfPredModel *m = MfPredModelFor(fcinfo, PG_GETARG_TEXT_PP(0));
+	ArrayType  *a = PG_GETARG_ARRAYTYPE_P(1);
+	size_t		n,
+				p = m->p;
+	const double *X;
+	double	   *res;
+	Datum	   *d;
+	MfEnv		env;
+
+	if (ARR_ELEMTYPE(a) != FLOAT8OID)
+		elog(ERROR, "features must be float8[][]");
+	if (ARR_NDIM(a) == 0)
+		PG_RETURN_ARRAYTYPE_P(construct_empty_array(FLOAT8OID));
+	if (ARR_NDIM(a) != 2 || (size_t) ARR_DIMS(a)[1] != p)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("model \"%s\" expects rows of %zu features, got %s",
+						m->ref, p, ARR_NDIM(a) == 2 ? psprintf("%d", ARR_DIMS(a)[1]) :
+						psprintf("a %d-dimensional array", ARR_NDIM(a))),
+				 errhint("Pass a two-dimensional array, one row of raw expanded features per prediction.")));
+	if (ARR_HASNULL(a))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("features must not contain NULL")));
+	n = (size_t) ARR_DIMS(a)[0];
+	X = (const double *) ARR_DATA_PTR(a);
+	{
+		double	   *Z = MfHugeAlloc(mul_size(mul_size(n, p), sizeof(double)));
+
+		for (size_t i = 0; i < n; i++)
+		{
+			const double *x = X + i * p;
+			double	   *z = Z + i * p;
+
+			for (size_t j = 0; j < p; j++)
+			{
+				z[j] = m->standardize ? (x[j] - m->center[j]) / m->scale[j] : x[j];
+				if (!isfinite(z[j]))
+					MfPredNotFinite(m, j, x[j]);
+			}
+		}
+		X = Z;
+	}
+	env = MfMakeEnv();
+	res = MfHugeAlloc(mul_size(n, sizeof(double)));
+	switch (m->family)
+	{
+		case MF_ART_FAMILY_LINEAR_REGRESSION:
+			MfPredCheck(mfk_linear_predict(&env, X, n, p, m->coef, m->intercept[0], res));
+			break;
+		case MF_ART_FAMILY_KMEANS:
+			{
+				int		   *lab = MfHugeAlloc(mul_size(n, sizeof(int)));
+
+				MfPredCheck(mfk_kmeans_assign(&env, m->centers, m->k, p, X, n, lab, NULL));
+				for (size_t i = 0; i < n; i++)
+					res[i] = (double) lab[i];
+			}
+			break;
+		default:
+			{
+				double	   *out = MfHugeAlloc(mul_size(mul_size(n, m->n_out), sizeof(double)));
+
+				if (m->family == MF_ART_FAMILY_LOGISTIC_REGRESSION)
+					MfPredCheck(mfk_logreg_predict_proba(&env, X, n, p, m->coef, m->intercept,
+															   m->n_labels, m->multinomial, out));
+				else
+					MfPredCheck(mfk_mlp_predict(&env, &m->mlp, X, n, out));
+				for (size_t i = 0; i < n; i++)
+					res[i] = m->classify ?
+						MfPredClassValue(m, MfPredArgmax(out + i * m->n_out, m->n_out)) :
+						out[i * m->n_out];
+			}
+			break;
+	}
+	d = MfHugeAlloc(mul_size(n, sizeof(Datum)));
+	for (size_t i = 0; i < n; i++)
+		d[i] = Float8GetDatum(res[i]);
+	PG_RETURN_ARRAYTYPE_P(construct_array(d, (int) n, FLOAT8OID, sizeof(float8),
+										  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+/* ------------------------------------------------------------ SQL: prewarm */
+
+PG_FUNCTION_INFO_V1(mf_prewarm);
+
+/* mf_prewarm(ref): load a model into this backend's cache. */
+Datum
+mf_prewarm(PG_FUNCTION_ARGS)
+{
+	MfPredResolved r;
+
+	MfPredResolve(PG_GETARG_TEXT_PP(0), &r);
+	(void) MfPredGetModel(&r);
+	PG_RETURN_BOOL(true);
+}
