@@ -2,6 +2,8 @@
 # `make demo`: install dependencies, build and install mf_ext, (re)start the
 # private cluster, recreate the extension in database mf and run the
 # quickstart (examples/quickstart.sql, or $MF_QUICKSTART). Safe to re-run.
+# MF_DEMO_SETUP=0 skips the set-up and uses the running private cluster
+# (test/integration/quickstart_runs.sh does that).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -11,10 +13,12 @@ QUICKSTART="${MF_QUICKSTART:-$MF_ROOT/examples/quickstart.sql}"
 
 # Install packages, build, install, and restart so the new libraries load.
 setup() {
-	"$MF_ROOT/scripts/install-deps.sh"
-	mf_build || die "build failed (log: build/logs/build.log)"
-	mf_install || die "make install failed (log: build/logs/install.log)"
-	"$CLUSTER" restart
+	if [ "${MF_DEMO_SETUP:-1}" != 0 ]; then
+		"$MF_ROOT/scripts/install-deps.sh"
+		mf_build || die "build failed (log: build/logs/build.log)"
+		mf_install || die "make install failed (log: build/logs/install.log)"
+		"$CLUSTER" restart
+	fi
 	eval "$("$CLUSTER" env)"
 	export PGHOST PGPORT PGUSER PGDATABASE
 }
