@@ -1259,6 +1259,11 @@ BEGIN
 		RAISE EXCEPTION 'target must not be NULL for a % model', fam
 			USING ERRCODE = 'invalid_parameter_value', HINT = 'Only kmeans trains without a target.';
 	END IF;
+	IF target IS NOT NULL AND fam = 'kmeans' THEN
+		RAISE EXCEPTION 'kmeans takes no target'
+			USING ERRCODE = 'invalid_parameter_value', DETAIL = format('target is "%s".', target),
+				  HINT = 'Pass NULL as target; list the columns to cluster in option "features".';
+	END IF;
 	PERFORM mf._check_source(source, target, o.runopts,
 							 fam = 'logistic_regression' OR (fam = 'mlp' AND coalesce(v.config ->> 'task', 'classification') <> 'regression'));
 
