@@ -92,3 +92,8 @@ SELECT p.proname FROM pg_proc p WHERE p.pronamespace IN ('mf'::regnamespace, 'pu
    AND (p.proname LIKE '%job%' OR p.proname IN ('mf_wait', 'mf_retrain', 'mf_train_async'))
    AND obj_description(p.oid, 'pg_proc') IS NULL;
 SELECT has_function_privilege('public', 'mf._claim_job(integer)', 'EXECUTE') AS public_can_claim;
+
+-- Leave the shared regression database as we found it (other tests list every model).
+SELECT mf_drop_model('job_model');
+SELECT mf_drop_model('job_km');
+DROP TABLE job_src;
