@@ -1571,7 +1571,7 @@ COMMENT ON FUNCTION mf._job_progress(bigint, text, float8, bigint, bigint, float
 	'launcher: write a running job''s progress, phase, epoch, loss and heartbeat; log a progress line for a new epoch';
 
 -- Worker: take the job (pid, phase, version status); no row when it is not running any more.
-CREATE FUNCTION mf._job_begin(job_id bigint, pid integer, OUT ref text, OUT source text, OUT target text,
+CREATE FUNCTION mf._job_begin(job_id bigint, pid integer, blas_threads integer, OUT ref text, OUT source text, OUT target text,
 							  OUT options jsonb, OUT cancel_requested boolean) RETURNS SETOF record
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -1591,7 +1591,9 @@ BEGIN
 		PERFORM mf._job_event(j.job_id, 'error', 'the version to train was dropped or is already trained');
 		RETURN;
 	END IF;
-	PERFORM mf._job_event(j.job_id, 'info', format('started in worker %s: loading %s', pid, left(j.source, 200)));
+	PERFORM mf._job_event(j.job_id, 'info', format('started in worker %s with %s BLAS thread(s): loading %s',
+												   pid, blas_threads, left(j.source, 200)),
+						  jsonb_build_object('worker_pid', pid, 'blas_threads', blas_threads));
 	ref := mf._ref(j.version_id);
 	source := j.source;
 	target := j.target;
@@ -1600,7 +1602,7 @@ BEGIN
 	RETURN NEXT;
 END;
 $$;
-COMMENT ON FUNCTION mf._job_begin(bigint, integer) IS
+COMMENT ON FUNCTION mf._job_begin(bigint, integer, integer) IS
 	'job worker: record its pid, phase loading and the version as training; returns what to train (no row: nothing to do)';
 
 -- Worker: the job succeeded (same transaction as the training).
@@ -1667,7 +1669,7 @@ COMMENT ON FUNCTION mf._job_failed(bigint, text, text, text) IS
 
 REVOKE EXECUTE ON FUNCTION mf._claim_job(integer), mf._unclaim_job(bigint), mf._recover_jobs(bigint[]),
 	mf._job_progress(bigint, text, float8, bigint, bigint, float8, timestamptz, boolean),
-	mf._job_begin(bigint, integer), mf._job_succeeded(bigint, text), mf._job_failed(bigint, text, text, text)
+	mf._job_begin(bigint, integer, integer), mf._job_succeeded(bigint, text), mf._job_failed(bigint, text, text, text)
 	FROM PUBLIC;
 
 -- A job row or 42704.

@@ -215,13 +215,14 @@ MfResultText(int n)
 static bool
 MfJobBegin(int64 job_id, MfJobSpec *spec)
 {
-	Oid			argtypes[2] = {INT8OID, INT4OID};
-	Datum		args[2] = {Int64GetDatum(job_id), Int32GetDatum(MyProcPid)};
+	Oid			argtypes[3] = {INT8OID, INT4OID, INT4OID};
+	Datum		args[3] = {Int64GetDatum(job_id), Int32GetDatum(MyProcPid),
+	Int32GetDatum(openblas_get_num_threads())};
 	bool		found;
 
 	MfBgXactBegin("mf_ext job: starting");
-	if (SPI_execute_with_args("SELECT ref, source, target, options, cancel_requested FROM mf._job_begin($1, $2)",
-							  2, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
+	if (SPI_execute_with_args("SELECT ref, source, target, options, cancel_requested FROM mf._job_begin($1, $2, $3)",
+							  3, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "mf._job_begin failed");
 	found = SPI_processed == 1;
 	if (found)
