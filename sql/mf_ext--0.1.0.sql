@@ -1645,12 +1645,24 @@ $$;
 COMMENT ON FUNCTION mf._job_succeeded(bigint, text) IS
 	'job worker: record success in the training transaction: result, per-epoch log, the retrain promotion decision';
 
--- Worker: the job failed or was cancelled (after the training transaction rolled back).
+-- Worker: the job failed or was cancelled (after the training transaction rolled back);
+-- interrupted by a shutdown, it goes back to the queue without using up an attempt.
 CREATE FUNCTION mf._job_failed(job_id bigint, reason text, message text, sqlstate text) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
 	j		mf.jobs;
 BEGIN
+	IF reason = 'shutdown' THEN
+		UPDATE mf.jobs u SET status = 'queued', attempts = u.attempts - 1, worker_pid = NULL, phase = NULL,
+			   progress = 0, started_at = NULL
+		 WHERE u.job_id = _job_failed.job_id AND u.status = 'running'
+		RETURNING u.* INTO j;
+		IF FOUND THEN
+			UPDATE mf.model_versions mv SET status = 'created' WHERE mv.version_id = j.version_id AND mv.status = 'training';
+			PERFORM mf._job_event(j.job_id, 'warning', 'interrupted by a server shutdown; re-queued');
+		END IF;
+		RETURN;
+	END IF;
 	UPDATE mf.jobs u
 	   SET status = CASE WHEN reason = 'cancelled' THEN 'cancelled' ELSE 'failed' END,
 		   finished_at = clock_timestamp(), error = message,
@@ -1665,7 +1677,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION mf._job_failed(bigint, text, text, text) IS
-	'job worker: mark the job failed (or cancelled) and its version failed with the reason (cancelled, timeout, error)';
+	'job worker: mark the job failed (or cancelled) and its version failed with the reason (cancelled, timeout, error); re-queue it after a shutdown';
 
 REVOKE EXECUTE ON FUNCTION mf._claim_job(integer), mf._unclaim_job(bigint), mf._recover_jobs(bigint[]),
 	mf._job_progress(bigint, text, float8, bigint, bigint, float8, timestamptz, boolean),

@@ -24,8 +24,11 @@
  * Cancel: mf_cancel_job() sets the slot's flag and sends SIGINT; the hook
  * and CHECK_FOR_INTERRUPTS() turn either into an ERROR that unwinds the
  * kernels (which hold only palloc'd memory).  mf.job_timeout arms the
- * statement timeout, which ends the same way.  SIGTERM (shutdown) ends the
- * process with FATAL: the launcher then finds the job orphaned.
+ * statement timeout, which ends the same way.  SIGTERM (a server shutdown)
+ * also cancels the training, and the job is put back in the queue without
+ * using up an attempt, so it runs again after the restart.  A worker that
+ * dies otherwise (kill -9, FATAL) leaves a running row without a worker,
+ * which the launcher re-queues or fails (mf._recover_jobs).
  */
 #include "postgres.h"
 
@@ -74,6 +77,7 @@ static bool MfSharedLooked = false;
 static int	MfSlotIdx = -1;		/* this worker's slot */
 static int64 MfJobId = 0;
 static bool MfWakeAtCommit = false;
+static volatile sig_atomic_t MfShutdownRequested = false;
 static bool MfXactCallbackSet = false;
 
 /* The jobs segment of the preloaded mf_ext.so, or NULL when not preloaded. */
@@ -294,10 +298,28 @@ MfJobFailed(int64 job_id, const char *reason, const char *message, const char *s
 	MfBgXactCommit();
 }
 
+/* SIGTERM: the server shuts down; cancel the training, then re-queue the job. */
+static void
+MfJobSigterm(SIGNAL_ARGS)
+{
+	int			save_errno = errno;
+
+	MfShutdownRequested = true;
+	QueryCancelPending = true;
+	InterruptPending = true;
+	SetLatch(MyLatch);
+	errno = save_errno;
+}
+
 /* Why a training transaction failed, and the message to keep. */
 static const char *
 MfFailureReason(const ErrorData *ed, TimestampTz started, int timeout_s, char **message)
 {
+	if (MfShutdownRequested)
+	{
+		*message = pstrdup("interrupted by a server shutdown");
+		return "shutdown";
+	}
 	if (MfCancelRequested())
 	{
 		*message = pstrdup("cancelled by mf_cancel_job()");
@@ -384,7 +406,7 @@ MfJobWorkerMain(Datum arg)
 
 	memcpy(&a, MyBgworkerEntry->bgw_extra, sizeof(a));
 	MfJobId = job_id;
-	pqsignal(SIGTERM, die);
+	pqsignal(SIGTERM, MfJobSigterm);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(a.database, InvalidOid, 0);
 	pgstat_report_appname(psprintf("mf_ext job " INT64_FORMAT, job_id));
