@@ -62,3 +62,17 @@ id2="$(queue_mlp jb_err 5)"
 [ "$(q "SELECT (mf_wait($id2, '60 s')).status")" = succeeded ] || fail "launcher stopped serving after a failed job"
 [ "$(q "SELECT result ->> 'ref' FROM mf.jobs WHERE job_id = $id2")" = jb_err:1.0.0 ] || fail "failed version was not retrained in place"
 pass "launcher still serves: job $id2 succeeded"
+
+# 5. The launcher is terminated: it is back within seconds; a job queued meanwhile gets a warning with a
+#    hint and runs once it is back.
+fresh_mlp jb_later
+old_pid="$(q "SELECT launcher_pid FROM mf._jobs_state()")"
+[ "$(q "SELECT pg_terminate_backend($old_pid, 5000)")" = t ] || fail "could not terminate the launcher"
+out="$("$PG_BIN/psql" -X -q -tA -v ON_ERROR_STOP=1 -c "SELECT mf_train_async('jb_later', 'SELECT x1, x2, y FROM jobs_data', 'y')" 2>&1)"
+echo "$out" | grep -q 'WARNING:  job [0-9]* is queued but the mf_ext launcher is not running' || fail "no warning: $out"
+echo "$out" | grep -q 'HINT:  The launcher restarts within seconds' || fail "no hint: $out"
+id="$(echo "$out" | grep -E '^[0-9]+$')"
+[ "$(q "SELECT (mf_wait($id, '30 s')).status" 2>/dev/null)" = succeeded ] || fail "job $id did not run after the launcher came back"
+new_pid="$(q "SELECT launcher_pid FROM mf._jobs_state()")"
+[ "$new_pid" != "$old_pid" ] && [ "$new_pid" -gt 0 ] || fail "launcher pid $old_pid -> $new_pid"
+pass "launcher restarted (pid $old_pid -> $new_pid); job $id queued meanwhile got a warning and ran"
