@@ -25,6 +25,6 @@ pass "a source the role cannot read is refused at queue time"
 id="$(as_role "SELECT mf_train_async('jrole', 'SELECT x1, x2, y FROM jobs_data', 'y')")"
 [ "$(as_role "SELECT (mf_wait($id, '60 s')).status" 2>/dev/null)" = succeeded ] || fail "job $id: $(job "$id" "status || ' ' || coalesce(error, '')")"
 [ "$(job "$id" queued_by)" = "$ROLE" ] || fail "queued_by = $(job "$id" queued_by)"
-[ "$(q "SELECT actor FROM mf.events WHERE model_name = 'jrole' AND action = 'train'")" = "$ROLE" ] ||
-	fail "training ran as $(q "SELECT actor FROM mf.events WHERE model_name = 'jrole' AND action = 'train'")"
+[ "$(q "SELECT actor FROM mf.events WHERE model_name = 'jrole' AND action = 'train' ORDER BY event_id DESC LIMIT 1")" = "$ROLE" ] ||
+	fail "training ran as $(q "SELECT actor FROM mf.events WHERE model_name = 'jrole' AND action = 'train' ORDER BY event_id DESC LIMIT 1")"
 pass "job $id queued by $ROLE trained as $ROLE"
