@@ -10,13 +10,15 @@ trap 'q "SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname = '"'$JOB'"'"
 sql "CREATE EXTENSION IF NOT EXISTS pg_cron"
 sql "SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname = '$JOB'"
 sql "SELECT mf_drop_model(name) FROM mf.models WHERE name = 'jcron'"
+# mf.events is append-only: look only at the events of this run.
+since="$(q "SELECT coalesce(max(event_id), 0) FROM mf.events")"
 sql "SELECT mf_create_model('{\"name\": \"jcron\", \"family\": \"logistic_regression\"}')"
 sql "SELECT mf_train('jcron', 'SELECT x1, x2, x3, x4, y FROM jobs_data', 'y')"
 sql "SELECT mf_set_stage('jcron:1.0.0', 'production')"
 
 # Retrain only when new data arrived: 20000 rows seen, none new.
 [ "$(q "SELECT mf_retrain('jcron', '{\"min_new_rows\": 100}') IS NULL")" = t ] || fail "retrain without new rows was queued"
-[ "$(q "SELECT count(*) FROM mf.events WHERE model_name = 'jcron' AND action = 'retrain_skipped'
+[ "$(q "SELECT count(*) FROM mf.events WHERE event_id > $since AND model_name = 'jcron' AND action = 'retrain_skipped'
           AND (after ->> 'rows_seen')::int = 20000 AND (after ->> 'rows_now')::int = 20000")" = 1 ] || fail "skip not recorded"
 pass "min_new_rows: no new rows, no job, skip recorded"
 
@@ -33,7 +35,7 @@ id="$(q "SELECT min(j.job_id) FROM mf.jobs j JOIN mf.catalog c USING (version_id
 pass "cron ran mf_retrain: job $id succeeded, jcron:1.1.0 trained"
 ev="$(q "SELECT after ->> 'decision', after ->> 'metric', after ->> 'same_test_split',
                (after ->> 'new_score')::float8 = (after ->> 'production_score')::float8, after ->> 'production_version'
-          FROM mf.events WHERE model_name = 'jcron' AND action = 'promotion'")"
+          FROM mf.events WHERE event_id > $since AND model_name = 'jcron' AND action = 'promotion'")"
 echo "promotion event: $ev"
 [ "$ev" = "kept|accuracy|true|t|jcron:1.0.0" ] || fail "promotion decision: $ev"
 [ "$(q "SELECT ref FROM mf.catalog WHERE model = 'jcron' AND stage = 'production'")" = jcron:1.0.0 ] || fail "production changed"
