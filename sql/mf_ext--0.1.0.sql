@@ -1372,6 +1372,15 @@ BEGIN
 
 	SELECT * INTO r FROM mf._resolve(ref);
 	SELECT * INTO v FROM mf.model_versions mv WHERE mv.version_id = r.version_id;
+	IF v.training_spec IS NULL AND ref !~ '[:@]' THEN
+		-- a bare name without production version: the newest trained version (not a failed retrain)
+		SELECT * INTO v FROM mf.model_versions mv
+		 WHERE mv.model_id = r.model_id AND mv.status = 'trained' AND mv.training_spec IS NOT NULL
+		 ORDER BY mv.version_id DESC LIMIT 1;
+		IF FOUND THEN
+			SELECT * INTO r FROM mf._resolve(mf._ref(v.version_id));
+		END IF;
+	END IF;
 	spec := v.training_spec;
 	IF spec IS NULL THEN
 		RAISE EXCEPTION 'version "%" of model "%" has no training_spec', r.version, r.model_name
@@ -1396,7 +1405,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION mf_retrain(text, jsonb) IS
-	'queue training of a new version from the stored training_spec on the current data; policy options promote (never, always, if_better), metric, min_delta, min_new_rows; NULL when skipped for too few new rows';
+	'queue training of a new version from the stored training_spec on the current data (a bare name: the production version, else the newest trained one); policy options promote (never, always, if_better), metric, min_delta, min_new_rows; NULL when skipped for too few new rows';
 
 -- The promotion decision of a retrain job, taken in the worker's training transaction.
 CREATE FUNCTION mf._decide_promotion(job mf.jobs, v mf.model_versions) RETURNS jsonb

@@ -62,8 +62,12 @@ SELECT mf_retrain('job_model', '{"min_new_rows": 1.5}');
 SELECT mf_retrain('job_model');
 \echo :LAST_ERROR_SQLSTATE
 SELECT mf_train('job_model', 'job_src', 'label');
+-- An untrained newer version: a bare name falls back to the newest trained version, a version ref does not.
+SELECT mf_create_version('job_model:1.0.0', ARRAY['untrained'], '{}');
+SELECT mf_retrain('job_model:1.1.0');
+\echo :LAST_ERROR_SQLSTATE
 SELECT mf_retrain('job_model', '{"min_new_rows": 1}') IS NULL AS skipped;
-SELECT action, after ->> 'rows_seen' AS rows_seen, after ->> 'rows_now' AS rows_now
+SELECT action, version, after ->> 'rows_seen' AS rows_seen, after ->> 'rows_now' AS rows_now
   FROM mf.events WHERE model_name = 'job_model' AND action = 'retrain_skipped';
 SELECT mf_retrain('job_model');
 \echo :LAST_ERROR_SQLSTATE
