@@ -9,6 +9,7 @@ set -euo pipefail
 cd "${MF_ROOT:-$(dirname "${BASH_SOURCE[0]}")/../..}"
 MF_ROOT="$(pwd)"
 PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
+PG_CONFIG="${PG_CONFIG:-$PG_BIN/pg_config}"
 CLUSTER_SH="$MF_ROOT/scripts/cluster.sh"
 eval "$("$CLUSTER_SH" env)"
 export PGHOST PGPORT PGUSER PGDATABASE=mf
