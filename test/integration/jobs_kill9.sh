@@ -9,14 +9,16 @@ fresh_mlp jk_twice
 
 # Kill the worker of job $1 once it trains; wait for the server to come back.
 kill_worker() {
-	local id="$1" pid
+	local id="$1" pid epoch
 	wait_for "SELECT phase = 'training' AND epoch > 0 AND worker_pid IS NOT NULL FROM mf.jobs WHERE job_id = $id" 60 ||
 		fail "job $id never reached training"
 	pid="$(job "$id" worker_pid)"
+	epoch="$(job "$id" epoch)"
 	[ "$(q "SELECT count(*) FROM pg_stat_activity WHERE pid = $pid AND backend_type = 'mf_ext job'")" = 1 ] ||
 		fail "pid $pid is not an mf_ext job worker"
 	kill -9 "$pid"
-	echo "killed worker $pid of job $id (epoch $(job "$id" epoch 2>/dev/null || echo '?'))"
+	KILLED_AT="$(date +%s%N)"
+	echo "killed worker $pid of job $id at epoch $epoch"
 	sleep 1
 	wait_for_server || fail "server did not come back after kill -9"
 }
@@ -26,6 +28,7 @@ id1="$(queue_mlp jk_once 5000)"
 sql "INSERT INTO jk_marker VALUES ('committed before the crash')"
 kill_worker "$id1"
 wait_for "SELECT status = 'failed' FROM mf.jobs WHERE job_id = $id1" 30 || fail "job $id1 not failed after the crash: $(job "$id1" status)"
+echo "kill -9 -> job marked failed: $((($(date +%s%N) - KILLED_AT) / 1000000)) ms"
 job "$id1" error | grep -q 'ended without finishing the job' || fail "error: $(job "$id1" error)"
 [ "$(q "SELECT v.status || ' ' || (v.metadata #>> '{failure,reason}') FROM mf.catalog c JOIN mf.model_versions v USING (version_id)
         WHERE c.ref = 'jk_once:1.0.0'")" = "failed worker died" ] || fail "version not failed"
