@@ -26,7 +26,7 @@ CORE_SRCS   = $(wildcard src/*.c)
 CORE_OBJS   = $(CORE_SRCS:.c=.o) $(KERNEL_OBJS)
 CORE_LIBS   = -ljansson -lyaml -lopenblas -lz -lm
 
-PG_CPPFLAGS = -I$(CURDIR)/kernels -I$(CURDIR)/src
+PG_CPPFLAGS = -I$(CURDIR)/kernels -I$(CURDIR)/src -I$(CURDIR)/bgworker
 PG_CFLAGS   = -std=gnu11 $(MF_CFLAGS)
 EXTRA_CLEAN = mf_core$(DLSUFFIX) $(CORE_OBJS) build regression.diffs regression.out results
 

@@ -77,3 +77,23 @@ SELECT round((metrics ->> 'r2')::numeric, 3) AS r2, round((metrics ->> 'rmse')::
 SELECT mf_set_stage('iris_species:1.0.0', 'production');
 SELECT jsonb_pretty(mf_get_model('iris_species') -> 'feature_schema' -> 'labels') AS labels;
 SELECT round((mf_evaluate('iris_species', 'iris', 'species') ->> 'accuracy')::numeric, 3) AS accuracy_on_all_rows;
+
+-- 10. Background jobs: queue training in this transaction, wait with visible progress, read the log.
+DROP TABLE IF EXISTS churn_history;
+CREATE TABLE churn_history AS
+SELECT i AS customer_id, (i % 97) / 97.0 AS tenure, (i % 89) / 89.0 AS monthly_spend,
+       (i % 83) / 83.0 AS support_calls, ((i % 97) / 97.0 + (i % 89) / 89.0 < 0.8) AS churned
+  FROM generate_series(1, 20000) i;
+SELECT mf_create_model('{"name": "churn_bg", "family": "mlp", "hidden_layers": [64, 64]}');
+SELECT mf_train_async('churn_bg', 'SELECT tenure, monthly_spend, support_calls, churned FROM churn_history',
+                      'churned', '{"epochs": 40, "early_stopping": false}') AS job_id \gset
+SELECT job_id, status, progress, epoch, round(loss::numeric, 4) AS loss, result ->> 'ref' AS trained,
+       round((result #>> '{metrics,accuracy}')::numeric, 3) AS accuracy
+  FROM mf_wait(:job_id);
+SELECT level, message FROM mf_job_log(:job_id) WHERE level <> 'epoch' ORDER BY event_id;
+
+-- Retrain from the stored training spec on the current data; production changes only if it is better.
+SELECT mf_retrain('iris_species') AS retrain_id \gset
+SELECT status, result ->> 'ref' AS new_version, result #>> '{promotion,decision}' AS decision,
+       result #>> '{promotion,reason}' AS reason
+  FROM mf_wait(:retrain_id);

@@ -127,6 +127,7 @@ listen_addresses = '127.0.0.1'
 unix_socket_directories = '$RUN'
 shared_preload_libraries = '$(preload_libs)'
 cron.database_name = '$DB_NAME'
+mf.database = '$DB_NAME'
 max_worker_processes = 16
 fsync = off
 synchronous_commit = off

@@ -113,6 +113,7 @@ mf_train_run(PG_FUNCTION_ARGS)
 	metrics = MfTrainFamily(ds, family, config, options, &artifact, &updates);
 	schema = MfSchemaToJson(ds, strcmp(family, "kmeans") == 0 ? "clustering" :
 							classify ? "classification" : "regression");
+	MfTrainPhase("registering");
 
 	MemoryContextSwitchTo(caller);
 	values[0] = PointerGetDatum(DatumGetByteaPCopy(PointerGetDatum(artifact)));

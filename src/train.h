@@ -101,7 +101,28 @@ extern void MfEncodeWithSchema(MfDataset *ds, json_t *schema);
 extern void *MfHugeAlloc(Size size);
 extern double MfDatumToDouble(Datum d, Oid typid);
 
+/* Where a held-out split is evaluated (mf._evaluate_on_split). */
+typedef struct MfEvalSplit
+{
+	double		test_size;
+	uint64		seed;
+	int			stratify;		/* 1, 0, or -1 for the default (classifiers) */
+} MfEvalSplit;
+
+/*
+ * Progress of a run for a background job (src/job_worker.c): phase is
+ * "training", "evaluating" or "registering"; epoch > 0 when an epoch ended.
+ * NULL outside job workers.
+ */
+typedef void (*MfTrainProgressHookType) (const char *phase, int64 epoch, int64 total,
+										 double loss, double fraction);
+extern MfTrainProgressHookType MfTrainProgressHook;
+
 /* train_fit.c */
+extern void MfTrainPhase(const char *phase);
+extern json_t *MfEvaluateArtifactSplit(MfDataset *ds, const void *buf, size_t len,
+									   const char *source, const char *target,
+									   const MfEvalSplit *split);
 extern json_t *MfTrainFamily(MfDataset *ds, const char *family, json_t *config,
 							 json_t *options, bytea **artifact, json_t **config_updates);
 extern json_t *MfEvaluateArtifact(MfDataset *ds, const void *buf, size_t len,

@@ -24,6 +24,7 @@
 
 #include "miscadmin.h"
 #include "portability/instr_time.h"
+#include "utils/float.h"
 #include "utils/memutils.h"
 
 #include "artifact.h"
@@ -71,12 +72,25 @@ MfEnvFree(void *ctx, void *ptr)
 		pfree(ptr);
 }
 
+MfTrainProgressHookType MfTrainProgressHook = NULL;
+
 /* Progress: honour cancels (may longjmp; kernels hold only palloc'd memory). */
 static int
 MfEnvProgress(void *ctx, const MfProgress *p)
 {
 	CHECK_FOR_INTERRUPTS();
+	if (MfTrainProgressHook != NULL)
+		MfTrainProgressHook("training", p->kind == MF_PROGRESS_ITERATION ? p->iteration : 0,
+							p->total, p->loss, p->fraction);
 	return 0;
+}
+
+/* Tell a background job (if any) that the run entered a phase. */
+void
+MfTrainPhase(const char *phase)
+{
+	if (MfTrainProgressHook != NULL)
+		MfTrainProgressHook(phase, 0, 0, get_float8_nan(), 0.0);
 }
 
 /* An MfEnv over the current memory context. */
@@ -820,6 +834,7 @@ MfTrainFamily(MfDataset *ds, const char *family, json_t *config, json_t *options
 	f.shape = MfJsonObject();
 	f.updates = MfJsonObject();
 	json_object_set_new(f.updates, "n_features", json_integer(ds->p));
+	MfTrainPhase("training");
 	switch (fam)
 	{
 		case MF_ART_FAMILY_LINEAR_REGRESSION:
@@ -843,6 +858,7 @@ MfTrainFamily(MfDataset *ds, const char *family, json_t *config, json_t *options
 	*artifact = MfFinishArtifact(&w, ds, family, fam, f.shape);
 	*config_updates = f.updates;
 
+	MfTrainPhase("evaluating");
 	metrics = MfMetrics(&m, ds, MfGatherRows(ds->X, ds->p, test, n_test), test, n_test);
 	INSTR_TIME_SET_CURRENT(t1);
 	INSTR_TIME_SUBTRACT(t1, t0);
@@ -921,6 +937,18 @@ json_t *
 MfEvaluateArtifact(MfDataset *ds, const void *data, size_t len,
 				   const char *source, const char *target)
 {
+	return MfEvaluateArtifactSplit(ds, data, len, source, target, NULL);
+}
+
+/*
+ * Evaluate an artifact on a source, on every row (split NULL) or on the test
+ * rows of the split training makes with the same test_size, seed and
+ * stratification (the same rows when the source and the labels are the same).
+ */
+json_t *
+MfEvaluateArtifactSplit(MfDataset *ds, const void *data, size_t len,
+						const char *source, const char *target, const MfEvalSplit *split)
+{
 	MfArtifactView v;
 	json_t	   *meta;
 	json_t	   *shape;
@@ -980,6 +1008,20 @@ MfEvaluateArtifact(MfDataset *ds, const void *data, size_t len,
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("cannot evaluate a %s artifact", mf_artifact_family_name(v.family))));
+	}
+	if (split != NULL)
+	{
+		size_t	   *train,
+					n_train,
+					n_test;
+		json_t	   *out;
+
+		MfSplit(ds, split->test_size, split->seed,
+				split->stratify < 0 ? m.classify : split->stratify != 0,
+				&train, &n_train, &idx, &n_test);
+		out = MfMetrics(&m, ds, MfGatherRows(ds->X, ds->p, idx, n_test), idx, n_test);
+		json_object_set_new(out, "rows", json_integer(n_test));
+		return out;
 	}
 	idx = MfHugeAlloc(ds->n * sizeof(size_t));
 	for (size_t i = 0; i < ds->n; i++)

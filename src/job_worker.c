@@ -1,0 +1,583 @@
+/*
+ * job_worker.c - the worker of one background training job, and the C
+ * helpers of the job SQL functions.
+ *
+ * Design note
+ * -----------
+ * The launcher (bgworker/launcher.c, in the preloaded mf_ext.so) claims a
+ * job and starts MfJobWorkerMain() from this library, so OpenBLAS is only
+ * ever loaded into job processes and backends, never into the postmaster.
+ * The worker connects as the bootstrap superuser and runs three
+ * transactions:
+ *   1. mf._job_begin(): pid, phase "loading", heartbeat, the version marked
+ *      "training" - committed, so a crash leaves a trace the launcher sees;
+ *   2. mf_train() - the very function of in-session training, run with the
+ *      privileges of the role that queued the job - then mf._job_succeeded()
+ *      (result, epoch log, retrain promotion) in the SAME transaction: the
+ *      version is trained and the job succeeded, or neither;
+ *   3. on any ERROR: rollback, then mf._job_failed() marks the job and its
+ *      version failed (reason "cancelled", "timeout" or "error").
+ * Progress cannot be committed from inside transaction 2, so the training
+ * code reports it through MfTrainProgressHook into this job's shared-memory
+ * slot (a few stores under a spinlock, any rate); the launcher copies the
+ * slots into mf.jobs in its own short transaction at most once a second.
+ * Cancel: mf_cancel_job() sets the slot's flag and sends SIGINT; the hook
+ * and CHECK_FOR_INTERRUPTS() turn either into an ERROR that unwinds the
+ * kernels (which hold only palloc'd memory).  mf.job_timeout arms the
+ * statement timeout, which ends the same way.  SIGTERM (a server shutdown)
+ * also cancels the training, and the job is put back in the queue without
+ * using up an attempt, so it runs again after the restart.  A worker that
+ * dies otherwise (kill -9, FATAL) leaves a running row without a worker,
+ * which the launcher re-queues or fails (mf._recover_jobs).
+ */
+#include "postgres.h"
+
+#include "mf_core.h"
+
+#include <cblas.h>
+#include <signal.h>
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/float.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timeout.h"
+#include "utils/timestamp.h"
+
+#include "mf_jobs_shm.h"
+#include "train.h"
+
+extern PGDLLEXPORT void MfJobWorkerMain(Datum arg);
+
+/* What mf._job_begin() tells the worker. */
+typedef struct MfJobSpec
+{
+	char	   *ref;
+	char	   *source;
+	char	   *target;			/* NULL for kmeans */
+	char	   *options;		/* jsonb as text */
+	bool		cancel_requested;
+} MfJobSpec;
+
+static MfJobsShared *MfShared = NULL;
+static bool MfSharedLooked = false;
+static int	MfSlotIdx = -1;		/* this worker's slot */
+static int64 MfJobId = 0;
+static bool MfWakeAtCommit = false;
+static volatile sig_atomic_t MfShutdownRequested = false;
+static bool MfXactCallbackSet = false;
+
+/* The jobs segment of the preloaded mf_ext.so, or NULL when not preloaded. */
+static MfJobsShared *
+MfJobsShmem(void)
+{
+	if (!MfSharedLooked)
+	{
+		MfJobsShmemGetFn get;
+
+		get = (MfJobsShmemGetFn) load_external_function("$libdir/mf_ext", "MfJobsShmemGet", false, NULL);
+		MfShared = get != NULL ? get() : NULL;
+		MfSharedLooked = true;
+	}
+	return MfShared;
+}
+
+/* Wake the launcher (no-op when none runs). */
+static void
+MfWakeLauncher(void)
+{
+	MfJobsShared *sh = MfJobsShmem();
+	int			procno;
+
+	if (sh == NULL)
+		return;
+	SpinLockAcquire(&sh->mutex);
+	procno = sh->launcher_procno;
+	SpinLockRelease(&sh->mutex);
+	if (procno >= 0)
+		SetLatch(&ProcGlobal->allProcs[procno].procLatch);
+}
+
+/* --------------------------------------------------------- progress hook */
+
+/* Overall progress for a phase and the fraction of training done. */
+static double
+MfPhaseProgress(const char *phase, double fraction)
+{
+	if (strcmp(phase, "training") == 0)
+		return 0.1 + 0.8 * Max(0.0, Min(1.0, fraction));
+	if (strcmp(phase, "evaluating") == 0)
+		return 0.9;
+	if (strcmp(phase, "registering") == 0)
+		return 0.95;
+	return 0.05;
+}
+
+/* MfTrainProgressHook of a job worker: report into the slot, honour a cancel. */
+static void
+MfJobProgress(const char *phase, int64 epoch, int64 total, double loss, double fraction)
+{
+	MfJobSlot  *s = &MfJobsShmem()->slots[MfSlotIdx];
+	slock_t    *mutex = &MfJobsShmem()->mutex;
+	TimestampTz now = GetCurrentTimestamp();
+	bool		cancel;
+
+	SpinLockAcquire(mutex);
+	strlcpy(s->phase, phase, MF_PHASE_LEN);
+	s->progress = Max(s->progress, MfPhaseProgress(phase, fraction));
+	if (epoch > 0)
+	{
+		s->epoch = epoch;
+		s->total_epochs = total;
+		s->loss = loss;
+	}
+	s->heartbeat = now;
+	s->seq++;
+	cancel = s->cancel_requested;
+	SpinLockRelease(mutex);
+	if (cancel)
+		ereport(ERROR,
+				(errcode(ERRCODE_QUERY_CANCELED),
+				 errmsg("job " INT64_FORMAT " was cancelled", MfJobId)));
+}
+
+/* Mark this worker's slot as (not) inside the cancellable training transaction. */
+static void
+MfSetTraining(bool training)
+{
+	SpinLockAcquire(&MfJobsShmem()->mutex);
+	MfJobsShmem()->slots[MfSlotIdx].training = training;
+	SpinLockRelease(&MfJobsShmem()->mutex);
+}
+
+/* Was this job cancelled through mf_cancel_job()? */
+static bool
+MfCancelRequested(void)
+{
+	bool		c;
+
+	SpinLockAcquire(&MfJobsShmem()->mutex);
+	c = MfJobsShmem()->slots[MfSlotIdx].cancel_requested;
+	SpinLockRelease(&MfJobsShmem()->mutex);
+	return c;
+}
+
+/* Find the slot the launcher reserved (or take a free one); record our pid. */
+static bool
+MfAttachSlot(int64 job_id)
+{
+	MfJobsShared *sh = MfJobsShmem();
+
+	SpinLockAcquire(&sh->mutex);
+	for (int i = 0; i < MF_MAX_JOB_SLOTS && MfSlotIdx < 0; i++)
+		if (sh->slots[i].job_id == job_id)
+			MfSlotIdx = i;
+	for (int i = 0; i < MF_MAX_JOB_SLOTS && MfSlotIdx < 0; i++)
+		if (sh->slots[i].job_id == 0)
+		{
+			memset(&sh->slots[i], 0, sizeof(MfJobSlot));
+			sh->slots[i].job_id = job_id;
+			MfSlotIdx = i;
+		}
+	if (MfSlotIdx >= 0)
+	{
+		sh->slots[MfSlotIdx].pid = MyProcPid;
+		sh->slots[MfSlotIdx].loss = get_float8_nan();
+		strlcpy(sh->slots[MfSlotIdx].phase, "loading", MF_PHASE_LEN);
+		sh->slots[MfSlotIdx].progress = MfPhaseProgress("loading", 0);
+		sh->slots[MfSlotIdx].heartbeat = GetCurrentTimestamp();
+	}
+	SpinLockRelease(&sh->mutex);
+	return MfSlotIdx >= 0;
+}
+
+/* ---------------------------------------------------------------- worker */
+
+/* Column n of the first result row as a C string in TopMemoryContext, or NULL. */
+static char *
+MfResultText(int n)
+{
+	char	   *v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, n);
+
+	return v != NULL ? MemoryContextStrdup(TopMemoryContext, v) : NULL;
+}
+
+/* Transaction 1: mf._job_begin(); false when the job is not ours to run any more. */
+static bool
+MfJobBegin(int64 job_id, MfJobSpec *spec)
+{
+	Oid			argtypes[3] = {INT8OID, INT4OID, INT4OID};
+	Datum		args[3] = {Int64GetDatum(job_id), Int32GetDatum(MyProcPid),
+	Int32GetDatum(openblas_get_num_threads())};
+	bool		found;
+
+	MfBgXactBegin("mf_ext job: starting");
+	if (SPI_execute_with_args("SELECT ref, source, target, options, cancel_requested FROM mf._job_begin($1, $2, $3)",
+							  3, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "mf._job_begin failed");
+	found = SPI_processed == 1;
+	if (found)
+	{
+		char	   *c;
+
+		spec->ref = MfResultText(1);
+		spec->source = MfResultText(2);
+		spec->target = MfResultText(3);
+		spec->options = MfResultText(4);
+		c = MfResultText(5);
+		spec->cancel_requested = c != NULL && c[0] == 't';
+		found = spec->ref != NULL;
+	}
+	MfBgXactCommit();
+	return found;
+}
+
+/* Transaction 2: train as the queuing role, then record success. */
+static void
+MfJobTrain(int64 job_id, const MfJobSpec *spec, Oid role)
+{
+	Oid			argtypes[4] = {TEXTOID, TEXTOID, TEXTOID, JSONBOID};
+	Datum		args[4];
+	char		nulls[4] = "    ";
+	Oid			fin_types[2] = {INT8OID, TEXTOID};
+	Datum		fin_args[2];
+	Oid			save_user;
+	int			save_sec;
+	char	   *trained;
+
+	MfBgXactBegin(psprintf("mf_ext job " INT64_FORMAT ": training %s", job_id, spec->ref));
+	MfSetTraining(true);
+	if (MfCancelRequested())
+		MfJobProgress("loading", 0, 0, get_float8_nan(), 0);
+	args[0] = CStringGetTextDatum(spec->ref);
+	args[1] = CStringGetTextDatum(spec->source);
+	args[2] = spec->target ? CStringGetTextDatum(spec->target) : (Datum) 0;
+	args[3] = DirectFunctionCall1(jsonb_in, CStringGetDatum(spec->options));
+	if (spec->target == NULL)
+		nulls[2] = 'n';
+	GetUserIdAndSecContext(&save_user, &save_sec);
+	SetUserIdAndSecContext(role, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	if (SPI_execute_with_args("SELECT mf_train($1, $2, $3, $4)", 4, argtypes, args, nulls, false, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "mf_train returned no row");
+	trained = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	SetUserIdAndSecContext(save_user, save_sec);
+
+	fin_args[0] = Int64GetDatum(job_id);
+	fin_args[1] = CStringGetTextDatum(trained);
+	if (SPI_execute_with_args("SELECT mf._job_succeeded($1, $2)", 2, fin_types, fin_args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "mf._job_succeeded failed");
+	MfSetTraining(false);
+	MfBgXactCommit();
+}
+
+/* Transaction 3: the job and its version failed (reason cancelled/timeout/error). */
+static void
+MfJobFailed(int64 job_id, const char *reason, const char *message, const char *sqlstate)
+{
+	Oid			argtypes[4] = {INT8OID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		args[4] = {Int64GetDatum(job_id), CStringGetTextDatum(reason),
+	CStringGetTextDatum(message), CStringGetTextDatum(sqlstate)};
+
+	MfBgXactBegin("mf_ext job: recording the failure");
+	if (SPI_execute_with_args("SELECT mf._job_failed($1, $2, $3, $4)", 4, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "mf._job_failed failed");
+	MfBgXactCommit();
+}
+
+/* SIGTERM: the server shuts down; cancel the training, then re-queue the job. */
+static void
+MfJobSigterm(SIGNAL_ARGS)
+{
+	int			save_errno = errno;
+
+	MfShutdownRequested = true;
+	QueryCancelPending = true;
+	InterruptPending = true;
+	SetLatch(MyLatch);
+	errno = save_errno;
+}
+
+/* Why a training transaction failed, and the message to keep. */
+static const char *
+MfFailureReason(const ErrorData *ed, TimestampTz started, int timeout_s, char **message)
+{
+	if (MfShutdownRequested)
+	{
+		*message = pstrdup("interrupted by a server shutdown");
+		return "shutdown";
+	}
+	if (MfCancelRequested())
+	{
+		*message = pstrdup("cancelled by mf_cancel_job()");
+		return "cancelled";
+	}
+	if (timeout_s > 0 && ed->sqlerrcode == ERRCODE_QUERY_CANCELED &&
+		TimestampDifferenceExceeds(started, GetCurrentTimestamp(), timeout_s * 1000 - 100))
+	{
+		*message = psprintf("job exceeded mf.job_timeout (%d s)", timeout_s);
+		return "timeout";
+	}
+	*message = ed->detail ? psprintf("%s (%s)", ed->message, ed->detail) : pstrdup(ed->message);
+	return "error";
+}
+
+/* Set the BLAS threads of this job, with signals blocked so new threads never take them. */
+static void
+MfSetBlasThreads(int n)
+{
+	sigset_t	all,
+				old;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	openblas_set_num_threads(Max(n, 1));
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+/* Run a claimed job: train, and record the outcome whatever happens. */
+static void
+MfJobRun(int64 job_id, const MfJobSpec *spec, const MfJobWorkerArgs *a)
+{
+	TimestampTz started = GetCurrentTimestamp();
+	ErrorData  *volatile ed = NULL;
+
+	if (a->timeout_s > 0)
+		enable_timeout_after(STATEMENT_TIMEOUT, a->timeout_s * 1000);
+	MfTrainProgressHook = MfJobProgress;
+	PG_TRY();
+	{
+		if (spec->cancel_requested)
+			ereport(ERROR,
+					(errcode(ERRCODE_QUERY_CANCELED),
+					 errmsg("job " INT64_FORMAT " was cancelled", job_id)));
+		MfJobTrain(job_id, spec, a->role);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(TopMemoryContext);
+		ed = CopyErrorData();
+		FlushErrorState();
+	}
+	PG_END_TRY();
+	MfTrainProgressHook = NULL;
+	disable_timeout(STATEMENT_TIMEOUT, false);
+	if (ed != NULL)
+	{
+		char	   *message;
+		const char *reason;
+
+		HOLD_CANCEL_INTERRUPTS();
+		AbortCurrentTransaction();
+		MfSetTraining(false);
+		if (spec->cancel_requested)
+		{
+			SpinLockAcquire(&MfJobsShmem()->mutex);
+			MfJobsShmem()->slots[MfSlotIdx].cancel_requested = true;
+			SpinLockRelease(&MfJobsShmem()->mutex);
+		}
+		reason = MfFailureReason(ed, started, a->timeout_s, &message);
+		MfJobFailed(job_id, reason, message, unpack_sql_state(ed->sqlerrcode));
+		QueryCancelPending = false;
+		RESUME_CANCEL_INTERRUPTS();
+	}
+}
+
+/* Entry point of a job worker: bgw_main_arg is the job id, bgw_extra the args. */
+void
+MfJobWorkerMain(Datum arg)
+{
+	int64		job_id = DatumGetInt64(arg);
+	MfJobWorkerArgs a;
+	MfJobSpec	spec;
+
+	memcpy(&a, MyBgworkerEntry->bgw_extra, sizeof(a));
+	MfJobId = job_id;
+	pqsignal(SIGTERM, MfJobSigterm);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(a.database, InvalidOid, 0);
+	pgstat_report_appname(psprintf("mf_ext job " INT64_FORMAT, job_id));
+	if (MfJobsShmem() == NULL || !MfAttachSlot(job_id))
+		ereport(FATAL,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("mf_ext job worker for job " INT64_FORMAT " found no job slot", job_id)));
+	MfSetBlasThreads(a.train_threads);
+	memset(&spec, 0, sizeof(spec));
+	if (MfJobBegin(job_id, &spec))
+		MfJobRun(job_id, &spec, &a);
+	MfWakeLauncher();
+	proc_exit(0);
+}
+
+/* ------------------------------------------------------- SQL-callable C */
+
+/* Transaction callback: wake the launcher once the queuing transaction committed. */
+static void
+MfJobsXactCallback(XactEvent event, void *arg)
+{
+	if (!MfWakeAtCommit)
+		return;
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT)
+		MfWakeLauncher();
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
+		event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT ||
+		event == XACT_EVENT_PREPARE)
+		MfWakeAtCommit = false;
+}
+
+PG_FUNCTION_INFO_V1(mf_wake_launcher_at_commit);
+
+/* mf._wake_launcher_at_commit(): set the launcher's latch when this transaction commits. */
+Datum
+mf_wake_launcher_at_commit(PG_FUNCTION_ARGS)
+{
+	if (!MfXactCallbackSet)
+	{
+		RegisterXactCallback(MfJobsXactCallback, NULL);
+		MfXactCallbackSet = true;
+	}
+	MfWakeAtCommit = true;
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(mf_jobs_state);
+
+/* mf._jobs_state(): (preloaded, served database, launcher pid). */
+Datum
+mf_jobs_state(PG_FUNCTION_ARGS)
+{
+	MfJobsShared *sh = MfJobsShmem();
+	TupleDesc	tupdesc;
+	Datum		values[3];
+	bool		nulls[3] = {false, false, false};
+	const char *db = GetConfigOption("mf.database", true, false);
+	pid_t		pid = 0;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	if (sh != NULL)
+	{
+		SpinLockAcquire(&sh->mutex);
+		pid = sh->launcher_pid;
+		SpinLockRelease(&sh->mutex);
+	}
+	values[0] = BoolGetDatum(sh != NULL);
+	values[1] = db ? CStringGetTextDatum(db) : (Datum) 0;
+	nulls[1] = db == NULL;
+	values[2] = Int32GetDatum(pid);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+PG_FUNCTION_INFO_V1(mf_signal_job);
+
+/*
+ * mf._signal_job(job_id): ask the worker of a running job whose row has
+ * cancel_requested (set by the caller, who needed UPDATE on mf.jobs) to stop.
+ */
+Datum
+mf_signal_job(PG_FUNCTION_ARGS)
+{
+	int64		job_id = PG_GETARG_INT64(0);
+	MfJobsShared *sh = MfJobsShmem();
+	Oid			argtypes[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum(job_id)};
+	bool		requested;
+	bool		found = false;
+	pid_t		pid = 0;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("SELECT 1 FROM mf.jobs WHERE job_id = $1 AND status = 'running' AND cancel_requested",
+							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read mf.jobs");
+	requested = SPI_processed == 1;
+	SPI_finish();
+	if (!requested || sh == NULL)
+		PG_RETURN_BOOL(false);
+	SpinLockAcquire(&sh->mutex);
+	for (int i = 0; i < MF_MAX_JOB_SLOTS; i++)
+		if (sh->slots[i].job_id == job_id)
+		{
+			sh->slots[i].cancel_requested = true;
+			if (sh->slots[i].training)
+				pid = sh->slots[i].pid;
+			found = true;
+		}
+	SpinLockRelease(&sh->mutex);
+	if (pid != 0)
+		kill(pid, SIGINT);
+	PG_RETURN_BOOL(found);
+}
+
+PG_FUNCTION_INFO_V1(mf_evaluate_on_split);
+
+/* mf._evaluate_on_split(artifact, source, target, test_size, seed, stratify) RETURNS jsonb */
+Datum
+mf_evaluate_on_split(PG_FUNCTION_ARGS)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	MemoryContext runctx;
+	bytea	   *art = PG_GETARG_BYTEA_PP(0);
+	MfEvalSplit split;
+	json_t	   *metrics;
+	Jsonb	   *result;
+
+	split.test_size = PG_GETARG_FLOAT8(3);
+	split.seed = (uint64) PG_GETARG_INT64(4);
+	split.stratify = PG_ARGISNULL(5) ? -1 : PG_GETARG_BOOL(5);
+	runctx = AllocSetContextCreate(caller, "mf evaluation on a split", ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(runctx);
+	metrics = MfEvaluateArtifactSplit(palloc0(sizeof(MfDataset)), VARDATA_ANY(art),
+									  VARSIZE_ANY_EXHDR(art),
+									  text_to_cstring(PG_GETARG_TEXT_PP(1)),
+									  PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2)),
+									  &split);
+	MemoryContextSwitchTo(caller);
+	result = MfJanssonToJsonb(metrics);
+	MemoryContextDelete(runctx);
+	PG_RETURN_JSONB_P(result);
+}
+
+PG_FUNCTION_INFO_V1(mf_check_source);
+
+/*
+ * mf._check_source(source, target, options, classify): read one row the way
+ * mf_train will, so an unknown source, target or feature fails at queue time
+ * with the same error.
+ */
+Datum
+mf_check_source(PG_FUNCTION_ARGS)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	MemoryContext runctx;
+	json_t	   *options;
+	json_t	   *features;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("source must not be NULL")));
+	runctx = AllocSetContextCreate(caller, "mf source check", ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(runctx);
+	options = PG_ARGISNULL(2) ? NULL : MfJsonbToJansson(PG_GETARG_JSONB_P(2), "options");
+	features = options ? json_object_get(options, "features") : NULL;
+	MfReadSource(palloc0(sizeof(MfDataset)), text_to_cstring(PG_GETARG_TEXT_PP(0)),
+				 PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1)),
+				 features, 1, !PG_ARGISNULL(3) && PG_GETARG_BOOL(3), false);
+	MemoryContextSwitchTo(caller);
+	MemoryContextDelete(runctx);
+	PG_RETURN_VOID();
+}

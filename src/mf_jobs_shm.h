@@ -1,0 +1,92 @@
+/*
+ * mf_jobs_shm.h - shared memory of background training jobs.
+ *
+ * Included by the preloaded library (src/preload, bgworker/), which
+ * allocates and owns the segment, and by mf_core (src/job_worker.c), which
+ * reaches it through MfJobsShmemGet() in mf_ext.so.  Only plain C and
+ * PostgreSQL storage headers here: no jansson, no BLAS.
+ *
+ * One slot per running job.  The launcher reserves a slot (job_id set,
+ * pid 0) before it registers the job's worker; the worker fills in its pid
+ * and writes progress there; the launcher copies progress into mf.jobs at
+ * most once a second and frees the slot when the worker has stopped.  A
+ * running mf.jobs row whose job_id is in no slot is an orphan.  All fields
+ * are protected by the one spinlock (held for a few instructions only).
+ */
+#ifndef MF_JOBS_SHM_H
+#define MF_JOBS_SHM_H
+
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "datatype/timestamp.h"
+#include "executor/spi.h"
+#include "pgstat.h"
+#include "storage/spin.h"
+#include "utils/snapmgr.h"
+
+#define MF_JOBS_SHMEM_NAME "mf_ext background jobs"
+#define MF_MAX_JOB_SLOTS 64
+#define MF_PHASE_LEN 16
+
+/* One running (or starting) job. */
+typedef struct MfJobSlot
+{
+	int64		job_id;			/* 0: slot free */
+	pid_t		pid;			/* worker pid, 0 until the worker started */
+	bool		training;		/* inside the training transaction: SIGINT cancels it */
+	bool		cancel_requested;	/* mf_cancel_job() asked the job to stop */
+	char		phase[MF_PHASE_LEN];
+	double		progress;		/* 0..1 */
+	int64		epoch;			/* last finished epoch/iteration, 0 if none */
+	int64		total_epochs;
+	double		loss;			/* NaN when unknown */
+	TimestampTz heartbeat;		/* last progress report of the worker */
+	uint64		seq;			/* bumped on every progress report */
+} MfJobSlot;
+
+/* The whole segment. */
+typedef struct MfJobsShared
+{
+	slock_t		mutex;
+	int			launcher_procno;	/* PGPROC number of the launcher, -1 when none */
+	pid_t		launcher_pid;	/* 0 when no launcher runs */
+	Oid			launcher_db;	/* database the launcher is connected to */
+	MfJobSlot	slots[MF_MAX_JOB_SLOTS];
+} MfJobsShared;
+
+/* Arguments of a job worker, in bgw_extra. */
+typedef struct MfJobWorkerArgs
+{
+	Oid			database;
+	Oid			role;			/* the role that queued the job */
+	int			train_threads;	/* mf.train_threads at start */
+	int			timeout_s;		/* mf.job_timeout at start, 0 = none */
+} MfJobWorkerArgs;
+
+/* The segment, or NULL when mf_ext is not in shared_preload_libraries. */
+typedef MfJobsShared *(*MfJobsShmemGetFn) (void);
+
+/* Start a short transaction with a snapshot and SPI (launcher and job workers). */
+static inline void
+MfBgXactBegin(const char *activity)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, activity);
+}
+
+/* Commit a transaction begun with MfBgXactBegin(). */
+static inline void
+MfBgXactCommit(void)
+{
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+#endif							/* MF_JOBS_SHM_H */

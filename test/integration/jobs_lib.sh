@@ -1,0 +1,73 @@
+# shellcheck shell=bash
+# Helpers of the background-job integration tests (sourced, not a test).
+#
+# The tests run in database mf, which the private cluster's launcher serves
+# (scripts/cluster.sh sets mf.database = 'mf'), with mf_ext installed there.
+# Each test uses its own model names and drops them first, so the tests can
+# run in any order and again.
+set -euo pipefail
+cd "${MF_ROOT:-$(dirname "${BASH_SOURCE[0]}")/../..}"
+MF_ROOT="$(pwd)"
+PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
+PG_CONFIG="${PG_CONFIG:-$PG_BIN/pg_config}"
+CLUSTER_SH="$MF_ROOT/scripts/cluster.sh"
+eval "$("$CLUSTER_SH" env)"
+export PGHOST PGPORT PGUSER PGDATABASE=mf
+
+# Print a failure and exit 1.
+fail() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
+
+# Print a passed check.
+pass() { printf 'ok - %s\n' "$*"; }
+
+# One value from a query (psql -tA), stopping on errors.
+q() { "$PG_BIN/psql" -X -q -tA -v ON_ERROR_STOP=1 -c "$1"; }
+
+# Run SQL quietly (notices off), stopping on errors.
+sql() { PGOPTIONS='-c client_min_messages=warning' "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -c "$1" >/dev/null; }
+
+# Wait until a query returns 't' (at most $2 seconds, default 30).
+wait_for() {
+	local query="$1" limit="${2:-30}" t0
+	t0="$(date +%s)"
+	while [ "$(q "$query" 2>/dev/null || true)" != t ]; do
+		[ $(($(date +%s) - t0)) -ge "$limit" ] && return 1
+		sleep 0.2
+	done
+}
+
+# Wait until the server accepts connections again (after a crash or restart).
+wait_for_server() {
+	local i
+	for i in $(seq 1 150); do
+		"$PG_BIN/pg_isready" -q -h "$PGHOST" -p "$PGPORT" && q 'SELECT 1' >/dev/null 2>&1 && return 0
+		sleep 0.2
+	done
+	return 1
+}
+
+# mf_ext in database mf, and a 20000-row classification table jobs_data.
+setup_jobs_db() {
+	wait_for_server || fail "server not reachable"
+	sql "CREATE EXTENSION IF NOT EXISTS mf_ext"
+	sql "CREATE TABLE IF NOT EXISTS jobs_data AS
+	     SELECT i, (i % 97) / 97.0 AS x1, (i % 89) / 89.0 AS x2, (i % 83) / 83.0 AS x3, (i % 79) / 79.0 AS x4,
+	            ((i % 97) / 97.0 + (i % 89) / 89.0 > 1)::int::text AS y
+	       FROM generate_series(1, 20000) i"
+	wait_for "SELECT launcher_pid > 0 FROM mf._jobs_state()" 30 || fail "no mf_ext launcher runs"
+}
+
+# Drop a model if it exists, then create an MLP classifier of that name.
+fresh_mlp() {
+	sql "SELECT mf_drop_model(name) FROM mf.models WHERE name = '$1'"
+	sql "SELECT mf_create_model('{\"name\": \"$1\", \"family\": \"mlp\", \"hidden_layers\": [64, 64]}')"
+}
+
+# Queue training of model $1 for $2 epochs (no early stopping) with extra options $3; prints the job id.
+queue_mlp() {
+	q "SELECT mf_train_async('$1', 'SELECT x1, x2, x3, x4, y FROM jobs_data', 'y',
+	                         '{\"epochs\": $2, \"early_stopping\": false${3:+, $3}}')"
+}
+
+# A column of a job row.
+job() { q "SELECT $2 FROM mf.jobs WHERE job_id = $1"; }
