@@ -23,15 +23,6 @@ setup() {
 	export PGHOST PGPORT PGUSER PGDATABASE
 }
 
-# Drop and recreate the extension in database mf, so the demo starts clean.
-recreate_extension() {
-	info "recreating extension mf_ext in database $PGDATABASE"
-	"$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 \
-		-c 'SET client_min_messages = warning' \
-		-c 'DROP EXTENSION IF EXISTS mf_ext CASCADE' \
-		-c 'CREATE EXTENSION mf_ext CASCADE'
-}
-
 # Run the quickstart with its statements echoed.
 run_quickstart() {
 	[ -f "$QUICKSTART" ] || die "quickstart not found: $QUICKSTART"
@@ -53,6 +44,6 @@ EOF
 }
 
 setup
-recreate_extension
+mf_recreate_extension
 run_quickstart
 print_next_steps

@@ -72,3 +72,13 @@ mf_install() {
 	info "installing mf_ext into $("$PG_CONFIG" --pkglibdir) (log: build/logs/install.log)"
 	run_logged "$MF_BUILD/logs/install.log" as_root make -C "$MF_ROOT" install
 }
+
+# Drop and recreate mf_ext in $PGDATABASE, so what runs there is the script
+# just installed (a re-used cluster may hold an older build of the version).
+mf_recreate_extension() {
+	info "recreating extension mf_ext in database $PGDATABASE"
+	"$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 \
+		-c 'SET client_min_messages = warning' \
+		-c 'DROP EXTENSION IF EXISTS mf_ext CASCADE' \
+		-c 'CREATE EXTENSION mf_ext CASCADE'
+}

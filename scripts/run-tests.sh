@@ -67,6 +67,7 @@ setup() {
 	"$CLUSTER" restart || { record setup 0 1 "cluster did not start"; SETUP_OK=0; return; }
 	eval "$("$CLUSTER" env)"
 	export PGHOST PGPORT PGUSER PGDATABASE
+	mf_recreate_extension >/dev/null || { record setup 0 1 "CREATE EXTENSION mf_ext failed in $PGDATABASE"; SETUP_OK=0; return; }
 }
 
 # Layer (a): build and run each C unit test program, counting TAP lines.
