@@ -28,6 +28,9 @@ void		_PG_init(void);
 /* mf.model_cache_mb: bound of the per-backend model cache (predict.c). */
 int			MfModelCacheMb = 64;
 
+/* mf.predict_simplify: plan-time rewrite of mf_predict calls (predict_support.c). */
+bool		MfPredictSimplify = true;
+
 /* jansson allocation in the current memory context, NULL on failure. */
 static void *
 MfJsonMalloc(size_t size)
@@ -64,6 +67,14 @@ _PG_init(void)
 							64, 1, 1024 * 1024,
 							PGC_USERSET, GUC_UNIT_MB,
 							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("mf.predict_simplify",
+							 "Lets the planner pass ARRAY[...] and row arguments of mf_predict() as plain arguments.",
+							 "Off keeps the calls as written (for comparisons); results are the same.",
+							 &MfPredictSimplify,
+							 true,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
 
 	/* 2 = OpenMP build, which hangs after fork() */
 	if (openblas_get_parallel() == 2)

@@ -51,7 +51,8 @@ typedef struct MfPredCall
 	text	   *ref;			/* the reference resolved (a copy) */
 	MfPredResolved res;
 	MfPredModel *model;
-	/* record form: column map for one row type and model */
+	bool		args_checked;	/* argument forms: every feature is float8 */
+	/* record and column forms: column map for one row type and model */
 	Oid			tup_type;
 	int32		tup_typmod;
 	int64		map_version;
@@ -235,22 +236,31 @@ MfPredFeatureList(const MfPredModel *m)
 	return buf.data;
 }
 
-/* Raise 22023 for a features array of the wrong shape. */
+/* Raise 22023 for n features in ndim dimensions where the model wants p. */
 static void
-MfPredBadLength(const MfPredModel *m, ArrayType *a)
+MfPredBadLength(const MfPredModel *m, int ndim, int n)
 {
-	if (ARR_NDIM(a) > 1)
+	if (ndim > 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("model \"%s\" expects a one-dimensional array of %zu features, got a %d-dimensional array",
-						m->ref, m->p, ARR_NDIM(a)),
+						m->ref, m->p, ndim),
 				 errhint("mf_predict_batch() scores a two-dimensional array of rows.")));
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("model \"%s\" expects %zu features, got %d",
-					m->ref, m->p, ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a))),
+			 errmsg("model \"%s\" expects %zu features, got %d", m->ref, m->p, n),
 			 errdetail("Expected, in order: %s.", MfPredFeatureList(m)),
 			 errhint("Pass the raw (unscaled) expanded features in the order of feature_schema -> 'features'.")));
+}
+
+/* Raise 22004 for a NULL feature. */
+static void
+MfPredNullFeature(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+			 errmsg("features must not contain NULL"),
+			 errhint("Use the record or jsonb form to impute missing values.")));
 }
 
 /* The features of a float8[] argument, checked against the model. */
@@ -260,12 +270,9 @@ MfPredArrayArg(const MfPredModel *m, ArrayType *a)
 	if (unlikely(ARR_ELEMTYPE(a) != FLOAT8OID))
 		elog(ERROR, "features must be float8[]");
 	if (unlikely(ARR_NDIM(a) != 1 || (size_t) ARR_DIMS(a)[0] != m->p))
-		MfPredBadLength(m, a);
+		MfPredBadLength(m, ARR_NDIM(a), ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a)));
 	if (unlikely(ARR_HASNULL(a)))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("features must not contain NULL"),
-				 errhint("Use the record or jsonb form to impute missing values.")));
+		MfPredNullFeature();
 	return (const double *) ARR_DATA_PTR(a);
 }
 
@@ -327,39 +334,34 @@ MfPredNumericType(Oid t)
 		t == FLOAT8OID || t == NUMERICOID || t == BOOLOID;
 }
 
-/* Map the model's columns to the row type's attributes (once per query). */
+/*
+ * Map the model's columns to input positions by name (once per query):
+ * names[k] (NULL for a dropped column) has type typids[k].
+ */
 static void
-MfPredMapColumns(MfPredCall *c, MfPredModel *m, Oid tup_type, int32 tup_typmod)
+MfPredMapNames(MfPredCall *c, MfPredModel *m, int n, char **names, const Oid *typids)
 {
-	TupleDesc	td = lookup_rowtype_tupdesc(tup_type, tup_typmod);
 	MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(c));
 
-	c->tupdesc = CreateTupleDescCopy(td);
 	c->attnos = palloc(sizeof(int) * Max(m->ncols, 1));
 	c->typids = palloc(sizeof(Oid) * Max(m->ncols, 1));
 	c->outfns = palloc0(sizeof(FmgrInfo) * Max(m->ncols, 1));
-	c->values = palloc(sizeof(Datum) * Max(td->natts, 1));
-	c->nulls = palloc(sizeof(bool) * Max(td->natts, 1));
 	for (int i = 0; i < m->ncols; i++)
 	{
 		MfPredColumn *col = &m->cols[i];
 		int			a;
 
-		for (a = 0; a < td->natts; a++)
-		{
-			Form_pg_attribute att = TupleDescAttr(td, a);
-
-			if (!att->attisdropped && strcmp(NameStr(att->attname), col->name) == 0)
+		for (a = 0; a < n; a++)
+			if (names[a] != NULL && strcmp(names[a], col->name) == 0)
 				break;
-		}
-		if (a == td->natts)
+		if (a == n)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_COLUMN),
 					 errmsg("column \"%s\" does not exist in the input row", col->name),
 					 errdetail("Model \"%s\" reads the columns of its feature schema by name.", m->ref),
 					 errhint("Select or alias a column named \"%s\".", col->name)));
 		c->attnos[i] = a;
-		c->typids[i] = TupleDescAttr(td, a)->atttypid;
+		c->typids[i] = typids[a];
 		if (col->kind != MF_COL_CATEGORICAL && !MfPredNumericType(c->typids[i]))
 			ereport(ERROR,
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
@@ -375,11 +377,67 @@ MfPredMapColumns(MfPredCall *c, MfPredModel *m, Oid tup_type, int32 tup_typmod)
 			fmgr_info(fn, &c->outfns[i]);
 		}
 	}
-	ReleaseTupleDesc(td);
 	MemoryContextSwitchTo(old);
+	c->map_version = m->version_id;
+}
+
+/* Map the model's columns to the row type's attributes (once per query). */
+static void
+MfPredMapColumns(MfPredCall *c, MfPredModel *m, Oid tup_type, int32 tup_typmod)
+{
+	TupleDesc	td = lookup_rowtype_tupdesc(tup_type, tup_typmod);
+	char	  **names = palloc(sizeof(char *) * Max(td->natts, 1));
+	Oid		   *typids = palloc(sizeof(Oid) * Max(td->natts, 1));
+	MemoryContext old;
+
+	for (int a = 0; a < td->natts; a++)
+	{
+		Form_pg_attribute att = TupleDescAttr(td, a);
+
+		names[a] = att->attisdropped ? NULL : pstrdup(NameStr(att->attname));
+		typids[a] = att->atttypid;
+	}
+	old = MemoryContextSwitchTo(GetMemoryChunkContext(c));
+	c->tupdesc = CreateTupleDescCopy(td);
+	c->values = palloc(sizeof(Datum) * Max(td->natts, 1));
+	c->nulls = palloc(sizeof(bool) * Max(td->natts, 1));
+	MemoryContextSwitchTo(old);
+	c->attnos = NULL;			/* incomplete until mapped */
+	MfPredMapNames(c, m, td->natts, names, typids);
+	ReleaseTupleDesc(td);
 	c->tup_type = tup_type;
 	c->tup_typmod = tup_typmod;
-	c->map_version = m->version_id;
+}
+
+/* Encode the value of schema column i into row (NULL: imputed). */
+static inline void
+MfPredEncodeColumn(const MfPredCall *c, const MfPredModel *m, int i, Datum d, bool isnull,
+				   double *row)
+{
+	const MfPredColumn *col = &m->cols[i];
+
+	if (col->kind != MF_COL_CATEGORICAL)
+	{
+		double		v = isnull ? 0.0 : MfDatumToDouble(d, c->typids[i]);
+
+		if (unlikely(!isnull && !isfinite(v)))
+			MfPredNotFinite(m, col->offset, v);
+		MfPredSetNumber(col, row, v, isnull);
+	}
+	else if (isnull)
+		MfPredSetCategory(col, row, NULL, 0, true);
+	else if (c->outfns[i].fn_oid == InvalidOid)
+	{
+		text	   *t = DatumGetTextPP(d);
+
+		MfPredSetCategory(col, row, VARDATA_ANY(t), (int) VARSIZE_ANY_EXHDR(t), false);
+	}
+	else
+	{
+		char	   *s = OutputFunctionCall((FmgrInfo *) &c->outfns[i], d);
+
+		MfPredSetCategory(col, row, s, (int) strlen(s), false);
+	}
 }
 
 /* Encode a record into m->xraw with the model's schema. */
@@ -402,33 +460,9 @@ MfPredRecordArg(FunctionCallInfo fcinfo, MfPredModel *m, HeapTupleHeader th)
 	heap_deform_tuple(&tuple, c->tupdesc, c->values, c->nulls);
 	for (int i = 0; i < m->ncols; i++)
 	{
-		const MfPredColumn *col = &m->cols[i];
 		int			a = c->attnos[i];
-		bool		isnull = c->nulls[a];
-		Datum		d = isnull ? (Datum) 0 : c->values[a];
 
-		if (col->kind != MF_COL_CATEGORICAL)
-		{
-			double		v = isnull ? 0.0 : MfDatumToDouble(d, c->typids[i]);
-
-			if (!isnull && !isfinite(v))
-				MfPredNotFinite(m, col->offset, v);
-			MfPredSetNumber(col, row, v, isnull);
-		}
-		else if (isnull)
-			MfPredSetCategory(col, row, NULL, 0, true);
-		else if (c->outfns[i].fn_oid == InvalidOid)
-		{
-			text	   *t = DatumGetTextPP(d);
-
-			MfPredSetCategory(col, row, VARDATA_ANY(t), (int) VARSIZE_ANY_EXHDR(t), false);
-		}
-		else
-		{
-			char	   *s = OutputFunctionCall(&c->outfns[i], d);
-
-			MfPredSetCategory(col, row, s, (int) strlen(s), false);
-		}
+		MfPredEncodeColumn(c, m, i, c->nulls[a] ? (Datum) 0 : c->values[a], c->nulls[a], row);
 	}
 	return row;
 }
@@ -614,6 +648,175 @@ mf_predict_proba_record(PG_FUNCTION_ARGS)
 	x = MfPredRecordArg(fcinfo, m, PG_GETARG_HEAPTUPLEHEADER(1));
 	MfPredRow(m, x, NULL);
 	PG_RETURN_ARRAYTYPE_P(MfPredProbaArray(m));
+}
+
+/* ------------------------------------------------------------ SQL: argument forms */
+
+/*
+ * The planner support function (predict_support.c) rewrites
+ * mf_predict(ref, ARRAY[e1, ..., ep]) into mf._predict_args(ref, e1, ..., ep)
+ * and mf_predict(ref, t) of a table row into mf._predict_cols(ref, names,
+ * c1, ..., cn): the executor then passes the values straight to fcinfo,
+ * with no array or row built per row.  Results and errors are those of
+ * the forms they replace.
+ */
+
+/* Check once per call site that the arguments from first on are float8. */
+static void
+MfPredCheckFloatArgs(FunctionCallInfo fcinfo, int first)
+{
+	MfPredCall *c = (MfPredCall *) fcinfo->flinfo->fn_extra;
+
+	for (int k = first; k < PG_NARGS(); k++)
+		if (get_fn_expr_argtype(fcinfo->flinfo, k) != FLOAT8OID)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("features must be float8, argument %d is %s", k + 1,
+							format_type_be(get_fn_expr_argtype(fcinfo->flinfo, k))),
+					 errhint("Call mf_predict(ref, ARRAY[...]) rather than this internal form.")));
+	c->args_checked = true;
+}
+
+/* The features passed as arguments from first on, into m->xraw. */
+static inline const double *
+MfPredArgsArg(FunctionCallInfo fcinfo, MfPredModel *m, int first)
+{
+	MfPredCall *c = (MfPredCall *) fcinfo->flinfo->fn_extra;
+	int			n = PG_NARGS() - first;
+	double	   *row = m->xraw;
+
+	if (unlikely(!c->args_checked))
+		MfPredCheckFloatArgs(fcinfo, first);
+	if (unlikely((size_t) n != m->p))
+		MfPredBadLength(m, 1, n);
+	for (int j = 0; j < n; j++)
+	{
+		if (unlikely(fcinfo->args[first + j].isnull))
+			MfPredNullFeature();
+		row[j] = DatumGetFloat8(fcinfo->args[first + j].value);
+	}
+	return row;
+}
+
+/* Map the model's columns to the named arguments (once per query). */
+static void
+MfPredMapArgs(FunctionCallInfo fcinfo, MfPredCall *c, MfPredModel *m, ArrayType *names)
+{
+	Datum	   *d;
+	bool	   *nulls;
+	int			n;
+	char	  **cnames;
+	Oid		   *typids;
+
+	deconstruct_array(names, TEXTOID, -1, false, TYPALIGN_INT, &d, &nulls, &n);
+	if (n != PG_NARGS() - 2)
+		elog(ERROR, "mf._predict_cols got %d names for %d columns", n, PG_NARGS() - 2);
+	cnames = palloc(sizeof(char *) * Max(n, 1));
+	typids = palloc(sizeof(Oid) * Max(n, 1));
+	for (int k = 0; k < n; k++)
+	{
+		cnames[k] = nulls[k] ? NULL : TextDatumGetCString(d[k]);
+		typids[k] = get_fn_expr_argtype(fcinfo->flinfo, k + 2);
+	}
+	MfPredMapNames(c, m, n, cnames, typids);
+}
+
+/* Encode the column arguments (ref, names, c1, ..., cn) into m->xraw. */
+static inline const double *
+MfPredColsArg(FunctionCallInfo fcinfo, MfPredModel *m)
+{
+	MfPredCall *c = (MfPredCall *) fcinfo->flinfo->fn_extra;
+	double	   *row = m->xraw;
+
+	if (unlikely(c->attnos == NULL || c->map_version != m->version_id))
+		MfPredMapArgs(fcinfo, c, m, PG_GETARG_ARRAYTYPE_P(1));
+	for (int i = 0; i < m->ncols; i++)
+	{
+		NullableDatum *a = &fcinfo->args[2 + c->attnos[i]];
+
+		MfPredEncodeColumn(c, m, i, a->value, a->isnull, row);
+	}
+	return row;
+}
+
+/* What an argument form returns. */
+typedef enum MfPredWhat
+{
+	MF_PRED_VALUE,
+	MF_PRED_LABEL,
+	MF_PRED_PROBA
+} MfPredWhat;
+
+/* One argument form: features as plain values (cols: named columns). */
+static Datum
+MfPredArgsForm(FunctionCallInfo fcinfo, bool cols, MfPredWhat what)
+{
+	MfPredModel *m;
+	const double *x;
+	int			cls = 0;
+	double		v;
+
+	if (unlikely(PG_ARGISNULL(0)))
+		PG_RETURN_NULL();
+	m = MfPredModelFor(fcinfo, PG_GETARG_TEXT_PP(0));
+	if (what == MF_PRED_PROBA)
+		MfPredRequireClassifier(m, "mf_predict_proba()");
+	x = cols ? MfPredColsArg(fcinfo, m) : MfPredArgsArg(fcinfo, m, 1);
+	v = MfPredRow(m, x, &cls);
+	if (what == MF_PRED_VALUE)
+		PG_RETURN_FLOAT8(v);
+	if (what == MF_PRED_LABEL)
+		PG_RETURN_TEXT_P(MfPredLabelText(m, v, cls));
+	PG_RETURN_ARRAYTYPE_P(MfPredProbaArray(m));
+}
+
+PG_FUNCTION_INFO_V1(mf_predict_args);
+PG_FUNCTION_INFO_V1(mf_predict_label_args);
+PG_FUNCTION_INFO_V1(mf_predict_proba_args);
+PG_FUNCTION_INFO_V1(mf_predict_cols);
+PG_FUNCTION_INFO_V1(mf_predict_label_cols);
+PG_FUNCTION_INFO_V1(mf_predict_proba_cols);
+
+/* mf._predict_args(ref, x1, ..., xp): mf_predict(ref, ARRAY[x1, ..., xp]). */
+Datum
+mf_predict_args(PG_FUNCTION_ARGS)
+{
+	return MfPredArgsForm(fcinfo, false, MF_PRED_VALUE);
+}
+
+/* mf._predict_label_args(ref, x1, ..., xp). */
+Datum
+mf_predict_label_args(PG_FUNCTION_ARGS)
+{
+	return MfPredArgsForm(fcinfo, false, MF_PRED_LABEL);
+}
+
+/* mf._predict_proba_args(ref, x1, ..., xp). */
+Datum
+mf_predict_proba_args(PG_FUNCTION_ARGS)
+{
+	return MfPredArgsForm(fcinfo, false, MF_PRED_PROBA);
+}
+
+/* mf._predict_cols(ref, names, c1, ..., cn): mf_predict(ref, row). */
+Datum
+mf_predict_cols(PG_FUNCTION_ARGS)
+{
+	return MfPredArgsForm(fcinfo, true, MF_PRED_VALUE);
+}
+
+/* mf._predict_label_cols(ref, names, c1, ..., cn). */
+Datum
+mf_predict_label_cols(PG_FUNCTION_ARGS)
+{
+	return MfPredArgsForm(fcinfo, true, MF_PRED_LABEL);
+}
+
+/* mf._predict_proba_cols(ref, names, c1, ..., cn). */
+Datum
+mf_predict_proba_cols(PG_FUNCTION_ARGS)
+{
+	return MfPredArgsForm(fcinfo, true, MF_PRED_PROBA);
 }
 
 /* ------------------------------------------------------------ SQL: jsonb */
