@@ -8,7 +8,10 @@
  * reference to the same version, and a version promoted by another session
  * is picked up by the next query, never in the middle of one.  The same
  * query returns the artifact's sha256, which is compared with the cached
- * model's, so a rewritten artifact is reloaded.
+ * model's, so a rewritten artifact is reloaded.  The query is prepared once
+ * per backend and kept (SPI_keepplan); the plan cache replans it when the
+ * tables change, and each execution still reads with the calling query's
+ * snapshot, so nothing about the versions is cached here.
  */
 #include "postgres.h"
 
@@ -36,6 +39,9 @@ static MemoryContext cache_cxt = NULL;
 static HTAB *cache_htab = NULL;
 static dlist_head cache_lru = DLIST_STATIC_INIT(cache_lru);
 static Size cache_bytes = 0;
+
+/* The resolution query, prepared once per backend (the plan cache revalidates it). */
+static SPIPlanPtr resolve_plan = NULL;
 
 /* Create the cache on first use. */
 static void
@@ -118,11 +124,20 @@ MfPredResolve(text *ref, MfPredResolved *out)
 	args[0] = PointerGetDatum(ref);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	rc = SPI_execute_with_args(
-		"SELECT r.version_id, r.model_name || ':' || r.version, v.status, a.sha256 "
-		"FROM mf._resolve($1) r JOIN mf.model_versions v ON v.version_id = r.version_id "
-		"LEFT JOIN mf.artifacts a ON a.version_id = r.version_id",
-		1, argtypes, args, NULL, true, 1);
+	if (resolve_plan == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(
+			"SELECT r.version_id, r.model_name || ':' || r.version, v.status, a.sha256 "
+			"FROM mf._resolve($1) r JOIN mf.model_versions v ON v.version_id = r.version_id "
+			"LEFT JOIN mf.artifacts a ON a.version_id = r.version_id",
+			1, argtypes);
+
+		if (plan == NULL || SPI_keepplan(plan) != 0)
+			elog(ERROR, "could not prepare the model reference query: %s",
+				 SPI_result_code_string(SPI_result));
+		resolve_plan = plan;
+	}
+	rc = SPI_execute_plan(resolve_plan, args, NULL, true, 1);
 	if (rc != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not resolve model reference \"%s\"", text_to_cstring(ref));
 	out->version_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
