@@ -418,7 +418,8 @@ MfPredEncodeColumn(const MfPredCall *c, const MfPredModel *m, int i, Datum d, bo
 
 	if (col->kind != MF_COL_CATEGORICAL)
 	{
-		double		v = isnull ? 0.0 : MfDatumToDouble(d, c->typids[i]);
+		double		v = isnull ? 0.0 : likely(c->typids[i] == FLOAT8OID) ?
+			DatumGetFloat8(d) : MfDatumToDouble(d, c->typids[i]);
 
 		if (unlikely(!isnull && !isfinite(v)))
 			MfPredNotFinite(m, col->offset, v);
