@@ -200,6 +200,10 @@ SELECT round((mf_predict_proba('pr_bin', ARRAY[2.0, 1.0]))[2]::numeric, 6)
        round((mf_predict_proba('pr_bin', ARRAY[2.0, 1.0]))[2]::numeric, 6)
          <> round((mf_predict_proba('pr_bin:1.0.0', ARRAY[2.0, 1.0]))[2]::numeric, 6) AS differs_from_old,
        mf_predict('pr_bin@production', ARRAY[2.0, 1.0]) = mf_predict('pr_bin:1.1.0', ARRAY[2.0, 1.0]) AS by_stage;
+SELECT mf_set_alias('pr_bin:1.0.0', 'champion');
+SELECT mf_predict_proba('pr_bin@champion', ARRAY[2.0, 1.0]) = mf_predict_proba('pr_bin:1.0.0', ARRAY[2.0, 1.0]) AS by_alias,
+       mf_predict_proba('pr_bin@production', ARRAY[2.0, 1.0]) = mf_predict_proba('pr_bin:1.1.0', ARRAY[2.0, 1.0]) AS by_stage,
+       mf_predict_proba('pr_bin@development', ARRAY[2.0, 1.0]) = mf_predict_proba('pr_bin:1.0.0', ARRAY[2.0, 1.0]) AS by_development;
 
 -- Errors, each with its SQLSTATE.
 \set VERBOSITY terse
@@ -216,6 +220,12 @@ SELECT mf_predict('pr_nope', ARRAY[1.0, 2.0]);
 SELECT mf_predict('pr_bin:9.9.9', ARRAY[1.0, 2.0]);
 \echo :LAST_ERROR_SQLSTATE
 SELECT mf_predict('pr_bin@staging', ARRAY[1.0, 2.0]);
+\echo :LAST_ERROR_SQLSTATE
+SELECT mf_predict('pr_bin@nobody', ARRAY[1.0, 2.0]);
+\echo :LAST_ERROR_SQLSTATE
+SELECT mf_predict('pr_bin:', ARRAY[1.0, 2.0]);
+\echo :LAST_ERROR_SQLSTATE
+SELECT mf_predict('pr_bin@Staging', ARRAY[1.0, 2.0]);
 \echo :LAST_ERROR_SQLSTATE
 SELECT mf_predict('Bad Ref', ARRAY[1.0, 2.0]);
 \echo :LAST_ERROR_SQLSTATE
