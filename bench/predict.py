@@ -19,7 +19,8 @@ cold    a new connection: the first mf_predict of an MLP 10-360-360-1 (~1 MB art
         minus the same statement warm; "library" includes loading mf_core (the first
         mf_ext call of a connection), "model" has mf_core loaded by another call
         first; and mf_prewarm of that model on a new connection
-One backend, no parallel workers, JIT off; medians of MF_BENCH_REPEATS runs
+One backend, no parallel workers (but one array run with the default 2), JIT off;
+medians of MF_BENCH_REPEATS runs
 (cold start: medians of MF_BENCH_COLD_REPEATS new connections).
 """
 import json
@@ -122,6 +123,10 @@ def main():
     fetch = sorted(s[0] for s in split)[len(split) // 2]
     pred = sorted(s[1] for s in split)[len(split) // 2]
 
+    # the same statement with the server's default parallel settings (2 workers), end to end
+    c.execute(conn, "RESET max_parallel_workers_per_gather")
+    t_array_par, s_array_par = timed(conn, f"SELECT sum(mf_predict('{ref}', ARRAY[{XS}])) FROM bench_lr")
+    c.execute(conn, "SET max_parallel_workers_per_gather = 0")
     c.execute(conn, "SET mf.predict_simplify = off")
     t_written, s_written = timed(conn, f"SELECT sum(mf_predict('{ref}', ARRAY[{XS}])) FROM bench_lr")
     t_written_rec, _ = timed(conn, f"SELECT sum(mf_predict('{ref}', t)) FROM bench_lr t")
@@ -141,7 +146,7 @@ def main():
     n = c.LR_ROWS
     ns = lambda t: (t - t_floor) / n * 1e9  # noqa: E731
     agree = all(abs(s - s_hand) <= 1e-6 * max(1.0, abs(s_hand))
-                for s in (s_array, s_record, s_peer, s_written))
+                for s in (s_array, s_record, s_peer, s_written, s_array_par))
     print(f"{LABEL}: linear mf_predict array {t_array:.3f} s, record {t_record:.3f} s; "
           f"hand-written SQL {t_hand:.3f} s (array/hand {t_array / t_hand:.2f}x, "
           f"record/hand {t_record / t_hand:.2f}x, record/array {t_record / t_array:.2f}x); "
@@ -150,7 +155,8 @@ def main():
           f"(over floor per row: array {ns(t_array):.0f} ns, hand {ns(t_hand):.0f} ns, record {ns(t_record):.0f} ns, "
           f"as written {ns(t_written):.0f} ns); "
           f"sklearn+psycopg2 {t_peer:.3f} s (fetch {fetch:.3f} s, predict {pred:.3f} s; "
-          f"{t_peer / t_array:.1f}x slower than array); sums agree: {'yes' if agree else 'NO'}")
+          f"{t_peer / t_array:.1f}x slower than array on one core; array with 2 parallel workers {t_array_par:.3f} s, "
+          f"{t_peer / t_array_par:.1f}x); sums agree: {'yes' if agree else 'NO'}")
     print(f"{LABEL}: logistic mf_predict {t_logit:.3f} s = {n / t_logit / 1e6:.2f} M rows/s, "
           f"mf_predict_proba {t_logit_p:.3f} s = {n / t_logit_p / 1e6:.2f} M rows/s; "
           f"MLP 10-64-2 {t_mlp:.3f} s = {n / t_mlp / 1e6:.2f} M rows/s")

@@ -9,9 +9,13 @@
  * mf_core does not link OpenBLAS: the BLAS and LAPACK entry points that the
  * kernels call are defined here as thin trampolines.  The first call of any
  * of them dlopens libopenblas.so.0 (RTLD_LOCAL, so these definitions stay
- * the ones the kernels see), refuses the OpenMP build (it hangs after
- * fork), pins BLAS to one thread (what _PG_init did before) and resolves
- * every entry point at once; later calls are one indirect jump.  The
+ * the ones the kernels see; RTLD_LAZY, so its thousands of internal
+ * function relocations are bound when used, not all at once against the
+ * server's large symbol scope; OPENBLAS_NUM_THREADS=1 unless set, so no
+ * thread pool is started only to be stopped), refuses the OpenMP build (it
+ * hangs after fork), pins BLAS to one thread (what _PG_init did before;
+ * openblas_set_num_threads can still raise it) and resolves every entry
+ * point at once; later calls are one indirect jump.  The
  * kernels and their unit tests are unchanged and still link OpenBLAS
  * directly.  The Makefile fails the build when mf_core.so needs an OpenBLAS
  * symbol that has no trampoline here.
@@ -84,9 +88,12 @@ MfBlasSym(void *handle, const char *name)
 static void
 MfBlasLoad(void)
 {
-	void	   *h = dlopen("libopenblas.so.0", RTLD_NOW | RTLD_LOCAL);
+	void	   *h;
 	MfBlasApi	a;
 
+	/* one thread from the start (no pool to start and stop); lazy binding */
+	setenv("OPENBLAS_NUM_THREADS", "1", 0);
+	h = dlopen("libopenblas.so.0", RTLD_LAZY | RTLD_LOCAL);
 	if (h == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
