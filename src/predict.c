@@ -49,6 +49,7 @@ typedef struct MfPredCall
 	CommandId	cid;
 	uint64		generation;
 	text	   *ref;			/* the reference resolved (a copy) */
+	bool		ref_stable;		/* argument 0 is a Const or Param: fixed per query */
 	MfPredResolved res;
 	MfPredModel *model;
 	bool		args_checked;	/* argument forms: every feature is float8 */
@@ -83,14 +84,20 @@ MfPredSameRef(const MfPredCall *c, text *ref)
 		memcmp(VARDATA_ANY(c->ref), VARDATA_ANY(ref), len) == 0;
 }
 
-/* The model for this call: resolved once per query per call site. */
+/*
+ * The model for this call (reference in argument 0): resolved once per
+ * query per call site.  A constant or parameter reference is not even
+ * fetched again within the query.
+ */
 static MfPredModel *
-MfPredModelFor(FunctionCallInfo fcinfo, text *ref)
+MfPredModelFor(FunctionCallInfo fcinfo)
 {
 	MfPredCall *c = (MfPredCall *) fcinfo->flinfo->fn_extra;
 	MemoryContext old;
+	text	   *ref;
 
-	if (likely(c != NULL && MfPredSameQuery(c) && MfPredSameRef(c, ref)))
+	if (likely(c != NULL && c->ref != NULL && MfPredSameQuery(c) &&
+			   (c->ref_stable || MfPredSameRef(c, PG_GETARG_TEXT_PP(0)))))
 	{
 		if (likely(c->generation == MfModelCacheGeneration))
 			return c->model;
@@ -102,9 +109,11 @@ MfPredModelFor(FunctionCallInfo fcinfo, text *ref)
 		c->attnos = NULL;		/* map the record form's columns again */
 		return c->model;
 	}
+	ref = PG_GETARG_TEXT_PP(0);
 	if (c == NULL)
 	{
 		c = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(MfPredCall));
+		c->ref_stable = get_fn_expr_arg_stable(fcinfo->flinfo, 0);
 		fcinfo->flinfo->fn_extra = c;
 	}
 	if (c->ref != NULL)
@@ -585,7 +594,7 @@ PG_FUNCTION_INFO_V1(mf_predict_proba_record);
 Datum
 mf_predict(PG_FUNCTION_ARGS)
 {
-	MfPredModel *m = MfPredModelFor(fcinfo, PG_GETARG_TEXT_PP(0));
+	MfPredModel *m = MfPredModelFor(fcinfo);
 	const double *x = MfPredArrayArg(m, PG_GETARG_ARRAYTYPE_P(1));
 
 	PG_RETURN_FLOAT8(MfPredRow(m, x, NULL));
@@ -595,7 +604,7 @@ mf_predict(PG_FUNCTION_ARGS)
 Datum
 mf_predict_record(PG_FUNCTION_ARGS)
 {
-	MfPredModel *m = MfPredModelFor(fcinfo, PG_GETARG_TEXT_PP(0));
+	MfPredModel *m = MfPredModelFor(fcinfo);
 	const double *x = MfPredRecordArg(fcinfo, m, PG_GETARG_HEAPTUPLEHEADER(1));
 
 	PG_RETURN_FLOAT8(MfPredRow(m, x, NULL));
@@ -605,7 +614,7 @@ mf_predict_record(PG_FUNCTION_ARGS)
 Datum
 mf_predict_label(PG_FUNCTION_ARGS)
 {
-	MfPredModel *m = MfPredModelFor(fcinfo, PG_GETARG_TEXT_PP(0));
+	MfPredModel *m = MfPredModelFor(fcinfo);
 	const double *x = MfPredArrayArg(m, PG_GETARG_ARRAYTYPE_P(1));
 	int			cls = 0;
 	double		v = MfPredRow(m, x, &cls);
@@ -617,7 +626,7 @@ mf_predict_label(PG_FUNCTION_ARGS)
 Datum
 mf_predict_label_record(PG_FUNCTION_ARGS)
 {
-	MfPredModel *m = MfPredModelFor(fcinfo, PG_GETARG_TEXT_PP(0));
+	MfPredModel *m = MfPredModelFor(fcinfo);
 	const double *x = MfPredRecordArg(fcinfo, m, PG_GETARG_HEAPTUPLEHEADER(1));
 	int			cls = 0;
 	double		v = MfPredRow(m, x, &cls);
@@ -629,7 +638,7 @@ mf_predict_label_record(PG_FUNCTION_ARGS)
 Datum
 mf_predict_proba(PG_FUNCTION_ARGS)
 {
-	MfPredModel *m = MfPredModelFor(fcinfo, PG_GETARG_TEXT_PP(0));
+	MfPredModel *m = MfPredModelFor(fcinfo);
 	const double *x;
 
 	MfPredRequireClassifier(m, "mf_predict_proba()");
@@ -642,7 +651,7 @@ mf_predict_proba(PG_FUNCTION_ARGS)
 Datum
 mf_predict_proba_record(PG_FUNCTION_ARGS)
 {
-	MfPredModel *m = MfPredModelFor(fcinfo, PG_GETARG_TEXT_PP(0));
+	MfPredModel *m = MfPredModelFor(fcinfo);
 	const double *x;
 
 	MfPredRequireClassifier(m, "mf_predict_proba()");
@@ -759,7 +768,7 @@ MfPredArgsForm(FunctionCallInfo fcinfo, bool cols, MfPredWhat what)
 
 	if (unlikely(PG_ARGISNULL(0)))
 		PG_RETURN_NULL();
-	m = MfPredModelFor(fcinfo, PG_GETARG_TEXT_PP(0));
+	m = MfPredModelFor(fcinfo);
 	if (what == MF_PRED_PROBA)
 		MfPredRequireClassifier(m, "mf_predict_proba()");
 	x = cols ? MfPredColsArg(fcinfo, m) : MfPredArgsArg(fcinfo, m, 1);
@@ -851,7 +860,7 @@ PG_FUNCTION_INFO_V1(mf_predict_jsonb);
 Datum
 mf_predict_jsonb(PG_FUNCTION_ARGS)
 {
-	MfPredModel *m = MfPredModelFor(fcinfo, PG_GETARG_TEXT_PP(0));
+	MfPredModel *m = MfPredModelFor(fcinfo);
 	json_t	   *in = MfJsonbToJansson(PG_GETARG_JSONB_P(1), "input");
 	json_t	   *out;
 
@@ -885,7 +894,7 @@ PG_FUNCTION_INFO_V1(mf_predict_batch);
 Datum
 mf_predict_batch(PG_FUNCTION_ARGS)
 {
-	MfPredModel *m = MfPredModelFor(fcinfo, PG_GETARG_TEXT_PP(0));
+	MfPredModel *m = MfPredModelFor(fcinfo);
 	ArrayType  *a = PG_GETARG_ARRAYTYPE_P(1);
 	size_t		n,
 				p = m->p;
