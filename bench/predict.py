@@ -10,8 +10,9 @@ hand    SELECT sum(b + w1*x1 + ... + w10*x10) FROM bench_lr, with the model's ow
 build   SELECT sum(array_length(ARRAY[x1, ..., x10], 1)) FROM bench_lr: the cost of
         building the array alone
 floor   SELECT sum(x1) FROM bench_lr
-peer    psycopg2 COPY of the rows into numpy + sklearn LinearRegression.predict with
-        the same weights
+peer    psycopg2 COPY (binary) of the rows into numpy + sklearn LinearRegression.predict
+        with the same weights: the fastest client route we know; also the plain route,
+        cursor.fetchall() into numpy
 logit   SELECT sum(mf_predict('logit', ARRAY[...])): logistic regression (trained on
         100k rows of bench_lr_logreg), rows/s
 mlp     the same with an MLP 10-64-2 (ReLU), rows/s
@@ -56,6 +57,14 @@ def peer(conn, model, split):
     s = float(model.predict(X).sum())
     split.append((t1 - t0, time.perf_counter() - t1))
     return s
+
+
+def peer_fetchall(conn, model):
+    """The plain route: cursor.fetchall() into numpy, then predict; returns the sum."""
+    with conn.cursor() as cur:
+        cur.execute(f"SELECT {XS} FROM bench_lr")
+        X = np.array(cur.fetchall(), dtype=np.float64)
+    return float(model.predict(X).sum())
 
 
 def first_call_ms(sql, before=None):
@@ -120,6 +129,7 @@ def main():
     model.n_features_in_ = 10
     split = []
     t_peer, s_peer = c.median_time(lambda: peer(conn, model, split))
+    t_peer_rows, s_peer_rows = c.median_time(lambda: peer_fetchall(conn, model))
     fetch = sorted(s[0] for s in split)[len(split) // 2]
     pred = sorted(s[1] for s in split)[len(split) // 2]
 
@@ -146,7 +156,7 @@ def main():
     n = c.LR_ROWS
     ns = lambda t: (t - t_floor) / n * 1e9  # noqa: E731
     agree = all(abs(s - s_hand) <= 1e-6 * max(1.0, abs(s_hand))
-                for s in (s_array, s_record, s_peer, s_written, s_array_par))
+                for s in (s_array, s_record, s_peer, s_peer_rows, s_written, s_array_par))
     print(f"{LABEL}: linear mf_predict array {t_array:.3f} s, record {t_record:.3f} s; "
           f"hand-written SQL {t_hand:.3f} s (array/hand {t_array / t_hand:.2f}x, "
           f"record/hand {t_record / t_hand:.2f}x, record/array {t_record / t_array:.2f}x); "
@@ -156,7 +166,8 @@ def main():
           f"as written {ns(t_written):.0f} ns); "
           f"sklearn+psycopg2 {t_peer:.3f} s (fetch {fetch:.3f} s, predict {pred:.3f} s; "
           f"{t_peer / t_array:.1f}x slower than array on one core; array with 2 parallel workers {t_array_par:.3f} s, "
-          f"{t_peer / t_array_par:.1f}x); sums agree: {'yes' if agree else 'NO'}")
+          f"{t_peer / t_array_par:.1f}x); sklearn+psycopg2 through cursor.fetchall() {t_peer_rows:.3f} s "
+          f"({t_peer_rows / t_array:.1f}x slower than array); sums agree: {'yes' if agree else 'NO'}")
     print(f"{LABEL}: logistic mf_predict {t_logit:.3f} s = {n / t_logit / 1e6:.2f} M rows/s, "
           f"mf_predict_proba {t_logit_p:.3f} s = {n / t_logit_p / 1e6:.2f} M rows/s; "
           f"MLP 10-64-2 {t_mlp:.3f} s = {n / t_mlp / 1e6:.2f} M rows/s")
