@@ -21,7 +21,7 @@ cold    a new connection: the first mf_predict of an MLP 10-360-360-1 (~1 MB art
         use, catalog caches, the model), and the model alone (earlier calls loaded the
         rest); and mf_prewarm of that model as a connection's first statement
 One backend, no parallel workers (but one array run with the default 2), JIT off;
-medians of MF_BENCH_REPEATS runs
+medians of MF_BENCH_REPEATS runs, the in-database statements run round-robin
 (cold start: medians of MF_BENCH_COLD_REPEATS new connections).
 """
 import json
@@ -47,6 +47,24 @@ XS = ", ".join(c.LR_FEATURES)
 def timed(conn, sql):
     """(median seconds, result) of a scalar query."""
     return c.median_time(lambda: c.scalar(conn, sql))
+
+
+def interleaved(conn, queries):
+    """Median seconds and last result of each scalar query, run round-robin
+    REPEATS times so that a burst of load on the machine hits them alike.
+    queries: name -> (sql, (setup, teardown) or None)."""
+    times = {k: [] for k in queries}
+    results = {}
+    for _ in range(c.REPEATS):
+        for k, (sql, env) in queries.items():
+            if env:
+                c.execute(conn, env[0])
+            t0 = time.perf_counter()
+            results[k] = c.scalar(conn, sql)
+            times[k].append(time.perf_counter() - t0)
+            if env:
+                c.execute(conn, env[1])
+    return {k: statistics.median(v) for k, v in times.items()}, results
 
 
 def peer(conn, model, split):
@@ -118,11 +136,24 @@ def main():
     c.execute(conn, "SELECT mf_prewarm(%s)", (ref,))
 
     hand_expr = " + ".join([repr(b)] + [f"{wj!r} * {x}" for wj, x in zip(coef, c.LR_FEATURES)])
-    t_floor, _ = timed(conn, "SELECT sum(x1) FROM bench_lr")
-    t_build, _ = timed(conn, f"SELECT sum(array_length(ARRAY[{XS}], 1)) FROM bench_lr")
-    t_hand, s_hand = timed(conn, f"SELECT sum({hand_expr}) FROM bench_lr")
-    t_array, s_array = timed(conn, f"SELECT sum(mf_predict('{ref}', ARRAY[{XS}])) FROM bench_lr")
-    t_record, s_record = timed(conn, f"SELECT sum(mf_predict('{ref}', t)) FROM bench_lr t")
+    arr = f"SELECT sum(mf_predict('{ref}', ARRAY[{XS}])) FROM bench_lr"
+    rec = f"SELECT sum(mf_predict('{ref}', t)) FROM bench_lr t"
+    off = ("SET mf.predict_simplify = off", "RESET mf.predict_simplify")
+    par = ("RESET max_parallel_workers_per_gather", "SET max_parallel_workers_per_gather = 0")
+    t, r = interleaved(conn, {
+        "floor": ("SELECT sum(x1) FROM bench_lr", None),
+        "build": (f"SELECT sum(array_length(ARRAY[{XS}], 1)) FROM bench_lr", None),
+        "hand": (f"SELECT sum({hand_expr}) FROM bench_lr", None),
+        "array": (arr, None),
+        "record": (rec, None),
+        "written": (arr, off),
+        "written_rec": (rec, off),
+        # the same statement with the server's default parallel settings (2 workers), end to end
+        "array_par": (arr, par),
+    })
+    t_floor, t_build, t_hand, t_array, t_record = t["floor"], t["build"], t["hand"], t["array"], t["record"]
+    t_written, t_written_rec, t_array_par = t["written"], t["written_rec"], t["array_par"]
+    s_hand, s_array, s_record, s_written, s_array_par = r["hand"], r["array"], r["record"], r["written"], r["array_par"]
 
     model = LinearRegression()
     model.coef_, model.intercept_ = np.array(coef), b
@@ -132,15 +163,6 @@ def main():
     t_peer_rows, s_peer_rows = c.median_time(lambda: peer_fetchall(conn, model))
     fetch = sorted(s[0] for s in split)[len(split) // 2]
     pred = sorted(s[1] for s in split)[len(split) // 2]
-
-    # the same statement with the server's default parallel settings (2 workers), end to end
-    c.execute(conn, "RESET max_parallel_workers_per_gather")
-    t_array_par, s_array_par = timed(conn, f"SELECT sum(mf_predict('{ref}', ARRAY[{XS}])) FROM bench_lr")
-    c.execute(conn, "SET max_parallel_workers_per_gather = 0")
-    c.execute(conn, "SET mf.predict_simplify = off")
-    t_written, s_written = timed(conn, f"SELECT sum(mf_predict('{ref}', ARRAY[{XS}])) FROM bench_lr")
-    t_written_rec, _ = timed(conn, f"SELECT sum(mf_predict('{ref}', t)) FROM bench_lr t")
-    c.execute(conn, "RESET mf.predict_simplify")
 
     # logistic regression and MLP: rows per second of the array form
     opts = {"max_rows": 100000}
