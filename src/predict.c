@@ -191,6 +191,49 @@ MfPredClassValue(const MfPredModel *m, int c)
 }
 
 /*
+ * One MLP row without BLAS, so a connection that scores rows one at a time
+ * never loads OpenBLAS (blas_loader.c): each dense layer is b + x W with W
+ * row-major (in x out), as mfk_dense_forward computes it with dgemm, then
+ * the hidden activation; softmax for classifiers.  Same values as the
+ * kernel's row path up to the order of the additions.
+ */
+static void
+MfPredMlpRow(const MfMlp *m, const double *x, double *out, double *scratch)
+{
+	const double *cur = x;
+	double	   *bufs[2] = {scratch, scratch + m->max_width};
+	int			t = 0;
+
+	for (int l = 0; l < m->n_layers; l++)
+	{
+		double	   *z = l == m->n_layers - 1 ? out : bufs[t];
+		const double *W = m->params + m->w_off[l];
+		size_t		o = m->out[l];
+
+		memcpy(z, m->params + m->b_off[l], o * sizeof(double));
+		for (size_t i = 0; i < m->in[l]; i++)
+		{
+			const double xi = cur[i];
+			const double *w = W + i * o;
+
+			for (size_t j = 0; j < o; j++)
+				z[j] += xi * w[j];
+		}
+		if (l < m->n_layers - 1)
+		{
+			if (mfk_act_is_gated(m->cfg.activation))
+				mfk_glu_forward(m->cfg.activation, z, z, 1, m->act_out[l]);
+			else
+				mfk_act_forward(m->cfg.activation, z, z, o);
+		}
+		cur = z;
+		t = 1 - t;
+	}
+	if (m->cfg.task == MF_TASK_CLASSIFICATION)
+		mfk_softmax_rows(out, out, 1, m->cfg.n_outputs);
+}
+
+/*
  * Score one raw row: m->out gets the probabilities (classifiers); returns
  * the regression value, the class (label value or index) or the cluster.
  * *cls gets the class or cluster index (may be NULL).
@@ -213,7 +256,7 @@ MfPredRow(MfPredModel *m, const double *x, int *cls)
 			v = MfPredClassValue(m, c);
 			break;
 		case MF_ART_FAMILY_MLP:
-			mfk_mlp_predict_row(&m->mlp, z, m->out, m->scratch);
+			MfPredMlpRow(&m->mlp, z, m->out, m->scratch);
 			if (!m->classify)
 				return m->out[0];
 			c = MfPredArgmax(m->out, m->n_labels);

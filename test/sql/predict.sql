@@ -26,6 +26,12 @@ SELECT mf_train('pr_lin', 'pr_data', 'y', '{"features": ["x1", "x2"], "standardi
 SELECT mf_create_model('{"name": "pr_mlp", "family": "mlp", "hidden_layers": [8]}');
 SELECT mf_train('pr_mlp', 'pr_data', 'label',
                 '{"features": ["x1", "x2"], "epochs": 20, "learning_rate": 0.05, "early_stopping": false}');
+-- Three classes through two tanh layers, and a regressor: the MLP row path computes the layers itself (no BLAS).
+SELECT mf_create_model('{"name": "pr_tanh", "family": "mlp", "hidden_layers": [6, 5], "activation": "tanh"}');
+SELECT mf_train('pr_tanh', 'pr_data', 'cls',
+                '{"features": ["x1", "x2"], "epochs": 10, "learning_rate": 0.05, "early_stopping": false}');
+SELECT mf_create_model('{"name": "pr_mlpreg", "family": "mlp", "task": "regression", "hidden_layers": [5, 4]}');
+SELECT mf_train('pr_mlpreg', 'pr_data', 'y', '{"features": ["x1", "x2"], "epochs": 5, "early_stopping": false}');
 SELECT mf_create_model('{"name": "pr_km", "family": "kmeans", "k": 3}');
 SELECT mf_train('pr_km', 'pr_data', NULL, '{"features": ["x1", "x2"], "test_size": 0}');
 
@@ -91,7 +97,13 @@ BEGIN
 		  FROM a LEFT JOIN b USING (i)$q$, ref_name);
 END;
 $$;
-SELECT f.* FROM unnest(ARRAY['pr_bin', 'pr_multi', 'pr_lin', 'pr_mlp', 'pr_km']) m, pr_forms(m) f;
+SELECT f.* FROM unnest(ARRAY['pr_bin', 'pr_multi', 'pr_lin', 'pr_mlp', 'pr_tanh', 'pr_mlpreg', 'pr_km']) m, pr_forms(m) f;
+-- The MLP row path (plain loops) agrees with the batch path (dgemm) and with training's metrics.
+SELECT round(avg((mf_predict_label('pr_tanh', d) = cls::text)::int), 10)
+         = round((mf_evaluate('pr_tanh', 'pr_data', 'cls') ->> 'accuracy')::numeric, 10) AS tanh_same,
+       round(avg((mf_predict('pr_mlpreg', d) - y) ^ 2)::numeric, 8)
+         = round((mf_evaluate('pr_mlpreg', 'pr_data', 'y') ->> 'mse')::numeric, 8) AS mlpreg_same
+  FROM pr_data d;
 SELECT count(DISTINCT mf_predict('pr_km', ARRAY[x1, x2])) AS clusters_used FROM pr_data;
 
 -- The planner passes ARRAY[...] elements and table columns as plain arguments (mf.predict_simplify);
