@@ -64,6 +64,9 @@ mf_core$(DLSUFFIX): $(CORE_OBJS)
 			rm -f $@; exit 1; fi; fi
 
 $(CORE_OBJS): $(wildcard kernels/*.h src/*.h)
+# The MLP row loops of predict.c need the vectorizer's dynamic cost model
+# (-O2 uses "very cheap", which leaves loops of unknown length scalar).
+src/predict.o: CFLAGS += -fvect-cost-model=dynamic
 
 install: install-core
 install-core: mf_core$(DLSUFFIX)

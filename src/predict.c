@@ -190,12 +190,50 @@ MfPredClassValue(const MfPredModel *m, int c)
 	return m->labels_numeric ? m->label_values[c] : (double) c;
 }
 
+/* z = b + x W for one row, W row-major (in x out), four outputs at a time. */
+static inline void
+MfPredDense(const double *x, size_t in, const double *W, const double *b, size_t out, double *z)
+{
+	size_t		j = 0;
+
+	for (; j + 4 <= out; j += 4)
+	{
+		double		a0 = b[j],
+					a1 = b[j + 1],
+					a2 = b[j + 2],
+					a3 = b[j + 3];
+
+		for (size_t i = 0; i < in; i++)
+		{
+			const double *w = W + i * out + j;
+
+			a0 += x[i] * w[0];
+			a1 += x[i] * w[1];
+			a2 += x[i] * w[2];
+			a3 += x[i] * w[3];
+		}
+		z[j] = a0;
+		z[j + 1] = a1;
+		z[j + 2] = a2;
+		z[j + 3] = a3;
+	}
+	for (; j < out; j++)
+	{
+		double		a = b[j];
+
+		for (size_t i = 0; i < in; i++)
+			a += x[i] * W[i * out + j];
+		z[j] = a;
+	}
+}
+
 /*
  * One MLP row without BLAS, so a connection that scores rows one at a time
- * never loads OpenBLAS (blas_loader.c): each dense layer is b + x W with W
- * row-major (in x out), as mfk_dense_forward computes it with dgemm, then
- * the hidden activation; softmax for classifiers.  Same values as the
- * kernel's row path up to the order of the additions.
+ * never loads OpenBLAS (blas_loader.c): each dense layer is b + x W, as
+ * mfk_dense_forward computes it with dgemm, then the hidden activation
+ * (ReLU inline, without branches; others through the kernels); softmax for
+ * classifiers.  Same values as the batch path up to the order of the
+ * additions.
  */
 static void
 MfPredMlpRow(const MfMlp *m, const double *x, double *out, double *scratch)
@@ -207,21 +245,15 @@ MfPredMlpRow(const MfMlp *m, const double *x, double *out, double *scratch)
 	for (int l = 0; l < m->n_layers; l++)
 	{
 		double	   *z = l == m->n_layers - 1 ? out : bufs[t];
-		const double *W = m->params + m->w_off[l];
 		size_t		o = m->out[l];
 
-		memcpy(z, m->params + m->b_off[l], o * sizeof(double));
-		for (size_t i = 0; i < m->in[l]; i++)
-		{
-			const double xi = cur[i];
-			const double *w = W + i * o;
-
-			for (size_t j = 0; j < o; j++)
-				z[j] += xi * w[j];
-		}
+		MfPredDense(cur, m->in[l], m->params + m->w_off[l], m->params + m->b_off[l], o, z);
 		if (l < m->n_layers - 1)
 		{
-			if (mfk_act_is_gated(m->cfg.activation))
+			if (m->cfg.activation == MF_ACT_RELU)
+				for (size_t j = 0; j < o; j++)
+					z[j] = z[j] > 0.0 ? z[j] : 0.0;
+			else if (mfk_act_is_gated(m->cfg.activation))
 				mfk_glu_forward(m->cfg.activation, z, z, 1, m->act_out[l]);
 			else
 				mfk_act_forward(m->cfg.activation, z, z, o);
