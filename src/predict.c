@@ -265,22 +265,39 @@ MfPredMlpRow(const MfMlp *m, const double *x, double *out, double *scratch)
 		mfk_softmax_rows(out, out, 1, m->cfg.n_outputs);
 }
 
+/* b + w.z with two running sums (half the dependent additions of one). */
+static inline double
+MfPredLinear(const double *w, double b, size_t p, const double *z)
+{
+	double		s0 = 0.0,
+				s1 = 0.0;
+	size_t		j = 0;
+
+	for (; j + 2 <= p; j += 2)
+	{
+		s0 += w[j] * z[j];
+		s1 += w[j + 1] * z[j + 1];
+	}
+	if (j < p)
+		s0 += w[j] * z[j];
+	return b + (s0 + s1);
+}
+
 /*
- * Score one raw row: m->out gets the probabilities (classifiers); returns
- * the regression value, the class (label value or index) or the cluster.
- * *cls gets the class or cluster index (may be NULL).
+ * Score one scaled row z: m->out gets the probabilities (classifiers);
+ * returns the regression value, the class (label value or index) or the
+ * cluster.  *cls gets the class or cluster index (may be NULL).
  */
 static double
-MfPredRow(MfPredModel *m, const double *x, int *cls)
+MfPredScore(MfPredModel *m, const double *z, int *cls)
 {
-	const double *z = MfPredScaled(m, x);
 	int			c = 0;
 	double		v;
 
 	switch (m->family)
 	{
 		case MF_ART_FAMILY_LINEAR_REGRESSION:
-			return mfk_linear_predict_row(m->coef, m->intercept[0], m->p, z);
+			return MfPredLinear(m->coef, m->intercept[0], m->p, z);
 		case MF_ART_FAMILY_LOGISTIC_REGRESSION:
 			mfk_logreg_predict_proba_row(m->coef, m->intercept, m->p, m->n_labels,
 										 m->multinomial, z, m->out);
@@ -302,6 +319,13 @@ MfPredRow(MfPredModel *m, const double *x, int *cls)
 	if (cls)
 		*cls = c;
 	return v;
+}
+
+/* Score one raw row (scaled here as in training); see MfPredScore. */
+static inline double
+MfPredRow(MfPredModel *m, const double *x, int *cls)
+{
+	return MfPredScore(m, MfPredScaled(m, x), cls);
 }
 
 /* ------------------------------------------------------------ inputs */
@@ -762,13 +786,14 @@ MfPredCheckFloatArgs(FunctionCallInfo fcinfo, int first)
 	c->args_checked = true;
 }
 
-/* The features passed as arguments from first on, into m->xraw. */
+/* The features passed as arguments from first on, scaled as in training. */
 static inline const double *
 MfPredArgsArg(FunctionCallInfo fcinfo, MfPredModel *m, int first)
 {
 	MfPredCall *c = (MfPredCall *) fcinfo->flinfo->fn_extra;
+	const NullableDatum *args = fcinfo->args + first;
 	int			n = PG_NARGS() - first;
-	double	   *row = m->xraw;
+	double	   *z = m->xbuf;
 
 	if (unlikely(!c->args_checked))
 		MfPredCheckFloatArgs(fcinfo, first);
@@ -776,11 +801,15 @@ MfPredArgsArg(FunctionCallInfo fcinfo, MfPredModel *m, int first)
 		MfPredBadLength(m, 1, n);
 	for (int j = 0; j < n; j++)
 	{
-		if (unlikely(fcinfo->args[first + j].isnull))
+		double		x = DatumGetFloat8(args[j].value);
+
+		if (unlikely(args[j].isnull))
 			MfPredNullFeature();
-		row[j] = DatumGetFloat8(fcinfo->args[first + j].value);
+		z[j] = m->standardize ? (x - m->center[j]) / m->scale[j] : x;
+		if (unlikely(!isfinite(z[j])))
+			MfPredNotFinite(m, j, x);
 	}
-	return row;
+	return z;
 }
 
 /* Map the model's columns to the named arguments (once per query). */
@@ -837,7 +866,6 @@ static Datum
 MfPredArgsForm(FunctionCallInfo fcinfo, bool cols, MfPredWhat what)
 {
 	MfPredModel *m;
-	const double *x;
 	int			cls = 0;
 	double		v;
 
@@ -846,8 +874,10 @@ MfPredArgsForm(FunctionCallInfo fcinfo, bool cols, MfPredWhat what)
 	m = MfPredModelFor(fcinfo);
 	if (what == MF_PRED_PROBA)
 		MfPredRequireClassifier(m, "mf_predict_proba()");
-	x = cols ? MfPredColsArg(fcinfo, m) : MfPredArgsArg(fcinfo, m, 1);
-	v = MfPredRow(m, x, &cls);
+	if (cols)
+		v = MfPredRow(m, MfPredColsArg(fcinfo, m), &cls);
+	else
+		v = MfPredScore(m, MfPredArgsArg(fcinfo, m, 1), &cls);
 	if (what == MF_PRED_VALUE)
 		PG_RETURN_FLOAT8(v);
 	if (what == MF_PRED_LABEL)
