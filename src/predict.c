@@ -1,7 +1,7 @@
 /*
  * predict.c - scoring inside SELECT: mf_predict, mf_predict_label,
- * mf_predict_proba (array, record and jsonb forms), mf_predict_batch and
- * mf_prewarm.
+ * mf_predict_proba (array, record and jsonb forms, and the argument forms
+ * the planner rewrites them into), mf_predict_batch and mf_prewarm.
  *
  * Design note
  * -----------
@@ -9,13 +9,18 @@
  * reference it resolved, the version_id and model pointer, and the query it
  * resolved them for (statement start time, local transaction id and
  * command id).  The first row of a query resolves the reference once
- * (mf._resolve through SPI, with the query's snapshot) and takes the model
- * from the per-backend cache (model_cache.c); later rows only compare
- * those keys and the cache generation, then hand ARR_DATA_PTR (or a row
- * encoded into the model's preallocated buffer) to the kernel.  The record
- * form maps the schema's columns to attribute numbers once per query and
- * row type.  Inputs are raw values: the stored standardisation is applied
- * here, exactly as in training ((x - mean) / std).
+ * (through SPI, with the query's snapshot: model_cache.c) and takes the
+ * model from the per-backend cache; later rows only compare those keys
+ * (not even the reference when it is a Const or Param) and the cache
+ * generation, then hand ARR_DATA_PTR, the plain arguments of the argument
+ * forms, or a row encoded into the model's preallocated buffer to the
+ * scoring code.  The record and column forms map the schema's columns to
+ * attribute or argument numbers once per query.  Inputs are raw values:
+ * the stored standardisation is applied here, exactly as in training
+ * ((x - mean) / std).  Every row form shares one scoring path (linear
+ * sums, the kernels' logistic and k-means rows, and an MLP row computed
+ * here without BLAS), so the forms agree bit for bit; mf_predict_batch
+ * uses the kernels' blocked BLAS paths and agrees to rounding.
  */
 #include "postgres.h"
 
