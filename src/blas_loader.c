@@ -11,8 +11,9 @@
  * of them dlopens libopenblas.so.0 (RTLD_LOCAL, so these definitions stay
  * the ones the kernels see; RTLD_LAZY, so its thousands of internal
  * function relocations are bound when used, not all at once against the
- * server's large symbol scope; OPENBLAS_NUM_THREADS=1 unless set, so no
- * thread pool is started only to be stopped), refuses the OpenMP build (it
+ * server's large symbol scope; OPENBLAS_NUM_THREADS=1 and signals blocked,
+ * so no thread pool is started only to be stopped and no library thread
+ * takes the backend's signals), refuses the OpenMP build (it
  * hangs after fork), pins BLAS to one thread (what _PG_init did before;
  * openblas_set_num_threads can still raise it) and resolves every entry
  * point at once; later calls are one indirect jump.  The
@@ -24,6 +25,8 @@
 
 #include <cblas.h>
 #include <dlfcn.h>
+#include <pthread.h>
+#include <signal.h>
 
 #include "mf_core.h"
 
@@ -90,10 +93,19 @@ MfBlasLoad(void)
 {
 	void	   *h;
 	MfBlasApi	a;
+	sigset_t	all,
+				old;
 
-	/* one thread from the start (no pool to start and stop); lazy binding */
-	setenv("OPENBLAS_NUM_THREADS", "1", 0);
+	/*
+	 * One thread from the start (no pool to start and stop), lazy binding,
+	 * and all signals blocked meanwhile, so a thread the library might still
+	 * start never takes the backend's signals.
+	 */
+	setenv("OPENBLAS_NUM_THREADS", "1", 1);
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
 	h = dlopen("libopenblas.so.0", RTLD_LAZY | RTLD_LOCAL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (h == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
