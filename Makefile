@@ -24,7 +24,9 @@ KERNEL_SRCS = $(wildcard kernels/*.c)
 KERNEL_OBJS = $(KERNEL_SRCS:.c=.o)
 CORE_SRCS   = $(wildcard src/*.c)
 CORE_OBJS   = $(CORE_SRCS:.c=.o) $(KERNEL_OBJS)
-CORE_LIBS   = -ljansson -lyaml -lopenblas -lz -lm
+CORE_LIBS   = -ljansson -lyaml -lz -lm -ldl
+# mf_core loads OpenBLAS on first use (src/blas_loader.c); the unit tests link it.
+BLAS_LIBS   = -lopenblas
 
 PG_CPPFLAGS = -I$(CURDIR)/kernels -I$(CURDIR)/src -I$(CURDIR)/bgworker
 PG_CFLAGS   = -std=gnu11 $(MF_CFLAGS)
@@ -53,8 +55,18 @@ mf_core$(DLSUFFIX): $(CORE_OBJS)
 	@# the server's own json_object() would shadow jansson's (see mf_config.h)
 	@if nm -D --undefined-only $@ | grep -qw json_object; then \
 		echo "mf_core calls json_object(): use mf_json_object_new()" >&2; rm -f $@; exit 1; fi
+	@# every OpenBLAS symbol mf_core needs must have a trampoline in src/blas_loader.c
+	@lib="$$($(CC) -print-file-name=libopenblas.so.0)"; if [ -f "$$lib" ]; then \
+		nm -D --defined-only "$$lib" | awk '{print $$NF}' | sed 's/@.*//' | sort -u >$@.blas; \
+		missing="$$(nm -D --undefined-only $@ | awk '{print $$NF}' | sed 's/@.*//' | sort -u | comm -12 - $@.blas)"; \
+		rm -f $@.blas; \
+		if [ -n "$$missing" ]; then echo "mf_core calls OpenBLAS without a trampoline in src/blas_loader.c:" $$missing >&2; \
+			rm -f $@; exit 1; fi; fi
 
 $(CORE_OBJS): $(wildcard kernels/*.h src/*.h)
+# The MLP row loops of predict.c need the vectorizer's dynamic cost model
+# (-O2 uses "very cheap", which leaves loops of unknown length scalar).
+src/predict.o: CFLAGS += -fvect-cost-model=dynamic
 
 install: install-core
 install-core: mf_core$(DLSUFFIX)
@@ -75,7 +87,7 @@ UNIT_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -O2 -g -Wall -Wextra -Ikernels 
 
 build/unit/%: kernels/test/%.c $(wildcard kernels/test/*.h) $(KERNEL_SRCS) $(wildcard kernels/*.h)
 	@mkdir -p build/unit
-	$(CC) $(UNIT_CFLAGS) -o $@ $< $(KERNEL_SRCS) $(CORE_LIBS)
+	$(CC) $(UNIT_CFLAGS) -o $@ $< $(KERNEL_SRCS) $(CORE_LIBS) $(BLAS_LIBS)
 
 unit-build: $(UNIT_BINS)
 

@@ -78,7 +78,20 @@ SELECT mf_set_stage('iris_species:1.0.0', 'production');
 SELECT jsonb_pretty(mf_get_model('iris_species') -> 'feature_schema' -> 'labels') AS labels;
 SELECT round((mf_evaluate('iris_species', 'iris', 'species') ->> 'accuracy')::numeric, 3) AS accuracy_on_all_rows;
 
--- 10. Background jobs: queue training in this transaction, wait with visible progress, read the log.
+-- 10. Score rows inside a SELECT. The record form finds the feature columns by name (text is one-hot
+--     encoded and NULLs imputed as in training); the array form takes raw values in the order of
+--     feature_schema -> 'features'. A new production version is used from the next statement on.
+SELECT species, mf_predict_label('iris_species', i) AS predicted, count(*) AS n
+  FROM iris i GROUP BY 1, 2 ORDER BY 1, 2;
+SELECT sepal_length, sepal_width, petal_length, petal_width,
+       mf_predict_label('iris_species', ARRAY[sepal_length, sepal_width, petal_length, petal_width]) AS species,
+       round((SELECT max(p) FROM unnest(mf_predict_proba('iris_species', i)) p)::numeric, 3) AS confidence,
+       round(mf_predict('petal_width', ARRAY[sepal_length, sepal_width, petal_length])::numeric, 2) AS predicted_width
+  FROM iris i ORDER BY sepal_length DESC, sepal_width DESC LIMIT 5;
+-- jsonb in, jsonb out (e.g. from an application): the label and the probabilities by name.
+SELECT mf_predict('iris_species', '{"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}'::jsonb);
+
+-- 11. Background jobs: queue training in this transaction, wait with visible progress, read the log.
 DROP TABLE IF EXISTS churn_history;
 CREATE TABLE churn_history AS
 SELECT i AS customer_id, (i % 97) / 97.0 AS tenure, (i % 89) / 89.0 AS monthly_spend,

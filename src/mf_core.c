@@ -4,8 +4,9 @@
  * mf_core is loaded by backends on the first call of an mf_ext function and
  * by job workers; never by the postmaster (see the Makefile).  On load it
  * points jansson at palloc, so every JSON value lives in a memory context
- * and an ERROR frees it, refuses the OpenMP build of OpenBLAS (it hangs in
- * forked processes) and pins BLAS to one thread.
+ * and an ERROR frees it.  OpenBLAS is loaded on first use (blas_loader.c),
+ * which refuses its OpenMP build (it hangs in forked processes) and pins
+ * BLAS to one thread.
  */
 #include "postgres.h"
 
@@ -27,6 +28,9 @@ void		_PG_init(void);
 
 /* mf.model_cache_mb: bound of the per-backend model cache (predict.c). */
 int			MfModelCacheMb = 64;
+
+/* mf.predict_simplify: plan-time rewrite of mf_predict calls (predict_support.c). */
+bool		MfPredictSimplify = true;
 
 /* jansson allocation in the current memory context, NULL on failure. */
 static void *
@@ -65,15 +69,13 @@ _PG_init(void)
 							PGC_USERSET, GUC_UNIT_MB,
 							NULL, NULL, NULL);
 
-	/* 2 = OpenMP build, which hangs after fork() */
-	if (openblas_get_parallel() == 2)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("mf_ext cannot run on the OpenMP build of OpenBLAS"),
-				 errdetail("OpenBLAS reports: %s", openblas_get_config()),
-				 errhint("Install the pthread build: apt-get install libopenblas0-pthread, "
-						 "then update-alternatives --config libopenblas.so.0-x86_64-linux-gnu.")));
-	openblas_set_num_threads(1);
+	DefineCustomBoolVariable("mf.predict_simplify",
+							 "Lets the planner pass ARRAY[...] and row arguments of mf_predict() as plain arguments.",
+							 "Off keeps the calls as written (for comparisons); results are the same.",
+							 &MfPredictSimplify,
+							 true,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
 }
 
 PG_FUNCTION_INFO_V1(mf_build_info);

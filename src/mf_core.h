@@ -28,5 +28,6 @@ extern text *MfJanssonToText(const json_t *value);
 /* mf_core.c */
 extern void MfInstallJanssonAllocator(void);
 extern int	MfModelCacheMb;	/* GUC mf.model_cache_mb */
+extern bool MfPredictSimplify;	/* GUC mf.predict_simplify */
 
 #endif							/* MF_CORE_H */

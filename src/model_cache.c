@@ -8,7 +8,13 @@
  * reference to the same version, and a version promoted by another session
  * is picked up by the next query, never in the middle of one.  The same
  * query returns the artifact's sha256, which is compared with the cached
- * model's, so a rewritten artifact is reloaded.
+ * model's, so a rewritten artifact is reloaded.  A valid reference is
+ * resolved by one plain-SQL query that follows mf._resolve's rules; only
+ * when it finds nothing (or the reference does not parse) does mf._resolve
+ * run, to raise its error.  Both queries are prepared once per backend and
+ * kept (SPI_keepplan); the plan cache replans them when the tables change,
+ * and each execution still reads with the calling query's snapshot, so
+ * nothing about the versions is cached here.
  */
 #include "postgres.h"
 
@@ -99,6 +105,104 @@ MfPredLookup(int64 version_id)
 	return e->model;
 }
 
+/* A kept SPI plan of sql with nargs arguments of types argtypes. */
+static SPIPlanPtr
+MfPredKeptPlan(const char *sql, int nargs, Oid *argtypes)
+{
+	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+
+	if (plan == NULL || SPI_keepplan(plan) != 0)
+		elog(ERROR, "could not prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
+	return plan;
+}
+
+/* True for a model name or label: ^[a-z][a-z0-9_]{0,62}$. */
+static bool
+MfPredIsName(const char *s, int len)
+{
+	if (len < 1 || len > 63 || s[0] < 'a' || s[0] > 'z')
+		return false;
+	for (int i = 1; i < len; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
+			return false;
+	return true;
+}
+
+/*
+ * Split a reference the way mf._resolve does: *kind 0 'name', 1
+ * 'name:version', 2 'name@stage', 3 'name@alias'.  False when it does not
+ * parse (mf._resolve then raises the error).
+ */
+static bool
+MfPredParseRef(text *ref, char **name, int *kind, char **arg)
+{
+	const char *s = VARDATA_ANY(ref);
+	int			len = (int) VARSIZE_ANY_EXHDR(ref);
+	int			n = 0;
+	const char *rest;
+	int			rlen;
+
+	while (n < len && s[n] != ':' && s[n] != '@')
+		n++;
+	if (!MfPredIsName(s, n))
+		return false;
+	*name = pnstrdup(s, n);
+	*kind = 0;
+	*arg = NULL;
+	if (n == len)
+		return true;
+	rest = s + n + 1;
+	rlen = len - n - 1;
+	*arg = pnstrdup(rest, rlen);
+	if (s[n] == ':')
+	{
+		*kind = 1;
+		return rlen > 0 && strpbrk(*arg, ":@") == NULL && (int) strlen(*arg) == rlen;
+	}
+	if (!MfPredIsName(rest, rlen))
+		return false;
+	*kind = (strcmp(*arg, "development") == 0 || strcmp(*arg, "staging") == 0 ||
+			 strcmp(*arg, "production") == 0 || strcmp(*arg, "archived") == 0) ? 2 : 3;
+	return true;
+}
+
+/*
+ * One plain-SQL query resolving every valid form exactly as mf._resolve
+ * does (SPI connected; true when a version was found).
+ */
+static bool
+MfPredResolveFast(text *ref)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			argtypes[3] = {TEXTOID, INT4OID, TEXTOID};
+	Datum		args[3];
+	char		nulls[3] = {' ', ' ', ' '};
+	char	   *name;
+	char	   *arg;
+	int			kind;
+
+	if (!MfPredParseRef(ref, &name, &kind, &arg))
+		return false;
+	if (plan == NULL)
+		plan = MfPredKeptPlan(
+			"SELECT v.version_id, mo.name || ':' || v.version, v.status, a.sha256 "
+			"FROM mf.models mo JOIN mf.model_versions v ON v.model_id = mo.model_id "
+			"LEFT JOIN mf.artifacts a ON a.version_id = v.version_id "
+			"WHERE mo.name = $1 AND CASE $2 WHEN 1 THEN v.version = $3 WHEN 2 THEN v.stage = $3 "
+			"WHEN 3 THEN v.version_id = (SELECT al.version_id FROM mf.aliases al "
+			"WHERE al.model_id = mo.model_id AND al.alias = $3) ELSE true END "
+			"ORDER BY (v.stage = 'production') DESC, v.version_id DESC LIMIT 1",
+			3, argtypes);
+	args[0] = CStringGetTextDatum(name);
+	args[1] = Int32GetDatum(kind);
+	args[2] = arg ? CStringGetTextDatum(arg) : (Datum) 0;
+	if (arg == NULL)
+		nulls[2] = 'n';
+	if (SPI_execute_plan(plan, args, nulls, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not resolve model reference \"%s\"", text_to_cstring(ref));
+	return SPI_processed == 1;
+}
+
 /*
  * Resolve a reference with the current query's snapshot: version_id and
  * artifact sha256.  42704 for an unknown reference (from mf._resolve),
@@ -107,24 +211,29 @@ MfPredLookup(int64 version_id)
 void
 MfPredResolve(text *ref, MfPredResolved *out)
 {
+	static SPIPlanPtr slow_plan = NULL;
 	MemoryContext caller = CurrentMemoryContext;
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		args[1];
 	bool		isnull;
 	char	   *status;
 	char	   *sha;
-	int			rc;
 
 	args[0] = PointerGetDatum(ref);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	rc = SPI_execute_with_args(
-		"SELECT r.version_id, r.model_name || ':' || r.version, v.status, a.sha256 "
-		"FROM mf._resolve($1) r JOIN mf.model_versions v ON v.version_id = r.version_id "
-		"LEFT JOIN mf.artifacts a ON a.version_id = r.version_id",
-		1, argtypes, args, NULL, true, 1);
-	if (rc != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "could not resolve model reference \"%s\"", text_to_cstring(ref));
+	if (!MfPredResolveFast(ref))
+	{
+		/* not found or malformed: mf._resolve raises the error */
+		if (slow_plan == NULL)
+			slow_plan = MfPredKeptPlan(
+				"SELECT r.version_id, r.model_name || ':' || r.version, v.status, a.sha256 "
+				"FROM mf._resolve($1) r JOIN mf.model_versions v ON v.version_id = r.version_id "
+				"LEFT JOIN mf.artifacts a ON a.version_id = r.version_id",
+				1, argtypes);
+		if (SPI_execute_plan(slow_plan, args, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "could not resolve model reference \"%s\"", text_to_cstring(ref));
+	}
 	out->version_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
 	sha = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4);

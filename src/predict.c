@@ -1,7 +1,7 @@
 /*
  * predict.c - scoring inside SELECT: mf_predict, mf_predict_label,
- * mf_predict_proba (array, record and jsonb forms), mf_predict_batch and
- * mf_prewarm.
+ * mf_predict_proba (array, record and jsonb forms, and the argument forms
+ * the planner rewrites them into), mf_predict_batch and mf_prewarm.
  *
  * Design note
  * -----------
@@ -9,13 +9,18 @@
  * reference it resolved, the version_id and model pointer, and the query it
  * resolved them for (statement start time, local transaction id and
  * command id).  The first row of a query resolves the reference once
- * (mf._resolve through SPI, with the query's snapshot) and takes the model
- * from the per-backend cache (model_cache.c); later rows only compare
- * those keys and the cache generation, then hand ARR_DATA_PTR (or a row
- * encoded into the model's preallocated buffer) to the kernel.  The record
- * form maps the schema's columns to attribute numbers once per query and
- * row type.  Inputs are raw values: the stored standardisation is applied
- * here, exactly as in training ((x - mean) / std).
+ * (through SPI, with the query's snapshot: model_cache.c) and takes the
+ * model from the per-backend cache; later rows only compare those keys
+ * (not even the reference when it is a Const or Param) and the cache
+ * generation, then hand ARR_DATA_PTR, the plain arguments of the argument
+ * forms, or a row encoded into the model's preallocated buffer to the
+ * scoring code.  The record and column forms map the schema's columns to
+ * attribute or argument numbers once per query.  Inputs are raw values:
+ * the stored standardisation is applied here, exactly as in training
+ * ((x - mean) / std).  Every row form shares one scoring path (linear
+ * sums, the kernels' logistic and k-means rows, and an MLP row computed
+ * here without BLAS), so the forms agree bit for bit; mf_predict_batch
+ * uses the kernels' blocked BLAS paths and agrees to rounding.
  */
 #include "postgres.h"
 
@@ -49,9 +54,11 @@ typedef struct MfPredCall
 	CommandId	cid;
 	uint64		generation;
 	text	   *ref;			/* the reference resolved (a copy) */
+	bool		ref_stable;		/* argument 0 is a Const or Param: fixed per query */
 	MfPredResolved res;
 	MfPredModel *model;
-	/* record form: column map for one row type and model */
+	bool		args_checked;	/* argument forms: every feature is float8 */
+	/* record and column forms: column map for one row type and model */
 	Oid			tup_type;
 	int32		tup_typmod;
 	int64		map_version;
@@ -82,14 +89,20 @@ MfPredSameRef(const MfPredCall *c, text *ref)
 		memcmp(VARDATA_ANY(c->ref), VARDATA_ANY(ref), len) == 0;
 }
 
-/* The model for this call: resolved once per query per call site. */
+/*
+ * The model for this call (reference in argument 0): resolved once per
+ * query per call site.  A constant or parameter reference is not even
+ * fetched again within the query.
+ */
 static MfPredModel *
-MfPredModelFor(FunctionCallInfo fcinfo, text *ref)
+MfPredModelFor(FunctionCallInfo fcinfo)
 {
 	MfPredCall *c = (MfPredCall *) fcinfo->flinfo->fn_extra;
 	MemoryContext old;
+	text	   *ref;
 
-	if (likely(c != NULL && MfPredSameQuery(c) && MfPredSameRef(c, ref)))
+	if (likely(c != NULL && c->ref != NULL && MfPredSameQuery(c) &&
+			   (c->ref_stable || MfPredSameRef(c, PG_GETARG_TEXT_PP(0)))))
 	{
 		if (likely(c->generation == MfModelCacheGeneration))
 			return c->model;
@@ -101,9 +114,11 @@ MfPredModelFor(FunctionCallInfo fcinfo, text *ref)
 		c->attnos = NULL;		/* map the record form's columns again */
 		return c->model;
 	}
+	ref = PG_GETARG_TEXT_PP(0);
 	if (c == NULL)
 	{
 		c = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(MfPredCall));
+		c->ref_stable = get_fn_expr_arg_stable(fcinfo->flinfo, 0);
 		fcinfo->flinfo->fn_extra = c;
 	}
 	if (c->ref != NULL)
@@ -180,22 +195,114 @@ MfPredClassValue(const MfPredModel *m, int c)
 	return m->labels_numeric ? m->label_values[c] : (double) c;
 }
 
+/* z = b + x W for one row, W row-major (in x out), four outputs at a time. */
+static inline void
+MfPredDense(const double *x, size_t in, const double *W, const double *b, size_t out, double *z)
+{
+	size_t		j = 0;
+
+	for (; j + 4 <= out; j += 4)
+	{
+		double		a0 = b[j],
+					a1 = b[j + 1],
+					a2 = b[j + 2],
+					a3 = b[j + 3];
+
+		for (size_t i = 0; i < in; i++)
+		{
+			const double *w = W + i * out + j;
+
+			a0 += x[i] * w[0];
+			a1 += x[i] * w[1];
+			a2 += x[i] * w[2];
+			a3 += x[i] * w[3];
+		}
+		z[j] = a0;
+		z[j + 1] = a1;
+		z[j + 2] = a2;
+		z[j + 3] = a3;
+	}
+	for (; j < out; j++)
+	{
+		double		a = b[j];
+
+		for (size_t i = 0; i < in; i++)
+			a += x[i] * W[i * out + j];
+		z[j] = a;
+	}
+}
+
 /*
- * Score one raw row: m->out gets the probabilities (classifiers); returns
- * the regression value, the class (label value or index) or the cluster.
- * *cls gets the class or cluster index (may be NULL).
+ * One MLP row without BLAS, so a connection that scores rows one at a time
+ * never loads OpenBLAS (blas_loader.c): each dense layer is b + x W, as
+ * mfk_dense_forward computes it with dgemm, then the hidden activation
+ * (ReLU inline, without branches; others through the kernels); softmax for
+ * classifiers.  Same values as the batch path up to the order of the
+ * additions.
+ */
+static void
+MfPredMlpRow(const MfMlp *m, const double *x, double *out, double *scratch)
+{
+	const double *cur = x;
+	double	   *bufs[2] = {scratch, scratch + m->max_width};
+	int			t = 0;
+
+	for (int l = 0; l < m->n_layers; l++)
+	{
+		double	   *z = l == m->n_layers - 1 ? out : bufs[t];
+		size_t		o = m->out[l];
+
+		MfPredDense(cur, m->in[l], m->params + m->w_off[l], m->params + m->b_off[l], o, z);
+		if (l < m->n_layers - 1)
+		{
+			if (m->cfg.activation == MF_ACT_RELU)
+				for (size_t j = 0; j < o; j++)
+					z[j] = z[j] > 0.0 ? z[j] : 0.0;
+			else if (mfk_act_is_gated(m->cfg.activation))
+				mfk_glu_forward(m->cfg.activation, z, z, 1, m->act_out[l]);
+			else
+				mfk_act_forward(m->cfg.activation, z, z, o);
+		}
+		cur = z;
+		t = 1 - t;
+	}
+	if (m->cfg.task == MF_TASK_CLASSIFICATION)
+		mfk_softmax_rows(out, out, 1, m->cfg.n_outputs);
+}
+
+/* b + w.z with two running sums (half the dependent additions of one). */
+static inline double
+MfPredLinear(const double *w, double b, size_t p, const double *z)
+{
+	double		s0 = 0.0,
+				s1 = 0.0;
+	size_t		j = 0;
+
+	for (; j + 2 <= p; j += 2)
+	{
+		s0 += w[j] * z[j];
+		s1 += w[j + 1] * z[j + 1];
+	}
+	if (j < p)
+		s0 += w[j] * z[j];
+	return b + (s0 + s1);
+}
+
+/*
+ * Score one scaled row z: m->out gets the probabilities (classifiers);
+ * returns the regression value, the class (label value or index) or the
+ * cluster.  *cls gets the class or cluster index (may be NULL).
  */
 static double
-MfPredRow(MfPredModel *m, const double *x, int *cls)
+MfPredScore(MfPredModel *m, const double *z, int *cls)
 {
-	const double *z = MfPredScaled(m, x);
 	int			c = 0;
 	double		v;
 
 	switch (m->family)
 	{
 		case MF_ART_FAMILY_LINEAR_REGRESSION:
-			return mfk_linear_predict_row(m->coef, m->intercept[0], m->p, z);
+			return MfPredLinear(m->coef, m->intercept[0], m->p, z);
 		case MF_ART_FAMILY_LOGISTIC_REGRESSION:
 			mfk_logreg_predict_proba_row(m->coef, m->intercept, m->p, m->n_labels,
 										 m->multinomial, z, m->out);
@@ -203,7 +310,7 @@ MfPredRow(MfPredModel *m, const double *x, int *cls)
 			v = MfPredClassValue(m, c);
 			break;
 		case MF_ART_FAMILY_MLP:
-			mfk_mlp_predict_row(&m->mlp, z, m->out, m->scratch);
+			MfPredMlpRow(&m->mlp, z, m->out, m->scratch);
 			if (!m->classify)
 				return m->out[0];
 			c = MfPredArgmax(m->out, m->n_labels);
@@ -217,6 +324,13 @@ MfPredRow(MfPredModel *m, const double *x, int *cls)
 	if (cls)
 		*cls = c;
 	return v;
+}
+
+/* Score one raw row (scaled here as in training); see MfPredScore. */
+static inline double
+MfPredRow(MfPredModel *m, const double *x, int *cls)
+{
+	return MfPredScore(m, MfPredScaled(m, x), cls);
 }
 
 /* ------------------------------------------------------------ inputs */
@@ -235,22 +349,31 @@ MfPredFeatureList(const MfPredModel *m)
 	return buf.data;
 }
 
-/* Raise 22023 for a features array of the wrong shape. */
+/* Raise 22023 for n features in ndim dimensions where the model wants p. */
 static void
-MfPredBadLength(const MfPredModel *m, ArrayType *a)
+MfPredBadLength(const MfPredModel *m, int ndim, int n)
 {
-	if (ARR_NDIM(a) > 1)
+	if (ndim > 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("model \"%s\" expects a one-dimensional array of %zu features, got a %d-dimensional array",
-						m->ref, m->p, ARR_NDIM(a)),
+						m->ref, m->p, ndim),
 				 errhint("mf_predict_batch() scores a two-dimensional array of rows.")));
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("model \"%s\" expects %zu features, got %d",
-					m->ref, m->p, ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a))),
+			 errmsg("model \"%s\" expects %zu features, got %d", m->ref, m->p, n),
 			 errdetail("Expected, in order: %s.", MfPredFeatureList(m)),
 			 errhint("Pass the raw (unscaled) expanded features in the order of feature_schema -> 'features'.")));
+}
+
+/* Raise 22004 for a NULL feature. */
+static void
+MfPredNullFeature(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+			 errmsg("features must not contain NULL"),
+			 errhint("Use the record or jsonb form to impute missing values.")));
 }
 
 /* The features of a float8[] argument, checked against the model. */
@@ -260,12 +383,9 @@ MfPredArrayArg(const MfPredModel *m, ArrayType *a)
 	if (unlikely(ARR_ELEMTYPE(a) != FLOAT8OID))
 		elog(ERROR, "features must be float8[]");
 	if (unlikely(ARR_NDIM(a) != 1 || (size_t) ARR_DIMS(a)[0] != m->p))
-		MfPredBadLength(m, a);
+		MfPredBadLength(m, ARR_NDIM(a), ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a)));
 	if (unlikely(ARR_HASNULL(a)))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("features must not contain NULL"),
-				 errhint("Use the record or jsonb form to impute missing values.")));
+		MfPredNullFeature();
 	return (const double *) ARR_DATA_PTR(a);
 }
 
@@ -327,39 +447,34 @@ MfPredNumericType(Oid t)
 		t == FLOAT8OID || t == NUMERICOID || t == BOOLOID;
 }
 
-/* Map the model's columns to the row type's attributes (once per query). */
+/*
+ * Map the model's columns to input positions by name (once per query):
+ * names[k] (NULL for a dropped column) has type typids[k].
+ */
 static void
-MfPredMapColumns(MfPredCall *c, MfPredModel *m, Oid tup_type, int32 tup_typmod)
+MfPredMapNames(MfPredCall *c, MfPredModel *m, int n, char **names, const Oid *typids)
 {
-	TupleDesc	td = lookup_rowtype_tupdesc(tup_type, tup_typmod);
 	MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(c));
 
-	c->tupdesc = CreateTupleDescCopy(td);
 	c->attnos = palloc(sizeof(int) * Max(m->ncols, 1));
 	c->typids = palloc(sizeof(Oid) * Max(m->ncols, 1));
 	c->outfns = palloc0(sizeof(FmgrInfo) * Max(m->ncols, 1));
-	c->values = palloc(sizeof(Datum) * Max(td->natts, 1));
-	c->nulls = palloc(sizeof(bool) * Max(td->natts, 1));
 	for (int i = 0; i < m->ncols; i++)
 	{
 		MfPredColumn *col = &m->cols[i];
 		int			a;
 
-		for (a = 0; a < td->natts; a++)
-		{
-			Form_pg_attribute att = TupleDescAttr(td, a);
-
-			if (!att->attisdropped && strcmp(NameStr(att->attname), col->name) == 0)
+		for (a = 0; a < n; a++)
+			if (names[a] != NULL && strcmp(names[a], col->name) == 0)
 				break;
-		}
-		if (a == td->natts)
+		if (a == n)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_COLUMN),
 					 errmsg("column \"%s\" does not exist in the input row", col->name),
 					 errdetail("Model \"%s\" reads the columns of its feature schema by name.", m->ref),
 					 errhint("Select or alias a column named \"%s\".", col->name)));
 		c->attnos[i] = a;
-		c->typids[i] = TupleDescAttr(td, a)->atttypid;
+		c->typids[i] = typids[a];
 		if (col->kind != MF_COL_CATEGORICAL && !MfPredNumericType(c->typids[i]))
 			ereport(ERROR,
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
@@ -375,11 +490,68 @@ MfPredMapColumns(MfPredCall *c, MfPredModel *m, Oid tup_type, int32 tup_typmod)
 			fmgr_info(fn, &c->outfns[i]);
 		}
 	}
-	ReleaseTupleDesc(td);
 	MemoryContextSwitchTo(old);
+	c->map_version = m->version_id;
+}
+
+/* Map the model's columns to the row type's attributes (once per query). */
+static void
+MfPredMapColumns(MfPredCall *c, MfPredModel *m, Oid tup_type, int32 tup_typmod)
+{
+	TupleDesc	td = lookup_rowtype_tupdesc(tup_type, tup_typmod);
+	char	  **names = palloc(sizeof(char *) * Max(td->natts, 1));
+	Oid		   *typids = palloc(sizeof(Oid) * Max(td->natts, 1));
+	MemoryContext old;
+
+	for (int a = 0; a < td->natts; a++)
+	{
+		Form_pg_attribute att = TupleDescAttr(td, a);
+
+		names[a] = att->attisdropped ? NULL : pstrdup(NameStr(att->attname));
+		typids[a] = att->atttypid;
+	}
+	old = MemoryContextSwitchTo(GetMemoryChunkContext(c));
+	c->tupdesc = CreateTupleDescCopy(td);
+	c->values = palloc(sizeof(Datum) * Max(td->natts, 1));
+	c->nulls = palloc(sizeof(bool) * Max(td->natts, 1));
+	MemoryContextSwitchTo(old);
+	c->attnos = NULL;			/* incomplete until mapped */
+	MfPredMapNames(c, m, td->natts, names, typids);
+	ReleaseTupleDesc(td);
 	c->tup_type = tup_type;
 	c->tup_typmod = tup_typmod;
-	c->map_version = m->version_id;
+}
+
+/* Encode the value of schema column i into row (NULL: imputed). */
+static inline void
+MfPredEncodeColumn(const MfPredCall *c, const MfPredModel *m, int i, Datum d, bool isnull,
+				   double *row)
+{
+	const MfPredColumn *col = &m->cols[i];
+
+	if (col->kind != MF_COL_CATEGORICAL)
+	{
+		double		v = isnull ? 0.0 : likely(c->typids[i] == FLOAT8OID) ?
+			DatumGetFloat8(d) : MfDatumToDouble(d, c->typids[i]);
+
+		if (unlikely(!isnull && !isfinite(v)))
+			MfPredNotFinite(m, col->offset, v);
+		MfPredSetNumber(col, row, v, isnull);
+	}
+	else if (isnull)
+		MfPredSetCategory(col, row, NULL, 0, true);
+	else if (c->outfns[i].fn_oid == InvalidOid)
+	{
+		text	   *t = DatumGetTextPP(d);
+
+		MfPredSetCategory(col, row, VARDATA_ANY(t), (int) VARSIZE_ANY_EXHDR(t), false);
+	}
+	else
+	{
+		char	   *s = OutputFunctionCall((FmgrInfo *) &c->outfns[i], d);
+
+		MfPredSetCategory(col, row, s, (int) strlen(s), false);
+	}
 }
 
 /* Encode a record into m->xraw with the model's schema. */
@@ -402,33 +574,9 @@ MfPredRecordArg(FunctionCallInfo fcinfo, MfPredModel *m, HeapTupleHeader th)
 	heap_deform_tuple(&tuple, c->tupdesc, c->values, c->nulls);
 	for (int i = 0; i < m->ncols; i++)
 	{
-		const MfPredColumn *col = &m->cols[i];
 		int			a = c->attnos[i];
-		bool		isnull = c->nulls[a];
-		Datum		d = isnull ? (Datum) 0 : c->values[a];
 
-		if (col->kind != MF_COL_CATEGORICAL)
-		{
-			double		v = isnull ? 0.0 : MfDatumToDouble(d, c->typids[i]);
-
-			if (!isnull && !isfinite(v))
-				MfPredNotFinite(m, col->offset, v);
-			MfPredSetNumber(col, row, v, isnull);
-		}
-		else if (isnull)
-			MfPredSetCategory(col, row, NULL, 0, true);
-		else if (c->outfns[i].fn_oid == InvalidOid)
-		{
-			text	   *t = DatumGetTextPP(d);
-
-			MfPredSetCategory(col, row, VARDATA_ANY(t), (int) VARSIZE_ANY_EXHDR(t), false);
-		}
-		else
-		{
-			char	   *s = OutputFunctionCall(&c->outfns[i], d);
-
-			MfPredSetCategory(col, row, s, (int) strlen(s), false);
-		}
+		MfPredEncodeColumn(c, m, i, c->nulls[a] ? (Datum) 0 : c->values[a], c->nulls[a], row);
 	}
 	return row;
 }
@@ -550,7 +698,7 @@ PG_FUNCTION_INFO_V1(mf_predict_proba_record);
 Datum
 mf_predict(PG_FUNCTION_ARGS)
 {
-	MfPredModel *m = MfPredModelFor(fcinfo, PG_GETARG_TEXT_PP(0));
+	MfPredModel *m = MfPredModelFor(fcinfo);
 	const double *x = MfPredArrayArg(m, PG_GETARG_ARRAYTYPE_P(1));
 
 	PG_RETURN_FLOAT8(MfPredRow(m, x, NULL));
@@ -560,7 +708,7 @@ mf_predict(PG_FUNCTION_ARGS)
 Datum
 mf_predict_record(PG_FUNCTION_ARGS)
 {
-	MfPredModel *m = MfPredModelFor(fcinfo, PG_GETARG_TEXT_PP(0));
+	MfPredModel *m = MfPredModelFor(fcinfo);
 	const double *x = MfPredRecordArg(fcinfo, m, PG_GETARG_HEAPTUPLEHEADER(1));
 
 	PG_RETURN_FLOAT8(MfPredRow(m, x, NULL));
@@ -570,7 +718,7 @@ mf_predict_record(PG_FUNCTION_ARGS)
 Datum
 mf_predict_label(PG_FUNCTION_ARGS)
 {
-	MfPredModel *m = MfPredModelFor(fcinfo, PG_GETARG_TEXT_PP(0));
+	MfPredModel *m = MfPredModelFor(fcinfo);
 	const double *x = MfPredArrayArg(m, PG_GETARG_ARRAYTYPE_P(1));
 	int			cls = 0;
 	double		v = MfPredRow(m, x, &cls);
@@ -582,7 +730,7 @@ mf_predict_label(PG_FUNCTION_ARGS)
 Datum
 mf_predict_label_record(PG_FUNCTION_ARGS)
 {
-	MfPredModel *m = MfPredModelFor(fcinfo, PG_GETARG_TEXT_PP(0));
+	MfPredModel *m = MfPredModelFor(fcinfo);
 	const double *x = MfPredRecordArg(fcinfo, m, PG_GETARG_HEAPTUPLEHEADER(1));
 	int			cls = 0;
 	double		v = MfPredRow(m, x, &cls);
@@ -594,7 +742,7 @@ mf_predict_label_record(PG_FUNCTION_ARGS)
 Datum
 mf_predict_proba(PG_FUNCTION_ARGS)
 {
-	MfPredModel *m = MfPredModelFor(fcinfo, PG_GETARG_TEXT_PP(0));
+	MfPredModel *m = MfPredModelFor(fcinfo);
 	const double *x;
 
 	MfPredRequireClassifier(m, "mf_predict_proba()");
@@ -607,13 +755,188 @@ mf_predict_proba(PG_FUNCTION_ARGS)
 Datum
 mf_predict_proba_record(PG_FUNCTION_ARGS)
 {
-	MfPredModel *m = MfPredModelFor(fcinfo, PG_GETARG_TEXT_PP(0));
+	MfPredModel *m = MfPredModelFor(fcinfo);
 	const double *x;
 
 	MfPredRequireClassifier(m, "mf_predict_proba()");
 	x = MfPredRecordArg(fcinfo, m, PG_GETARG_HEAPTUPLEHEADER(1));
 	MfPredRow(m, x, NULL);
 	PG_RETURN_ARRAYTYPE_P(MfPredProbaArray(m));
+}
+
+/* ------------------------------------------------------------ SQL: argument forms */
+
+/*
+ * The planner support function (predict_support.c) rewrites
+ * mf_predict(ref, ARRAY[e1, ..., ep]) into mf._predict_args(ref, e1, ..., ep)
+ * and mf_predict(ref, t) of a table row into mf._predict_cols(ref, names,
+ * c1, ..., cn): the executor then passes the values straight to fcinfo,
+ * with no array or row built per row.  Results and errors are those of
+ * the forms they replace.
+ */
+
+/* Check once per call site that the arguments from first on are float8. */
+static void
+MfPredCheckFloatArgs(FunctionCallInfo fcinfo, int first)
+{
+	MfPredCall *c = (MfPredCall *) fcinfo->flinfo->fn_extra;
+
+	for (int k = first; k < PG_NARGS(); k++)
+		if (get_fn_expr_argtype(fcinfo->flinfo, k) != FLOAT8OID)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("features must be float8, argument %d is %s", k + 1,
+							format_type_be(get_fn_expr_argtype(fcinfo->flinfo, k))),
+					 errhint("Call mf_predict(ref, ARRAY[...]) rather than this internal form.")));
+	c->args_checked = true;
+}
+
+/* The features passed as arguments from first on, scaled as in training. */
+static inline const double *
+MfPredArgsArg(FunctionCallInfo fcinfo, MfPredModel *m, int first)
+{
+	MfPredCall *c = (MfPredCall *) fcinfo->flinfo->fn_extra;
+	const NullableDatum *args = fcinfo->args + first;
+	int			n = PG_NARGS() - first;
+	double	   *z = m->xbuf;
+
+	if (unlikely(!c->args_checked))
+		MfPredCheckFloatArgs(fcinfo, first);
+	if (unlikely((size_t) n != m->p))
+		MfPredBadLength(m, 1, n);
+	for (int j = 0; j < n; j++)
+	{
+		double		x = DatumGetFloat8(args[j].value);
+
+		if (unlikely(args[j].isnull))
+			MfPredNullFeature();
+		z[j] = m->standardize ? (x - m->center[j]) / m->scale[j] : x;
+		if (unlikely(!isfinite(z[j])))
+			MfPredNotFinite(m, j, x);
+	}
+	return z;
+}
+
+/* Map the model's columns to the named arguments (once per query). */
+static void
+MfPredMapArgs(FunctionCallInfo fcinfo, MfPredCall *c, MfPredModel *m, ArrayType *names)
+{
+	Datum	   *d;
+	bool	   *nulls;
+	int			n;
+	char	  **cnames;
+	Oid		   *typids;
+
+	deconstruct_array(names, TEXTOID, -1, false, TYPALIGN_INT, &d, &nulls, &n);
+	if (n != PG_NARGS() - 2)
+		elog(ERROR, "mf._predict_cols got %d names for %d columns", n, PG_NARGS() - 2);
+	cnames = palloc(sizeof(char *) * Max(n, 1));
+	typids = palloc(sizeof(Oid) * Max(n, 1));
+	for (int k = 0; k < n; k++)
+	{
+		cnames[k] = nulls[k] ? NULL : TextDatumGetCString(d[k]);
+		typids[k] = get_fn_expr_argtype(fcinfo->flinfo, k + 2);
+	}
+	MfPredMapNames(c, m, n, cnames, typids);
+}
+
+/* Encode the column arguments (ref, names, c1, ..., cn) into m->xraw. */
+static inline const double *
+MfPredColsArg(FunctionCallInfo fcinfo, MfPredModel *m)
+{
+	MfPredCall *c = (MfPredCall *) fcinfo->flinfo->fn_extra;
+	double	   *row = m->xraw;
+
+	if (unlikely(c->attnos == NULL || c->map_version != m->version_id))
+		MfPredMapArgs(fcinfo, c, m, PG_GETARG_ARRAYTYPE_P(1));
+	for (int i = 0; i < m->ncols; i++)
+	{
+		NullableDatum *a = &fcinfo->args[2 + c->attnos[i]];
+
+		MfPredEncodeColumn(c, m, i, a->value, a->isnull, row);
+	}
+	return row;
+}
+
+/* What an argument form returns. */
+typedef enum MfPredWhat
+{
+	MF_PRED_VALUE,
+	MF_PRED_LABEL,
+	MF_PRED_PROBA
+} MfPredWhat;
+
+/* One argument form: features as plain values (cols: named columns). */
+static Datum
+MfPredArgsForm(FunctionCallInfo fcinfo, bool cols, MfPredWhat what)
+{
+	MfPredModel *m;
+	int			cls = 0;
+	double		v;
+
+	if (unlikely(PG_ARGISNULL(0)))
+		PG_RETURN_NULL();
+	m = MfPredModelFor(fcinfo);
+	if (what == MF_PRED_PROBA)
+		MfPredRequireClassifier(m, "mf_predict_proba()");
+	if (cols)
+		v = MfPredRow(m, MfPredColsArg(fcinfo, m), &cls);
+	else
+		v = MfPredScore(m, MfPredArgsArg(fcinfo, m, 1), &cls);
+	if (what == MF_PRED_VALUE)
+		PG_RETURN_FLOAT8(v);
+	if (what == MF_PRED_LABEL)
+		PG_RETURN_TEXT_P(MfPredLabelText(m, v, cls));
+	PG_RETURN_ARRAYTYPE_P(MfPredProbaArray(m));
+}
+
+PG_FUNCTION_INFO_V1(mf_predict_args);
+PG_FUNCTION_INFO_V1(mf_predict_label_args);
+PG_FUNCTION_INFO_V1(mf_predict_proba_args);
+PG_FUNCTION_INFO_V1(mf_predict_cols);
+PG_FUNCTION_INFO_V1(mf_predict_label_cols);
+PG_FUNCTION_INFO_V1(mf_predict_proba_cols);
+
+/* mf._predict_args(ref, x1, ..., xp): mf_predict(ref, ARRAY[x1, ..., xp]). */
+Datum
+mf_predict_args(PG_FUNCTION_ARGS)
+{
+	return MfPredArgsForm(fcinfo, false, MF_PRED_VALUE);
+}
+
+/* mf._predict_label_args(ref, x1, ..., xp). */
+Datum
+mf_predict_label_args(PG_FUNCTION_ARGS)
+{
+	return MfPredArgsForm(fcinfo, false, MF_PRED_LABEL);
+}
+
+/* mf._predict_proba_args(ref, x1, ..., xp). */
+Datum
+mf_predict_proba_args(PG_FUNCTION_ARGS)
+{
+	return MfPredArgsForm(fcinfo, false, MF_PRED_PROBA);
+}
+
+/* mf._predict_cols(ref, names, c1, ..., cn): mf_predict(ref, row). */
+Datum
+mf_predict_cols(PG_FUNCTION_ARGS)
+{
+	return MfPredArgsForm(fcinfo, true, MF_PRED_VALUE);
+}
+
+/* mf._predict_label_cols(ref, names, c1, ..., cn). */
+Datum
+mf_predict_label_cols(PG_FUNCTION_ARGS)
+{
+	return MfPredArgsForm(fcinfo, true, MF_PRED_LABEL);
+}
+
+/* mf._predict_proba_cols(ref, names, c1, ..., cn). */
+Datum
+mf_predict_proba_cols(PG_FUNCTION_ARGS)
+{
+	return MfPredArgsForm(fcinfo, true, MF_PRED_PROBA);
 }
 
 /* ------------------------------------------------------------ SQL: jsonb */
@@ -647,7 +970,7 @@ PG_FUNCTION_INFO_V1(mf_predict_jsonb);
 Datum
 mf_predict_jsonb(PG_FUNCTION_ARGS)
 {
-	MfPredModel *m = MfPredModelFor(fcinfo, PG_GETARG_TEXT_PP(0));
+	MfPredModel *m = MfPredModelFor(fcinfo);
 	json_t	   *in = MfJsonbToJansson(PG_GETARG_JSONB_P(1), "input");
 	json_t	   *out;
 
@@ -681,7 +1004,7 @@ PG_FUNCTION_INFO_V1(mf_predict_batch);
 Datum
 mf_predict_batch(PG_FUNCTION_ARGS)
 {
-	MfPredModel *m = MfPredModelFor(fcinfo, PG_GETARG_TEXT_PP(0));
+	MfPredModel *m = MfPredModelFor(fcinfo);
 	ArrayType  *a = PG_GETARG_ARRAYTYPE_P(1);
 	size_t		n,
 				p = m->p;

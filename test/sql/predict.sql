@@ -26,6 +26,12 @@ SELECT mf_train('pr_lin', 'pr_data', 'y', '{"features": ["x1", "x2"], "standardi
 SELECT mf_create_model('{"name": "pr_mlp", "family": "mlp", "hidden_layers": [8]}');
 SELECT mf_train('pr_mlp', 'pr_data', 'label',
                 '{"features": ["x1", "x2"], "epochs": 20, "learning_rate": 0.05, "early_stopping": false}');
+-- Three classes through two tanh layers, and a regressor: the MLP row path computes the layers itself (no BLAS).
+SELECT mf_create_model('{"name": "pr_tanh", "family": "mlp", "hidden_layers": [6, 5], "activation": "tanh"}');
+SELECT mf_train('pr_tanh', 'pr_data', 'cls',
+                '{"features": ["x1", "x2"], "epochs": 10, "learning_rate": 0.05, "early_stopping": false}');
+SELECT mf_create_model('{"name": "pr_mlpreg", "family": "mlp", "task": "regression", "hidden_layers": [5, 4]}');
+SELECT mf_train('pr_mlpreg', 'pr_data', 'y', '{"features": ["x1", "x2"], "epochs": 5, "early_stopping": false}');
 SELECT mf_create_model('{"name": "pr_km", "family": "kmeans", "k": 3}');
 SELECT mf_train('pr_km', 'pr_data', NULL, '{"features": ["x1", "x2"], "test_size": 0}');
 
@@ -91,8 +97,65 @@ BEGIN
 		  FROM a LEFT JOIN b USING (i)$q$, ref_name);
 END;
 $$;
-SELECT f.* FROM unnest(ARRAY['pr_bin', 'pr_multi', 'pr_lin', 'pr_mlp', 'pr_km']) m, pr_forms(m) f;
+SELECT f.* FROM unnest(ARRAY['pr_bin', 'pr_multi', 'pr_lin', 'pr_mlp', 'pr_tanh', 'pr_mlpreg', 'pr_km']) m, pr_forms(m) f;
+-- The MLP row path (plain loops) agrees with the batch path (dgemm) and with training's metrics.
+SELECT round(avg((mf_predict_label('pr_tanh', d) = cls::text)::int), 10)
+         = round((mf_evaluate('pr_tanh', 'pr_data', 'cls') ->> 'accuracy')::numeric, 10) AS tanh_same,
+       round(avg((mf_predict('pr_mlpreg', d) - y) ^ 2)::numeric, 8)
+         = round((mf_evaluate('pr_mlpreg', 'pr_data', 'y') ->> 'mse')::numeric, 8) AS mlpreg_same
+  FROM pr_data d;
 SELECT count(DISTINCT mf_predict('pr_km', ARRAY[x1, x2])) AS clusters_used FROM pr_data;
+
+-- The planner passes ARRAY[...] elements and table columns as plain arguments (mf.predict_simplify);
+-- results are bit for bit those of the calls as written, for every function and family.
+EXPLAIN (VERBOSE, COSTS OFF) SELECT mf_predict('pr_lin', ARRAY[x1, x2]), mf_predict_label('pr_bin', ARRAY[x1, x2]),
+                                   mf_predict_proba('pr_bin', ARRAY[x1, x2]) FROM pr_data;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT mf_predict('pr_logit', d), mf_predict_label('pr_logit', d),
+                                   mf_predict_proba('pr_logit', d) FROM pr_data d;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT mf_predict('pr_bin', s) FROM (SELECT x1, x2 FROM pr_data) s;
+-- A row that an outer join can make NULL is left as it is (NULL in, NULL out), and so is a constant array.
+EXPLAIN (VERBOSE, COSTS OFF) SELECT mf_predict('pr_bin', d) FROM (SELECT 1 AS k) k LEFT JOIN pr_data d ON d.i = k.k;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT mf_predict('pr_bin', ARRAY[1.0, 2.0]);
+SELECT mf_predict('pr_bin', d) IS NULL AS null_row FROM (SELECT 0 AS k) k LEFT JOIN pr_data d ON d.i = k.k;
+CREATE FUNCTION pr_all(ref_name text) RETURNS TABLE(i int, v_array float8, v_record float8, l_array text,
+                                                 l_record text, p_array float8[], p_record float8[])
+LANGUAGE plpgsql AS $$
+BEGIN
+	RETURN QUERY EXECUTE format($q$
+		SELECT i, mf_predict(%1$L, ARRAY[x1, x2]), mf_predict(%1$L, d), mf_predict_label(%1$L, ARRAY[x1, x2]),
+			   mf_predict_label(%1$L, d),
+			   CASE WHEN %1$L IN ('pr_bin', 'pr_multi', 'pr_mlp') THEN mf_predict_proba(%1$L, ARRAY[x1, x2]) END,
+			   CASE WHEN %1$L IN ('pr_bin', 'pr_multi', 'pr_mlp') THEN mf_predict_proba(%1$L, d) END
+		  FROM pr_data d$q$, ref_name);
+END;
+$$;
+CREATE TEMP TABLE pr_simplified AS
+SELECT m, f.* FROM unnest(ARRAY['pr_bin', 'pr_multi', 'pr_lin', 'pr_mlp', 'pr_km']) m, pr_all(m) f;
+SET mf.predict_simplify = off;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT mf_predict('pr_lin', ARRAY[x1, x2]), mf_predict('pr_lin', d) FROM pr_data d;
+CREATE TEMP TABLE pr_as_written AS
+SELECT m, f.* FROM unnest(ARRAY['pr_bin', 'pr_multi', 'pr_lin', 'pr_mlp', 'pr_km']) m, pr_all(m) f;
+RESET mf.predict_simplify;
+SELECT s.m AS model, count(*) AS n,
+       count(*) FILTER (WHERE (s.v_array, s.v_record, s.l_array, s.l_record, s.p_array, s.p_record)
+                              IS DISTINCT FROM (w.v_array, w.v_record, w.l_array, w.l_record, w.p_array, w.p_record)) AS diff,
+       count(*) FILTER (WHERE s.v_array IS DISTINCT FROM s.v_record) AS array_record_diff
+  FROM pr_simplified s JOIN pr_as_written w USING (m, i) GROUP BY 1 ORDER BY 1;
+-- Errors raised through the rewritten calls are those of the calls as written.
+\set VERBOSITY terse
+SELECT mf_predict('pr_bin', ARRAY[x1, x2, x1]) FROM pr_data;
+\echo :LAST_ERROR_SQLSTATE
+SELECT mf_predict('pr_bin', ARRAY[x1, CASE WHEN i = 7 THEN NULL ELSE x2 END]) FROM pr_data;
+\echo :LAST_ERROR_SQLSTATE
+SELECT mf_predict('pr_bin', ARRAY[x1, CASE WHEN i = 7 THEN 'NaN' ELSE x2 END]) FROM pr_data;
+\echo :LAST_ERROR_SQLSTATE
+SELECT mf_predict('pr_bin', s) FROM (SELECT x1 FROM pr_data) s;
+\echo :LAST_ERROR_SQLSTATE
+SELECT mf_predict_proba('pr_lin', d) FROM pr_data d;
+\echo :LAST_ERROR_SQLSTATE
+SELECT mf._predict_args('pr_bin', 1, 2);
+\echo :LAST_ERROR_SQLSTATE
+\set VERBOSITY default
 
 -- A parallel plan gives the same results as a serial one.
 CREATE TEMP TABLE pr_serial AS
@@ -124,14 +187,35 @@ SELECT sum(mf_predict('pr_lin', ARRAY[x1, x2]) + mf_predict('pr_multi', ARRAY[x1
   FROM pr_data;
 RESET mf.model_cache_mb;
 
--- A new version picked up by the next statement; a version is named exactly.
+-- A new version picked up by the next statement; a version is named exactly. A prepared statement
+-- with a generic (cached) plan, rewritten by the planner, uses the new production version too.
+SET plan_cache_mode = force_generic_plan;
+SET extra_float_digits = 3;
+PREPARE pr_prep(int) AS
+SELECT (mf_predict_proba('pr_bin', ARRAY[x1, x2]))[2] AS array_p, (mf_predict_proba('pr_bin', d))[2] AS record_p
+  FROM pr_data d WHERE i = $1;
+EXPLAIN (VERBOSE, COSTS OFF) EXECUTE pr_prep(1);
+EXECUTE pr_prep(1) \gset before_
 SELECT mf_train('pr_bin', 'pr_data', 'label', '{"features": ["x1", "x2"], "C": 0.001}');
 SELECT mf_set_stage('pr_bin:1.1.0', 'production');
+EXECUTE pr_prep(1) \gset after_
+SELECT :before_array_p = (mf_predict_proba('pr_bin:1.0.0', ARRAY[x1, x2]))[2] AS before_was_old,
+       :after_array_p = (mf_predict_proba('pr_bin:1.1.0', ARRAY[x1, x2]))[2] AS array_now_new,
+       :after_record_p = (mf_predict_proba('pr_bin:1.1.0', ARRAY[x1, x2]))[2] AS record_now_new,
+       :before_array_p <> :after_array_p AS changed
+  FROM pr_data WHERE i = 1;
+DEALLOCATE pr_prep;
+RESET plan_cache_mode;
+SET extra_float_digits = 0;
 SELECT round((mf_predict_proba('pr_bin', ARRAY[2.0, 1.0]))[2]::numeric, 6)
          = round((mf_predict_proba('pr_bin:1.1.0', ARRAY[2.0, 1.0]))[2]::numeric, 6) AS production_used,
        round((mf_predict_proba('pr_bin', ARRAY[2.0, 1.0]))[2]::numeric, 6)
          <> round((mf_predict_proba('pr_bin:1.0.0', ARRAY[2.0, 1.0]))[2]::numeric, 6) AS differs_from_old,
        mf_predict('pr_bin@production', ARRAY[2.0, 1.0]) = mf_predict('pr_bin:1.1.0', ARRAY[2.0, 1.0]) AS by_stage;
+SELECT mf_set_alias('pr_bin:1.0.0', 'champion');
+SELECT mf_predict_proba('pr_bin@champion', ARRAY[2.0, 1.0]) = mf_predict_proba('pr_bin:1.0.0', ARRAY[2.0, 1.0]) AS by_alias,
+       mf_predict_proba('pr_bin@production', ARRAY[2.0, 1.0]) = mf_predict_proba('pr_bin:1.1.0', ARRAY[2.0, 1.0]) AS by_stage,
+       mf_predict_proba('pr_bin@development', ARRAY[2.0, 1.0]) = mf_predict_proba('pr_bin:1.0.0', ARRAY[2.0, 1.0]) AS by_development;
 
 -- Errors, each with its SQLSTATE.
 \set VERBOSITY terse
@@ -148,6 +232,12 @@ SELECT mf_predict('pr_nope', ARRAY[1.0, 2.0]);
 SELECT mf_predict('pr_bin:9.9.9', ARRAY[1.0, 2.0]);
 \echo :LAST_ERROR_SQLSTATE
 SELECT mf_predict('pr_bin@staging', ARRAY[1.0, 2.0]);
+\echo :LAST_ERROR_SQLSTATE
+SELECT mf_predict('pr_bin@nobody', ARRAY[1.0, 2.0]);
+\echo :LAST_ERROR_SQLSTATE
+SELECT mf_predict('pr_bin:', ARRAY[1.0, 2.0]);
+\echo :LAST_ERROR_SQLSTATE
+SELECT mf_predict('pr_bin@Staging', ARRAY[1.0, 2.0]);
 \echo :LAST_ERROR_SQLSTATE
 SELECT mf_predict('Bad Ref', ARRAY[1.0, 2.0]);
 \echo :LAST_ERROR_SQLSTATE
