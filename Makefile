@@ -17,7 +17,7 @@ PG_CONFIG  ?= /usr/lib/postgresql/15/bin/pg_config
 
 # Preloaded library: no BLAS, no jansson.
 MODULE_big  = mf_ext
-OBJS        = src/preload/mf_ext.o $(patsubst %.c,%.o,$(wildcard bgworker/*.c))
+OBJS        = src/preload/mf_ext.o src/session_gucs.o $(patsubst %.c,%.o,$(wildcard bgworker/*.c))
 
 # Core library: SQL-callable functions over pure C kernels.
 KERNEL_SRCS = $(wildcard kernels/*.c)

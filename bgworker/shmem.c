@@ -16,6 +16,7 @@
 #include "utils/guc.h"
 
 #include "mf_bgworker.h"
+#include "session_gucs.h"
 
 char	   *MfDatabase = NULL;
 int			MfMaxWorkers = 2;
@@ -116,6 +117,7 @@ void
 MfBgworkerInit(void)
 {
 	MfDefineGucs();
+	(void) MfDefineSessionGucs();
 	MarkGUCPrefixReserved("mf");
 	if (!process_shared_preload_libraries_in_progress)
 		return;

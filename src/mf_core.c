@@ -26,11 +26,8 @@ PG_MODULE_MAGIC;
 
 void		_PG_init(void);
 
-/* mf.model_cache_mb: bound of the per-backend model cache (predict.c). */
-int			MfModelCacheMb = 64;
-
-/* mf.predict_simplify: plan-time rewrite of mf_predict calls (predict_support.c). */
-bool		MfPredictSimplify = true;
+/* mf.model_cache_mb and mf.predict_simplify (session_gucs.c). */
+MfSessionGucs *MfGucs = NULL;
 
 /* jansson allocation in the current memory context, NULL on failure. */
 static void *
@@ -60,22 +57,7 @@ _PG_init(void)
 {
 	MfInstallJanssonAllocator();
 
-	DefineCustomIntVariable("mf.model_cache_mb",
-							"Memory for trained models cached in each backend.",
-							"Least recently used models are dropped beyond this; "
-							"a model larger than the whole cache is still loaded.",
-							&MfModelCacheMb,
-							64, 1, 1024 * 1024,
-							PGC_USERSET, GUC_UNIT_MB,
-							NULL, NULL, NULL);
-
-	DefineCustomBoolVariable("mf.predict_simplify",
-							 "Lets the planner pass ARRAY[...] and row arguments of mf_predict() as plain arguments.",
-							 "Off keeps the calls as written (for comparisons); results are the same.",
-							 &MfPredictSimplify,
-							 true,
-							 PGC_USERSET, 0,
-							 NULL, NULL, NULL);
+	MfGucs = MfDefineSessionGucs();
 }
 
 PG_FUNCTION_INFO_V1(mf_build_info);

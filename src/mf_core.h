@@ -20,6 +20,8 @@
 
 #include "utils/jsonb.h"
 
+#include "session_gucs.h"
+
 /* json_bridge.c: jsonb <-> jansson */
 extern json_t *MfJsonbToJansson(Jsonb *jb, const char *what);
 extern Jsonb *MfJanssonToJsonb(const json_t *value);
@@ -27,7 +29,6 @@ extern text *MfJanssonToText(const json_t *value);
 
 /* mf_core.c */
 extern void MfInstallJanssonAllocator(void);
-extern int	MfModelCacheMb;	/* GUC mf.model_cache_mb */
-extern bool MfPredictSimplify;	/* GUC mf.predict_simplify */
+extern MfSessionGucs *MfGucs;	/* session_gucs.c */
 
 #endif							/* MF_CORE_H */

@@ -78,7 +78,7 @@ MfCacheRemove(MfPredModel *m)
 static void
 MfCacheEvict(MfPredModel *keep)
 {
-	Size		limit = (Size) MfModelCacheMb * 1024 * 1024;
+	Size		limit = (Size) MfGucs->model_cache_mb * 1024 * 1024;
 
 	while (cache_bytes > limit && !dlist_is_empty(&cache_lru))
 	{

@@ -193,7 +193,7 @@ mf_predict_support(PG_FUNCTION_ARGS)
 	Node	   *arg;
 	Node	   *res = NULL;
 
-	if (!IsA(rawreq, SupportRequestSimplify) || !MfPredictSimplify)
+	if (!IsA(rawreq, SupportRequestSimplify) || !MfGucs->predict_simplify)
 		PG_RETURN_POINTER(NULL);
 	req = (SupportRequestSimplify *) rawreq;
 	fcall = req->fcall;
