@@ -9,10 +9,18 @@
  * stay centred because their gradient sums to zero).  Parameters are packed
  * as [w (p or p x K row-major), b (1 or K)] in one vector for L-BFGS.
  *
- * Objective and gradient are evaluated in row blocks (gemv / gemm), with a
- * progress tick between blocks when n spans several blocks.  The binary
- * Newton solver (IRLS) builds H = Xa' D Xa + I_w with dsyrk over blocks of
- * sqrt(d_i) [x_i, 1], solves with Cholesky, and backtracks on f.
+ * Multinomial objective and gradient are evaluated in row blocks (gemm),
+ * with a progress tick between blocks when n spans several blocks.  The
+ * binary problem has one fused pass (MfkLogBinPass) that reads each row
+ * once and yields f, the gradient and, for Newton, the Hessian
+ * H = Xa' D Xa + I_w (dsyrk over blocks of sqrt(d_i) [x_i, 1]); one exp and
+ * one log1p per row.  L-BFGS calls it without the Hessian.  The binary
+ * Newton solver (IRLS) factors H by Cholesky and backtracks on f; every
+ * trial point gets a full pass, so an accepted step (almost always the
+ * first, t = 1) already carries the next gradient and Hessian: one pass
+ * over the data per iteration.  From MFK_WARM_MIN_ROWS rows on, Newton first
+ * runs on every MFK_WARM_STRIDE-th row (C scaled to the full sum) and the
+ * full problem starts from that solution: about half the passes.
  */
 #include "mf_kernels.h"
 
@@ -28,6 +36,9 @@ extern void dpotrs_(const char *uplo, const int *n, const int *nrhs,
 					int *info, size_t uplo_len);
 
 #define MFK_PHASE "logreg"
+#define MFK_BIN_BLOCK 2048
+#define MFK_WARM_STRIDE 8
+#define MFK_WARM_MIN_ROWS 65536
 
 /* Problem description and scratch for objective evaluations. */
 typedef struct MfkLogCtx
@@ -44,6 +55,8 @@ typedef struct MfkLogCtx
 	double		C;
 	size_t		block;
 	double	   *Z;				/* block x K */
+	double	   *hbuf;			/* MFK_BIN_BLOCK x q rows for dsyrk (Newton) */
+	size_t		stride;			/* binary pass: row i is X row i * stride */
 	int64_t		iter;			/* for progress ticks */
 } MfkLogCtx;
 
@@ -75,6 +88,93 @@ mfk_logreg_n_intercept(int n_classes, int multinomial)
 	return (n_classes == 2 && !multinomial) ? 1 : (size_t) n_classes;
 }
 
+/*
+ * One pass of the binary problem at x = [w, b]: *f, the gradient into g
+ * (q entries) when g != NULL, and the Hessian into H (upper triangle of the
+ * row-major q x q matrix, q = p + intercept) when H != NULL (needs c->hbuf).
+ */
+static int
+MfkLogBinPass(MfkLogCtx *c, const double *x, double *f, double *g, double *H)
+{
+	size_t		p = c->p,
+				q = p + (c->fit_intercept ? 1 : 0),
+				r0,
+				i,
+				j;
+	const double *w = x;
+	double		b = c->fit_intercept ? x[p] : 0.0;
+	double		C = c->C,
+				loss = 0.0,
+				gb = 0.0,
+				pen = 0.0;
+	int			first = 1,
+				rc;
+
+	if (g != NULL)
+		memset(g, 0, q * sizeof(double));
+	for (r0 = 0; r0 < c->n; r0 += MFK_BIN_BLOCK)
+	{
+		size_t		r1 = r0 + MFK_BIN_BLOCK < c->n ? r0 + MFK_BIN_BLOCK : c->n;
+
+		for (i = r0; i < r1; i++)
+		{
+			const double *xi = c->X + i * c->stride * p;
+			double		z = b,
+						e,
+						s,
+						r;
+			int			yi = c->y[i * c->stride];
+
+			for (j = 0; j < p; j++)
+				z += xi[j] * w[j];
+			e = exp(-fabs(z));
+			loss += (z > 0 ? z : 0.0) - (yi ? z : 0.0) + log1p(e);
+			if (g == NULL)
+				continue;
+			s = z >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
+			r = C * (s - (double) yi);
+			for (j = 0; j < p; j++)
+				g[j] += r * xi[j];
+			gb += r;
+			if (H != NULL)
+			{
+				double	   *bi = c->hbuf + (i - r0) * q;
+				double		sd = sqrt(C * e) / (1.0 + e);	/* sqrt(C s (1 - s)) */
+
+				for (j = 0; j < p; j++)
+					bi[j] = sd * xi[j];
+				if (c->fit_intercept)
+					bi[p] = sd;
+			}
+		}
+		if (H != NULL)
+		{
+			cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int) q, (int) (r1 - r0),
+						1.0, c->hbuf, (int) q, first ? 0.0 : 1.0, H, (int) q);
+			first = 0;
+		}
+		if (r1 < c->n &&
+			(rc = mfk_tick(c->env, MFK_PHASE, c->iter, 0,
+						   (double) r1 / (double) c->n)) != MF_KOK)
+			return rc;
+	}
+	for (j = 0; j < p; j++)
+	{
+		if (c->penalty)
+		{
+			pen += w[j] * w[j];
+			if (g != NULL)
+				g[j] += w[j];
+			if (H != NULL)
+				H[j * q + j] += 1.0;
+		}
+	}
+	if (g != NULL && c->fit_intercept)
+		g[p] = gb;
+	*f = C * loss + 0.5 * pen;
+	return MF_KOK;
+}
+
 /* f and g at x = [W, b]; g may be NULL. */
 static int
 MfkLogEval(MfkLogCtx *c, const double *x, double *f, double *g)
@@ -91,6 +191,8 @@ MfkLogEval(MfkLogCtx *c, const double *x, double *f, double *g)
 				pen = 0.0;
 	int			rc;
 
+	if (!c->multinomial)
+		return MfkLogBinPass(c, x, f, g, NULL);
 	if (g != NULL)
 		memset(g, 0, (nw + (c->fit_intercept ? K : 0)) * sizeof(double));
 	for (r0 = 0; r0 < c->n; r0 += c->block)
@@ -185,50 +287,109 @@ MfkLogNormInf(const double *a, size_t n)
 	return s;
 }
 
-/* Hessian of the binary objective at x into H (q x q, q = p + intercept). */
-static int
-MfkLogHessian(MfkLogCtx *c, const double *x, double *H, double *buf, int q)
+/* Newton workspace (q = p + intercept); g/gt and H/Ht swap on a step. */
+typedef struct MfkNewtonWork
 {
-	size_t		p = c->p,
-				r0,
-				i,
+	double	   *H,
+			   *Ht,
+			   *g,
+			   *gt,
+			   *d,
+			   *xt;
+	double		f,
+				gnorm;
+	int			iter;
+} MfkNewtonWork;
+
+/*
+ * Newton iterations on the problem c from x (w->f, w->g, w->H already hold
+ * the pass at x) until gnorm <= tol or max_iter.  The full problem pushes
+ * its iterations to hist and reports them (hist may be NULL either way).
+ */
+static int
+MfkLogNewtonLoop(MfkLogCtx *c, MfkNewtonWork *w, double *x, double tol,
+				 int max_iter, int report, MfHistory *hist)
+{
+	int			q = (int) c->p + (c->fit_intercept ? 1 : 0),
+				one = 1,
+				lapinfo = 0,
+				rc,
 				j;
-	int			first = 1,
-				rc;
+	MfProgress	pr;
 
-	for (r0 = 0; r0 < c->n; r0 += c->block)
+	while (w->gnorm > tol && w->iter < max_iter)
 	{
-		size_t		r1 = r0 + c->block < c->n ? r0 + c->block : c->n;
+		double		t = 1.0,
+					ft = 0.0,
+					gd = 0.0,
+				   *tmp;
 
-		for (i = r0; i < r1; i++)
+		c->iter = w->iter + 1;
+		dpotrf_("L", &q, w->H, &q, &lapinfo, 1);	/* row-major upper = col-major lower */
+		if (lapinfo != 0)
+			return MF_KERR_SINGULAR;
+		memcpy(w->d, w->g, (size_t) q * sizeof(double));
+		dpotrs_("L", &q, &one, w->H, &q, w->d, &q, &lapinfo, 1);
+		for (j = 0; j < q; j++)
+			gd += w->g[j] * w->d[j];
+		/* backtracking (Armijo) along -d; each trial is a full pass */
+		for (;;)
 		{
-			const double *xi = c->X + i * p;
-			double	   *bi = buf + (i - r0) * (size_t) q;
-			double		z = c->fit_intercept ? x[p] : 0.0;
-			double		s,
-						sd;
-
-			for (j = 0; j < p; j++)
-				z += xi[j] * x[j];
-			s = mfk_sigmoid(z);
-			sd = sqrt(c->C * s * (1.0 - s));
-			for (j = 0; j < p; j++)
-				bi[j] = sd * xi[j];
-			if (c->fit_intercept)
-				bi[p] = sd;
+			for (j = 0; j < q; j++)
+				w->xt[j] = x[j] - t * w->d[j];
+			if ((rc = MfkLogBinPass(c, w->xt, &ft, w->gt, w->Ht)) != MF_KOK)
+				return rc;
+			if ((isfinite(ft) && ft <= w->f - 1e-4 * t * gd) || t < 1e-10)
+				break;
+			t *= 0.5;
 		}
-		cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, q, (int) (r1 - r0),
-					1.0, buf, q, first ? 0.0 : 1.0, H, q);
-		first = 0;
-		if (r1 < c->n &&
-			(rc = mfk_tick(c->env, MFK_PHASE, c->iter, 0,
-						   (double) r1 / (double) c->n)) != MF_KOK)
+		if (!(ft <= w->f))
+			break;				/* no progress possible (rounding) */
+		memcpy(x, w->xt, (size_t) q * sizeof(double));
+		tmp = w->g, w->g = w->gt, w->gt = tmp;
+		tmp = w->H, w->H = w->Ht, w->Ht = tmp;
+		w->f = ft;
+		w->gnorm = MfkLogNormInf(w->g, q);
+		w->iter++;
+		if (!report)
+			continue;
+		mfk_history_push(hist, w->f, NAN);
+		pr.kind = MF_PROGRESS_ITERATION;
+		pr.phase = MFK_PHASE;
+		pr.iteration = w->iter;
+		pr.total = max_iter;
+		pr.loss = w->f;
+		pr.val_loss = NAN;
+		pr.fraction = (double) w->iter / (double) max_iter;
+		if ((rc = mfk_report(c->env, &pr)) != MF_KOK)
 			return rc;
 	}
-	if (c->penalty)
-		for (j = 0; j < p; j++)
-			H[j * q + j] += 1.0;
 	return MF_KOK;
+}
+
+/*
+ * Warm start for large n: Newton on every MFK_WARM_STRIDE-th row with C
+ * scaled by n / rows (the same objective, estimated), to a loose tolerance.
+ * Its solution is within sampling error of the optimum, from where the
+ * full problem converges (quadratically) in a few passes.
+ */
+static int
+MfkLogWarmStart(MfkLogCtx *c, MfkNewtonWork *w, double *x)
+{
+	MfkLogCtx	sub = *c;
+	int			q = (int) c->p + (c->fit_intercept ? 1 : 0),
+				rc;
+
+	sub.n = (c->n + MFK_WARM_STRIDE - 1) / MFK_WARM_STRIDE;
+	sub.stride = c->stride * MFK_WARM_STRIDE;
+	sub.C = c->C * (double) c->n / (double) sub.n;
+	if ((rc = MfkLogBinPass(&sub, x, &w->f, w->g, w->H)) != MF_KOK)
+		return rc;
+	w->gnorm = MfkLogNormInf(w->g, q);
+	w->iter = 0;
+	/* gradient of a sum over sub.n rows: relative tolerance 1e-6 */
+	rc = MfkLogNewtonLoop(&sub, w, x, 1e-6 * sub.C * (double) sub.n, 30, 0, NULL);
+	return rc == MF_KERR_SINGULAR ? MF_KOK : rc;	/* the full problem decides */
 }
 
 /* Newton / IRLS for the binary problem; x has p (+1) entries. */
@@ -237,87 +398,47 @@ MfkLogNewton(MfkLogCtx *c, const MfLogregOpts *o, double *x, MfHistory *hist,
 			 MfLogregInfo *info)
 {
 	const MfAllocator *a = &c->env->alloc;
-	int			q = (int) c->p + (c->fit_intercept ? 1 : 0),
-				one = 1,
-				lapinfo = 0,
-				iter = 0,
-				rc,
-				j;
-	double	   *H = mfk_alloc_doubles(a, (size_t) q * q);
-	double	   *g = mfk_alloc_doubles(a, q);
-	double	   *d = mfk_alloc_doubles(a, q);
-	double	   *xt = mfk_alloc_doubles(a, q);
-	double	   *buf = mfk_alloc_doubles(a, c->block * (size_t) q);
-	double		f = 0.0,
-				gnorm = 0.0;
-	MfProgress	pr;
+	size_t		q = c->p + (c->fit_intercept ? 1 : 0);
+	MfkNewtonWork w;
+	int			rc;
 
-	if (!H || !g || !d || !xt || !buf)
+	memset(&w, 0, sizeof(w));
+	w.H = mfk_alloc_doubles(a, q * q);
+	w.Ht = mfk_alloc_doubles(a, q * q);
+	w.g = mfk_alloc_doubles(a, q);
+	w.gt = mfk_alloc_doubles(a, q);
+	w.d = mfk_alloc_doubles(a, q);
+	w.xt = mfk_alloc_doubles(a, q);
+	c->hbuf = mfk_alloc_doubles(a, (size_t) MFK_BIN_BLOCK * q);
+	if (!w.H || !w.Ht || !w.g || !w.gt || !w.d || !w.xt || !c->hbuf)
 	{
 		rc = MF_KERR_NOMEM;
 		goto done;
 	}
-	if ((rc = MfkLogEval(c, x, &f, g)) != MF_KOK)
+	if (c->n >= MFK_WARM_MIN_ROWS && o->max_iter > 0 &&
+		(rc = MfkLogWarmStart(c, &w, x)) != MF_KOK)
 		goto done;
-	gnorm = MfkLogNormInf(g, q);
-	while (gnorm > o->tol && iter < o->max_iter)
-	{
-		double		t = 1.0,
-					ft = 0.0,
-					gd = 0.0;
-
-		c->iter = iter + 1;
-		if ((rc = MfkLogHessian(c, x, H, buf, q)) != MF_KOK)
-			goto done;
-		dpotrf_("L", &q, H, &q, &lapinfo, 1);	/* row-major upper = col-major lower */
-		if (lapinfo != 0)
-		{
-			rc = MF_KERR_SINGULAR;
-			goto done;
-		}
-		memcpy(d, g, (size_t) q * sizeof(double));
-		dpotrs_("L", &q, &one, H, &q, d, &q, &lapinfo, 1);
-		for (j = 0; j < q; j++)
-			gd += g[j] * d[j];
-		/* backtracking (Armijo) along -d */
-		for (;;)
-		{
-			for (j = 0; j < q; j++)
-				xt[j] = x[j] - t * d[j];
-			if ((rc = MfkLogEval(c, xt, &ft, NULL)) != MF_KOK)
-				goto done;
-			if ((isfinite(ft) && ft <= f - 1e-4 * t * gd) || t < 1e-10)
-				break;
-			t *= 0.5;
-		}
-		if (!(ft <= f))
-			break;				/* no progress possible (rounding) */
-		memcpy(x, xt, (size_t) q * sizeof(double));
-		if ((rc = MfkLogEval(c, x, &f, g)) != MF_KOK)
-			goto done;
-		gnorm = MfkLogNormInf(g, q);
-		iter++;
-		mfk_history_push(hist, f, NAN);
-		pr.kind = MF_PROGRESS_ITERATION;
-		pr.phase = MFK_PHASE;
-		pr.iteration = iter;
-		pr.total = o->max_iter;
-		pr.loss = f;
-		pr.val_loss = NAN;
-		pr.fraction = (double) iter / (double) o->max_iter;
-		if ((rc = mfk_report(c->env, &pr)) != MF_KOK)
-			goto done;
-	}
-	info->n_iter = iter;
-	info->objective = f;
-	info->gnorm_inf = gnorm;
-	info->converged = gnorm <= o->tol;
+	if (!mfk_all_finite(x, q))
+		memset(x, 0, q * sizeof(double));
+	if ((rc = MfkLogBinPass(c, x, &w.f, w.g, w.H)) != MF_KOK)
+		goto done;
+	w.gnorm = MfkLogNormInf(w.g, q);
+	w.iter = 0;
+	if ((rc = MfkLogNewtonLoop(c, &w, x, o->tol, o->max_iter, 1, hist)) != MF_KOK)
+		goto done;
+	info->n_iter = w.iter;
+	info->objective = w.f;
+	info->gnorm_inf = w.gnorm;
+	info->converged = w.gnorm <= o->tol;
 done:
-	mfk_free(a, H);
-	mfk_free(a, g);
-	mfk_free(a, d);
-	mfk_free(a, xt);
-	mfk_free(a, buf);
+	mfk_free(a, w.H);
+	mfk_free(a, w.Ht);
+	mfk_free(a, w.g);
+	mfk_free(a, w.gt);
+	mfk_free(a, w.d);
+	mfk_free(a, w.xt);
+	mfk_free(a, c->hbuf);
+	c->hbuf = NULL;
 	return rc;
 }
 
@@ -351,6 +472,7 @@ MfkLogSetup(MfkLogCtx *c, const MfEnv *env, const double *X, const int *y,
 	c->fit_intercept = o->fit_intercept;
 	c->penalty = o->penalty;
 	c->C = o->C;
+	c->stride = 1;
 	c->block = mfk_block_rows(p * (size_t) c->K);
 	if (c->block > n)
 		c->block = n;
