@@ -18,9 +18,13 @@
  * Newton solver (IRLS) factors H by Cholesky and backtracks on f; every
  * trial point gets a full pass, so an accepted step (almost always the
  * first, t = 1) already carries the next gradient and Hessian: one pass
- * over the data per iteration.  From MFK_WARM_MIN_ROWS rows on, Newton first
- * runs on every MFK_WARM_STRIDE-th row (C scaled to the full sum) and the
- * full problem starts from that solution: about half the passes.
+ * over the data per iteration.  Once the gradient shrinks fast (by more
+ * than 1 / MFK_LAZY_RATIO a step) the last Hessian factor is reused and the
+ * passes skip the Hessian, which is most of their cost; a slow step, a
+ * backtrack or a failed step brings a fresh Hessian back.  On large inputs
+ * Newton first runs on every MFK_WARM_STRIDE-th row (C scaled to the full
+ * sum; recursively while that leaves at least MFK_WARM_MIN_ROWS rows) and
+ * the full problem starts from that solution.
  */
 #include "mf_kernels.h"
 
@@ -38,7 +42,8 @@ extern void dpotrs_(const char *uplo, const int *n, const int *nrhs,
 #define MFK_PHASE "logreg"
 #define MFK_BIN_BLOCK 2048
 #define MFK_WARM_STRIDE 8
-#define MFK_WARM_MIN_ROWS 65536
+#define MFK_WARM_MIN_ROWS 8192
+#define MFK_LAZY_RATIO 0.1
 
 /* Problem description and scratch for objective evaluations. */
 typedef struct MfkLogCtx
@@ -287,7 +292,11 @@ MfkLogNormInf(const double *a, size_t n)
 	return s;
 }
 
-/* Newton workspace (q = p + intercept); g/gt and H/Ht swap on a step. */
+/*
+ * Newton workspace (q = p + intercept); g/gt and H/Ht swap on a step.  H
+ * holds either a Hessian not yet factored (h_fresh) or the Cholesky factor
+ * of the last Hessian computed, which may be older than x (lazy Hessian).
+ */
 typedef struct MfkNewtonWork
 {
 	double	   *H,
@@ -299,12 +308,18 @@ typedef struct MfkNewtonWork
 	double		f,
 				gnorm;
 	int			iter;
+	int			h_fresh;		/* H is a Hessian at x, not factored yet */
+	int			want_h;			/* the next trial pass computes the Hessian */
+	int			factor_at_x;	/* the factor in H was computed at x */
 } MfkNewtonWork;
 
 /*
- * Newton iterations on the problem c from x (w->f, w->g, w->H already hold
- * the pass at x) until gnorm <= tol or max_iter.  The full problem pushes
- * its iterations to hist and reports them (hist may be NULL either way).
+ * Newton iterations on the problem c from x (w->f, w->g and w->H already
+ * describe x) until gnorm <= tol or max_iter.  The Hessian of a trial
+ * point is only computed while the gradient shrinks slowly (ratio above
+ * MFK_LAZY_RATIO) or after a backtracking step; in the fast local phase
+ * the last factor is reused, which saves the dsyrk and half of each pass.
+ * The full problem pushes its iterations to hist and reports them.
  */
 static int
 MfkLogNewtonLoop(MfkLogCtx *c, MfkNewtonWork *w, double *x, double tol,
@@ -322,34 +337,68 @@ MfkLogNewtonLoop(MfkLogCtx *c, MfkNewtonWork *w, double *x, double tol,
 		double		t = 1.0,
 					ft = 0.0,
 					gd = 0.0,
+					gnt = 0.0,
+					gold = w->gnorm,
 				   *tmp;
+		int			with_h = w->want_h,
+					refresh = 0;
 
 		c->iter = w->iter + 1;
-		dpotrf_("L", &q, w->H, &q, &lapinfo, 1);	/* row-major upper = col-major lower */
-		if (lapinfo != 0)
-			return MF_KERR_SINGULAR;
+		if (w->h_fresh)
+		{
+			dpotrf_("L", &q, w->H, &q, &lapinfo, 1);	/* row-major upper = col-major lower */
+			if (lapinfo != 0)
+				return MF_KERR_SINGULAR;
+			w->h_fresh = 0;
+		}
 		memcpy(w->d, w->g, (size_t) q * sizeof(double));
 		dpotrs_("L", &q, &one, w->H, &q, w->d, &q, &lapinfo, 1);
 		for (j = 0; j < q; j++)
 			gd += w->g[j] * w->d[j];
-		/* backtracking (Armijo) along -d; each trial is a full pass */
+
+		/*
+		 * Backtracking (Armijo) along -d; each trial is a full pass.  When f
+		 * only moves at rounding level, a smaller gradient decides.  A reused
+		 * factor gets no backtracking: its failure brings a fresh Hessian.
+		 */
 		for (;;)
 		{
 			for (j = 0; j < q; j++)
 				w->xt[j] = x[j] - t * w->d[j];
-			if ((rc = MfkLogBinPass(c, w->xt, &ft, w->gt, w->Ht)) != MF_KOK)
+			if ((rc = MfkLogBinPass(c, w->xt, &ft, w->gt, with_h ? w->Ht : NULL)) != MF_KOK)
 				return rc;
-			if ((isfinite(ft) && ft <= w->f - 1e-4 * t * gd) || t < 1e-10)
+			gnt = MfkLogNormInf(w->gt, q);
+			if (isfinite(ft) &&
+				(ft <= w->f - 1e-4 * t * gd ||
+				 (ft - w->f <= 1e-12 * fabs(w->f) && gnt < w->gnorm)))
+				break;
+			if (!w->factor_at_x)
+			{
+				refresh = 1;
+				break;
+			}
+			if (t < 1e-10)
 				break;
 			t *= 0.5;
 		}
-		if (!(ft <= w->f))
+		if (refresh)
+		{
+			/* the reused factor failed: a fresh Hessian at x, then retry */
+			if ((rc = MfkLogBinPass(c, x, &w->f, w->g, w->H)) != MF_KOK)
+				return rc;
+			w->h_fresh = w->want_h = w->factor_at_x = 1;
+			continue;
+		}
+		if (!(ft <= w->f) && !(ft - w->f <= 1e-12 * fabs(w->f) && gnt < w->gnorm))
 			break;				/* no progress possible (rounding) */
 		memcpy(x, w->xt, (size_t) q * sizeof(double));
 		tmp = w->g, w->g = w->gt, w->gt = tmp;
-		tmp = w->H, w->H = w->Ht, w->Ht = tmp;
+		if (with_h)
+			tmp = w->H, w->H = w->Ht, w->Ht = tmp;
+		w->h_fresh = w->factor_at_x = with_h;
 		w->f = ft;
-		w->gnorm = MfkLogNormInf(w->g, q);
+		w->gnorm = gnt;
+		w->want_h = t < 1.0 || !(w->gnorm <= MFK_LAZY_RATIO * gold);
 		w->iter++;
 		if (!report)
 			continue;
@@ -369,9 +418,10 @@ MfkLogNewtonLoop(MfkLogCtx *c, MfkNewtonWork *w, double *x, double tol,
 
 /*
  * Warm start for large n: Newton on every MFK_WARM_STRIDE-th row with C
- * scaled by n / rows (the same objective, estimated), to a loose tolerance.
- * Its solution is within sampling error of the optimum, from where the
- * full problem converges (quadratically) in a few passes.
+ * scaled by n / rows (the same objective, estimated), to a loose tolerance,
+ * itself warm-started the same way while its rows are many.  Its solution
+ * is within sampling error of the optimum: the full problem then converges
+ * in a few passes (a fresh Hessian at the start, then mostly reused).
  */
 static int
 MfkLogWarmStart(MfkLogCtx *c, MfkNewtonWork *w, double *x)
@@ -383,13 +433,16 @@ MfkLogWarmStart(MfkLogCtx *c, MfkNewtonWork *w, double *x)
 	sub.n = (c->n + MFK_WARM_STRIDE - 1) / MFK_WARM_STRIDE;
 	sub.stride = c->stride * MFK_WARM_STRIDE;
 	sub.C = c->C * (double) c->n / (double) sub.n;
+	if (sub.n >= MFK_WARM_MIN_ROWS && (rc = MfkLogWarmStart(&sub, w, x)) != MF_KOK)
+		return rc;
 	if ((rc = MfkLogBinPass(&sub, x, &w->f, w->g, w->H)) != MF_KOK)
 		return rc;
+	w->h_fresh = w->want_h = w->factor_at_x = 1;
 	w->gnorm = MfkLogNormInf(w->g, q);
 	w->iter = 0;
 	/* gradient of a sum over sub.n rows: relative tolerance 1e-6 */
 	rc = MfkLogNewtonLoop(&sub, w, x, 1e-6 * sub.C * (double) sub.n, 30, 0, NULL);
-	return rc == MF_KERR_SINGULAR ? MF_KOK : rc;	/* the full problem decides */
+	return rc;
 }
 
 /* Newton / IRLS for the binary problem; x has p (+1) entries. */
@@ -415,13 +468,17 @@ MfkLogNewton(MfkLogCtx *c, const MfLogregOpts *o, double *x, MfHistory *hist,
 		rc = MF_KERR_NOMEM;
 		goto done;
 	}
-	if (c->n >= MFK_WARM_MIN_ROWS && o->max_iter > 0 &&
-		(rc = MfkLogWarmStart(c, &w, x)) != MF_KOK)
-		goto done;
-	if (!mfk_all_finite(x, q))
-		memset(x, 0, q * sizeof(double));
+	if (c->n >= MFK_WARM_MIN_ROWS * MFK_WARM_STRIDE && o->max_iter > 0)
+	{
+		rc = MfkLogWarmStart(c, &w, x);
+		if (rc != MF_KOK && rc != MF_KERR_SINGULAR)
+			goto done;
+		if (rc != MF_KOK || !mfk_all_finite(x, q))
+			memset(x, 0, q * sizeof(double));	/* the full problem decides */
+	}
 	if ((rc = MfkLogBinPass(c, x, &w.f, w.g, w.H)) != MF_KOK)
 		goto done;
+	w.h_fresh = w.want_h = w.factor_at_x = 1;
 	w.gnorm = MfkLogNormInf(w.g, q);
 	w.iter = 0;
 	if ((rc = MfkLogNewtonLoop(c, &w, x, o->tol, o->max_iter, 1, hist)) != MF_KOK)

@@ -52,7 +52,8 @@ prog(void *ctx, const MfProgress *p)
  * Newton from MFK_WARM_MIN_ROWS rows on starts from a subsample solution:
  * it must reach the same optimum as L-BFGS on the full data, satisfy the
  * gradient tolerance by an independent evaluation, need few full passes
- * and give bit-identical results when run twice.
+ * and give bit-identical results when run twice.  The lazy Hessian path
+ * (a factor reused across iterations) runs here.
  */
 static void
 test_newton_warm_start(void)
