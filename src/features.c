@@ -554,12 +554,85 @@ MfLabelCmp(const void *a, const void *b)
 	return strcmp(sort_ds->y_str[i], sort_ds->y_str[j]);
 }
 
+/* Ascending doubles. */
+static int
+MfDoubleCmp(const void *a, const void *b)
+{
+	double		x = *(const double *) a;
+	double		y = *(const double *) b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Numeric labels of a cacheable type without sorting the rows: distinct
+ * values by hashing, then a sort of those.  False (nothing done) when
+ * there are more than MF_LABEL_CACHE_MAX distinct values.
+ */
+static bool
+MfMapNumericLabels(MfDataset *ds)
+{
+	int			cap = 2 * MF_LABEL_CACHE_MAX,
+				k = 0;
+	uint64	   *keys = palloc(sizeof(uint64) * cap);
+	int		   *slot_of = palloc(sizeof(int) * cap);	/* slot -> distinct, -1 empty */
+	double	   *vals = palloc(sizeof(double) * MF_LABEL_CACHE_MAX);
+	char	  **texts = palloc(sizeof(char *) * MF_LABEL_CACHE_MAX);
+	int		   *rank = palloc(sizeof(int) * MF_LABEL_CACHE_MAX);
+	double	   *sorted = palloc(sizeof(double) * MF_LABEL_CACHE_MAX);
+	int		   *row_distinct = MfHugeAlloc(mul_size(Max(ds->n, 1), sizeof(int)));
+
+	for (int i = 0; i < cap; i++)
+		slot_of[i] = -1;
+	for (size_t r = 0; r < ds->n; r++)
+	{
+		double		v = ds->y_num[r] == 0.0 ? 0.0 : ds->y_num[r];
+		uint64		key;
+		uint64		slot;
+
+		memcpy(&key, &v, sizeof(key));
+		for (slot = MfMix64(key) & (cap - 1);; slot = (slot + 1) & (cap - 1))
+			if (slot_of[slot] < 0 || keys[slot] == key)
+				break;
+		if (slot_of[slot] < 0)
+		{
+			if (k == MF_LABEL_CACHE_MAX)
+				return false;
+			keys[slot] = key;
+			slot_of[slot] = k;
+			vals[k] = v;
+			texts[k] = ds->y_str[r];
+			k++;
+		}
+		row_distinct[r] = slot_of[slot];
+	}
+	memcpy(sorted, vals, sizeof(double) * k);
+	qsort(sorted, k, sizeof(double), MfDoubleCmp);
+	ds->labels = palloc(sizeof(char *) * Max(k, 1));
+	for (int d = 0; d < k; d++)
+	{
+		double	   *hit = bsearch(&vals[d], sorted, k, sizeof(double), MfDoubleCmp);
+
+		rank[d] = (int) (hit - sorted);
+		ds->labels[rank[d]] = texts[d];
+	}
+	ds->y_class = MfHugeAlloc(mul_size(Max(ds->n, 1), sizeof(int)));
+	for (size_t r = 0; r < ds->n; r++)
+		ds->y_class[r] = rank[row_distinct[r]];
+	ds->n_labels = k;
+	return true;
+}
+
 /* Map the text labels of ds to 0..K-1 in sorted order. */
 void
 MfMapLabels(MfDataset *ds)
 {
-	size_t	   *idx = MfHugeAlloc(ds->n * sizeof(size_t));
+	size_t	   *idx;
 	size_t		k = 0;
+
+	if (ds->target_numeric && MfLabelCacheable(ds->target_typid) && MfMapNumericLabels(ds))
+		return;
+	idx = MfHugeAlloc(ds->n * sizeof(size_t));
 
 	for (size_t i = 0; i < ds->n; i++)
 		idx[i] = i;
