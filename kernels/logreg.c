@@ -94,15 +94,96 @@ mfk_logreg_n_intercept(int n_classes, int multinomial)
 }
 
 /*
+ * z[i - r0] = b + x_i . w for the rows r0..r1 of a pass, four rows per
+ * sweep so that four independent sums hide the latency of each addition
+ * (every row still sums in column order).
+ */
+static void
+MfkLogBinLinear(const MfkLogCtx *c, const double *w, double b, size_t r0,
+				size_t r1, double *z)
+{
+	size_t		p = c->p,
+				ld = c->stride * p,
+				i = r0,
+				j;
+
+	for (; i + 4 <= r1; i += 4)
+	{
+		const double *x0 = c->X + i * ld,
+				   *x1 = x0 + ld,
+				   *x2 = x1 + ld,
+				   *x3 = x2 + ld;
+		double		z0 = b,
+					z1 = b,
+					z2 = b,
+					z3 = b;
+
+		for (j = 0; j < p; j++)
+		{
+			z0 += x0[j] * w[j];
+			z1 += x1[j] * w[j];
+			z2 += x2[j] * w[j];
+			z3 += x3[j] * w[j];
+		}
+		z[i - r0] = z0;
+		z[i - r0 + 1] = z1;
+		z[i - r0 + 2] = z2;
+		z[i - r0 + 3] = z3;
+	}
+	for (; i < r1; i++)
+	{
+		const double *xi = c->X + i * ld;
+		double		zi = b;
+
+		for (j = 0; j < p; j++)
+			zi += xi[j] * w[j];
+		z[i - r0] = zi;
+	}
+}
+
+/* g[0..p) += sum of r[i - r0] x_i over the rows r0..r1, four rows a sweep. */
+static void
+MfkLogBinGradient(const MfkLogCtx *c, const double *r, size_t r0, size_t r1,
+				  double *g)
+{
+	size_t		p = c->p,
+				ld = c->stride * p,
+				i = r0,
+				j;
+
+	for (; i + 4 <= r1; i += 4)
+	{
+		const double *x0 = c->X + i * ld,
+				   *x1 = x0 + ld,
+				   *x2 = x1 + ld,
+				   *x3 = x2 + ld;
+		const double *ri = r + (i - r0);
+
+		for (j = 0; j < p; j++)
+			g[j] += (ri[0] * x0[j] + ri[1] * x1[j]) + (ri[2] * x2[j] + ri[3] * x3[j]);
+	}
+	for (; i < r1; i++)
+	{
+		const double *xi = c->X + i * ld;
+
+		for (j = 0; j < p; j++)
+			g[j] += r[i - r0] * xi[j];
+	}
+}
+
+/*
  * One pass of the binary problem at x = [w, b]: *f, the gradient into g
  * (q entries) when g != NULL, and the Hessian into H (upper triangle of the
  * row-major q x q matrix, q = p + intercept) when H != NULL (needs c->hbuf).
+ * Rows go in blocks of MFK_BIN_BLOCK: logits, then per-row loss, residual
+ * and Hessian weight, then the block's gradient and dsyrk.
  */
 static int
 MfkLogBinPass(MfkLogCtx *c, const double *x, double *f, double *g, double *H)
 {
 	size_t		p = c->p,
 				q = p + (c->fit_intercept ? 1 : 0),
+				ld = c->stride * p,
 				r0,
 				i,
 				j;
@@ -112,6 +193,8 @@ MfkLogBinPass(MfkLogCtx *c, const double *x, double *f, double *g, double *H)
 				loss = 0.0,
 				gb = 0.0,
 				pen = 0.0;
+	double		zb[MFK_BIN_BLOCK],
+				rb[MFK_BIN_BLOCK];
 	int			first = 1,
 				rc;
 
@@ -121,28 +204,23 @@ MfkLogBinPass(MfkLogCtx *c, const double *x, double *f, double *g, double *H)
 	{
 		size_t		r1 = r0 + MFK_BIN_BLOCK < c->n ? r0 + MFK_BIN_BLOCK : c->n;
 
+		MfkLogBinLinear(c, w, b, r0, r1, zb);
 		for (i = r0; i < r1; i++)
 		{
-			const double *xi = c->X + i * c->stride * p;
-			double		z = b,
-						e,
-						s,
-						r;
+			double		z = zb[i - r0],
+						e = exp(-fabs(z)),
+						s;
 			int			yi = c->y[i * c->stride];
 
-			for (j = 0; j < p; j++)
-				z += xi[j] * w[j];
-			e = exp(-fabs(z));
 			loss += (z > 0 ? z : 0.0) - (yi ? z : 0.0) + log1p(e);
 			if (g == NULL)
 				continue;
 			s = z >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
-			r = C * (s - (double) yi);
-			for (j = 0; j < p; j++)
-				g[j] += r * xi[j];
-			gb += r;
+			rb[i - r0] = C * (s - (double) yi);
+			gb += rb[i - r0];
 			if (H != NULL)
 			{
+				const double *xi = c->X + i * ld;
 				double	   *bi = c->hbuf + (i - r0) * q;
 				double		sd = sqrt(C * e) / (1.0 + e);	/* sqrt(C s (1 - s)) */
 
@@ -152,6 +230,8 @@ MfkLogBinPass(MfkLogCtx *c, const double *x, double *f, double *g, double *H)
 					bi[p] = sd;
 			}
 		}
+		if (g != NULL)
+			MfkLogBinGradient(c, rb, r0, r1, g);
 		if (H != NULL)
 		{
 			cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int) q, (int) (r1 - r0),
