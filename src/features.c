@@ -70,6 +70,16 @@ MfHugeAlloc(Size size)
 	return MemoryContextAllocExtended(CurrentMemoryContext, Max(size, 1), MCXT_ALLOC_HUGE);
 }
 
+/* A zeroed huge array of n bools in the current context. */
+static bool *
+MfZeroedBools(size_t n)
+{
+	bool	   *a = MfHugeAlloc(n * sizeof(bool));
+
+	memset(a, 0, n * sizeof(bool));
+	return a;
+}
+
 /* Grow a huge array to hold cap elements of elem bytes. */
 static void *
 MfGrow(void *ptr, size_t cap, size_t elem)
@@ -296,7 +306,8 @@ MfEnsureRow(MfDataset *ds)
 	{
 		MfColumn   *c = &ds->cols[i];
 
-		c->isnull = MfGrow(c->isnull, ds->cap, sizeof(bool));
+		if (c->isnull != NULL)
+			c->isnull = MfGrow(c->isnull, ds->cap, sizeof(bool));
 		if (c->kind == MF_COL_CATEGORICAL)
 			c->str = MfGrow(c->str, ds->cap, sizeof(char *));
 		else
@@ -406,7 +417,10 @@ MfAddRow(MfReceiver *rcv, const Datum *values, const bool *nulls)
 		int			a = c->attno - 1;
 		bool		isnull = nulls[a];
 
-		c->isnull[r] = isnull;
+		if (unlikely(isnull) && c->isnull == NULL)
+			c->isnull = MfZeroedBools(ds->cap);	/* first NULL of the column */
+		if (c->isnull != NULL)
+			c->isnull[r] = isnull;
 		if (c->kind == MF_COL_CATEGORICAL)
 			c->str[r] = isnull ? NULL : OutputFunctionCall(&c->outfn, values[a]);
 		else
@@ -706,7 +720,7 @@ MfFitCategories(MfColumn *c, const size_t *idx, size_t n, int max_categories)
 	int			nc = 0;
 
 	for (size_t i = 0; i < n; i++)
-		if (!c->isnull[idx[i]])
+		if (!MfColIsNull(c, idx[i]))
 			vals[nv++] = c->str[idx[i]];
 	qsort(vals, nv, sizeof(char *), MfStrCmp);
 	counts = MfHugeAlloc((nv + 1) * sizeof(MfCount));
@@ -772,7 +786,7 @@ MfCategoryCodes(MfDataset *ds)
 		c->code = MfHugeAlloc(mul_size(Max(ds->n, 1), sizeof(int)));
 		for (size_t r = 0; r < ds->n; r++)
 		{
-			const char *v = c->isnull[r] ? c->impute_str : c->str[r];
+			const char *v = MfColIsNull(c, r) ? c->impute_str : c->str[r];
 			char	  **hit = NULL;
 
 			if (v != NULL && c->n_cats > 0)
@@ -787,7 +801,7 @@ static inline double
 MfEncodedValue(const MfColumn *c, size_t r, int k)
 {
 	if (c->kind != MF_COL_CATEGORICAL)
-		return c->isnull[r] ? c->impute_num : c->num[r];
+		return MfColIsNull(c, r) ? c->impute_num : c->num[r];
 	return c->code[r] == k ? 1.0 : 0.0;
 }
 
@@ -807,7 +821,7 @@ MfFitEncoding(MfDataset *ds, const size_t *idx, size_t n, const MfEncodeOpts *op
 			size_t		cnt = 0;
 
 			for (size_t r = 0; r < n; r++)
-				if (!c->isnull[idx[r]])
+				if (!MfColIsNull(c, idx[r]))
 				{
 					sum += c->num[idx[r]];
 					cnt++;
@@ -883,7 +897,7 @@ MfEncodeRows(const MfDataset *ds, const size_t *idx, size_t n)
 				for (size_t r = r0; r < r1; r++)
 				{
 					size_t		src = idx ? idx[r] : r;
-					double		v = c->isnull[src] ? c->impute_num : c->num[src];
+					double		v = MfColIsNull(c, src) ? c->impute_num : c->num[src];
 
 					out[r * p] = scale ? (v - ctr) / sc : v;
 				}

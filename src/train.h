@@ -44,7 +44,7 @@ typedef struct MfColumn
 	FmgrInfo	outfn;			/* text output (categorical columns) */
 	double	   *num;			/* numeric/boolean values [n] */
 	char	  **str;			/* categorical values [n] */
-	bool	   *isnull;			/* [n] */
+	bool	   *isnull;			/* [n]; NULL while the column has no NULL */
 	double		impute_num;
 	char	   *impute_str;		/* NULL: no value seen */
 	int			n_cats;
@@ -53,6 +53,9 @@ typedef struct MfColumn
 	int			offset;			/* first expanded feature */
 	int			width;			/* expanded features */
 } MfColumn;
+
+/* Row r of column c is NULL. */
+#define MfColIsNull(c, r) ((c)->isnull != NULL && (c)->isnull[r])
 
 /* A data set read from a source, and its encoding. */
 typedef struct MfDataset
