@@ -4,7 +4,10 @@
  * Design note.  The direction comes from the usual two-loop recursion over
  * the last m (s, y) pairs with H0 = (s'y / y'y) I.  The line search is the
  * bracketing / zoom algorithm of Nocedal & Wright (algorithms 3.5 and 3.6)
- * with safeguarded cubic interpolation (c1 = 1e-4, c2 = 0.9).  Pairs with
+ * with safeguarded cubic interpolation (c1 = 1e-4, c2 = 0.9); a point that
+ * meets the approximate Wolfe conditions of Hager and Zhang (sufficient
+ * decrease judged by the slope, f within 1e-10 relative) is accepted too,
+ * so that rounding noise in f near the optimum does not stall it.  Pairs with
  * s'y <= eps y'y are skipped, which keeps H positive definite.  When the
  * line search cannot make progress (usually rounding noise next to the
  * optimum) the memory is cleared and steepest descent is tried once; if
@@ -19,6 +22,7 @@
 
 #define MFK_C1 1e-4
 #define MFK_C2 0.9
+#define MFK_FEPS 1e-10
 
 /* Workspace of one run. */
 typedef struct MfkLbfgs
@@ -157,6 +161,19 @@ MfkCubicStep(double a, double fa, double da, double b, double fb, double db)
 }
 
 /*
+ * Approximate Wolfe conditions (Hager and Zhang): near the optimum the
+ * decrease c1 a f'(0) falls below the rounding error of f, and the Armijo
+ * test fails at random.  There the slope, which stays accurate, decides:
+ * f(a) <= f(0) + MFK_FEPS |f(0)| and c2 f'(0) <= f'(a) <= (2 c1 - 1) f'(0).
+ */
+static int
+MfkApproxWolfe(double f0, double dg0, double fa, double dga)
+{
+	return fa <= f0 + MFK_FEPS * fabs(f0) &&
+		dga >= MFK_C2 * dg0 && dga <= (2.0 * MFK_C1 - 1.0) * dg0;
+}
+
+/*
  * Strong-Wolfe line search from x along w->d.  On success xt, gt and *f hold
  * the accepted point (returns MF_KOK); MF_KERR_LINESEARCH when no point
  * satisfying sufficient decrease was found.
@@ -189,6 +206,11 @@ MfkLineSearch(MfkLbfgs *w, const double *x, double f0, double dg0,
 			a = a_prev + 0.25 * (a - a_prev);
 			continue;
 		}
+		if (MfkApproxWolfe(f0, dg0, fa, dga))
+		{
+			*f = fa;
+			return MF_KOK;
+		}
 		if (fa > f0 + MFK_C1 * a * dg0 || (i > 0 && fa >= f_prev))
 		{
 			lo = a_prev, flo = f_prev, dglo = dg_prev;
@@ -217,6 +239,11 @@ zoom:
 		a = MfkCubicStep(lo, flo, dglo, hi, fhi, dghi);
 		if ((rc = MfkEvalAt(w, x, a, &fa, &dga)) != MF_KOK)
 			return rc;
+		if (isfinite(fa) && MfkApproxWolfe(f0, dg0, fa, dga))
+		{
+			*f = fa;
+			return MF_KOK;
+		}
 		if (fa > f0 + MFK_C1 * a * dg0 || fa >= flo)
 		{
 			hi = a, fhi = fa, dghi = dga;

@@ -9,10 +9,22 @@
  * stay centred because their gradient sums to zero).  Parameters are packed
  * as [w (p or p x K row-major), b (1 or K)] in one vector for L-BFGS.
  *
- * Objective and gradient are evaluated in row blocks (gemv / gemm), with a
- * progress tick between blocks when n spans several blocks.  The binary
- * Newton solver (IRLS) builds H = Xa' D Xa + I_w with dsyrk over blocks of
- * sqrt(d_i) [x_i, 1], solves with Cholesky, and backtracks on f.
+ * Multinomial objective and gradient are evaluated in row blocks (gemm),
+ * with a progress tick between blocks when n spans several blocks.  The
+ * binary problem has one fused pass (MfkLogBinPass) that reads each row
+ * once and yields f, the gradient and, for Newton, the Hessian
+ * H = Xa' D Xa + I_w (dsyrk over blocks of sqrt(d_i) [x_i, 1]); one exp and
+ * one log1p per row.  L-BFGS calls it without the Hessian.  The binary
+ * Newton solver (IRLS) factors H by Cholesky and backtracks on f; every
+ * trial point gets a full pass, so an accepted step (almost always the
+ * first, t = 1) already carries the next gradient and Hessian: one pass
+ * over the data per iteration.  Once the gradient shrinks fast (by more
+ * than 1 / MFK_LAZY_RATIO a step) the last Hessian factor is reused and the
+ * passes skip the Hessian, which is most of their cost; a slow step, a
+ * backtrack or a failed step brings a fresh Hessian back.  On large inputs
+ * Newton first runs on every MFK_WARM_STRIDE-th row (C scaled to the full
+ * sum; recursively while that leaves at least MFK_WARM_MIN_ROWS rows) and
+ * the full problem starts from that solution.
  */
 #include "mf_kernels.h"
 
@@ -28,6 +40,10 @@ extern void dpotrs_(const char *uplo, const int *n, const int *nrhs,
 					int *info, size_t uplo_len);
 
 #define MFK_PHASE "logreg"
+#define MFK_BIN_BLOCK 2048
+#define MFK_WARM_STRIDE 8
+#define MFK_WARM_MIN_ROWS 8192
+#define MFK_LAZY_RATIO 0.1
 
 /* Problem description and scratch for objective evaluations. */
 typedef struct MfkLogCtx
@@ -44,6 +60,8 @@ typedef struct MfkLogCtx
 	double		C;
 	size_t		block;
 	double	   *Z;				/* block x K */
+	double	   *hbuf;			/* MFK_BIN_BLOCK x q rows for dsyrk (Newton) */
+	size_t		stride;			/* binary pass: row i is X row i * stride */
 	int64_t		iter;			/* for progress ticks */
 } MfkLogCtx;
 
@@ -75,6 +93,173 @@ mfk_logreg_n_intercept(int n_classes, int multinomial)
 	return (n_classes == 2 && !multinomial) ? 1 : (size_t) n_classes;
 }
 
+/*
+ * z[i - r0] = b + x_i . w for the rows r0..r1 of a pass, four rows per
+ * sweep so that four independent sums hide the latency of each addition
+ * (every row still sums in column order).
+ */
+static void
+MfkLogBinLinear(const MfkLogCtx *c, const double *w, double b, size_t r0,
+				size_t r1, double *z)
+{
+	size_t		p = c->p,
+				ld = c->stride * p,
+				i = r0,
+				j;
+
+	for (; i + 4 <= r1; i += 4)
+	{
+		const double *x0 = c->X + i * ld,
+				   *x1 = x0 + ld,
+				   *x2 = x1 + ld,
+				   *x3 = x2 + ld;
+		double		z0 = b,
+					z1 = b,
+					z2 = b,
+					z3 = b;
+
+		for (j = 0; j < p; j++)
+		{
+			z0 += x0[j] * w[j];
+			z1 += x1[j] * w[j];
+			z2 += x2[j] * w[j];
+			z3 += x3[j] * w[j];
+		}
+		z[i - r0] = z0;
+		z[i - r0 + 1] = z1;
+		z[i - r0 + 2] = z2;
+		z[i - r0 + 3] = z3;
+	}
+	for (; i < r1; i++)
+	{
+		const double *xi = c->X + i * ld;
+		double		zi = b;
+
+		for (j = 0; j < p; j++)
+			zi += xi[j] * w[j];
+		z[i - r0] = zi;
+	}
+}
+
+/* g[0..p) += sum of r[i - r0] x_i over the rows r0..r1, four rows a sweep. */
+static void
+MfkLogBinGradient(const MfkLogCtx *c, const double *r, size_t r0, size_t r1,
+				  double *g)
+{
+	size_t		p = c->p,
+				ld = c->stride * p,
+				i = r0,
+				j;
+
+	for (; i + 4 <= r1; i += 4)
+	{
+		const double *x0 = c->X + i * ld,
+				   *x1 = x0 + ld,
+				   *x2 = x1 + ld,
+				   *x3 = x2 + ld;
+		const double *ri = r + (i - r0);
+
+		for (j = 0; j < p; j++)
+			g[j] += (ri[0] * x0[j] + ri[1] * x1[j]) + (ri[2] * x2[j] + ri[3] * x3[j]);
+	}
+	for (; i < r1; i++)
+	{
+		const double *xi = c->X + i * ld;
+
+		for (j = 0; j < p; j++)
+			g[j] += r[i - r0] * xi[j];
+	}
+}
+
+/*
+ * One pass of the binary problem at x = [w, b]: *f, the gradient into g
+ * (q entries) when g != NULL, and the Hessian into H (upper triangle of the
+ * row-major q x q matrix, q = p + intercept) when H != NULL (needs c->hbuf).
+ * Rows go in blocks of MFK_BIN_BLOCK: logits, then per-row loss, residual
+ * and Hessian weight, then the block's gradient and dsyrk.
+ */
+static int
+MfkLogBinPass(MfkLogCtx *c, const double *x, double *f, double *g, double *H)
+{
+	size_t		p = c->p,
+				q = p + (c->fit_intercept ? 1 : 0),
+				ld = c->stride * p,
+				r0,
+				i,
+				j;
+	const double *w = x;
+	double		b = c->fit_intercept ? x[p] : 0.0;
+	double		C = c->C,
+				loss = 0.0,
+				gb = 0.0,
+				pen = 0.0;
+	double		zb[MFK_BIN_BLOCK],
+				rb[MFK_BIN_BLOCK];
+	int			first = 1,
+				rc;
+
+	if (g != NULL)
+		memset(g, 0, q * sizeof(double));
+	for (r0 = 0; r0 < c->n; r0 += MFK_BIN_BLOCK)
+	{
+		size_t		r1 = r0 + MFK_BIN_BLOCK < c->n ? r0 + MFK_BIN_BLOCK : c->n;
+
+		MfkLogBinLinear(c, w, b, r0, r1, zb);
+		for (i = r0; i < r1; i++)
+		{
+			double		z = zb[i - r0],
+						e = exp(-fabs(z)),
+						s;
+			int			yi = c->y[i * c->stride];
+
+			loss += (z > 0 ? z : 0.0) - (yi ? z : 0.0) + log1p(e);
+			if (g == NULL)
+				continue;
+			s = z >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
+			rb[i - r0] = C * (s - (double) yi);
+			gb += rb[i - r0];
+			if (H != NULL)
+			{
+				const double *xi = c->X + i * ld;
+				double	   *bi = c->hbuf + (i - r0) * q;
+				double		sd = sqrt(C * e) / (1.0 + e);	/* sqrt(C s (1 - s)) */
+
+				for (j = 0; j < p; j++)
+					bi[j] = sd * xi[j];
+				if (c->fit_intercept)
+					bi[p] = sd;
+			}
+		}
+		if (g != NULL)
+			MfkLogBinGradient(c, rb, r0, r1, g);
+		if (H != NULL)
+		{
+			cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int) q, (int) (r1 - r0),
+						1.0, c->hbuf, (int) q, first ? 0.0 : 1.0, H, (int) q);
+			first = 0;
+		}
+		if (r1 < c->n &&
+			(rc = mfk_tick(c->env, MFK_PHASE, c->iter, 0,
+						   (double) r1 / (double) c->n)) != MF_KOK)
+			return rc;
+	}
+	for (j = 0; j < p; j++)
+	{
+		if (c->penalty)
+		{
+			pen += w[j] * w[j];
+			if (g != NULL)
+				g[j] += w[j];
+			if (H != NULL)
+				H[j * q + j] += 1.0;
+		}
+	}
+	if (g != NULL && c->fit_intercept)
+		g[p] = gb;
+	*f = C * loss + 0.5 * pen;
+	return MF_KOK;
+}
+
 /* f and g at x = [W, b]; g may be NULL. */
 static int
 MfkLogEval(MfkLogCtx *c, const double *x, double *f, double *g)
@@ -91,6 +276,8 @@ MfkLogEval(MfkLogCtx *c, const double *x, double *f, double *g)
 				pen = 0.0;
 	int			rc;
 
+	if (!c->multinomial)
+		return MfkLogBinPass(c, x, f, g, NULL);
 	if (g != NULL)
 		memset(g, 0, (nw + (c->fit_intercept ? K : 0)) * sizeof(double));
 	for (r0 = 0; r0 < c->n; r0 += c->block)
@@ -185,50 +372,157 @@ MfkLogNormInf(const double *a, size_t n)
 	return s;
 }
 
-/* Hessian of the binary objective at x into H (q x q, q = p + intercept). */
-static int
-MfkLogHessian(MfkLogCtx *c, const double *x, double *H, double *buf, int q)
+/*
+ * Newton workspace (q = p + intercept); g/gt and H/Ht swap on a step.  H
+ * holds either a Hessian not yet factored (h_fresh) or the Cholesky factor
+ * of the last Hessian computed, which may be older than x (lazy Hessian).
+ */
+typedef struct MfkNewtonWork
 {
-	size_t		p = c->p,
-				r0,
-				i,
+	double	   *H,
+			   *Ht,
+			   *g,
+			   *gt,
+			   *d,
+			   *xt;
+	double		f,
+				gnorm;
+	int			iter;
+	int			h_fresh;		/* H is a Hessian at x, not factored yet */
+	int			want_h;			/* the next trial pass computes the Hessian */
+	int			factor_at_x;	/* the factor in H was computed at x */
+} MfkNewtonWork;
+
+/*
+ * Newton iterations on the problem c from x (w->f, w->g and w->H already
+ * describe x) until gnorm <= tol or max_iter.  The Hessian of a trial
+ * point is only computed while the gradient shrinks slowly (ratio above
+ * MFK_LAZY_RATIO) or after a backtracking step; in the fast local phase
+ * the last factor is reused, which saves the dsyrk and half of each pass.
+ * The full problem pushes its iterations to hist and reports them.
+ */
+static int
+MfkLogNewtonLoop(MfkLogCtx *c, MfkNewtonWork *w, double *x, double tol,
+				 int max_iter, int report, MfHistory *hist)
+{
+	int			q = (int) c->p + (c->fit_intercept ? 1 : 0),
+				one = 1,
+				lapinfo = 0,
+				rc,
 				j;
-	int			first = 1,
-				rc;
+	MfProgress	pr;
 
-	for (r0 = 0; r0 < c->n; r0 += c->block)
+	while (w->gnorm > tol && w->iter < max_iter)
 	{
-		size_t		r1 = r0 + c->block < c->n ? r0 + c->block : c->n;
+		double		t = 1.0,
+					ft = 0.0,
+					gd = 0.0,
+					gnt = 0.0,
+					gold = w->gnorm,
+				   *tmp;
+		int			with_h = w->want_h,
+					refresh = 0;
 
-		for (i = r0; i < r1; i++)
+		c->iter = w->iter + 1;
+		if (w->h_fresh)
 		{
-			const double *xi = c->X + i * p;
-			double	   *bi = buf + (i - r0) * (size_t) q;
-			double		z = c->fit_intercept ? x[p] : 0.0;
-			double		s,
-						sd;
-
-			for (j = 0; j < p; j++)
-				z += xi[j] * x[j];
-			s = mfk_sigmoid(z);
-			sd = sqrt(c->C * s * (1.0 - s));
-			for (j = 0; j < p; j++)
-				bi[j] = sd * xi[j];
-			if (c->fit_intercept)
-				bi[p] = sd;
+			dpotrf_("L", &q, w->H, &q, &lapinfo, 1);	/* row-major upper = col-major lower */
+			if (lapinfo != 0)
+				return MF_KERR_SINGULAR;
+			w->h_fresh = 0;
 		}
-		cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, q, (int) (r1 - r0),
-					1.0, buf, q, first ? 0.0 : 1.0, H, q);
-		first = 0;
-		if (r1 < c->n &&
-			(rc = mfk_tick(c->env, MFK_PHASE, c->iter, 0,
-						   (double) r1 / (double) c->n)) != MF_KOK)
+		memcpy(w->d, w->g, (size_t) q * sizeof(double));
+		dpotrs_("L", &q, &one, w->H, &q, w->d, &q, &lapinfo, 1);
+		for (j = 0; j < q; j++)
+			gd += w->g[j] * w->d[j];
+
+		/*
+		 * Backtracking (Armijo) along -d; each trial is a full pass.  When f
+		 * only moves at rounding level, a smaller gradient decides.  A reused
+		 * factor gets no backtracking: its failure brings a fresh Hessian.
+		 */
+		for (;;)
+		{
+			for (j = 0; j < q; j++)
+				w->xt[j] = x[j] - t * w->d[j];
+			if ((rc = MfkLogBinPass(c, w->xt, &ft, w->gt, with_h ? w->Ht : NULL)) != MF_KOK)
+				return rc;
+			gnt = MfkLogNormInf(w->gt, q);
+			if (isfinite(ft) &&
+				(ft <= w->f - 1e-4 * t * gd ||
+				 (ft - w->f <= 1e-12 * fabs(w->f) && gnt < w->gnorm)))
+				break;
+			if (!w->factor_at_x)
+			{
+				refresh = 1;
+				break;
+			}
+			if (t < 1e-10)
+				break;
+			t *= 0.5;
+		}
+		if (refresh)
+		{
+			/* the reused factor failed: a fresh Hessian at x, then retry */
+			if ((rc = MfkLogBinPass(c, x, &w->f, w->g, w->H)) != MF_KOK)
+				return rc;
+			w->h_fresh = w->want_h = w->factor_at_x = 1;
+			continue;
+		}
+		if (!(ft <= w->f) && !(ft - w->f <= 1e-12 * fabs(w->f) && gnt < w->gnorm))
+			break;				/* no progress possible (rounding) */
+		memcpy(x, w->xt, (size_t) q * sizeof(double));
+		tmp = w->g, w->g = w->gt, w->gt = tmp;
+		if (with_h)
+			tmp = w->H, w->H = w->Ht, w->Ht = tmp;
+		w->h_fresh = w->factor_at_x = with_h;
+		w->f = ft;
+		w->gnorm = gnt;
+		w->want_h = t < 1.0 || !(w->gnorm <= MFK_LAZY_RATIO * gold);
+		w->iter++;
+		if (!report)
+			continue;
+		mfk_history_push(hist, w->f, NAN);
+		pr.kind = MF_PROGRESS_ITERATION;
+		pr.phase = MFK_PHASE;
+		pr.iteration = w->iter;
+		pr.total = max_iter;
+		pr.loss = w->f;
+		pr.val_loss = NAN;
+		pr.fraction = (double) w->iter / (double) max_iter;
+		if ((rc = mfk_report(c->env, &pr)) != MF_KOK)
 			return rc;
 	}
-	if (c->penalty)
-		for (j = 0; j < p; j++)
-			H[j * q + j] += 1.0;
 	return MF_KOK;
+}
+
+/*
+ * Warm start for large n: Newton on every MFK_WARM_STRIDE-th row with C
+ * scaled by n / rows (the same objective, estimated), to a loose tolerance,
+ * itself warm-started the same way while its rows are many.  Its solution
+ * is within sampling error of the optimum: the full problem then converges
+ * in a few passes (a fresh Hessian at the start, then mostly reused).
+ */
+static int
+MfkLogWarmStart(MfkLogCtx *c, MfkNewtonWork *w, double *x)
+{
+	MfkLogCtx	sub = *c;
+	int			q = (int) c->p + (c->fit_intercept ? 1 : 0),
+				rc;
+
+	sub.n = (c->n + MFK_WARM_STRIDE - 1) / MFK_WARM_STRIDE;
+	sub.stride = c->stride * MFK_WARM_STRIDE;
+	sub.C = c->C * (double) c->n / (double) sub.n;
+	if (sub.n >= MFK_WARM_MIN_ROWS && (rc = MfkLogWarmStart(&sub, w, x)) != MF_KOK)
+		return rc;
+	if ((rc = MfkLogBinPass(&sub, x, &w->f, w->g, w->H)) != MF_KOK)
+		return rc;
+	w->h_fresh = w->want_h = w->factor_at_x = 1;
+	w->gnorm = MfkLogNormInf(w->g, q);
+	w->iter = 0;
+	/* gradient of a sum over sub.n rows: relative tolerance 1e-6 */
+	rc = MfkLogNewtonLoop(&sub, w, x, 1e-6 * sub.C * (double) sub.n, 30, 0, NULL);
+	return rc;
 }
 
 /* Newton / IRLS for the binary problem; x has p (+1) entries. */
@@ -237,87 +531,51 @@ MfkLogNewton(MfkLogCtx *c, const MfLogregOpts *o, double *x, MfHistory *hist,
 			 MfLogregInfo *info)
 {
 	const MfAllocator *a = &c->env->alloc;
-	int			q = (int) c->p + (c->fit_intercept ? 1 : 0),
-				one = 1,
-				lapinfo = 0,
-				iter = 0,
-				rc,
-				j;
-	double	   *H = mfk_alloc_doubles(a, (size_t) q * q);
-	double	   *g = mfk_alloc_doubles(a, q);
-	double	   *d = mfk_alloc_doubles(a, q);
-	double	   *xt = mfk_alloc_doubles(a, q);
-	double	   *buf = mfk_alloc_doubles(a, c->block * (size_t) q);
-	double		f = 0.0,
-				gnorm = 0.0;
-	MfProgress	pr;
+	size_t		q = c->p + (c->fit_intercept ? 1 : 0);
+	MfkNewtonWork w;
+	int			rc;
 
-	if (!H || !g || !d || !xt || !buf)
+	memset(&w, 0, sizeof(w));
+	w.H = mfk_alloc_doubles(a, q * q);
+	w.Ht = mfk_alloc_doubles(a, q * q);
+	w.g = mfk_alloc_doubles(a, q);
+	w.gt = mfk_alloc_doubles(a, q);
+	w.d = mfk_alloc_doubles(a, q);
+	w.xt = mfk_alloc_doubles(a, q);
+	c->hbuf = mfk_alloc_doubles(a, (size_t) MFK_BIN_BLOCK * q);
+	if (!w.H || !w.Ht || !w.g || !w.gt || !w.d || !w.xt || !c->hbuf)
 	{
 		rc = MF_KERR_NOMEM;
 		goto done;
 	}
-	if ((rc = MfkLogEval(c, x, &f, g)) != MF_KOK)
-		goto done;
-	gnorm = MfkLogNormInf(g, q);
-	while (gnorm > o->tol && iter < o->max_iter)
+	if (c->n >= MFK_WARM_MIN_ROWS * MFK_WARM_STRIDE && o->max_iter > 0)
 	{
-		double		t = 1.0,
-					ft = 0.0,
-					gd = 0.0;
-
-		c->iter = iter + 1;
-		if ((rc = MfkLogHessian(c, x, H, buf, q)) != MF_KOK)
+		rc = MfkLogWarmStart(c, &w, x);
+		if (rc != MF_KOK && rc != MF_KERR_SINGULAR)
 			goto done;
-		dpotrf_("L", &q, H, &q, &lapinfo, 1);	/* row-major upper = col-major lower */
-		if (lapinfo != 0)
-		{
-			rc = MF_KERR_SINGULAR;
-			goto done;
-		}
-		memcpy(d, g, (size_t) q * sizeof(double));
-		dpotrs_("L", &q, &one, H, &q, d, &q, &lapinfo, 1);
-		for (j = 0; j < q; j++)
-			gd += g[j] * d[j];
-		/* backtracking (Armijo) along -d */
-		for (;;)
-		{
-			for (j = 0; j < q; j++)
-				xt[j] = x[j] - t * d[j];
-			if ((rc = MfkLogEval(c, xt, &ft, NULL)) != MF_KOK)
-				goto done;
-			if ((isfinite(ft) && ft <= f - 1e-4 * t * gd) || t < 1e-10)
-				break;
-			t *= 0.5;
-		}
-		if (!(ft <= f))
-			break;				/* no progress possible (rounding) */
-		memcpy(x, xt, (size_t) q * sizeof(double));
-		if ((rc = MfkLogEval(c, x, &f, g)) != MF_KOK)
-			goto done;
-		gnorm = MfkLogNormInf(g, q);
-		iter++;
-		mfk_history_push(hist, f, NAN);
-		pr.kind = MF_PROGRESS_ITERATION;
-		pr.phase = MFK_PHASE;
-		pr.iteration = iter;
-		pr.total = o->max_iter;
-		pr.loss = f;
-		pr.val_loss = NAN;
-		pr.fraction = (double) iter / (double) o->max_iter;
-		if ((rc = mfk_report(c->env, &pr)) != MF_KOK)
-			goto done;
+		if (rc != MF_KOK || !mfk_all_finite(x, q))
+			memset(x, 0, q * sizeof(double));	/* the full problem decides */
 	}
-	info->n_iter = iter;
-	info->objective = f;
-	info->gnorm_inf = gnorm;
-	info->converged = gnorm <= o->tol;
+	if ((rc = MfkLogBinPass(c, x, &w.f, w.g, w.H)) != MF_KOK)
+		goto done;
+	w.h_fresh = w.want_h = w.factor_at_x = 1;
+	w.gnorm = MfkLogNormInf(w.g, q);
+	w.iter = 0;
+	if ((rc = MfkLogNewtonLoop(c, &w, x, o->tol, o->max_iter, 1, hist)) != MF_KOK)
+		goto done;
+	info->n_iter = w.iter;
+	info->objective = w.f;
+	info->gnorm_inf = w.gnorm;
+	info->converged = w.gnorm <= o->tol;
 done:
-	mfk_free(a, H);
-	mfk_free(a, g);
-	mfk_free(a, d);
-	mfk_free(a, xt);
-	mfk_free(a, buf);
+	mfk_free(a, w.H);
+	mfk_free(a, w.Ht);
+	mfk_free(a, w.g);
+	mfk_free(a, w.gt);
+	mfk_free(a, w.d);
+	mfk_free(a, w.xt);
+	mfk_free(a, c->hbuf);
+	c->hbuf = NULL;
 	return rc;
 }
 
@@ -351,6 +609,7 @@ MfkLogSetup(MfkLogCtx *c, const MfEnv *env, const double *X, const int *y,
 	c->fit_intercept = o->fit_intercept;
 	c->penalty = o->penalty;
 	c->C = o->C;
+	c->stride = 1;
 	c->block = mfk_block_rows(p * (size_t) c->K);
 	if (c->block > n)
 		c->block = n;

@@ -1,9 +1,13 @@
 /*
  * features.c - reading a training source and encoding its columns.
  *
- * The source (a table/view name or a SELECT/WITH query) is read through an
- * SPI cursor in batches of MF_FETCH_ROWS rows into per-column arrays in the
- * caller's memory context.  Numeric and boolean columns are used as they
+ * The source (a table/view name or a SELECT/WITH query) is run by
+ * SPI_execute_extended() with our own DestReceiver: the executor hands every
+ * row over as a slot, whose values are appended to per-column arrays in the
+ * caller's memory context (no tuple is copied, nothing accumulates in SPI
+ * memory, interrupts are checked every MF_CHECK_ROWS rows).  Numeric targets
+ * of classifiers get their label text from a small cache of distinct values
+ * instead of one output-function call per row.  Numeric and boolean columns are used as they
  * are; any other type is read as text and one-hot encoded with a sorted
  * vocabulary learned from the training rows (at most max_categories values,
  * the most frequent ones; unseen values encode as all zeros).  NULLs are
@@ -19,9 +23,12 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "executor/tuptable.h"
+#include "tcop/dest.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "portability/instr_time.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -31,13 +38,46 @@
 #include "mf_config.h"
 #include "train.h"
 
-#define MF_FETCH_ROWS 10000
+#define MF_CHECK_ROWS 16384
+#define MF_LABEL_CACHE_MAX 4096
+#define MF_ENCODE_BLOCK 512
+
+static instr_time mf_phase_t0;
+
+/* Start timing a phase of a run (see MfPhaseEnd). */
+void
+MfPhaseStart(void)
+{
+	INSTR_TIME_SET_CURRENT(mf_phase_t0);
+}
+
+/* Log (DEBUG1) the seconds since MfPhaseStart or the last MfPhaseEnd. */
+void
+MfPhaseEnd(const char *phase)
+{
+	instr_time	now;
+
+	INSTR_TIME_SET_CURRENT(now);
+	INSTR_TIME_SUBTRACT(now, mf_phase_t0);
+	elog(DEBUG1, "mf training phase %s: %.3f s", phase, INSTR_TIME_GET_DOUBLE(now));
+	INSTR_TIME_SET_CURRENT(mf_phase_t0);
+}
 
 /* palloc of a possibly huge block in the current context. */
 void *
 MfHugeAlloc(Size size)
 {
 	return MemoryContextAllocExtended(CurrentMemoryContext, Max(size, 1), MCXT_ALLOC_HUGE);
+}
+
+/* A zeroed huge array of n bools in the current context. */
+static bool *
+MfZeroedBools(size_t n)
+{
+	bool	   *a = MfHugeAlloc(n * sizeof(bool));
+
+	memset(a, 0, n * sizeof(bool));
+	return a;
 }
 
 /* Grow a huge array to hold cap elements of elem bytes. */
@@ -160,6 +200,14 @@ MfInitColumn(MfColumn *c, TupleDesc td, int attno, const char *source, bool from
 			kind = MF_COL_CATEGORICAL;
 	}
 	c->kind = kind;
+	if (kind == MF_COL_CATEGORICAL)
+	{
+		Oid			fn;
+		bool		varlena;
+
+		getTypeOutputInfo(typid, &fn, &varlena);
+		fmgr_info(fn, &c->outfn);
+	}
 }
 
 /* Resolve the feature and target columns against the source's descriptor. */
@@ -174,6 +222,13 @@ MfResolveColumns(MfDataset *ds, TupleDesc td, const char *source, json_t *featur
 			MfNoSuchColumn(ds->target, source, "target");
 		ds->target_typid = TupleDescAttr(td, ds->target_attno - 1)->atttypid;
 		ds->target_numeric = MfIsNumericType(ds->target_typid) || ds->target_typid == BOOLOID;
+		{
+			Oid			fn;
+			bool		varlena;
+
+			getTypeOutputInfo(ds->target_typid, &fn, &varlena);
+			fmgr_info(fn, &ds->target_outfn);
+		}
 		if (!ds->classify && !ds->target_numeric)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
@@ -251,7 +306,8 @@ MfEnsureRow(MfDataset *ds)
 	{
 		MfColumn   *c = &ds->cols[i];
 
-		c->isnull = MfGrow(c->isnull, ds->cap, sizeof(bool));
+		if (c->isnull != NULL)
+			c->isnull = MfGrow(c->isnull, ds->cap, sizeof(bool));
 		if (c->kind == MF_COL_CATEGORICAL)
 			c->str = MfGrow(c->str, ds->cap, sizeof(char *));
 		else
@@ -265,38 +321,125 @@ MfEnsureRow(MfDataset *ds)
 	}
 }
 
-/* Append one row of the cursor to the data set. */
-static void
-MfAddRow(MfDataset *ds, HeapTuple tup, TupleDesc td)
+/*
+ * Text of distinct numeric target values already seen (classification), so
+ * that a label costs one output-function call per distinct value.
+ */
+typedef struct MfLabelCache
 {
+	int			n;
+	int			cap;			/* power of two; 0: not used */
+	uint64	   *keys;			/* bit patterns of the values */
+	char	  **texts;			/* NULL: empty slot */
+} MfLabelCache;
+
+/* The state of the receiver that appends the source's rows to a data set. */
+typedef struct MfReceiver
+{
+	DestReceiver pub;
+	MfDataset  *ds;
+	MemoryContext datactx;
+	const char *source;
+	json_t	   *features;
+	bool		from_schema;
+	MfLabelCache labels;
+} MfReceiver;
+
+/* Hash of a 64-bit pattern (splitmix64 finaliser). */
+static inline uint64
+MfMix64(uint64 x)
+{
+	x ^= x >> 30;
+	x *= UINT64CONST(0xbf58476d1ce4e5b9);
+	x ^= x >> 27;
+	x *= UINT64CONST(0x94d049bb133111eb);
+	return x ^ (x >> 31);
+}
+
+/* Target types whose text is a function of the value as double. */
+static bool
+MfLabelCacheable(Oid typid)
+{
+	return typid == BOOLOID || typid == INT2OID || typid == INT4OID ||
+		typid == FLOAT4OID || typid == FLOAT8OID;
+}
+
+/* Label text of a numeric target value v (Datum d), cached per value. */
+static char *
+MfLabelText(MfReceiver *r, Datum d, double v)
+{
+	MfLabelCache *lc = &r->labels;
+	uint64		key;
+	uint64		slot;
+
+	if (lc->cap == 0)
+		return OutputFunctionCall(&r->ds->target_outfn, d);
+	if (v == 0.0)
+		v = 0.0;				/* -0 and 0 are one label */
+	memcpy(&key, &v, sizeof(key));
+	for (slot = MfMix64(key) & (lc->cap - 1);; slot = (slot + 1) & (lc->cap - 1))
+	{
+		if (lc->texts[slot] == NULL)
+			break;
+		if (lc->keys[slot] == key)
+			return lc->texts[slot];
+	}
+	if (lc->n >= MF_LABEL_CACHE_MAX)
+		return OutputFunctionCall(&r->ds->target_outfn, d);
+	lc->keys[slot] = key;
+	lc->texts[slot] = OutputFunctionCall(&r->ds->target_outfn, d);
+	lc->n++;
+	return lc->texts[slot];
+}
+
+/* Raise 22000 for a non-finite value of a feature column. */
+static void
+MfNonFinite(const MfColumn *c, size_t r, double v)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_EXCEPTION),
+			 errmsg("column \"%s\" contains a non-finite value", c->name),
+			 errdetail("Row %zu has %g.", r + 1, v),
+			 errhint("Filter out NaN and infinity, or replace them by NULL to impute.")));
+}
+
+/* Append one row (all attributes deformed) to the data set. */
+static void
+MfAddRow(MfReceiver *rcv, const Datum *values, const bool *nulls)
+{
+	MfDataset  *ds = rcv->ds;
 	size_t		r = ds->n;
-	bool		isnull;
-	Datum		d;
 
 	MfEnsureRow(ds);
 	for (int i = 0; i < ds->ncols; i++)
 	{
 		MfColumn   *c = &ds->cols[i];
+		int			a = c->attno - 1;
+		bool		isnull = nulls[a];
 
-		d = SPI_getbinval(tup, td, c->attno, &isnull);
-		c->isnull[r] = isnull;
+		if (unlikely(isnull) && c->isnull == NULL)
+			c->isnull = MfZeroedBools(ds->cap);	/* first NULL of the column */
+		if (c->isnull != NULL)
+			c->isnull[r] = isnull;
 		if (c->kind == MF_COL_CATEGORICAL)
-			c->str[r] = isnull ? NULL : SPI_getvalue(tup, td, c->attno);
+			c->str[r] = isnull ? NULL : OutputFunctionCall(&c->outfn, values[a]);
 		else
 		{
-			c->num[r] = isnull ? 0.0 : MfDatumToDouble(d, c->typid);
-			if (!isfinite(c->num[r]))
-				ereport(ERROR,
-						(errcode(ERRCODE_DATA_EXCEPTION),
-						 errmsg("column \"%s\" contains a non-finite value", c->name),
-						 errdetail("Row %zu has %g.", r + 1, c->num[r]),
-						 errhint("Filter out NaN and infinity, or replace them by NULL to impute.")));
+			double		v = isnull ? 0.0 :
+				c->typid == FLOAT8OID ? DatumGetFloat8(values[a]) :
+				MfDatumToDouble(values[a], c->typid);
+
+			if (!isfinite(v))
+				MfNonFinite(c, r, v);
+			c->num[r] = v;
 		}
 	}
 	if (ds->target != NULL)
 	{
-		d = SPI_getbinval(tup, td, ds->target_attno, &isnull);
-		if (isnull)
+		int			a = ds->target_attno - 1;
+		Datum		d = values[a];
+
+		if (nulls[a])
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("target column \"%s\" contains NULL", ds->target),
@@ -309,9 +452,56 @@ MfAddRow(MfDataset *ds, HeapTuple tup, TupleDesc td)
 					 errmsg("target column \"%s\" contains a non-finite value", ds->target),
 					 errdetail("Row %zu has %g.", r + 1, ds->y_num[r])));
 		if (ds->classify)
-			ds->y_str[r] = SPI_getvalue(tup, td, ds->target_attno);
+			ds->y_str[r] = ds->target_numeric ? MfLabelText(rcv, d, ds->y_num[r]) :
+				OutputFunctionCall(&ds->target_outfn, d);
 	}
 	ds->n++;
+}
+
+/* Receiver start-up: resolve the columns against the result's descriptor. */
+static void
+MfRecvStartup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+	MfReceiver *rcv = (MfReceiver *) self;
+	MfDataset  *ds = rcv->ds;
+	MemoryContext old = MemoryContextSwitchTo(rcv->datactx);
+
+	MfResolveColumns(ds, typeinfo, rcv->source, rcv->features, rcv->from_schema);
+	if (ds->classify && ds->target_numeric && MfLabelCacheable(ds->target_typid))
+	{
+		rcv->labels.cap = 2 * MF_LABEL_CACHE_MAX;
+		rcv->labels.keys = palloc0(sizeof(uint64) * rcv->labels.cap);
+		rcv->labels.texts = palloc0(sizeof(char *) * rcv->labels.cap);
+	}
+	MemoryContextSwitchTo(old);
+}
+
+/* Receive one row: deform it and append its values. */
+static bool
+MfRecvSlot(TupleTableSlot *slot, DestReceiver *self)
+{
+	MfReceiver *rcv = (MfReceiver *) self;
+	MemoryContext old;
+
+	slot_getallattrs(slot);
+	old = MemoryContextSwitchTo(rcv->datactx);
+	MfAddRow(rcv, slot->tts_values, slot->tts_isnull);
+	MemoryContextSwitchTo(old);
+	if (rcv->ds->n % MF_CHECK_ROWS == 0)
+		CHECK_FOR_INTERRUPTS();
+	return true;
+}
+
+/* Receiver shutdown: nothing to release (everything lives in datactx). */
+static void
+MfRecvShutdown(DestReceiver *self)
+{
+}
+
+/* Receiver destruction: the receiver lives on the caller's stack. */
+static void
+MfRecvDestroy(DestReceiver *self)
+{
 }
 
 /*
@@ -322,39 +512,37 @@ void
 MfReadSource(MfDataset *ds, const char *source, const char *target,
 			 json_t *features, int64 max_rows, bool classify, bool from_schema)
 {
-	MemoryContext datactx = CurrentMemoryContext;
+	MfReceiver	rcv;
+	SPIExecuteOptions opts;
 	char	   *query;
-	Portal		portal;
-	bool		first = true;
+	int			rc;
 
 	ds->target = target ? pstrdup(target) : NULL;
 	ds->classify = classify;
 	query = psprintf("SELECT * FROM %s%s", MfSourceFromItem(source),
 					 max_rows > 0 ? psprintf(" LIMIT " INT64_FORMAT, max_rows) : "");
+	memset(&rcv, 0, sizeof(rcv));
+	rcv.pub.receiveSlot = MfRecvSlot;
+	rcv.pub.rStartup = MfRecvStartup;
+	rcv.pub.rShutdown = MfRecvShutdown;
+	rcv.pub.rDestroy = MfRecvDestroy;
+	rcv.pub.mydest = DestNone;
+	rcv.ds = ds;
+	rcv.datactx = CurrentMemoryContext;
+	rcv.source = source;
+	rcv.features = features;
+	rcv.from_schema = from_schema;
+	memset(&opts, 0, sizeof(opts));
+	opts.read_only = true;
+	opts.dest = &rcv.pub;
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	portal = SPI_cursor_open_with_args(NULL, query, 0, NULL, NULL, NULL, true, 0);
-	for (;;)
-	{
-		MemoryContext old;
-
-		SPI_cursor_fetch(portal, true, MF_FETCH_ROWS);
-		old = MemoryContextSwitchTo(datactx);
-		if (first)
-		{
-			MfResolveColumns(ds, SPI_tuptable->tupdesc, source, features, from_schema);
-			first = false;
-		}
-		for (uint64 i = 0; i < SPI_processed; i++)
-			MfAddRow(ds, SPI_tuptable->vals[i], SPI_tuptable->tupdesc);
-		MemoryContextSwitchTo(old);
-		if (SPI_processed == 0)
-			break;
-		SPI_freetuptable(SPI_tuptable);
-		CHECK_FOR_INTERRUPTS();
-	}
-	SPI_cursor_close(portal);
+	rc = SPI_execute_extended(query, &opts);
+	if (rc < 0)
+		elog(ERROR, "could not read the training source: %s", SPI_result_code_string(rc));
 	SPI_finish();
+	if (ds->cols == NULL && !from_schema)
+		elog(ERROR, "the training source returned no row description");
 	if (ds->n == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -380,12 +568,85 @@ MfLabelCmp(const void *a, const void *b)
 	return strcmp(sort_ds->y_str[i], sort_ds->y_str[j]);
 }
 
+/* Ascending doubles. */
+static int
+MfDoubleCmp(const void *a, const void *b)
+{
+	double		x = *(const double *) a;
+	double		y = *(const double *) b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Numeric labels of a cacheable type without sorting the rows: distinct
+ * values by hashing, then a sort of those.  False (nothing done) when
+ * there are more than MF_LABEL_CACHE_MAX distinct values.
+ */
+static bool
+MfMapNumericLabels(MfDataset *ds)
+{
+	int			cap = 2 * MF_LABEL_CACHE_MAX,
+				k = 0;
+	uint64	   *keys = palloc(sizeof(uint64) * cap);
+	int		   *slot_of = palloc(sizeof(int) * cap);	/* slot -> distinct, -1 empty */
+	double	   *vals = palloc(sizeof(double) * MF_LABEL_CACHE_MAX);
+	char	  **texts = palloc(sizeof(char *) * MF_LABEL_CACHE_MAX);
+	int		   *rank = palloc(sizeof(int) * MF_LABEL_CACHE_MAX);
+	double	   *sorted = palloc(sizeof(double) * MF_LABEL_CACHE_MAX);
+	int		   *row_distinct = MfHugeAlloc(mul_size(Max(ds->n, 1), sizeof(int)));
+
+	for (int i = 0; i < cap; i++)
+		slot_of[i] = -1;
+	for (size_t r = 0; r < ds->n; r++)
+	{
+		double		v = ds->y_num[r] == 0.0 ? 0.0 : ds->y_num[r];
+		uint64		key;
+		uint64		slot;
+
+		memcpy(&key, &v, sizeof(key));
+		for (slot = MfMix64(key) & (cap - 1);; slot = (slot + 1) & (cap - 1))
+			if (slot_of[slot] < 0 || keys[slot] == key)
+				break;
+		if (slot_of[slot] < 0)
+		{
+			if (k == MF_LABEL_CACHE_MAX)
+				return false;
+			keys[slot] = key;
+			slot_of[slot] = k;
+			vals[k] = v;
+			texts[k] = ds->y_str[r];
+			k++;
+		}
+		row_distinct[r] = slot_of[slot];
+	}
+	memcpy(sorted, vals, sizeof(double) * k);
+	qsort(sorted, k, sizeof(double), MfDoubleCmp);
+	ds->labels = palloc(sizeof(char *) * Max(k, 1));
+	for (int d = 0; d < k; d++)
+	{
+		double	   *hit = bsearch(&vals[d], sorted, k, sizeof(double), MfDoubleCmp);
+
+		rank[d] = (int) (hit - sorted);
+		ds->labels[rank[d]] = texts[d];
+	}
+	ds->y_class = MfHugeAlloc(mul_size(Max(ds->n, 1), sizeof(int)));
+	for (size_t r = 0; r < ds->n; r++)
+		ds->y_class[r] = rank[row_distinct[r]];
+	ds->n_labels = k;
+	return true;
+}
+
 /* Map the text labels of ds to 0..K-1 in sorted order. */
 void
 MfMapLabels(MfDataset *ds)
 {
-	size_t	   *idx = MfHugeAlloc(ds->n * sizeof(size_t));
+	size_t	   *idx;
 	size_t		k = 0;
+
+	if (ds->target_numeric && MfLabelCacheable(ds->target_typid) && MfMapNumericLabels(ds))
+		return;
+	idx = MfHugeAlloc(ds->n * sizeof(size_t));
 
 	for (size_t i = 0; i < ds->n; i++)
 		idx[i] = i;
@@ -459,7 +720,7 @@ MfFitCategories(MfColumn *c, const size_t *idx, size_t n, int max_categories)
 	int			nc = 0;
 
 	for (size_t i = 0; i < n; i++)
-		if (!c->isnull[idx[i]])
+		if (!MfColIsNull(c, idx[i]))
 			vals[nv++] = c->str[idx[i]];
 	qsort(vals, nv, sizeof(char *), MfStrCmp);
 	counts = MfHugeAlloc((nv + 1) * sizeof(MfCount));
@@ -512,6 +773,38 @@ MfLayoutFeatures(MfDataset *ds)
 	}
 }
 
+/* Category index of every row of every categorical column (-1: none). */
+static void
+MfCategoryCodes(MfDataset *ds)
+{
+	for (int i = 0; i < ds->ncols; i++)
+	{
+		MfColumn   *c = &ds->cols[i];
+
+		if (c->kind != MF_COL_CATEGORICAL || c->code != NULL)
+			continue;
+		c->code = MfHugeAlloc(mul_size(Max(ds->n, 1), sizeof(int)));
+		for (size_t r = 0; r < ds->n; r++)
+		{
+			const char *v = MfColIsNull(c, r) ? c->impute_str : c->str[r];
+			char	  **hit = NULL;
+
+			if (v != NULL && c->n_cats > 0)
+				hit = bsearch(&v, c->cats, c->n_cats, sizeof(char *), MfStrCmp);
+			c->code[r] = hit != NULL ? (int) (hit - c->cats) : -1;
+		}
+	}
+}
+
+/* Unscaled encoded feature k of column c in row r. */
+static inline double
+MfEncodedValue(const MfColumn *c, size_t r, int k)
+{
+	if (c->kind != MF_COL_CATEGORICAL)
+		return MfColIsNull(c, r) ? c->impute_num : c->num[r];
+	return c->code[r] == k ? 1.0 : 0.0;
+}
+
 /* Learn imputation values, vocabularies and scaling from the training rows. */
 void
 MfFitEncoding(MfDataset *ds, const size_t *idx, size_t n, const MfEncodeOpts *opts)
@@ -528,7 +821,7 @@ MfFitEncoding(MfDataset *ds, const size_t *idx, size_t n, const MfEncodeOpts *op
 			size_t		cnt = 0;
 
 			for (size_t r = 0; r < n; r++)
-				if (!c->isnull[idx[r]])
+				if (!MfColIsNull(c, idx[r]))
 				{
 					sum += c->num[idx[r]];
 					cnt++;
@@ -542,76 +835,97 @@ MfFitEncoding(MfDataset *ds, const size_t *idx, size_t n, const MfEncodeOpts *op
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("the features encode to zero columns"),
 				 errdetail("Every categorical feature has only NULLs in the training rows.")));
+	MfCategoryCodes(ds);
 	ds->standardize = opts->standardize;
-	MfEncode(ds);
 	if (!opts->standardize)
 		return;
-	/* z-score statistics of the training rows, then scale every row */
+	/* z-score statistics of the training rows, column by column */
 	ds->center = palloc0(sizeof(double) * ds->p);
 	ds->scale = palloc0(sizeof(double) * ds->p);
-	for (size_t r = 0; r < n; r++)
-		for (size_t j = 0; j < ds->p; j++)
-			ds->center[j] += ds->X[idx[r] * ds->p + j];
-	for (size_t j = 0; j < ds->p; j++)
-		ds->center[j] /= n;
-	for (size_t r = 0; r < n; r++)
-		for (size_t j = 0; j < ds->p; j++)
-		{
-			double		d = ds->X[idx[r] * ds->p + j] - ds->center[j];
-
-			ds->scale[j] += d * d;
-		}
-	for (size_t j = 0; j < ds->p; j++)
-	{
-		ds->scale[j] = sqrt(ds->scale[j] / n);
-		if (!(ds->scale[j] > 1e-12))
-			ds->scale[j] = 1.0;
-	}
-	for (size_t r = 0; r < ds->n; r++)
-		for (size_t j = 0; j < ds->p; j++)
-			ds->X[r * ds->p + j] = (ds->X[r * ds->p + j] - ds->center[j]) / ds->scale[j];
-}
-
-/* Encode every row into ds->X with the learned encoding (no scaling). */
-void
-MfEncode(MfDataset *ds)
-{
-	ds->X = MfHugeAlloc(mul_size(mul_size(ds->n, ds->p), sizeof(double)));
-	memset(ds->X, 0, ds->n * ds->p * sizeof(double));
 	for (int i = 0; i < ds->ncols; i++)
 	{
-		MfColumn   *c = &ds->cols[i];
+		const MfColumn *c = &ds->cols[i];
 
-		for (size_t r = 0; r < ds->n; r++)
+		for (int k = 0; k < c->width; k++)
 		{
-			double	   *row = ds->X + r * ds->p + c->offset;
+			int			j = c->offset + k;
+			double		sum = 0.0,
+						ss = 0.0;
+
+			for (size_t r = 0; r < n; r++)
+				sum += MfEncodedValue(c, idx[r], k);
+			ds->center[j] = sum / n;
+			for (size_t r = 0; r < n; r++)
+			{
+				double		d = MfEncodedValue(c, idx[r], k) - ds->center[j];
+
+				ss += d * d;
+			}
+			ds->scale[j] = sqrt(ss / n);
+			if (!(ds->scale[j] > 1e-12))
+				ds->scale[j] = 1.0;
+		}
+	}
+}
+
+/*
+ * Encode rows idx[0..n) (every row when idx is NULL) into a new n x p
+ * row-major matrix, scaled with ds->center/scale when standardising.
+ */
+double *
+MfEncodeRows(const MfDataset *ds, const size_t *idx, size_t n)
+{
+	size_t		p = ds->p;
+	double	   *X = MfHugeAlloc(mul_size(mul_size(n, p), sizeof(double)));
+	bool		scale = ds->standardize && ds->center != NULL;
+
+	/* blocks of rows, so the block being written stays in cache */
+	for (size_t r0 = 0; r0 < n; r0 += MF_ENCODE_BLOCK)
+	{
+		size_t		r1 = Min(r0 + MF_ENCODE_BLOCK, n);
+
+		for (int i = 0; i < ds->ncols; i++)
+		{
+			const MfColumn *c = &ds->cols[i];
+			double	   *out = X + c->offset;
 
 			if (c->kind != MF_COL_CATEGORICAL)
-				row[0] = c->isnull[r] ? c->impute_num : c->num[r];
-			else
 			{
-				const char *v = c->isnull[r] ? c->impute_str : c->str[r];
-				char	  **hit;
+				double		ctr = scale ? ds->center[c->offset] : 0.0;
+				double		sc = scale ? ds->scale[c->offset] : 1.0;
 
-				if (v == NULL || c->n_cats == 0)
-					continue;
-				hit = bsearch(&v, c->cats, c->n_cats, sizeof(char *), MfStrCmp);
-				if (hit != NULL)
-					row[hit - c->cats] = 1.0;
+				for (size_t r = r0; r < r1; r++)
+				{
+					size_t		src = idx ? idx[r] : r;
+					double		v = MfColIsNull(c, src) ? c->impute_num : c->num[src];
+
+					out[r * p] = scale ? (v - ctr) / sc : v;
+				}
+				continue;
+			}
+			for (size_t r = r0; r < r1; r++)
+			{
+				size_t		src = idx ? idx[r] : r;
+
+				for (int k = 0; k < c->width; k++)
+				{
+					double		v = c->code[src] == k ? 1.0 : 0.0;
+
+					out[r * p + k] = scale ?
+						(v - ds->center[c->offset + k]) / ds->scale[c->offset + k] : v;
+				}
 			}
 		}
 	}
+	return X;
 }
 
-/* Apply stored z-score statistics (evaluation). */
-static void
-MfApplyScaling(MfDataset *ds)
+/* Encode every row into ds->X with the learned encoding (and scaling). */
+void
+MfEncode(MfDataset *ds)
 {
-	if (!ds->standardize)
-		return;
-	for (size_t r = 0; r < ds->n; r++)
-		for (size_t j = 0; j < ds->p; j++)
-			ds->X[r * ds->p + j] = (ds->X[r * ds->p + j] - ds->center[j]) / ds->scale[j];
+	MfCategoryCodes(ds);
+	ds->X = MfEncodeRows(ds, NULL, ds->n);
 }
 
 /* A double array as JSON. */
@@ -743,7 +1057,6 @@ MfEncodeWithSchema(MfDataset *ds, json_t *s)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("the feature schema of the model is inconsistent")));
-	MfEncode(ds);
 	if (ds->standardize)
 	{
 		json_t	   *m = json_object_get(s, "means");
@@ -756,6 +1069,6 @@ MfEncodeWithSchema(MfDataset *ds, json_t *s)
 			ds->center[j] = MfJsonDouble(json_array_get(m, j));
 			ds->scale[j] = MfJsonDouble(json_array_get(sd, j));
 		}
-		MfApplyScaling(ds);
 	}
+	MfEncode(ds);
 }

@@ -107,9 +107,12 @@ mf_train_run(PG_FUNCTION_ARGS)
 				 errmsg("option \"features\" must be an array of column names")));
 
 	ds = palloc0(sizeof(MfDataset));
+	MfPhaseStart();
 	MfReadSource(ds, source, target, json_object_get(options, "features"), max_rows, classify, false);
+	MfPhaseEnd("read");
 	if (classify)
 		MfMapLabels(ds);
+	MfPhaseEnd("labels");
 	metrics = MfTrainFamily(ds, family, config, options, &artifact, &updates);
 	schema = MfSchemaToJson(ds, strcmp(family, "kmeans") == 0 ? "clustering" :
 							classify ? "classification" : "regression");
@@ -123,6 +126,7 @@ mf_train_run(PG_FUNCTION_ARGS)
 	values[4] = JsonbPGetDatum(MfJanssonToJsonb(updates));
 	tuple = heap_form_tuple(tupdesc, values, nulls);
 	MemoryContextDelete(runctx);
+	MfPhaseEnd("result");
 	PG_RETURN_DATUM(HeapTupleGetDatum(tuple));
 }
 

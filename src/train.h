@@ -4,11 +4,13 @@
  *
  * Design note
  * -----------
- * A training run reads its source through an SPI cursor into an MfDataset
- * (raw values per column, in a dedicated memory context), splits the rows,
+ * A training run streams its source through SPI into a DestReceiver that
+ * appends every row to an MfDataset (raw values per column, in a dedicated
+ * memory context; nothing accumulates in SPI memory), splits the rows,
  * learns the encoding from the training rows (imputation values, category
- * vocabularies, z-score statistics), encodes every row into one row-major
- * double matrix and hands it to the numeric kernels.  The learned encoding
+ * vocabularies, z-score statistics, all computed column by column), then
+ * encodes the training rows and the test rows straight into two row-major
+ * double matrices (scaled on the way) and hands them to the numeric kernels.  The learned encoding
  * (the "feature schema") is JSON: it goes to model_versions.feature_schema
  * and into the artifact metadata, from which mf_evaluate() rebuilds it.
  *
@@ -21,6 +23,8 @@
 #include "postgres.h"
 
 #include <jansson.h>
+
+#include "fmgr.h"
 
 typedef enum MfColKind
 {
@@ -37,16 +41,21 @@ typedef struct MfColumn
 	MfColKind	kind;
 	int			attno;			/* 1-based, in the source's tuple descriptor */
 	Oid			typid;
+	FmgrInfo	outfn;			/* text output (categorical columns) */
 	double	   *num;			/* numeric/boolean values [n] */
 	char	  **str;			/* categorical values [n] */
-	bool	   *isnull;			/* [n] */
+	bool	   *isnull;			/* [n]; NULL while the column has no NULL */
 	double		impute_num;
 	char	   *impute_str;		/* NULL: no value seen */
 	int			n_cats;
 	char	  **cats;			/* sorted vocabulary */
+	int		   *code;			/* [n] category index per row, -1: none */
 	int			offset;			/* first expanded feature */
 	int			width;			/* expanded features */
 } MfColumn;
+
+/* Row r of column c is NULL. */
+#define MfColIsNull(c, r) ((c)->isnull != NULL && (c)->isnull[r])
 
 /* A data set read from a source, and its encoding. */
 typedef struct MfDataset
@@ -63,6 +72,7 @@ typedef struct MfDataset
 	bool		classify;		/* target read as labels */
 	double	   *y_num;			/* [n] (regression, or label sort key) */
 	char	  **y_str;			/* [n] (classification) */
+	FmgrInfo	target_outfn;	/* text output of the target */
 	int		   *y_class;		/* [n] label index */
 	int			n_labels;
 	char	  **labels;
@@ -94,11 +104,14 @@ extern void MfMapLabels(MfDataset *ds);
 extern void MfFitEncoding(MfDataset *ds, const size_t *train_idx, size_t n_train,
 						  const MfEncodeOpts *opts);
 extern void MfEncode(MfDataset *ds);
+extern double *MfEncodeRows(const MfDataset *ds, const size_t *idx, size_t n);
 extern json_t *MfSchemaToJson(const MfDataset *ds, const char *task);
 extern void MfSchemaFromJson(MfDataset *ds, json_t *schema);
 extern void MfLabelsFromSchema(MfDataset *ds);
 extern void MfEncodeWithSchema(MfDataset *ds, json_t *schema);
 extern void *MfHugeAlloc(Size size);
+extern void MfPhaseStart(void);
+extern void MfPhaseEnd(const char *phase);
 extern double MfDatumToDouble(Datum d, Oid typid);
 
 /* Where a held-out split is evaluated (mf._evaluate_on_split). */

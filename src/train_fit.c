@@ -245,17 +245,6 @@ MfSplit(const MfDataset *ds, double test_size, uint64 seed, bool stratify,
 	pfree(is_test);
 }
 
-/* Rows idx of X (p wide) as a new contiguous matrix. */
-static double *
-MfGatherRows(const double *X, size_t p, const size_t *idx, size_t n)
-{
-	double	   *out = MfHugeAlloc(mul_size(mul_size(n, p), sizeof(double)));
-
-	for (size_t i = 0; i < n; i++)
-		memcpy(out + i * p, X + idx[i] * p, p * sizeof(double));
-	return out;
-}
-
 /* ------------------------------------------------------------- predicting */
 
 /* Class probabilities (n x K) of a classifier. */
@@ -806,6 +795,7 @@ MfTrainFamily(MfDataset *ds, const char *family, json_t *config, json_t *options
 	memset(&f, 0, sizeof(f));
 	f.seed = (uint64) MfGetNum(options, "seed", 42);
 	MfSplit(ds, test_size, f.seed, stratify, &train, &n_train, &test, &n_test);
+	MfPhaseEnd("split");
 	if (n_train == 0 || n_test == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -815,6 +805,7 @@ MfTrainFamily(MfDataset *ds, const char *family, json_t *config, json_t *options
 	eo.impute_zero = strcmp(MfGetStr(options, "impute", "mean"), "zero") == 0;
 	eo.standardize = MfGetBool(options, "standardize", fam != MF_ART_FAMILY_LINEAR_REGRESSION);
 	MfFitEncoding(ds, train, n_train, &eo);
+	MfPhaseEnd("encode");
 
 	memset(&m, 0, sizeof(m));
 	m.family = fam;
@@ -825,9 +816,10 @@ MfTrainFamily(MfDataset *ds, const char *family, json_t *config, json_t *options
 		elog(ERROR, "could not start an artifact writer");
 	f.ds = ds;
 	f.config = config;
-	f.X = MfGatherRows(ds->X, ds->p, train, n_train);
+	f.X = MfEncodeRows(ds, train, n_train);
 	f.idx = train;
 	f.n = n_train;
+	MfPhaseEnd("gather");
 	f.env = MfMakeEnv();
 	f.m = &m;
 	f.w = &w;
@@ -855,11 +847,14 @@ MfTrainFamily(MfDataset *ds, const char *family, json_t *config, json_t *options
 					 errmsg("in-database training of family \"%s\" is not supported", family),
 					 errhint("Families trained here: linear_regression, logistic_regression, mlp, kmeans.")));
 	}
+	MfPhaseEnd("fit");
 	*artifact = MfFinishArtifact(&w, ds, family, fam, f.shape);
 	*config_updates = f.updates;
+	MfPhaseEnd("artifact");
 
 	MfTrainPhase("evaluating");
-	metrics = MfMetrics(&m, ds, MfGatherRows(ds->X, ds->p, test, n_test), test, n_test);
+	metrics = MfMetrics(&m, ds, MfEncodeRows(ds, test, n_test), test, n_test);
+	MfPhaseEnd("metrics");
 	INSTR_TIME_SET_CURRENT(t1);
 	INSTR_TIME_SUBTRACT(t1, t0);
 	json_object_set_new(metrics, "train_rows", json_integer(n_train));
@@ -1019,7 +1014,7 @@ MfEvaluateArtifactSplit(MfDataset *ds, const void *data, size_t len,
 		MfSplit(ds, split->test_size, split->seed,
 				split->stratify < 0 ? m.classify : split->stratify != 0,
 				&train, &n_train, &idx, &n_test);
-		out = MfMetrics(&m, ds, MfGatherRows(ds->X, ds->p, idx, n_test), idx, n_test);
+		out = MfMetrics(&m, ds, MfEncodeRows(ds, idx, n_test), idx, n_test);
 		json_object_set_new(out, "rows", json_integer(n_test));
 		return out;
 	}

@@ -206,6 +206,47 @@ test_roc_auc(void)
 }
 
 /* Log loss, including clipping. */
+/* AUC on 3000 tied, signed scores equals the O(n^2) pair count. */
+static void
+test_roc_auc_pairs(void)
+{
+	size_t		n = 3000,
+				i,
+				j;
+	int		   *y = malloc(sizeof(int) * n);
+	double	   *s = malloc(sizeof(double) * n);
+	size_t	   *scratch = malloc(sizeof(size_t) * n);
+	double		twice = 0.0,
+				npos = 0.0,
+				auc,
+				ref;
+	bool		avail;
+	unsigned	state = 12345;
+
+	for (i = 0; i < n; i++)
+	{
+		state = state * 1103515245u + 12345u;
+		y[i] = (state >> 16) & 1;
+		state = state * 1103515245u + 12345u;
+		/* few distinct values, both signs, -0 and +0: many ties */
+		s[i] = ((double) ((state >> 16) % 41) - 20.0) / 8.0 + (y[i] ? 0.5 : 0.0);
+		if (s[i] == 0.0 && (state & 1))
+			s[i] = -0.0;
+		npos += y[i];
+	}
+	for (i = 0; i < n; i++)
+		for (j = 0; j < n; j++)
+			if (y[i] == 1 && y[j] == 0)
+				twice += s[j] < s[i] ? 2.0 : s[j] == s[i] ? 1.0 : 0.0;
+	ref = twice / (2.0 * npos * ((double) n - npos));
+	MF_OK(mf_metrics_roc_auc(y, s, n, scratch, &auc, &avail) == MF_METRIC_OK && avail &&
+		  auc == ref, "auc equals the pair count on tied scores");
+	MF_DIAG("auc %.12f pairs %.12f", auc, ref);
+	free(y);
+	free(s);
+	free(scratch);
+}
+
 static void
 test_log_loss(void)
 {
@@ -312,6 +353,7 @@ main(void)
 	test_empty_class();
 	test_class_errors();
 	test_roc_auc();
+	test_roc_auc_pairs();
 	test_log_loss();
 	test_regression();
 	test_inertia();
