@@ -1573,7 +1573,8 @@ BEGIN
 		why := format('the worker%s ended without finishing the job (server crash, restart or fatal error)',
 					  coalesce(' (pid ' || j.worker_pid || ')', ''));
 		IF j.cancel_requested THEN
-			UPDATE mf.jobs u SET status = 'cancelled', finished_at = clock_timestamp(), error = 'cancelled by mf_cancel_job()'
+			UPDATE mf.jobs u SET status = 'cancelled', finished_at = clock_timestamp(), error = 'cancelled by mf_cancel_job()',
+				   result = jsonb_build_object('reason', 'cancelled')
 			 WHERE u.job_id = j.job_id;
 			PERFORM mf._fail_version(j.version_id, 'cancelled', 'cancelled by mf_cancel_job()', j.job_id);
 			PERFORM mf._job_event(j.job_id, 'error', why || '; it had been cancelled');

@@ -382,6 +382,13 @@ MfJobRun(int64 job_id, const MfJobSpec *spec, const MfJobWorkerArgs *a)
 
 		HOLD_CANCEL_INTERRUPTS();
 		AbortCurrentTransaction();
+		/*
+		 * No more cancels: the outcome must be recorded.  Holding cancel
+		 * interrupts is not enough, as the regex engine (a CHECK on model
+		 * names) gives up whenever QueryCancelPending is set.
+		 */
+		pqsignal(SIGINT, SIG_IGN);
+		QueryCancelPending = false;
 		MfSetTraining(false);
 		if (spec->cancel_requested)
 		{
@@ -391,7 +398,6 @@ MfJobRun(int64 job_id, const MfJobSpec *spec, const MfJobWorkerArgs *a)
 		}
 		reason = MfFailureReason(ed, started, a->timeout_s, &message);
 		MfJobFailed(job_id, reason, message, unpack_sql_state(ed->sqlerrcode));
-		QueryCancelPending = false;
 		RESUME_CANCEL_INTERRUPTS();
 	}
 }
