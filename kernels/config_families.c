@@ -13,7 +13,8 @@
  *   num_classes    2           integer >= 2 (2 = binary, else softmax)
  *   C              1.0         > 0 (inverse L2 strength, as scikit-learn)
  *   fit_intercept  true        boolean
- *   solver         "lbfgs"     lbfgs | newton
+ *   solver         "auto"      auto | lbfgs | newton (auto: newton for two classes
+ *                              and at most 64 features, else lbfgs)
  *   max_iter       100         integer in [1, 10000000]
  *   tol            1e-6        > 0
  *   n_features     null        null or integer in [1, 10000000]
@@ -66,7 +67,7 @@ static const char *const LogisticKeys[] = {
 	"num_classes", "C", "fit_intercept", "solver", "max_iter", "tol",
 	"n_features", NULL
 };
-static const char *const LogisticSolvers[] = {"lbfgs", "newton", NULL};
+static const char *const LogisticSolvers[] = {"auto", "lbfgs", "newton", NULL};
 
 static const char *const MlpKeys[] = {
 	"task", "hidden_layers", "activation", "dropout", "num_classes",
@@ -128,7 +129,7 @@ LogisticParse(MfCtx *ctx, const MfView *v, void *out)
 	MfGetNumClasses(ctx, v, 2, 0, &c->num_classes);
 	MfGetNum(ctx, v, "C", 1.0, MF_RANGE_POSITIVE, 0, &c->C);
 	MfGetBool(ctx, v, "fit_intercept", true, 0, &c->fit_intercept);
-	MfGetEnum(ctx, v, "solver", LogisticSolvers, MF_LOGISTIC_SOLVER_LBFGS, MF_FOLD_CASE, &e);
+	MfGetEnum(ctx, v, "solver", LogisticSolvers, MF_LOGISTIC_SOLVER_AUTO, MF_FOLD_CASE, &e);
 	c->solver = (MfLogisticSolver) e;
 	MfGetInt(ctx, v, "max_iter", 100, 1, 10000000, 0, &c->max_iter);
 	MfGetNum(ctx, v, "tol", 1e-6, MF_RANGE_POSITIVE, 0, &c->tol);

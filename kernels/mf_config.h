@@ -122,7 +122,8 @@ typedef struct MfLinearConfig
 
 typedef enum MfLogisticSolver
 {
-	MF_LOGISTIC_SOLVER_LBFGS = 0,
+	MF_LOGISTIC_SOLVER_AUTO = 0,
+	MF_LOGISTIC_SOLVER_LBFGS,
 	MF_LOGISTIC_SOLVER_NEWTON
 } MfLogisticSolver;
 

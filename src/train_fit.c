@@ -579,6 +579,9 @@ MfFitLinear(MfFit *f)
 	MfAddTensor(f->w, "intercept", 0, 0, 0, b);
 }
 
+/* The largest feature count for which solver "auto" picks Newton. */
+#define MF_NEWTON_AUTO_MAX_FEATURES 64
+
 /* Logistic regression: binary (coef [p]) or multinomial (coef [p, K]). */
 static void
 MfFitLogistic(MfFit *f)
@@ -586,7 +589,7 @@ MfFitLogistic(MfFit *f)
 	MfLogregOpts o;
 	int			K = f->ds->n_labels;
 	size_t		p = f->ds->p;
-	const char *solver = MfGetStr(f->config, "solver", "lbfgs");
+	const char *solver = MfGetStr(f->config, "solver", "auto");
 	int		   *y = MfTrainLabels(f->ds, f->idx, f->n);
 	size_t		nc,
 				ni;
@@ -601,7 +604,11 @@ MfFitLogistic(MfFit *f)
 	o.max_iter = (int) MfGetNum(f->config, "max_iter", 100);
 	o.tol = MfGetNum(f->config, "tol", 1e-4);
 	o.multinomial = K > 2;
-	o.solver = strcmp(solver, "newton") == 0 ? MF_LOGREG_NEWTON : MF_LOGREG_LBFGS;
+	/* auto: Newton (a p x p Hessian per pass) for small binary problems */
+	if (strcmp(solver, "auto") == 0)
+		o.solver = K == 2 && p <= MF_NEWTON_AUTO_MAX_FEATURES ? MF_LOGREG_NEWTON : MF_LOGREG_LBFGS;
+	else
+		o.solver = strcmp(solver, "newton") == 0 ? MF_LOGREG_NEWTON : MF_LOGREG_LBFGS;
 	if (o.solver == MF_LOGREG_NEWTON && K > 2)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -191,7 +191,7 @@ TestSectioned(void)
 			   " \"data\": {\"source\": \"t\", \"features\": [\"x\", \"y\"], \"test_size\": 0.2}}",
 			   "{\"C\":1.0,\"data\":{\"features\":[\"x\",\"y\"],\"source\":\"t\",\"test_size\":0.2},"
 			   "\"family\":\"logistic_regression\",\"fit_intercept\":true,\"max_iter\":100,\"n_features\":10,"
-			   "\"name\":\"churn\",\"num_classes\":2,\"solver\":\"lbfgs\",\"tol\":1e-6,\"training\":"
+			   "\"name\":\"churn\",\"num_classes\":2,\"solver\":\"auto\",\"tol\":1e-6,\"training\":"
 			   "{\"batch_size\":32,\"early_stopping\":true,\"epochs\":10,\"learning_rate\":2e-5,"
 			   "\"lr_gamma\":0.1,\"lr_schedule\":\"constant\",\"lr_step_size\":10,\"momentum\":0.9,"
 			   "\"nesterov\":false,\"optimizer\":\"adamw\",\"patience\":10,\"seed\":42,"
@@ -283,7 +283,7 @@ TestTemplates(void)
 	ExpectForm("template softmax_classifier",
 			   "{\"template\": \"softmax_classifier\", \"name\": \"s\", \"n_features\": 4}",
 			   "{\"C\":1.0,\"data\":{},\"family\":\"logistic_regression\",\"fit_intercept\":true,"
-			   "\"max_iter\":100,\"n_features\":4,\"name\":\"s\",\"num_classes\":3,\"solver\":\"lbfgs\","
+			   "\"max_iter\":100,\"n_features\":4,\"name\":\"s\",\"num_classes\":3,\"solver\":\"auto\","
 			   "\"tol\":1e-6,\"training\":" TRAIN_DEFAULT "}");
 	MF_OK(n == 11, "eleven built-in templates");
 	for (i = 0; i < n; i++)
