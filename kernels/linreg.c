@@ -29,26 +29,7 @@
 #include <math.h>
 #include <string.h>
 
-/* Fortran LAPACK routines exported by libopenblas (hidden string lengths). */
-extern void dpotrf_(const char *uplo, const int *n, double *a, const int *lda,
-					int *info, size_t uplo_len);
-extern void dpotrs_(const char *uplo, const int *n, const int *nrhs,
-					const double *a, const int *lda, double *b, const int *ldb,
-					int *info, size_t uplo_len);
-extern void dpocon_(const char *uplo, const int *n, const double *a,
-					const int *lda, const double *anorm, double *rcond,
-					double *work, int *iwork, int *info, size_t uplo_len);
-extern void dgeqrf_(const int *m, const int *n, double *a, const int *lda,
-					double *tau, double *work, const int *lwork, int *info);
-extern void dormqr_(const char *side, const char *trans, const int *m,
-					const int *n, const int *k, const double *a,
-					const int *lda, const double *tau, double *c,
-					const int *ldc, double *work, const int *lwork, int *info,
-					size_t side_len, size_t trans_len);
-extern void dtrtrs_(const char *uplo, const char *trans, const char *diag,
-					const int *n, const int *nrhs, const double *a,
-					const int *lda, double *b, const int *ldb, int *info,
-					size_t uplo_len, size_t trans_len, size_t diag_len);
+#include "lapack.h"
 
 #define MFK_PHASE "linreg"
 
