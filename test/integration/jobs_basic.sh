@@ -4,7 +4,7 @@
 # nothing; mf_wait refuses a job queued in its own transaction; a job whose
 # training raises an error fails with the error kept while the launcher goes
 # on serving the next job.
-. "$(dirname "$0")/jobs_lib.sh"
+. "$(dirname "$0")/jobs_lib.bash"
 setup_jobs_db
 # A long fallback poll, so a quick start can only come from the latch; 2 BLAS threads per job.
 trap 'sql "ALTER SYSTEM RESET mf.poll_interval" && sql "ALTER SYSTEM RESET mf.train_threads" && sql "SELECT pg_reload_conf()"' EXIT

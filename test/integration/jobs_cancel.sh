@@ -2,7 +2,7 @@
 # mf_cancel_job: a running job stops within two seconds, its version is
 # failed with reason "cancelled" and nothing half-written remains; a queued
 # job is cancelled before it starts; an ended job cannot be cancelled.
-. "$(dirname "$0")/jobs_lib.sh"
+. "$(dirname "$0")/jobs_lib.bash"
 setup_jobs_db
 fresh_mlp jc_run
 fresh_mlp jc_queued

@@ -3,7 +3,7 @@
 # its job succeeds and the promotion decision is in mf.events, both versions
 # scored on the same test split (identical data and seed: identical scores,
 # so if_better keeps the old version).  Also the min_new_rows recipe.
-. "$(dirname "$0")/jobs_lib.sh"
+. "$(dirname "$0")/jobs_lib.bash"
 setup_jobs_db
 JOB=mf-test-retrain
 trap 'q "SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname = '"'$JOB'"'" >/dev/null 2>&1 || true' EXIT

@@ -2,7 +2,7 @@
 # kill -9 of a job worker mid-training: the server restarts; the launcher
 # fails the orphaned job (max_attempts 1) or re-queues it (max_attempts 2,
 # and then it succeeds); no version stays "training"; committed data survive.
-. "$(dirname "$0")/jobs_lib.sh"
+. "$(dirname "$0")/jobs_lib.bash"
 setup_jobs_db
 fresh_mlp jk_once
 fresh_mlp jk_twice

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # mf.max_workers (2 here) is respected with more jobs queued than slots:
 # never more than 2 jobs run at once, yet 2 do run side by side.
-. "$(dirname "$0")/jobs_lib.sh"
+. "$(dirname "$0")/jobs_lib.bash"
 setup_jobs_db
 [ "$(q "SHOW mf.max_workers")" = 2 ] || fail "expected mf.max_workers = 2"
 ids=()

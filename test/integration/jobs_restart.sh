@@ -2,7 +2,7 @@
 # Jobs queued when the server stops run after the restart; a job training
 # when the server stops (fast shutdown) is re-queued, attempt not used up,
 # and runs again after the restart.
-. "$(dirname "$0")/jobs_lib.sh"
+. "$(dirname "$0")/jobs_lib.bash"
 setup_jobs_db
 trap 'sql "ALTER SYSTEM RESET mf.max_workers" && sql "SELECT pg_reload_conf()"' EXIT
 # Pause the queue (mf.max_workers = 0) so the jobs are still queued at the restart.

@@ -2,7 +2,7 @@
 # A job trains with the privileges of the role that queued it: a role without
 # superuser queues a job, the training's audit event is written as that role,
 # and a source the role cannot read is refused at queue time.
-. "$(dirname "$0")/jobs_lib.sh"
+. "$(dirname "$0")/jobs_lib.bash"
 setup_jobs_db
 ROLE=mf_jobs_tester
 trap 'sql "DROP TABLE IF EXISTS jobs_secret"; sql "SELECT mf_drop_model(name) FROM mf.models WHERE name = '"'jrole'"'"; sql "DROP OWNED BY '"$ROLE"'; DROP ROLE IF EXISTS '"$ROLE"'" || true' EXIT

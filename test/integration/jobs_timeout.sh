@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # mf.job_timeout: a job running longer is stopped and marked failed.
-. "$(dirname "$0")/jobs_lib.sh"
+. "$(dirname "$0")/jobs_lib.bash"
 setup_jobs_db
 # Leave the cluster configured as we found it.
 trap 'sql "ALTER SYSTEM RESET mf.job_timeout" && sql "SELECT pg_reload_conf()"' EXIT

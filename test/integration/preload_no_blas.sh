@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The preloaded mf_ext.so never links OpenBLAS (nor jansson): the postmaster
 # and the launcher have no BLAS mapped, while a job worker does.
-. "$(dirname "$0")/jobs_lib.sh"
+. "$(dirname "$0")/jobs_lib.bash"
 setup_jobs_db
 lib="$("$PG_CONFIG" --pkglibdir)/mf_ext.so"
 if ldd "$lib" | grep -Eq 'openblas|blas|jansson|yaml'; then fail "$lib links: $(ldd "$lib" | grep -E 'blas|jansson|yaml')"; fi
