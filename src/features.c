@@ -19,6 +19,7 @@
 #include "mf_core.h"
 
 #include <math.h>
+#include <sys/mman.h>
 
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
@@ -41,6 +42,8 @@
 #define MF_CHECK_ROWS 16384
 #define MF_LABEL_CACHE_MAX 4096
 #define MF_ENCODE_BLOCK 512
+#define MF_PAGE_SIZE 4096
+#define MF_PREFAULT_MIN ((Size) 1024 * 1024)
 
 static instr_time mf_phase_t0;
 
@@ -63,11 +66,33 @@ MfPhaseEnd(const char *phase)
 	INSTR_TIME_SET_CURRENT(mf_phase_t0);
 }
 
-/* palloc of a possibly huge block in the current context. */
+/*
+ * Prefault the whole pages of [ptr, ptr + size) with one madvise call
+ * (Linux 5.14+) when the range is big: a large array is written in full right
+ * away, and faulting it in 4 kB at a time on first touch was a sizeable
+ * share of a run.  Only a hint; failures (older kernels) are ignored.
+ */
+static void
+MfPrefault(void *ptr, Size size)
+{
+#ifdef MADV_POPULATE_WRITE
+	uintptr_t	pg = MF_PAGE_SIZE;
+	uintptr_t	lo = ((uintptr_t) ptr + pg - 1) & ~(pg - 1);
+	uintptr_t	hi = ((uintptr_t) ptr + size) & ~(pg - 1);
+
+	if (size >= MF_PREFAULT_MIN && hi > lo)
+		(void) madvise((void *) lo, hi - lo, MADV_POPULATE_WRITE);
+#endif
+}
+
+/* palloc of a possibly huge block in the current context (prefaulted). */
 void *
 MfHugeAlloc(Size size)
 {
-	return MemoryContextAllocExtended(CurrentMemoryContext, Max(size, 1), MCXT_ALLOC_HUGE);
+	void	   *p = MemoryContextAllocExtended(CurrentMemoryContext, Max(size, 1), MCXT_ALLOC_HUGE);
+
+	MfPrefault(p, size);
+	return p;
 }
 
 /* A zeroed huge array of n bools in the current context. */
@@ -88,7 +113,9 @@ MfGrow(void *ptr, size_t cap, size_t elem)
 
 	if (ptr == NULL)
 		return MfHugeAlloc(sz);
-	return repalloc_huge(ptr, sz);
+	ptr = repalloc_huge(ptr, sz);
+	MfPrefault((char *) ptr + sz / 2, sz - sz / 2);	/* the new half */
+	return ptr;
 }
 
 /* True for the types used as numbers. */
