@@ -14,7 +14,9 @@
  * binary problem has one fused pass (MfkLogBinPass) that reads each row
  * once and yields f, the gradient and, for Newton, the Hessian
  * H = Xa' D Xa + I_w (dsyrk over blocks of sqrt(d_i) [x_i, 1]); one exp and
- * one log1p per row.  L-BFGS calls it without the Hessian.  The binary
+ * one division per row, and the log1p(exp(-|z|)) terms of the loss as one
+ * log of the product of their (1 + e) per MFK_LOG_GROUP rows.  L-BFGS
+ * calls it without the Hessian.  The binary
  * Newton solver (IRLS) factors H by Cholesky and backtracks on f; every
  * trial point gets a full pass, so an accepted step (almost always the
  * first, t = 1) already carries the next gradient and Hessian: one pass
@@ -44,6 +46,10 @@ extern void dpotrs_(const char *uplo, const int *n, const int *nrhs,
 #define MFK_WARM_STRIDE 8
 #define MFK_WARM_MIN_ROWS 8192
 #define MFK_LAZY_RATIO 0.1
+/* rows per log of a product of (1 + e) terms: each lies in (1, 2], so the
+ * product stays below 2^64, and a group's log is within about 2^-46 (two
+ * roundings per row) of the sum of the log1p terms it replaces */
+#define MFK_LOG_GROUP 64
 
 /* Problem description and scratch for objective evaluations. */
 typedef struct MfkLogCtx
@@ -194,7 +200,8 @@ MfkLogBinPass(MfkLogCtx *c, const double *x, double *f, double *g, double *H)
 				gb = 0.0,
 				pen = 0.0;
 	double		zb[MFK_BIN_BLOCK],
-				rb[MFK_BIN_BLOCK];
+				rb[MFK_BIN_BLOCK],
+				prod = 1.0;
 	int			first = 1,
 				rc;
 
@@ -209,20 +216,29 @@ MfkLogBinPass(MfkLogCtx *c, const double *x, double *f, double *g, double *H)
 		{
 			double		z = zb[i - r0],
 						e = exp(-fabs(z)),
+						inv,
 						s;
 			int			yi = c->y[i * c->stride];
 
-			loss += (z > 0 ? z : 0.0) - (yi ? z : 0.0) + log1p(e);
+			loss += (z > 0 ? z : 0.0) - (yi ? z : 0.0);
+			/* log1p(e) terms: one log of a product per MFK_LOG_GROUP rows */
+			prod *= 1.0 + e;
+			if ((i - r0) % MFK_LOG_GROUP == MFK_LOG_GROUP - 1 || i + 1 == r1)
+			{
+				loss += log(prod);
+				prod = 1.0;
+			}
 			if (g == NULL)
 				continue;
-			s = z >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
+			inv = 1.0 / (1.0 + e);
+			s = z >= 0 ? inv : e * inv;
 			rb[i - r0] = C * (s - (double) yi);
 			gb += rb[i - r0];
 			if (H != NULL)
 			{
 				const double *xi = c->X + i * ld;
 				double	   *bi = c->hbuf + (i - r0) * q;
-				double		sd = sqrt(C * e) / (1.0 + e);	/* sqrt(C s (1 - s)) */
+				double		sd = sqrt(C * e) * inv;	/* sqrt(C s (1 - s)) */
 
 				for (j = 0; j < p; j++)
 					bi[j] = sd * xi[j];

@@ -4,7 +4,8 @@
  * Design note.  ROC AUC is computed as the Mann-Whitney statistic.  Where
  * size_t holds 64 bits, the caller's scratch array takes the scores of the
  * positives and of the negatives as order-preserving 64-bit keys, each part
- * sorted by qsort (direct keys: cache friendly), and one merge walks them;
+ * sorted in place by an introsort of the keys (direct keys: cache
+ * friendly), and one merge walks them;
  * elsewhere the samples are sorted by score (heapsort over the index
  * array), then groups of equal scores are walked.  Either way, a
  * positive scores 1 for every negative below its group and 1/2 for every
@@ -176,14 +177,118 @@ MetricsKey(double v)
 	return (b >> 63) ? ~b : b | ((uint64_t) 1 << 63);
 }
 
-/* qsort order of 64-bit keys. */
-static int
-MetricsKeyCmp(const void *a, const void *b)
+/* Sift a[i] down the max-heap a[0..n). */
+static void
+MetricsKeySiftDown(uint64_t *a, size_t i, size_t n)
 {
-	uint64_t	x = *(const uint64_t *) a;
-	uint64_t	y = *(const uint64_t *) b;
+	uint64_t	v = a[i];
 
-	return x < y ? -1 : x > y;
+	for (;;)
+	{
+		size_t		c = 2 * i + 1;
+
+		if (c >= n)
+			break;
+		if (c + 1 < n && a[c + 1] > a[c])
+			c++;
+		if (a[c] <= v)
+			break;
+		a[i] = a[c];
+		i = c;
+	}
+	a[i] = v;
+}
+
+/* Heapsort of 64-bit keys (the fallback of MetricsSortKeys). */
+static void
+MetricsKeyHeapSort(uint64_t *a, size_t n)
+{
+	for (size_t i = n / 2; i-- > 0;)
+		MetricsKeySiftDown(a, i, n);
+	for (size_t end = n; end-- > 1;)
+	{
+		uint64_t	t = a[0];
+
+		a[0] = a[end];
+		a[end] = t;
+		MetricsKeySiftDown(a, 0, end);
+	}
+}
+
+/*
+ * Ascending sort of 64-bit keys in place: introsort (median-of-three
+ * quicksort with Hoare partitioning, which splits runs of equal keys
+ * evenly; insertion sort below 24 keys; heapsort past a depth of 2 log2 n).
+ * Sorted keys are the same whatever the algorithm; this one is inline
+ * comparisons instead of qsort's callback and temporary buffer.
+ */
+static void
+MetricsSortKeys(uint64_t *a, size_t n, int depth)
+{
+	while (n > 24)
+	{
+		uint64_t	x = a[0],
+					y = a[n / 2],
+					z = a[n - 1],
+					pivot;
+		size_t		i = 0,
+					j = n - 1;
+
+		if (depth-- == 0)
+		{
+			MetricsKeyHeapSort(a, n);
+			return;
+		}
+		pivot = x < y ? (y < z ? y : (x < z ? z : x)) : (x < z ? x : (y < z ? z : y));
+		for (;;)
+		{
+			uint64_t	t;
+
+			while (a[i] < pivot)
+				i++;
+			while (a[j] > pivot)
+				j--;
+			if (i >= j)
+				break;
+			t = a[i];
+			a[i] = a[j];
+			a[j] = t;
+			i++;
+			j--;
+		}
+		/* a[0..j] <= pivot <= a[j+1..n); recurse on the smaller part */
+		if (j + 1 < n - (j + 1))
+		{
+			MetricsSortKeys(a, j + 1, depth);
+			a += j + 1;
+			n -= j + 1;
+		}
+		else
+		{
+			MetricsSortKeys(a + j + 1, n - (j + 1), depth);
+			n = j + 1;
+		}
+	}
+	for (size_t i = 1; i < n; i++)
+	{
+		uint64_t	v = a[i];
+		size_t		k = i;
+
+		for (; k > 0 && a[k - 1] > v; k--)
+			a[k] = a[k - 1];
+		a[k] = v;
+	}
+}
+
+/* 2 floor(log2 n) + 2: the quicksort depth before heapsort takes over. */
+static int
+MetricsSortDepth(size_t n)
+{
+	int			d = 2;
+
+	for (; n > 1; n >>= 1)
+		d += 2;
+	return d;
 }
 
 /*
@@ -209,8 +314,8 @@ MetricsAucByKeys(const int *y_true, const double *score, size_t n,
 		else
 			neg[in++] = MetricsKey(score[i]);
 	}
-	qsort(keys, n_pos, sizeof(uint64_t), MetricsKeyCmp);
-	qsort(neg, n_neg, sizeof(uint64_t), MetricsKeyCmp);
+	MetricsSortKeys(keys, n_pos, MetricsSortDepth(n_pos));
+	MetricsSortKeys(neg, n_neg, MetricsSortDepth(n_neg));
 	for (i = 0, j = 0; i < n_pos;)
 	{
 		uint64_t	k = keys[i],

@@ -77,21 +77,25 @@ mfk_rng_uniform_range(MfRng *r, double lo, double hi)
 	return lo + (hi - lo) * mfk_rng_uniform(r);
 }
 
-/* Unbiased [0, n) by rejection of the short tail. */
+/*
+ * Unbiased [0, n) by rejection of the short tail.  The rejection limit (the
+ * largest multiple of n that fits) exceeds UINT64_MAX - n, so it is only
+ * computed, with its division, for a draw above that: the same draws are
+ * rejected as with the limit computed up front.
+ */
 uint64_t
 mfk_rng_below(MfRng *r, uint64_t n)
 {
-	uint64_t	limit;
 	uint64_t	x;
 
 	if (n <= 1)
 		return 0;
-	/* largest multiple of n that fits: reject values at or above it */
-	limit = UINT64_MAX - (UINT64_MAX % n);
-	do
+	for (;;)
+	{
 		x = mfk_rng_next(r);
-	while (x >= limit);
-	return x % n;
+		if (x <= UINT64_MAX - n || x < UINT64_MAX - (UINT64_MAX % n))
+			return x % n;
+	}
 }
 
 /* Standard normal by Box-Muller; the second value is kept for next time. */

@@ -101,8 +101,8 @@ extern void MfReadSource(MfDataset *ds, const char *source, const char *target,
 						 json_t *features, int64 max_rows, bool classify,
 						 bool from_schema);
 extern void MfMapLabels(MfDataset *ds);
-extern void MfFitEncoding(MfDataset *ds, const size_t *train_idx, size_t n_train,
-						  const MfEncodeOpts *opts);
+extern double *MfFitEncodeRows(MfDataset *ds, const size_t *train_idx, size_t n_train,
+							   const MfEncodeOpts *opts);
 extern void MfEncode(MfDataset *ds);
 extern double *MfEncodeRows(const MfDataset *ds, const size_t *idx, size_t n);
 extern json_t *MfSchemaToJson(const MfDataset *ds, const char *task);

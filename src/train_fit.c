@@ -811,7 +811,7 @@ MfTrainFamily(MfDataset *ds, const char *family, json_t *config, json_t *options
 	eo.max_categories = (int) MfGetNum(options, "max_categories", 50);
 	eo.impute_zero = strcmp(MfGetStr(options, "impute", "mean"), "zero") == 0;
 	eo.standardize = MfGetBool(options, "standardize", fam != MF_ART_FAMILY_LINEAR_REGRESSION);
-	MfFitEncoding(ds, train, n_train, &eo);
+	f.X = MfFitEncodeRows(ds, train, n_train, &eo);
 	MfPhaseEnd("encode");
 
 	memset(&m, 0, sizeof(m));
@@ -823,10 +823,8 @@ MfTrainFamily(MfDataset *ds, const char *family, json_t *config, json_t *options
 		elog(ERROR, "could not start an artifact writer");
 	f.ds = ds;
 	f.config = config;
-	f.X = MfEncodeRows(ds, train, n_train);
 	f.idx = train;
 	f.n = n_train;
-	MfPhaseEnd("gather");
 	f.env = MfMakeEnv();
 	f.m = &m;
 	f.w = &w;

@@ -206,6 +206,62 @@ test_roc_auc(void)
 }
 
 /* Log loss, including clipping. */
+/*
+ * AUC through the key sort on inputs that stress a quicksort (sorted,
+ * reversed, all equal, organ pipe, distinct random, few values) equals the
+ * O(n^2) pair count.
+ */
+static void
+test_roc_auc_sort_patterns(void)
+{
+	size_t		n = 2500,
+				i,
+				j;
+	int		   *y = malloc(sizeof(int) * n);
+	double	   *s = malloc(sizeof(double) * n);
+	size_t	   *scratch = malloc(sizeof(size_t) * n);
+	int			ok = 1;
+	unsigned	state = 777;
+
+	for (int pat = 0; pat < 6; pat++)
+	{
+		double		twice = 0.0,
+					npos = 0.0,
+					auc,
+					ref;
+		bool		avail;
+
+		for (i = 0; i < n; i++)
+		{
+			state = state * 1103515245u + 12345u;
+			y[i] = (state >> 16) % 3 == 0;	/* unbalanced classes */
+			state = state * 1103515245u + 12345u;
+			s[i] = pat == 0 ? (double) i :
+				pat == 1 ? (double) (n - i) :
+				pat == 2 ? 1.5 :
+				pat == 3 ? (double) (i < n / 2 ? i : n - i) :
+				pat == 4 ? (double) (state >> 4) / 1e6 - 100.0 :
+				(double) ((state >> 16) % 3);
+			npos += y[i];
+		}
+		for (i = 0; i < n; i++)
+			for (j = 0; j < n; j++)
+				if (y[i] == 1 && y[j] == 0)
+					twice += s[j] < s[i] ? 2.0 : s[j] == s[i] ? 1.0 : 0.0;
+		ref = twice / (2.0 * npos * ((double) n - npos));
+		if (mf_metrics_roc_auc(y, s, n, scratch, &auc, &avail) != MF_METRIC_OK || !avail ||
+			auc != ref)
+		{
+			MF_DIAG("pattern %d: auc %.17g, pairs %.17g", pat, auc, ref);
+			ok = 0;
+		}
+	}
+	MF_OK(ok, "auc equals the pair count on six sort-stressing score patterns");
+	free(y);
+	free(s);
+	free(scratch);
+}
+
 /* AUC on 3000 tied, signed scores equals the O(n^2) pair count. */
 static void
 test_roc_auc_pairs(void)
@@ -354,6 +410,7 @@ main(void)
 	test_class_errors();
 	test_roc_auc();
 	test_roc_auc_pairs();
+	test_roc_auc_sort_patterns();
 	test_log_loss();
 	test_regression();
 	test_inertia();

@@ -151,5 +151,36 @@ main(void)
 
 		MF_OK(u >= -3 && u < -2, "uniform_range in [lo, hi)");
 	}
+	{
+		/* below() against the limit computed up front, n near 2^64 too */
+		static const uint64_t ns[] = {2, 3, 7, 1000, 800001, UINT64_C(1) << 40,
+			(UINT64_C(1) << 63) + 1, UINT64_MAX - 1, UINT64_MAX};
+		int			same = 1;
+
+		for (size_t k = 0; k < sizeof(ns) / sizeof(ns[0]); k++)
+		{
+			MfRng		x,
+						ref;
+			uint64_t	limit = UINT64_MAX - (UINT64_MAX % ns[k]);
+
+			mfk_rng_seed(&x, 99 + k);
+			mfk_rng_seed(&ref, 99 + k);
+			for (int i = 0; i < 20000; i++)
+			{
+				uint64_t	v,
+							want;
+
+				do
+					v = mfk_rng_next(&ref);
+				while (v >= limit);
+				want = v % ns[k];
+				if (mfk_rng_below(&x, ns[k]) != want)
+					same = 0;
+			}
+			if (memcmp(x.s, ref.s, sizeof(x.s)) != 0)
+				same = 0;		/* the same draws were rejected */
+		}
+		MF_OK(same, "below(n) equals rejection at the up-front limit, n up to 2^64 - 1");
+	}
 	return mf_test_done();
 }
