@@ -37,6 +37,7 @@
 #include "utils/varlena.h"
 
 #include "mf_config.h"
+#include "moments.h"
 #include "train.h"
 
 #define MF_CHECK_ROWS 16384
@@ -326,39 +327,32 @@ MfResolveColumns(MfDataset *ds, TupleDesc td, const char *source, json_t *featur
 static void
 MfEnsureRow(MfDataset *ds)
 {
+	size_t		old = ds->cap;
+
 	if (ds->n < ds->cap)
 		return;
 	ds->cap = ds->cap == 0 ? 1024 : ds->cap * 2;
+	if (ds->nnum > 0)
+		ds->num = MfGrow(ds->num, ds->cap, ds->nnum * sizeof(double));
 	for (int i = 0; i < ds->ncols; i++)
 	{
 		MfColumn   *c = &ds->cols[i];
 
 		if (c->isnull != NULL)
+		{
 			c->isnull = MfGrow(c->isnull, ds->cap, sizeof(bool));
+			memset(c->isnull + old, 0, (ds->cap - old) * sizeof(bool));
+		}
 		if (c->kind == MF_COL_CATEGORICAL)
 			c->str = MfGrow(c->str, ds->cap, sizeof(char *));
-		else
-			c->num = MfGrow(c->num, ds->cap, sizeof(double));
 	}
 	if (ds->target != NULL)
 	{
 		ds->y_num = MfGrow(ds->y_num, ds->cap, sizeof(double));
-		if (ds->classify)
+		if (ds->classify && !ds->target_by_value)
 			ds->y_str = MfGrow(ds->y_str, ds->cap, sizeof(char *));
 	}
 }
-
-/*
- * Text of distinct numeric target values already seen (classification), so
- * that a label costs one output-function call per distinct value.
- */
-typedef struct MfLabelCache
-{
-	int			n;
-	int			cap;			/* power of two; 0: not used */
-	uint64	   *keys;			/* bit patterns of the values */
-	char	  **texts;			/* NULL: empty slot */
-} MfLabelCache;
 
 /* The state of the receiver that appends the source's rows to a data set. */
 typedef struct MfReceiver
@@ -369,7 +363,14 @@ typedef struct MfReceiver
 	const char *source;
 	json_t	   *features;
 	bool		from_schema;
-	MfLabelCache labels;
+	/* numeric and boolean columns, in the order of a row of ds->num */
+	int		   *num_att;		/* 0-based attribute numbers */
+	Oid		   *num_typ;
+	MfColumn  **num_col;
+	bool		all_float8;
+	/* categorical columns */
+	int			ncat;
+	MfColumn  **cat_col;
 } MfReceiver;
 
 /* Hash of a 64-bit pattern (splitmix64 finaliser). */
@@ -385,38 +386,51 @@ MfMix64(uint64 x)
 
 /* Target types whose text is a function of the value as double. */
 static bool
-MfLabelCacheable(Oid typid)
+MfLabelByValue(Oid typid)
 {
 	return typid == BOOLOID || typid == INT2OID || typid == INT4OID ||
 		typid == FLOAT4OID || typid == FLOAT8OID;
 }
 
-/* Label text of a numeric target value v (Datum d), cached per value. */
+/* Label text of the value v of a target typed as MfLabelByValue allows. */
 static char *
-MfLabelText(MfReceiver *r, Datum d, double v)
+MfValueLabel(const MfDataset *ds, double v)
 {
-	MfLabelCache *lc = &r->labels;
-	uint64		key;
-	uint64		slot;
+	Datum		d;
 
-	if (lc->cap == 0)
-		return OutputFunctionCall(&r->ds->target_outfn, d);
-	if (v == 0.0)
-		v = 0.0;				/* -0 and 0 are one label */
-	memcpy(&key, &v, sizeof(key));
-	for (slot = MfMix64(key) & (lc->cap - 1);; slot = (slot + 1) & (lc->cap - 1))
+	switch (ds->target_typid)
 	{
-		if (lc->texts[slot] == NULL)
+		case BOOLOID:
+			d = BoolGetDatum(v != 0.0);
 			break;
-		if (lc->keys[slot] == key)
-			return lc->texts[slot];
+		case INT2OID:
+			d = Int16GetDatum((int16) v);
+			break;
+		case INT4OID:
+			d = Int32GetDatum((int32) v);
+			break;
+		case FLOAT4OID:
+			d = Float4GetDatum((float4) v);
+			break;
+		default:
+			d = Float8GetDatum(v == 0.0 ? 0.0 : v);	/* -0 and 0 are one label */
+			break;
 	}
-	if (lc->n >= MF_LABEL_CACHE_MAX)
-		return OutputFunctionCall(&r->ds->target_outfn, d);
-	lc->keys[slot] = key;
-	lc->texts[slot] = OutputFunctionCall(&r->ds->target_outfn, d);
-	lc->n++;
-	return lc->texts[slot];
+	return OutputFunctionCall((FmgrInfo *) &ds->target_outfn, d);
+}
+
+/*
+ * Give every row its label text in ds->y_str (labels read by value have
+ * none yet; only the rare paths that need them per row come here).
+ */
+static void
+MfTargetTexts(MfDataset *ds)
+{
+	if (ds->y_str != NULL)
+		return;
+	ds->y_str = MfHugeAlloc(Max(ds->n, 1) * sizeof(char *));
+	for (size_t r = 0; r < ds->n; r++)
+		ds->y_str[r] = MfValueLabel(ds, ds->y_num[r]);
 }
 
 /* Raise 22000 for a non-finite value of a feature column. */
@@ -430,36 +444,55 @@ MfNonFinite(const MfColumn *c, size_t r, double v)
 			 errhint("Filter out NaN and infinity, or replace them by NULL to impute.")));
 }
 
+/* Record that row r of column c is NULL. */
+static void
+MfSetNull(MfDataset *ds, MfColumn *c, size_t r)
+{
+	if (c->isnull == NULL)
+		c->isnull = MfZeroedBools(ds->cap);	/* first NULL of the column */
+	c->isnull[r] = true;
+}
+
 /* Append one row (all attributes deformed) to the data set. */
 static void
 MfAddRow(MfReceiver *rcv, const Datum *values, const bool *nulls)
 {
 	MfDataset  *ds = rcv->ds;
 	size_t		r = ds->n;
+	double	   *out;
 
 	MfEnsureRow(ds);
-	for (int i = 0; i < ds->ncols; i++)
+	out = ds->num + r * ds->nnum;
+	for (size_t k = 0; k < ds->nnum; k++)
 	{
-		MfColumn   *c = &ds->cols[i];
-		int			a = c->attno - 1;
-		bool		isnull = nulls[a];
+		int			a = rcv->num_att[k];
+		double		v;
 
-		if (unlikely(isnull) && c->isnull == NULL)
-			c->isnull = MfZeroedBools(ds->cap);	/* first NULL of the column */
-		if (c->isnull != NULL)
-			c->isnull[r] = isnull;
-		if (c->kind == MF_COL_CATEGORICAL)
-			c->str[r] = isnull ? NULL : OutputFunctionCall(&c->outfn, values[a]);
-		else
+		if (unlikely(nulls[a]))
 		{
-			double		v = isnull ? 0.0 :
-				c->typid == FLOAT8OID ? DatumGetFloat8(values[a]) :
-				MfDatumToDouble(values[a], c->typid);
-
-			if (!isfinite(v))
-				MfNonFinite(c, r, v);
-			c->num[r] = v;
+			MfSetNull(ds, rcv->num_col[k], r);
+			v = 0.0;
 		}
+		else if (rcv->all_float8)
+			v = DatumGetFloat8(values[a]);
+		else
+			v = MfDatumToDouble(values[a], rcv->num_typ[k]);
+		if (unlikely(!isfinite(v)))
+			MfNonFinite(rcv->num_col[k], r, v);
+		out[k] = v;
+	}
+	for (int k = 0; k < rcv->ncat; k++)
+	{
+		MfColumn   *c = rcv->cat_col[k];
+		int			a = c->attno - 1;
+
+		if (nulls[a])
+		{
+			MfSetNull(ds, c, r);
+			c->str[r] = NULL;
+		}
+		else
+			c->str[r] = OutputFunctionCall(&c->outfn, values[a]);
 	}
 	if (ds->target != NULL)
 	{
@@ -478,14 +511,16 @@ MfAddRow(MfReceiver *rcv, const Datum *values, const bool *nulls)
 					(errcode(ERRCODE_DATA_EXCEPTION),
 					 errmsg("target column \"%s\" contains a non-finite value", ds->target),
 					 errdetail("Row %zu has %g.", r + 1, ds->y_num[r])));
-		if (ds->classify)
-			ds->y_str[r] = ds->target_numeric ? MfLabelText(rcv, d, ds->y_num[r]) :
-				OutputFunctionCall(&ds->target_outfn, d);
+		if (ds->y_str != NULL)
+			ds->y_str[r] = OutputFunctionCall(&ds->target_outfn, d);
 	}
 	ds->n++;
 }
 
-/* Receiver start-up: resolve the columns against the result's descriptor. */
+/*
+ * Receiver start-up: resolve the columns against the result's descriptor
+ * and lay out a row of ds->num (numeric and boolean columns in order).
+ */
 static void
 MfRecvStartup(DestReceiver *self, int operation, TupleDesc typeinfo)
 {
@@ -494,11 +529,31 @@ MfRecvStartup(DestReceiver *self, int operation, TupleDesc typeinfo)
 	MemoryContext old = MemoryContextSwitchTo(rcv->datactx);
 
 	MfResolveColumns(ds, typeinfo, rcv->source, rcv->features, rcv->from_schema);
-	if (ds->classify && ds->target_numeric && MfLabelCacheable(ds->target_typid))
+	ds->target_by_value = ds->classify && ds->target_numeric &&
+		MfLabelByValue(ds->target_typid);
+	rcv->num_att = palloc(sizeof(int) * Max(ds->ncols, 1));
+	rcv->num_typ = palloc(sizeof(Oid) * Max(ds->ncols, 1));
+	rcv->num_col = palloc(sizeof(MfColumn *) * Max(ds->ncols, 1));
+	rcv->cat_col = palloc(sizeof(MfColumn *) * Max(ds->ncols, 1));
+	rcv->all_float8 = true;
+	ds->nnum = 0;
+	rcv->ncat = 0;
+	for (int i = 0; i < ds->ncols; i++)
 	{
-		rcv->labels.cap = 2 * MF_LABEL_CACHE_MAX;
-		rcv->labels.keys = palloc0(sizeof(uint64) * rcv->labels.cap);
-		rcv->labels.texts = palloc0(sizeof(char *) * rcv->labels.cap);
+		MfColumn   *c = &ds->cols[i];
+
+		if (c->kind == MF_COL_CATEGORICAL)
+		{
+			c->num_pos = -1;
+			rcv->cat_col[rcv->ncat++] = c;
+			continue;
+		}
+		c->num_pos = (int) ds->nnum;
+		rcv->num_att[ds->nnum] = c->attno - 1;
+		rcv->num_typ[ds->nnum] = c->typid;
+		rcv->num_col[ds->nnum] = c;
+		rcv->all_float8 &= c->typid == FLOAT8OID;
+		ds->nnum++;
 	}
 	MemoryContextSwitchTo(old);
 }
@@ -606,22 +661,17 @@ MfDoubleCmp(const void *a, const void *b)
 }
 
 /*
- * Numeric labels of a cacheable type without sorting the rows: distinct
- * values by hashing, then a sort of those.  False (nothing done) when
- * there are more than MF_LABEL_CACHE_MAX distinct values.
+ * Distinct values of a target read by value (-0 counted as 0), by hashing:
+ * vals[0..k) in order of appearance and row_distinct[r] the index of row
+ * r's value.  Returns k, or -1 beyond MF_LABEL_CACHE_MAX values.
  */
-static bool
-MfMapNumericLabels(MfDataset *ds)
+static int
+MfDistinctTargets(const MfDataset *ds, int *row_distinct, double *vals)
 {
 	int			cap = 2 * MF_LABEL_CACHE_MAX,
 				k = 0;
 	uint64	   *keys = palloc(sizeof(uint64) * cap);
 	int		   *slot_of = palloc(sizeof(int) * cap);	/* slot -> distinct, -1 empty */
-	double	   *vals = palloc(sizeof(double) * MF_LABEL_CACHE_MAX);
-	char	  **texts = palloc(sizeof(char *) * MF_LABEL_CACHE_MAX);
-	int		   *rank = palloc(sizeof(int) * MF_LABEL_CACHE_MAX);
-	double	   *sorted = palloc(sizeof(double) * MF_LABEL_CACHE_MAX);
-	int		   *row_distinct = MfHugeAlloc(mul_size(Max(ds->n, 1), sizeof(int)));
 
 	for (int i = 0; i < cap; i++)
 		slot_of[i] = -1;
@@ -638,15 +688,34 @@ MfMapNumericLabels(MfDataset *ds)
 		if (slot_of[slot] < 0)
 		{
 			if (k == MF_LABEL_CACHE_MAX)
-				return false;
+				return -1;
 			keys[slot] = key;
 			slot_of[slot] = k;
-			vals[k] = v;
-			texts[k] = ds->y_str[r];
-			k++;
+			vals[k++] = v;
 		}
 		row_distinct[r] = slot_of[slot];
 	}
+	pfree(keys);
+	pfree(slot_of);
+	return k;
+}
+
+/*
+ * Labels of a target read by value without sorting the rows: the distinct
+ * values, then a sort of those.  False (nothing done) when there are more
+ * than MF_LABEL_CACHE_MAX distinct values.
+ */
+static bool
+MfMapNumericLabels(MfDataset *ds)
+{
+	double	   *vals = palloc(sizeof(double) * MF_LABEL_CACHE_MAX);
+	int		   *rank = palloc(sizeof(int) * MF_LABEL_CACHE_MAX);
+	double	   *sorted = palloc(sizeof(double) * MF_LABEL_CACHE_MAX);
+	int		   *row_distinct = MfHugeAlloc(mul_size(Max(ds->n, 1), sizeof(int)));
+	int			k = MfDistinctTargets(ds, row_distinct, vals);
+
+	if (k < 0)
+		return false;
 	memcpy(sorted, vals, sizeof(double) * k);
 	qsort(sorted, k, sizeof(double), MfDoubleCmp);
 	ds->labels = palloc(sizeof(char *) * Max(k, 1));
@@ -655,7 +724,7 @@ MfMapNumericLabels(MfDataset *ds)
 		double	   *hit = bsearch(&vals[d], sorted, k, sizeof(double), MfDoubleCmp);
 
 		rank[d] = (int) (hit - sorted);
-		ds->labels[rank[d]] = texts[d];
+		ds->labels[rank[d]] = MfValueLabel(ds, vals[d]);
 	}
 	ds->y_class = MfHugeAlloc(mul_size(Max(ds->n, 1), sizeof(int)));
 	for (size_t r = 0; r < ds->n; r++)
@@ -671,8 +740,9 @@ MfMapLabels(MfDataset *ds)
 	size_t	   *idx;
 	size_t		k = 0;
 
-	if (ds->target_numeric && MfLabelCacheable(ds->target_typid) && MfMapNumericLabels(ds))
+	if (ds->target_by_value && MfMapNumericLabels(ds))
 		return;
+	MfTargetTexts(ds);
 	idx = MfHugeAlloc(ds->n * sizeof(size_t));
 
 	for (size_t i = 0; i < ds->n; i++)
@@ -691,25 +761,57 @@ MfMapLabels(MfDataset *ds)
 	pfree(idx);
 }
 
-/* Map labels with the stored label list (evaluation); unknown is an error. */
+/* Index of label text t among the model's labels; row r is named if unknown. */
+static int
+MfKnownLabel(const MfDataset *ds, const char *t, size_t r)
+{
+	for (int j = 0; j < ds->n_labels; j++)
+		if (strcmp(ds->labels[j], t) == 0)
+			return j;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("target value \"%s\" is not a label the model knows", t),
+			 errdetail("Row %zu of the evaluation source.", r + 1)));
+	return -1;
+}
+
+/*
+ * Map labels with the stored label list (evaluation); unknown is an error.
+ * A target read by value is matched once per distinct value.
+ */
 void
 MfLabelsFromSchema(MfDataset *ds)
 {
-	ds->y_class = MfHugeAlloc(ds->n * sizeof(int));
-	for (size_t i = 0; i < ds->n; i++)
-	{
-		int			j;
+	int			k = -1;
+	int		   *row_distinct = NULL;
+	double	   *vals = NULL;
 
-		for (j = 0; j < ds->n_labels; j++)
-			if (strcmp(ds->labels[j], ds->y_str[i]) == 0)
-				break;
-		if (j == ds->n_labels)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("target value \"%s\" is not a label the model knows", ds->y_str[i]),
-					 errdetail("Row %zu of the evaluation source.", i + 1)));
-		ds->y_class[i] = j;
+	ds->y_class = MfHugeAlloc(Max(ds->n, 1) * sizeof(int));
+	if (ds->target_by_value)
+	{
+		row_distinct = MfHugeAlloc(Max(ds->n, 1) * sizeof(int));
+		vals = palloc(sizeof(double) * MF_LABEL_CACHE_MAX);
+		k = MfDistinctTargets(ds, row_distinct, vals);
 	}
+	if (k >= 0)
+	{
+		int		   *cls = palloc(sizeof(int) * Max(k, 1));
+
+		for (int d = 0; d < k; d++)
+			cls[d] = -1;
+		for (size_t r = 0; r < ds->n; r++)
+		{
+			int			d = row_distinct[r];
+
+			if (cls[d] < 0)
+				cls[d] = MfKnownLabel(ds, MfValueLabel(ds, vals[d]), r);
+			ds->y_class[r] = cls[d];
+		}
+		return;
+	}
+	MfTargetTexts(ds);
+	for (size_t r = 0; r < ds->n; r++)
+		ds->y_class[r] = MfKnownLabel(ds, ds->y_str[r], r);
 }
 
 typedef struct MfCount
@@ -824,20 +926,66 @@ MfCategoryCodes(MfDataset *ds)
 }
 
 /*
+ * True when a row of ds->num is the row of features: every column numeric
+ * or boolean (so a column's feature offset is its num_pos) and no NULL.
+ */
+static bool
+MfRowsAreFeatures(const MfDataset *ds)
+{
+	if (ds->num == NULL || ds->nnum != (size_t) ds->ncols)
+		return false;
+	for (int i = 0; i < ds->ncols; i++)
+		if (ds->cols[i].isnull != NULL)
+			return false;
+	return true;
+}
+
+/*
+ * Row k of the n x p matrix X becomes row idx[k] (idx ascending, so that
+ * k <= idx[k]: moving forward never overwrites a row still to move; NULL:
+ * row k itself), scaled as MfEncodeRows scales when center is given.
+ */
+static void
+MfMoveRows(double *X, size_t p, const size_t *idx, size_t n,
+		   const double *center, const double *scale)
+{
+	for (size_t k = 0; k < n; k++)
+	{
+		const double *src = X + (idx ? idx[k] : k) * p;
+		double	   *dst = X + k * p;
+
+		if (center != NULL)
+			for (size_t j = 0; j < p; j++)
+				dst[j] = (src[j] - center[j]) / scale[j];
+		else if (src != dst)
+			memmove(dst, src, p * sizeof(double));
+		if ((k & (MF_CHECK_ROWS - 1)) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
  * Learn imputation values, vocabularies and scaling from the training rows
- * idx[0..n) and return those rows encoded (n x p, row-major).  The rows are
- * gathered unscaled first; the z-score statistics (and the mean imputation
- * value of a column without NULLs, which is the same sum) then come from
- * sweeps over that matrix, summing every column in row order as a pass per
- * column would, and the matrix is scaled in place.
+ * train[0..n_train) and return those rows encoded (n_train x p, row-major);
+ * *X_test gets the rows test[0..n_test) encoded the same way.  The mean
+ * imputation value of a numeric column without NULLs and the z-score
+ * statistics come from one blocked pass over the training rows
+ * (mf_row_moments).  When the rows read are the feature rows
+ * (MfRowsAreFeatures), the statistics are taken from them directly, the
+ * test rows are copied out, and the training rows are moved (and scaled)
+ * to the front of ds->num, which becomes the training matrix: ds->num is
+ * then gone.  Otherwise the training rows are encoded into a new matrix
+ * first and scaled in place.
  */
 double *
-MfFitEncodeRows(MfDataset *ds, const size_t *idx, size_t n, const MfEncodeOpts *opts)
+MfFitEncodeRows(MfDataset *ds, const size_t *train, size_t n_train,
+				const size_t *test, size_t n_test, const MfEncodeOpts *opts,
+				double **X_test)
 {
-	bool		need_sums = opts->standardize;
+	bool		in_place = MfRowsAreFeatures(ds);
 	double	   *X,
-			   *sum,
-			   *ss;
+			   *mean,
+			   *m2;
 	size_t		p;
 
 	for (int i = 0; i < ds->ncols; i++)
@@ -845,23 +993,16 @@ MfFitEncodeRows(MfDataset *ds, const size_t *idx, size_t n, const MfEncodeOpts *
 		MfColumn   *c = &ds->cols[i];
 
 		if (c->kind == MF_COL_CATEGORICAL)
-			MfFitCategories(c, idx, n, opts->max_categories);
-		else if (c->isnull == NULL)
-		{
-			/* no NULLs: the mean is the column sum of the matrix below */
-			c->impute_num = 0.0;
-			if (!opts->impute_zero)
-				need_sums = true;
-		}
-		else
+			MfFitCategories(c, train, n_train, opts->max_categories);
+		else if (c->isnull != NULL)
 		{
 			double		sum1 = 0.0;
 			size_t		cnt = 0;
 
-			for (size_t r = 0; r < n; r++)
-				if (!MfColIsNull(c, idx[r]))
+			for (size_t r = 0; r < n_train; r++)
+				if (!MfColIsNull(c, train[r]))
 				{
-					sum1 += c->num[idx[r]];
+					sum1 += MfNum(ds, c, train[r]);
 					cnt++;
 				}
 			c->impute_num = (opts->impute_zero || cnt == 0) ? 0.0 : sum1 / cnt;
@@ -876,67 +1017,36 @@ MfFitEncodeRows(MfDataset *ds, const size_t *idx, size_t n, const MfEncodeOpts *
 	MfCategoryCodes(ds);
 	ds->standardize = opts->standardize;
 	ds->center = NULL;
-	X = MfEncodeRows(ds, idx, n);	/* unscaled: no center yet */
-	if (!need_sums)
-		return X;
-
 	p = ds->p;
-	sum = palloc0(sizeof(double) * p);
-	for (size_t r = 0; r < n; r++)
-	{
-		const double *xr = X + r * p;
+	X = in_place ? ds->num : MfEncodeRows(ds, train, n_train);	/* unscaled */
 
-		for (size_t j = 0; j < p; j++)
-			sum[j] += xr[j];
-		if ((r & (MF_CHECK_ROWS - 1)) == 0)
-			CHECK_FOR_INTERRUPTS();
-	}
+	mean = palloc(sizeof(double) * p);
+	m2 = palloc(sizeof(double) * p);
+	if (mf_row_moments(X, p, in_place ? train : NULL, n_train, mean, m2,
+					   palloc(sizeof(double) * 2 * p)) != 0)
+		elog(ERROR, "could not compute the column moments");
 	for (int i = 0; i < ds->ncols; i++)
 	{
 		MfColumn   *c = &ds->cols[i];
 
-		if (c->kind != MF_COL_CATEGORICAL && c->isnull == NULL && !opts->impute_zero)
-			c->impute_num = sum[c->offset] / n;
+		if (c->kind != MF_COL_CATEGORICAL && c->isnull == NULL)
+			c->impute_num = opts->impute_zero ? 0.0 : mean[c->offset];
 	}
-	if (!opts->standardize)
-		return X;
-
-	/* z-score statistics of the training rows, then scale in place */
-	ds->center = palloc0(sizeof(double) * p);
-	ds->scale = palloc0(sizeof(double) * p);
-	ss = palloc0(sizeof(double) * p);
-	for (size_t j = 0; j < p; j++)
-		ds->center[j] = sum[j] / n;
-	for (size_t r = 0; r < n; r++)
+	if (opts->standardize)
 	{
-		const double *xr = X + r * p;
-
+		ds->center = mean;
+		ds->scale = palloc(sizeof(double) * p);
 		for (size_t j = 0; j < p; j++)
 		{
-			double		d = xr[j] - ds->center[j];
-
-			ss[j] += d * d;
+			ds->scale[j] = sqrt(m2[j] / n_train);
+			if (!(ds->scale[j] > 1e-12))
+				ds->scale[j] = 1.0;
 		}
-		if ((r & (MF_CHECK_ROWS - 1)) == 0)
-			CHECK_FOR_INTERRUPTS();
 	}
-	for (size_t j = 0; j < p; j++)
-	{
-		ds->scale[j] = sqrt(ss[j] / n);
-		if (!(ds->scale[j] > 1e-12))
-			ds->scale[j] = 1.0;
-	}
-	for (size_t r = 0; r < n; r++)
-	{
-		double	   *xr = X + r * p;
-
-		for (size_t j = 0; j < p; j++)
-			xr[j] = (xr[j] - ds->center[j]) / ds->scale[j];
-		if ((r & (MF_CHECK_ROWS - 1)) == 0)
-			CHECK_FOR_INTERRUPTS();
-	}
-	pfree(sum);
-	pfree(ss);
+	*X_test = MfEncodeRows(ds, test, n_test);	/* before rows of ds->num move */
+	MfMoveRows(X, p, in_place ? train : NULL, n_train, ds->center, ds->scale);
+	if (in_place)
+		ds->num = NULL;
 	return X;
 }
 
@@ -951,6 +1061,8 @@ MfEncodeRows(const MfDataset *ds, const size_t *idx, size_t n)
 	double	   *X = MfHugeAlloc(mul_size(mul_size(n, p), sizeof(double)));
 	bool		scale = ds->standardize && ds->center != NULL;
 
+	if (n > 0 && ds->num == NULL && ds->nnum > 0)
+		elog(ERROR, "the rows read were already consumed");
 	/* blocks of rows, so the block being written stays in cache */
 	for (size_t r0 = 0; r0 < n; r0 += MF_ENCODE_BLOCK)
 	{
@@ -969,7 +1081,7 @@ MfEncodeRows(const MfDataset *ds, const size_t *idx, size_t n)
 				for (size_t r = r0; r < r1; r++)
 				{
 					size_t		src = idx ? idx[r] : r;
-					double		v = MfColIsNull(c, src) ? c->impute_num : c->num[src];
+					double		v = MfColIsNull(c, src) ? c->impute_num : MfNum(ds, c, src);
 
 					out[r * p] = scale ? (v - ctr) / sc : v;
 				}

@@ -5,12 +5,15 @@
  * Design note
  * -----------
  * A training run streams its source through SPI into a DestReceiver that
- * appends every row to an MfDataset (raw values per column, in a dedicated
- * memory context; nothing accumulates in SPI memory), splits the rows,
- * learns the encoding from the training rows (imputation values, category
- * vocabularies, z-score statistics, all computed column by column), then
- * encodes the training rows and the test rows straight into two row-major
- * double matrices (scaled on the way) and hands them to the numeric kernels.  The learned encoding
+ * appends every row to an MfDataset (numeric and boolean values as one
+ * row-major matrix, category texts per column, in a dedicated memory
+ * context; nothing accumulates in SPI memory), splits the rows, learns the
+ * encoding from the training rows (imputation values, category
+ * vocabularies, z-score statistics), then encodes the test rows into a
+ * matrix and the training rows into another (scaled on the way) and hands
+ * them to the numeric kernels.  When every feature is a number without
+ * NULLs, the rows read already are the feature rows: the training matrix
+ * is made in place, by moving (and scaling) the training rows to the front.  The learned encoding
  * (the "feature schema") is JSON: it goes to model_versions.feature_schema
  * and into the artifact metadata, from which mf_evaluate() rebuilds it.
  *
@@ -42,7 +45,7 @@ typedef struct MfColumn
 	int			attno;			/* 1-based, in the source's tuple descriptor */
 	Oid			typid;
 	FmgrInfo	outfn;			/* text output (categorical columns) */
-	double	   *num;			/* numeric/boolean values [n] */
+	int			num_pos;		/* numeric/boolean: index in a row of ds->num; else -1 */
 	char	  **str;			/* categorical values [n] */
 	bool	   *isnull;			/* [n]; NULL while the column has no NULL */
 	double		impute_num;
@@ -54,6 +57,9 @@ typedef struct MfColumn
 	int			width;			/* expanded features */
 } MfColumn;
 
+/* Value of numeric/boolean column c in row r (0 where NULL). */
+#define MfNum(ds, c, r) ((ds)->num[(size_t) (r) * (ds)->nnum + (c)->num_pos])
+
 /* Row r of column c is NULL. */
 #define MfColIsNull(c, r) ((c)->isnull != NULL && (c)->isnull[r])
 
@@ -64,6 +70,8 @@ typedef struct MfDataset
 	MfColumn   *cols;
 	size_t		n;
 	size_t		cap;
+	size_t		nnum;			/* numeric and boolean columns */
+	double	   *num;			/* their values, n x nnum row-major (NULL: 0) */
 	/* target */
 	char	   *target;			/* NULL: none (kmeans) */
 	int			target_attno;
@@ -71,7 +79,8 @@ typedef struct MfDataset
 	bool		target_numeric;
 	bool		classify;		/* target read as labels */
 	double	   *y_num;			/* [n] (regression, or label sort key) */
-	char	  **y_str;			/* [n] (classification) */
+	char	  **y_str;			/* [n] (classification, unless target_by_value) */
+	bool		target_by_value;	/* label text is a function of y_num */
 	FmgrInfo	target_outfn;	/* text output of the target */
 	int		   *y_class;		/* [n] label index */
 	int			n_labels;
@@ -101,8 +110,9 @@ extern void MfReadSource(MfDataset *ds, const char *source, const char *target,
 						 json_t *features, int64 max_rows, bool classify,
 						 bool from_schema);
 extern void MfMapLabels(MfDataset *ds);
-extern double *MfFitEncodeRows(MfDataset *ds, const size_t *train_idx, size_t n_train,
-							   const MfEncodeOpts *opts);
+extern double *MfFitEncodeRows(MfDataset *ds, const size_t *train, size_t n_train,
+							   const size_t *test, size_t n_test,
+							   const MfEncodeOpts *opts, double **X_test);
 extern void MfEncode(MfDataset *ds);
 extern double *MfEncodeRows(const MfDataset *ds, const size_t *idx, size_t n);
 extern json_t *MfSchemaToJson(const MfDataset *ds, const char *task);

@@ -786,6 +786,7 @@ MfTrainFamily(MfDataset *ds, const char *family, json_t *config, json_t *options
 	MfArtifactWriter w;
 	MfArtAllocator aa = {MfArtAlloc, MfArtFree, NULL};
 	MfFit		f;
+	double	   *X_test;
 	json_t	   *metrics;
 	instr_time	t0,
 				t1;
@@ -811,7 +812,7 @@ MfTrainFamily(MfDataset *ds, const char *family, json_t *config, json_t *options
 	eo.max_categories = (int) MfGetNum(options, "max_categories", 50);
 	eo.impute_zero = strcmp(MfGetStr(options, "impute", "mean"), "zero") == 0;
 	eo.standardize = MfGetBool(options, "standardize", fam != MF_ART_FAMILY_LINEAR_REGRESSION);
-	f.X = MfFitEncodeRows(ds, train, n_train, &eo);
+	f.X = MfFitEncodeRows(ds, train, n_train, test, n_test, &eo, &X_test);
 	MfPhaseEnd("encode");
 
 	memset(&m, 0, sizeof(m));
@@ -858,7 +859,7 @@ MfTrainFamily(MfDataset *ds, const char *family, json_t *config, json_t *options
 	MfPhaseEnd("artifact");
 
 	MfTrainPhase("evaluating");
-	metrics = MfMetrics(&m, ds, MfEncodeRows(ds, test, n_test), test, n_test);
+	metrics = MfMetrics(&m, ds, X_test, test, n_test);
 	MfPhaseEnd("metrics");
 	INSTR_TIME_SET_CURRENT(t1);
 	INSTR_TIME_SUBTRACT(t1, t0);

@@ -1,7 +1,7 @@
 -- Training quality thresholds, differential checks against SQL, determinism.
 -- (Cancellation is in test/sql/train.sql: PL/pgSQL handlers, hence throws_ok, cannot catch 57014.)
 BEGIN;
-SELECT plan(18);
+SELECT plan(20);
 
 CREATE TEMP TABLE reg AS
 SELECT i, (i % 17)::float8 AS x, 5 - 0.75 * (i % 17) + sin(i * 1.3) AS y FROM generate_series(1, 500) i;
@@ -57,6 +57,29 @@ SELECT is((SELECT count(*) FROM (SELECT round(((mf._model_weights('tap_km') -> '
 SELECT is(mf_evaluate('tap_km', 'blobs') -> 'inertia',
           (SELECT v.metrics -> 'inertia' FROM mf.model_versions v JOIN mf.catalog c USING (version_id)
             WHERE c.ref = 'tap_km:1.0.0'), 'evaluate reproduces the inertia');
+
+-- numbers only: the rows read are moved into the training matrix in place; a
+-- text column makes every column go through the general encoder: the same
+-- statistics, bit for bit (the extra one-hot column is constant)
+CREATE TEMP VIEW xor_tagged AS SELECT p, q, 'k'::text AS tag, label FROM xor;
+SELECT mf_create_model('{"name": "tap_enc_a", "family": "logistic_regression"}');
+SELECT mf_create_model('{"name": "tap_enc_b", "family": "logistic_regression"}');
+SELECT mf_train('tap_enc_a', 'xor', 'label', '{"features": ["p", "q"]}');
+SELECT mf_train('tap_enc_b', 'xor_tagged', 'label');
+SELECT is((SELECT jsonb_build_array(s -> 'means' -> 0, s -> 'means' -> 1, s -> 'stds' -> 0, s -> 'stds' -> 1,
+                                    s -> 'columns' -> 0 -> 'impute', s -> 'columns' -> 1 -> 'impute')
+             FROM (SELECT v.feature_schema AS s FROM mf.model_versions v JOIN mf.catalog c USING (version_id)
+                    WHERE c.ref = 'tap_enc_b:1.0.0') b),
+          (SELECT jsonb_build_array(s -> 'means' -> 0, s -> 'means' -> 1, s -> 'stds' -> 0, s -> 'stds' -> 1,
+                                    s -> 'columns' -> 0 -> 'impute', s -> 'columns' -> 1 -> 'impute')
+             FROM (SELECT v.feature_schema AS s FROM mf.model_versions v JOIN mf.catalog c USING (version_id)
+                    WHERE c.ref = 'tap_enc_a:1.0.0') a),
+          'in-place and general encoding: same means, stds and imputation values');
+SELECT is((SELECT v.metrics -> 'confusion_matrix' FROM mf.model_versions v JOIN mf.catalog c USING (version_id)
+            WHERE c.ref = 'tap_enc_b:1.0.0'),
+          (SELECT v.metrics -> 'confusion_matrix' FROM mf.model_versions v JOIN mf.catalog c USING (version_id)
+            WHERE c.ref = 'tap_enc_a:1.0.0'),
+          'in-place and general encoding: same test predictions');
 
 -- determinism: same seed same bytes, other seed other bytes
 SELECT mf_create_model('{"name": "tap_det", "family": "mlp", "hidden_layers": [8]}');
