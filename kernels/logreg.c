@@ -11,22 +11,30 @@
  *
  * Multinomial objective and gradient are evaluated in row blocks (gemm),
  * with a progress tick between blocks when n spans several blocks.  The
- * binary problem has one fused pass (MfkLogBinPass) that reads each row
- * once and yields f, the gradient and, for Newton, the Hessian
- * H = Xa' D Xa + I_w (dsyrk over blocks of sqrt(d_i) [x_i, 1]); one exp and
- * one division per row, and the log1p(exp(-|z|)) terms of the loss as one
- * log of the product of their (1 + e) per MFK_LOG_GROUP rows.  L-BFGS
- * calls it without the Hessian.  The binary
- * Newton solver (IRLS) factors H by Cholesky and backtracks on f; every
- * trial point gets a full pass, so an accepted step (almost always the
- * first, t = 1) already carries the next gradient and Hessian: one pass
- * over the data per iteration.  Once the gradient shrinks fast (by more
- * than 1 / MFK_LAZY_RATIO a step) the last Hessian factor is reused and the
- * passes skip the Hessian, which is most of their cost; a slow step, a
- * backtrack or a failed step brings a fresh Hessian back.  On large inputs
- * Newton first runs on every MFK_WARM_STRIDE-th row (C scaled to the full
- * sum; recursively while that leaves at least MFK_WARM_MIN_ROWS rows) and
- * the full problem starts from that solution.
+ * binary problem has one fused pass (MfkLogBinPass) that reads each row once
+ * and yields f, the gradient and, for Newton, the Hessian
+ * H = Xa' D Xa + I_w.  Per block of MFK_BIN_BLOCK rows it runs short loops, each simple
+ * enough to stay branch-free and (the elementwise ones, with the Makefile's
+ * -fvect-cost-model=dynamic) to vectorise: logits; e = exp(-|z|) and the
+ * labels as doubles; the loss in row order, with the log1p(exp(-|z|)) terms
+ * as one log of the product of their (1 + e) per MFK_LOG_GROUP rows;
+ * residuals and Hessian weights (one division per row); gradient; Hessian.
+ * For q = p + intercept up to MFK_HESS_DIRECT the pass sums the Hessian's
+ * upper triangle itself, four rows a sweep into a per-block accumulator
+ * added to H (fixed order, so the same input gives the same bytes); at that
+ * size OpenBLAS's dsyrk spent more on packing and padding than on
+ * arithmetic.  Larger q use dsyrk over blocks of sqrt(d_i) [x_i, 1].  L-BFGS
+ * calls the pass without the Hessian.  The binary Newton solver (IRLS)
+ * factors H by Cholesky and backtracks on f; every trial point gets a full
+ * pass, so an accepted step (almost always the first, t = 1) already carries
+ * the next gradient and Hessian: one pass over the data per iteration.  Once
+ * the gradient shrinks fast (by more than 1 / MFK_LAZY_RATIO a step) the
+ * last Hessian factor is reused and the passes skip the Hessian, about half
+ * of their cost; a slow step, a backtrack or a failed step brings a fresh
+ * Hessian back.  On large inputs Newton first runs on every
+ * MFK_WARM_STRIDE-th row (C scaled to the full sum; recursively while that
+ * leaves at least MFK_WARM_MIN_ROWS rows) and the full problem starts from
+ * that solution.
  */
 #include "mf_kernels.h"
 
@@ -46,6 +54,8 @@ extern void dpotrs_(const char *uplo, const int *n, const int *nrhs,
 #define MFK_WARM_STRIDE 8
 #define MFK_WARM_MIN_ROWS 8192
 #define MFK_LAZY_RATIO 0.1
+/* q = p + intercept up to this: the pass sums the Hessian itself, no dsyrk */
+#define MFK_HESS_DIRECT 16
 /* rows per log of a product of (1 + e) terms: each lies in (1, 2], so the
  * product stays below 2^64, and a group's log is within about 2^-46 (two
  * roundings per row) of the sum of the log1p terms it replaces */
@@ -66,7 +76,8 @@ typedef struct MfkLogCtx
 	double		C;
 	size_t		block;
 	double	   *Z;				/* block x K */
-	double	   *hbuf;			/* MFK_BIN_BLOCK x q rows for dsyrk (Newton) */
+	double	   *hbuf;			/* MFK_BIN_BLOCK x q rows for dsyrk (Newton,
+								 * q > MFK_HESS_DIRECT) */
 	size_t		stride;			/* binary pass: row i is X row i * stride */
 	int64_t		iter;			/* for progress ticks */
 } MfkLogCtx;
@@ -178,32 +189,187 @@ MfkLogBinGradient(const MfkLogCtx *c, const double *r, size_t r0, size_t r1,
 }
 
 /*
+ * acc (upper triangle of the row-major q x q matrix, q = p + intercept) +=
+ * the sum of d[i - r0] [x_i, 1]' [x_i, 1] over the rows r0..r1, four rows a
+ * sweep (every entry sums its rows in order).
+ */
+static void
+MfkLogBinHessian(const MfkLogCtx *c, const double *d, size_t r0, size_t r1,
+				 double *restrict acc)
+{
+	size_t		p = c->p,
+				q = p + (c->fit_intercept ? 1 : 0),
+				ld = c->stride * p,
+				i = r0,
+				j,
+				k;
+
+	for (; i + 4 <= r1; i += 4)
+	{
+		const double *x0 = c->X + i * ld,
+				   *x1 = x0 + ld,
+				   *x2 = x1 + ld,
+				   *x3 = x2 + ld;
+		const double *di = d + (i - r0);
+
+		for (j = 0; j < p; j++)
+		{
+			double		a0 = di[0] * x0[j],
+						a1 = di[1] * x1[j],
+						a2 = di[2] * x2[j],
+						a3 = di[3] * x3[j];
+			double	   *hj = acc + j * q;
+
+			for (k = j; k < p; k++)
+				hj[k] += (a0 * x0[k] + a1 * x1[k]) + (a2 * x2[k] + a3 * x3[k]);
+			if (q > p)
+				hj[p] += (a0 + a1) + (a2 + a3);
+		}
+		if (q > p)
+			acc[p * q + p] += (di[0] + di[1]) + (di[2] + di[3]);
+	}
+	for (; i < r1; i++)
+	{
+		const double *xi = c->X + i * ld;
+		double		di = d[i - r0];
+
+		for (j = 0; j < p; j++)
+		{
+			double		a = di * xi[j];
+			double	   *hj = acc + j * q;
+
+			for (k = j; k < p; k++)
+				hj[k] += a * xi[k];
+			if (q > p)
+				hj[p] += a;
+		}
+		if (q > p)
+			acc[p * q + p] += di;
+	}
+}
+
+/*
+ * The loss terms of the rows r0..r1 (logits z) added to *loss in row order:
+ * max(z, 0) - y z, and the log1p(exp(-|z|)) terms as one log of the product
+ * of their (1 + e) per MFK_LOG_GROUP rows.  e = exp(-|z|) and the labels
+ * (0 or 1, as doubles) are kept for the residuals.
+ */
+static void
+MfkLogBinLoss(const MfkLogCtx *c, const double *z, size_t r0, size_t r1,
+			  double *e, double *yd, double *loss)
+{
+	size_t		m = r1 - r0,
+				i;
+	double		l = *loss,
+				prod = 1.0;
+
+	for (i = 0; i < m; i++)
+	{
+		e[i] = exp(-fabs(z[i]));
+		yd[i] = (double) c->y[(r0 + i) * c->stride];
+	}
+	for (i = 0; i < m; i++)
+	{
+		l += (z[i] > 0 ? z[i] : 0.0) - yd[i] * z[i];
+		prod *= 1.0 + e[i];
+		if (i % MFK_LOG_GROUP == MFK_LOG_GROUP - 1 || i + 1 == m)
+		{
+			l += log(prod);
+			prod = 1.0;
+		}
+	}
+	*loss = l;
+}
+
+/*
+ * Residuals r = C (s - y) and, when d != NULL, Hessian weights
+ * d = C s (1 - s) of m rows from z, e = exp(-|z|) and y (s = sigmoid(z)).
+ */
+static void
+MfkLogBinWeights(const double *z, const double *e, const double *yd,
+				 size_t m, double C, double *restrict r, double *restrict d)
+{
+	size_t		i;
+
+	for (i = 0; i < m; i++)
+	{
+		double		inv = 1.0 / (1.0 + e[i]),
+					lo = e[i] * inv,
+					s = z[i] >= 0 ? inv : lo;
+
+		r[i] = C * (s - yd[i]);
+		if (d != NULL)
+			d[i] = C * lo * inv;
+	}
+}
+
+/*
+ * H (upper triangle) gets the Hessian of the rows r0..r1 with weights d:
+ * assigned on the first block, added after.  For q <= MFK_HESS_DIRECT the
+ * block is summed here (OpenBLAS's packing would cost more than the
+ * arithmetic), otherwise by dsyrk over the rows sqrt(d_i) [x_i, 1] in hbuf.
+ */
+static void
+MfkLogBinHessianBlock(MfkLogCtx *c, const double *d, size_t r0, size_t r1,
+					  int first, double *H)
+{
+	size_t		p = c->p,
+				q = p + (c->fit_intercept ? 1 : 0),
+				ld = c->stride * p,
+				i,
+				j;
+	double		acc[MFK_HESS_DIRECT * MFK_HESS_DIRECT];
+
+	if (q <= MFK_HESS_DIRECT)
+	{
+		memset(acc, 0, q * q * sizeof(double));
+		MfkLogBinHessian(c, d, r0, r1, acc);
+		for (j = 0; j < q * q; j++)
+			H[j] = first ? acc[j] : H[j] + acc[j];
+		return;
+	}
+	for (i = r0; i < r1; i++)
+	{
+		const double *xi = c->X + i * ld;
+		double	   *bi = c->hbuf + (i - r0) * q;
+		double		sd = sqrt(d[i - r0]);
+
+		for (j = 0; j < p; j++)
+			bi[j] = sd * xi[j];
+		if (c->fit_intercept)
+			bi[p] = sd;
+	}
+	cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int) q, (int) (r1 - r0),
+				1.0, c->hbuf, (int) q, first ? 0.0 : 1.0, H, (int) q);
+}
+
+/*
  * One pass of the binary problem at x = [w, b]: *f, the gradient into g
  * (q entries) when g != NULL, and the Hessian into H (upper triangle of the
- * row-major q x q matrix, q = p + intercept) when H != NULL (needs c->hbuf).
- * Rows go in blocks of MFK_BIN_BLOCK: logits, then per-row loss, residual
- * and Hessian weight, then the block's gradient and dsyrk.
+ * row-major q x q matrix, q = p + intercept) when H != NULL (needs c->hbuf
+ * when q > MFK_HESS_DIRECT).  Rows go in blocks of MFK_BIN_BLOCK: logits,
+ * loss terms, residuals and Hessian weights, then the block's gradient and
+ * Hessian.
  */
 static int
 MfkLogBinPass(MfkLogCtx *c, const double *x, double *f, double *g, double *H)
 {
 	size_t		p = c->p,
 				q = p + (c->fit_intercept ? 1 : 0),
-				ld = c->stride * p,
 				r0,
 				i,
 				j;
 	const double *w = x;
 	double		b = c->fit_intercept ? x[p] : 0.0;
-	double		C = c->C,
-				loss = 0.0,
+	double		loss = 0.0,
 				gb = 0.0,
 				pen = 0.0;
 	double		zb[MFK_BIN_BLOCK],
+				eb[MFK_BIN_BLOCK],
+				yb[MFK_BIN_BLOCK],
 				rb[MFK_BIN_BLOCK],
-				prod = 1.0;
-	int			first = 1,
-				rc;
+				db[MFK_BIN_BLOCK];
+	int			rc;
 
 	if (g != NULL)
 		memset(g, 0, q * sizeof(double));
@@ -212,48 +378,16 @@ MfkLogBinPass(MfkLogCtx *c, const double *x, double *f, double *g, double *H)
 		size_t		r1 = r0 + MFK_BIN_BLOCK < c->n ? r0 + MFK_BIN_BLOCK : c->n;
 
 		MfkLogBinLinear(c, w, b, r0, r1, zb);
-		for (i = r0; i < r1; i++)
-		{
-			double		z = zb[i - r0],
-						e = exp(-fabs(z)),
-						inv,
-						s;
-			int			yi = c->y[i * c->stride];
-
-			loss += (z > 0 ? z : 0.0) - (yi ? z : 0.0);
-			/* log1p(e) terms: one log of a product per MFK_LOG_GROUP rows */
-			prod *= 1.0 + e;
-			if ((i - r0) % MFK_LOG_GROUP == MFK_LOG_GROUP - 1 || i + 1 == r1)
-			{
-				loss += log(prod);
-				prod = 1.0;
-			}
-			if (g == NULL)
-				continue;
-			inv = 1.0 / (1.0 + e);
-			s = z >= 0 ? inv : e * inv;
-			rb[i - r0] = C * (s - (double) yi);
-			gb += rb[i - r0];
-			if (H != NULL)
-			{
-				const double *xi = c->X + i * ld;
-				double	   *bi = c->hbuf + (i - r0) * q;
-				double		sd = sqrt(C * e) * inv;	/* sqrt(C s (1 - s)) */
-
-				for (j = 0; j < p; j++)
-					bi[j] = sd * xi[j];
-				if (c->fit_intercept)
-					bi[p] = sd;
-			}
-		}
+		MfkLogBinLoss(c, zb, r0, r1, eb, yb, &loss);
 		if (g != NULL)
-			MfkLogBinGradient(c, rb, r0, r1, g);
-		if (H != NULL)
 		{
-			cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int) q, (int) (r1 - r0),
-						1.0, c->hbuf, (int) q, first ? 0.0 : 1.0, H, (int) q);
-			first = 0;
+			MfkLogBinWeights(zb, eb, yb, r1 - r0, c->C, rb, H != NULL ? db : NULL);
+			for (i = 0; i < r1 - r0; i++)
+				gb += rb[i];
+			MfkLogBinGradient(c, rb, r0, r1, g);
 		}
+		if (H != NULL)
+			MfkLogBinHessianBlock(c, db, r0, r1, r0 == 0, H);
 		if (r1 < c->n &&
 			(rc = mfk_tick(c->env, MFK_PHASE, c->iter, 0,
 						   (double) r1 / (double) c->n)) != MF_KOK)
@@ -272,7 +406,7 @@ MfkLogBinPass(MfkLogCtx *c, const double *x, double *f, double *g, double *H)
 	}
 	if (g != NULL && c->fit_intercept)
 		g[p] = gb;
-	*f = C * loss + 0.5 * pen;
+	*f = c->C * loss + 0.5 * pen;
 	return MF_KOK;
 }
 
@@ -558,8 +692,10 @@ MfkLogNewton(MfkLogCtx *c, const MfLogregOpts *o, double *x, MfHistory *hist,
 	w.gt = mfk_alloc_doubles(a, q);
 	w.d = mfk_alloc_doubles(a, q);
 	w.xt = mfk_alloc_doubles(a, q);
-	c->hbuf = mfk_alloc_doubles(a, (size_t) MFK_BIN_BLOCK * q);
-	if (!w.H || !w.Ht || !w.g || !w.gt || !w.d || !w.xt || !c->hbuf)
+	if (q > MFK_HESS_DIRECT)
+		c->hbuf = mfk_alloc_doubles(a, (size_t) MFK_BIN_BLOCK * q);
+	if (!w.H || !w.Ht || !w.g || !w.gt || !w.d || !w.xt ||
+		(q > MFK_HESS_DIRECT && !c->hbuf))
 	{
 		rc = MF_KERR_NOMEM;
 		goto done;
@@ -750,6 +886,47 @@ mfk_logreg_objective(const MfEnv *env, const double *X, const int *y,
 done:
 	mfk_free(&env->alloc, x);
 	mfk_free(&env->alloc, g);
+	if (c.Z != NULL)
+		mfk_free(&env->alloc, c.Z);
+	return rc;
+}
+
+/* The binary objective's Hessian at (coef, intercept), upper triangle. */
+int
+mfk_logreg_hessian(const MfEnv *env, const double *X, const int *y, size_t n,
+				   size_t p, const MfLogregOpts *o, const double *coef,
+				   const double *intercept, double *H)
+{
+	MfkLogCtx	c;
+	size_t		q = p + (o->fit_intercept ? 1 : 0);
+	double	   *x = NULL,
+			   *g = NULL;
+	double		f;
+	int			rc;
+
+	rc = MfkLogSetup(&c, env, X, y, n, p, 2, o);
+	if (rc != MF_KOK || o->multinomial)
+	{
+		rc = rc != MF_KOK ? rc : MF_KERR_BADARG;
+		goto done;
+	}
+	x = mfk_alloc_doubles(&env->alloc, q);
+	g = mfk_alloc_doubles(&env->alloc, q);
+	if (q > MFK_HESS_DIRECT)
+		c.hbuf = mfk_alloc_doubles(&env->alloc, (size_t) MFK_BIN_BLOCK * q);
+	if (x == NULL || g == NULL || (q > MFK_HESS_DIRECT && c.hbuf == NULL))
+	{
+		rc = MF_KERR_NOMEM;
+		goto done;
+	}
+	memcpy(x, coef, p * sizeof(double));
+	if (o->fit_intercept)
+		x[p] = intercept[0];
+	rc = MfkLogBinPass(&c, x, &f, g, H);
+done:
+	mfk_free(&env->alloc, x);
+	mfk_free(&env->alloc, g);
+	mfk_free(&env->alloc, c.hbuf);
 	if (c.Z != NULL)
 		mfk_free(&env->alloc, c.Z);
 	return rc;

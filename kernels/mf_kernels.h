@@ -481,6 +481,15 @@ extern int	mfk_logreg_objective(const MfEnv *env, const double *X,
 								 const double *coef, const double *intercept,
 								 double *f, double *gcoef, double *gintercept);
 
+/*
+ * Hessian of the binary objective at (coef, intercept) into H: the upper
+ * triangle of the row-major q x q matrix, q = p + intercept (tests).
+ */
+extern int	mfk_logreg_hessian(const MfEnv *env, const double *X,
+							   const int *y, size_t n, size_t p,
+							   const MfLogregOpts *o, const double *coef,
+							   const double *intercept, double *H);
+
 /* ------------------------------------------------------------------- MLP */
 
 #define MF_MLP_MAX_LAYERS 16	/* dense layers, output included */

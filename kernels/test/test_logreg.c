@@ -3,12 +3,14 @@
  * multinomial accuracy, finite-difference gradient of the objective,
  * batch vs single-row prediction, L-BFGS on the Rosenbrock function,
  * the warm-started Newton path on 100k rows, L-BFGS below the rounding
- * floor of f.
+ * floor of f, the Newton pass's Hessian (summed in the pass for small q,
+ * by dsyrk for larger q) against a scalar reference.
  */
 #include "mf_kernels.h"
 #include "mf_test.h"
 
 #include <cblas.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -167,6 +169,91 @@ test_newton_warm_start(void)
 	MF_OK(gmax <= 1e-4, "gradient at the warm-started newton solution meets tol");
 	MF_OK(memcmp(cn, cn2, sizeof(cn)) == 0 && memcmp(&bn, &bn2, sizeof(bn)) == 0,
 		  "warm-started newton is bit-reproducible");
+	free(X);
+	free(y);
+}
+
+/*
+ * The binary Hessian C sum_i s_i (1 - s_i) [x_i, 1]' [x_i, 1] + I_w of the
+ * pass against a scalar sum, with and without intercept, for q on both
+ * sides of the direct / dsyrk switch (q = 16 / 17) and n not a multiple of
+ * the 4-row sweep nor of the row block.
+ */
+static void
+test_hessian_paths(void)
+{
+	size_t		n = 5003,
+				ps[4] = {3, 15, 16, 24},
+				pi,
+				i,
+				j,
+				k;
+	double	   *X = malloc(sizeof(double) * n * 24);
+	int		   *y = malloc(sizeof(int) * n);
+	MfRng		r;
+
+	mfk_rng_seed(&r, 23);
+	for (i = 0; i < n * 24; i++)
+		X[i] = mfk_rng_normal(&r);
+	for (i = 0; i < n; i++)
+		y[i] = mfk_rng_uniform(&r) < 0.4;
+	for (pi = 0; pi < 4; pi++)
+	{
+		size_t		p = ps[pi];
+		int			fi;
+
+		for (fi = 0; fi <= 1; fi++)
+		{
+			size_t		q = p + (size_t) fi;
+			double		w[24],
+						b = 0.3,
+						H[25 * 25],
+						R[25 * 25],
+						me = 0.0,
+						hmax = 0.0;
+			char		name[96];
+			MfLogregOpts o;
+			int			rc;
+
+			mfk_logreg_defaults(&o);
+			o.C = 0.8;
+			o.fit_intercept = fi;
+			for (j = 0; j < p; j++)
+				w[j] = 0.2 * mfk_rng_normal(&r);
+			memset(R, 0, sizeof(R));
+			for (i = 0; i < n; i++)
+			{
+				const double *xi = X + i * p;
+				double		z = fi ? b : 0.0,
+							s,
+							xa[25];
+
+				for (j = 0; j < p; j++)
+				{
+					z += w[j] * xi[j];
+					xa[j] = xi[j];
+				}
+				xa[p] = 1.0;
+				s = 1.0 / (1.0 + exp(-z));
+				for (j = 0; j < q; j++)
+					for (k = j; k < q; k++)
+						R[j * q + k] += o.C * s * (1.0 - s) * xa[j] * xa[k];
+			}
+			for (j = 0; j < p; j++)
+				R[j * q + j] += 1.0;
+			rc = mfk_logreg_hessian(&env, X, y, n, p, &o, w, &b, H);
+			for (j = 0; j < q; j++)
+				for (k = j; k < q; k++)
+				{
+					me = fmax(me, fabs(H[j * q + k] - R[j * q + k]));
+					hmax = fmax(hmax, fabs(R[j * q + k]));
+				}
+			snprintf(name, sizeof(name),
+					 "binary hessian matches the scalar sum (p %zu, intercept %d)", p, fi);
+			MF_OK(rc == MF_KOK && me <= 1e-12 * hmax, name);
+			MF_DIAG("hessian p %zu intercept %d: max diff %.3g of %.3g", p, fi, me, hmax);
+		}
+	}
 	free(X);
 	free(y);
 }
@@ -465,6 +552,7 @@ main(void)
 
 	test_newton_warm_start();
 	test_lbfgs_rounding_floor();
+	test_hessian_paths();
 
 	/* cancel and bad args */
 	mfk_logreg_defaults(&o);
