@@ -4,8 +4,9 @@
  * Design note.  ROC AUC is computed as the Mann-Whitney statistic.  Where
  * size_t holds 64 bits, the caller's scratch array takes the scores of the
  * positives and of the negatives as order-preserving 64-bit keys, each part
- * sorted in place by an introsort of the keys (direct keys: cache
- * friendly), and one merge walks them;
+ * sorted in place by an MSD radix sort on bytes (no second buffer; the
+ * high bytes that all probabilities share cost one counting pass each), and
+ * one merge walks them;
  * elsewhere the samples are sorted by score (heapsort over the index
  * array), then groups of equal scores are walked.  Either way, a
  * positive scores 1 for every negative below its group and 1/2 for every
@@ -177,98 +178,10 @@ MetricsKey(double v)
 	return (b >> 63) ? ~b : b | ((uint64_t) 1 << 63);
 }
 
-/* Sift a[i] down the max-heap a[0..n). */
+/* Sort a[0..n) ascending by insertion (short runs of the radix sort). */
 static void
-MetricsKeySiftDown(uint64_t *a, size_t i, size_t n)
+MetricsInsertionSort(uint64_t *a, size_t n)
 {
-	uint64_t	v = a[i];
-
-	for (;;)
-	{
-		size_t		c = 2 * i + 1;
-
-		if (c >= n)
-			break;
-		if (c + 1 < n && a[c + 1] > a[c])
-			c++;
-		if (a[c] <= v)
-			break;
-		a[i] = a[c];
-		i = c;
-	}
-	a[i] = v;
-}
-
-/* Heapsort of 64-bit keys (the fallback of MetricsSortKeys). */
-static void
-MetricsKeyHeapSort(uint64_t *a, size_t n)
-{
-	for (size_t i = n / 2; i-- > 0;)
-		MetricsKeySiftDown(a, i, n);
-	for (size_t end = n; end-- > 1;)
-	{
-		uint64_t	t = a[0];
-
-		a[0] = a[end];
-		a[end] = t;
-		MetricsKeySiftDown(a, 0, end);
-	}
-}
-
-/*
- * Ascending sort of 64-bit keys in place: introsort (median-of-three
- * quicksort with Hoare partitioning, which splits runs of equal keys
- * evenly; insertion sort below 24 keys; heapsort past a depth of 2 log2 n).
- * Sorted keys are the same whatever the algorithm; this one is inline
- * comparisons instead of qsort's callback and temporary buffer.
- */
-static void
-MetricsSortKeys(uint64_t *a, size_t n, int depth)
-{
-	while (n > 24)
-	{
-		uint64_t	x = a[0],
-					y = a[n / 2],
-					z = a[n - 1],
-					pivot;
-		size_t		i = 0,
-					j = n - 1;
-
-		if (depth-- == 0)
-		{
-			MetricsKeyHeapSort(a, n);
-			return;
-		}
-		pivot = x < y ? (y < z ? y : (x < z ? z : x)) : (x < z ? x : (y < z ? z : y));
-		for (;;)
-		{
-			uint64_t	t;
-
-			while (a[i] < pivot)
-				i++;
-			while (a[j] > pivot)
-				j--;
-			if (i >= j)
-				break;
-			t = a[i];
-			a[i] = a[j];
-			a[j] = t;
-			i++;
-			j--;
-		}
-		/* a[0..j] <= pivot <= a[j+1..n); recurse on the smaller part */
-		if (j + 1 < n - (j + 1))
-		{
-			MetricsSortKeys(a, j + 1, depth);
-			a += j + 1;
-			n -= j + 1;
-		}
-		else
-		{
-			MetricsSortKeys(a + j + 1, n - (j + 1), depth);
-			n = j + 1;
-		}
-	}
 	for (size_t i = 1; i < n; i++)
 	{
 		uint64_t	v = a[i];
@@ -280,15 +193,75 @@ MetricsSortKeys(uint64_t *a, size_t n, int depth)
 	}
 }
 
-/* 2 floor(log2 n) + 2: the quicksort depth before heapsort takes over. */
-static int
-MetricsSortDepth(size_t n)
+/*
+ * Ascending in-place sort of 64-bit keys: MSD radix sort on bytes
+ * (American flag sort: count the values of the highest byte in which the
+ * keys differ, swap each key into its bucket, sort each bucket the same
+ * way); fewer than 48 keys go to insertion sort.  One AND/OR pass finds
+ * that byte, so the high bytes all keys share cost no counting pass.
+ * Sorted keys are the same whatever the algorithm.
+ */
+static void
+MetricsRadixSort(uint64_t *a, size_t n)
 {
-	int			d = 2;
+	size_t		cnt[2][256],
+				head[256],
+				end[256],
+				pos = 0;
+	uint64_t	all = ~(uint64_t) 0,
+				any = 0;
+	int			shift;
 
-	for (; n > 1; n >>= 1)
-		d += 2;
-	return d;
+	if (n < 48)
+	{
+		MetricsInsertionSort(a, n);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+	{
+		all &= a[i];
+		any |= a[i];
+	}
+	if (all == any)
+		return;					/* all keys equal */
+	shift = (63 - __builtin_clzll(all ^ any)) & ~7;
+	/* two counter sets: runs of one byte value do not chain their updates */
+	memset(cnt, 0, sizeof(cnt));
+	for (size_t i = 0; i + 1 < n; i += 2)
+	{
+		cnt[0][(a[i] >> shift) & 0xFF]++;
+		cnt[1][(a[i + 1] >> shift) & 0xFF]++;
+	}
+	cnt[0][(a[n - 1] >> shift) & 0xFF] += n % 2;
+	for (int b = 0; b < 256; b++)
+	{
+		head[b] = pos;
+		end[b] = pos += cnt[0][b] + cnt[1][b];
+	}
+	for (int b = 0; b < 256; b++)
+	{
+		while (head[b] < end[b])
+		{
+			uint64_t	v = a[head[b]];
+			unsigned	d = (v >> shift) & 0xFF;
+
+			while (d != (unsigned) b)
+			{
+				uint64_t	t = a[head[d]];
+
+				a[head[d]++] = v;
+				v = t;
+				d = (v >> shift) & 0xFF;
+			}
+			a[head[b]++] = v;
+		}
+	}
+	pos = 0;
+	for (int b = 0; b < 256 && shift > 0; b++)
+	{
+		MetricsRadixSort(a + pos, end[b] - pos);
+		pos = end[b];
+	}
 }
 
 /*
@@ -307,15 +280,22 @@ MetricsAucByKeys(const int *y_true, const double *score, size_t n,
 				i,
 				j;
 
+	/*
+	 * Positives from the front, negatives from the back, both slots written
+	 * (no branch on the label): ip + in = i < n keeps both slots free.
+	 */
 	for (i = 0; i < n; i++)
 	{
-		if (y_true[i] == 1)
-			keys[ip++] = MetricsKey(score[i]);
-		else
-			neg[in++] = MetricsKey(score[i]);
+		uint64_t	k = MetricsKey(score[i]),
+					pos = y_true[i] == 1;
+
+		keys[ip] = k;
+		keys[n - 1 - in] = k;
+		ip += pos;
+		in += 1 - pos;
 	}
-	MetricsSortKeys(keys, n_pos, MetricsSortDepth(n_pos));
-	MetricsSortKeys(neg, n_neg, MetricsSortDepth(n_neg));
+	MetricsRadixSort(keys, n_pos);
+	MetricsRadixSort(neg, n_neg);
 	for (i = 0, j = 0; i < n_pos;)
 	{
 		uint64_t	k = keys[i],
@@ -362,7 +342,6 @@ mf_metrics_roc_auc(const int *y_true, const double *score, size_t n,
 		if (isnan(score[i]))
 			return MF_METRIC_ERR_NOT_FINITE;
 		n_pos += y_true[i] == 1;
-		scratch[i] = i;
 	}
 	n_neg = n - n_pos;
 	if (n_pos == 0 || n_neg == 0)
@@ -373,6 +352,8 @@ mf_metrics_roc_auc(const int *y_true, const double *score, size_t n,
 		*available = true;
 		return MF_METRIC_OK;
 	}
+	for (i = 0; i < n; i++)
+		scratch[i] = i;
 	MetricsHeapSort(scratch, score, n);
 	for (i = 0; i < n; i = g)
 	{

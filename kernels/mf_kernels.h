@@ -170,6 +170,22 @@ extern void mfk_rng_shuffle(MfRng *r, size_t *idx, size_t n);
 extern void mfk_rng_permutation(MfRng *r, size_t *idx, size_t n);
 /* Seed child from parent (independent stream, advances parent). */
 extern void mfk_rng_split(MfRng *parent, MfRng *child);
+/*
+ * Test rows of a seeded train/test split of n rows: per class of y (labels
+ * 0..k-1; others always train) round(size test_size), at most size - 1, or
+ * of all rows when y is NULL.  count[0..k) receives the class sizes.
+ */
+extern size_t mfk_split_test_rows(const int *y, int k, size_t n,
+								  double test_size, size_t *count);
+/*
+ * The split: test (n_test of mfk_split_test_rows) and train rows (n - n_test)
+ * in ascending order.  train must hold n entries (scratch), bits (n + 63) / 64
+ * words; count is mfk_split_test_rows' (overwritten).  One shuffle per class
+ * in class order (or one permutation when y is NULL) draws from r.
+ */
+extern void mfk_split_rows(MfRng *r, const int *y, int k, size_t *count,
+						   size_t n, double test_size, size_t *train,
+						   size_t *test, uint64_t *bits);
 
 /* ----------------------------------------------------------- activations */
 

@@ -5,10 +5,21 @@
  * dropout masks, k-means++ seeding) is drawn from an MfRng the caller seeds,
  * so one seed fixes a whole run.  The state lives in the caller's struct;
  * there is no global generator.
+ *
+ * The train/test split (mfk_split_rows) draws one Fisher-Yates shuffle per
+ * class, in class order, over the class's rows in ascending order (or one
+ * permutation of all rows), and puts the first round(count * test_size)
+ * shuffled rows in the test set.  The bookkeeping around those draws is
+ * linear and branch-free where the labels are random: one counting pass
+ * and one stable scatter bucket the rows by class (in the caller's train
+ * array, free until the end), the test rows are marked in a bitmap (n / 8
+ * bytes: stays in cache), and the bitmap is expanded into the two
+ * ascending lists word by word.
  */
 #include "mf_kernels.h"
 
 #include <math.h>
+#include <string.h>
 
 /* One splitmix64 step: used to expand a 64-bit seed into the state. */
 static uint64_t
@@ -155,4 +166,89 @@ void
 mfk_rng_split(MfRng *parent, MfRng *child)
 {
 	mfk_rng_seed(child, mfk_rng_next(parent) ^ UINT64_C(0x6A09E667F3BCC909));
+}
+
+/* Test rows of a split of cnt rows: round(cnt test_size), at most cnt - 1. */
+static size_t
+MfkSplitTake(size_t cnt, double test_size)
+{
+	size_t		take = (size_t) floor(cnt * test_size + 0.5);
+
+	if (take >= cnt && cnt > 0)
+		take = cnt - 1;
+	return take;
+}
+
+/* Number of test rows of mfk_split_rows; count[0..k) gets the class sizes. */
+size_t
+mfk_split_test_rows(const int *y, int k, size_t n, double test_size,
+					size_t *count)
+{
+	size_t		n_test = 0;
+
+	if (y == NULL)
+		return MfkSplitTake(n, test_size);
+	memset(count, 0, (size_t) k * sizeof(size_t));
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned) y[i] < (unsigned) k)
+			count[y[i]]++;
+	for (int c = 0; c < k; c++)
+		n_test += MfkSplitTake(count[c], test_size);
+	return n_test;
+}
+
+/* Seeded split of rows 0..n-1 into ascending test and train lists. */
+void
+mfk_split_rows(MfRng *r, const int *y, int k, size_t *count, size_t n,
+			   double test_size, size_t *train, size_t *test, uint64_t *bits)
+{
+	size_t		n_words = (n + 63) / 64,
+				nt = 0,
+				nr = 0;
+
+	memset(bits, 0, n_words * sizeof(uint64_t));
+	if (y == NULL)
+	{
+		mfk_rng_permutation(r, train, n);
+		for (size_t i = 0, take = MfkSplitTake(n, test_size); i < take; i++)
+			bits[train[i] / 64] |= UINT64_C(1) << (train[i] % 64);
+	}
+	else
+	{
+		size_t		start = 0;
+
+		/* count[c] becomes the end of class c's bucket in train */
+		for (int c = 0; c < k; c++)
+			count[c] = start += count[c];
+		for (size_t i = n; i-- > 0;)
+			if ((unsigned) y[i] < (unsigned) k)
+				train[--count[y[i]]] = i;
+		for (int c = 0; c < k; c++)
+		{
+			size_t	   *rows = train + count[c],
+						cnt = (c + 1 < k ? count[c + 1] : start) - count[c];
+
+			mfk_rng_shuffle(r, rows, cnt);
+			for (size_t i = 0, take = MfkSplitTake(cnt, test_size); i < take; i++)
+				bits[rows[i] / 64] |= UINT64_C(1) << (rows[i] % 64);
+		}
+	}
+	for (size_t w = 0; w < n_words; w++)
+	{
+		uint64_t	t = bits[w],
+					f = ~t;
+
+		if (w == n_words - 1 && n % 64 != 0)
+			f &= (UINT64_C(1) << (n % 64)) - 1;
+		while (t != 0)
+		{
+			test[nt++] = w * 64 + (size_t) __builtin_ctzll(t);
+			t &= t - 1;
+		}
+		while (f != 0)
+		{
+			train[nr++] = w * 64 + (size_t) __builtin_ctzll(f);
+			f &= f - 1;
+		}
+	}
 }

@@ -184,65 +184,35 @@ MfArrayJson(const double *v, size_t n)
 
 /* ----------------------------------------------------------------- split */
 
-/* Split rows into sorted train/test index lists. */
+/* Split rows into sorted train/test index lists (mfk_split_rows). */
 static void
 MfSplit(const MfDataset *ds, double test_size, uint64 seed, bool stratify,
 		size_t **train, size_t *n_train, size_t **test, size_t *n_test)
 {
 	size_t		n = ds->n;
-	bool	   *is_test = MfHugeAlloc(n * sizeof(bool));
-	size_t	   *perm = MfHugeAlloc(n * sizeof(size_t));
+	const int  *y = stratify ? ds->y_class : NULL;
+	int			k = y != NULL ? ds->n_labels : 0;
+	size_t	   *count = palloc(sizeof(size_t) * Max(k, 1));
+	uint64	   *bits;
 	MfRng		rng;
 
-	memset(is_test, 0, n * sizeof(bool));
-	mfk_rng_seed(&rng, seed);
-	*train = MfHugeAlloc(n * sizeof(size_t));
-	*test = MfHugeAlloc(n * sizeof(size_t));
-	*n_train = *n_test = 0;
+	*train = MfHugeAlloc(mul_size(Max(n, 1), sizeof(size_t)));
 	if (test_size <= 0.0)
 	{
+		*test = MfHugeAlloc(mul_size(Max(n, 1), sizeof(size_t)));
 		for (size_t i = 0; i < n; i++)
 			(*train)[i] = (*test)[i] = i;
 		*n_train = *n_test = n;
 		return;
 	}
-	if (stratify && ds->y_class != NULL)
-	{
-		for (int c = 0; c < ds->n_labels; c++)
-		{
-			size_t		cnt = 0;
-			size_t		take;
-
-			for (size_t i = 0; i < n; i++)
-				if (ds->y_class[i] == c)
-					perm[cnt++] = i;
-			mfk_rng_shuffle(&rng, perm, cnt);
-			take = (size_t) floor(cnt * test_size + 0.5);
-			if (take >= cnt && cnt > 0)
-				take = cnt - 1;
-			for (size_t i = 0; i < take; i++)
-				is_test[perm[i]] = true;
-		}
-	}
-	else
-	{
-		size_t		take = (size_t) floor(n * test_size + 0.5);
-
-		if (take >= n)
-			take = n - 1;
-		mfk_rng_permutation(&rng, perm, n);
-		for (size_t i = 0; i < take; i++)
-			is_test[perm[i]] = true;
-	}
-	for (size_t i = 0; i < n; i++)
-	{
-		if (is_test[i])
-			(*test)[(*n_test)++] = i;
-		else
-			(*train)[(*n_train)++] = i;
-	}
-	pfree(perm);
-	pfree(is_test);
+	*n_test = mfk_split_test_rows(y, k, n, test_size, count);
+	*n_train = n - *n_test;
+	*test = MfHugeAlloc(mul_size(Max(*n_test, 1), sizeof(size_t)));
+	bits = palloc(sizeof(uint64) * (n / 64 + 1));
+	mfk_rng_seed(&rng, seed);
+	mfk_split_rows(&rng, y, k, count, n, test_size, *train, *test, (uint64_t *) bits);
+	pfree(bits);
+	pfree(count);
 }
 
 /* ------------------------------------------------------------- predicting */

@@ -206,7 +206,7 @@ test_roc_auc(void)
 }
 
 /*
- * AUC through the key sort on inputs that stress a quicksort (sorted,
+ * AUC through the key sort on inputs that stress a sort (sorted,
  * reversed, all equal, organ pipe, distinct random, few values) equals the
  * O(n^2) pair count.
  */
@@ -281,6 +281,107 @@ test_roc_auc_pairs(void)
 	MF_OK(mf_metrics_roc_auc(y, s, n, scratch, &auc, &avail) == MF_METRIC_OK && avail &&
 		  auc == ref, "auc equals the pair count on tied scores");
 	MF_DIAG("auc %.12f pairs %.12f", auc, ref);
+	free(y);
+	free(s);
+	free(scratch);
+}
+
+/* qsort order of doubles (no NaN; -0 == +0). */
+static int
+cmp_double(const void *a, const void *b)
+{
+	double		x = *(const double *) a,
+				y = *(const double *) b;
+
+	return (x > y) - (x < y);
+}
+
+/* AUC by qsort of each class's scores and the integer tie count. */
+static double
+qsort_auc(const int *y, const double *s, size_t n)
+{
+	double	   *pos = malloc(sizeof(double) * (n + 1)),
+			   *neg = malloc(sizeof(double) * (n + 1));
+	uint64_t	np = 0,
+				nn = 0,
+				twice = 0,
+				j = 0;
+
+	for (size_t i = 0; i < n; i++)
+	{
+		if (y[i] == 1)
+			pos[np++] = s[i];
+		else
+			neg[nn++] = s[i];
+	}
+	qsort(pos, np, sizeof(double), cmp_double);
+	qsort(neg, nn, sizeof(double), cmp_double);
+	for (uint64_t i = 0, g; i < np; i = g)
+	{
+		uint64_t	below,
+					eq;
+
+		for (g = i; g < np && pos[g] == pos[i]; g++)
+			;
+		while (j < nn && neg[j] < pos[i])
+			j++;
+		for (below = j; j < nn && neg[j] == pos[i]; j++)
+			;
+		eq = j - below;
+		twice += (g - i) * (2 * below + eq);
+	}
+	free(pos);
+	free(neg);
+	return (double) twice / (2.0 * (double) np * (double) nn);
+}
+
+/*
+ * AUC through the radix sort on large inputs equals the qsort count
+ * exactly: probabilities near 0 and 1 (shared high bytes), few values,
+ * neighbours that differ in the low two bytes only, signed values with -0,
+ * subnormals and infinities, all equal.
+ */
+static void
+test_roc_auc_radix(void)
+{
+	size_t		cap = 200000;
+	int		   *y = malloc(sizeof(int) * cap);
+	double	   *s = malloc(sizeof(double) * cap);
+	size_t	   *scratch = malloc(sizeof(size_t) * cap);
+	uint64_t	x = 99;
+	int			bad = 0;
+
+	for (int t = 0; t < 30; t++)
+	{
+		size_t		n = t % 6 == 0 ? cap : 1 + (size_t) (x >> 40) % 30000;
+		int			pat = t % 5;
+		double		auc;
+		bool		avail;
+
+		for (size_t i = 0; i < n; i++)
+		{
+			double		u;
+
+			x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+			y[i] = (x >> 33) % 7 < 3;
+			u = (double) (x >> 11) * 0x1.0p-53;
+			s[i] = pat == 0 ? 1.0 / (1.0 + exp(-30.0 * (u - 0.5) - (y[i] ? 2.0 : 0.0))) :
+				pat == 1 ? floor(u * 20.0) / 20.0 :
+				pat == 2 ? 0.5 + (double) (x >> 50) * 0x1.0p-53 :
+				pat == 3 ? (u < 0.05 ? -INFINITY : u > 0.95 ? INFINITY :
+							u < 0.1 ? -0.0 : u < 0.15 ? 0.0 : u < 0.2 ? 4.9e-324 * (double) (x >> 61) :
+							(u - 0.5) * 1e6) :
+				0.7;
+		}
+		if (mf_metrics_roc_auc(y, s, n, scratch, &auc, &avail) != MF_METRIC_OK ||
+			!avail || auc != qsort_auc(y, s, n))
+		{
+			MF_DIAG("case %d (pattern %d, n %zu): auc %.17g, qsort %.17g", t, pat, n,
+					auc, qsort_auc(y, s, n));
+			bad++;
+		}
+	}
+	MF_OK(bad == 0, "auc equals the qsort count on 30 large radix-stressing samples");
 	free(y);
 	free(s);
 	free(scratch);
@@ -395,6 +496,7 @@ main(void)
 	test_roc_auc();
 	test_roc_auc_pairs();
 	test_roc_auc_sort_patterns();
+	test_roc_auc_radix();
 	test_log_loss();
 	test_regression();
 	test_inertia();

@@ -1,11 +1,142 @@
 /*
  * test_rng.c - PRNG: known answers, reproducibility, uniform and normal
- * moments, bounded integers, shuffles.
+ * moments, bounded integers, shuffles, the train/test split against the
+ * per-class scans it replaced.
  */
 #include "mf_kernels.h"
 #include "mf_test.h"
 
+#include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
+
+/*
+ * The split as MfSplit did it before mfk_split_rows: one scan per class,
+ * a shuffle, a bool per row, one output pass.  Returns n_test.
+ */
+static size_t
+ref_split(uint64_t seed, const int *y, int k, size_t n, double test_size,
+		  size_t *train, size_t *test)
+{
+	bool	   *is_test = calloc(n + 1, sizeof(bool));
+	size_t	   *perm = malloc((n + 1) * sizeof(size_t));
+	size_t		nt = 0,
+				nr = 0;
+	MfRng		rng;
+
+	mfk_rng_seed(&rng, seed);
+	if (y != NULL)
+	{
+		for (int c = 0; c < k; c++)
+		{
+			size_t		cnt = 0,
+						take;
+
+			for (size_t i = 0; i < n; i++)
+				if (y[i] == c)
+					perm[cnt++] = i;
+			mfk_rng_shuffle(&rng, perm, cnt);
+			take = (size_t) floor(cnt * test_size + 0.5);
+			if (take >= cnt && cnt > 0)
+				take = cnt - 1;
+			for (size_t i = 0; i < take; i++)
+				is_test[perm[i]] = true;
+		}
+	}
+	else
+	{
+		size_t		take = (size_t) floor(n * test_size + 0.5);
+
+		if (take >= n)
+			take = n - 1;
+		mfk_rng_permutation(&rng, perm, n);
+		for (size_t i = 0; i < take; i++)
+			is_test[perm[i]] = true;
+	}
+	for (size_t i = 0; i < n; i++)
+	{
+		if (is_test[i])
+			test[nt++] = i;
+		else
+			train[nr++] = i;
+	}
+	free(perm);
+	free(is_test);
+	return nt;
+}
+
+/* mfk_split_rows equals ref_split on one label vector (y NULL: unstratified). */
+static bool
+split_agrees(uint64_t seed, const int *y, int k, size_t n, double test_size)
+{
+	size_t	   *rtrain = malloc((n + 1) * sizeof(size_t)),
+			   *rtest = malloc((n + 1) * sizeof(size_t)),
+			   *train = malloc((n + 1) * sizeof(size_t)),
+			   *test,
+			   *count = malloc((size_t) (k + 1) * sizeof(size_t));
+	uint64_t   *bits = malloc((n / 64 + 1) * sizeof(uint64_t));
+	size_t		rn = ref_split(seed, y, k, n, test_size, rtrain, rtest),
+				nt = mfk_split_test_rows(y, k, n, test_size, count);
+	bool		same = rn == nt;
+	MfRng		rng;
+
+	test = malloc((nt + 1) * sizeof(size_t));
+	mfk_rng_seed(&rng, seed);
+	mfk_split_rows(&rng, y, k, count, n, test_size, train, test, bits);
+	same = same && memcmp(test, rtest, nt * sizeof(size_t)) == 0 &&
+		memcmp(train, rtrain, (n - nt) * sizeof(size_t)) == 0;
+	free(rtrain);
+	free(rtest);
+	free(train);
+	free(test);
+	free(count);
+	free(bits);
+	return same;
+}
+
+/* The split on random labels: k, n, skew, test_size and seeds varied. */
+static void
+test_split(void)
+{
+	static const double sizes[] = {0.2, 0.5, 0.01, 0.33, 0.999, 1.0};
+	int			cases = 0,
+				bad = 0;
+	MfRng		g;
+
+	mfk_rng_seed(&g, 2024);
+	for (int t = 0; t < 600; t++)
+	{
+		size_t		n = t < 200 ? (size_t) t : (size_t) mfk_rng_below(&g, 20000) + 1;
+		int			k = 1 + (int) mfk_rng_below(&g, 5);
+		double		ts = sizes[t % 6];
+		uint64_t	skew = mfk_rng_below(&g, 4);
+		int		   *y = malloc((n + 1) * sizeof(int));
+
+		for (size_t i = 0; i < n; i++)
+		{
+			/* skew 0: uniform; 1: class 0 rare; 2: k - 1 unused; 3: some out of range */
+			int			c = (int) mfk_rng_below(&g, (uint64_t) k);
+
+			if (skew == 1 && c == 0 && mfk_rng_below(&g, 20) != 0)
+				c = k - 1;
+			if (skew == 2 && k > 1 && c == k - 1)
+				c = 0;
+			if (skew == 3 && mfk_rng_below(&g, 10) == 0)
+				c = mfk_rng_below(&g, 2) ? -1 : k;
+			y[i] = c;
+		}
+		cases++;
+		bad += !split_agrees(1000 + (uint64_t) t, y, k, n, ts);
+		if (n > 0)				/* the old unstratified split took n - 1 of 0 */
+		{
+			cases++;
+			bad += !split_agrees(7 * (uint64_t) t, NULL, 0, n, ts);
+		}
+		free(y);
+	}
+	if (!MF_OK(bad == 0, "split rows equal the per-class scans on random labels"))
+		MF_DIAG("%d of %d cases differ", bad, cases);
+}
 
 int
 main(void)
@@ -182,5 +313,6 @@ main(void)
 		}
 		MF_OK(same, "below(n) equals rejection at the up-front limit, n up to 2^64 - 1");
 	}
+	test_split();
 	return mf_test_done();
 }
