@@ -67,8 +67,9 @@ $(CORE_OBJS): $(wildcard kernels/*.h src/*.h)
 # The MLP row loops of predict.c need the vectorizer's dynamic cost model
 # (-O2 uses "very cheap", which leaves loops of unknown length scalar).
 src/predict.o: CFLAGS += -fvect-cost-model=dynamic
-# So do the binary logistic pass's residual, gradient and Hessian loops.
-kernels/logreg.o: CFLAGS += -fvect-cost-model=dynamic
+# So do the binary logistic pass's residual, gradient and Hessian loops and
+# the linear Gram sums.
+kernels/logreg.o kernels/linreg.o kernels/moments.o src/features.o: CFLAGS += -fvect-cost-model=dynamic
 
 install: install-core
 install-core: mf_core$(DLSUFFIX)

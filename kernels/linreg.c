@@ -4,7 +4,8 @@
  * Design note.  The data are read in row blocks (progress is reported
  * between blocks).  Pass 1 computes column means (and checks the input is
  * finite); pass 2 accumulates G = Xc'Xc and Xc'yc over centred blocks with
- * dsyrk/dgemv (centring handles the intercept, which is never penalised).
+ * dsyrk/dgemv (centring handles the intercept, which is never penalised);
+ * up to MFK_GRAM_DIRECT columns G is summed directly, four rows a sweep.
  *
  * Normal equations: A = G + alpha I is equilibrated, S = D^-1/2 A D^-1/2
  * with D = diag(A), factorised by dpotrf, and its reciprocal condition
@@ -32,6 +33,7 @@
 #include "lapack.h"
 
 #define MFK_PHASE "linreg"
+#define MFK_GRAM_DIRECT 16		/* widest G summed by MfkLinGramBlock */
 
 /* Workspace and sufficient statistics of one fit. */
 typedef struct MfkLinWork
@@ -88,6 +90,8 @@ MfkLinMeans(MfkLinWork *w)
 				j,
 				r0;
 	double		ys = 0.0;
+	double	   *restrict xm = w->xm,
+			   *restrict mx = w->maxabs;
 
 	memset(w->xm, 0, w->p * sizeof(double));
 	memset(w->maxabs, 0, w->p * sizeof(double));
@@ -98,21 +102,21 @@ MfkLinMeans(MfkLinWork *w)
 
 		for (i = r0; i < r1; i++)
 		{
-			const double *xi = w->X + i * w->p;
+			const double *restrict xi = w->X + i * w->p;
+			int			bad = !isfinite(w->y[i]);
 
-			if (!isfinite(w->y[i]))
-				return MF_KERR_INPUT_NOT_FINITE;
 			ys += w->y[i];
+			/* branch-free: a NaN fails a <= DBL_MAX as well */
 			for (j = 0; j < w->p; j++)
 			{
 				double		a = fabs(xi[j]);
 
-				if (!isfinite(xi[j]))
-					return MF_KERR_INPUT_NOT_FINITE;
-				w->xm[j] += xi[j];
-				if (a > w->maxabs[j])
-					w->maxabs[j] = a;
+				bad |= !(a <= DBL_MAX);
+				xm[j] += xi[j];
+				mx[j] = a > mx[j] ? a : mx[j];
 			}
+			if (bad)
+				return MF_KERR_INPUT_NOT_FINITE;
 		}
 		if ((rc = MfkLinTick(w, 0.25 * (double) r1 / (double) w->n)) != 0)
 			return rc;
@@ -149,6 +153,47 @@ MfkLinCentreBlock(MfkLinWork *w, size_t r0, size_t r1)
 	}
 }
 
+/*
+ * Upper triangle of B'B for a rows x p block B (p <= MFK_GRAM_DIRECT) added
+ * to acc (p x p), four rows a sweep: at this width OpenBLAS's dsyrk spends
+ * more time packing than computing.
+ */
+static void
+MfkLinGramBlock(const double *B, size_t rows, size_t p, double *restrict acc)
+{
+	size_t		i = 0,
+				j,
+				k;
+
+	for (; i + 4 <= rows; i += 4)
+	{
+		const double *b0 = B + i * p,
+				   *b1 = b0 + p,
+				   *b2 = b1 + p,
+				   *b3 = b2 + p;
+
+		for (j = 0; j < p; j++)
+		{
+			double		a0 = b0[j],
+						a1 = b1[j],
+						a2 = b2[j],
+						a3 = b3[j];
+			double	   *gj = acc + j * p;
+
+			for (k = j; k < p; k++)
+				gj[k] += (a0 * b0[k] + a1 * b1[k]) + (a2 * b2[k] + a3 * b3[k]);
+		}
+	}
+	for (; i < rows; i++)
+	{
+		const double *bi = B + i * p;
+
+		for (j = 0; j < p; j++)
+			for (k = j; k < p; k++)
+				acc[j * p + k] += bi[j] * bi[k];
+	}
+}
+
 /* Pass 2: G = Xc'Xc (full symmetric) and xty = Xc'yc. */
 static int
 MfkLinGram(MfkLinWork *w)
@@ -167,8 +212,15 @@ MfkLinGram(MfkLinWork *w)
 		int			rc;
 
 		MfkLinCentreBlock(w, r0, r1);
-		cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int) p, rows, 1.0,
-					w->buf, (int) p, first ? 0.0 : 1.0, w->G, (int) p);
+		if (p <= MFK_GRAM_DIRECT)
+		{
+			if (first)
+				memset(w->G, 0, p * p * sizeof(double));
+			MfkLinGramBlock(w->buf, (size_t) rows, p, w->G);
+		}
+		else
+			cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int) p, rows, 1.0,
+						w->buf, (int) p, first ? 0.0 : 1.0, w->G, (int) p);
 		cblas_dgemv(CblasRowMajor, CblasTrans, rows, (int) p, 1.0, w->buf,
 					(int) p, w->ybuf, 1, 1.0, w->xty, 1);
 		first = 0;

@@ -941,18 +941,19 @@ MfRowsAreFeatures(const MfDataset *ds)
 }
 
 /*
- * Row k of the n x p matrix X becomes row idx[k] (idx ascending, so that
- * k <= idx[k]: moving forward never overwrites a row still to move; NULL:
- * row k itself), scaled as MfEncodeRows scales when center is given.
+ * Row k of the n x p matrix dst becomes row idx[k] of src (NULL: row k),
+ * scaled as MfEncodeRows scales when center is given.  dst may be src when
+ * idx ascends (k <= idx[k]: moving forward never overwrites a row still to
+ * move).
  */
 static void
-MfMoveRows(double *X, size_t p, const size_t *idx, size_t n,
+MfMoveRows(double *dst0, const double *src0, size_t p, const size_t *idx, size_t n,
 		   const double *center, const double *scale)
 {
 	for (size_t k = 0; k < n; k++)
 	{
-		const double *src = X + (idx ? idx[k] : k) * p;
-		double	   *dst = X + k * p;
+		const double *src = src0 + (idx ? idx[k] : k) * p;
+		double	   *dst = dst0 + k * p;
 
 		if (center != NULL)
 			for (size_t j = 0; j < p; j++)
@@ -1043,10 +1044,17 @@ MfFitEncodeRows(MfDataset *ds, const size_t *train, size_t n_train,
 				ds->scale[j] = 1.0;
 		}
 	}
-	*X_test = MfEncodeRows(ds, test, n_test);	/* before rows of ds->num move */
-	MfMoveRows(X, p, in_place ? train : NULL, n_train, ds->center, ds->scale);
-	if (in_place)
-		ds->num = NULL;
+	if (!in_place)
+	{
+		*X_test = MfEncodeRows(ds, test, n_test);
+		MfMoveRows(X, X, p, NULL, n_train, ds->center, ds->scale);
+		return X;
+	}
+	/* the test rows first: the training rows then move over them */
+	*X_test = MfHugeAlloc(mul_size(mul_size(n_test, p), sizeof(double)));
+	MfMoveRows(*X_test, X, p, test, n_test, ds->center, ds->scale);
+	MfMoveRows(X, X, p, train, n_train, ds->center, ds->scale);
+	ds->num = NULL;
 	return X;
 }
 

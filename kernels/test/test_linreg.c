@@ -103,6 +103,51 @@ ref_ridge(const double *X, const double *y, int n, int p, double alpha,
 	free(xm);
 }
 
+/*
+ * Ridge on random data of width p (either side of the direct Gram sum's
+ * limit, and n not a multiple of its four-row sweep) against ref_ridge.
+ */
+static void
+check_width(const MfEnv *env, int p)
+{
+	int			n = 1003;
+	double	   *X = malloc(sizeof(double) * n * p);
+	double	   *y = malloc(sizeof(double) * n);
+	double	   *coef = malloc(sizeof(double) * p);
+	double	   *rcoef = malloc(sizeof(double) * p);
+	double		icpt,
+				ricpt,
+				maxerr;
+	MfLinregOpts o;
+	MfRng		r;
+	char		name[96];
+	int			rc;
+
+	mfk_rng_seed(&r, 99 + p);
+	for (int i = 0; i < n; i++)
+	{
+		y[i] = mfk_rng_normal(&r);
+		for (int j = 0; j < p; j++)
+		{
+			X[i * p + j] = 3.0 + mfk_rng_normal(&r);
+			y[i] += (j % 3 - 1) * X[i * p + j];
+		}
+	}
+	mfk_linreg_defaults(&o);
+	o.alpha = 2.0;
+	rc = mfk_linreg_fit(env, X, y, n, p, &o, coef, &icpt, NULL);
+	ref_ridge(X, y, n, p, 2.0, rcoef, &ricpt);
+	maxerr = fabs(icpt - ricpt);
+	for (int j = 0; j < p; j++)
+		maxerr = fmax(maxerr, fabs(coef[j] - rcoef[j]));
+	snprintf(name, sizeof(name), "ridge, %d columns: matches the reference to 1e-9 (%.1e)", p, maxerr);
+	MF_OK(rc == MF_KOK && maxerr < 1e-9, name);
+	free(X);
+	free(y);
+	free(coef);
+	free(rcoef);
+}
+
 static int	cancel_after = -1;
 static int	calls = 0;
 
@@ -185,6 +230,9 @@ main(void)
 	MF_OK(rc == MF_KOK, "ridge fit succeeds");
 	MF_OK(maxerr < 1e-9, "ridge matches (X'X+aI)^-1 X'y by gaussian elimination");
 	MF_DIAG("ridge max diff %.3g", maxerr);
+	check_width(&env, 16);
+	check_width(&env, 17);
+	check_width(&env, 3);
 	MF_OK(fabs(coef[3] - rcoef[3]) < 1e-9 && fabs(coef[3] - truth[3]) > 1e-4,
 		  "ridge shrinks (differs from ols truth)");
 	o.force_qr = 1;
