@@ -31,6 +31,7 @@
 #include "nodes/makefuncs.h"
 #include "portability/instr_time.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/regproc.h"
@@ -597,7 +598,8 @@ MfReadSource(MfDataset *ds, const char *source, const char *target,
 	MfReceiver	rcv;
 	SPIExecuteOptions opts;
 	char	   *query;
-	int			rc;
+	int			rc,
+				guc_level;
 
 	ds->target = target ? pstrdup(target) : NULL;
 	ds->classify = classify;
@@ -619,7 +621,19 @@ MfReadSource(MfDataset *ds, const char *source, const char *target,
 	opts.dest = &rcv.pub;
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+
+	/*
+	 * The rows are read in the order of the table, which the split and the
+	 * artifact depend on: a synchronized scan of a large table would start
+	 * wherever another (or an earlier, unfinished) scan of it was.  Like a
+	 * function's SET clause, the setting is undone on the way out or by the
+	 * abort of the transaction.
+	 */
+	guc_level = NewGUCNestLevel();
+	(void) set_config_option("synchronize_seqscans", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
 	rc = SPI_execute_extended(query, &opts);
+	AtEOXact_GUC(true, guc_level);
 	if (rc < 0)
 		elog(ERROR, "could not read the training source: %s", SPI_result_code_string(rc));
 	SPI_finish();

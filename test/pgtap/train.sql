@@ -1,7 +1,7 @@
 -- Training quality thresholds, differential checks against SQL, determinism.
 -- (Cancellation is in test/sql/train.sql: PL/pgSQL handlers, hence throws_ok, cannot catch 57014.)
 BEGIN;
-SELECT plan(20);
+SELECT plan(22);
 
 CREATE TEMP TABLE reg AS
 SELECT i, (i % 17)::float8 AS x, 5 - 0.75 * (i % 17) + sin(i * 1.3) AS y FROM generate_series(1, 500) i;
@@ -80,6 +80,20 @@ SELECT is((SELECT v.metrics -> 'confusion_matrix' FROM mf.model_versions v JOIN 
           (SELECT v.metrics -> 'confusion_matrix' FROM mf.model_versions v JOIN mf.catalog c USING (version_id)
             WHERE c.ref = 'tap_enc_a:1.0.0'),
           'in-place and general encoding: same test predictions');
+
+-- a synchronized scan starts wherever an unfinished scan of a large table
+-- stopped: training must read the rows in table order anyway
+CREATE TABLE tap_big AS
+SELECT i, sin(i) AS x1, cos(i * 3) AS x2, sin(i) + cos(i * 3) > 0.3 AS label, repeat('p', 500) AS pad
+  FROM generate_series(1, (SELECT setting::int * 14 * 5 / 16 FROM pg_settings WHERE name = 'shared_buffers')) i;
+SELECT ok(pg_relation_size('tap_big') > (SELECT setting::bigint * 8192 / 4 FROM pg_settings WHERE name = 'shared_buffers'),
+          'tap_big is larger than a quarter of shared_buffers (scans of it are synchronized)');
+SELECT mf_create_model('{"name": "tap_sync", "family": "logistic_regression"}');
+SELECT mf_train('tap_sync', 'tap_big', 'label', '{"features": ["x1", "x2"]}');
+SELECT count(*) FROM (SELECT * FROM tap_big LIMIT 30000) s;
+SELECT mf_train('tap_sync', 'tap_big', 'label', '{"features": ["x1", "x2"]}');
+SELECT is((SELECT count(DISTINCT a.sha256) FROM mf.artifacts a JOIN mf.catalog c USING (version_id)
+            WHERE c.model = 'tap_sync'), 1::bigint, 'a scan stopped mid-table does not change the artifact');
 
 -- determinism: same seed same bytes, other seed other bytes
 SELECT mf_create_model('{"name": "tap_det", "family": "mlp", "hidden_layers": [8]}');
