@@ -67,8 +67,8 @@ $(CORE_OBJS): $(wildcard kernels/*.h src/*.h)
 # The MLP row loops of predict.c need the vectorizer's dynamic cost model
 # (-O2 uses "very cheap", which leaves loops of unknown length scalar).
 src/predict.o: CFLAGS += -fvect-cost-model=dynamic
-# So do the binary logistic pass's residual, gradient and Hessian loops and
-# the linear Gram sums.
+# So do the binary logistic pass, the linear Gram sums and the encoding loops;
+# they are element-wise or sum each column in row order: same results.
 kernels/logreg.o kernels/linreg.o kernels/moments.o src/features.o: CFLAGS += -fvect-cost-model=dynamic
 
 install: install-core
