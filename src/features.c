@@ -596,7 +596,9 @@ MfReadSource(MfDataset *ds, const char *source, const char *target,
 			 json_t *features, int64 max_rows, bool classify, bool from_schema)
 {
 	MfReceiver	rcv;
+	SPIPrepareOptions popts;
 	SPIExecuteOptions opts;
+	SPIPlanPtr	plan;
 	char	   *query;
 	int			rc,
 				guc_level;
@@ -623,16 +625,22 @@ MfReadSource(MfDataset *ds, const char *source, const char *target,
 		elog(ERROR, "SPI_connect failed");
 
 	/*
-	 * The rows are read in the order of the table, which the split and the
-	 * artifact depend on: a synchronized scan of a large table would start
-	 * wherever another (or an earlier, unfinished) scan of it was.  Like a
-	 * function's SET clause, the setting is undone on the way out or by the
-	 * abort of the transaction.
+	 * The split and the artifact depend on the order of the rows, which
+	 * must be the same on every run: so no parallel plan (no
+	 * CURSOR_OPT_PARALLEL_OK, which SPI_execute would set), and no
+	 * synchronized scan, which starts a large table wherever another (or an
+	 * earlier, unfinished) scan of it was.  Like a function's SET clause,
+	 * the setting is undone on the way out or by the abort of the
+	 * transaction.
 	 */
+	memset(&popts, 0, sizeof(popts));
+	plan = SPI_prepare_extended(query, &popts);
+	if (plan == NULL)
+		elog(ERROR, "could not plan the training source: %s", SPI_result_code_string(SPI_result));
 	guc_level = NewGUCNestLevel();
 	(void) set_config_option("synchronize_seqscans", "off", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
-	rc = SPI_execute_extended(query, &opts);
+	rc = SPI_execute_plan_extended(plan, &opts);
 	AtEOXact_GUC(true, guc_level);
 	if (rc < 0)
 		elog(ERROR, "could not read the training source: %s", SPI_result_code_string(rc));

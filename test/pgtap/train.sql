@@ -1,7 +1,7 @@
 -- Training quality thresholds, differential checks against SQL, determinism.
 -- (Cancellation is in test/sql/train.sql: PL/pgSQL handlers, hence throws_ok, cannot catch 57014.)
 BEGIN;
-SELECT plan(22);
+SELECT plan(23);
 
 CREATE TEMP TABLE reg AS
 SELECT i, (i % 17)::float8 AS x, 5 - 0.75 * (i % 17) + sin(i * 1.3) AS y FROM generate_series(1, 500) i;
@@ -94,6 +94,19 @@ SELECT count(*) FROM (SELECT * FROM tap_big LIMIT 30000) s;
 SELECT mf_train('tap_sync', 'tap_big', 'label', '{"features": ["x1", "x2"]}');
 SELECT is((SELECT count(DISTINCT a.sha256) FROM mf.artifacts a JOIN mf.catalog c USING (version_id)
             WHERE c.model = 'tap_sync'), 1::bigint, 'a scan stopped mid-table does not change the artifact');
+
+-- a query the planner would run in parallel: workers hand rows over in any
+-- order, so training plans it serially
+SET LOCAL parallel_setup_cost = 0;
+SET LOCAL parallel_tuple_cost = 0;
+SET LOCAL min_parallel_table_scan_size = 0;
+SELECT mf_create_model('{"name": "tap_par", "family": "logistic_regression"}');
+SELECT mf_train('tap_par', 'SELECT x1, x2, label FROM tap_big WHERE x1 > 0.5', 'label') FROM generate_series(1, 3);
+SELECT is((SELECT array[count(*), count(DISTINCT a.sha256)] FROM mf.artifacts a JOIN mf.catalog c USING (version_id)
+            WHERE c.model = 'tap_par'), array[3, 1]::bigint[], 'a source with a parallel plan: three runs, one artifact');
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
 
 -- determinism: same seed same bytes, other seed other bytes
 SELECT mf_create_model('{"name": "tap_det", "family": "mlp", "hidden_layers": [8]}');
