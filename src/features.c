@@ -1215,7 +1215,21 @@ MfJsonDouble(json_t *v)
 	return json_number_value(v);
 }
 
-/* Rebuild the encoding from a stored schema (before reading the source). */
+/* Member key of a stored schema object (key NULL: o itself) as a string, or XX001. */
+static char *
+MfSchemaStr(json_t *o, const char *key, const char *what)
+{
+	const char *s = json_string_value(key != NULL ? json_object_get(o, key) : o);
+
+	MfArtifactRequire(s != NULL, what);
+	return pstrdup(s);
+}
+
+/*
+ * Rebuild the encoding from a stored schema (before reading the source).
+ * Every member used is checked (XX001): the artifact's checksum proves it
+ * intact, not that it was written by mf_train.
+ */
 void
 MfSchemaFromJson(MfDataset *ds, json_t *s)
 {
@@ -1233,9 +1247,11 @@ MfSchemaFromJson(MfDataset *ds, json_t *s)
 	json_array_foreach(cols, i, o)
 	{
 		MfColumn   *c = &ds->cols[i];
-		const char *kind = json_string_value(json_object_get(o, "kind"));
+		char	   *kind = MfSchemaStr(o, "kind", "a schema column lacks its kind");
 
-		c->name = pstrdup(json_string_value(json_object_get(o, "name")));
+		c->name = MfSchemaStr(o, "name", "a schema column lacks its name");
+		MfArtifactRequire(strcmp(kind, "categorical") == 0 || strcmp(kind, "boolean") == 0 ||
+						  strcmp(kind, "numeric") == 0, "a schema column has an unknown kind");
 		c->kind = strcmp(kind, "categorical") == 0 ? MF_COL_CATEGORICAL :
 			strcmp(kind, "boolean") == 0 ? MF_COL_BOOLEAN : MF_COL_NUMERIC;
 		if (c->kind == MF_COL_CATEGORICAL)
@@ -1243,14 +1259,18 @@ MfSchemaFromJson(MfDataset *ds, json_t *s)
 			json_t	   *cats = json_object_get(o, "categories");
 			json_t	   *imp = json_object_get(o, "impute");
 
+			MfArtifactRequire(json_is_array(cats), "a categorical column lacks its categories");
 			c->n_cats = json_array_size(cats);
 			c->cats = palloc(sizeof(char *) * Max(c->n_cats, 1));
 			for (int j = 0; j < c->n_cats; j++)
-				c->cats[j] = pstrdup(json_string_value(json_array_get(cats, j)));
+				c->cats[j] = MfSchemaStr(json_array_get(cats, j), NULL, "a category is not a string");
 			c->impute_str = json_is_string(imp) ? pstrdup(json_string_value(imp)) : NULL;
 		}
 		else
+		{
 			c->impute_num = MfJsonDouble(json_object_get(o, "impute"));
+			MfArtifactRequire(isfinite(c->impute_num), "an imputation value is not finite");
+		}
 	}
 	ds->standardize = json_is_true(json_object_get(s, "standardize"));
 	if (json_is_array(labels))
@@ -1258,7 +1278,7 @@ MfSchemaFromJson(MfDataset *ds, json_t *s)
 		ds->n_labels = json_array_size(labels);
 		ds->labels = palloc(sizeof(char *) * Max(ds->n_labels, 1));
 		for (int k = 0; k < ds->n_labels; k++)
-			ds->labels[k] = pstrdup(json_string_value(json_array_get(labels, k)));
+			ds->labels[k] = MfSchemaStr(json_array_get(labels, k), NULL, "a label is not a string");
 	}
 }
 
@@ -1276,12 +1296,16 @@ MfEncodeWithSchema(MfDataset *ds, json_t *s)
 		json_t	   *m = json_object_get(s, "means");
 		json_t	   *sd = json_object_get(s, "stds");
 
+		MfArtifactRequire(json_array_size(m) == ds->p && json_array_size(sd) == ds->p,
+						  "the scaling statistics do not match the features");
 		ds->center = palloc(sizeof(double) * ds->p);
 		ds->scale = palloc(sizeof(double) * ds->p);
 		for (size_t j = 0; j < ds->p; j++)
 		{
 			ds->center[j] = MfJsonDouble(json_array_get(m, j));
 			ds->scale[j] = MfJsonDouble(json_array_get(sd, j));
+			MfArtifactRequire(isfinite(ds->center[j]) && isfinite(ds->scale[j]) && ds->scale[j] > 0,
+							  "a scaling statistic is not a finite (positive) number");
 		}
 	}
 	MfEncode(ds);

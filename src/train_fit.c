@@ -944,6 +944,10 @@ MfEvaluateArtifactSplit(MfDataset *ds, const void *data, size_t len,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("target must not be NULL for a %s model", mf_artifact_family_name(v.family)),
 				 errhint("Name the column holding the true values.")));
+	MfArtifactRequire(m.family == MF_ART_FAMILY_MLP ||
+					  m.classify == (m.family == MF_ART_FAMILY_LOGISTIC_REGRESSION),
+					  "the task does not match the family");
+	MfArtifactRequire(!m.classify || ds->n_labels >= 2, "a classifier without labels");
 	MfReadSource(ds, source, m.family == MF_ART_FAMILY_KMEANS ? NULL : target, NULL, 0,
 				 m.classify, true);
 	if (m.classify)
@@ -957,6 +961,7 @@ MfEvaluateArtifactSplit(MfDataset *ds, const void *data, size_t len,
 			m.coef = MfTensor(&v, "coef", &ne);
 			MfArtifactRequire(ne == m.p, "coef does not match the features");
 			m.intercept = MfTensor(&v, "intercept", &ne);
+			MfArtifactRequire(ne == 1, "the intercept is not one number");
 			break;
 		case MF_ART_FAMILY_LOGISTIC_REGRESSION:
 			m.multinomial = json_is_true(json_object_get(shape, "multinomial"));
@@ -967,6 +972,8 @@ MfEvaluateArtifactSplit(MfDataset *ds, const void *data, size_t len,
 			break;
 		case MF_ART_FAMILY_MLP:
 			MfMlpFromJson(&m.mlp, shape, m.p);
+			MfArtifactRequire(m.mlp.out[m.mlp.n_layers - 1] == (m.classify ? (size_t) m.n_classes : 1),
+							  "the mlp's outputs do not match the labels");
 			m.mlp.params = (double *) MfTensor(&v, "params", &ne);
 			MfArtifactRequire(ne == m.mlp.n_params, "params do not match the architecture");
 			break;

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# A checksummed artifact whose metadata was not written by mf_train (the
+# bytes are intact, the JSON says something else) is refused with XX001 by
+# mf._evaluate_run (or 22023 where the kernels refuse the shape), which
+# anyone may call with any bytea, and the server
+# stays up.  Each variant edits the metadata text of a real artifact in
+# place (same length, so every offset stays valid) and recomputes the crc32.
+. "$(dirname "$0")/jobs_lib.bash"
+wait_for_server || fail "server not reachable"
+sql "CREATE EXTENSION IF NOT EXISTS mf_ext"
+sql "DROP TABLE IF EXISTS am_data; CREATE TABLE am_data AS
+     SELECT (i % 13) / 13.0 AS x1, (i % 7) / 7.0 AS x2, ((i % 13) / 13.0 > (i % 7) / 7.0)::int AS label
+       FROM generate_series(1, 400) i"
+for m in am_log am_mlp; do sql "SELECT mf_drop_model(name) FROM mf.models WHERE name = '$m'"; done
+sql "SELECT mf_create_model('{\"name\": \"am_log\", \"family\": \"logistic_regression\"}')"
+sql "SELECT mf_create_model('{\"name\": \"am_mlp\", \"family\": \"mlp\", \"hidden_layers\": [4]}')"
+sql "SELECT mf_train('am_log', 'am_data', 'label')"
+sql "SELECT mf_train('am_mlp', 'am_data', 'label', '{\"epochs\": 2}')"
+
+# The artifact of a model as hex.
+artifact() { q "SELECT encode(a.bytes, 'hex') FROM mf.artifacts a JOIN mf.catalog c USING (version_id) WHERE c.ref = '$1:1.0.0'"; }
+
+# The artifact (hex on stdin) with the metadata text edited: old -> new, same length.
+edit() {
+	python3 -c '
+import struct, sys, zlib
+old, new = sys.argv[1].encode(), sys.argv[2].encode()
+assert len(old) == len(new), "edits must keep the length"
+b = bytearray(bytes.fromhex(sys.stdin.read().strip()))
+n_tensors, meta_len = struct.unpack_from("<II", b, 16)
+start = 40 + 88 * n_tensors
+meta = bytes(b[start:start + meta_len])
+if old not in meta:
+    sys.exit("metadata lacks " + sys.argv[1] + ": " + meta.decode())
+b[start:start + meta_len] = meta.replace(old, new, 1)
+struct.pack_into("<I", b, 36, zlib.crc32(bytes(b[:36]) + bytes(b[40:])))
+print(b.hex())' "$1" "$2"
+}
+
+# Evaluating the edited artifact fails with SQLSTATE $1 (XX001, or 22023 for
+# a shape the kernels refuse) and the message names what is wrong.
+refused() {
+	local code="$1" model="$2" old="$3" new="$4" why="$5" hex out
+	hex="$(artifact "$model" | edit "$old" "$new")" || fail "could not edit the $model artifact"
+	out="$("$PG_BIN/psql" -X -q -tA -v VERBOSITY=verbose -c "SELECT mf._evaluate_run(decode('$hex', 'hex'), 'am_data', 'label')" 2>&1)" &&
+		fail "$model with $new was evaluated: $out"
+	case "$out" in
+		*"ERROR:  $code: "*"$why"*) ;;
+		*) wait_for_server || true; fail "$model with $new: expected $code ($why), got: $out" ;;
+	esac
+	[ "$(q 'SELECT 1')" = 1 ] || fail "the server is gone after $model with $new"
+	pass "$model: $new refused ($why)"
+}
+
+# The unedited artifact evaluates (the edit helper itself changes nothing else).
+hex="$(artifact am_log | edit '"task":"classification"' '"task":"classification"')"
+[ -n "$(q "SELECT mf._evaluate_run(decode('$hex', 'hex'), 'am_data', 'label') ->> 'accuracy'")" ] ||
+	fail "an artifact re-checksummed without edits is refused"
+pass "an artifact re-checksummed without edits evaluates"
+
+refused XX001 am_log '"name":"x1"' '"nAme":"x1"' "a schema column lacks its name"
+refused XX001 am_log '"kind":"numeric"' '"kind":"numerix"' "a schema column has an unknown kind"
+refused XX001 am_log '"kind":"numeric"' '"kind":123456789' "a schema column lacks its kind"
+refused XX001 am_log '"labels":["0",' '"labels":[0  ,' "a label is not a string"
+refused XX001 am_log '"task":"classification"' '"task":"regression"    ' "the task does not match the family"
+refused XX001 am_log '"stds":[0.' '"stds":[-1' "a scaling statistic"
+refused XX001 am_log '"labels":["0","1"]' '"labels":["0"    ]' "a classifier without labels"
+refused XX001 am_mlp '"num_classes":2' '"num_classes":5' "the mlp's outputs do not match the labels"
+refused XX001 am_mlp '"hidden_layers":[4]' '"hidden_layers":[9]' "params do not match the architecture"
+refused 22023 am_mlp '"hidden_layers":[4]' '"hidden_layers":[0]' "invalid mlp architecture"
+refused 22023 am_mlp '"activation":"relu"' '"activation":"relx"' "unknown activation"
