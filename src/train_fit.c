@@ -382,19 +382,27 @@ MfMlpFromJson(MfMlp *mlp, json_t *model, size_t p)
 	if (cfg.n_hidden >= MF_MLP_MAX_LAYERS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("an mlp may have at most %d hidden layers here", MF_MLP_MAX_LAYERS - 1)));
+				 errmsg("an mlp may have at most %d hidden layers here", MF_MLP_MAX_LAYERS - 1),
+				 errdetail("model.hidden_layers has %d entries.", cfg.n_hidden)));
 	for (int i = 0; i < cfg.n_hidden; i++)
 		cfg.hidden[i] = (size_t) json_integer_value(json_array_get(hidden, i));
 	if (a < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unknown activation \"%s\"", act)));
+				 errmsg("unknown activation \"%s\"", act),
+				 errdetail("model.activation is \"%s\".", act)));
 	cfg.activation = (MfAct) a;
 	cfg.init = MF_INIT_AUTO;
 	if (mfk_mlp_layout(mlp, &cfg) != MF_KOK)
+	{
+		char	   *h = json_dumps(hidden ? hidden : json_null(), JSON_COMPACT);
+
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid mlp architecture")));
+				 errmsg("invalid mlp architecture"),
+				 errdetail("model.hidden_layers is %s for %zu inputs and %zu outputs.",
+						   h ? h : "?", cfg.n_inputs, cfg.n_outputs)));
+	}
 }
 
 /* MLP training options from the config's training section. */
