@@ -71,3 +71,26 @@ queue_mlp() {
 
 # A column of a job row.
 job() { q "SELECT $2 FROM mf.jobs WHERE job_id = $1"; }
+
+# Poll the jobs $1 (comma-separated ids) every 0.1 s until none is queued or
+# running (at most 60 s); print the most seen running at once.
+max_running() {
+	local r running max_seen=0 i
+	for i in $(seq 1 600); do
+		r="$(q "SELECT count(*) FILTER (WHERE status = 'running' AND worker_pid IS NOT NULL) || ' ' ||
+		               count(*) FILTER (WHERE status IN ('queued', 'running'))
+		        FROM mf.jobs WHERE job_id IN ($1)")"
+		running="${r% *}"
+		[ "$running" -gt "$max_seen" ] && max_seen="$running"
+		[ "${r#* }" = 0 ] && break
+		sleep 0.1
+	done
+	echo "$max_seen"
+}
+
+# The most of the jobs $1 running at once, from their started_at/finished_at.
+job_overlap() {
+	q "SELECT max((SELECT count(*) FROM mf.jobs b WHERE b.job_id IN ($1)
+	                  AND b.started_at <= a.started_at AND b.finished_at > a.started_at))
+	     FROM mf.jobs a WHERE a.job_id IN ($1)"
+}
