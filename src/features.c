@@ -1,18 +1,22 @@
 /*
  * features.c - reading a training source and encoding its columns.
  *
- * The source (a table/view name or a SELECT/WITH query) is run by
- * SPI_execute_extended() with our own DestReceiver: the executor hands every
- * row over as a slot, whose values are appended to per-column arrays in the
- * caller's memory context (no tuple is copied, nothing accumulates in SPI
- * memory, interrupts are checked every MF_CHECK_ROWS rows).  Numeric targets
- * of classifiers get their label text from a small cache of distinct values
- * instead of one output-function call per row.  Numeric and boolean columns are used as they
- * are; any other type is read as text and one-hot encoded with a sorted
- * vocabulary learned from the training rows (at most max_categories values,
- * the most frequent ones; unseen values encode as all zeros).  NULLs are
- * imputed (mean or zero for numbers, most frequent value for categories).
- * Standardisation (z-score, statistics of the training rows) is optional.
+ * The source (a table/view name or a SELECT/WITH query) is planned without
+ * parallelism and run with synchronized scans off, so that its rows come
+ * in the same order on every run, into our own DestReceiver: the executor
+ * hands every row over as a slot, whose numeric and boolean values are
+ * appended to one row-major matrix and whose other values to per-column
+ * text arrays, in the caller's memory context (no tuple is copied, nothing
+ * accumulates in SPI memory, interrupts are checked every MF_CHECK_ROWS
+ * rows).  Classification targets of bool, int2/4 and float4/8 keep only
+ * their value; the label text is made once per distinct value.  Numeric
+ * and boolean columns are used as they are; any other type is read as text
+ * and one-hot encoded with a sorted vocabulary learned from the training
+ * rows (at most max_categories values, the most frequent ones; unseen
+ * values encode as all zeros).  NULLs are imputed (mean or zero for
+ * numbers, most frequent value for categories).  Standardisation (z-score,
+ * statistics of the training rows) is optional.  A stored schema is
+ * checked member by member before evaluation uses it.
  */
 #include "postgres.h"
 
