@@ -12,9 +12,9 @@
  * Multinomial objective and gradient are evaluated in row blocks (gemm),
  * with a progress tick between blocks when n spans several blocks.  The
  * binary problem has one fused pass (MfkLogBinPass) that reads each row once
- * and yields f, the gradient and, for Newton, the Hessian
- * H = Xa' D Xa + I_w.  Per block of MFK_BIN_BLOCK rows it runs short loops, each simple
- * enough to stay branch-free and (the elementwise ones, with the Makefile's
+ * and yields f, the gradient and, for Newton, the Hessian H = Xa' D Xa + I_w.
+ * Per block of MFK_BIN_BLOCK rows it runs short loops, each simple enough to
+ * stay branch-free and (the elementwise ones, with the Makefile's
  * -fvect-cost-model=dynamic) to vectorise: logits; e = exp(-|z|) and the
  * labels as doubles; the loss in row order, with the log1p(exp(-|z|)) terms
  * as one log of the product of their (1 + e) per MFK_LOG_GROUP rows;
