@@ -9,13 +9,16 @@
 wait_for_server || fail "server not reachable"
 sql "CREATE EXTENSION IF NOT EXISTS mf_ext"
 sql "DROP TABLE IF EXISTS am_data; CREATE TABLE am_data AS
-     SELECT (i % 13) / 13.0 AS x1, (i % 7) / 7.0 AS x2, ((i % 13) / 13.0 > (i % 7) / 7.0)::int AS label
+     SELECT (i % 13) / 13.0 AS x1, (i % 7) / 7.0 AS x2, ((i % 13) / 13.0 > (i % 7) / 7.0)::int AS label,
+            (ARRAY['red', 'green', NULL])[1 + i % 3] AS colour
        FROM generate_series(1, 400) i"
-for m in am_log am_mlp; do sql "SELECT mf_drop_model(name) FROM mf.models WHERE name = '$m'"; done
+for m in am_log am_mlp am_cat; do sql "SELECT mf_drop_model(name) FROM mf.models WHERE name = '$m'"; done
 sql "SELECT mf_create_model('{\"name\": \"am_log\", \"family\": \"logistic_regression\"}')"
 sql "SELECT mf_create_model('{\"name\": \"am_mlp\", \"family\": \"mlp\", \"hidden_layers\": [4]}')"
-sql "SELECT mf_train('am_log', 'am_data', 'label')"
-sql "SELECT mf_train('am_mlp', 'am_data', 'label', '{\"epochs\": 2}')"
+sql "SELECT mf_create_model('{\"name\": \"am_cat\", \"family\": \"logistic_regression\"}')"
+sql "SELECT mf_train('am_log', 'am_data', 'label', '{\"features\": [\"x1\", \"x2\"]}')"
+sql "SELECT mf_train('am_cat', 'am_data', 'label')"
+sql "SELECT mf_train('am_mlp', 'am_data', 'label', '{\"epochs\": 2, \"features\": [\"x1\", \"x2\"]}')"
 
 # The artifact of a model as hex.
 artifact() { q "SELECT encode(a.bytes, 'hex') FROM mf.artifacts a JOIN mf.catalog c USING (version_id) WHERE c.ref = '$1:1.0.0'"; }
@@ -69,3 +72,42 @@ refused XX001 am_mlp '"num_classes":2' '"num_classes":5' "the mlp's outputs do n
 refused XX001 am_mlp '"hidden_layers":[4]' '"hidden_layers":[9]' "params do not match the architecture"
 refused 22023 am_mlp '"hidden_layers":[4]' '"hidden_layers":[0]' "invalid mlp architecture"
 refused 22023 am_mlp '"activation":"relu"' '"activation":"relx"' "unknown activation"
+
+# Random same-length edits that keep the metadata valid JSON (so each one
+# reaches the checks of its meaning): every evaluation returns a result or
+# an error, never a crash.
+for model in am_log am_cat am_mlp; do
+	seed="$RANDOM"
+	artifact "$model" | python3 -c '
+import json, random, struct, sys, zlib
+random.seed(int(sys.argv[1]))
+b = bytes.fromhex(sys.stdin.read().strip())
+n_tensors, meta_len = struct.unpack_from("<II", b, 16)
+start = 40 + 88 * n_tensors
+meta = b[start:start + meta_len]
+alphabet = b"0123456789-.eE,:[]{}\" ntruefalsxyzNIa"
+made = 0
+while made < 150:
+    m = bytearray(meta)
+    for _ in range(random.randint(1, 3)):
+        m[random.randrange(len(m))] = random.choice(alphabet)
+    try:
+        json.loads(m.decode())
+    except Exception:
+        continue
+    out = bytearray(b)
+    out[start:start + meta_len] = m
+    struct.pack_into("<I", out, 36, zlib.crc32(bytes(out[:36]) + bytes(out[40:])))
+    print("SELECT mf._evaluate_run(decode(\x27%s\x27, \x27hex\x27), \x27am_data\x27, \x27label\x27) IS NOT NULL;" % out.hex())
+    made += 1' "$seed" >"$MF_ROOT/build/artifact_fuzz_$model.sql" || fail "could not mutate the $model artifact"
+	out="$("$PG_BIN/psql" -X -q -tA -f "$MF_ROOT/build/artifact_fuzz_$model.sql" 2>&1)" || true
+	ok="$(printf '%s\n' "$out" | grep -c '^[tf]$' || true)"
+	errors="$(printf '%s\n' "$out" | grep -c '^psql:.*ERROR:' || true)"
+	if printf '%s\n' "$out" | grep -q 'server closed the connection\|connection to server was lost'; then
+		wait_for_server || true
+		fail "a mutated $model artifact crashed the server (seed $seed; cases in build/artifact_fuzz_$model.sql)"
+	fi
+	[ $((ok + errors)) = 150 ] || fail "$model: expected 150 outcomes, got $ok results and $errors errors"
+	[ "$(q 'SELECT 1')" = 1 ] || fail "the server is gone after the $model mutations"
+	pass "$model: 150 random valid-JSON edits of the metadata (seed $seed): $ok evaluated, $errors refused, no crash"
+done
