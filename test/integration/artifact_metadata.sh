@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # A checksummed artifact whose metadata was not written by mf_train (the
-# bytes are intact, the JSON says something else) is refused with XX001 by
-# mf._evaluate_run (or 22023 where the kernels refuse the shape), which
-# anyone may call with any bytea, and the server
-# stays up.  Each variant edits the metadata text of a real artifact in
-# place (same length, so every offset stays valid) and recomputes the crc32.
+# bytes are intact, the JSON says something else) is refused with XX001
+# (or 22023 where the kernels refuse the shape) and the server stays up:
+# by mf._evaluate_run, which anyone may call with any bytea, and by
+# mf_predict when such an artifact is stored.  Each case edits the metadata
+# text of a real artifact in place (same length, so every offset stays
+# valid) and recomputes the crc32: named edits first, then random ones.
 . "$(dirname "$0")/jobs_lib.bash"
 wait_for_server || fail "server not reachable"
 sql "CREATE EXTENSION IF NOT EXISTS mf_ext"
@@ -40,8 +41,8 @@ struct.pack_into("<I", b, 36, zlib.crc32(bytes(b[:36]) + bytes(b[40:])))
 print(b.hex())' "$1" "$2"
 }
 
-# Evaluating the edited artifact fails with SQLSTATE $1 (XX001, or 22023 for
-# a shape the kernels refuse) and the message names what is wrong.
+# Evaluating the edited artifact fails with SQLSTATE $1 and the message
+# names what is wrong.
 refused() {
 	local code="$1" model="$2" old="$3" new="$4" why="$5" hex out
 	hex="$(artifact "$model" | edit "$old" "$new")" || fail "could not edit the $model artifact"
@@ -74,11 +75,30 @@ refused 22023 am_mlp '"hidden_layers":[4]' '"hidden_layers":[0]' "invalid mlp ar
 refused 22023 am_mlp '"activation":"relu"' '"activation":"relx"' "unknown activation"
 
 # Random same-length edits that keep the metadata valid JSON (so each one
-# reaches the checks of its meaning): every evaluation returns a result or
-# an error, never a crash.
+# reaches the checks of its meaning), given to the evaluator as a bytea and
+# to the predictor as the stored artifact of the version (the table is
+# updated as superuser, as a restore of a damaged backup would): every call
+# returns a result or an error, never a crash.
+# Run the SQL file $2 of cases of model $1 (mutation seed $3, through $4):
+# each case prints one value or fails.
+fuzz_run() {
+	local model="$1" file="$2" seed="$3" what="$4" out ok errors
+	out="$("$PG_BIN/psql" -X -q -tA -f "$file" 2>&1)" || true
+	ok="$(printf '%s\n' "$out" | grep -c '^[tf0-9]$' || true)"
+	errors="$(printf '%s\n' "$out" | grep -c '^psql:.*ERROR:' || true)"
+	if printf '%s\n' "$out" | grep -q 'server closed the connection\|connection to server was lost'; then
+		wait_for_server || true
+		fail "a mutated $model artifact crashed the server in $what (seed $seed; cases in $file)"
+	fi
+	[ $((ok + errors)) = 150 ] || fail "$model, $what: expected 150 outcomes, got $ok results and $errors errors"
+	[ "$(q 'SELECT 1')" = 1 ] || fail "the server is gone after the $model mutations ($what)"
+	pass "$model: 150 random valid-JSON edits of the metadata (seed $seed) in $what: $ok scored, $errors refused, no crash"
+}
 for model in am_log am_cat am_mlp; do
 	seed="$RANDOM"
-	artifact "$model" | python3 -c '
+	version="$(q "SELECT version_id FROM mf.catalog WHERE ref = '$model:1.0.0'")"
+	original="$(artifact "$model")"
+	printf '%s' "$original" | python3 -c '
 import json, random, struct, sys, zlib
 random.seed(int(sys.argv[1]))
 b = bytes.fromhex(sys.stdin.read().strip())
@@ -98,16 +118,13 @@ while made < 150:
     out = bytearray(b)
     out[start:start + meta_len] = m
     struct.pack_into("<I", out, 36, zlib.crc32(bytes(out[:36]) + bytes(out[40:])))
-    print("SELECT mf._evaluate_run(decode(\x27%s\x27, \x27hex\x27), \x27am_data\x27, \x27label\x27) IS NOT NULL;" % out.hex())
-    made += 1' "$seed" >"$MF_ROOT/build/artifact_fuzz_$model.sql" || fail "could not mutate the $model artifact"
-	out="$("$PG_BIN/psql" -X -q -tA -f "$MF_ROOT/build/artifact_fuzz_$model.sql" 2>&1)" || true
-	ok="$(printf '%s\n' "$out" | grep -c '^[tf]$' || true)"
-	errors="$(printf '%s\n' "$out" | grep -c '^psql:.*ERROR:' || true)"
-	if printf '%s\n' "$out" | grep -q 'server closed the connection\|connection to server was lost'; then
-		wait_for_server || true
-		fail "a mutated $model artifact crashed the server (seed $seed; cases in build/artifact_fuzz_$model.sql)"
-	fi
-	[ $((ok + errors)) = 150 ] || fail "$model: expected 150 outcomes, got $ok results and $errors errors"
-	[ "$(q 'SELECT 1')" = 1 ] || fail "the server is gone after the $model mutations"
-	pass "$model: 150 random valid-JSON edits of the metadata (seed $seed): $ok evaluated, $errors refused, no crash"
+    print(out.hex())
+    made += 1' "$seed" >"$MF_ROOT/build/artifact_fuzz_$model.hex" || fail "could not mutate the $model artifact"
+	sed "s/.*/SELECT mf._evaluate_run(decode('&', 'hex'), 'am_data', 'label') IS NOT NULL;/" \
+		"$MF_ROOT/build/artifact_fuzz_$model.hex" >"$MF_ROOT/build/artifact_fuzz_$model.sql"
+	fuzz_run "$model" "$MF_ROOT/build/artifact_fuzz_$model.sql" "$seed" "mf._evaluate_run"
+	sed "s/.*/UPDATE mf.artifacts SET bytes = decode('&', 'hex') WHERE version_id = $version; SELECT count(mf_predict('$model:1.0.0', d)) FROM (SELECT * FROM am_data LIMIT 3) d;/" \
+		"$MF_ROOT/build/artifact_fuzz_$model.hex" >"$MF_ROOT/build/artifact_fuzz_predict_$model.sql"
+	fuzz_run "$model" "$MF_ROOT/build/artifact_fuzz_predict_$model.sql" "$seed" "mf_predict"
+	sql "UPDATE mf.artifacts SET bytes = decode('$original', 'hex') WHERE version_id = $version"
 done
