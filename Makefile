@@ -11,7 +11,12 @@
 
 EXTENSION   = mf_ext
 EXTVERSION  = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" mf_ext.control)
+# The install script of this version is built from one file per concern
+# (as pgvector builds vector--x.y.z.sql); sql/mf_ext--*.sql are the frozen
+# scripts of earlier versions and the upgrade scripts between versions.
+SQL_PARTS   = sql/catalog.sql sql/registry.sql sql/training.sql sql/prediction.sql sql/jobs.sql sql/privileges.sql
 DATA        = $(wildcard sql/mf_ext--*.sql)
+DATA_built  = build/mf_ext--$(EXTVERSION).sql
 
 PG_CONFIG  ?= /usr/lib/postgresql/15/bin/pg_config
 
@@ -48,7 +53,11 @@ endif
 
 .DEFAULT_GOAL := all
 
-all: mf_core$(DLSUFFIX)
+all: mf_core$(DLSUFFIX) build/mf_ext--$(EXTVERSION).sql
+
+build/mf_ext--$(EXTVERSION).sql: $(SQL_PARTS) mf_ext.control
+	@mkdir -p build
+	cat $(SQL_PARTS) >$@
 
 mf_core$(DLSUFFIX): $(CORE_OBJS)
 	$(CC) $(CFLAGS) -shared -o $@ $(CORE_OBJS) $(LDFLAGS) $(LDFLAGS_SL) $(CORE_LIBS)

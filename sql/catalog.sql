@@ -1,0 +1,356 @@
+/*
+ * mf_ext - the model catalog (schema mf): tables, the config C helpers and
+ * the catalog view.  The Makefile concatenates sql/catalog.sql,
+ * registry.sql, training.sql, prediction.sql, jobs.sql and privileges.sql
+ * into the install script mf_ext--<version>.sql.
+ *
+ * Design: catalog tables hold the truth; the registry functions are short
+ * PL/pgSQL over them, running with the caller's privileges.  Config parsing,
+ * validation, normalisation and parameter counting are C (mf_core, over the
+ * pure C library in kernels/).  Functions users call live in the extension's
+ * schema (mf_*); helpers live in schema mf and start with an underscore.
+ */
+\echo Use "CREATE EXTENSION mf_ext" to load this file. \quit
+
+CREATE SCHEMA mf;
+COMMENT ON SCHEMA mf IS 'mf_ext model factory: catalog of models, versions, artifacts, templates and lifecycle events';
+
+-- ---------------------------------------------------------------------------
+-- C helpers (mf_core)
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION mf._normalize_config(config jsonb, OUT config jsonb, OUT family text,
+									 OUT n_parameters bigint, OUT config_hash text)
+	RETURNS record
+	AS 'MODULE_PATHNAME', 'mf_normalize_config'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION mf._normalize_config(jsonb) IS 'validate a model config and fill every default; raises 22023 listing all problems';
+
+CREATE FUNCTION mf._yaml_to_jsonb(yaml text) RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'mf_yaml_to_jsonb'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE FUNCTION mf._merge_patch(target jsonb, patch jsonb) RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'mf_merge_patch'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION mf._merge_patch(jsonb, jsonb) IS 'RFC 7386 JSON merge patch';
+
+CREATE FUNCTION mf._canonical_json(value jsonb) RETURNS text
+	AS 'MODULE_PATHNAME', 'mf_canonical_json'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION mf._canonical_json(jsonb) IS 'canonical JSON text (sorted keys, no spaces, shortest reals): what config_hash hashes';
+
+CREATE FUNCTION mf._builtin_templates()
+	RETURNS TABLE(name text, family text, description text, config jsonb)
+	AS 'MODULE_PATHNAME', 'mf_list_builtin_templates'
+	LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION mf._build_info() RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'mf_build_info'
+	LANGUAGE C STABLE PARALLEL SAFE;
+
+CREATE FUNCTION mf_validate_config(config jsonb)
+	RETURNS TABLE(path text, problem text)
+	AS 'MODULE_PATHNAME', 'mf_validate_config'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION mf_validate_config(jsonb) IS 'every problem of a model config as (JSON path, problem); no rows when valid';
+
+CREATE FUNCTION mf_list_model_types()
+	RETURNS TABLE(family text, description text)
+	AS 'MODULE_PATHNAME', 'mf_list_model_types'
+	LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION mf_list_model_types() IS 'the model families mf_ext knows';
+
+-- ---------------------------------------------------------------------------
+-- Catalog
+-- ---------------------------------------------------------------------------
+
+CREATE TABLE mf.models (
+	model_id	bigserial PRIMARY KEY,
+	name		text NOT NULL UNIQUE
+				CONSTRAINT models_name_format CHECK (name ~ '^[a-z][a-z0-9_]{0,62}$'),
+	family		text NOT NULL
+				CONSTRAINT models_family_known CHECK (family IN ('linear_regression', 'logistic_regression', 'mlp', 'kmeans', 'transformer')),
+	description text,
+	tags		text[] NOT NULL DEFAULT '{}'
+				CONSTRAINT models_tags_no_nulls CHECK (array_position(tags, NULL) IS NULL),
+	owner		name NOT NULL DEFAULT current_user,
+	created_at	timestamptz NOT NULL DEFAULT now(),
+	updated_at	timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE mf.models IS 'one row per model: a named family of versions';
+COMMENT ON COLUMN mf.models.model_id IS 'surrogate key';
+COMMENT ON COLUMN mf.models.name IS 'unique model name: lowercase letter, then up to 62 lowercase letters, digits or underscores';
+COMMENT ON COLUMN mf.models.family IS 'model family: linear_regression, logistic_regression, mlp, kmeans or transformer';
+COMMENT ON COLUMN mf.models.description IS 'free-text description';
+COMMENT ON COLUMN mf.models.tags IS 'labels for search (GIN-indexed; mf_search_models matches all given tags)';
+COMMENT ON COLUMN mf.models.owner IS 'role that created the model';
+COMMENT ON COLUMN mf.models.created_at IS 'when the model was created';
+COMMENT ON COLUMN mf.models.updated_at IS 'when the model row last changed (rename, tags, description)';
+CREATE INDEX models_tags_gin ON mf.models USING gin (tags);
+
+CREATE TABLE mf.model_versions (
+	version_id	bigserial PRIMARY KEY,
+	model_id	bigint NOT NULL REFERENCES mf.models ON DELETE CASCADE,
+	version		text NOT NULL
+				CONSTRAINT model_versions_semver CHECK (version ~ '^(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})$'),
+	config		jsonb NOT NULL CONSTRAINT model_versions_config_object CHECK (jsonb_typeof(config) = 'object'),
+	config_hash text NOT NULL CONSTRAINT model_versions_config_hash_hex CHECK (config_hash ~ '^[0-9a-f]{64}$'),
+	parent_version_id bigint REFERENCES mf.model_versions ON DELETE SET NULL,
+	improvements text[] NOT NULL DEFAULT '{}',
+	metadata	jsonb NOT NULL DEFAULT '{}' CONSTRAINT model_versions_metadata_object CHECK (jsonb_typeof(metadata) = 'object'),
+	metrics		jsonb NOT NULL DEFAULT '{}'
+				CONSTRAINT model_versions_metrics_object CHECK (jsonb_typeof(metrics) = 'object')
+				CONSTRAINT model_versions_accuracy_number CHECK (NOT metrics ? 'accuracy' OR jsonb_typeof(metrics -> 'accuracy') = 'number'),
+	stage		text NOT NULL DEFAULT 'development'
+				CONSTRAINT model_versions_stage_known CHECK (stage IN ('development', 'staging', 'production', 'archived')),
+	status		text NOT NULL DEFAULT 'created'
+				CONSTRAINT model_versions_status_known CHECK (status IN ('created', 'training', 'trained', 'failed')),
+	n_parameters bigint CONSTRAINT model_versions_n_parameters_nonneg CHECK (n_parameters >= 0),
+	feature_schema jsonb,
+	training_spec jsonb,
+	dependencies jsonb NOT NULL DEFAULT '{}',
+	created_at	timestamptz NOT NULL DEFAULT now(),
+	trained_at	timestamptz,
+	created_by	name NOT NULL DEFAULT current_user,
+	UNIQUE (model_id, version),
+	CONSTRAINT model_versions_production_trained CHECK (stage <> 'production' OR status = 'trained')
+);
+COMMENT ON TABLE mf.model_versions IS 'one row per model version: normalised config, lineage, metrics and lifecycle stage';
+COMMENT ON COLUMN mf.model_versions.version_id IS 'surrogate key';
+COMMENT ON COLUMN mf.model_versions.model_id IS 'the model this version belongs to';
+COMMENT ON COLUMN mf.model_versions.version IS 'semantic version MAJOR.MINOR.PATCH, unique per model';
+COMMENT ON COLUMN mf.model_versions.config IS 'normalised config: every default filled in';
+COMMENT ON COLUMN mf.model_versions.config_hash IS 'sha256 (hex) of the canonical JSON of config';
+COMMENT ON COLUMN mf.model_versions.parent_version_id IS 'lineage: the version this one was derived from';
+COMMENT ON COLUMN mf.model_versions.improvements IS 'what this version changed relative to its parent';
+COMMENT ON COLUMN mf.model_versions.metadata IS 'free-form facts about the version (dataset, owner team, ...)';
+COMMENT ON COLUMN mf.model_versions.metrics IS 'measured quality: accuracy, f1, r2, ... (from training or registered externally)';
+COMMENT ON COLUMN mf.model_versions.stage IS 'lifecycle stage: development, staging, production (at most one per model) or archived';
+COMMENT ON COLUMN mf.model_versions.status IS 'training status: created, training, trained or failed';
+COMMENT ON COLUMN mf.model_versions.n_parameters IS 'number of trainable parameters (NULL until the input width is known)';
+COMMENT ON COLUMN mf.model_versions.feature_schema IS 'input features: names, types, encodings, scaling, labels (set by training)';
+COMMENT ON COLUMN mf.model_versions.training_spec IS 'source, target, features and options of the training run, for retraining';
+COMMENT ON COLUMN mf.model_versions.dependencies IS 'versions of mf_ext, PostgreSQL, BLAS and libraries that made this version';
+COMMENT ON COLUMN mf.model_versions.created_at IS 'when the version was created';
+COMMENT ON COLUMN mf.model_versions.trained_at IS 'when training finished';
+COMMENT ON COLUMN mf.model_versions.created_by IS 'role that created the version';
+CREATE UNIQUE INDEX model_versions_one_production ON mf.model_versions (model_id) WHERE stage = 'production';
+CREATE INDEX model_versions_accuracy ON mf.model_versions (((metrics ->> 'accuracy')::float8));
+CREATE INDEX model_versions_parent ON mf.model_versions (parent_version_id);
+
+CREATE TABLE mf.artifacts (
+	version_id	bigint PRIMARY KEY REFERENCES mf.model_versions ON DELETE CASCADE,
+	format_version integer NOT NULL CONSTRAINT artifacts_format_positive CHECK (format_version > 0),
+	bytes		bytea NOT NULL,
+	size_bytes	bigint GENERATED ALWAYS AS (octet_length(bytes)) STORED,
+	sha256		text GENERATED ALWAYS AS (encode(sha256(bytes), 'hex')) STORED,
+	created_at	timestamptz NOT NULL DEFAULT now()
+);
+ALTER TABLE mf.artifacts ALTER COLUMN bytes SET STORAGE EXTERNAL;
+COMMENT ON TABLE mf.artifacts IS 'trained weights, one artifact per version; kept apart so catalog queries never read weights';
+COMMENT ON COLUMN mf.artifacts.version_id IS 'the version these weights belong to';
+COMMENT ON COLUMN mf.artifacts.format_version IS 'version of the binary artifact format';
+COMMENT ON COLUMN mf.artifacts.bytes IS 'the artifact (stored uncompressed: weights do not compress)';
+COMMENT ON COLUMN mf.artifacts.size_bytes IS 'size of the artifact in bytes';
+COMMENT ON COLUMN mf.artifacts.sha256 IS 'sha256 (hex) of the artifact';
+COMMENT ON COLUMN mf.artifacts.created_at IS 'when the artifact was written';
+
+CREATE TABLE mf.aliases (
+	model_id	bigint NOT NULL REFERENCES mf.models ON DELETE CASCADE,
+	alias		text NOT NULL
+				CONSTRAINT aliases_format CHECK (alias ~ '^[a-z][a-z0-9_]{0,62}$'
+												 AND alias NOT IN ('development', 'staging', 'production', 'archived')),
+	version_id	bigint NOT NULL REFERENCES mf.model_versions ON DELETE CASCADE,
+	updated_at	timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (model_id, alias)
+);
+COMMENT ON TABLE mf.aliases IS 'movable named pointers to versions (champion, challenger, ...), unique per model';
+COMMENT ON COLUMN mf.aliases.model_id IS 'the model';
+COMMENT ON COLUMN mf.aliases.alias IS 'alias name, used in refs as name@alias';
+COMMENT ON COLUMN mf.aliases.version_id IS 'the version the alias points at';
+COMMENT ON COLUMN mf.aliases.updated_at IS 'when the alias last moved';
+
+CREATE TABLE mf.templates (
+	name		text PRIMARY KEY CONSTRAINT templates_name_format CHECK (name ~ '^[a-z][a-z0-9_]{0,62}$'),
+	family		text NOT NULL,
+	description text NOT NULL DEFAULT '',
+	config		jsonb NOT NULL CONSTRAINT templates_config_object CHECK (jsonb_typeof(config) = 'object'),
+	builtin		boolean NOT NULL DEFAULT false
+);
+COMMENT ON TABLE mf.templates IS 'named starting configs; mf_create_model(template, overrides) deep-merges overrides into them';
+COMMENT ON COLUMN mf.templates.name IS 'template name';
+COMMENT ON COLUMN mf.templates.family IS 'model family the template creates';
+COMMENT ON COLUMN mf.templates.description IS 'what the template is for';
+COMMENT ON COLUMN mf.templates.config IS 'the template config (without a model name)';
+COMMENT ON COLUMN mf.templates.builtin IS 'true for templates shipped with mf_ext (not dumped by pg_dump)';
+INSERT INTO mf.templates (name, family, description, config, builtin)
+	SELECT name, family, description, config, true FROM mf._builtin_templates();
+
+CREATE TABLE mf.events (
+	event_id	bigserial PRIMARY KEY,
+	occurred_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+	actor		name NOT NULL DEFAULT current_user,
+	action		text NOT NULL
+				CONSTRAINT events_action_known CHECK (action IN ('create_model', 'create_version', 'register', 'set_stage',
+																  'set_alias', 'drop_alias', 'drop_model', 'train',
+																  'queue_job', 'promotion', 'retrain_skipped')),
+	model_id	bigint,
+	model_name	text NOT NULL,
+	version_id	bigint,
+	version		text,
+	before		jsonb,
+	after		jsonb
+);
+COMMENT ON TABLE mf.events IS 'append-only audit of lifecycle changes: who did what, when, before and after';
+COMMENT ON COLUMN mf.events.event_id IS 'order of events';
+COMMENT ON COLUMN mf.events.occurred_at IS 'when it happened';
+COMMENT ON COLUMN mf.events.actor IS 'role that did it';
+COMMENT ON COLUMN mf.events.action IS
+	'create_model, create_version, register, set_stage, set_alias, drop_alias, drop_model, train, queue_job, promotion or retrain_skipped';
+COMMENT ON COLUMN mf.events.model_id IS 'the model (kept after the model is dropped)';
+COMMENT ON COLUMN mf.events.model_name IS 'the model name at the time';
+COMMENT ON COLUMN mf.events.version_id IS 'the version concerned, if any';
+COMMENT ON COLUMN mf.events.version IS 'the version string at the time';
+COMMENT ON COLUMN mf.events.before IS 'state before the change';
+COMMENT ON COLUMN mf.events.after IS 'state after the change';
+CREATE INDEX events_model ON mf.events (model_id, event_id);
+
+-- mf.events rejects UPDATE, DELETE and TRUNCATE, whoever asks.
+CREATE FUNCTION mf._events_append_only() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+	RAISE EXCEPTION 'mf.events is append-only'
+		USING ERRCODE = 'insufficient_privilege',
+			  DETAIL = format('%s on mf.events is not allowed.', TG_OP),
+			  HINT = 'Lifecycle history cannot be rewritten; record a new event instead.';
+END;
+$$;
+CREATE TRIGGER events_no_update_delete BEFORE UPDATE OR DELETE ON mf.events
+	FOR EACH ROW EXECUTE FUNCTION mf._events_append_only();
+CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON mf.events
+	FOR EACH STATEMENT EXECUTE FUNCTION mf._events_append_only();
+
+CREATE VIEW mf.catalog AS
+SELECT m.name AS model,
+	   v.version,
+	   m.name || ':' || v.version AS ref,
+	   m.family,
+	   v.stage,
+	   v.status,
+	   m.tags,
+	   (v.metrics ->> 'accuracy')::float8 AS accuracy,
+	   v.metrics,
+	   v.n_parameters,
+	   m.description,
+	   v.created_at,
+	   m.model_id,
+	   v.version_id
+  FROM mf.model_versions v
+  JOIN mf.models m USING (model_id);
+COMMENT ON VIEW mf.catalog IS 'one row per model version, for search and BI tools';
+COMMENT ON COLUMN mf.catalog.model IS 'model name';
+COMMENT ON COLUMN mf.catalog.version IS 'semantic version';
+COMMENT ON COLUMN mf.catalog.ref IS 'reference usable with every mf_* function: name:version';
+COMMENT ON COLUMN mf.catalog.family IS 'model family';
+COMMENT ON COLUMN mf.catalog.stage IS 'lifecycle stage';
+COMMENT ON COLUMN mf.catalog.status IS 'training status';
+COMMENT ON COLUMN mf.catalog.tags IS 'model tags';
+COMMENT ON COLUMN mf.catalog.accuracy IS 'metrics.accuracy, when measured';
+COMMENT ON COLUMN mf.catalog.metrics IS 'all metrics';
+COMMENT ON COLUMN mf.catalog.n_parameters IS 'trainable parameters';
+COMMENT ON COLUMN mf.catalog.description IS 'model description';
+COMMENT ON COLUMN mf.catalog.created_at IS 'when the version was created';
+COMMENT ON COLUMN mf.catalog.model_id IS 'model key';
+COMMENT ON COLUMN mf.catalog.version_id IS 'version key';
+
+-- pg_dump keeps user data (built-in templates are recreated by CREATE EXTENSION).
+SELECT pg_catalog.pg_extension_config_dump('mf.models', '');
+SELECT pg_catalog.pg_extension_config_dump('mf.models_model_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('mf.model_versions', '');
+SELECT pg_catalog.pg_extension_config_dump('mf.model_versions_version_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('mf.artifacts', '');
+SELECT pg_catalog.pg_extension_config_dump('mf.aliases', '');
+SELECT pg_catalog.pg_extension_config_dump('mf.templates', 'WHERE NOT builtin');
+SELECT pg_catalog.pg_extension_config_dump('mf.events', '');
+SELECT pg_catalog.pg_extension_config_dump('mf.events_event_id_seq', '');
+
+-- Background jobs (sql/jobs.sql has their functions).
+CREATE TABLE mf.jobs (
+	job_id		bigserial PRIMARY KEY,
+	kind		text NOT NULL DEFAULT 'train'
+				CONSTRAINT jobs_kind_known CHECK (kind IN ('train', 'export', 'deploy')),
+	version_id	bigint REFERENCES mf.model_versions ON DELETE SET NULL,
+	status		text NOT NULL DEFAULT 'queued'
+				CONSTRAINT jobs_status_known CHECK (status IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')),
+	progress	float8 NOT NULL DEFAULT 0 CONSTRAINT jobs_progress_range CHECK (progress BETWEEN 0 AND 1),
+	phase		text CONSTRAINT jobs_phase_known CHECK (phase IN ('loading', 'training', 'evaluating', 'registering')),
+	epoch		bigint,
+	total_epochs bigint,
+	loss		float8,
+	attempts	integer NOT NULL DEFAULT 0,
+	max_attempts integer NOT NULL DEFAULT 1 CONSTRAINT jobs_max_attempts_range CHECK (max_attempts BETWEEN 1 AND 100),
+	error		text,
+	queued_by	name NOT NULL DEFAULT current_user,
+	queued_at	timestamptz NOT NULL DEFAULT clock_timestamp(),
+	started_at	timestamptz,
+	heartbeat_at timestamptz,
+	finished_at timestamptz,
+	worker_pid	integer,
+	result		jsonb,
+	source		text NOT NULL,
+	target		text,
+	options		jsonb NOT NULL DEFAULT '{}',
+	policy		jsonb,
+	cancel_requested boolean NOT NULL DEFAULT false
+);
+COMMENT ON TABLE mf.jobs IS 'background jobs (training now; export and deploy later), run by the mf_ext launcher of database mf.database';
+COMMENT ON COLUMN mf.jobs.job_id IS 'job number, returned by mf_train_async() and mf_retrain()';
+COMMENT ON COLUMN mf.jobs.kind IS 'what the job does: train (export and deploy are reserved)';
+COMMENT ON COLUMN mf.jobs.version_id IS 'the model version the job trains';
+COMMENT ON COLUMN mf.jobs.status IS 'queued, running, succeeded, failed or cancelled';
+COMMENT ON COLUMN mf.jobs.progress IS 'estimated fraction done, 0..1 (written at most once a second)';
+COMMENT ON COLUMN mf.jobs.phase IS 'loading, training, evaluating or registering (last phase reached once the job ended)';
+COMMENT ON COLUMN mf.jobs.epoch IS 'last finished epoch (or solver iteration)';
+COMMENT ON COLUMN mf.jobs.total_epochs IS 'most epochs (or iterations) the run may take';
+COMMENT ON COLUMN mf.jobs.loss IS 'training loss after the last finished epoch';
+COMMENT ON COLUMN mf.jobs.attempts IS 'how often a worker started the job';
+COMMENT ON COLUMN mf.jobs.max_attempts IS 'attempts allowed: a job whose worker died is re-queued while attempts < max_attempts';
+COMMENT ON COLUMN mf.jobs.error IS 'why the job failed or was cancelled';
+COMMENT ON COLUMN mf.jobs.queued_by IS 'role that queued the job; training runs with its privileges';
+COMMENT ON COLUMN mf.jobs.queued_at IS 'when the job was queued';
+COMMENT ON COLUMN mf.jobs.started_at IS 'when the launcher claimed the job (last attempt)';
+COMMENT ON COLUMN mf.jobs.heartbeat_at IS 'last time the launcher saw the worker alive (at most once a second)';
+COMMENT ON COLUMN mf.jobs.finished_at IS 'when the job ended';
+COMMENT ON COLUMN mf.jobs.worker_pid IS 'process id of the job worker (last attempt)';
+COMMENT ON COLUMN mf.jobs.result IS 'outcome: trained ref and metrics, the promotion decision of a retrain, or the failure reason';
+COMMENT ON COLUMN mf.jobs.source IS 'training source: table, view or SELECT';
+COMMENT ON COLUMN mf.jobs.target IS 'target column (NULL for kmeans)';
+COMMENT ON COLUMN mf.jobs.options IS 'mf_train options of the run';
+COMMENT ON COLUMN mf.jobs.policy IS 'retrain policy (promote, metric, min_delta, min_new_rows); NULL for mf_train_async jobs';
+COMMENT ON COLUMN mf.jobs.cancel_requested IS 'mf_cancel_job() asked the running job to stop';
+CREATE INDEX jobs_queued ON mf.jobs (job_id) WHERE status = 'queued';
+CREATE INDEX jobs_running ON mf.jobs (job_id) WHERE status = 'running';
+CREATE UNIQUE INDEX jobs_one_active_per_version ON mf.jobs (version_id) WHERE status IN ('queued', 'running');
+
+CREATE TABLE mf.job_events (
+	event_id	bigserial PRIMARY KEY,
+	job_id		bigint NOT NULL REFERENCES mf.jobs ON DELETE CASCADE,
+	logged_at	timestamptz NOT NULL DEFAULT clock_timestamp(),
+	level		text NOT NULL CONSTRAINT job_events_level_known CHECK (level IN ('info', 'progress', 'epoch', 'warning', 'error')),
+	message		text NOT NULL,
+	details		jsonb
+);
+COMMENT ON TABLE mf.job_events IS 'log of background jobs: start, progress, per-epoch loss, warnings, errors (mf_job_log(job_id))';
+COMMENT ON COLUMN mf.job_events.event_id IS 'order of the lines';
+COMMENT ON COLUMN mf.job_events.job_id IS 'the job';
+COMMENT ON COLUMN mf.job_events.logged_at IS 'when the line was written';
+COMMENT ON COLUMN mf.job_events.level IS 'info, progress (live, at most once a second), epoch (full history, at the end), warning or error';
+COMMENT ON COLUMN mf.job_events.message IS 'the log line';
+COMMENT ON COLUMN mf.job_events.details IS 'the same facts as JSON (epoch, loss, sqlstate, ...)';
+CREATE INDEX job_events_job ON mf.job_events (job_id, event_id);
+
+SELECT pg_catalog.pg_extension_config_dump('mf.jobs', '');
+SELECT pg_catalog.pg_extension_config_dump('mf.jobs_job_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('mf.job_events', '');
+SELECT pg_catalog.pg_extension_config_dump('mf.job_events_event_id_seq', '');

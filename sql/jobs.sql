@@ -1,0 +1,664 @@
+-- ===========================================================================
+-- Background training jobs (bgworker/, src/job_worker.c)
+-- ===========================================================================
+-- mf_train_async() and mf_retrain() queue a row in mf.jobs in the caller's
+-- transaction; at commit the launcher (preloaded mf_ext.so, database
+-- mf.database) is woken, claims the row and starts one worker per job, which
+-- runs mf_train() and records the outcome. Progress reaches mf.jobs through
+-- the launcher at most once a second; mf.job_events is the job's log.
+
+CREATE FUNCTION mf._jobs_state(OUT preloaded boolean, OUT served_database text, OUT launcher_pid integer)
+	RETURNS record
+	AS 'MODULE_PATHNAME', 'mf_jobs_state'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION mf._jobs_state() IS
+	'whether mf_ext is preloaded, the database its launcher serves (mf.database) and the launcher pid (0 when not running)';
+
+CREATE FUNCTION mf._wake_launcher_at_commit() RETURNS void
+	AS 'MODULE_PATHNAME', 'mf_wake_launcher_at_commit'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION mf._wake_launcher_at_commit() IS 'set the launcher''s latch when the current transaction commits';
+
+CREATE FUNCTION mf._signal_job(job_id bigint) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'mf_signal_job'
+	LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION mf._signal_job(bigint) IS
+	'ask the worker of a running job whose row has cancel_requested to stop (SIGINT while it trains); true when a worker was found';
+
+CREATE FUNCTION mf._check_source(source text, target text, options jsonb, classify boolean) RETURNS void
+	AS 'MODULE_PATHNAME', 'mf_check_source'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION mf._check_source(text, text, jsonb, boolean) IS
+	'read one row of a training source as mf_train would: the same errors for an unknown source, target or feature';
+
+CREATE FUNCTION mf._evaluate_on_split(artifact bytea, source text, target text, test_size float8,
+									  seed bigint, stratify boolean) RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'mf_evaluate_on_split'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION mf._evaluate_on_split(bytea, text, text, float8, bigint, boolean) IS
+	'metrics of an artifact on the test rows of the split training makes with this test_size, seed and stratification (NULL: default)';
+
+-- Append one line to a job's log.
+CREATE FUNCTION mf._job_event(job_id bigint, level text, message text, details jsonb DEFAULT NULL) RETURNS void
+LANGUAGE sql AS $$
+	INSERT INTO mf.job_events (job_id, level, message, details) VALUES (job_id, level, message, details);
+$$;
+COMMENT ON FUNCTION mf._job_event(bigint, text, text, jsonb) IS 'append a line to a job''s log';
+
+-- The FROM item of a training source, as mf_train reads it.
+CREATE FUNCTION mf._source_from_item(source text) RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+	IF source ~* '^[\s(]*(select|with)\M' THEN
+		RETURN format('(%s) AS mf_source', source);
+	END IF;
+	IF to_regclass(source) IS NULL THEN
+		RAISE EXCEPTION 'training source "%" does not exist', source
+			USING ERRCODE = 'undefined_table',
+				  HINT = 'Give a table or view name, or a query starting with SELECT or WITH.';
+	END IF;
+	RETURN to_regclass(source)::text || ' AS mf_source';
+END;
+$$;
+COMMENT ON FUNCTION mf._source_from_item(text) IS 'the FROM item of a training source (a quoted relation or a subquery); 42P01 when unknown';
+
+-- Mark a version failed, with the reason in its metadata and an audit event.
+CREATE FUNCTION mf._fail_version(version_id bigint, reason text, message text, job_id bigint) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+	v		record;
+BEGIN
+	UPDATE mf.model_versions mv
+	   SET status = 'failed',
+		   metadata = mv.metadata || jsonb_build_object('failure', jsonb_build_object(
+				'reason', reason, 'error', message, 'job_id', job_id, 'at', clock_timestamp()))
+	 WHERE mv.version_id = _fail_version.version_id AND mv.status IN ('created', 'training')
+	RETURNING mv.model_id, mv.version INTO v;
+	IF FOUND THEN
+		PERFORM mf._event('train', v.model_id, (SELECT name FROM mf.models m WHERE m.model_id = v.model_id),
+						  _fail_version.version_id, v.version, NULL,
+						  jsonb_build_object('status', 'failed', 'reason', reason, 'error', message, 'job_id', job_id));
+	END IF;
+END;
+$$;
+COMMENT ON FUNCTION mf._fail_version(bigint, text, text, bigint) IS
+	'mark an untrained version failed: metadata.failure holds the reason (cancelled, timeout, error, worker died), the error and the job';
+
+-- Queue a training job for a ref after validating everything that can be checked now.
+CREATE FUNCTION mf._queue_train(ref text, source text, target text, options jsonb, policy jsonb) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+	r		record;
+	v		mf.model_versions;
+	st		record;
+	o		record;
+	fam		text;
+	job_opts jsonb;
+	max_att integer := 1;
+	active	bigint;
+	id		bigint;
+BEGIN
+	IF ref IS NULL OR source IS NULL THEN
+		RAISE EXCEPTION 'ref and source must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	options := mf._options_object(options);
+	IF options ? 'max_attempts' THEN
+		IF jsonb_typeof(options -> 'max_attempts') <> 'number' OR (options ->> 'max_attempts') !~ '^[0-9]+$'
+		   OR (options ->> 'max_attempts')::numeric NOT BETWEEN 1 AND 100 THEN
+			RAISE EXCEPTION 'option "max_attempts" must be an integer between 1 and 100'
+				USING ERRCODE = 'invalid_parameter_value', DETAIL = format('Got %s.', options -> 'max_attempts');
+		END IF;
+		max_att := (options ->> 'max_attempts')::integer;
+	END IF;
+	job_opts := options - 'max_attempts';
+
+	SELECT * INTO r FROM mf._resolve(ref);
+	PERFORM mf._lock_model(r.model_id);
+	SELECT * INTO v FROM mf.model_versions mv WHERE mv.version_id = r.version_id;
+	fam := v.config ->> 'family';
+	SELECT * INTO o FROM mf._train_options(v.config, job_opts);
+	PERFORM mf._normalize_config(mf._merge_patch(v.config, o.patch));
+	IF o.runopts ? 'features' AND jsonb_typeof(o.runopts -> 'features') <> 'array' THEN
+		RAISE EXCEPTION 'option "features" must be an array of column names' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF o.runopts ? 'test_size' AND (jsonb_typeof(o.runopts -> 'test_size') <> 'number'
+									 OR (o.runopts ->> 'test_size')::float8 < 0 OR (o.runopts ->> 'test_size')::float8 >= 1) THEN
+		RAISE EXCEPTION 'option "test_size" must be at least 0 and below 1'
+			USING ERRCODE = 'invalid_parameter_value', DETAIL = format('Got %s.', o.runopts -> 'test_size');
+	END IF;
+	IF target IS NULL AND fam <> 'kmeans' THEN
+		RAISE EXCEPTION 'target must not be NULL for a % model', fam
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Only kmeans trains without a target.';
+	END IF;
+	IF target IS NOT NULL AND fam = 'kmeans' THEN
+		RAISE EXCEPTION 'kmeans takes no target'
+			USING ERRCODE = 'invalid_parameter_value', DETAIL = format('target is "%s".', target),
+				  HINT = 'Pass NULL as target; list the columns to cluster in option "features".';
+	END IF;
+	PERFORM mf._check_source(source, target, o.runopts,
+							 fam = 'logistic_regression' OR (fam = 'mlp' AND coalesce(v.config ->> 'task', 'classification') <> 'regression'));
+
+	SELECT * INTO st FROM mf._jobs_state();
+	IF NOT st.preloaded THEN
+		RAISE EXCEPTION 'background jobs need mf_ext in shared_preload_libraries'
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  DETAIL = format('shared_preload_libraries is ''%s''.', current_setting('shared_preload_libraries')),
+				  HINT = 'Add mf_ext to shared_preload_libraries in postgresql.conf and restart the server; mf_train() trains in this session meanwhile.';
+	END IF;
+	IF st.served_database IS DISTINCT FROM current_database() THEN
+		RAISE EXCEPTION 'the mf_ext launcher runs jobs of database "%", not of "%"', st.served_database, current_database()
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = format('Queue jobs in database "%s", or set mf.database = ''%s'' in postgresql.conf and restart the server.',
+								st.served_database, current_database());
+	END IF;
+
+	IF v.status = 'trained' THEN
+		ref := mf_create_version(mf._ref(r.version_id), ARRAY['retrained'], '{}');
+		SELECT * INTO r FROM mf._resolve(ref);
+	END IF;
+	SELECT j.job_id INTO active FROM mf.jobs j
+	 WHERE j.version_id = r.version_id AND j.status IN ('queued', 'running');
+	IF FOUND THEN
+		RAISE EXCEPTION 'version "%" of model "%" already has job %', r.version, r.model_name, active
+			USING ERRCODE = 'object_in_use',
+				  HINT = format('mf_wait(%s) waits for it; mf_cancel_job(%s) cancels it.', active, active);
+	END IF;
+
+	INSERT INTO mf.jobs (kind, version_id, source, target, options, policy, max_attempts)
+	VALUES ('train', r.version_id, source, target, job_opts, policy, max_att)
+	RETURNING job_id INTO id;
+	PERFORM mf._job_event(id, 'info', format('queued by %s: train %s:%s on %s', current_user, r.model_name, r.version,
+											 left(source, 200)),
+						  jsonb_build_object('options', job_opts, 'policy', policy));
+	PERFORM mf._event('queue_job', r.model_id, r.model_name, r.version_id, r.version, NULL,
+					  jsonb_build_object('job_id', id, 'source', source, 'target', target, 'options', job_opts,
+										 'policy', policy));
+	IF st.launcher_pid = 0 THEN
+		RAISE WARNING 'job % is queued but the mf_ext launcher is not running', id
+			USING HINT = 'The launcher restarts within seconds after an error; if it does not, read the server log. The job runs once it is back.';
+	END IF;
+	PERFORM mf._wake_launcher_at_commit();
+	RETURN id;
+END;
+$$;
+COMMENT ON FUNCTION mf._queue_train(text, text, text, jsonb, jsonb) IS
+	'validate and queue a training job (a trained ref gets a derived version first); returns the job id';
+
+CREATE FUNCTION mf_train_async(ref text, source text, target text DEFAULT NULL, options jsonb DEFAULT '{}') RETURNS bigint
+LANGUAGE sql AS $$
+	SELECT mf._queue_train(ref, source, target, options, NULL);
+$$;
+COMMENT ON FUNCTION mf_train_async(text, text, text, jsonb) IS
+	'queue mf_train(ref, source, target, options) as a background job in this transaction (nothing runs if it rolls back); options may add max_attempts; returns the job id';
+
+-- Rows a source has now.
+CREATE FUNCTION mf._count_source(source text) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+	n		bigint;
+BEGIN
+	EXECUTE 'SELECT count(*) FROM ' || mf._source_from_item(source) INTO n;
+	RETURN n;
+END;
+$$;
+COMMENT ON FUNCTION mf._count_source(text) IS 'number of rows of a training source now';
+
+CREATE FUNCTION mf_retrain(ref text, options jsonb DEFAULT '{}') RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+	policy_keys constant text[] := ARRAY['promote', 'metric', 'min_delta', 'min_new_rows'];
+	metrics_known constant text[] := ARRAY['accuracy', 'precision', 'recall', 'f1', 'roc_auc', 'log_loss',
+										   'r2', 'mse', 'rmse', 'mae', 'inertia'];
+	r		record;
+	v		mf.model_versions;
+	policy	jsonb;
+	spec	jsonb;
+	seen	bigint;
+	now_rows bigint;
+BEGIN
+	IF ref IS NULL THEN
+		RAISE EXCEPTION 'ref must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	options := mf._options_object(options);
+	policy := jsonb_build_object('promote', coalesce(options ->> 'promote', 'if_better'),
+								 'min_delta', coalesce(options -> 'min_delta', '0'),
+								 'min_new_rows', coalesce(options -> 'min_new_rows', '0'))
+			  || jsonb_strip_nulls(jsonb_build_object('metric', options -> 'metric'));
+	IF policy ->> 'promote' NOT IN ('never', 'always', 'if_better') THEN
+		RAISE EXCEPTION 'option "promote" must be "never", "always" or "if_better"'
+			USING ERRCODE = 'invalid_parameter_value', DETAIL = format('Got %s.', options -> 'promote');
+	END IF;
+	IF policy ? 'metric' AND NOT (policy ->> 'metric' = ANY (metrics_known)) THEN
+		RAISE EXCEPTION 'option "metric" must be one of %', array_to_string(metrics_known, ', ')
+			USING ERRCODE = 'invalid_parameter_value', DETAIL = format('Got %s.', policy -> 'metric');
+	END IF;
+	IF jsonb_typeof(policy -> 'min_delta') <> 'number' OR (policy ->> 'min_delta')::float8 < 0 THEN
+		RAISE EXCEPTION 'option "min_delta" must be a number >= 0'
+			USING ERRCODE = 'invalid_parameter_value', DETAIL = format('Got %s.', policy -> 'min_delta');
+	END IF;
+	IF jsonb_typeof(policy -> 'min_new_rows') <> 'number' OR (policy ->> 'min_new_rows') !~ '^[0-9]+$' THEN
+		RAISE EXCEPTION 'option "min_new_rows" must be an integer >= 0'
+			USING ERRCODE = 'invalid_parameter_value', DETAIL = format('Got %s.', policy -> 'min_new_rows');
+	END IF;
+
+	SELECT * INTO r FROM mf._resolve(ref);
+	SELECT * INTO v FROM mf.model_versions mv WHERE mv.version_id = r.version_id;
+	IF v.training_spec IS NULL AND ref !~ '[:@]' THEN
+		-- a bare name without production version: the newest trained version (not a failed retrain)
+		SELECT * INTO v FROM mf.model_versions mv
+		 WHERE mv.model_id = r.model_id AND mv.status = 'trained' AND mv.training_spec IS NOT NULL
+		 ORDER BY mv.version_id DESC LIMIT 1;
+		IF FOUND THEN
+			SELECT * INTO r FROM mf._resolve(mf._ref(v.version_id));
+		END IF;
+	END IF;
+	spec := v.training_spec;
+	IF spec IS NULL THEN
+		RAISE EXCEPTION 'version "%" of model "%" has no training_spec', r.version, r.model_name
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Train it once with mf_train() or mf_train_async(); mf_retrain() repeats that training on the current data.';
+	END IF;
+
+	IF (policy ->> 'min_new_rows')::bigint > 0 THEN
+		seen := coalesce((v.metrics ->> 'train_rows')::bigint, 0) + coalesce((v.metrics ->> 'test_rows')::bigint, 0);
+		now_rows := mf._count_source(spec ->> 'source');
+		IF now_rows - seen < (policy ->> 'min_new_rows')::bigint THEN
+			PERFORM mf._event('retrain_skipped', r.model_id, r.model_name, r.version_id, r.version, NULL,
+							  jsonb_build_object('rows_seen', seen, 'rows_now', now_rows,
+												 'min_new_rows', policy -> 'min_new_rows'));
+			RAISE NOTICE 'retraining of "%:%" skipped: % new rows since its training, min_new_rows is %',
+				r.model_name, r.version, now_rows - seen, policy ->> 'min_new_rows';
+			RETURN NULL;
+		END IF;
+	END IF;
+	RETURN mf._queue_train(mf._ref(r.version_id), spec ->> 'source', spec ->> 'target',
+						   coalesce(spec -> 'options', '{}') || (options - policy_keys), policy);
+END;
+$$;
+COMMENT ON FUNCTION mf_retrain(text, jsonb) IS
+	'queue training of a new version from the stored training_spec on the current data (a bare name: the production version, else the newest trained one); policy options promote (never, always, if_better), metric, min_delta, min_new_rows; NULL when skipped for too few new rows';
+
+-- The promotion decision of a retrain job, taken in the worker's training transaction.
+CREATE FUNCTION mf._decide_promotion(job mf.jobs, v mf.model_versions) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+	promote text := coalesce(job.policy ->> 'promote', 'if_better');
+	task	text := v.feature_schema ->> 'task';
+	metric	text := coalesce(job.policy ->> 'metric',
+							 CASE task WHEN 'classification' THEN 'accuracy' WHEN 'regression' THEN 'r2' ELSE 'inertia' END);
+	lower_better boolean;
+	min_delta float8 := coalesce((job.policy ->> 'min_delta')::float8, 0);
+	new_score float8 := (v.metrics ->> metric)::float8;
+	prod	mf.model_versions;
+	prod_score float8;
+	decision text;
+	reason	text;
+	out		jsonb;
+BEGIN
+	lower_better := metric IN ('mse', 'rmse', 'mae', 'log_loss', 'inertia');
+	SELECT * INTO prod FROM mf.model_versions mv WHERE mv.model_id = v.model_id AND mv.stage = 'production';
+	IF FOUND THEN
+		BEGIN
+			prod_score := (mf._evaluate_on_split((SELECT a.bytes FROM mf.artifacts a WHERE a.version_id = prod.version_id),
+												 job.source, job.target,
+												 coalesce((job.options ->> 'test_size')::float8, 0.2),
+												 coalesce((job.options ->> 'seed')::bigint, 42),
+												 (job.options ->> 'stratify')::boolean) ->> metric)::float8;
+		EXCEPTION WHEN OTHERS THEN
+			reason := 'the production version could not be evaluated: ' || SQLERRM;
+		END;
+	END IF;
+	IF promote = 'never' THEN
+		decision := 'kept';
+		reason := 'policy never promotes';
+	ELSIF promote = 'always' THEN
+		decision := 'promoted';
+		reason := 'policy always promotes';
+	ELSIF prod.version_id IS NULL THEN
+		decision := 'promoted';
+		reason := 'no production version';
+	ELSIF new_score IS NULL OR prod_score IS NULL THEN
+		decision := 'kept';
+		reason := coalesce(reason, format('metric "%s" is missing', metric));
+	ELSIF (lower_better AND new_score < prod_score - min_delta)
+		  OR (NOT lower_better AND new_score > prod_score + min_delta) THEN
+		decision := 'promoted';
+		reason := format('%s %s beats %s by more than min_delta %s', metric, new_score, prod_score, min_delta);
+	ELSE
+		decision := 'kept';
+		reason := format('%s %s does not beat %s by more than min_delta %s', metric, new_score, prod_score, min_delta);
+	END IF;
+	IF decision = 'promoted' THEN
+		PERFORM mf_set_stage(mf._ref(v.version_id), 'production');
+	END IF;
+	out := jsonb_build_object('decision', decision, 'policy', promote, 'metric', metric, 'min_delta', min_delta,
+							  'new_version', mf._ref(v.version_id), 'new_score', new_score,
+							  'production_version', mf._ref(prod.version_id), 'production_score', prod_score,
+							  'same_test_split', prod_score IS NOT NULL, 'reason', reason, 'job_id', job.job_id);
+	PERFORM mf._event('promotion', v.model_id, (SELECT name FROM mf.models m WHERE m.model_id = v.model_id),
+					  v.version_id, v.version,
+					  jsonb_build_object('production_version', mf._ref(prod.version_id), 'production_score', prod_score),
+					  out);
+	RETURN out;
+END;
+$$;
+COMMENT ON FUNCTION mf._decide_promotion(mf.jobs, mf.model_versions) IS
+	'apply a retrain policy: both versions scored on the same test split; promotes when the policy says so; records the decision in mf.events';
+
+-- Launcher: claim the oldest queued job (a job whose role was dropped fails here).
+CREATE FUNCTION mf._claim_job(launcher_pid integer, OUT job_id bigint, OUT role_oid oid) RETURNS SETOF record
+LANGUAGE plpgsql AS $$
+DECLARE
+	j		mf.jobs;
+BEGIN
+	LOOP
+		UPDATE mf.jobs u
+		   SET status = 'running', attempts = u.attempts + 1, started_at = clock_timestamp(),
+			   heartbeat_at = clock_timestamp(), worker_pid = NULL, phase = 'loading', progress = 0,
+			   epoch = NULL, total_epochs = NULL, loss = NULL
+		 WHERE u.job_id = (SELECT q.job_id FROM mf.jobs q WHERE q.status = 'queued'
+							ORDER BY q.job_id LIMIT 1 FOR UPDATE SKIP LOCKED)
+		RETURNING u.* INTO j;
+		IF NOT FOUND THEN
+			RETURN;
+		END IF;
+		role_oid := (SELECT ro.oid FROM pg_catalog.pg_roles ro WHERE ro.rolname = j.queued_by);
+		IF role_oid IS NULL THEN
+			UPDATE mf.jobs u SET status = 'failed', finished_at = clock_timestamp(),
+				   error = format('role "%s" that queued the job no longer exists', j.queued_by)
+			 WHERE u.job_id = j.job_id;
+			PERFORM mf._fail_version(j.version_id, 'error', 'the role that queued the job no longer exists', j.job_id);
+			CONTINUE;
+		END IF;
+		PERFORM mf._job_event(j.job_id, 'info', format('claimed by the launcher (pid %s), attempt %s of %s',
+													   launcher_pid, j.attempts, j.max_attempts));
+		job_id := j.job_id;
+		RETURN NEXT;
+		RETURN;
+	END LOOP;
+END;
+$$;
+COMMENT ON FUNCTION mf._claim_job(integer) IS 'launcher: claim the oldest queued job (FOR UPDATE SKIP LOCKED) and return it with the role to run it as';
+
+-- Launcher: put back a claimed job whose worker could not be started.
+CREATE FUNCTION mf._unclaim_job(job_id bigint) RETURNS void
+LANGUAGE sql AS $$
+	UPDATE mf.jobs u SET status = 'queued', attempts = u.attempts - 1, started_at = NULL, heartbeat_at = NULL,
+		   phase = NULL, progress = 0
+	 WHERE u.job_id = _unclaim_job.job_id AND u.status = 'running';
+$$;
+COMMENT ON FUNCTION mf._unclaim_job(bigint) IS 'launcher: re-queue a claimed job whose worker could not be started (no free worker process)';
+
+-- Launcher: running jobs whose worker is gone are re-queued or failed.
+CREATE FUNCTION mf._recover_jobs(live bigint[]) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+	j		mf.jobs;
+	n		integer := 0;
+	why		text;
+BEGIN
+	FOR j IN SELECT * FROM mf.jobs u WHERE u.status = 'running' AND NOT (u.job_id = ANY (live))
+			 ORDER BY u.job_id FOR UPDATE SKIP LOCKED LOOP
+		n := n + 1;
+		why := format('the worker%s ended without finishing the job (server crash, restart or fatal error)',
+					  coalesce(' (pid ' || j.worker_pid || ')', ''));
+		IF j.cancel_requested THEN
+			UPDATE mf.jobs u SET status = 'cancelled', finished_at = clock_timestamp(), error = 'cancelled by mf_cancel_job()',
+				   result = jsonb_build_object('reason', 'cancelled')
+			 WHERE u.job_id = j.job_id;
+			PERFORM mf._fail_version(j.version_id, 'cancelled', 'cancelled by mf_cancel_job()', j.job_id);
+			PERFORM mf._job_event(j.job_id, 'error', why || '; it had been cancelled');
+		ELSIF j.attempts < j.max_attempts THEN
+			UPDATE mf.jobs u SET status = 'queued', worker_pid = NULL, phase = NULL, progress = 0, started_at = NULL
+			 WHERE u.job_id = j.job_id;
+			UPDATE mf.model_versions mv SET status = 'created' WHERE mv.version_id = j.version_id AND mv.status = 'training';
+			PERFORM mf._job_event(j.job_id, 'warning', format('%s; re-queued (attempt %s of %s done)', why, j.attempts, j.max_attempts));
+		ELSE
+			UPDATE mf.jobs u SET status = 'failed', finished_at = clock_timestamp(),
+				   error = format('%s; %s of %s attempts used', why, j.attempts, j.max_attempts),
+				   result = jsonb_build_object('reason', 'worker died')
+			 WHERE u.job_id = j.job_id;
+			PERFORM mf._fail_version(j.version_id, 'worker died', why, j.job_id);
+			PERFORM mf._job_event(j.job_id, 'error', format('%s; %s of %s attempts used: failed', why, j.attempts, j.max_attempts));
+		END IF;
+	END LOOP;
+	RETURN n;
+END;
+$$;
+COMMENT ON FUNCTION mf._recover_jobs(bigint[]) IS
+	'launcher: running jobs not in the live list lost their worker: re-queued while attempts < max_attempts, else failed with their version';
+
+-- Launcher: copy a worker's progress (at most once a second per job).
+CREATE FUNCTION mf._job_progress(job_id bigint, phase text, progress float8, epoch bigint, total_epochs bigint,
+								 loss float8, seen_at timestamptz, log_epoch boolean) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+	UPDATE mf.jobs u
+	   SET phase = _job_progress.phase, progress = greatest(u.progress, least(_job_progress.progress, 1)),
+		   epoch = coalesce(_job_progress.epoch, u.epoch), total_epochs = coalesce(_job_progress.total_epochs, u.total_epochs),
+		   loss = coalesce(_job_progress.loss, u.loss), heartbeat_at = seen_at
+	 WHERE u.job_id = _job_progress.job_id AND u.status = 'running';
+	IF FOUND AND log_epoch THEN
+		PERFORM mf._job_event(job_id, 'progress',
+							  format('%s: epoch %s of %s, loss %s, %s%% done', phase, _job_progress.epoch,
+									 _job_progress.total_epochs, round(_job_progress.loss::numeric, 6),
+									 round((_job_progress.progress * 100)::numeric)),
+							  jsonb_build_object('epoch', _job_progress.epoch, 'loss', _job_progress.loss,
+												 'progress', _job_progress.progress));
+	END IF;
+END;
+$$;
+COMMENT ON FUNCTION mf._job_progress(bigint, text, float8, bigint, bigint, float8, timestamptz, boolean) IS
+	'launcher: write a running job''s progress, phase, epoch, loss and heartbeat; log a progress line for a new epoch';
+
+-- Worker: take the job (pid, phase, version status); no row when it is not running any more.
+CREATE FUNCTION mf._job_begin(job_id bigint, pid integer, blas_threads integer, OUT ref text, OUT source text, OUT target text,
+							  OUT options jsonb, OUT cancel_requested boolean) RETURNS SETOF record
+LANGUAGE plpgsql AS $$
+DECLARE
+	j		mf.jobs;
+BEGIN
+	UPDATE mf.jobs u SET worker_pid = pid, phase = 'loading', progress = 0.05, heartbeat_at = clock_timestamp()
+	 WHERE u.job_id = _job_begin.job_id AND u.status = 'running'
+	RETURNING u.* INTO j;
+	IF NOT FOUND THEN
+		RETURN;
+	END IF;
+	UPDATE mf.model_versions mv SET status = 'training' WHERE mv.version_id = j.version_id AND mv.status <> 'trained';
+	IF NOT FOUND THEN
+		UPDATE mf.jobs u SET status = 'failed', finished_at = clock_timestamp(),
+			   error = 'the version to train was dropped or is already trained'
+		 WHERE u.job_id = j.job_id;
+		PERFORM mf._job_event(j.job_id, 'error', 'the version to train was dropped or is already trained');
+		RETURN;
+	END IF;
+	PERFORM mf._job_event(j.job_id, 'info', format('started in worker %s with %s BLAS thread(s): loading %s',
+												   pid, blas_threads, left(j.source, 200)),
+						  jsonb_build_object('worker_pid', pid, 'blas_threads', blas_threads));
+	ref := mf._ref(j.version_id);
+	source := j.source;
+	target := j.target;
+	options := j.options;
+	cancel_requested := j.cancel_requested;
+	RETURN NEXT;
+END;
+$$;
+COMMENT ON FUNCTION mf._job_begin(bigint, integer, integer) IS
+	'job worker: record its pid, phase loading and the version as training; returns what to train (no row: nothing to do)';
+
+-- Worker: the job succeeded (same transaction as the training).
+CREATE FUNCTION mf._job_succeeded(job_id bigint, trained_ref text) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+	j		mf.jobs;
+	v		mf.model_versions;
+	decision jsonb;
+	h		jsonb;
+BEGIN
+	SELECT * INTO j FROM mf.jobs u WHERE u.job_id = _job_succeeded.job_id;
+	SELECT mv.* INTO v FROM mf.model_versions mv WHERE mv.version_id = (SELECT r.version_id FROM mf._resolve(trained_ref) r);
+	h := v.metrics -> 'history';
+	INSERT INTO mf.job_events (job_id, level, message, details)
+	SELECT j.job_id, 'epoch', format('epoch %s: loss %s%s', e.n, round(e.loss::numeric, 6),
+									 coalesce(', val_loss ' || round(vl.value::text::numeric, 6), '')),
+		   jsonb_build_object('epoch', e.n, 'loss', e.loss, 'val_loss', vl.value)
+	  FROM jsonb_array_elements_text(coalesce(h -> 'loss', '[]')) WITH ORDINALITY AS e(loss, n)
+	  LEFT JOIN LATERAL (SELECT nullif(h -> 'val_loss' -> (e.n::int - 1), 'null') AS value) vl ON true
+	 WHERE e.loss IS NOT NULL
+	 ORDER BY e.n LIMIT 10000;
+	IF j.policy IS NOT NULL THEN
+		decision := mf._decide_promotion(j, v);
+	END IF;
+	UPDATE mf.jobs u
+	   SET status = 'succeeded', progress = 1, phase = 'registering', finished_at = clock_timestamp(),
+		   heartbeat_at = clock_timestamp(),
+		   epoch = coalesce(jsonb_array_length(h -> 'loss'), u.epoch),
+		   loss = coalesce((h -> 'loss' ->> (jsonb_array_length(h -> 'loss') - 1))::float8, u.loss),
+		   result = jsonb_strip_nulls(jsonb_build_object('ref', trained_ref,
+				'metrics', v.metrics - 'history' - 'confusion_matrix', 'promotion', decision))
+	 WHERE u.job_id = j.job_id;
+	PERFORM mf._job_event(j.job_id, 'info', format('succeeded: trained %s in %s s%s', trained_ref,
+				round(coalesce((v.metrics ->> 'training_seconds')::numeric, 0), 3),
+				coalesce('; promotion: ' || (decision ->> 'decision') || ' (' || (decision ->> 'reason') || ')', '')),
+						  jsonb_build_object('ref', trained_ref, 'promotion', decision));
+END;
+$$;
+COMMENT ON FUNCTION mf._job_succeeded(bigint, text) IS
+	'job worker: record success in the training transaction: result, per-epoch log, the retrain promotion decision';
+
+-- Worker: the job failed or was cancelled (after the training transaction rolled back);
+-- interrupted by a shutdown, it goes back to the queue without using up an attempt.
+CREATE FUNCTION mf._job_failed(job_id bigint, reason text, message text, sqlstate text) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+	j		mf.jobs;
+BEGIN
+	IF reason = 'shutdown' THEN
+		UPDATE mf.jobs u SET status = 'queued', attempts = u.attempts - 1, worker_pid = NULL, phase = NULL,
+			   progress = 0, started_at = NULL
+		 WHERE u.job_id = _job_failed.job_id AND u.status = 'running'
+		RETURNING u.* INTO j;
+		IF FOUND THEN
+			UPDATE mf.model_versions mv SET status = 'created' WHERE mv.version_id = j.version_id AND mv.status = 'training';
+			PERFORM mf._job_event(j.job_id, 'warning', 'interrupted by a server shutdown; re-queued');
+		END IF;
+		RETURN;
+	END IF;
+	UPDATE mf.jobs u
+	   SET status = CASE WHEN reason = 'cancelled' THEN 'cancelled' ELSE 'failed' END,
+		   finished_at = clock_timestamp(), error = message,
+		   result = jsonb_build_object('reason', reason, 'sqlstate', sqlstate)
+	 WHERE u.job_id = _job_failed.job_id AND u.status = 'running'
+	RETURNING u.* INTO j;
+	IF FOUND THEN
+		PERFORM mf._fail_version(j.version_id, reason, message, j.job_id);
+		PERFORM mf._job_event(j.job_id, 'error', format('%s: %s', reason, message),
+							  jsonb_build_object('reason', reason, 'sqlstate', sqlstate));
+	END IF;
+END;
+$$;
+COMMENT ON FUNCTION mf._job_failed(bigint, text, text, text) IS
+	'job worker: mark the job failed (or cancelled) and its version failed with the reason (cancelled, timeout, error); re-queue it after a shutdown';
+
+REVOKE EXECUTE ON FUNCTION mf._claim_job(integer), mf._unclaim_job(bigint), mf._recover_jobs(bigint[]),
+	mf._job_progress(bigint, text, float8, bigint, bigint, float8, timestamptz, boolean),
+	mf._job_begin(bigint, integer, integer), mf._job_succeeded(bigint, text), mf._job_failed(bigint, text, text, text)
+	FROM PUBLIC;
+
+-- A job row or 42704.
+CREATE FUNCTION mf._job(job_id bigint) RETURNS mf.jobs
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+	j		mf.jobs;
+BEGIN
+	SELECT * INTO j FROM mf.jobs u WHERE u.job_id = _job.job_id;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'job % does not exist', job_id
+			USING ERRCODE = 'undefined_object', HINT = 'SELECT job_id, status FROM mf.jobs lists the jobs.';
+	END IF;
+	RETURN j;
+END;
+$$;
+COMMENT ON FUNCTION mf._job(bigint) IS 'a job row; 42704 when unknown';
+
+CREATE FUNCTION mf_wait(job_id bigint, timeout interval DEFAULT '1 hour') RETURNS mf.jobs
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+	j		mf.jobs;
+	deadline timestamptz := clock_timestamp() + coalesce(timeout, '1 hour');
+	shown	text := '';
+	line	text;
+BEGIN
+	IF job_id IS NULL THEN
+		RAISE EXCEPTION 'job_id must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF current_setting('transaction_isolation') <> 'read committed' THEN
+		RAISE EXCEPTION 'mf_wait() needs the READ COMMITTED isolation level'
+			USING ERRCODE = 'invalid_transaction_state',
+				  DETAIL = format('This transaction is %s: its snapshot never sees the job end.', upper(current_setting('transaction_isolation'))),
+				  HINT = 'Call mf_wait() in its own transaction.';
+	END IF;
+	j := mf._job(job_id);
+	IF j.status = 'queued' AND EXISTS (SELECT 1 FROM mf.jobs u WHERE u.job_id = mf_wait.job_id
+										  AND u.xmin::text::bigint = pg_current_xact_id_if_assigned()::text::bigint % 4294967296) THEN
+		RAISE EXCEPTION 'job % was queued in this transaction', job_id
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Commit first: a job starts only once the transaction that queued it has committed.';
+	END IF;
+	LOOP
+		j := mf._job(job_id);
+		line := CASE WHEN j.status = 'running'
+					 THEN format('job %s running: %s, %s%% done%s', j.job_id, j.phase, round((j.progress * 100)::numeric),
+								 CASE WHEN j.epoch IS NOT NULL
+									  THEN format(' (epoch %s of %s, loss %s)', j.epoch, j.total_epochs, round(j.loss::numeric, 4))
+									  ELSE '' END)
+					 ELSE format('job %s %s%s', j.job_id, j.status, coalesce(': ' || coalesce(j.result ->> 'ref', j.error), '')) END;
+		IF line <> shown THEN
+			RAISE NOTICE '%', line;
+			shown := line;
+		END IF;
+		EXIT WHEN j.status IN ('succeeded', 'failed', 'cancelled') OR clock_timestamp() >= deadline;
+		PERFORM pg_sleep(least(0.1, extract(epoch FROM deadline - clock_timestamp())));
+	END LOOP;
+	RETURN j;
+END;
+$$;
+COMMENT ON FUNCTION mf_wait(bigint, interval) IS
+	'wait (interruptibly) until a job ends or the timeout passes, with a NOTICE per progress step; returns the job row';
+
+CREATE FUNCTION mf_cancel_job(job_id bigint) RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+	j		mf.jobs;
+BEGIN
+	j := mf._job(job_id);
+	UPDATE mf.jobs u SET status = 'cancelled', finished_at = clock_timestamp(), error = 'cancelled by mf_cancel_job()'
+	 WHERE u.job_id = mf_cancel_job.job_id AND u.status = 'queued'
+	RETURNING u.* INTO j;
+	IF FOUND THEN
+		PERFORM mf._fail_version(j.version_id, 'cancelled', 'cancelled by mf_cancel_job() before it started', j.job_id);
+		PERFORM mf._job_event(j.job_id, 'error', format('cancelled by %s before it started', current_user));
+		RETURN true;
+	END IF;
+	UPDATE mf.jobs u SET cancel_requested = true
+	 WHERE u.job_id = mf_cancel_job.job_id AND u.status = 'running'
+	RETURNING u.* INTO j;
+	IF FOUND THEN
+		PERFORM mf._job_event(j.job_id, 'warning', format('cancel requested by %s', current_user));
+		PERFORM mf._signal_job(j.job_id);
+		RETURN true;
+	END IF;
+	RETURN false;
+END;
+$$;
+COMMENT ON FUNCTION mf_cancel_job(bigint) IS
+	'cancel a queued job, or stop a running one (within a second or two; its version is marked failed with reason cancelled); false when it had already ended';
+
+CREATE FUNCTION mf_job_log(job_id bigint) RETURNS SETOF mf.job_events
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+	PERFORM mf._job(job_id);
+	RETURN QUERY SELECT * FROM mf.job_events e WHERE e.job_id = mf_job_log.job_id ORDER BY e.event_id;
+END;
+$$;
+COMMENT ON FUNCTION mf_job_log(bigint) IS 'the log lines of a job, oldest first';

@@ -1,0 +1,101 @@
+-- ---------------------------------------------------------------------------
+-- Predictions inside SELECT (src/predict.c, src/model_cache.c)
+-- ---------------------------------------------------------------------------
+-- A reference is resolved once per query per call site, with the query's
+-- snapshot: a new production version is used from the next query on, never
+-- in the middle of one. Models are cached per backend (mf.model_cache_mb).
+
+-- The planner support function rewrites mf_predict*(ref, ARRAY[...]) and
+-- mf_predict*(ref, table_row) into the internal argument forms below, which
+-- take the values as plain arguments (no array or row built per row) and
+-- give the same results and errors (mf.predict_simplify = off disables it).
+CREATE FUNCTION mf._predict_support(internal) RETURNS internal
+	AS 'MODULE_PATHNAME', 'mf_predict_support'
+	LANGUAGE C STRICT;
+COMMENT ON FUNCTION mf._predict_support(internal) IS
+	'planner support of mf_predict, mf_predict_label, mf_predict_proba: passes ARRAY[...] elements and table columns as plain arguments';
+
+CREATE FUNCTION mf._predict_args(ref text, VARIADIC features "any") RETURNS float8
+	AS 'MODULE_PATHNAME', 'mf_predict_args'
+	LANGUAGE C STABLE PARALLEL SAFE COST 10;
+CREATE FUNCTION mf._predict_label_args(ref text, VARIADIC features "any") RETURNS text
+	AS 'MODULE_PATHNAME', 'mf_predict_label_args'
+	LANGUAGE C STABLE PARALLEL SAFE COST 10;
+CREATE FUNCTION mf._predict_proba_args(ref text, VARIADIC features "any") RETURNS float8[]
+	AS 'MODULE_PATHNAME', 'mf_predict_proba_args'
+	LANGUAGE C STABLE PARALLEL SAFE COST 10;
+CREATE FUNCTION mf._predict_cols(ref text, names text[], VARIADIC "columns" "any") RETURNS float8
+	AS 'MODULE_PATHNAME', 'mf_predict_cols'
+	LANGUAGE C STABLE PARALLEL SAFE COST 20;
+CREATE FUNCTION mf._predict_label_cols(ref text, names text[], VARIADIC "columns" "any") RETURNS text
+	AS 'MODULE_PATHNAME', 'mf_predict_label_cols'
+	LANGUAGE C STABLE PARALLEL SAFE COST 20;
+CREATE FUNCTION mf._predict_proba_cols(ref text, names text[], VARIADIC "columns" "any") RETURNS float8[]
+	AS 'MODULE_PATHNAME', 'mf_predict_proba_cols'
+	LANGUAGE C STABLE PARALLEL SAFE COST 20;
+COMMENT ON FUNCTION mf._predict_args(text, "any") IS 'internal: mf_predict(ref, ARRAY[x1, ...]) as the planner rewrites it';
+COMMENT ON FUNCTION mf._predict_label_args(text, "any") IS 'internal: mf_predict_label(ref, ARRAY[x1, ...]) as the planner rewrites it';
+COMMENT ON FUNCTION mf._predict_proba_args(text, "any") IS 'internal: mf_predict_proba(ref, ARRAY[x1, ...]) as the planner rewrites it';
+COMMENT ON FUNCTION mf._predict_cols(text, text[], "any") IS 'internal: mf_predict(ref, row) as the planner rewrites it (names, then the columns)';
+COMMENT ON FUNCTION mf._predict_label_cols(text, text[], "any") IS 'internal: mf_predict_label(ref, row) as the planner rewrites it';
+COMMENT ON FUNCTION mf._predict_proba_cols(text, text[], "any") IS 'internal: mf_predict_proba(ref, row) as the planner rewrites it';
+
+CREATE FUNCTION mf_predict(ref text, features float8[]) RETURNS float8
+	AS 'MODULE_PATHNAME', 'mf_predict'
+	LANGUAGE C STABLE STRICT PARALLEL SAFE COST 10
+	SUPPORT mf._predict_support;
+COMMENT ON FUNCTION mf_predict(text, float8[]) IS
+	'prediction for one row of RAW (unscaled) expanded features, in the order of feature_schema -> ''features''; the stored standardisation is applied inside. Regression: the value; classifier: the label when labels are numeric, else the class index; kmeans: the cluster index';
+
+CREATE FUNCTION mf_predict(ref text, "row" record) RETURNS float8
+	AS 'MODULE_PATHNAME', 'mf_predict_record'
+	LANGUAGE C STABLE STRICT PARALLEL SAFE COST 20
+	SUPPORT mf._predict_support;
+COMMENT ON FUNCTION mf_predict(text, record) IS
+	'prediction for a row whose columns are named as in the feature schema (encoding, imputation and scaling as in training): SELECT mf_predict(''churn'', c) FROM customers c';
+
+CREATE FUNCTION mf_predict(ref text, input jsonb) RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'mf_predict_jsonb'
+	LANGUAGE C STABLE STRICT PARALLEL SAFE COST 100;
+COMMENT ON FUNCTION mf_predict(text, jsonb) IS
+	'predictions for one JSON object of named features (null imputes) or an array of them: {"prediction", "label", "probabilities"} ({"prediction", "cluster"} for kmeans)';
+
+CREATE FUNCTION mf_predict_label(ref text, features float8[]) RETURNS text
+	AS 'MODULE_PATHNAME', 'mf_predict_label'
+	LANGUAGE C STABLE STRICT PARALLEL SAFE COST 10
+	SUPPORT mf._predict_support;
+COMMENT ON FUNCTION mf_predict_label(text, float8[]) IS
+	'the predicted label text for one row of RAW expanded features (the value or cluster number as text for other models)';
+
+CREATE FUNCTION mf_predict_label(ref text, "row" record) RETURNS text
+	AS 'MODULE_PATHNAME', 'mf_predict_label_record'
+	LANGUAGE C STABLE STRICT PARALLEL SAFE COST 20
+	SUPPORT mf._predict_support;
+COMMENT ON FUNCTION mf_predict_label(text, record) IS
+	'the predicted label text for a row whose columns are named as in the feature schema';
+
+CREATE FUNCTION mf_predict_proba(ref text, features float8[]) RETURNS float8[]
+	AS 'MODULE_PATHNAME', 'mf_predict_proba'
+	LANGUAGE C STABLE STRICT PARALLEL SAFE COST 10
+	SUPPORT mf._predict_support;
+COMMENT ON FUNCTION mf_predict_proba(text, float8[]) IS
+	'class probabilities (in the order of feature_schema -> ''labels'') for one row of RAW expanded features; classifiers only';
+
+CREATE FUNCTION mf_predict_proba(ref text, "row" record) RETURNS float8[]
+	AS 'MODULE_PATHNAME', 'mf_predict_proba_record'
+	LANGUAGE C STABLE STRICT PARALLEL SAFE COST 20
+	SUPPORT mf._predict_support;
+COMMENT ON FUNCTION mf_predict_proba(text, record) IS
+	'class probabilities for a row whose columns are named as in the feature schema; classifiers only';
+
+CREATE FUNCTION mf_predict_batch(ref text, features float8[]) RETURNS float8[]
+	AS 'MODULE_PATHNAME', 'mf_predict_batch'
+	LANGUAGE C STABLE STRICT PARALLEL SAFE COST 1000;
+COMMENT ON FUNCTION mf_predict_batch(text, float8[]) IS
+	'mf_predict for every row of a 2-D array (n rows x RAW expanded features) in one matrix product';
+
+CREATE FUNCTION mf_prewarm(ref text) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'mf_prewarm'
+	LANGUAGE C STABLE STRICT PARALLEL SAFE COST 1000;
+COMMENT ON FUNCTION mf_prewarm(text) IS
+	'load a trained version into this backend''s model cache (mf.model_cache_mb); true when loaded';
