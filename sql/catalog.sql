@@ -74,7 +74,7 @@ CREATE TABLE mf.models (
 	description text,
 	tags		text[] NOT NULL DEFAULT '{}'
 				CONSTRAINT models_tags_no_nulls CHECK (array_position(tags, NULL) IS NULL),
-	owner		name NOT NULL DEFAULT current_user,
+	owner		name NOT NULL,
 	created_at	timestamptz NOT NULL DEFAULT now(),
 	updated_at	timestamptz NOT NULL DEFAULT now()
 );
@@ -84,7 +84,7 @@ COMMENT ON COLUMN mf.models.name IS 'unique model name: lowercase letter, then u
 COMMENT ON COLUMN mf.models.family IS 'model family: linear_regression, logistic_regression, mlp, kmeans or transformer';
 COMMENT ON COLUMN mf.models.description IS 'free-text description';
 COMMENT ON COLUMN mf.models.tags IS 'labels for search (GIN-indexed; mf_search_models matches all given tags)';
-COMMENT ON COLUMN mf.models.owner IS 'role that created the model';
+COMMENT ON COLUMN mf.models.owner IS 'role that owns the model (its creator): changing, training, promoting or dropping it needs membership in this role or mf_admin';
 COMMENT ON COLUMN mf.models.created_at IS 'when the model was created';
 COMMENT ON COLUMN mf.models.updated_at IS 'when the model row last changed (rename, tags, description)';
 CREATE INDEX models_tags_gin ON mf.models USING gin (tags);
@@ -112,7 +112,7 @@ CREATE TABLE mf.model_versions (
 	dependencies jsonb NOT NULL DEFAULT '{}',
 	created_at	timestamptz NOT NULL DEFAULT now(),
 	trained_at	timestamptz,
-	created_by	name NOT NULL DEFAULT current_user,
+	created_by	name NOT NULL,
 	UNIQUE (model_id, version),
 	CONSTRAINT model_versions_production_trained CHECK (stage <> 'production' OR status = 'trained')
 );
@@ -129,8 +129,8 @@ COMMENT ON COLUMN mf.model_versions.metrics IS 'measured quality: accuracy, f1, 
 COMMENT ON COLUMN mf.model_versions.stage IS 'lifecycle stage: development, staging, production (at most one per model) or archived';
 COMMENT ON COLUMN mf.model_versions.status IS 'training status: created, training, trained or failed';
 COMMENT ON COLUMN mf.model_versions.n_parameters IS 'number of trainable parameters (NULL until the input width is known)';
-COMMENT ON COLUMN mf.model_versions.feature_schema IS 'input features: names, types, encodings, scaling, labels (set by training)';
-COMMENT ON COLUMN mf.model_versions.training_spec IS 'source, target, features and options of the training run, for retraining';
+COMMENT ON COLUMN mf.model_versions.feature_schema IS 'input features: names, types, encodings, scaling, labels (set by training); raw category values are visible to the model''s owner and mf_admin (mf_get_model redacts them for other readers)';
+COMMENT ON COLUMN mf.model_versions.training_spec IS 'source, target, features and options of the training run, the role whose rights the source runs with (run_as) and its search_path, for retraining; visible to the model''s owner and mf_admin';
 COMMENT ON COLUMN mf.model_versions.dependencies IS 'versions of mf_ext, PostgreSQL, BLAS and libraries that made this version';
 COMMENT ON COLUMN mf.model_versions.created_at IS 'when the version was created';
 COMMENT ON COLUMN mf.model_versions.trained_at IS 'when training finished';
@@ -190,7 +190,7 @@ INSERT INTO mf.templates (name, family, description, config, builtin)
 CREATE TABLE mf.events (
 	event_id	bigserial PRIMARY KEY,
 	occurred_at timestamptz NOT NULL DEFAULT clock_timestamp(),
-	actor		name NOT NULL DEFAULT current_user,
+	actor		name NOT NULL,
 	action		text NOT NULL
 				CONSTRAINT events_action_known CHECK (action IN ('create_model', 'create_version', 'register', 'set_stage',
 																  'set_alias', 'drop_alias', 'drop_model', 'train',
@@ -205,7 +205,7 @@ CREATE TABLE mf.events (
 COMMENT ON TABLE mf.events IS 'append-only audit of lifecycle changes: who did what, when, before and after';
 COMMENT ON COLUMN mf.events.event_id IS 'order of events';
 COMMENT ON COLUMN mf.events.occurred_at IS 'when it happened';
-COMMENT ON COLUMN mf.events.actor IS 'role that did it';
+COMMENT ON COLUMN mf.events.actor IS 'role that did it (current_user of the session when it called the mf_ext function; for a job, the role that queued it)';
 COMMENT ON COLUMN mf.events.action IS
 	'create_model, create_version, register, set_stage, set_alias, drop_alias, drop_model, train, queue_job, promotion or retrain_skipped';
 COMMENT ON COLUMN mf.events.model_id IS 'the model (kept after the model is dropped)';
@@ -231,38 +231,8 @@ CREATE TRIGGER events_no_update_delete BEFORE UPDATE OR DELETE ON mf.events
 CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON mf.events
 	FOR EACH STATEMENT EXECUTE FUNCTION mf._events_append_only();
 
-CREATE VIEW mf.catalog AS
-SELECT m.name AS model,
-	   v.version,
-	   m.name || ':' || v.version AS ref,
-	   m.family,
-	   v.stage,
-	   v.status,
-	   m.tags,
-	   (v.metrics ->> 'accuracy')::float8 AS accuracy,
-	   v.metrics,
-	   v.n_parameters,
-	   m.description,
-	   v.created_at,
-	   m.model_id,
-	   v.version_id
-  FROM mf.model_versions v
-  JOIN mf.models m USING (model_id);
-COMMENT ON VIEW mf.catalog IS 'one row per model version, for search and BI tools';
-COMMENT ON COLUMN mf.catalog.model IS 'model name';
-COMMENT ON COLUMN mf.catalog.version IS 'semantic version';
-COMMENT ON COLUMN mf.catalog.ref IS 'reference usable with every mf_* function: name:version';
-COMMENT ON COLUMN mf.catalog.family IS 'model family';
-COMMENT ON COLUMN mf.catalog.stage IS 'lifecycle stage';
-COMMENT ON COLUMN mf.catalog.status IS 'training status';
-COMMENT ON COLUMN mf.catalog.tags IS 'model tags';
-COMMENT ON COLUMN mf.catalog.accuracy IS 'metrics.accuracy, when measured';
-COMMENT ON COLUMN mf.catalog.metrics IS 'all metrics';
-COMMENT ON COLUMN mf.catalog.n_parameters IS 'trainable parameters';
-COMMENT ON COLUMN mf.catalog.description IS 'model description';
-COMMENT ON COLUMN mf.catalog.created_at IS 'when the version was created';
-COMMENT ON COLUMN mf.catalog.model_id IS 'model key';
-COMMENT ON COLUMN mf.catalog.version_id IS 'version key';
+-- The view mf.catalog is in sql/catalog_view.sql (also run by upgrades).
+
 
 -- pg_dump keeps user data (built-in templates are recreated by CREATE EXTENSION).
 SELECT pg_catalog.pg_extension_config_dump('mf.models', '');
@@ -291,7 +261,7 @@ CREATE TABLE mf.jobs (
 	attempts	integer NOT NULL DEFAULT 0,
 	max_attempts integer NOT NULL DEFAULT 1 CONSTRAINT jobs_max_attempts_range CHECK (max_attempts BETWEEN 1 AND 100),
 	error		text,
-	queued_by	name NOT NULL DEFAULT current_user,
+	queued_by	name NOT NULL,
 	queued_at	timestamptz NOT NULL DEFAULT clock_timestamp(),
 	started_at	timestamptz,
 	heartbeat_at timestamptz,
@@ -299,6 +269,8 @@ CREATE TABLE mf.jobs (
 	worker_pid	integer,
 	result		jsonb,
 	source		text NOT NULL,
+	run_as		name NOT NULL,
+	search_path text NOT NULL,
 	target		text,
 	options		jsonb NOT NULL DEFAULT '{}',
 	policy		jsonb,
@@ -317,14 +289,16 @@ COMMENT ON COLUMN mf.jobs.loss IS 'training loss after the last finished epoch';
 COMMENT ON COLUMN mf.jobs.attempts IS 'how often a worker started the job';
 COMMENT ON COLUMN mf.jobs.max_attempts IS 'attempts allowed: a job whose worker died is re-queued while attempts < max_attempts';
 COMMENT ON COLUMN mf.jobs.error IS 'why the job failed or was cancelled';
-COMMENT ON COLUMN mf.jobs.queued_by IS 'role that queued the job; training runs with its privileges';
+COMMENT ON COLUMN mf.jobs.queued_by IS 'role that queued the job (from the session; the audit events of the job name it)';
 COMMENT ON COLUMN mf.jobs.queued_at IS 'when the job was queued';
 COMMENT ON COLUMN mf.jobs.started_at IS 'when the launcher claimed the job (last attempt)';
 COMMENT ON COLUMN mf.jobs.heartbeat_at IS 'last time the launcher saw the worker alive (at most once a second)';
 COMMENT ON COLUMN mf.jobs.finished_at IS 'when the job ended';
 COMMENT ON COLUMN mf.jobs.worker_pid IS 'process id of the job worker (last attempt)';
 COMMENT ON COLUMN mf.jobs.result IS 'outcome: trained ref and metrics, the promotion decision of a retrain, or the failure reason';
-COMMENT ON COLUMN mf.jobs.source IS 'training source: table, view or SELECT';
+COMMENT ON COLUMN mf.jobs.source IS 'training source: table, view or query (visible to the model''s owner and mf_admin)';
+COMMENT ON COLUMN mf.jobs.run_as IS 'role whose rights the source runs with: its author (the caller of mf_train_async, or the role that stored the source of a retrained version)';
+COMMENT ON COLUMN mf.jobs.search_path IS 'search_path of the session that gave the source: its names mean the same in the job as when it was queued';
 COMMENT ON COLUMN mf.jobs.target IS 'target column (NULL for kmeans)';
 COMMENT ON COLUMN mf.jobs.options IS 'mf_train options of the run';
 COMMENT ON COLUMN mf.jobs.policy IS 'retrain policy (promote, metric, min_delta, min_new_rows); NULL for mf_train_async jobs';

@@ -25,18 +25,39 @@ CREATE FUNCTION mf._signal_job(job_id bigint) RETURNS boolean
 COMMENT ON FUNCTION mf._signal_job(bigint) IS
 	'ask the worker of a running job whose row has cancel_requested to stop (SIGINT while it trains); true when a worker was found';
 
-CREATE FUNCTION mf._check_source(source text, target text, options jsonb, classify boolean) RETURNS void
+CREATE FUNCTION mf._check_source(source text, target text, options jsonb, classify boolean,
+								 author oid, search_path text) RETURNS void
 	AS 'MODULE_PATHNAME', 'mf_check_source'
 	LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION mf._check_source(text, text, jsonb, boolean) IS
-	'read one row of a training source as mf_train would: the same errors for an unknown source, target or feature';
+COMMENT ON FUNCTION mf._check_source(text, text, jsonb, boolean, oid, text) IS
+	'read one row of a training source as mf_train would (as role author, on search_path): the same errors for an unknown source, target or feature; 0A000 for a temporary table';
 
 CREATE FUNCTION mf._evaluate_on_split(artifact bytea, source text, target text, test_size float8,
-									  seed bigint, stratify boolean) RETURNS jsonb
+									  seed bigint, stratify boolean, author oid, search_path text) RETURNS jsonb
 	AS 'MODULE_PATHNAME', 'mf_evaluate_on_split'
 	LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION mf._evaluate_on_split(bytea, text, text, float8, bigint, boolean) IS
-	'metrics of an artifact on the test rows of the split training makes with this test_size, seed and stratification (NULL: default)';
+COMMENT ON FUNCTION mf._evaluate_on_split(bytea, text, text, float8, bigint, boolean, oid, text) IS
+	'metrics of an artifact on the test rows of the split training makes with this test_size, seed and stratification (NULL: default); the source runs as role author on search_path';
+
+CREATE FUNCTION mf._count_source(source text, author oid, search_path text) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'mf_count_source'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION mf._count_source(text, oid, text) IS 'number of rows of a training source now, read as role author on search_path';
+
+-- OID of a role that wrote a source (42704 when it was dropped).
+CREATE FUNCTION mf._author_oid(author name) RETURNS oid
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+	o		oid := (SELECT ro.oid FROM pg_catalog.pg_roles ro WHERE ro.rolname = author);
+BEGIN
+	IF o IS NULL THEN
+		RAISE EXCEPTION 'role "%" that wrote the training source no longer exists', author
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'A source runs with the rights of its author only; train the model again with mf_train() to give it a new author.';
+	END IF;
+	RETURN o;
+END;
+$$;
 
 -- Append one line to a job's log.
 CREATE FUNCTION mf._job_event(job_id bigint, level text, message text, details jsonb DEFAULT NULL) RETURNS void
@@ -44,23 +65,6 @@ LANGUAGE sql AS $$
 	INSERT INTO mf.job_events (job_id, level, message, details) VALUES (job_id, level, message, details);
 $$;
 COMMENT ON FUNCTION mf._job_event(bigint, text, text, jsonb) IS 'append a line to a job''s log';
-
--- The FROM item of a training source, as mf_train reads it.
-CREATE FUNCTION mf._source_from_item(source text) RETURNS text
-LANGUAGE plpgsql STABLE AS $$
-BEGIN
-	IF source ~* '^[\s(]*(select|with)\M' THEN
-		RETURN format('(%s) AS mf_source', source);
-	END IF;
-	IF to_regclass(source) IS NULL THEN
-		RAISE EXCEPTION 'training source "%" does not exist', source
-			USING ERRCODE = 'undefined_table',
-				  HINT = 'Give a table or view name, or a query starting with SELECT or WITH.';
-	END IF;
-	RETURN to_regclass(source)::text || ' AS mf_source';
-END;
-$$;
-COMMENT ON FUNCTION mf._source_from_item(text) IS 'the FROM item of a training source (a quoted relation or a subquery); 42P01 when unknown';
 
 -- Mark a version failed, with the reason in its metadata and an audit event.
 CREATE FUNCTION mf._fail_version(version_id bigint, reason text, message text, job_id bigint) RETURNS void
@@ -85,7 +89,8 @@ COMMENT ON FUNCTION mf._fail_version(bigint, text, text, bigint) IS
 	'mark an untrained version failed: metadata.failure holds the reason (cancelled, timeout, error, worker died), the error and the job';
 
 -- Queue a training job for a ref after validating everything that can be checked now.
-CREATE FUNCTION mf._queue_train(ref text, source text, target text, options jsonb, policy jsonb) RETURNS bigint
+CREATE FUNCTION mf._queue_train(ref text, source text, target text, options jsonb, policy jsonb,
+								run_as oid, search_path text) RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
 	r		record;
@@ -97,9 +102,10 @@ DECLARE
 	max_att integer := 1;
 	active	bigint;
 	id		bigint;
+	d		record;
 BEGIN
-	IF ref IS NULL OR source IS NULL THEN
-		RAISE EXCEPTION 'ref and source must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+	IF ref IS NULL THEN
+		RAISE EXCEPTION 'ref must not be NULL' USING ERRCODE = 'null_value_not_allowed';
 	END IF;
 	options := mf._options_object(options);
 	IF options ? 'max_attempts' THEN
@@ -113,8 +119,13 @@ BEGIN
 	job_opts := options - 'max_attempts';
 
 	SELECT * INTO r FROM mf._resolve(ref);
+	PERFORM mf._require_owner(r.model_id, 'train');
 	PERFORM mf._lock_model(r.model_id);
 	SELECT * INTO v FROM mf.model_versions mv WHERE mv.version_id = r.version_id;
+	SELECT * INTO d FROM mf._data_defaults(v.config, source, target, job_opts);
+	source := d.source;
+	target := d.target;
+	job_opts := d.options;
 	fam := v.config ->> 'family';
 	SELECT * INTO o FROM mf._train_options(v.config, job_opts);
 	PERFORM mf._normalize_config(mf._merge_patch(v.config, o.patch));
@@ -136,7 +147,8 @@ BEGIN
 				  HINT = 'Pass NULL as target; list the columns to cluster in option "features".';
 	END IF;
 	PERFORM mf._check_source(source, target, o.runopts,
-							 fam = 'logistic_regression' OR (fam = 'mlp' AND coalesce(v.config ->> 'task', 'classification') <> 'regression'));
+							 fam = 'logistic_regression' OR (fam = 'mlp' AND coalesce(v.config ->> 'task', 'classification') <> 'regression'),
+							 run_as, search_path);
 
 	SELECT * INTO st FROM mf._jobs_state();
 	IF NOT st.preloaded THEN
@@ -153,7 +165,7 @@ BEGIN
 	END IF;
 
 	IF v.status = 'trained' THEN
-		ref := mf_create_version(mf._ref(r.version_id), ARRAY['retrained'], '{}');
+		ref := mf._create_version(mf._ref(r.version_id), ARRAY['retrained'], '{}');
 		SELECT * INTO r FROM mf._resolve(ref);
 	END IF;
 	SELECT j.job_id INTO active FROM mf.jobs j
@@ -164,15 +176,14 @@ BEGIN
 				  HINT = format('mf_wait(%s) waits for it; mf_cancel_job(%s) cancels it.', active, active);
 	END IF;
 
-	INSERT INTO mf.jobs (kind, version_id, source, target, options, policy, max_attempts)
-	VALUES ('train', r.version_id, source, target, job_opts, policy, max_att)
+	INSERT INTO mf.jobs (kind, version_id, source, target, options, policy, max_attempts, queued_by, run_as, search_path)
+	VALUES ('train', r.version_id, source, target, job_opts, policy, max_att, mf._actor(),
+			pg_catalog.pg_get_userbyid(run_as), search_path)
 	RETURNING job_id INTO id;
-	PERFORM mf._job_event(id, 'info', format('queued by %s: train %s:%s on %s', current_user, r.model_name, r.version,
-											 left(source, 200)),
+	PERFORM mf._job_event(id, 'info', format('queued by %s: train %s:%s', mf._actor(), r.model_name, r.version),
 						  jsonb_build_object('options', job_opts, 'policy', policy));
 	PERFORM mf._event('queue_job', r.model_id, r.model_name, r.version_id, r.version, NULL,
-					  jsonb_build_object('job_id', id, 'source', source, 'target', target, 'options', job_opts,
-										 'policy', policy));
+					  jsonb_build_object('job_id', id, 'target', target, 'options', job_opts, 'policy', policy));
 	IF st.launcher_pid = 0 THEN
 		RAISE WARNING 'job % is queued but the mf_ext launcher is not running', id
 			USING HINT = 'The launcher restarts within seconds after an error; if it does not, read the server log. The job runs once it is back.';
@@ -181,32 +192,23 @@ BEGIN
 	RETURN id;
 END;
 $$;
-COMMENT ON FUNCTION mf._queue_train(text, text, text, jsonb, jsonb) IS
-	'validate and queue a training job (a trained ref gets a derived version first); returns the job id';
+COMMENT ON FUNCTION mf._queue_train(text, text, text, jsonb, jsonb, oid, text) IS
+	'validate and queue a training job whose source runs as run_as on search_path (a trained ref gets a derived version first); returns the job id';
 
-CREATE FUNCTION mf_train_async(ref text, source text, target text DEFAULT NULL, options jsonb DEFAULT '{}') RETURNS bigint
-LANGUAGE sql AS $$
-	SELECT mf._queue_train(ref, source, target, options, NULL);
+CREATE FUNCTION mf._train_async(ref text, source text DEFAULT NULL, target text DEFAULT NULL, options jsonb DEFAULT '{}') RETURNS bigint
+LANGUAGE sql SECURITY DEFINER AS $$
+	SELECT mf._queue_train(ref, source, target, options, NULL, mf._caller(), mf._caller_search_path());
 $$;
+CREATE FUNCTION mf_train_async(ref text, source text DEFAULT NULL, target text DEFAULT NULL, options jsonb DEFAULT '{}') RETURNS bigint
+	AS 'MODULE_PATHNAME', 'mf_gate'
+	LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION mf_train_async(text, text, text, jsonb) IS
 	'queue mf_train(ref, source, target, options) as a background job in this transaction (nothing runs if it rolls back); options may add max_attempts; returns the job id';
 
--- Rows a source has now.
-CREATE FUNCTION mf._count_source(source text) RETURNS bigint
-LANGUAGE plpgsql AS $$
+CREATE FUNCTION mf._retrain(ref text, options jsonb DEFAULT '{}') RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER AS $$
 DECLARE
-	n		bigint;
-BEGIN
-	EXECUTE 'SELECT count(*) FROM ' || mf._source_from_item(source) INTO n;
-	RETURN n;
-END;
-$$;
-COMMENT ON FUNCTION mf._count_source(text) IS 'number of rows of a training source now';
-
-CREATE FUNCTION mf_retrain(ref text, options jsonb DEFAULT '{}') RETURNS bigint
-LANGUAGE plpgsql AS $$
-DECLARE
-	policy_keys constant text[] := ARRAY['promote', 'metric', 'min_delta', 'min_new_rows'];
+	policy_keys constant text[] := ARRAY['promote', 'metric', 'min_delta', 'min_new_rows', 'kept_stage'];
 	metrics_known constant text[] := ARRAY['accuracy', 'precision', 'recall', 'f1', 'roc_auc', 'log_loss',
 										   'r2', 'mse', 'rmse', 'mae', 'inertia'];
 	r		record;
@@ -215,6 +217,7 @@ DECLARE
 	spec	jsonb;
 	seen	bigint;
 	now_rows bigint;
+	author	oid;
 BEGIN
 	IF ref IS NULL THEN
 		RAISE EXCEPTION 'ref must not be NULL' USING ERRCODE = 'null_value_not_allowed';
@@ -222,8 +225,14 @@ BEGIN
 	options := mf._options_object(options);
 	policy := jsonb_build_object('promote', coalesce(options ->> 'promote', 'if_better'),
 								 'min_delta', coalesce(options -> 'min_delta', '0'),
-								 'min_new_rows', coalesce(options -> 'min_new_rows', '0'))
+								 'min_new_rows', coalesce(options -> 'min_new_rows', '0'),
+								 'kept_stage', coalesce(options ->> 'kept_stage', 'archived'))
 			  || jsonb_strip_nulls(jsonb_build_object('metric', options -> 'metric'));
+	IF policy ->> 'kept_stage' NOT IN ('archived', 'development') THEN
+		RAISE EXCEPTION 'option "kept_stage" must be "archived" or "development"'
+			USING ERRCODE = 'invalid_parameter_value', DETAIL = format('Got %s.', options -> 'kept_stage'),
+				  HINT = 'A retrained version that is not promoted is archived unless kept_stage is "development".';
+	END IF;
 	IF policy ->> 'promote' NOT IN ('never', 'always', 'if_better') THEN
 		RAISE EXCEPTION 'option "promote" must be "never", "always" or "if_better"'
 			USING ERRCODE = 'invalid_parameter_value', DETAIL = format('Got %s.', options -> 'promote');
@@ -252,6 +261,7 @@ BEGIN
 			SELECT * INTO r FROM mf._resolve(mf._ref(v.version_id));
 		END IF;
 	END IF;
+	PERFORM mf._require_owner(r.model_id, 'retrain');
 	spec := v.training_spec;
 	IF spec IS NULL THEN
 		RAISE EXCEPTION 'version "%" of model "%" has no training_spec', r.version, r.model_name
@@ -259,9 +269,11 @@ BEGIN
 				  HINT = 'Train it once with mf_train() or mf_train_async(); mf_retrain() repeats that training on the current data.';
 	END IF;
 
+	-- the stored source runs as the role that stored it (0.1.0 stored none: the version's creator)
+	author := mf._author_oid(coalesce(spec ->> 'run_as', v.created_by));
 	IF (policy ->> 'min_new_rows')::bigint > 0 THEN
 		seen := coalesce((v.metrics ->> 'train_rows')::bigint, 0) + coalesce((v.metrics ->> 'test_rows')::bigint, 0);
-		now_rows := mf._count_source(spec ->> 'source');
+		now_rows := mf._count_source(spec ->> 'source', author, coalesce(spec ->> 'search_path', '"$user", public'));
 		IF now_rows - seen < (policy ->> 'min_new_rows')::bigint THEN
 			PERFORM mf._event('retrain_skipped', r.model_id, r.model_name, r.version_id, r.version, NULL,
 							  jsonb_build_object('rows_seen', seen, 'rows_now', now_rows,
@@ -272,9 +284,13 @@ BEGIN
 		END IF;
 	END IF;
 	RETURN mf._queue_train(mf._ref(r.version_id), spec ->> 'source', spec ->> 'target',
-						   coalesce(spec -> 'options', '{}') || (options - policy_keys), policy);
+						   coalesce(spec -> 'options', '{}') || (options - policy_keys), policy,
+						   author, coalesce(spec ->> 'search_path', '"$user", public'));
 END;
 $$;
+CREATE FUNCTION mf_retrain(ref text, options jsonb DEFAULT '{}') RETURNS bigint
+	AS 'MODULE_PATHNAME', 'mf_gate'
+	LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION mf_retrain(text, jsonb) IS
 	'queue training of a new version from the stored training_spec on the current data (a bare name: the production version, else the newest trained one); policy options promote (never, always, if_better), metric, min_delta, min_new_rows; NULL when skipped for too few new rows';
 
@@ -289,23 +305,29 @@ DECLARE
 	lower_better boolean;
 	min_delta float8 := coalesce((job.policy ->> 'min_delta')::float8, 0);
 	new_score float8 := (v.metrics ->> metric)::float8;
-	prod	mf.model_versions;
-	prod_score float8;
+	base	mf.model_versions;	-- the production version, else the version retrained
+	against text := 'production';
+	base_score float8;
 	decision text;
 	reason	text;
 	out		jsonb;
 BEGIN
 	lower_better := metric IN ('mse', 'rmse', 'mae', 'log_loss', 'inertia');
-	SELECT * INTO prod FROM mf.model_versions mv WHERE mv.model_id = v.model_id AND mv.stage = 'production';
-	IF FOUND THEN
+	SELECT * INTO base FROM mf.model_versions mv WHERE mv.model_id = v.model_id AND mv.stage = 'production';
+	IF NOT FOUND THEN
+		against := 'retrained version';
+		SELECT * INTO base FROM mf.model_versions mv WHERE mv.version_id = v.parent_version_id AND mv.status = 'trained';
+	END IF;
+	IF base.version_id IS NOT NULL THEN
 		BEGIN
-			prod_score := (mf._evaluate_on_split((SELECT a.bytes FROM mf.artifacts a WHERE a.version_id = prod.version_id),
+			base_score := (mf._evaluate_on_split((SELECT a.bytes FROM mf.artifacts a WHERE a.version_id = base.version_id),
 												 job.source, job.target,
 												 coalesce((job.options ->> 'test_size')::float8, 0.2),
 												 coalesce((job.options ->> 'seed')::bigint, 42),
-												 (job.options ->> 'stratify')::boolean) ->> metric)::float8;
+												 (job.options ->> 'stratify')::boolean,
+												 mf._author_oid(job.run_as), job.search_path) ->> metric)::float8;
 		EXCEPTION WHEN OTHERS THEN
-			reason := 'the production version could not be evaluated: ' || SQLERRM;
+			reason := format('the %s could not be evaluated: %s', against, SQLERRM);
 		END;
 	END IF;
 	IF promote = 'never' THEN
@@ -314,36 +336,43 @@ BEGIN
 	ELSIF promote = 'always' THEN
 		decision := 'promoted';
 		reason := 'policy always promotes';
-	ELSIF prod.version_id IS NULL THEN
+	ELSIF base.version_id IS NULL THEN
 		decision := 'promoted';
-		reason := 'no production version';
-	ELSIF new_score IS NULL OR prod_score IS NULL THEN
+		reason := 'no production version and no trained version to compare with';
+	ELSIF new_score IS NULL OR base_score IS NULL THEN
 		decision := 'kept';
 		reason := coalesce(reason, format('metric "%s" is missing', metric));
-	ELSIF (lower_better AND new_score < prod_score - min_delta)
-		  OR (NOT lower_better AND new_score > prod_score + min_delta) THEN
+	ELSIF (lower_better AND new_score < base_score - min_delta)
+		  OR (NOT lower_better AND new_score > base_score + min_delta) THEN
 		decision := 'promoted';
-		reason := format('%s %s beats %s by more than min_delta %s', metric, new_score, prod_score, min_delta);
+		reason := format('%s %s beats %s of the %s by more than min_delta %s', metric, new_score, base_score, against, min_delta);
 	ELSE
 		decision := 'kept';
-		reason := format('%s %s does not beat %s by more than min_delta %s', metric, new_score, prod_score, min_delta);
+		reason := format('%s %s does not beat %s of the %s by more than min_delta %s', metric, new_score, base_score,
+						 against, min_delta);
 	END IF;
 	IF decision = 'promoted' THEN
-		PERFORM mf_set_stage(mf._ref(v.version_id), 'production');
+		PERFORM mf._set_stage(mf._ref(v.version_id), 'production');
+	ELSIF coalesce(job.policy ->> 'kept_stage', 'archived') = 'archived' THEN
+		PERFORM mf._set_stage(mf._ref(v.version_id), 'archived');
 	END IF;
 	out := jsonb_build_object('decision', decision, 'policy', promote, 'metric', metric, 'min_delta', min_delta,
 							  'new_version', mf._ref(v.version_id), 'new_score', new_score,
-							  'production_version', mf._ref(prod.version_id), 'production_score', prod_score,
-							  'same_test_split', prod_score IS NOT NULL, 'reason', reason, 'job_id', job.job_id);
+							  'compared_with', CASE WHEN base.version_id IS NOT NULL THEN against END,
+							  'compared_version', mf._ref(base.version_id), 'compared_score', base_score,
+							  'production_version', CASE WHEN against = 'production' THEN mf._ref(base.version_id) END,
+							  'production_score', CASE WHEN against = 'production' THEN base_score END,
+							  'kept_stage', CASE WHEN decision = 'kept' THEN coalesce(job.policy ->> 'kept_stage', 'archived') END,
+							  'same_test_split', base_score IS NOT NULL, 'reason', reason, 'job_id', job.job_id);
 	PERFORM mf._event('promotion', v.model_id, (SELECT name FROM mf.models m WHERE m.model_id = v.model_id),
 					  v.version_id, v.version,
-					  jsonb_build_object('production_version', mf._ref(prod.version_id), 'production_score', prod_score),
+					  jsonb_build_object('compared_version', mf._ref(base.version_id), 'compared_score', base_score),
 					  out);
 	RETURN out;
 END;
 $$;
 COMMENT ON FUNCTION mf._decide_promotion(mf.jobs, mf.model_versions) IS
-	'apply a retrain policy: both versions scored on the same test split; promotes when the policy says so; records the decision in mf.events';
+	'apply a retrain policy: the new version and the production version (else the version retrained) scored on the same test split; promotes when the policy says so, else archives the candidate (kept_stage); records the decision in mf.events';
 
 -- Launcher: claim the oldest queued job (a job whose role was dropped fails here).
 CREATE FUNCTION mf._claim_job(launcher_pid integer, OUT job_id bigint, OUT role_oid oid) RETURNS SETOF record
@@ -363,11 +392,12 @@ BEGIN
 			RETURN;
 		END IF;
 		role_oid := (SELECT ro.oid FROM pg_catalog.pg_roles ro WHERE ro.rolname = j.queued_by);
-		IF role_oid IS NULL THEN
+		IF role_oid IS NULL OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles ro WHERE ro.rolname = j.run_as) THEN
 			UPDATE mf.jobs u SET status = 'failed', finished_at = clock_timestamp(),
-				   error = format('role "%s" that queued the job no longer exists', j.queued_by)
+				   error = format('role "%s" that queued the job or role "%s" that wrote its source no longer exists',
+								  j.queued_by, j.run_as)
 			 WHERE u.job_id = j.job_id;
-			PERFORM mf._fail_version(j.version_id, 'error', 'the role that queued the job no longer exists', j.job_id);
+			PERFORM mf._fail_version(j.version_id, 'error', 'the role that queued the job or wrote its source no longer exists', j.job_id);
 			CONTINUE;
 		END IF;
 		PERFORM mf._job_event(j.job_id, 'info', format('claimed by the launcher (pid %s), attempt %s of %s',
@@ -378,7 +408,7 @@ BEGIN
 	END LOOP;
 END;
 $$;
-COMMENT ON FUNCTION mf._claim_job(integer) IS 'launcher: claim the oldest queued job (FOR UPDATE SKIP LOCKED) and return it with the role to run it as';
+COMMENT ON FUNCTION mf._claim_job(integer) IS 'launcher: claim the oldest queued job (FOR UPDATE SKIP LOCKED) and return it with the role that queued it';
 
 -- Launcher: put back a claimed job whose worker could not be started.
 CREATE FUNCTION mf._unclaim_job(job_id bigint) RETURNS void
@@ -453,7 +483,8 @@ COMMENT ON FUNCTION mf._job_progress(bigint, text, float8, bigint, bigint, float
 
 -- Worker: take the job (pid, phase, version status); no row when it is not running any more.
 CREATE FUNCTION mf._job_begin(job_id bigint, pid integer, blas_threads integer, OUT ref text, OUT source text, OUT target text,
-							  OUT options jsonb, OUT cancel_requested boolean) RETURNS SETOF record
+							  OUT options jsonb, OUT cancel_requested boolean, OUT run_as oid,
+							  OUT search_path text) RETURNS SETOF record
 LANGUAGE plpgsql AS $$
 DECLARE
 	j		mf.jobs;
@@ -472,14 +503,16 @@ BEGIN
 		PERFORM mf._job_event(j.job_id, 'error', 'the version to train was dropped or is already trained');
 		RETURN;
 	END IF;
-	PERFORM mf._job_event(j.job_id, 'info', format('started in worker %s with %s BLAS thread(s): loading %s',
-												   pid, blas_threads, left(j.source, 200)),
+	PERFORM mf._job_event(j.job_id, 'info', format('started in worker %s with %s BLAS thread(s): loading the source as role %s',
+												   pid, blas_threads, j.run_as),
 						  jsonb_build_object('worker_pid', pid, 'blas_threads', blas_threads));
 	ref := mf._ref(j.version_id);
 	source := j.source;
 	target := j.target;
 	options := j.options;
 	cancel_requested := j.cancel_requested;
+	run_as := (SELECT ro.oid FROM pg_catalog.pg_roles ro WHERE ro.rolname = j.run_as);
+	search_path := j.search_path;
 	RETURN NEXT;
 END;
 $$;
@@ -581,8 +614,16 @@ END;
 $$;
 COMMENT ON FUNCTION mf._job(bigint) IS 'a job row; 42704 when unknown';
 
-CREATE FUNCTION mf_wait(job_id bigint, timeout interval DEFAULT '1 hour') RETURNS mf.jobs
-LANGUAGE plpgsql VOLATILE AS $$
+-- May the acting role act on a job (it queued it, owns its model, or holds mf_admin)?
+CREATE FUNCTION mf._owns_job(j mf.jobs) RETURNS boolean
+LANGUAGE sql VOLATILE AS $$
+	SELECT mf._acts_as('mf_admin') OR mf._acts_as(j.queued_by)
+		   OR coalesce(mf._owns((SELECT v.model_id FROM mf.model_versions v WHERE v.version_id = j.version_id)), false);
+$$;
+COMMENT ON FUNCTION mf._owns_job(mf.jobs) IS 'may the acting role act on a job: it queued it (membership counts), owns its model, or holds mf_admin';
+
+CREATE FUNCTION mf._wait(job_id bigint, timeout interval DEFAULT '1 hour') RETURNS mf.jobs
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER AS $$
 DECLARE
 	j		mf.jobs;
 	deadline timestamptz := clock_timestamp() + coalesce(timeout, '1 hour');
@@ -598,8 +639,9 @@ BEGIN
 				  DETAIL = format('This transaction is %s: its snapshot never sees the job end.', upper(current_setting('transaction_isolation'))),
 				  HINT = 'Call mf_wait() in its own transaction.';
 	END IF;
+	PERFORM mf._require_role('mf_reader', 'wait for jobs');
 	j := mf._job(job_id);
-	IF j.status = 'queued' AND EXISTS (SELECT 1 FROM mf.jobs u WHERE u.job_id = mf_wait.job_id
+	IF j.status = 'queued' AND EXISTS (SELECT 1 FROM mf.jobs u WHERE u.job_id = _wait.job_id
 										  AND u.xmin::text::bigint = pg_current_xact_id_if_assigned()::text::bigint % 4294967296) THEN
 		RAISE EXCEPTION 'job % was queued in this transaction', job_id
 			USING ERRCODE = 'object_not_in_prerequisite_state',
@@ -620,44 +662,63 @@ BEGIN
 		EXIT WHEN j.status IN ('succeeded', 'failed', 'cancelled') OR clock_timestamp() >= deadline;
 		PERFORM pg_sleep(least(0.1, extract(epoch FROM deadline - clock_timestamp())));
 	END LOOP;
+	IF NOT mf._owns_job(j) THEN
+		j.source := NULL;
+		j.search_path := NULL;
+	END IF;
 	RETURN j;
 END;
 $$;
+CREATE FUNCTION mf_wait(job_id bigint, timeout interval DEFAULT '1 hour') RETURNS mf.jobs
+	AS 'MODULE_PATHNAME', 'mf_gate'
+	LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION mf_wait(bigint, interval) IS
 	'wait (interruptibly) until a job ends or the timeout passes, with a NOTICE per progress step; returns the job row';
 
-CREATE FUNCTION mf_cancel_job(job_id bigint) RETURNS boolean
-LANGUAGE plpgsql AS $$
+CREATE FUNCTION mf._cancel_job(job_id bigint) RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER AS $$
 DECLARE
 	j		mf.jobs;
 BEGIN
 	j := mf._job(job_id);
+	IF NOT mf._owns_job(j) THEN
+		RAISE EXCEPTION 'permission denied to cancel job %', job_id
+			USING ERRCODE = 'insufficient_privilege',
+				  DETAIL = format('Job %s was queued by role "%s"; role "%s" is neither a member of it, nor an owner of the model, nor of mf_admin.',
+								  job_id, j.queued_by, mf._actor());
+	END IF;
 	UPDATE mf.jobs u SET status = 'cancelled', finished_at = clock_timestamp(), error = 'cancelled by mf_cancel_job()'
-	 WHERE u.job_id = mf_cancel_job.job_id AND u.status = 'queued'
+	 WHERE u.job_id = _cancel_job.job_id AND u.status = 'queued'
 	RETURNING u.* INTO j;
 	IF FOUND THEN
 		PERFORM mf._fail_version(j.version_id, 'cancelled', 'cancelled by mf_cancel_job() before it started', j.job_id);
-		PERFORM mf._job_event(j.job_id, 'error', format('cancelled by %s before it started', current_user));
+		PERFORM mf._job_event(j.job_id, 'error', format('cancelled by %s before it started', mf._actor()));
 		RETURN true;
 	END IF;
 	UPDATE mf.jobs u SET cancel_requested = true
-	 WHERE u.job_id = mf_cancel_job.job_id AND u.status = 'running'
+	 WHERE u.job_id = _cancel_job.job_id AND u.status = 'running'
 	RETURNING u.* INTO j;
 	IF FOUND THEN
-		PERFORM mf._job_event(j.job_id, 'warning', format('cancel requested by %s', current_user));
+		PERFORM mf._job_event(j.job_id, 'warning', format('cancel requested by %s', mf._actor()));
 		PERFORM mf._signal_job(j.job_id);
 		RETURN true;
 	END IF;
 	RETURN false;
 END;
 $$;
+CREATE FUNCTION mf_cancel_job(job_id bigint) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'mf_gate'
+	LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION mf_cancel_job(bigint) IS
 	'cancel a queued job, or stop a running one (within a second or two; its version is marked failed with reason cancelled); false when it had already ended';
 
 CREATE FUNCTION mf_job_log(job_id bigint) RETURNS SETOF mf.job_events
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
-	PERFORM mf._job(job_id);
+	IF NOT EXISTS (SELECT 1 FROM mf.jobs u WHERE u.job_id = mf_job_log.job_id) THEN
+		RAISE EXCEPTION 'job % does not exist', job_id
+			USING ERRCODE = 'undefined_object', HINT = 'SELECT job_id, status FROM mf.jobs lists the jobs.';
+	END IF;
 	RETURN QUERY SELECT * FROM mf.job_events e WHERE e.job_id = mf_job_log.job_id ORDER BY e.event_id;
 END;
 $$;

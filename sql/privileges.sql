@@ -1,5 +1,84 @@
--- Everyone may read the catalog; writing goes through grants the DBA gives.
+-- ---------------------------------------------------------------------------
+-- Privileges (README, "Privileges"; src/privileges.c has the design note)
+-- ---------------------------------------------------------------------------
+-- Only the extension's owner writes the catalog: users change it through the
+-- mf_* functions, which check who they are (from the session) and what they
+-- may do.  Three roles, created when missing, are what a DBA grants:
+--   mf_reader   search the catalog, read jobs and events, predict, evaluate
+--   mf_trainer  also create models, and change, train, version, promote and
+--               drop the models it owns (membership in the owner role counts)
+--   mf_admin    everything, on every model
+-- PUBLIC keeps only what is safe for everyone: the config tools (families,
+-- templates, validation).  Training data (raw category values, sources) is
+-- readable only by a model's owner and mf_admin, through mf_get_model.
+
+DO $$
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'mf_reader') THEN
+		CREATE ROLE mf_reader NOLOGIN;
+	END IF;
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'mf_trainer') THEN
+		CREATE ROLE mf_trainer NOLOGIN;
+	END IF;
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'mf_admin') THEN
+		CREATE ROLE mf_admin NOLOGIN;
+	END IF;
+	IF NOT pg_catalog.pg_has_role('mf_trainer', 'mf_reader', 'MEMBER') THEN
+		GRANT mf_reader TO mf_trainer;
+	END IF;
+	IF NOT pg_catalog.pg_has_role('mf_admin', 'mf_trainer', 'MEMBER') THEN
+		GRANT mf_trainer TO mf_admin;
+	END IF;
+END;
+$$;
+COMMENT ON ROLE mf_reader IS 'mf_ext: search the model catalog, read jobs and events, predict and evaluate';
+COMMENT ON ROLE mf_trainer IS 'mf_ext: mf_reader, plus create models and change, train and promote its own';
+COMMENT ON ROLE mf_admin IS 'mf_ext: every mf_ext operation on every model';
+
 GRANT USAGE ON SCHEMA mf TO PUBLIC;
-GRANT SELECT ON mf.models, mf.model_versions, mf.aliases, mf.templates, mf.events, mf.catalog TO PUBLIC;
-GRANT SELECT (version_id, format_version, size_bytes, sha256, created_at) ON mf.artifacts TO PUBLIC;
-GRANT SELECT ON mf.jobs, mf.job_events TO PUBLIC;
+REVOKE ALL ON ALL TABLES IN SCHEMA mf FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA mf FROM PUBLIC;
+GRANT SELECT ON mf.templates TO PUBLIC;
+GRANT SELECT ON mf.models, mf.aliases, mf.events, mf.catalog, mf.job_events TO mf_reader;
+GRANT SELECT (version_id, model_id, version, config, config_hash, parent_version_id, improvements, metadata,
+			  metrics, stage, status, n_parameters, dependencies, created_at, trained_at, created_by)
+	ON mf.model_versions TO mf_reader;
+GRANT SELECT (version_id, format_version, size_bytes, sha256, created_at) ON mf.artifacts TO mf_reader;
+GRANT SELECT (job_id, kind, version_id, status, progress, phase, epoch, total_epochs, loss, attempts,
+			  max_attempts, error, queued_by, queued_at, started_at, heartbeat_at, finished_at, worker_pid,
+			  result, target, options, policy, cancel_requested, run_as)
+	ON mf.jobs TO mf_reader;
+
+-- Every function: the body of each gate documented, a fixed search_path for
+-- SQL and PL/pgSQL (C functions qualify every name they use); internal
+-- functions are not PUBLIC, except the argument forms of prediction that
+-- the planner substitutes into users' queries and the pure helpers of the
+-- invoker's functions mf_search_models (version order, known names).
+DO $$
+DECLARE
+	f		record;
+BEGIN
+	FOR f IN SELECT p.oid::regprocedure AS sig, l.lanname, n.nspname, p.proname, p.prosrc,
+					to_regprocedure(format('mf._%s(%s)', substr(p.proname, 4),
+										   pg_catalog.oidvectortypes(p.proargtypes))) AS body
+			   FROM pg_catalog.pg_depend d
+			   JOIN pg_catalog.pg_proc p ON p.oid = d.objid AND d.classid = 'pg_catalog.pg_proc'::regclass
+			   JOIN pg_catalog.pg_language l ON l.oid = p.prolang
+			   JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+			  WHERE d.refclassid = 'pg_catalog.pg_extension'::regclass AND d.deptype = 'e'
+				AND d.refobjid = (SELECT e.oid FROM pg_catalog.pg_extension e WHERE e.extname = 'mf_ext') LOOP
+		IF f.prosrc = 'mf_gate' THEN
+			EXECUTE format('COMMENT ON FUNCTION %s IS %L', f.body,
+						   format('body of %s (SECURITY DEFINER, run only through it: see that function''s comment)', f.proname));
+		END IF;
+		IF f.lanname IN ('sql', 'plpgsql') THEN
+			EXECUTE format('ALTER FUNCTION %s SET search_path = pg_catalog, mf, pg_temp', f.sig);
+		END IF;
+		IF f.nspname = 'mf' AND f.proname NOT IN ('_predict_args', '_predict_label_args', '_predict_proba_args',
+												  '_predict_cols', '_predict_label_cols', '_predict_proba_cols',
+												  '_semver_key', '_known_word') THEN
+			EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', f.sig);
+		END IF;
+	END LOOP;
+END;
+$$;

@@ -3,18 +3,19 @@
 -- ---------------------------------------------------------------------------
 
 CREATE FUNCTION mf._train_run(family text, config jsonb, source text, target text, options jsonb,
+							  author oid, search_path text,
 							  OUT artifact bytea, OUT format_version integer, OUT feature_schema jsonb,
 							  OUT metrics jsonb, OUT config_updates jsonb)
 	RETURNS record
 	AS 'MODULE_PATHNAME', 'mf_train_run'
 	LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION mf._train_run(text, jsonb, text, text, jsonb) IS
-	'read a source, encode its features, fit one family on a normalised config; returns the artifact, feature schema, metrics and learned config keys (no catalog writes)';
+COMMENT ON FUNCTION mf._train_run(text, jsonb, text, text, jsonb, oid, text) IS
+	'read a source (run with the rights of role author, names resolved on search_path), encode its features, fit one family on a normalised config; returns the artifact, feature schema, metrics and learned config keys (no catalog writes)';
 
-CREATE FUNCTION mf._evaluate_run(artifact bytea, source text, target text) RETURNS jsonb
+CREATE FUNCTION mf._evaluate_run(artifact bytea, source text, target text, author oid, search_path text) RETURNS jsonb
 	AS 'MODULE_PATHNAME', 'mf_evaluate_run'
 	LANGUAGE C STABLE;
-COMMENT ON FUNCTION mf._evaluate_run(bytea, text, text) IS
+COMMENT ON FUNCTION mf._evaluate_run(bytea, text, text, oid, text) IS
 	'validate an artifact (XX001 when damaged), apply its feature schema to a source and compute the metrics of training';
 
 CREATE FUNCTION mf._artifact_tensors(artifact bytea) RETURNS jsonb
@@ -39,7 +40,10 @@ END;
 $$;
 COMMENT ON FUNCTION mf._model_weights(text) IS 'the trained weights of a version as {tensor: [values]} (coef, intercept, params, centers)';
 
-CREATE FUNCTION mf_train(ref text, source text, target text DEFAULT NULL, options jsonb DEFAULT '{}') RETURNS text
+-- Train a version; its source runs with the rights of role run_as and means
+-- what it means on search_path (no privilege check: callers check).
+CREATE FUNCTION mf._train_version(ref text, source text, target text, options jsonb,
+								  run_as oid, search_path text) RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
 	r		record;
@@ -50,17 +54,21 @@ DECLARE
 	cfg		record;
 	res		record;
 	fin		record;
+	d		record;
 BEGIN
-	IF ref IS NULL OR source IS NULL THEN
-		RAISE EXCEPTION 'ref and source must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+	IF ref IS NULL THEN
+		RAISE EXCEPTION 'ref must not be NULL' USING ERRCODE = 'null_value_not_allowed';
 	END IF;
-	options := mf._options_object(options);
 	SELECT * INTO r FROM mf._resolve(ref);
 	PERFORM mf._lock_model(r.model_id);
 	SELECT * INTO v FROM mf.model_versions mv WHERE mv.version_id = r.version_id;
+	SELECT * INTO d FROM mf._data_defaults(v.config, source, target, mf._options_object(options));
+	source := d.source;
+	target := d.target;
+	options := d.options;
 	IF v.status = 'trained' THEN
 		-- two statements: the resolving query needs a snapshot that sees the new version
-		k := mf_create_version(mf._ref(r.version_id), ARRAY['retrained'], '{}');
+		k := mf._create_version(mf._ref(r.version_id), ARRAY['retrained'], '{}');
 		SELECT * INTO r FROM mf._resolve(k);
 		SELECT * INTO v FROM mf.model_versions mv WHERE mv.version_id = r.version_id;
 	END IF;
@@ -70,7 +78,7 @@ BEGIN
 	SELECT * INTO opts FROM mf._train_options(v.config, options);
 	SELECT * INTO cfg FROM mf._normalize_config(mf._merge_patch(v.config, opts.patch));
 
-	SELECT * INTO res FROM mf._train_run(fam, cfg.config, source, target, opts.runopts);
+	SELECT * INTO res FROM mf._train_run(fam, cfg.config, source, target, opts.runopts, run_as, search_path);
 
 	SELECT * INTO fin FROM mf._normalize_config(cfg.config || res.config_updates);
 	UPDATE mf.model_versions mv
@@ -81,8 +89,9 @@ BEGIN
 		   training_spec = jsonb_build_object(
 				'source', source, 'target', target,
 				'features', (SELECT jsonb_agg(c -> 'name') FROM jsonb_array_elements(res.feature_schema -> 'columns') c),
-				'options', options),
-		   metrics = res.metrics,
+				'options', options, 'run_as', pg_catalog.pg_get_userbyid(run_as), 'search_path', search_path,
+				'warnings', coalesce(res.metrics -> 'warnings', '[]')),
+		   metrics = res.metrics - 'warnings',
 		   status = 'trained',
 		   trained_at = now()
 	 WHERE mv.version_id = r.version_id;
@@ -93,31 +102,81 @@ BEGIN
 	PERFORM mf._event('train', r.model_id, r.model_name, r.version_id, r.version,
 					  jsonb_build_object('status', v.status),
 					  jsonb_build_object('status', 'trained', 'n_parameters', fin.n_parameters,
-										 'metrics', res.metrics - 'history' - 'confusion_matrix' - 'labels'));
+										 'metrics', res.metrics - 'history' - 'confusion_matrix' - 'labels' - 'warnings'));
 	RETURN mf._ref(r.version_id);
 END;
 $$;
-COMMENT ON FUNCTION mf_train(text, text, text, jsonb) IS
-	'train a version in this session on a table, view or SELECT; a trained version is first derived into a new one; returns name:version';
+COMMENT ON FUNCTION mf._train_version(text, text, text, jsonb, oid, text) IS
+	'train a version (a trained one is first derived into a new one), its source run as run_as on search_path; no privilege check';
 
-CREATE FUNCTION mf_evaluate(ref text, source text, target text DEFAULT NULL) RETURNS jsonb
-LANGUAGE plpgsql STABLE AS $$
+CREATE FUNCTION mf._train(ref text, source text DEFAULT NULL, target text DEFAULT NULL, options jsonb DEFAULT '{}') RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER AS $$
+BEGIN
+	PERFORM mf._require_owner((SELECT r.model_id FROM mf._resolve(ref) r), 'train');
+	RETURN mf._train_version(ref, source, target, options, mf._caller(), mf._caller_search_path());
+END;
+$$;
+CREATE FUNCTION mf_train(ref text, source text DEFAULT NULL, target text DEFAULT NULL, options jsonb DEFAULT '{}') RETURNS text
+	AS 'MODULE_PATHNAME', 'mf_gate'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION mf_train(text, text, text, jsonb) IS
+	'train a version in this session on a table, view or query (default: the config''s data section); a trained version is first derived into a new one; returns name:version';
+
+CREATE FUNCTION mf._evaluate(ref text, source text, target text DEFAULT NULL) RETURNS jsonb
+LANGUAGE plpgsql STABLE SECURITY DEFINER AS $$
 DECLARE
 	r		record;
 	bytes	bytea;
 BEGIN
+	PERFORM mf._require_role('mf_reader', 'evaluate models');
 	SELECT * INTO r FROM mf._resolve(ref);
 	SELECT a.bytes INTO bytes FROM mf.artifacts a WHERE a.version_id = r.version_id;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'version "%" of model "%" has no artifact', r.version, r.model_name
 			USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Train it with mf_train().';
 	END IF;
-	RETURN mf._evaluate_run(bytes, source, target);
+	RETURN mf._evaluate_run(bytes, source, target, mf._caller(), mf._caller_search_path());
 END;
 $$;
+CREATE FUNCTION mf_evaluate(ref text, source text, target text DEFAULT NULL) RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'mf_gate'
+	LANGUAGE C STABLE;
 COMMENT ON FUNCTION mf_evaluate(text, text, text) IS
 	'metrics of a trained version on a table, view or SELECT (same encoding and metrics as training; XX001 for a damaged artifact)';
 
+
+-- Source, target and run options of a training call, defaulted from the
+-- config's data section (source, target, features, test_size, max_rows);
+-- 22023 without a source, or for data keys tabular training cannot honour.
+CREATE FUNCTION mf._data_defaults(config jsonb, src text, tgt text, opts jsonb,
+								  OUT source text, OUT target text, OUT options jsonb)
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+	data	jsonb := coalesce(config -> 'data', '{}');
+	unused	text;
+BEGIN
+	source := coalesce(src, data ->> 'source');
+	target := coalesce(tgt, data ->> 'target');
+	options := jsonb_strip_nulls(jsonb_build_object('features', data -> 'features', 'test_size', data -> 'test_size',
+													'max_rows', data -> 'max_rows')) || opts;
+	IF source IS NULL THEN
+		RAISE EXCEPTION 'no training source'
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'source is NULL and the config has no data.source.',
+				  HINT = 'Pass a table, view or query, or create the model with {"data": {"source": ..., "target": ...}}.';
+	END IF;
+	IF config ->> 'family' <> 'transformer' THEN
+		SELECT string_agg('data.' || k, ', ' ORDER BY k) INTO unused
+		  FROM jsonb_object_keys(data) k WHERE k NOT IN ('source', 'target', 'features', 'test_size', 'max_rows');
+		IF unused IS NOT NULL THEN
+			RAISE EXCEPTION 'the config sets % which % model training does not use', unused, config ->> 'family'
+				USING ERRCODE = 'invalid_parameter_value',
+					  DETAIL = 'Tabular training reads data.source, data.target, data.features, data.test_size and data.max_rows.',
+					  HINT = 'Remove the other keys with mf_create_version(ref, ''{}'', ''{"data": {"key": null}}'').';
+		END IF;
+	END IF;
+END;
+$$;
 
 -- Options of a training call: '{}' for NULL, 22023 unless a JSON object.
 CREATE FUNCTION mf._options_object(options jsonb) RETURNS jsonb

@@ -22,10 +22,12 @@
 
 #include "mf_core.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <sys/mman.h>
 
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "executor/tuptable.h"
@@ -38,11 +40,13 @@
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/plancache.h"
 #include "utils/regproc.h"
 #include "utils/varlena.h"
 
 #include "mf_config.h"
 #include "moments.h"
+#include "privileges.h"
 #include "train.h"
 
 #define MF_CHECK_ROWS 16384
@@ -157,18 +161,48 @@ MfDatumToDouble(Datum d, Oid typid)
 	return 0.0;
 }
 
-/* The FROM item for a source: a quoted relation name or a subquery. */
-static char *
+/* s starts with keyword w as a whole word (case-insensitive). */
+static bool
+MfStartsWithWord(const char *s, const char *w)
+{
+	size_t		n = strlen(w);
+
+	return pg_strncasecmp(s, w, n) == 0 && !(isalnum((unsigned char) s[n]) || s[n] == '_' ||
+											 s[n] == '$' || IS_HIGHBIT_SET(s[n]));
+}
+
+/* Skip whitespace, opening parentheses and SQL comments. */
+static const char *
+MfSkipSqlNoise(const char *s)
+{
+	for (;;)
+	{
+		if (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r' || *s == '\f' || *s == '(')
+			s++;
+		else if (s[0] == '-' && s[1] == '-')
+			s += strcspn(s, "\n");
+		else if (s[0] == '/' && s[1] == '*' && strstr(s + 2, "*/") != NULL)
+			s = strstr(s + 2, "*/") + 2;
+		else
+			return s;
+	}
+}
+
+/*
+ * The FROM item for a source: a subquery when it is a query (SELECT, WITH,
+ * VALUES or TABLE as a whole word, after whitespace, parentheses and
+ * comments), else a quoted relation name (42P01 when unknown).
+ */
+char *
 MfSourceFromItem(const char *source)
 {
-	const char *s = source;
+	const char *s = MfSkipSqlNoise(source);
 	List	   *names;
 	RangeVar   *rv;
 
-	while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r' || *s == '(')
-		s++;
-	if (pg_strncasecmp(s, "select", 6) == 0 || pg_strncasecmp(s, "with", 4) == 0)
-		return psprintf("(%s) AS mf_source", source);
+	if (MfStartsWithWord(s, "select") || MfStartsWithWord(s, "with") ||
+		MfStartsWithWord(s, "values") || MfStartsWithWord(s, "table"))
+		return psprintf("(%s\n) AS mf_source", source);
 
 	names = stringToQualifiedNameList(source);
 	rv = makeRangeVarFromNameList(names);
@@ -176,8 +210,43 @@ MfSourceFromItem(const char *source)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("training source \"%s\" does not exist", source),
-				 errhint("Give a table or view name, or a query starting with SELECT or WITH.")));
+				 errhint("Give a table or view name, or a query starting with SELECT, WITH or VALUES.")));
 	return psprintf("%s AS mf_source", NameListToQuotedString(names));
+}
+
+/* A dataset whose source runs as (author_arg oid, author_arg + 1 search_path). */
+MfDataset *
+MfNewDataset(FunctionCallInfo fcinfo, int author_arg)
+{
+	MfDataset  *ds = palloc0(sizeof(MfDataset));
+
+	if (PG_NARGS() < author_arg + 2 || PG_ARGISNULL(author_arg) || PG_ARGISNULL(author_arg + 1))
+		elog(ERROR, "a training source needs its author and search_path");
+	ds->author = PG_GETARG_OID(author_arg);
+	ds->author_path = text_to_cstring(PG_GETARG_TEXT_PP(author_arg + 1));
+	return ds;
+}
+
+/* 0A000 when a planned source reads a temporary table (invisible to a job). */
+static void
+MfRefuseTemp(SPIPlanPtr plan, const char *source)
+{
+	ListCell   *lc;
+	ListCell   *rc;
+
+	foreach(lc, SPI_plan_get_plan_sources(plan))
+	{
+		CachedPlanSource *ps = (CachedPlanSource *) lfirst(lc);
+
+		foreach(rc, ps->relationOids)
+			if (get_rel_persistence(lfirst_oid(rc)) == RELPERSISTENCE_TEMP)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("training source \"%s\" reads temporary table \"%s\"", source,
+								get_rel_name(lfirst_oid(rc))),
+						 errdetail("A background job runs in another session, which cannot see this session's temporary tables."),
+						 errhint("Copy the rows into a regular table, or train in this session with mf_train().")));
+	}
 }
 
 /* Attribute number of a column of the source, or 0. */
@@ -604,13 +673,11 @@ MfReadSource(MfDataset *ds, const char *source, const char *target,
 	SPIExecuteOptions opts;
 	SPIPlanPtr	plan;
 	char	   *query;
-	int			rc,
-				guc_level;
+	int			rc;
+	MfRunAs		runas;
 
 	ds->target = target ? pstrdup(target) : NULL;
 	ds->classify = classify;
-	query = psprintf("SELECT * FROM %s%s", MfSourceFromItem(source),
-					 max_rows > 0 ? psprintf(" LIMIT " INT64_FORMAT, max_rows) : "");
 	memset(&rcv, 0, sizeof(rcv));
 	rcv.pub.receiveSlot = MfRecvSlot;
 	rcv.pub.rStartup = MfRecvStartup;
@@ -629,23 +696,27 @@ MfReadSource(MfDataset *ds, const char *source, const char *target,
 		elog(ERROR, "SPI_connect failed");
 
 	/*
-	 * The split and the artifact depend on the order of the rows, which
-	 * must be the same on every run: so no parallel plan (no
-	 * CURSOR_OPT_PARALLEL_OK, which SPI_execute would set), and no
-	 * synchronized scan, which starts a large table wherever another (or an
-	 * earlier, unfinished) scan of it was.  Like a function's SET clause,
-	 * the setting is undone on the way out or by the abort of the
-	 * transaction.
+	 * The source is its author's SQL: it is resolved, planned and run with
+	 * exactly the author's rights and search_path (privileges.c), and every
+	 * setting it changes is undone before we go on.  The split and the
+	 * artifact depend on the order of the rows, which must be the same on
+	 * every run: so no parallel plan (no CURSOR_OPT_PARALLEL_OK, which
+	 * SPI_execute would set), and no synchronized scan, which starts a large
+	 * table wherever another (or an earlier, unfinished) scan of it was.
 	 */
+	MfRunAsBegin(&runas, ds->author, ds->author_path);
+	(void) set_config_option("synchronize_seqscans", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	query = psprintf("SELECT * FROM %s%s", MfSourceFromItem(source),
+					 max_rows > 0 ? psprintf(" LIMIT " INT64_FORMAT, max_rows) : "");
 	memset(&popts, 0, sizeof(popts));
 	plan = SPI_prepare_extended(query, &popts);
 	if (plan == NULL)
 		elog(ERROR, "could not plan the training source: %s", SPI_result_code_string(SPI_result));
-	guc_level = NewGUCNestLevel();
-	(void) set_config_option("synchronize_seqscans", "off", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
+	if (ds->refuse_temp)
+		MfRefuseTemp(plan, source);
 	rc = SPI_execute_plan_extended(plan, &opts);
-	AtEOXact_GUC(true, guc_level);
+	MfRunAsEnd(&runas);
 	if (rc < 0)
 		elog(ERROR, "could not read the training source: %s", SPI_result_code_string(rc));
 	SPI_finish();

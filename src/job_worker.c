@@ -58,6 +58,7 @@
 #include "utils/timestamp.h"
 
 #include "mf_jobs_shm.h"
+#include "privileges.h"
 #include "train.h"
 
 extern PGDLLEXPORT void MfJobWorkerMain(Datum arg);
@@ -70,6 +71,8 @@ typedef struct MfJobSpec
 	char	   *target;			/* NULL for kmeans */
 	char	   *options;		/* jsonb as text */
 	bool		cancel_requested;
+	Oid			run_as;			/* the source's author */
+	char	   *search_path;	/* what the source's names mean */
 } MfJobSpec;
 
 static MfJobsShared *MfShared = NULL;
@@ -225,7 +228,8 @@ MfJobBegin(int64 job_id, MfJobSpec *spec)
 	bool		found;
 
 	MfBgXactBegin("mf_ext job: starting");
-	if (SPI_execute_with_args("SELECT ref, source, target, options, cancel_requested FROM mf._job_begin($1, $2, $3)",
+	if (SPI_execute_with_args("SELECT ref, source, target, options, cancel_requested, run_as, search_path "
+							  "FROM mf._job_begin($1, $2, $3)",
 							  3, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "mf._job_begin failed");
 	found = SPI_processed == 1;
@@ -239,23 +243,29 @@ MfJobBegin(int64 job_id, MfJobSpec *spec)
 		spec->options = MfResultText(4);
 		c = MfResultText(5);
 		spec->cancel_requested = c != NULL && c[0] == 't';
-		found = spec->ref != NULL;
+		c = MfResultText(6);
+		spec->run_as = c != NULL ? atooid(c) : InvalidOid;
+		spec->search_path = MfResultText(7);
+		found = spec->ref != NULL && OidIsValid(spec->run_as) && spec->search_path != NULL;
 	}
 	MfBgXactCommit();
 	return found;
 }
 
-/* Transaction 2: train as the queuing role, then record success. */
+/*
+ * Transaction 2: train, then record success.  The worker stays the
+ * bootstrap superuser; the source alone runs, restricted, with the rights
+ * of its author (MfReadSource), and the audit events name the role that
+ * queued the job.
+ */
 static void
-MfJobTrain(int64 job_id, const MfJobSpec *spec, Oid role)
+MfJobTrain(int64 job_id, const MfJobSpec *spec, Oid queued_by)
 {
-	Oid			argtypes[4] = {TEXTOID, TEXTOID, TEXTOID, JSONBOID};
-	Datum		args[4];
-	char		nulls[4] = "    ";
+	Oid			argtypes[6] = {TEXTOID, TEXTOID, TEXTOID, JSONBOID, OIDOID, TEXTOID};
+	Datum		args[6];
+	char		nulls[6] = "      ";
 	Oid			fin_types[2] = {INT8OID, TEXTOID};
 	Datum		fin_args[2];
-	Oid			save_user;
-	int			save_sec;
 	char	   *trained;
 
 	MfBgXactBegin(psprintf("mf_ext job " INT64_FORMAT ": training %s", job_id, spec->ref));
@@ -266,20 +276,27 @@ MfJobTrain(int64 job_id, const MfJobSpec *spec, Oid role)
 	args[1] = CStringGetTextDatum(spec->source);
 	args[2] = spec->target ? CStringGetTextDatum(spec->target) : (Datum) 0;
 	args[3] = DirectFunctionCall1(jsonb_in, CStringGetDatum(spec->options));
+	args[4] = ObjectIdGetDatum(spec->run_as);
+	args[5] = CStringGetTextDatum(spec->search_path);
 	if (spec->target == NULL)
 		nulls[2] = 'n';
-	GetUserIdAndSecContext(&save_user, &save_sec);
-	SetUserIdAndSecContext(role, save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	if (SPI_execute_with_args("SELECT mf_train($1, $2, $3, $4)", 4, argtypes, args, nulls, false, 1) != SPI_OK_SELECT ||
-		SPI_processed != 1)
-		elog(ERROR, "mf_train returned no row");
-	trained = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	SetUserIdAndSecContext(save_user, save_sec);
-
-	fin_args[0] = Int64GetDatum(job_id);
-	fin_args[1] = CStringGetTextDatum(trained);
-	if (SPI_execute_with_args("SELECT mf._job_succeeded($1, $2)", 2, fin_types, fin_args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "mf._job_succeeded failed");
+	MfCallerPush(queued_by, spec->search_path);
+	PG_TRY();
+	{
+		if (SPI_execute_with_args("SELECT mf._train_version($1, $2, $3, $4, $5, $6)", 6, argtypes, args, nulls,
+								  false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "mf._train_version returned no row");
+		trained = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		fin_args[0] = Int64GetDatum(job_id);
+		fin_args[1] = CStringGetTextDatum(trained);
+		if (SPI_execute_with_args("SELECT mf._job_succeeded($1, $2)", 2, fin_types, fin_args, NULL, false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "mf._job_succeeded failed");
+	}
+	PG_FINALLY();
+	{
+		MfCallerPop();
+	}
+	PG_END_TRY();
 	MfSetTraining(false);
 	MfBgXactCommit();
 }
@@ -530,7 +547,7 @@ mf_signal_job(PG_FUNCTION_ARGS)
 
 PG_FUNCTION_INFO_V1(mf_evaluate_on_split);
 
-/* mf._evaluate_on_split(artifact, source, target, test_size, seed, stratify) RETURNS jsonb */
+/* mf._evaluate_on_split(artifact, source, target, test_size, seed, stratify, author, search_path) RETURNS jsonb */
 Datum
 mf_evaluate_on_split(PG_FUNCTION_ARGS)
 {
@@ -546,7 +563,7 @@ mf_evaluate_on_split(PG_FUNCTION_ARGS)
 	split.stratify = PG_ARGISNULL(5) ? -1 : PG_GETARG_BOOL(5);
 	runctx = AllocSetContextCreate(caller, "mf evaluation on a split", ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSwitchTo(runctx);
-	metrics = MfEvaluateArtifactSplit(palloc0(sizeof(MfDataset)), VARDATA_ANY(art),
+	metrics = MfEvaluateArtifactSplit(MfNewDataset(fcinfo, 6), VARDATA_ANY(art),
 									  VARSIZE_ANY_EXHDR(art),
 									  text_to_cstring(PG_GETARG_TEXT_PP(1)),
 									  PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2)),
@@ -560,15 +577,16 @@ mf_evaluate_on_split(PG_FUNCTION_ARGS)
 PG_FUNCTION_INFO_V1(mf_check_source);
 
 /*
- * mf._check_source(source, target, options, classify): read one row the way
- * mf_train will, so an unknown source, target or feature fails at queue time
- * with the same error.
+ * mf._check_source(source, target, options, classify, author, search_path):
+ * read one row the way the job will, so an unknown source, target or
+ * feature, or a temporary table, fails at queue time with the same error.
  */
 Datum
 mf_check_source(PG_FUNCTION_ARGS)
 {
 	MemoryContext caller = CurrentMemoryContext;
 	MemoryContext runctx;
+	MfDataset  *ds;
 	json_t	   *options;
 	json_t	   *features;
 
@@ -580,10 +598,35 @@ mf_check_source(PG_FUNCTION_ARGS)
 	MemoryContextSwitchTo(runctx);
 	options = PG_ARGISNULL(2) ? NULL : MfJsonbToJansson(PG_GETARG_JSONB_P(2), "options");
 	features = options ? json_object_get(options, "features") : NULL;
-	MfReadSource(palloc0(sizeof(MfDataset)), text_to_cstring(PG_GETARG_TEXT_PP(0)),
+	ds = MfNewDataset(fcinfo, 4);
+	ds->refuse_temp = true;
+	MfReadSource(ds, text_to_cstring(PG_GETARG_TEXT_PP(0)),
 				 PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1)),
 				 features, 1, !PG_ARGISNULL(3) && PG_GETARG_BOOL(3), false);
 	MemoryContextSwitchTo(caller);
 	MemoryContextDelete(runctx);
 	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(mf_count_source);
+
+/* mf._count_source(source, author, search_path): rows of a source now, read as its author. */
+Datum
+mf_count_source(PG_FUNCTION_ARGS)
+{
+	MfDataset  *ds = MfNewDataset(fcinfo, 1);
+	MfRunAs		runas;
+	bool		isnull;
+	int64		n;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	MfRunAsBegin(&runas, ds->author, ds->author_path);
+	if (SPI_execute(psprintf("SELECT count(*) FROM %s", MfSourceFromItem(text_to_cstring(PG_GETARG_TEXT_PP(0)))),
+					true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not count the rows of the training source");
+	n = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	MfRunAsEnd(&runas);
+	SPI_finish();
+	PG_RETURN_INT64(n);
 }

@@ -29,6 +29,7 @@
 #include "utils/memutils.h"
 
 #include "predict.h"
+#include "privileges.h"
 
 uint64		MfModelCacheGeneration = 0;
 
@@ -218,10 +219,14 @@ MfPredResolve(text *ref, MfPredResolved *out)
 	bool		isnull;
 	char	   *status;
 	char	   *sha;
+	MfRunAs		owner;
 
+	MfRequireReader("predict with mf_ext models");
 	args[0] = PointerGetDatum(ref);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	/* the catalog is read as its owner, after the check above */
+	MfAsOwnerBegin(&owner);
 	if (!MfPredResolveFast(ref))
 	{
 		/* not found or malformed: mf._resolve raises the error */
@@ -245,6 +250,7 @@ MfPredResolve(text *ref, MfPredResolved *out)
 				 errdetail("Its status is %s.", status),
 				 errhint("Train it with mf_train(), or name a trained version.")));
 	strlcpy(out->sha256, sha, sizeof(out->sha256));
+	MfAsOwnerEnd(&owner);
 	SPI_finish();
 }
 
@@ -447,9 +453,11 @@ MfPredLoad(const MfPredResolved *r)
 	MfPredModel *m;
 	json_t	   *meta;
 	json_error_t jerr;
+	MfRunAs		owner;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	MfAsOwnerBegin(&owner);		/* MfPredResolve checked mf_reader */
 	if (SPI_execute_with_args("SELECT bytes FROM mf.artifacts WHERE version_id = $1",
 							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT ||
 		SPI_processed != 1)
@@ -458,6 +466,7 @@ MfPredLoad(const MfPredResolved *r)
 				 errmsg("model version \"%s\" has no artifact", r->ref),
 				 errhint("Train it with mf_train().")));
 	bytes = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	MfAsOwnerEnd(&owner);
 	tmp = MemoryContextSwitchTo(cxt);
 	m = palloc0(sizeof(MfPredModel));
 	m->cxt = cxt;

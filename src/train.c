@@ -4,9 +4,9 @@
  * mf_train() and mf_evaluate() are PL/pgSQL (catalog work: resolving,
  * deriving versions, validating option keys, updating rows, events); the
  * numeric work is done here:
- *   mf._train_run(family, config, source, target, options)
+ *   mf._train_run(family, config, source, target, options, author, search_path)
  *       -> (artifact, format_version, feature_schema, metrics, config_updates)
- *   mf._evaluate_run(artifact, source, target) -> jsonb metrics
+ *   mf._evaluate_run(artifact, source, target, author, search_path) -> jsonb
  *   mf._artifact_tensors(artifact) -> jsonb {tensor: [values]}
  * Each run works in its own memory context, deleted before returning; an
  * ERROR anywhere frees everything with the transaction.
@@ -15,8 +15,11 @@
 
 #include "mf_core.h"
 
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
@@ -40,9 +43,102 @@ MfRequireArg(FunctionCallInfo fcinfo, int n, const char *name)
 				 errmsg("%s must not be NULL", name)));
 }
 
+/* Rows below which a column of distinct values is not called an identifier. */
+#define MF_ID_LIKE_MIN_ROWS 50
+
+/* Hash of row r of column c (integer value or category text). */
+static uint32
+MfCellHash(const MfDataset *ds, const MfColumn *c, size_t r)
+{
+	if (c->kind == MF_COL_CATEGORICAL)
+		return hash_bytes((const unsigned char *) c->str[r], strlen(c->str[r]));
+	return hash_bytes_uint32((uint32) (int64) MfNum(ds, c, r)) ^ (uint32) ((int64) MfNum(ds, c, r) >> 32);
+}
+
+/* Rows a and b of column c hold the same value. */
+static bool
+MfCellEqual(const MfDataset *ds, const MfColumn *c, size_t a, size_t b)
+{
+	if (c->kind == MF_COL_CATEGORICAL)
+		return strcmp(c->str[a], c->str[b]) == 0;
+	return MfNum(ds, c, a) == MfNum(ds, c, b);
+}
+
+/*
+ * Does column c hold a different non-NULL value in every row, like a
+ * customer_id?  Only integer and text columns are looked at; an open
+ * addressing set of row numbers stops at the first repeated value, which
+ * comes early in an ordinary column.
+ */
+static bool
+MfColumnIsIdLike(const MfDataset *ds, const MfColumn *c)
+{
+	size_t		cap = 1;
+	int64	   *slot;
+
+	if (ds->n < MF_ID_LIKE_MIN_ROWS ||
+		!(c->kind == MF_COL_CATEGORICAL || c->typid == INT2OID || c->typid == INT4OID || c->typid == INT8OID))
+		return false;
+	while (cap < 2 * ds->n)
+		cap <<= 1;
+	slot = palloc_extended(cap * sizeof(int64), MCXT_ALLOC_HUGE);
+	memset(slot, 0xff, cap * sizeof(int64));
+	for (size_t r = 0; r < ds->n; r++)
+	{
+		size_t		h;
+
+		if (MfColIsNull(c, r))
+			return false;
+		for (h = MfCellHash(ds, c, r) & (cap - 1); slot[h] >= 0; h = (h + 1) & (cap - 1))
+			if (MfCellEqual(ds, c, (size_t) slot[h], r))
+				return false;
+		slot[h] = (int64) r;
+		if ((r & 0xffff) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+	return true;
+}
+
+/* The names of the feature columns that look like identifiers. */
+static json_t *
+MfIdLikeColumns(const MfDataset *ds)
+{
+	json_t	   *names = json_array();
+
+	for (int i = 0; i < ds->ncols; i++)
+		if (MfColumnIsIdLike(ds, &ds->cols[i]))
+			json_array_append_new(names, json_string(ds->cols[i].name));
+	return names;
+}
+
+/*
+ * Name the identifier-like feature columns in a NOTICE each and in the
+ * returned JSON array of warnings (kept in the training spec): they are
+ * features by default, and rarely mean to be.
+ */
+static json_t *
+MfIdLikeWarnings(json_t *names)
+{
+	json_t	   *warnings = json_array();
+	size_t		i;
+	json_t	   *name;
+
+	json_array_foreach(names, i, name)
+	{
+		ereport(NOTICE,
+				(errmsg("column \"%s\" has a different value in every row, like an identifier, and is a feature",
+						json_string_value(name)),
+				 errhint("List the features in option \"features\" to leave it out.")));
+		json_array_append_new(warnings,
+							  json_string(psprintf("column \"%s\" has a different value in every row (an identifier?) and is a feature",
+												   json_string_value(name))));
+	}
+	return warnings;
+}
+
 PG_FUNCTION_INFO_V1(mf_train_run);
 
-/* mf._train_run(family, config, source, target, options) */
+/* mf._train_run(family, config, source, target, options, author, search_path) */
 Datum
 mf_train_run(PG_FUNCTION_ARGS)
 {
@@ -65,6 +161,7 @@ mf_train_run(PG_FUNCTION_ARGS)
 	HeapTuple	tuple;
 	int64		max_rows;
 	json_t	   *mr;
+	json_t	   *warnings;
 
 	MfRequireArg(fcinfo, 0, "family");
 	MfRequireArg(fcinfo, 1, "config");
@@ -106,14 +203,17 @@ mf_train_run(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("option \"features\" must be an array of column names")));
 
-	ds = palloc0(sizeof(MfDataset));
+	ds = MfNewDataset(fcinfo, 5);
 	MfPhaseStart();
 	MfReadSource(ds, source, target, json_object_get(options, "features"), max_rows, classify, false);
 	MfPhaseEnd("read");
+	/* on the raw rows, which training rearranges; said once training succeeded */
+	warnings = json_object_get(options, "features") == NULL ? MfIdLikeColumns(ds) : json_array();
 	if (classify)
 		MfMapLabels(ds);
 	MfPhaseEnd("labels");
 	metrics = MfTrainFamily(ds, family, config, options, &artifact, &updates);
+	json_object_set_new(metrics, "warnings", MfIdLikeWarnings(warnings));
 	schema = MfSchemaToJson(ds, strcmp(family, "kmeans") == 0 ? "clustering" :
 							classify ? "classification" : "regression");
 	MfTrainPhase("registering");
@@ -132,7 +232,7 @@ mf_train_run(PG_FUNCTION_ARGS)
 
 PG_FUNCTION_INFO_V1(mf_evaluate_run);
 
-/* mf._evaluate_run(artifact bytea, source text, target text) RETURNS jsonb */
+/* mf._evaluate_run(artifact, source, target, author oid, search_path text) RETURNS jsonb */
 Datum
 mf_evaluate_run(PG_FUNCTION_ARGS)
 {
@@ -147,7 +247,7 @@ mf_evaluate_run(PG_FUNCTION_ARGS)
 	art = PG_GETARG_BYTEA_PP(0);
 	runctx = AllocSetContextCreate(caller, "mf evaluation", ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSwitchTo(runctx);
-	metrics = MfEvaluateArtifact(palloc0(sizeof(MfDataset)), VARDATA_ANY(art),
+	metrics = MfEvaluateArtifact(MfNewDataset(fcinfo, 3), VARDATA_ANY(art),
 								 VARSIZE_ANY_EXHDR(art), MfTextArg(fcinfo, 1),
 								 MfTextArg(fcinfo, 2));
 	MemoryContextSwitchTo(caller);

@@ -92,6 +92,10 @@ typedef struct MfDataset
 	bool		standardize;
 	double	   *center;			/* [p] (NULL when not standardised) */
 	double	   *scale;			/* [p] */
+	/* who wrote the source: it runs with exactly this role's rights */
+	Oid			author;
+	const char *author_path;	/* the search_path its names mean */
+	bool		refuse_temp;	/* refuse temporary tables (read later elsewhere) */
 } MfDataset;
 
 /* Encoding options of a run. */
@@ -109,6 +113,8 @@ extern char *mf_json_canonical(const json_t *value);
 extern void MfReadSource(MfDataset *ds, const char *source, const char *target,
 						 json_t *features, int64 max_rows, bool classify,
 						 bool from_schema);
+extern MfDataset *MfNewDataset(FunctionCallInfo fcinfo, int author_arg);
+extern char *MfSourceFromItem(const char *source);
 extern void MfMapLabels(MfDataset *ds);
 extern double *MfFitEncodeRows(MfDataset *ds, const size_t *train, size_t n_train,
 							   const size_t *test, size_t n_test,

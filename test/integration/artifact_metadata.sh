@@ -46,7 +46,7 @@ print(b.hex())' "$1" "$2"
 refused() {
 	local code="$1" model="$2" old="$3" new="$4" why="$5" hex out
 	hex="$(artifact "$model" | edit "$old" "$new")" || fail "could not edit the $model artifact"
-	out="$("$PG_BIN/psql" -X -q -tA -v VERBOSITY=verbose -c "SELECT mf._evaluate_run(decode('$hex', 'hex'), 'am_data', 'label')" 2>&1)" &&
+	out="$("$PG_BIN/psql" -X -q -tA -v VERBOSITY=verbose -c "SELECT mf._evaluate_run(decode('$hex', 'hex'), 'am_data', 'label', current_user::regrole::oid, 'public')" 2>&1)" &&
 		fail "$model with $new was evaluated: $out"
 	case "$out" in
 		*"ERROR:  $code: "*"$why"*) ;;
@@ -58,7 +58,7 @@ refused() {
 
 # The unedited artifact evaluates (the edit helper itself changes nothing else).
 hex="$(artifact am_log | edit '"task":"classification"' '"task":"classification"')"
-[ -n "$(q "SELECT mf._evaluate_run(decode('$hex', 'hex'), 'am_data', 'label') ->> 'accuracy'")" ] ||
+[ -n "$(q "SELECT mf._evaluate_run(decode('$hex', 'hex'), 'am_data', 'label', current_user::regrole::oid, 'public') ->> 'accuracy'")" ] ||
 	fail "an artifact re-checksummed without edits is refused"
 pass "an artifact re-checksummed without edits evaluates"
 
@@ -120,7 +120,7 @@ while made < 150:
     struct.pack_into("<I", out, 36, zlib.crc32(bytes(out[:36]) + bytes(out[40:])))
     print(out.hex())
     made += 1' "$seed" >"$MF_ROOT/build/artifact_fuzz_$model.hex" || fail "could not mutate the $model artifact"
-	sed "s/.*/SELECT mf._evaluate_run(decode('&', 'hex'), 'am_data', 'label') IS NOT NULL;/" \
+	sed "s/.*/SELECT mf._evaluate_run(decode('&', 'hex'), 'am_data', 'label', current_user::regrole::oid, 'public') IS NOT NULL;/" \
 		"$MF_ROOT/build/artifact_fuzz_$model.hex" >"$MF_ROOT/build/artifact_fuzz_$model.sql"
 	fuzz_run "$model" "$MF_ROOT/build/artifact_fuzz_$model.sql" "$seed" "mf._evaluate_run"
 	sed "s/.*/UPDATE mf.artifacts SET bytes = decode('&', 'hex') WHERE version_id = $version; SELECT count(mf_predict('$model:1.0.0', d)) FROM (SELECT * FROM am_data LIMIT 3) d;/" \

@@ -31,8 +31,9 @@ sql "SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname = '$JOB'"
 id="$(q "SELECT min(j.job_id) FROM mf.jobs j JOIN mf.catalog c USING (version_id) WHERE c.model = 'jcron' AND j.policy IS NOT NULL")"
 [ "$(job "$id" status)" = succeeded ] || fail "retrain job $id: $(job "$id" "status || ' ' || coalesce(error, '')")"
 [ "$(job "$id" "result ->> 'ref'")" = jcron:1.1.0 ] || fail "new version: $(job "$id" "result ->> 'ref'")"
-[ "$(q "SELECT status || ' ' || stage FROM mf.catalog WHERE ref = 'jcron:1.1.0'")" = "trained development" ] || fail "jcron:1.1.0 not trained"
-pass "cron ran mf_retrain: job $id succeeded, jcron:1.1.0 trained"
+[ "$(q "SELECT status || ' ' || stage FROM mf.catalog WHERE ref = 'jcron:1.1.0'")" = "trained archived" ] ||
+	fail "jcron:1.1.0 is $(q "SELECT status || ' ' || stage FROM mf.catalog WHERE ref = 'jcron:1.1.0'"), not trained and archived (kept)"
+pass "cron ran mf_retrain: job $id succeeded, jcron:1.1.0 trained and, not promoted, archived"
 ev="$(q "SELECT after ->> 'decision', after ->> 'metric', after ->> 'same_test_split',
                (after ->> 'new_score')::float8 = (after ->> 'production_score')::float8, after ->> 'production_version'
           FROM mf.events WHERE event_id > $since AND model_name = 'jcron' AND action = 'promotion'")"

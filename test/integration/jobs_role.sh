@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# A job trains with the privileges of the role that queued it: a role without
-# superuser queues a job, the training's audit event is written as that role,
+# A job's source runs with the privileges of the role that queued it: a role
+# holding mf_trainer queues a job, the training's audit event is written as that role,
 # and a source the role cannot read is refused at queue time.
 . "$(dirname "$0")/jobs_lib.bash"
 setup_jobs_db
@@ -11,9 +11,7 @@ sql "SELECT mf_drop_model(name) FROM mf.models WHERE name = 'jrole'"
 sql "DO \$\$ BEGIN IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$ROLE') THEN
        EXECUTE 'DROP OWNED BY $ROLE'; EXECUTE 'DROP ROLE $ROLE'; END IF; END \$\$"
 sql "CREATE ROLE $ROLE LOGIN;
-     GRANT INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA mf TO $ROLE;
-     GRANT SELECT ON mf.artifacts TO $ROLE;
-     GRANT USAGE ON ALL SEQUENCES IN SCHEMA mf TO $ROLE;
+     GRANT mf_trainer TO $ROLE;
      GRANT SELECT ON jobs_data TO $ROLE;
      CREATE TABLE jobs_secret AS SELECT * FROM jobs_data LIMIT 100"
 as_role() { PGUSER="$ROLE" q "$1"; }

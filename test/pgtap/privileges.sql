@@ -1,9 +1,10 @@
--- A role that does not own the catalog can read it but cannot write it or rewrite history.
+-- A role holding mf_reader can read the catalog but cannot write it or rewrite history
+-- (test/integration/privileges_attack.sh replays the attacks from real LOGIN roles).
 BEGIN;
 SELECT plan(8);
 
 SELECT mf_create_model('{"name": "shared_model", "family": "kmeans", "k": 2}');
-CREATE ROLE mf_tap_reader NOLOGIN;
+CREATE ROLE mf_tap_reader NOLOGIN IN ROLE mf_reader;
 SET LOCAL ROLE mf_tap_reader;
 
 SELECT is((SELECT count(*) FROM mf.catalog WHERE model = 'shared_model'), 1::bigint, 'reader sees the catalog');

@@ -20,22 +20,22 @@ SELECT indexname FROM pg_indexes WHERE schemaname = 'mf' ORDER BY 1;
 
 -- Constraints refuse bad rows even when written directly (terse: the failing rows hold timestamps).
 \set VERBOSITY terse
-INSERT INTO mf.models (name, family) VALUES ('Bad Name', 'mlp');
+INSERT INTO mf.models (name, family, owner) VALUES ('Bad Name', 'mlp', 'x');
 \echo :LAST_ERROR_SQLSTATE
-INSERT INTO mf.models (name, family) VALUES ('ok_name', 'svm');
+INSERT INTO mf.models (name, family, owner) VALUES ('ok_name', 'svm', 'x');
 \echo :LAST_ERROR_SQLSTATE
-INSERT INTO mf.models (name, family) VALUES ('ok_name', 'mlp');
-INSERT INTO mf.model_versions (model_id, version, config, config_hash, stage)
-SELECT model_id, '1.0', '{}', repeat('a', 64), 'development' FROM mf.models WHERE name = 'ok_name';
+INSERT INTO mf.models (name, family, owner) VALUES ('ok_name', 'mlp', 'x');
+INSERT INTO mf.model_versions (model_id, version, config, config_hash, stage, created_by)
+SELECT model_id, '1.0', '{}', repeat('a', 64), 'development', 'x' FROM mf.models WHERE name = 'ok_name';
 \echo :LAST_ERROR_SQLSTATE
-INSERT INTO mf.model_versions (model_id, version, config, config_hash, stage)
-SELECT model_id, '1.0.0', '{}', repeat('a', 64), 'production' FROM mf.models WHERE name = 'ok_name';
+INSERT INTO mf.model_versions (model_id, version, config, config_hash, stage, created_by)
+SELECT model_id, '1.0.0', '{}', repeat('a', 64), 'production', 'x' FROM mf.models WHERE name = 'ok_name';
 \echo :LAST_ERROR_SQLSTATE
-INSERT INTO mf.model_versions (model_id, version, config, config_hash, metrics)
-SELECT model_id, '1.0.0', '{}', repeat('a', 64), '{"accuracy": "0.9"}' FROM mf.models WHERE name = 'ok_name';
+INSERT INTO mf.model_versions (model_id, version, config, config_hash, metrics, created_by)
+SELECT model_id, '1.0.0', '{}', repeat('a', 64), '{"accuracy": "0.9"}', 'x' FROM mf.models WHERE name = 'ok_name';
 \echo :LAST_ERROR_SQLSTATE
-INSERT INTO mf.model_versions (model_id, version, config, config_hash, status, stage)
-SELECT model_id, v, '{}', repeat('a', 64), 'trained', 'production' FROM mf.models, (VALUES ('1.0.0'), ('1.1.0')) x(v)
+INSERT INTO mf.model_versions (model_id, version, config, config_hash, status, stage, created_by)
+SELECT model_id, v, '{}', repeat('a', 64), 'trained', 'production', 'x' FROM mf.models, (VALUES ('1.0.0'), ('1.1.0')) x(v)
  WHERE name = 'ok_name';
 \echo :LAST_ERROR_SQLSTATE
 DELETE FROM mf.models WHERE name = 'ok_name';
@@ -50,7 +50,8 @@ SELECT mf_get_model('art') #> '{artifact,size_bytes}' AS artifact_size;
 SELECT mf_drop_model('art');
 SELECT count(*) AS artifacts_left FROM mf.artifacts;
 
--- The public can read the catalog but not write it.
-SELECT has_table_privilege('public', 'mf.catalog', 'SELECT') AS catalog_readable,
+-- Only mf_reader (and the roles holding it) reads the catalog; nobody but the owner writes it.
+SELECT has_table_privilege('public', 'mf.catalog', 'SELECT') AS public_reads_catalog,
+       has_table_privilege('mf_reader', 'mf.catalog', 'SELECT') AS reader_reads_catalog,
        has_table_privilege('public', 'mf.events', 'INSERT') AS events_writable,
        has_table_privilege('public', 'mf.artifacts', 'SELECT') AS artifacts_readable;
