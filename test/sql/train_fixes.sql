@@ -1,5 +1,5 @@
 -- Training fixes: rank-deficient linear regression (one-hot beside the
--- intercept).
+-- intercept), duplicate column names in a source, too many classes to split.
 \set SHOW_CONTEXT never
 SET extra_float_digits = 0;
 
@@ -28,3 +28,17 @@ SELECT max(abs(mf_predict('cat_lin', c) - mf_predict('ref_lin', r))) < 1e-9 AS s
 -- Ridge still trains as before.
 SELECT mf_create_model('{"name": "cat_ridge", "family": "linear_regression", "alpha": 0.5}');
 SELECT mf_train('cat_ridge', 'SELECT x, color, y FROM cat_data', 'y', '{"test_size": 0}');
+
+-- Two columns with the same name: refused, never trained with the target as a feature.
+SELECT mf_create_model('{"name": "dup", "family": "linear_regression"}');
+SELECT mf_train('dup', 'SELECT x, y, x AS y FROM cat_data', 'y');
+SELECT mf_train('dup', 'SELECT x, x, y FROM cat_data', 'y', '{"features": ["x"]}');
+SELECT mf_evaluate('cat_lin', 'SELECT x, color, y, color FROM cat_data', 'y');
+
+-- A target with as many classes as rows: the split says what is wrong and the limit.
+CREATE TABLE many_classes AS
+SELECT i, (i % 97)::float8 AS x, 'c' || (i % 10000) AS label FROM generate_series(1, 12000) i;
+SELECT mf_create_model('{"name": "many", "family": "logistic_regression"}');
+SELECT mf_train('many', 'many_classes', 'label', '{"features": ["x"]}');
+-- Too few rows for any split is still said so.
+SELECT mf_train('many', 'SELECT x, label FROM many_classes WHERE i <= 2', 'label', '{"test_size": 0.1}');
