@@ -42,3 +42,8 @@ SELECT mf_create_model('{"name": "many", "family": "logistic_regression"}');
 SELECT mf_train('many', 'many_classes', 'label', '{"features": ["x"]}');
 -- Too few rows for any split is still said so.
 SELECT mf_train('many', 'SELECT x, label FROM many_classes WHERE i <= 2', 'label', '{"test_size": 0.1}');
+
+-- Clean up: later tests list every model of the registry.
+SELECT count(mf_drop_model(name)) AS dropped FROM mf.models
+ WHERE name IN ('cat_lin', 'cat_qr', 'ref_lin', 'cat_ridge', 'dup', 'many');
+DROP TABLE cat_data, ref_data, many_classes;
