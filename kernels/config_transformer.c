@@ -62,6 +62,7 @@
 	"feature_redraw_interval", "auto_check_redraw"
 
 static const char *const StackKeys[] = {STACK_KEY_LIST, NULL};
+const char *const *const MfStackKeys = StackKeys;
 static const char *const TopKeys[] = {
 	"model_type", "vocab_size", "max_length", "num_classes", "global_config",
 	"encoder", "decoder", "layers", "config", STACK_KEY_LIST, NULL

@@ -156,13 +156,16 @@ mf_yaml_to_jsonb(PG_FUNCTION_ARGS)
 
 PG_FUNCTION_INFO_V1(mf_merge_patch);
 
-/* mf._merge_patch(target jsonb, patch jsonb) RETURNS jsonb (RFC 7386) */
+/*
+ * mf._merge_patch(target jsonb, patch jsonb) RETURNS jsonb: RFC 7386, plus
+ * transformer shorthands in the patch reaching the stacks (config updates)
+ */
 Datum
 mf_merge_patch(PG_FUNCTION_ARGS)
 {
 	json_t	   *target = MfJsonbToJansson(PG_GETARG_JSONB_P(0), "merge target");
 	json_t	   *patch = MfJsonbToJansson(PG_GETARG_JSONB_P(1), "merge patch");
-	json_t	   *merged = mf_json_merge_patch(target, patch);
+	json_t	   *merged = mf_config_merge_patch(target, patch);
 
 	if (merged == NULL)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
