@@ -44,5 +44,15 @@ SELECT ref, config -> 'encoder' -> 'dropout' AS enc_dropout, config -> 'decoder'
   FROM cv WHERE ref LIKE 'cu_translator:%' ORDER BY ref;
 SELECT mf_create_version('cu_translator', '{}', '{"global_config": {"device": "cuda"}}');
 
+-- A transformer stack without device, batch_size or dropout gets cpu, 32 and 0.1.
+SELECT mf_create_model('{"name": "cu_small", "family": "transformer", "model_type": "encoder",
+  "encoder": {"d_model": 64, "num_layers": 2, "num_heads": 4, "d_ff": 2}}');
+SELECT config -> 'encoder' -> 'device' AS device, config -> 'encoder' -> 'batch_size' AS batch_size,
+       config -> 'encoder' -> 'dropout' AS dropout FROM cv WHERE ref = 'cu_small:1.0.0';
+-- ... and an update that removes the key goes back to the default.
+SELECT mf_create_version('cu_small', '{}', '{"dropout": 0.3}');
+SELECT mf_create_version('cu_small:1.1.0', '{}', '{"dropout": null}');
+SELECT ref, config -> 'encoder' -> 'dropout' AS dropout FROM cv WHERE ref LIKE 'cu_small:%' ORDER BY ref;
+
 -- Clean up: later tests list every model of the registry.
-SELECT count(mf_drop_model(name)) AS dropped FROM mf.models WHERE name IN ('s', 'cu_translator');
+SELECT count(mf_drop_model(name)) AS dropped FROM mf.models WHERE name IN ('s', 'cu_translator', 'cu_small');
