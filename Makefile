@@ -14,7 +14,7 @@ EXTVERSION  = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" mf_ext.control
 # The install script of this version is built from one file per concern
 # (as pgvector builds vector--x.y.z.sql); sql/mf_ext--*.sql are the frozen
 # scripts of earlier versions and the upgrade scripts between versions.
-SQL_PARTS   = sql/catalog.sql sql/registry.sql sql/training.sql sql/prediction.sql sql/jobs.sql sql/privileges.sql
+SQL_PARTS   = sql/catalog.sql sql/registry.sql sql/config_yaml.sql sql/training.sql sql/prediction.sql sql/jobs.sql sql/privileges.sql
 DATA        = $(wildcard sql/mf_ext--*.sql)
 DATA_built  = build/mf_ext--$(EXTVERSION).sql
 

@@ -44,6 +44,32 @@ SELECT ref, config -> 'encoder' -> 'dropout' AS enc_dropout, config -> 'decoder'
   FROM cv WHERE ref LIKE 'cu_translator:%' ORDER BY ref;
 SELECT mf_create_version('cu_translator', '{}', '{"global_config": {"device": "cuda"}}');
 
+-- mf_validate_config_yaml: the same rows as mf_validate_config on the parsed YAML.
+SELECT * FROM mf_validate_config_yaml($$
+model:
+  model_type: encoder_decoder
+  name: ok
+  global_config: {d_ff: 4}
+  encoder: {d_model: 64, num_layers: 2, num_heads: 4}
+  decoder: {d_model: 64, num_layers: 2, num_heads: 4, use_cross_attention: true}
+$$);
+SELECT * FROM mf_validate_config_yaml($$
+model:
+  model_type: encoder
+  name: Bad Name
+  global_config: {dropout: 1.5, device: cuda}
+  encoder: {d_model: 64, num_layers: 2, num_heads: 5, d_ff: 4}
+training: {optimizer: adagrad}
+$$);
+SELECT (SELECT array_agg(v ORDER BY v) FROM mf_validate_config_yaml(y) v)
+     = (SELECT array_agg(v ORDER BY v) FROM mf_validate_config(mf._yaml_to_jsonb(y)) v) AS same_rows
+  FROM (VALUES (E'name: x\nfamily: mlp\nhidden_layers: [0]\ndropout: -1\n'),
+               (E'template: bert_classifier\nname: y\nactivation: swiglue\n')) t(y);
+-- A YAML syntax error is a row too, with its line and column.
+SELECT * FROM mf_validate_config_yaml(E'model:\n  name: x\n  encoder: {d_model: 64\n');
+SELECT * FROM mf_validate_config_yaml(E'name: x\n\tfamily: mlp\n');
+SELECT * FROM mf_validate_config_yaml('[1, 2]');
+
 -- A transformer stack without device, batch_size or dropout gets cpu, 32 and 0.1.
 SELECT mf_create_model('{"name": "cu_small", "family": "transformer", "model_type": "encoder",
   "encoder": {"d_model": 64, "num_layers": 2, "num_heads": 4, "d_ff": 2}}');
