@@ -14,13 +14,14 @@ EXTVERSION  = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" mf_ext.control
 # The install script of this version is built from one file per concern
 # (as pgvector builds vector--x.y.z.sql); sql/mf_ext--*.sql are the frozen
 # scripts of earlier versions and the upgrade scripts between versions.
-SQL_PARTS   = sql/catalog.sql sql/catalog_view.sql sql/registry.sql sql/training.sql sql/prediction.sql sql/jobs.sql sql/privileges.sql
+SQL_PARTS   = sql/catalog.sql sql/catalog_view.sql sql/registry.sql sql/config_yaml.sql sql/training.sql \
+              sql/prediction.sql sql/jobs.sql sql/privileges.sql
 DATA        = $(wildcard sql/mf_ext--*.sql)
 DATA_built  = build/mf_ext--$(EXTVERSION).sql build/mf_ext--0.1.0--0.2.0.sql
 # An upgrade script: its own part (tables, dropped signatures), the view, then every
 # function of the new version as CREATE OR REPLACE (so objects of users that
 # depend on them stay), then the privileges.
-SQL_FUNCS   = sql/registry.sql sql/training.sql sql/prediction.sql sql/jobs.sql
+SQL_FUNCS   = sql/registry.sql sql/config_yaml.sql sql/training.sql sql/prediction.sql sql/jobs.sql
 
 PG_CONFIG  ?= /usr/lib/postgresql/15/bin/pg_config
 

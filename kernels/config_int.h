@@ -131,6 +131,7 @@ extern void MfKmeansNormalize(MfCtx *ctx, const MfView *v, json_t *out);
 extern int64_t MfTabularParameters(const json_t *normalized, MfFamily family);
 
 /* config_transformer.c */
+extern const char *const *const MfStackKeys;	/* keys of one stack, NULL-ended */
 extern void MfTransformerNormalize(MfCtx *ctx, const MfView *v, json_t *out);
 extern int64_t MfTransformerParameters(const MfTransformerConfig *c);
 

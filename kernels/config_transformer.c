@@ -5,7 +5,8 @@
  * stack's keys are resolved in layers, later layers winning:
  *
  *   1. custom-architecture defaults (d_ff 4, dropout 0.1, batch_size 32,
- *      device cpu) - only in the {"architecture", "layers"} form;
+ *      device cpu) - only in the {"architecture", "layers"} form (every
+ *      form defaults dropout, batch_size and device the same way);
  *   2. global_config (inherited by every stack);
  *   3. stack keys written at model level (flat and template forms);
  *   4. custom form: "config" (activation, normalization, ...), then
@@ -21,9 +22,9 @@
  *   num_layers            required                integer in [1, 1024]
  *   num_heads             required                integer in [1, 1024], divides d_model
  *   d_ff                  required                integer in [1, 64] (FFN = d_model * d_ff)
- *   dropout               required                [0, 1)
- *   batch_size            required                integer in [1, 1000000]
- *   device                required                "cpu"
+ *   dropout               0.1                     [0, 1)
+ *   batch_size            32                      integer in [1, 1000000]
+ *   device                "cpu"                   "cpu"
  *   attention_type        "softmax"               softmax | linear | causal_linear
  *   activation            "GELU"                  GELU RELU SILU GEGLU REGLU SWIGLU (any case)
  *   nb_features           256 (linear), null      integer in [1, 65536]; linear kinds only
@@ -55,6 +56,11 @@
 
 #include "config_int.h"
 
+/* Stack defaults (d_ff only in the custom-architecture form). */
+#define STACK_DEFAULT_D_FF 4
+#define STACK_DEFAULT_DROPOUT 0.1
+#define STACK_DEFAULT_BATCH_SIZE 32
+
 #define STACK_KEY_LIST \
 	"d_model", "num_layers", "num_heads", "d_ff", "dropout", "batch_size", \
 	"device", "attention_type", "activation", "nb_features", \
@@ -62,6 +68,7 @@
 	"feature_redraw_interval", "auto_check_redraw"
 
 static const char *const StackKeys[] = {STACK_KEY_LIST, NULL};
+const char *const *const MfStackKeys = StackKeys;
 static const char *const TopKeys[] = {
 	"model_type", "vocab_size", "max_length", "num_classes", "global_config",
 	"encoder", "decoder", "layers", "config", STACK_KEY_LIST, NULL
@@ -210,9 +217,9 @@ AddCustom(MfCtx *ctx, MfView *g, const CustomForm *cf, bool defaults)
 
 	if (defaults)
 	{
-		MfViewSetNew(ctx, g, "d_ff", json_integer(4), "$.d_ff");
-		MfViewSetNew(ctx, g, "dropout", json_real(0.1), "$.dropout");
-		MfViewSetNew(ctx, g, "batch_size", json_integer(32), "$.batch_size");
+		MfViewSetNew(ctx, g, "d_ff", json_integer(STACK_DEFAULT_D_FF), "$.d_ff");
+		MfViewSetNew(ctx, g, "dropout", json_real(STACK_DEFAULT_DROPOUT), "$.dropout");
+		MfViewSetNew(ctx, g, "batch_size", json_integer(STACK_DEFAULT_BATCH_SIZE), "$.batch_size");
 		MfViewSetNew(ctx, g, "device", json_string("cpu"), "$.device");
 		return;
 	}
@@ -251,7 +258,7 @@ BuildGlobal(MfCtx *ctx, const MfView *v, const CustomForm *cf, bool custom, MfVi
 		AddCustom(ctx, g, cf, false);
 }
 
-/* Device: only the cpu exists here. */
+/* Device: only the cpu exists here (and is the default). */
 static void
 CheckDevice(MfCtx *ctx, const MfView *sv)
 {
@@ -259,7 +266,7 @@ CheckDevice(MfCtx *ctx, const MfView *sv)
 	char		path[MF_PATH_LEN];
 	char		q[128];
 
-	if (MfGetString(ctx, sv, "device", MF_REQUIRED, &dev) != MF_GOT_VALUE)
+	if (MfGetString(ctx, sv, "device", 0, &dev) != MF_GOT_VALUE)
 		return;
 	if (strcmp(dev, "cpu") == 0 || strcmp(dev, "CPU") == 0)
 		return;
@@ -278,9 +285,9 @@ StackSizes(MfCtx *ctx, const MfView *sv, MfStackConfig *s)
 
 	MfGetInt(ctx, sv, "num_layers", 6, 1, 1024, MF_REQUIRED, &s->num_layers);
 	gh = MfGetInt(ctx, sv, "num_heads", 8, 1, 1024, MF_REQUIRED, &s->num_heads);
-	MfGetInt(ctx, sv, "d_ff", 4, 1, 64, MF_REQUIRED, &s->d_ff);
-	MfGetNum(ctx, sv, "dropout", 0.1, MF_RANGE_UNIT_CO, MF_REQUIRED, &s->dropout);
-	MfGetInt(ctx, sv, "batch_size", 32, 1, 1000000, MF_REQUIRED, &s->batch_size);
+	MfGetInt(ctx, sv, "d_ff", STACK_DEFAULT_D_FF, 1, 64, MF_REQUIRED, &s->d_ff);
+	MfGetNum(ctx, sv, "dropout", STACK_DEFAULT_DROPOUT, MF_RANGE_UNIT_CO, 0, &s->dropout);
+	MfGetInt(ctx, sv, "batch_size", STACK_DEFAULT_BATCH_SIZE, 1, 1000000, 0, &s->batch_size);
 	if (gd == MF_GOT_VALUE && gh == MF_GOT_VALUE && s->d_model % s->num_heads != 0)
 	{
 		MfViewPath(sv, "num_heads", path);

@@ -27,5 +27,9 @@ extern void dtrtrs_(const char *uplo, const char *trans, const char *diag,
 					const int *n, const int *nrhs, const double *a,
 					const int *lda, double *b, const int *ldb, int *info,
 					size_t uplo_len, size_t trans_len, size_t diag_len);
+extern void dgelsd_(const int *m, const int *n, const int *nrhs, double *a,
+					const int *lda, double *b, const int *ldb, double *s,
+					const double *rcond, int *rank, double *work,
+					const int *lwork, int *iwork, int *info);
 
 #endif							/* MF_LAPACK_H */

@@ -20,7 +20,17 @@
  * (communication-avoiding) QR: R of [R ; next block] by dgeqrf, Q' applied
  * to the right-hand side by dormqr, finally R v = Q'y by dtrtrs.  Memory
  * stays O(block x p), never O(n x p).  Zero-variance columns get
- * coefficient 0; a remaining rank deficiency is MF_KERR_SINGULAR.
+ * coefficient 0.
+ *
+ * Rank deficiency (a one-hot group beside the intercept, duplicated or
+ * collinear columns): when a diagonal entry of R is negligible, and only
+ * then, min ||R v - Q'y|| is solved by SVD (dgelsd) with the minimum norm
+ * of v, discarding singular values below MFK_MIN_NORM_RCOND times the
+ * largest.  ||Xs v - y||^2 = ||R v - Q'y||^2 + const, so this is the
+ * least-squares fit of scikit-learn's LinearRegression (fitted values are
+ * the same; the coefficients are those of minimum norm on the standardised
+ * columns, so a rescaled feature does not change the predictions).  Full
+ * rank data never reach this path.
  */
 #include "mf_kernels.h"
 
@@ -34,6 +44,7 @@
 
 #define MFK_PHASE "linreg"
 #define MFK_GRAM_DIRECT 16		/* widest G summed by MfkLinGramBlock */
+#define MFK_MIN_NORM_RCOND 1e-10	/* relative singular value cut-off */
 
 /* Workspace and sufficient statistics of one fit. */
 typedef struct MfkLinWork
@@ -446,9 +457,53 @@ MfkQrFree(const MfAllocator *a, MfkQrWork *qw)
 	mfk_free(a, qw->work);
 }
 
-/* Blocked QR on the standardised augmented system. */
+/*
+ * Minimum-norm solution of R v = Q'y (rank-deficient R) by SVD; v replaces
+ * qw->qty and *rank is the numerical rank.  Destroys qw->R.
+ */
 static int
-MfkLinQr(MfkLinWork *w, double alpha, double *coef, int *n_constant)
+MfkLinMinNorm(const MfAllocator *a, MfkQrWork *qw, int *rank)
+{
+	int			q = qw->q,
+				one = 1,
+				lwork = -1,
+				info = 0,
+				iw = 0;
+	double		rcond = MFK_MIN_NORM_RCOND,
+				wq = 0.0,
+			   *sv,
+			   *work = NULL;
+	int		   *iwork = NULL;
+	int			rc = MF_KOK;
+
+	sv = mfk_alloc_doubles(a, q);
+	dgelsd_(&q, &q, &one, qw->R, &q, qw->qty, &q, sv, &rcond, rank, &wq,
+			&lwork, &iw, &info);
+	lwork = (int) wq;
+	work = mfk_alloc_doubles(a, (size_t) lwork);
+	iwork = (int *) mfk_alloc_bytes(a, (size_t) (iw > 1 ? iw : 1) * sizeof(int));
+	if (sv == NULL || work == NULL || iwork == NULL || info != 0)
+		rc = info != 0 ? MF_KERR_BADARG : MF_KERR_NOMEM;
+	else
+	{
+		dgelsd_(&q, &q, &one, qw->R, &q, qw->qty, &q, sv, &rcond, rank, work,
+				&lwork, iwork, &info);
+		if (info != 0)			/* the SVD did not converge */
+			rc = MF_KERR_SINGULAR;
+	}
+	mfk_free(a, sv);
+	mfk_free(a, work);
+	mfk_free(a, iwork);
+	return rc;
+}
+
+/*
+ * Blocked QR on the standardised augmented system; *min_norm is set when R
+ * was rank-deficient and the minimum-norm solution was taken.
+ */
+static int
+MfkLinQr(MfkLinWork *w, double alpha, double *coef, int *n_constant,
+		 int *min_norm)
 {
 	const MfAllocator *a = &w->env->alloc;
 	MfkQrWork	qw;
@@ -458,10 +513,12 @@ MfkLinQr(MfkLinWork *w, double alpha, double *coef, int *n_constant)
 				q,
 				j,
 				one = 1,
-				info = 0;
+				info = 0,
+				rank = 0;
 	double		rmax = 0.0;
 
 	memset(&qw, 0, sizeof(qw));
+	*min_norm = 0;
 	rc = MfkQrSetup(w, &qw, n_constant);
 	if (rc != MF_KOK)
 		goto done;
@@ -508,16 +565,14 @@ MfkLinQr(MfkLinWork *w, double alpha, double *coef, int *n_constant)
 		rmax = fmax(rmax, fabs(qw.R[j + (size_t) j * q]));
 	for (j = 0; j < q; j++)
 		if (!(fabs(qw.R[j + (size_t) j * q]) > 1e-12 * rmax))
-		{
-			rc = MF_KERR_SINGULAR;
-			goto done;
-		}
-	dtrtrs_("U", "N", "N", &q, &one, qw.R, &q, qw.qty, &q, &info, 1, 1, 1);
-	if (info != 0)
+			*min_norm = 1;
+	if (!*min_norm)
 	{
-		rc = MF_KERR_SINGULAR;
-		goto done;
+		dtrtrs_("U", "N", "N", &q, &one, qw.R, &q, qw.qty, &q, &info, 1, 1, 1);
+		*min_norm = info != 0;
 	}
+	if (*min_norm && (rc = MfkLinMinNorm(a, &qw, &rank)) != MF_KOK)
+		goto done;
 	for (j = 0; j < q; j++)
 		coef[qw.act[j]] = qw.qty[j] * qw.scale[j];
 done:
@@ -550,7 +605,8 @@ mfk_linreg_fit(const MfEnv *env, const double *X, const double *y, size_t n,
 	double		max_cond,
 				rcond = 0.0;
 	int			rc,
-				n_constant = 0;
+				n_constant = 0,
+				min_norm = 0;
 	MfLinregMethod method = MF_LINREG_CHOLESKY;
 	size_t		j;
 
@@ -593,7 +649,9 @@ mfk_linreg_fit(const MfEnv *env, const double *X, const double *y, size_t n,
 	if (rc == MF_KERR_SINGULAR)
 	{
 		method = MF_LINREG_QR;
-		rc = MfkLinQr(&w, o->alpha, coef, &n_constant);
+		rc = MfkLinQr(&w, o->alpha, coef, &n_constant, &min_norm);
+		if (min_norm)
+			method = MF_LINREG_MIN_NORM;
 	}
 	if (rc != MF_KOK)
 		goto done;

@@ -91,6 +91,14 @@ extern char *mf_json_canonical(const json_t *value);
 /* RFC 7386 JSON merge patch; returns a new value, inputs untouched. */
 extern json_t *mf_json_merge_patch(const json_t *target, const json_t *patch);
 
+/*
+ * A config update: RFC 7386, and a transformer shorthand key in the patch
+ * (model level, global_config, custom form) also clears that key from the
+ * target's stacks, so normalising the result applies it where creation put
+ * it (config_update.c).  A new value, inputs untouched; NULL on failure.
+ */
+extern json_t *mf_config_merge_patch(const json_t *target, const json_t *patch);
+
 /* Built-in templates and families (static tables). */
 extern const MfTemplate *mf_builtin_templates(int *n);
 extern const MfTemplate *mf_builtin_template(const char *name);

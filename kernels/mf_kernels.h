@@ -367,7 +367,8 @@ extern double mfk_lr_at(const MfLrSchedule *s, int64_t step);
 typedef enum MfLinregMethod
 {
 	MF_LINREG_CHOLESKY = 1,
-	MF_LINREG_QR = 2
+	MF_LINREG_QR = 2,
+	MF_LINREG_MIN_NORM = 3		/* rank-deficient: minimum-norm SVD solve */
 } MfLinregMethod;
 
 typedef struct MfLinregOpts
@@ -388,7 +389,8 @@ typedef struct MfLinregInfo
 extern void mfk_linreg_defaults(MfLinregOpts *o);
 /*
  * Minimise ||y - X w - b||^2 + alpha ||w||^2.  coef: p outputs, intercept:
- * one (0 without fit_intercept); info may be NULL.
+ * one (0 without fit_intercept); info may be NULL.  A rank-deficient X
+ * gets the minimum-norm least-squares solution (see linreg.c).
  */
 extern int	mfk_linreg_fit(const MfEnv *env, const double *X, const double *y,
 						   size_t n, size_t p, const MfLinregOpts *o,

@@ -593,6 +593,7 @@ LANGUAGE plpgsql SECURITY DEFINER AS $$
 DECLARE
 	r		record;
 	base	jsonb;
+	merged	jsonb;
 BEGIN
 	SELECT * INTO r FROM mf._resolve(base_model);
 	PERFORM mf._require_owner(r.model_id, 'create a version of');
@@ -610,7 +611,15 @@ BEGIN
 				  DETAIL = format('The model is %s; config_updates asks for %s.', base ->> 'family', config_updates -> 'family'),
 				  HINT = 'Create a model with another name for another family.';
 	END IF;
-	RETURN mf._add_version(mf._merge_patch(base, config_updates), r.version_id, improvements, r.model_id);
+	merged := mf._merge_patch(base, config_updates);
+	IF config_updates - 'version' - 'description' - 'tags' <> '{}'
+	   AND (SELECT n.config - 'version' - 'description' - 'tags' FROM mf._normalize_config(merged) n) = base THEN
+		RAISE EXCEPTION 'config_updates change nothing in the config of %', mf._ref(r.version_id)
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = format('After merging %s and normalising, the config equals the base version''s.', config_updates),
+				  HINT = 'Set a key to a new value, or pass no config_updates to make a version with the same config.';
+	END IF;
+	RETURN mf._add_version(merged, r.version_id, improvements, r.model_id);
 END;
 $$;
 CREATE FUNCTION mf_create_version(base_model text, improvements text[] DEFAULT '{}',

@@ -45,6 +45,7 @@ typedef struct MfBlasApi
 	__typeof__(dgeqrf_) *dgeqrf;
 	__typeof__(dormqr_) *dormqr;
 	__typeof__(dtrtrs_) *dtrtrs;
+	__typeof__(dgelsd_) *dgelsd;
 	__typeof__(openblas_get_config) *get_config;
 	__typeof__(openblas_get_num_threads) *get_num_threads;
 	__typeof__(openblas_get_parallel) *get_parallel;
@@ -103,6 +104,7 @@ MfBlasLoad(void)
 	a.dgeqrf = MfBlasSym(h, "dgeqrf_");
 	a.dormqr = MfBlasSym(h, "dormqr_");
 	a.dtrtrs = MfBlasSym(h, "dtrtrs_");
+	a.dgelsd = MfBlasSym(h, "dgelsd_");
 	a.get_config = MfBlasSym(h, "openblas_get_config");
 	a.get_num_threads = MfBlasSym(h, "openblas_get_num_threads");
 	a.get_parallel = MfBlasSym(h, "openblas_get_parallel");
@@ -226,6 +228,15 @@ dtrtrs_(const char *uplo, const char *trans, const char *diag, const int *n, con
 {
 	MfBlas()->dtrtrs(uplo, trans, diag, n, nrhs, a, lda, b, ldb, info,
 					 uplo_len, trans_len, diag_len);
+}
+
+/* dgelsd_: minimum-norm least squares by SVD. */
+void
+dgelsd_(const int *m, const int *n, const int *nrhs, double *a, const int *lda, double *b,
+		const int *ldb, double *s, const double *rcond, int *rank, double *work,
+		const int *lwork, int *iwork, int *info)
+{
+	MfBlas()->dgelsd(m, n, nrhs, a, lda, b, ldb, s, rcond, rank, work, lwork, iwork, info);
 }
 
 /* openblas_get_config. */

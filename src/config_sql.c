@@ -110,19 +110,14 @@ mf_normalize_config(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
 
-PG_FUNCTION_INFO_V1(mf_validate_config);
-
-/* mf_validate_config(config jsonb) RETURNS TABLE(path text, problem text) */
-Datum
-mf_validate_config(PG_FUNCTION_ARGS)
+/* Return the problem list as (path, problem) rows of a set-returning call. */
+static Datum
+MfProblemRows(FunctionCallInfo fcinfo, json_t *problems)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	json_t	   *problems = json_array();
 	size_t		i;
 	json_t	   *p;
 
-	InitMaterializedSRF(fcinfo, 0);
-	(void) MfNormalize(PG_GETARG_JSONB_P(0), problems);
 	json_array_foreach(problems, i, p)
 	{
 		Datum		values[2];
@@ -133,6 +128,46 @@ mf_validate_config(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(mf_validate_config);
+
+/* mf_validate_config(config jsonb) RETURNS TABLE(path text, problem text) */
+Datum
+mf_validate_config(PG_FUNCTION_ARGS)
+{
+	json_t	   *problems = json_array();
+
+	InitMaterializedSRF(fcinfo, 0);
+	json_decref(MfNormalize(PG_GETARG_JSONB_P(0), problems));
+	return MfProblemRows(fcinfo, problems);
+}
+
+PG_FUNCTION_INFO_V1(mf_validate_config_yaml);
+
+/*
+ * mf_validate_config_yaml(config text) RETURNS TABLE(path text, problem
+ * text): the rows of mf_validate_config; a YAML syntax error is one row at
+ * "$" naming its line and column.
+ */
+Datum
+mf_validate_config_yaml(PG_FUNCTION_ARGS)
+{
+	text	   *yaml = PG_GETARG_TEXT_PP(0);
+	json_t	   *problems = json_array();
+	char		err[256];
+	json_t	   *input;
+
+	if (problems == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	InitMaterializedSRF(fcinfo, 0);
+	input = mf_yaml_parse(VARDATA_ANY(yaml), VARSIZE_ANY_EXHDR(yaml), err, sizeof(err));
+	if (input == NULL)
+		json_array_append_new(problems, json_pack("{s:s, s:s}", "path", "$", "problem", err));
+	else
+		json_decref(mf_config_normalize(input, problems));
+	json_decref(input);
+	return MfProblemRows(fcinfo, problems);
 }
 
 PG_FUNCTION_INFO_V1(mf_yaml_to_jsonb);
@@ -156,13 +191,16 @@ mf_yaml_to_jsonb(PG_FUNCTION_ARGS)
 
 PG_FUNCTION_INFO_V1(mf_merge_patch);
 
-/* mf._merge_patch(target jsonb, patch jsonb) RETURNS jsonb (RFC 7386) */
+/*
+ * mf._merge_patch(target jsonb, patch jsonb) RETURNS jsonb: RFC 7386, plus
+ * transformer shorthands in the patch reaching the stacks (config updates)
+ */
 Datum
 mf_merge_patch(PG_FUNCTION_ARGS)
 {
 	json_t	   *target = MfJsonbToJansson(PG_GETARG_JSONB_P(0), "merge target");
 	json_t	   *patch = MfJsonbToJansson(PG_GETARG_JSONB_P(1), "merge patch");
-	json_t	   *merged = mf_json_merge_patch(target, patch);
+	json_t	   *merged = mf_config_merge_patch(target, patch);
 
 	if (merged == NULL)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));

@@ -312,11 +312,38 @@ MfInitColumn(MfColumn *c, TupleDesc td, int attno, const char *source, bool from
 	}
 }
 
+/* Raise 42712 when two columns of the source share a name. */
+static void
+MfCheckDuplicateColumns(TupleDesc td, const char *source)
+{
+	for (int i = 0; i < td->natts; i++)
+	{
+		Form_pg_attribute a = TupleDescAttr(td, i);
+
+		if (a->attisdropped)
+			continue;
+		for (int j = i + 1; j < td->natts; j++)
+		{
+			Form_pg_attribute b = TupleDescAttr(td, j);
+
+			if (!b->attisdropped && strcmp(NameStr(a->attname), NameStr(b->attname)) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_DUPLICATE_COLUMN),
+						 errmsg("column \"%s\" appears more than once in the training source",
+								NameStr(a->attname)),
+						 errdetail("Columns %d and %d of %s are both named \"%s\".",
+								   i + 1, j + 1, source, NameStr(a->attname)),
+						 errhint("Give every column of the source query a distinct name (AS ...).")));
+		}
+	}
+}
+
 /* Resolve the feature and target columns against the source's descriptor. */
 static void
 MfResolveColumns(MfDataset *ds, TupleDesc td, const char *source, json_t *features,
 				 bool from_schema)
 {
+	MfCheckDuplicateColumns(td, source);
 	if (ds->target != NULL)
 	{
 		ds->target_attno = MfFindColumn(td, ds->target);

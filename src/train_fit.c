@@ -215,6 +215,36 @@ MfSplit(const MfDataset *ds, double test_size, uint64 seed, bool stratify,
 	pfree(count);
 }
 
+/*
+ * Raise for a split that left no test (or no training) rows: too many
+ * classes for a stratified split of these rows, or too few rows.
+ */
+static void
+MfSplitTooSmall(const MfDataset *ds, double test_size, bool stratify)
+{
+	size_t		per_class = 2;	/* rows a class needs to reach the test set */
+
+	while (floor(per_class * test_size + 0.5) < 1.0)
+		per_class++;
+	if (stratify && ds->n_labels >= 2 && ds->n >= per_class)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("too many classes for the rows to split: %d classes in %zu rows",
+						ds->n_labels, ds->n),
+				 errdetail("A stratified split with \"test_size\" %g puts a class into the test set "
+						   "only when it has at least %zu rows, and no class of target \"%s\" has that many: "
+						   "at most %zu classes fit %zu rows.",
+						   test_size, per_class, ds->target, ds->n / per_class, ds->n),
+				 errhint("Use more rows per class, option \"stratify\": false, "
+						 "or option \"test_size\": 0.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("too few rows to split: %zu", ds->n),
+			 errdetail("A split with \"test_size\" %g needs at least %zu rows.",
+					   test_size, per_class),
+			 errhint("Use option \"test_size\": 0 to train and measure on every row.")));
+}
+
 /* ------------------------------------------------------------- predicting */
 
 /* Class probabilities (n x K) of a classifier. */
@@ -783,10 +813,7 @@ MfTrainFamily(MfDataset *ds, const char *family, json_t *config, json_t *options
 	MfSplit(ds, test_size, f.seed, stratify, &train, &n_train, &test, &n_test);
 	MfPhaseEnd("split");
 	if (n_train == 0 || n_test == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("too few rows to split: %zu", ds->n),
-				 errhint("Use option \"test_size\": 0 to train and measure on every row.")));
+		MfSplitTooSmall(ds, test_size, stratify);
 	eo.max_categories = (int) MfGetNum(options, "max_categories", 50);
 	eo.impute_zero = strcmp(MfGetStr(options, "impute", "mean"), "zero") == 0;
 	eo.standardize = MfGetBool(options, "standardize", fam != MF_ART_FAMILY_LINEAR_REGRESSION);

@@ -391,8 +391,8 @@ TestProblems(void)
 	ExpectProblem("{\"name\": \"x\", \"template\": \"bert_classifier\", \"d_ff\": 2.5}",
 				  "$.d_ff", "expected an integer, got number");
 	ExpectProblem("{\"name\": \"x\", \"family\": \"transformer\", \"d_model\": 64, \"num_layers\": 1,"
-				  " \"num_heads\": 2, \"d_ff\": 4, \"dropout\": 0.1, \"device\": \"cpu\"}",
-				  "$.batch_size", "required key is missing");
+				  " \"num_heads\": 2, \"dropout\": 0.1, \"device\": \"cpu\"}",
+				  "$.d_ff", "required key is missing");
 	ExpectProblem("{\"name\": \"x\", \"architecture\": \"tranformer\"}", "$.architecture",
 				  "unknown architecture \"tranformer\"; did you mean \"transformer\"? (known: "
 				  "transformer, bert, mlp, linear_regression, logistic_regression, kmeans)");
@@ -607,9 +607,36 @@ TestMutations(void)
 }
 
 /* Run all tests. */
+/* A stack without device, batch_size or dropout gets cpu, 32 and 0.1. */
+static void
+TestStackDefaults(void)
+{
+	ExpectForm("flat stack without device, batch_size, dropout: defaults filled",
+			   "{\"name\": \"x\", \"family\": \"transformer\", \"d_model\": 64, \"num_layers\": 1,"
+			   " \"num_heads\": 2, \"d_ff\": 4}",
+			   "{\"data\":{},\"encoder\":{\"activation\":\"GELU\",\"attention_type\":\"softmax\","
+			   "\"auto_check_redraw\":true,\"batch_size\":32,\"d_ff\":4,\"d_model\":64,\"device\":\"cpu\","
+			   "\"dropout\":0.1," STACK_TAIL_SOFTMAX ",\"num_heads\":2,\"num_layers\":1,"
+			   "\"use_rezero\":false,\"use_scalenorm\":false},\"family\":\"transformer\","
+			   "\"max_length\":512,\"model_type\":\"encoder\",\"name\":\"x\",\"num_classes\":null,"
+			   "\"training\":" TRAIN_DEFAULT ",\"vocab_size\":null}");
+	ExpectForm("YAML encoder-decoder stacks without them: the same defaults",
+			   "{\"model\": {\"model_type\": \"encoder_decoder\", \"name\": \"translator\","
+			   " \"global_config\": {\"d_ff\": 4},"
+			   " \"encoder\": {\"d_model\": 512, \"num_layers\": 6, \"num_heads\": 8, \"attention_type\": \"linear\","
+			   " \"activation\": \"GEGLU\"},"
+			   " \"decoder\": {\"d_model\": 512, \"num_layers\": 6, \"num_heads\": 8, \"attention_type\": \"causal_linear\","
+			   " \"activation\": \"SWIGLU\", \"nb_features\": 256, \"use_cross_attention\": true}}}",
+			   YamlExpected);
+	ExpectProblem("{\"name\": \"x\", \"family\": \"transformer\", \"d_model\": 64, \"num_layers\": 1,"
+				  " \"num_heads\": 2, \"d_ff\": 4, \"device\": \"gpu\"}",
+				  "$.device", "device \"gpu\" is not available; available devices: cpu");
+}
+
 int
 main(void)
 {
+	TestStackDefaults();
 	TestFlat();
 	TestSectioned();
 	TestYamlForm();

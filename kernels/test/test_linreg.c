@@ -161,6 +161,98 @@ progress_cb(void *ctx, const MfProgress *p)
 	return cancel_after >= 0 && calls > cancel_after;
 }
 
+/*
+ * Rows of a numeric column x and a categorical column of k levels; the
+ * level is one-hot in X (1 + k columns), the target depends on both.
+ */
+static void
+make_onehot(MfRng *r, int n, int k, double *X, double *y)
+{
+	for (int i = 0; i < n; i++)
+	{
+		int			lev = i % k == 0 ? 0 : (int) (mfk_rng_uniform(r) * k) % k;
+
+		X[i * (1 + k)] = mfk_rng_normal(r) * 4.0 + 10.0;
+		for (int c = 0; c < k; c++)
+			X[i * (1 + k) + 1 + c] = c == lev ? 1.0 : 0.0;
+		y[i] = 1.5 * X[i * (1 + k)] + 3.0 * lev - 2.0 + 0.2 * mfk_rng_normal(r);
+	}
+}
+
+/*
+ * Plain least squares on one-hot columns beside the intercept (rank p - 1):
+ * the same predictions as a scalar reference fit on reference coding (the
+ * first level's column dropped), on the training rows and on new rows of
+ * every level, by both solver paths; minimum norm on the standardised
+ * columns.
+ */
+static void
+check_onehot(const MfEnv *env, int force_qr)
+{
+	int			n = 997,
+				k = 4,
+				p = 1 + k,
+				pr = k;
+	double	   *X = malloc(sizeof(double) * n * p);
+	double	   *Xr = malloc(sizeof(double) * n * pr);
+	double	   *y = malloc(sizeof(double) * n);
+	double		coef[5],
+				icpt,
+				rcoef[4],
+				ricpt,
+				maxerr = 0.0,
+				orth = 0.0;
+	MfLinregOpts o;
+	MfLinregInfo info;
+	MfRng		r;
+	char		name[128];
+	int			rc;
+
+	mfk_rng_seed(&r, 7 + force_qr);
+	make_onehot(&r, n, k, X, y);
+	for (int i = 0; i < n; i++)
+		for (int j = 0; j < pr; j++)
+			Xr[i * pr + j] = X[i * p + (j == 0 ? 0 : j + 1)];
+	mfk_linreg_defaults(&o);
+	o.force_qr = force_qr;
+	rc = mfk_linreg_fit(env, X, y, n, p, &o, coef, &icpt, &info);
+	ref_ridge(Xr, y, n, pr, 0.0, rcoef, &ricpt);
+	for (int i = 0; i < n + k; i++)
+	{
+		double		row[5] = {i < n ? 0 : 7.5 - i, 0, 0, 0, 0};
+		double		rrow[4];
+
+		if (i < n)
+			memcpy(row, X + i * p, sizeof(row));
+		else
+			row[1 + (i - n)] = 1.0;
+		for (int j = 0; j < pr; j++)
+			rrow[j] = row[j == 0 ? 0 : j + 1];
+		maxerr = fmax(maxerr, fabs(mfk_linear_predict_row(coef, icpt, p, row) -
+								   mfk_linear_predict_row(rcoef, ricpt, pr, rrow)));
+	}
+	/* the null direction of the standardised columns is (0, |c_1|, ...) */
+	for (int c = 0; c < k; c++)
+	{
+		double		m = 0.0,
+					ss = 0.0;
+
+		for (int i = 0; i < n; i++)
+			m += X[i * p + 1 + c] / n;
+		for (int i = 0; i < n; i++)
+			ss += (X[i * p + 1 + c] - m) * (X[i * p + 1 + c] - m);
+		orth += coef[1 + c] * ss;
+	}
+	snprintf(name, sizeof(name),
+			 "one-hot beside the intercept (%s): reference-coding predictions to 1e-9 (%.1e)",
+			 force_qr ? "qr" : "auto", maxerr);
+	MF_OK(rc == MF_KOK && info.method == MF_LINREG_MIN_NORM && maxerr < 1e-9, name);
+	MF_OK(fabs(orth) < 1e-8 * n, "one-hot: minimum norm (orthogonal to the null direction)");
+	free(X);
+	free(Xr);
+	free(y);
+}
+
 int
 main(void)
 {
@@ -269,11 +361,15 @@ main(void)
 			  fabs(c2[2] - 0.5) < 1e-9 && fabs(i2 - 4.0) < 1e-9,
 			  "qr recovers coefficients of the collinear design");
 
-		/* exactly collinear: singular */
+		/* exactly collinear: the minimum-norm least-squares solution */
 		for (i = 0; i < n2; i++)
 			X2[i * 3 + 1] = 2.0 * X2[i * 3 + 0];
 		rc = mfk_linreg_fit(&env, X2, y2, n2, 3, &o, c2, &i2, &info);
-		MF_OK(rc == MF_KERR_SINGULAR, "exactly collinear design is singular");
+		MF_OK(rc == MF_KOK && info.method == MF_LINREG_MIN_NORM,
+			  "exactly collinear design: minimum-norm solve");
+		/* standardised columns x0/|x0| = x1/|x1|: v0 = v1, so w1 = w0 / 2 */
+		MF_OK(fabs(c2[1] - 0.5 * c2[0]) < 1e-9 * fabs(c2[0]),
+			  "exactly collinear design: minimum norm on standardised columns");
 		/* ... but ridge handles it */
 		o.alpha = 1.0;
 		rc = mfk_linreg_fit(&env, X2, y2, n2, 3, &o, c2, &i2, &info);
@@ -295,6 +391,9 @@ main(void)
 		free(X2);
 		free(y2);
 	}
+
+	check_onehot(&env, 0);
+	check_onehot(&env, 1);
 
 	/* 5. no intercept */
 	{

@@ -22,6 +22,9 @@ UPDATE mf.job_events SET message = regexp_replace(message, ' on .*$', '')
 UPDATE mf.job_events SET message = regexp_replace(message, ': loading .*$', ': loading the source')
  WHERE level = 'info' AND message LIKE 'started in worker %';
 
+-- The config merge now knows transformer shorthand keys (kernels/config_update.c).
+COMMENT ON FUNCTION mf._merge_patch(jsonb, jsonb) IS 'RFC 7386 JSON merge patch of configs; a transformer shorthand key the patch gives (dropout, d_model, global_config.*, ...) is cleared from the stacks, so normalisation applies it where creation put it (kernels/config_update.c)';
+
 -- Functions whose arguments or results changed (none is used by user objects).
 DROP FUNCTION mf._train_run(text, jsonb, text, text, jsonb);
 DROP FUNCTION mf._evaluate_run(bytea, text, text);
