@@ -25,18 +25,8 @@
 #include "mf_kernels.h"
 #include "train.h"
 
-/* One input column of the feature schema and its encoding. */
-typedef struct MfPredColumn
-{
-	char	   *name;
-	MfColKind	kind;
-	int			offset;			/* first expanded feature */
-	int			n_cats;
-	char	  **cats;			/* sorted by bytes */
-	int		   *cat_lens;
-	double		impute_num;
-	char	   *impute_str;		/* NULL: no value */
-} MfPredColumn;
+/* One input column of the feature schema and its encoding (model_meta.h). */
+typedef MfMetaColumn MfPredColumn;
 
 /* A model ready for scoring (everything in cxt). */
 typedef struct MfPredModel
