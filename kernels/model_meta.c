@@ -14,6 +14,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -182,9 +183,42 @@ MetaAbsent(json_t *o, const char *key)
 	return v == NULL || json_is_null(v);
 }
 
+/* qsort order of pointers to strings: by bytes, then by position. */
+static int
+MetaStrRefCmp(const void *a, const void *b)
+{
+	char	  **x = *(char **const *) a;
+	char	  **y = *(char **const *) b;
+	int			r = strcmp(*x, *y);
+
+	return r != 0 ? r : (x < y ? -1 : x > y);
+}
+
+/* The n strings s[] are distinct (O(n log n)); else the error names two. */
+static bool
+MetaDistinct(MetaCtx *c, char **s, size_t n, const char *member)
+{
+	char	 ***refs = MetaAlloc(c, n, sizeof(char **));
+	bool		ok = true;
+
+	if (refs == NULL)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		refs[i] = &s[i];
+	qsort(refs, n, sizeof(char **), MetaStrRefCmp);
+	for (size_t i = 1; ok && i < n; i++)
+		if (strcmp(*refs[i - 1], *refs[i]) == 0)
+			ok = MetaFail(c, member, "entries %zu and %zu are both \"%s\"",
+						  (size_t) (refs[i - 1] - s), (size_t) (refs[i] - s), *refs[i]);
+	if (c->alloc->free)
+		c->alloc->free(c->alloc->ctx, refs);
+	return ok;
+}
+
 /*
  * Copies of the strings of array a (member names it) into *out, which
- * must be distinct; with ascending, also in strictly ascending byte order.
+ * must be distinct; with ascending, in strictly ascending byte order too.
+ * lens (may be NULL) gets their lengths.
  */
 static bool
 MetaStrings(MetaCtx *c, json_t *a, const char *member, bool ascending, char ***out,
@@ -208,13 +242,9 @@ MetaStrings(MetaCtx *c, json_t *a, const char *member, bool ascending, char ***o
 		if (ascending && i > 0 && strcmp(s[i - 1], s[i]) >= 0)
 			return MetaFail(c, member, "entry %zu (\"%s\") is not after \"%s\" in byte order",
 							i, s[i], s[i - 1]);
-		if (!ascending)
-			for (size_t j = 0; j < i; j++)
-				if (strcmp(s[j], s[i]) == 0)
-					return MetaFail(c, member, "entries %zu and %zu are both \"%s\"", j, i, s[i]);
 	}
 	*out = s;
-	return true;
+	return ascending || MetaDistinct(c, s, n, member);
 }
 
 /* The task fits the family; sets out->classify. */

@@ -21,6 +21,7 @@
 
 #include <jansson.h>
 #include <stdlib.h>
+#include <time.h>
 
 #define N	40
 #define P	4
@@ -639,6 +640,53 @@ tensor_cases(void)
 	arena_reset();
 }
 
+/* A wide schema is read in O(p log p): 200000 one-hot features. */
+static void
+wide(void)
+{
+	enum
+	{
+		W = 200000
+	};
+	json_t	   *meta = json_deep_copy(model("linear")->meta);
+	json_t	   *cats = json_array();
+	json_t	   *names = json_array();
+	Model		m = *model("linear");
+	MfModelMeta mm;
+	MfMetaError err;
+	struct timespec t0,
+				t1;
+	MfMetaStatus st;
+	double		ms;
+
+	for (int i = 0; i < W; i++)
+	{
+		char		s[32];
+
+		snprintf(s, sizeof(s), "c%07d", i);
+		json_array_append_new(cats, json_string(s));
+		snprintf(s, sizeof(s), "colour=c%07d", i);
+		json_array_append_new(names, json_string(s));
+	}
+	json_object_set_new(meta, "columns", json_pack("[{s:s,s:s,s:o,s:n}]", "name", "colour", "kind",
+												   "categorical", "categories", cats, "impute"));
+	json_object_set_new(meta, "features", names);
+	json_object_set_new(meta, "n_features", json_integer(W));
+	json_object_set_new(meta, "standardize", json_false());
+	m.dims[0][0] = W;
+	m.data[0] = calloc(W, sizeof(double));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	st = read_meta(&m, meta, &mm, &err);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
+	MF_DIAG("200000 features: written and read in %.1f ms", ms);
+	MF_OK(st == MF_META_OK && mm.p == W && mm.cols[0].n_cats == W && ms < 5000,
+		  "a linear model with 200000 one-hot features is read (distinctness by sorting)");
+	free(m.data[0]);
+	json_decref(meta);
+	arena_reset();
+}
+
 /* Every allocation failure is reported as such, never a crash. */
 static void
 nomem(void)
@@ -681,6 +729,7 @@ main(void)
 	text_cases();
 	tensor_cases();
 	nomem();
+	wide();
 	fuzz(6000);
 	for (int i = 0; i < 6; i++)
 	{
