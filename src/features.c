@@ -1310,105 +1310,41 @@ MfSchemaToJson(const MfDataset *ds, const char *task)
 	return s;
 }
 
-/* A JSON number as double. */
-static double
-MfJsonDouble(json_t *v)
-{
-	return json_number_value(v);
-}
-
-/* Member key of a stored schema object (key NULL: o itself) as a string, or XX001. */
-static char *
-MfSchemaStr(json_t *o, const char *key, const char *what)
-{
-	const char *s = json_string_value(key != NULL ? json_object_get(o, key) : o);
-
-	MfArtifactRequire(s != NULL, what);
-	return pstrdup(s);
-}
-
 /*
- * Rebuild the encoding from a stored schema (before reading the source).
- * Every member used is checked (XX001): the artifact's checksum proves it
- * intact, not that it was written by mf_train.
+ * Rebuild the encoding from a model's checked metadata (before reading the
+ * source); model_meta.c has checked every member (XX001 otherwise).
  */
 void
-MfSchemaFromJson(MfDataset *ds, json_t *s)
+MfSchemaFromMeta(MfDataset *ds, const MfModelMeta *mm)
 {
-	json_t	   *cols = json_object_get(s, "columns");
-	json_t	   *labels = json_object_get(s, "labels");
-	size_t		i;
-	json_t	   *o;
-
-	if (!json_is_array(cols))
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("the model artifact has no feature schema")));
-	ds->ncols = json_array_size(cols);
+	ds->ncols = mm->ncols;
 	ds->cols = palloc0(sizeof(MfColumn) * Max(ds->ncols, 1));
-	json_array_foreach(cols, i, o)
+	for (int i = 0; i < ds->ncols; i++)
 	{
 		MfColumn   *c = &ds->cols[i];
-		char	   *kind = MfSchemaStr(o, "kind", "a schema column lacks its kind");
+		const MfMetaColumn *mc = &mm->cols[i];
 
-		c->name = MfSchemaStr(o, "name", "a schema column lacks its name");
-		MfArtifactRequire(strcmp(kind, "categorical") == 0 || strcmp(kind, "boolean") == 0 ||
-						  strcmp(kind, "numeric") == 0, "a schema column has an unknown kind");
-		c->kind = strcmp(kind, "categorical") == 0 ? MF_COL_CATEGORICAL :
-			strcmp(kind, "boolean") == 0 ? MF_COL_BOOLEAN : MF_COL_NUMERIC;
-		if (c->kind == MF_COL_CATEGORICAL)
-		{
-			json_t	   *cats = json_object_get(o, "categories");
-			json_t	   *imp = json_object_get(o, "impute");
-
-			MfArtifactRequire(json_is_array(cats), "a categorical column lacks its categories");
-			c->n_cats = json_array_size(cats);
-			c->cats = palloc(sizeof(char *) * Max(c->n_cats, 1));
-			for (int j = 0; j < c->n_cats; j++)
-				c->cats[j] = MfSchemaStr(json_array_get(cats, j), NULL, "a category is not a string");
-			c->impute_str = json_is_string(imp) ? pstrdup(json_string_value(imp)) : NULL;
-		}
-		else
-		{
-			c->impute_num = MfJsonDouble(json_object_get(o, "impute"));
-			MfArtifactRequire(isfinite(c->impute_num), "an imputation value is not finite");
-		}
+		c->name = mc->name;
+		c->kind = mc->kind;
+		c->n_cats = mc->n_cats;
+		c->cats = mc->cats;
+		c->impute_num = mc->impute_num;
+		c->impute_str = mc->impute_str;
 	}
-	ds->standardize = json_is_true(json_object_get(s, "standardize"));
-	if (json_is_array(labels))
-	{
-		ds->n_labels = json_array_size(labels);
-		ds->labels = palloc(sizeof(char *) * Max(ds->n_labels, 1));
-		for (int k = 0; k < ds->n_labels; k++)
-			ds->labels[k] = MfSchemaStr(json_array_get(labels, k), NULL, "a label is not a string");
-	}
+	ds->standardize = mm->standardize;
+	ds->n_labels = mm->n_labels;
+	ds->labels = mm->labels;
 }
 
-/* Encode rows read for evaluation with the stored schema s. */
+/* Encode rows read for evaluation with the model's stored schema. */
 void
-MfEncodeWithSchema(MfDataset *ds, json_t *s)
+MfEncodeWithSchema(MfDataset *ds, const MfModelMeta *mm)
 {
 	MfLayoutFeatures(ds);
-	if ((int64) ds->p != json_integer_value(json_object_get(s, "n_features")))
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("the feature schema of the model is inconsistent")));
-	if (ds->standardize)
-	{
-		json_t	   *m = json_object_get(s, "means");
-		json_t	   *sd = json_object_get(s, "stds");
-
-		MfArtifactRequire(json_array_size(m) == ds->p && json_array_size(sd) == ds->p,
-						  "the scaling statistics do not match the features");
-		ds->center = palloc(sizeof(double) * ds->p);
-		ds->scale = palloc(sizeof(double) * ds->p);
-		for (size_t j = 0; j < ds->p; j++)
-		{
-			ds->center[j] = MfJsonDouble(json_array_get(m, j));
-			ds->scale[j] = MfJsonDouble(json_array_get(sd, j));
-			MfArtifactRequire(isfinite(ds->center[j]) && isfinite(ds->scale[j]) && ds->scale[j] > 0,
-							  "a scaling statistic is not a finite (positive) number");
-		}
-	}
+	/* MfInitColumn keeps every stored width, so this cannot differ */
+	if (ds->p != mm->p)
+		elog(ERROR, "the evaluation rows have %zu features, the model %zu", ds->p, mm->p);
+	ds->center = mm->means;
+	ds->scale = mm->stds;
 	MfEncode(ds);
 }

@@ -256,185 +256,57 @@ MfPredResolve(text *ref, MfPredResolved *out)
 
 /* ------------------------------------------------------------ loading */
 
-/* A named tensor of an open artifact with n elements; XX001 otherwise. */
-static const double *
-MfPredTensor(const MfArtifactView *v, const char *name, uint64 n)
-{
-	MfArtifactTensor t;
-	char		err[256];
-
-	if (mf_artifact_tensor(v, name, -1, NULL, &t, err, sizeof(err)) != MF_ART_OK)
-		MfArtifactRequire(false, err);
-	MfArtifactRequire(t.n_elems == n, psprintf("tensor \"%s\" has %llu values, expected %llu",
-										   name, (unsigned long long) t.n_elems,
-										   (unsigned long long) n));
-	return t.data;
-}
-
-/* A string member (NULL when absent) copied into the current context. */
-static char *
-MfPredStr(json_t *o, const char *key)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-
-	return s ? pstrdup(s) : NULL;
-}
-
-/* The feature schema of the metadata (current context = model context). */
+/*
+ * The numeric values of a classifier's labels: labels are numbers unless
+ * the target was boolean or one of them does not read as a finite number.
+ */
 static void
-MfPredLoadSchema(MfPredModel *m, json_t *meta)
+MfPredLabelValues(MfPredModel *m, const char *target_type)
 {
-	json_t	   *cols = json_object_get(meta, "columns");
-	json_t	   *names = json_object_get(meta, "features");
-	json_t	   *labels = json_object_get(meta, "labels");
-	int			off = 0;
-
-	MfArtifactRequire(json_is_array(cols) && json_is_array(names), "metadata lacks the feature schema");
-	m->ncols = (int) json_array_size(cols);
-	m->cols = palloc0(sizeof(MfPredColumn) * Max(m->ncols, 1));
-	for (int i = 0; i < m->ncols; i++)
+	m->label_values = palloc(sizeof(double) * m->n_labels);
+	m->labels_numeric = target_type == NULL || strcmp(target_type, "boolean") != 0;
+	for (int k = 0; k < m->n_labels; k++)
 	{
-		json_t	   *o = json_array_get(cols, i);
-		MfPredColumn *c = &m->cols[i];
-		const char *kind = json_string_value(json_object_get(o, "kind"));
+		const char *s = m->labels[k];
+		char	   *end;
 
-		c->name = MfPredStr(o, "name");
-		MfArtifactRequire(c->name != NULL && kind != NULL, "a schema column lacks its name or kind");
-		c->kind = strcmp(kind, "categorical") == 0 ? MF_COL_CATEGORICAL :
-			strcmp(kind, "boolean") == 0 ? MF_COL_BOOLEAN : MF_COL_NUMERIC;
-		c->offset = off;
-		if (c->kind == MF_COL_CATEGORICAL)
-		{
-			json_t	   *cats = json_object_get(o, "categories");
-
-			c->n_cats = (int) json_array_size(cats);
-			c->cats = palloc(sizeof(char *) * Max(c->n_cats, 1));
-			c->cat_lens = palloc(sizeof(int) * Max(c->n_cats, 1));
-			for (int j = 0; j < c->n_cats; j++)
-			{
-				const char *s = json_string_value(json_array_get(cats, j));
-
-				MfArtifactRequire(s != NULL, "a category is not a string");
-				c->cats[j] = pstrdup(s);
-				c->cat_lens[j] = (int) strlen(s);
-			}
-			c->impute_str = MfPredStr(o, "impute");
-			off += c->n_cats;
-		}
-		else
-		{
-			c->impute_num = json_number_value(json_object_get(o, "impute"));
-			off++;
-		}
-	}
-	m->p = json_array_size(names);
-	MfArtifactRequire(m->p == (size_t) off && m->p > 0, "the feature schema is inconsistent");
-	m->feature_names = palloc(sizeof(char *) * m->p);
-	for (size_t j = 0; j < m->p; j++)
-	{
-		const char *s = json_string_value(json_array_get(names, j));
-
-		m->feature_names[j] = pstrdup(s ? s : "?");
-	}
-	m->standardize = json_is_true(json_object_get(meta, "standardize"));
-	if (m->standardize)
-	{
-		json_t	   *mu = json_object_get(meta, "means");
-		json_t	   *sd = json_object_get(meta, "stds");
-
-		MfArtifactRequire(json_array_size(mu) == m->p && json_array_size(sd) == m->p,
-					  "the scaling statistics do not match the features");
-		m->center = palloc(sizeof(double) * m->p);
-		m->scale = palloc(sizeof(double) * m->p);
-		for (size_t j = 0; j < m->p; j++)
-		{
-			m->center[j] = json_number_value(json_array_get(mu, j));
-			m->scale[j] = json_number_value(json_array_get(sd, j));
-		}
-	}
-	if (json_is_array(labels))
-	{
-		const char *tt = json_string_value(json_object_get(meta, "target_type"));
-
-		m->n_labels = (int) json_array_size(labels);
-		m->labels = palloc(sizeof(char *) * Max(m->n_labels, 1));
-		m->label_values = palloc(sizeof(double) * Max(m->n_labels, 1));
-		m->labels_numeric = tt == NULL || strcmp(tt, "boolean") != 0;
-		for (int k = 0; k < m->n_labels; k++)
-		{
-			const char *s = json_string_value(json_array_get(labels, k));
-			char	   *end;
-
-			MfArtifactRequire(s != NULL, "a label is not a string");
-			m->labels[k] = pstrdup(s);
-			m->label_values[k] = strtod(s, &end);
-			if (*s == '\0' || *end != '\0' || !isfinite(m->label_values[k]))
-				m->labels_numeric = false;
-		}
+		m->label_values[k] = strtod(s, &end);
+		if (*s == '\0' || *end != '\0' || !isfinite(m->label_values[k]))
+			m->labels_numeric = false;
 	}
 }
 
-/* The family part of a model (tensors in the artifact, shapes in meta). */
+/*
+ * A model from checked metadata (current context = model context, where
+ * mm and the tensors it points into live too).
+ */
 static void
-MfPredLoadFamily(MfPredModel *m, const MfArtifactView *v, json_t *meta)
+MfPredLoadMeta(MfPredModel *m, const MfModelMeta *mm)
 {
-	json_t	   *shape = json_object_get(meta, "model");
-	const char *task = json_string_value(json_object_get(meta, "task"));
-
-	MfArtifactRequire(task != NULL && json_is_object(shape), "metadata lacks the task or the model shape");
-	m->family = v->family;
-	m->classify = strcmp(task, "classification") == 0;
-	m->n_out = 1;
+	m->family = mm->family;
+	m->classify = mm->classify;
+	m->n_out = mm->n_out;
+	m->ncols = mm->ncols;
+	m->cols = mm->cols;
+	m->p = mm->p;
+	m->feature_names = mm->feature_names;
+	m->standardize = mm->standardize;
+	m->center = mm->means;
+	m->scale = mm->stds;
+	m->n_labels = mm->n_labels;
+	m->labels = mm->labels;
+	m->coef = mm->coef;
+	m->intercept = mm->intercept;
+	m->multinomial = mm->multinomial;
+	m->k = mm->k;
+	m->centers = mm->centers;
 	if (m->classify)
+		MfPredLabelValues(m, mm->target_type);
+	if (m->family == MF_ART_FAMILY_MLP)
 	{
-		MfArtifactRequire(m->n_labels >= 2, "a classifier without labels");
-		m->n_out = m->n_labels;
-	}
-	switch (m->family)
-	{
-		case MF_ART_FAMILY_LINEAR_REGRESSION:
-			m->coef = MfPredTensor(v, "coef", m->p);
-			m->intercept = MfPredTensor(v, "intercept", 1);
-			break;
-		case MF_ART_FAMILY_LOGISTIC_REGRESSION:
-			MfArtifactRequire(m->classify, "a logistic regression must be a classifier");
-			m->multinomial = json_is_true(json_object_get(shape, "multinomial"));
-			m->coef = MfPredTensor(v, "coef", mfk_logreg_n_coef(m->p, m->n_labels, m->multinomial));
-			m->intercept = MfPredTensor(v, "intercept", mfk_logreg_n_intercept(m->n_labels, m->multinomial));
-			break;
-		case MF_ART_FAMILY_MLP:
-			{
-				MfMlpConfig cfg;
-				json_t	   *hidden = json_object_get(shape, "hidden_layers");
-				const char *act = json_string_value(json_object_get(shape, "activation"));
-				int			a = mfk_act_from_name(act ? act : "relu");
-
-				memset(&cfg, 0, sizeof(cfg));
-				cfg.n_inputs = m->p;
-				cfg.task = m->classify ? MF_TASK_CLASSIFICATION : MF_TASK_REGRESSION;
-				cfg.n_outputs = m->classify ? (size_t) m->n_labels : 1;
-				cfg.n_hidden = (int) json_array_size(hidden);
-				MfArtifactRequire(cfg.n_hidden < MF_MLP_MAX_LAYERS && a >= 0, "invalid mlp architecture");
-				for (int i = 0; i < cfg.n_hidden; i++)
-					cfg.hidden[i] = (size_t) json_integer_value(json_array_get(hidden, i));
-				cfg.activation = (MfAct) a;
-				cfg.init = MF_INIT_AUTO;
-				MfArtifactRequire(mfk_mlp_layout(&m->mlp, &cfg) == MF_KOK, "invalid mlp architecture");
-				m->mlp.params = (double *) MfPredTensor(v, "params", m->mlp.n_params);
-				m->n_out = (int) cfg.n_outputs;
-				m->scratch = palloc(sizeof(double) * Max(mfk_mlp_scratch_size(&m->mlp), 1));
-			}
-			break;
-		case MF_ART_FAMILY_KMEANS:
-			m->k = (int) json_integer_value(json_object_get(shape, "k"));
-			MfArtifactRequire(m->k > 0, "k-means without centres");
-			m->centers = MfPredTensor(v, "centers", (uint64) m->k * m->p);
-			break;
-		default:
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("cannot predict with a %s model in SQL",
-							mf_artifact_family_name(v->family))));
+		if (!mf_model_meta_mlp(mm, &m->mlp))
+			elog(ERROR, "a checked mlp artifact has no valid layout");
+		m->scratch = palloc(sizeof(double) * Max(mfk_mlp_scratch_size(&m->mlp), 1));
 	}
 }
 
@@ -451,8 +323,7 @@ MfPredLoad(const MfPredResolved *r)
 	bytea	   *bytes;
 	MfArtifactView view;
 	MfPredModel *m;
-	json_t	   *meta;
-	json_error_t jerr;
+	MfModelMeta mm;
 	MfRunAs		owner;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -473,15 +344,9 @@ MfPredLoad(const MfPredResolved *r)
 	m->version_id = r->version_id;
 	strlcpy(m->sha256, r->sha256, sizeof(m->sha256));
 	m->ref = pstrdup(r->ref);
-	/* one copy, 8-byte aligned, in the model's own context */
-	MfOpenArtifactCopy(VARDATA_ANY(bytes), VARSIZE_ANY_EXHDR(bytes), &view);
-	MemoryContextSwitchTo(tmp);
-	/* jansson values in the SPI context, freed by SPI_finish */
-	meta = json_loadb(view.meta, view.meta_len, 0, &jerr);
-	MfArtifactRequire(meta != NULL && json_is_object(meta), "metadata is not a JSON object");
-	MemoryContextSwitchTo(cxt);
-	MfPredLoadSchema(m, meta);
-	MfPredLoadFamily(m, &view, meta);
+	/* one copy, 8-byte aligned, and its checked metadata in the model's context */
+	MfOpenModelArtifact(VARDATA_ANY(bytes), VARSIZE_ANY_EXHDR(bytes), &view, &mm);
+	MfPredLoadMeta(m, &mm);
 	m->xraw = palloc(sizeof(double) * m->p);
 	m->xbuf = palloc(sizeof(double) * m->p);
 	m->out = palloc(sizeof(double) * Max(m->n_out, 1));

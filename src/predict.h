@@ -10,9 +10,13 @@
  * an LRU list, bounded by mf.model_cache_mb.  Each model carries the
  * sha256 of its artifact: a lookup made while resolving a reference (once
  * per query per call site) compares it with the stored artifact's, so a
- * rewritten artifact is reloaded at the next query.  Scratch buffers for
- * one row are preallocated in the model, so scoring a row allocates
- * nothing.  This header includes mf_kernels.h, so never mf_config.h.
+ * rewritten artifact is reloaded at the next query.  A model is built
+ * from the artifact's metadata as kernels/model_meta.c reads and checks it
+ * against the tensors (the evaluation loader uses the same reading), once
+ * at load: scoring trusts those shapes and checks nothing per row.
+ * Scratch buffers for one row are preallocated in the model, so scoring a
+ * row allocates nothing.  This header includes mf_kernels.h, so never
+ * mf_config.h.
  */
 #ifndef MF_PREDICT_H
 #define MF_PREDICT_H
@@ -25,18 +29,8 @@
 #include "mf_kernels.h"
 #include "train.h"
 
-/* One input column of the feature schema and its encoding. */
-typedef struct MfPredColumn
-{
-	char	   *name;
-	MfColKind	kind;
-	int			offset;			/* first expanded feature */
-	int			n_cats;
-	char	  **cats;			/* sorted by bytes */
-	int		   *cat_lens;
-	double		impute_num;
-	char	   *impute_str;		/* NULL: no value */
-} MfPredColumn;
+/* One input column of the feature schema and its encoding (model_meta.h). */
+typedef MfMetaColumn MfPredColumn;
 
 /* A model ready for scoring (everything in cxt). */
 typedef struct MfPredModel

@@ -29,12 +29,8 @@
 
 #include "fmgr.h"
 
-typedef enum MfColKind
-{
-	MF_COL_NUMERIC = 0,
-	MF_COL_BOOLEAN,
-	MF_COL_CATEGORICAL
-} MfColKind;
+#include "model_meta.h"			/* MfColKind, MfModelMeta (pure C) */
+
 
 /* One input column: raw values, then its learned encoding. */
 typedef struct MfColumn
@@ -122,9 +118,9 @@ extern double *MfFitEncodeRows(MfDataset *ds, const size_t *train, size_t n_trai
 extern void MfEncode(MfDataset *ds);
 extern double *MfEncodeRows(const MfDataset *ds, const size_t *idx, size_t n);
 extern json_t *MfSchemaToJson(const MfDataset *ds, const char *task);
-extern void MfSchemaFromJson(MfDataset *ds, json_t *schema);
+extern void MfSchemaFromMeta(MfDataset *ds, const MfModelMeta *mm);
 extern void MfLabelsFromSchema(MfDataset *ds);
-extern void MfEncodeWithSchema(MfDataset *ds, json_t *schema);
+extern void MfEncodeWithSchema(MfDataset *ds, const MfModelMeta *mm);
 extern void *MfHugeAlloc(Size size);
 extern void MfPhaseStart(void);
 extern void MfPhaseEnd(const char *phase);
@@ -158,6 +154,8 @@ extern json_t *MfEvaluateArtifact(MfDataset *ds, const void *buf, size_t len,
 								  const char *source, const char *target);
 extern json_t *MfArtifactTensorsJson(const void *buf, size_t len);
 extern void *MfOpenArtifactCopy(const void *data, size_t len, void *view);
+extern void *MfOpenModelArtifact(const void *data, size_t len, MfArtifactView *view,
+								 MfModelMeta *mm);
 extern void MfKernelError(int err, const char *what);
 extern void MfArtifactRequire(bool ok, const char *what);
 #ifdef MF_KERNELS_H

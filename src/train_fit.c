@@ -909,22 +909,45 @@ MfOpenArtifactCopy(const void *data, size_t len, void *view)
 	return NULL;
 }
 
-/* A named tensor of an open artifact; XX001 when missing. */
-static const double *
-MfTensor(const MfArtifactView *v, const char *name, uint64 *n_elems)
+/*
+ * Open an artifact (copied into an aligned buffer in the current memory
+ * context) and read its metadata against its tensors: XX001 naming the
+ * member at fault, 0A000 for a family these loaders cannot use.  The
+ * buffer and everything in *mm live in the current context.
+ */
+void *
+MfOpenModelArtifact(const void *data, size_t len, MfArtifactView *view, MfModelMeta *mm)
 {
-	MfArtifactTensor t;
-	char		err[256];
-	MfArtErr	rc = mf_artifact_tensor(v, name, -1, NULL, &t, err, sizeof(err));
+	void	   *buf = MfOpenArtifactCopy(data, len, view);
+	MfArtAllocator alloc = {MfArtAlloc, MfArtFree, NULL};
+	MfMetaError err;
 
-	if (rc != MF_ART_OK)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("the model artifact is inconsistent"),
-				 errdetail("%s", err)));
-	if (n_elems)
-		*n_elems = t.n_elems;
-	return t.data;
+	switch (mf_model_meta_read(view, &alloc, mm, &err))
+	{
+		case MF_META_OK:
+			return buf;
+		case MF_META_INVALID:
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("the model artifact is inconsistent"),
+					 err.member[0] ? errdetail("Metadata member \"%s\" %s.", err.member, err.detail) :
+					 errdetail("The metadata %s.", err.detail),
+					 errhint("Retrain the version with mf_train().")));
+			break;
+		case MF_META_UNSUPPORTED:
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot use a %s model in SQL", mf_artifact_family_name(view->family)),
+					 errdetail("%s.", err.detail)));
+			break;
+		case MF_META_NOMEM:
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("out of memory"),
+					 errdetail("Reading the metadata of a %zu-byte model artifact.", len)));
+			break;
+	}
+	return NULL;
 }
 
 /* Raise XX001 when an artifact does not match its own schema. */
@@ -956,72 +979,34 @@ MfEvaluateArtifactSplit(MfDataset *ds, const void *data, size_t len,
 						const char *source, const char *target, const MfEvalSplit *split)
 {
 	MfArtifactView v;
-	json_t	   *meta;
-	json_t	   *shape;
-	json_error_t jerr;
+	MfModelMeta mm;
 	MfModel		m;
-	uint64		ne;
 	size_t	   *idx;
-	const char *task;
 
-	MfOpenArtifactCopy(data, len, &v);
-	meta = json_loadb(v.meta, v.meta_len, 0, &jerr);
-	MfArtifactRequire(meta != NULL && json_is_object(meta), "metadata is not a JSON object");
-	shape = json_object_get(meta, "model");
-	task = json_string_value(json_object_get(meta, "task"));
-	MfArtifactRequire(task != NULL && json_is_object(shape), "metadata lacks the task or the model shape");
+	MfOpenModelArtifact(data, len, &v, &mm);
 	memset(&m, 0, sizeof(m));
 	m.family = v.family;
-	m.classify = strcmp(task, "classification") == 0;
-	MfSchemaFromJson(ds, meta);
+	m.classify = mm.classify;
+	MfSchemaFromMeta(ds, &mm);
 	if (m.family != MF_ART_FAMILY_KMEANS && target == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("target must not be NULL for a %s model", mf_artifact_family_name(v.family)),
 				 errhint("Name the column holding the true values.")));
-	MfArtifactRequire(m.family == MF_ART_FAMILY_MLP ||
-					  m.classify == (m.family == MF_ART_FAMILY_LOGISTIC_REGRESSION),
-					  "the task does not match the family");
-	MfArtifactRequire(!m.classify || ds->n_labels >= 2, "a classifier without labels");
 	MfReadSource(ds, source, m.family == MF_ART_FAMILY_KMEANS ? NULL : target, NULL, 0,
 				 m.classify, true);
 	if (m.classify)
 		MfLabelsFromSchema(ds);
-	MfEncodeWithSchema(ds, meta);
-	m.p = ds->p;
-	m.n_classes = ds->n_labels;
-	switch (m.family)
-	{
-		case MF_ART_FAMILY_LINEAR_REGRESSION:
-			m.coef = MfTensor(&v, "coef", &ne);
-			MfArtifactRequire(ne == m.p, "coef does not match the features");
-			m.intercept = MfTensor(&v, "intercept", &ne);
-			MfArtifactRequire(ne == 1, "the intercept is not one number");
-			break;
-		case MF_ART_FAMILY_LOGISTIC_REGRESSION:
-			m.multinomial = json_is_true(json_object_get(shape, "multinomial"));
-			m.coef = MfTensor(&v, "coef", &ne);
-			MfArtifactRequire(ne == mfk_logreg_n_coef(m.p, m.n_classes, m.multinomial), "coef does not match the features");
-			m.intercept = MfTensor(&v, "intercept", &ne);
-			MfArtifactRequire(ne == mfk_logreg_n_intercept(m.n_classes, m.multinomial), "intercept does not match the labels");
-			break;
-		case MF_ART_FAMILY_MLP:
-			MfMlpFromJson(&m.mlp, shape, m.p);
-			MfArtifactRequire(m.mlp.out[m.mlp.n_layers - 1] == (m.classify ? (size_t) m.n_classes : 1),
-							  "the mlp's outputs do not match the labels");
-			m.mlp.params = (double *) MfTensor(&v, "params", &ne);
-			MfArtifactRequire(ne == m.mlp.n_params, "params do not match the architecture");
-			break;
-		case MF_ART_FAMILY_KMEANS:
-			m.k = (int) json_integer_value(json_object_get(shape, "k"));
-			m.centers = MfTensor(&v, "centers", &ne);
-			MfArtifactRequire(m.k > 0 && ne == (uint64) m.k * m.p, "centers do not match the features");
-			break;
-		default:
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("cannot evaluate a %s artifact", mf_artifact_family_name(v.family))));
-	}
+	MfEncodeWithSchema(ds, &mm);
+	m.p = mm.p;
+	m.n_classes = mm.n_labels;
+	m.coef = mm.coef;
+	m.intercept = mm.intercept;
+	m.multinomial = mm.multinomial;
+	m.k = mm.k;
+	m.centers = mm.centers;
+	if (m.family == MF_ART_FAMILY_MLP && !mf_model_meta_mlp(&mm, &m.mlp))
+		elog(ERROR, "a checked mlp artifact has no valid layout");
 	if (split != NULL)
 	{
 		size_t	   *train,
