@@ -1,5 +1,5 @@
 -- ---------------------------------------------------------------------------
--- In-database training (src/train.c, src/train_fit.c, src/features.c)
+-- In-database training (src/train.c, src/train_fit.c, src/source.c, src/features.c)
 -- ---------------------------------------------------------------------------
 
 CREATE FUNCTION mf._train_run(family text, config jsonb, source text, target text, options jsonb,
