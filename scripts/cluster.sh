@@ -19,6 +19,7 @@ set -euo pipefail
 
 DEMO_DIR="$MF_ROOT/.mf"
 MF_DIR="${MF_CLUSTER_DIR:-$DEMO_DIR}"
+MARKER=.mf-cluster
 PORT="${MF_PORT:-5499}"
 DB_SUPERUSER=postgres
 DB_NAME=mf
@@ -54,6 +55,8 @@ cluster_dir() {
 		return
 	fi
 	mkdir -p "$MF_DIR"
+	# Mark a directory this script starts from empty: only such a one may be destroyed.
+	[ -n "$(ls -A "$MF_DIR")" ] || echo "cluster directory of scripts/cluster.sh" >"$MF_DIR/$MARKER"
 	if [ -d "$MF_DIR/data" ] || { owner_can_reach "$MF_DIR" && socket_path_ok "$MF_DIR/run"; }; then
 		echo "$MF_DIR"
 		return
@@ -226,11 +229,13 @@ cmd_status() {
 	fi
 }
 
-# Stop a cluster that is not the demo cluster and delete its directory.
+# Stop a cluster that is not the demo cluster and delete its directory
+# (only one this script made, with its marker file).
 cmd_destroy() {
 	[ "$(readlink -f "$MF_DIR")" != "$(readlink -f "$DEMO_DIR")" ] ||
 		die "the demo cluster ($DEMO_DIR) is never destroyed by a script: see 'Uninstall' in README.md"
-	cluster_exists || { rm -rf "$MF_DIR"; return 0; }
+	[ -e "$MF_DIR" ] || return 0
+	[ -f "$MF_DIR/$MARKER" ] || die "$MF_DIR was not made by $0 (no $MARKER): not deleting it"
 	cmd_stop >/dev/null
 	local cl
 	cl="$(cluster_dir)"

@@ -212,6 +212,8 @@ mf_wait_for_launcher() {
 	local limit="${1:-30}" t0 state
 	state="$(mf_query "SELECT preloaded AND served_database = current_database() FROM mf._jobs_state()")"
 	[ "$state" = t ] || return 0
+	[ "$(mf_query "SELECT launcher_pid > 0 FROM mf._jobs_state()")" = t ] && return 0
+	info "waiting for the mf_ext launcher to connect to database $PGDATABASE"
 	t0="$(date +%s)"
 	until [ "$(mf_query "SELECT launcher_pid > 0 FROM mf._jobs_state()")" = t ]; do
 		if [ $(($(date +%s) - t0)) -ge "$limit" ]; then

@@ -49,6 +49,7 @@ demo
 if grep -q 'launcher is not running' <<<"$OUT"; then demo_fail "the first run warned that the launcher is not running"; fi
 grep -q 'creating extension mf_ext' <<<"$OUT" || demo_fail "the first run did not create the extension"
 [ "$(q "SELECT count(*) FROM mf.models WHERE 'quickstart' = ANY (tags)")" = 6 ] || fail "expected 6 quickstart models"
+grep '^==>' <<<"$OUT" || true
 pass "first run: quickstart ran, no launcher warning"
 
 # 2. The user's model, a dependent view and another model; run again.
