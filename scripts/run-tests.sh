@@ -22,7 +22,7 @@ CLUSTER="$MF_ROOT/scripts/cluster.sh"
 DEMO_PORT="${MF_PORT:-5499}"
 MF_CLUSTER_DIR="${MF_TEST_CLUSTER_DIR:-$MF_ROOT/.mf/test}"
 MF_PORT="${MF_TEST_PORT:-$((DEMO_PORT + 1))}"
-export MF_CLUSTER_DIR MF_PORT DEMO_PORT
+export MF_CLUSTER_DIR MF_PORT
 LOGS="$MF_BUILD/test-logs"
 BUDGET="${MF_TEST_BUDGET:-1140}" # seconds for the whole run (hard limit: 20 min)
 T0="$(date +%s)"
