@@ -118,6 +118,9 @@ deps:
 	scripts/install-deps.sh
 demo:
 	scripts/demo.sh
+# Drops mf_ext in database mf of the demo cluster (after listing what that drops), then runs the demo.
+reset:
+	scripts/demo.sh --reset
 test:
 	scripts/run-tests.sh
 stop:
@@ -127,4 +130,4 @@ start:
 bench:
 	bench/run.sh
 
-.PHONY: install-core uninstall-core unit-build deps demo test stop start bench
+.PHONY: install-core uninstall-core unit-build deps demo reset test stop start bench
