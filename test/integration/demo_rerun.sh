@@ -117,7 +117,7 @@ if [ "$RC" = 0 ]; then
 else
 	# Without an upgrade script of this checkout the update must stop cleanly
 	# (an installed one may come from another checkout sharing the server).
-	[ ! -f "$MF_ROOT/sql/mf_ext--0.1.0--$want.sql" ] || demo_fail "the update 0.1.0 -> $want failed"
+	[ ! -f "$MF_ROOT/sql/upgrade/0.1.0--$want.sql" ] || demo_fail "the update 0.1.0 -> $want failed: $OUT"
 	grep -q "could not be updated to $want" <<<"$OUT" || demo_fail "no clear message about the failed update"
 	[ "$have" = 0.1.0 ] || fail "the 0.1.0 catalog changed"
 	pass "no upgrade script 0.1.0 -> $want here: the demo stops and keeps the 0.1.0 catalog and its model"
