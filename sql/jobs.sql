@@ -1,3 +1,9 @@
+-- jobs.sql - background jobs.
+-- Owns (PL/pgSQL): queueing and validating jobs, their state changes (claim,
+-- begin, success, failure, recovery), retrain policies and the promotion
+-- decision.  Thin callers of C: the launcher and worker (bgworker/,
+-- src/job_worker.c), source checks and counts run as the source's author.
+
 -- ===========================================================================
 -- Background training jobs (bgworker/, src/job_worker.c)
 -- ===========================================================================
