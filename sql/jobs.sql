@@ -20,6 +20,12 @@ CREATE FUNCTION mf._jobs_state(OUT preloaded boolean, OUT served_database text, 
 COMMENT ON FUNCTION mf._jobs_state() IS
 	'whether mf_ext is preloaded, the database its launcher serves (mf.database) and the launcher pid (0 when not running)';
 
+CREATE FUNCTION mf._job_states() RETURNS TABLE(kind text, name text)
+	AS 'MODULE_PATHNAME', 'mf_job_states'
+	LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION mf._job_states() IS
+	'every job status and phase the C code knows (src/job_state.h), as (kind, name); the CHECKs of mf.jobs must list the same';
+
 CREATE FUNCTION mf._wake_launcher_at_commit() RETURNS void
 	AS 'MODULE_PATHNAME', 'mf_wake_launcher_at_commit'
 	LANGUAGE C VOLATILE;

@@ -29,6 +29,8 @@
 
 #include "fmgr.h"
 
+#include "job_state.h"
+
 #include "model_meta.h"			/* MfColKind, MfModelMeta (pure C) */
 
 
@@ -155,15 +157,15 @@ typedef struct MfEvalSplit
 
 /*
  * Progress of a run for a background job (src/job_worker.c): phase is
- * "training", "evaluating" or "registering"; epoch > 0 when an epoch ended.
+ * MF_PHASE_TRAINING, _EVALUATING or _REGISTERING; epoch > 0 when an epoch ended.
  * NULL outside job workers.
  */
-typedef void (*MfTrainProgressHookType) (const char *phase, int64 epoch, int64 total,
+typedef void (*MfTrainProgressHookType) (MfJobPhase phase, int64 epoch, int64 total,
 										 double loss, double fraction);
 extern MfTrainProgressHookType MfTrainProgressHook;
 
 /* train_fit.c */
-extern void MfTrainPhase(const char *phase);
+extern void MfTrainPhase(MfJobPhase phase);
 extern json_t *MfEvaluateArtifactSplit(MfDataset *ds, const void *buf, size_t len,
 									   const char *source, const char *target,
 									   const MfEvalSplit *split);
