@@ -1,0 +1,1473 @@
+/*
+ * test_transformer.c - the float32 transformer kernels against a float64
+ * reference path written as plain loops: forward agreement, finite-difference
+ * gradients (taken in float64 on the reference) of every block, of the
+ * encoder layer with each norm and activation and of a whole small model
+ * (embedding, two layers, final norm, pooled classifier, cross-entropy);
+ * masks; the arena; and the speed of one layer step.
+ */
+#include "transformer.h"
+#include "mf_test.h"
+
+#include <cblas.h>
+#include <stdlib.h>
+#include <time.h>
+
+static MfRng rng;
+static double worst_fwd = 0.0;	/* over every forward comparison */
+static double worst_grad = 0.0;	/* over every gradient check */
+
+/* ------------------------------------------------------------ helpers */
+
+/* n zeroed doubles. */
+static double *
+dalloc(size_t n)
+{
+	return calloc(n ? n : 1, sizeof(double));
+}
+
+/* n zeroed floats. */
+static float *
+falloc(size_t n)
+{
+	return calloc(n ? n : 1, sizeof(float));
+}
+
+/* x = s * N(0, 1). */
+static void
+randn(double *x, size_t n, double s)
+{
+	size_t		i;
+
+	for (i = 0; i < n; i++)
+		x[i] = s * mfk_rng_normal(&rng);
+}
+
+/* float copy of a double array. */
+static void
+tof(const double *x, float *y, size_t n)
+{
+	size_t		i;
+
+	for (i = 0; i < n; i++)
+		y[i] = (float) x[i];
+}
+
+/* max |a - b| of a float and a double array. */
+static double
+maxdiff(const float *a, const double *b, size_t n)
+{
+	double		m = 0.0;
+	size_t		i;
+
+	for (i = 0; i < n; i++)
+		m = fmax(m, fabs((double) a[i] - b[i]));
+	return m;
+}
+
+/* sum(c * y). */
+static double
+dotc(const double *c, const double *y, size_t n)
+{
+	double		s = 0.0;
+	size_t		i;
+
+	for (i = 0; i < n; i++)
+		s += c[i] * y[i];
+	return s;
+}
+
+/* Record a forward comparison. */
+static void
+check_fwd(const char *name, const float *got, const double *ref, size_t n,
+		  double tol)
+{
+	double		e = maxdiff(got, ref, n);
+	char		buf[200];
+
+	worst_fwd = fmax(worst_fwd, e);
+	snprintf(buf, sizeof(buf), "%s: float32 forward matches float64 reference", name);
+	MF_OK(e <= tol, buf);
+	MF_DIAG("  %s forward max abs error %.3g", name, e);
+}
+
+/* One variable of a gradient check: double values, kernel gradient. */
+typedef struct GVar
+{
+	const char *name;
+	double	   *v;
+	const float *g;
+	size_t		n;
+} GVar;
+
+typedef double (*LossFn) (void *ctx);
+
+/*
+ * Central differences of the float64 loss against the kernel's gradient,
+ * per variable ||g - fd|| / ||fd|| (up to max_per_var entries, strided);
+ * returns the worst variable's error.
+ */
+static double
+grad_rel_err(LossFn f, void *ctx, GVar *vars, int nv, size_t max_per_var,
+			 const char **worst_name)
+{
+	double		worst = 0.0;
+	int			k;
+
+	for (k = 0; k < nv; k++)
+	{
+		size_t		i,
+					stride = vars[k].n > max_per_var ? vars[k].n / max_per_var : 1;
+		double		num = 0.0,
+					den = 0.0,
+					rel;
+
+		for (i = 0; i < vars[k].n; i += stride)
+		{
+			double		old = vars[k].v[i],
+						h = 1e-5 * fmax(1.0, fabs(old)),
+						fp,
+						fm,
+						fd;
+
+			vars[k].v[i] = old + h;
+			fp = f(ctx);
+			vars[k].v[i] = old - h;
+			fm = f(ctx);
+			vars[k].v[i] = old;
+			fd = (fp - fm) / (2 * h);
+			num += (vars[k].g[i] - fd) * (vars[k].g[i] - fd);
+			den += fd * fd;
+		}
+		rel = sqrt(num) / fmax(sqrt(den), 1e-6);
+		if (rel >= worst)
+		{
+			worst = rel;
+			if (worst_name)
+				*worst_name = vars[k].name;
+		}
+	}
+	return worst;
+}
+
+/* Run a gradient check and record it as one test. */
+static void
+check_grad(const char *name, LossFn f, void *ctx, GVar *vars, int nv,
+		   double tol)
+{
+	const char *wn = "";
+	double		e = grad_rel_err(f, ctx, vars, nv, 400, &wn);
+	char		buf[200];
+
+	worst_grad = fmax(worst_grad, e);
+	snprintf(buf, sizeof(buf), "%s: gradients match finite differences", name);
+	MF_OK(e <= tol, buf);
+	MF_DIAG("  %s gradient relative error %.3g (worst: %s)", name, e, wn);
+}
+
+/* ------------------------------------------------- float64 reference */
+
+/* Y = X W' + b. */
+static void
+ref_linear(const double *X, size_t n, size_t in, const double *W,
+		   const double *b, size_t out, double *Y)
+{
+	size_t		i,
+				o,
+				k;
+
+	for (i = 0; i < n; i++)
+		for (o = 0; o < out; o++)
+		{
+			double		s = b ? b[o] : 0.0;
+
+			for (k = 0; k < in; k++)
+				s += X[i * in + k] * W[o * in + k];
+			Y[i * out + o] = s;
+		}
+}
+
+/* LayerNorm of n rows. */
+static void
+ref_layernorm(const double *X, size_t n, size_t d, const double *w,
+			  const double *b, double eps, double *Y)
+{
+	size_t		i,
+				j;
+
+	for (i = 0; i < n; i++)
+	{
+		double		m = 0,
+					v = 0;
+
+		for (j = 0; j < d; j++)
+			m += X[i * d + j] / d;
+		for (j = 0; j < d; j++)
+			v += (X[i * d + j] - m) * (X[i * d + j] - m) / d;
+		for (j = 0; j < d; j++)
+			Y[i * d + j] = (X[i * d + j] - m) / sqrt(v + eps) * w[j] + b[j];
+	}
+}
+
+/* ScaleNorm of n rows. */
+static void
+ref_scalenorm(const double *X, size_t n, size_t d, double g, double eps,
+			  double *Y)
+{
+	size_t		i,
+				j;
+
+	for (i = 0; i < n; i++)
+	{
+		double		s = 0;
+
+		for (j = 0; j < d; j++)
+			s += X[i * d + j] * X[i * d + j];
+		s = fmax(sqrt(s), eps);
+		for (j = 0; j < d; j++)
+			Y[i * d + j] = g * X[i * d + j] / s;
+	}
+}
+
+/* FFN activation (gated: value * act(gate)). */
+static void
+ref_act(MfAct act, const double *h, double *a, size_t n, size_t f)
+{
+	size_t		i,
+				j;
+
+	for (i = 0; i < n; i++)
+		for (j = 0; j < f; j++)
+			a[i * f + j] = mfk_act_is_gated(act)
+				? h[i * 2 * f + j] * mfk_act_scalar(mfk_act_gate_base(act), h[i * 2 * f + f + j])
+				: mfk_act_scalar(act, h[i * f + j]);
+}
+
+/* Naive O(Tq Tk) attention, query by query, with both masks. */
+static void
+ref_attention(const MfTfAttnShape *s, const double *Q, size_t ldq,
+			  const double *K, size_t ldk, const double *V, size_t ldv,
+			  double *O, size_t ldo)
+{
+	size_t		b,
+				h,
+				i,
+				j,
+				c;
+	double	   *sc = dalloc(s->Tk);
+
+	for (b = 0; b < s->B; b++)
+		for (h = 0; h < s->H; h++)
+			for (i = 0; i < s->Tq; i++)
+			{
+				const double *q = Q + (b * s->Tq + i) * ldq + h * s->dh;
+				double	   *o = O + (b * s->Tq + i) * ldo + h * s->dh;
+				double		m = -INFINITY,
+							z = 0;
+
+				for (j = 0; j < s->Tk; j++)
+				{
+					int			masked = (s->causal && j > i + s->Tk - s->Tq) ||
+						(s->key_pad && s->key_pad[b * s->Tk + j]);
+
+					sc[j] = -INFINITY;
+					if (masked)
+						continue;
+					sc[j] = 0;
+					for (c = 0; c < s->dh; c++)
+						sc[j] += q[c] * K[(b * s->Tk + j) * ldk + h * s->dh + c];
+					sc[j] /= sqrt((double) s->dh);
+					m = fmax(m, sc[j]);
+				}
+				for (c = 0; c < s->dh; c++)
+					o[c] = 0;
+				if (m == -INFINITY)
+					continue;
+				for (j = 0; j < s->Tk; j++)
+					z += sc[j] == -INFINITY ? 0 : exp(sc[j] - m);
+				for (j = 0; j < s->Tk; j++)
+				{
+					double		p = sc[j] == -INFINITY ? 0 : exp(sc[j] - m) / z;
+
+					for (c = 0; c < s->dh; c++)
+						o[c] += p * V[(b * s->Tk + j) * ldv + h * s->dh + c];
+				}
+			}
+	free(sc);
+}
+
+/* Inverted dropout with a given mask (NULL: nothing). */
+static void
+ref_dropout(double p, const unsigned char *mask, double *x, size_t n)
+{
+	size_t		i;
+
+	if (mask == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		x[i] = mask[i] ? x[i] / (1 - p) : 0;
+}
+
+/* Offset of a named tensor in a layer's table. */
+static size_t
+tensor_off(const MfTfTensor *tab, int nt, const char *name)
+{
+	int			i;
+
+	for (i = 0; i < nt; i++)
+		if (strcmp(tab[i].name, name) == 0)
+			return tab[i].offset;
+	fprintf(stderr, "no tensor %s\n", name);
+	abort();
+}
+
+/* What the reference needs to run one encoder layer. */
+typedef struct RefLayer
+{
+	const MfTfLayerDims *dims;
+	const MfTfBatch *b;
+	MfTfTensor	tab[MF_TF_LAYER_TENSORS];
+	int			nt;
+	const MfTfEncoderActs *masks;	/* dropout masks to replay, or NULL */
+} RefLayer;
+
+/* Norm (or identity for ReZero) of a sublayer; k = its branch scale. */
+static void
+ref_norm(const RefLayer *L, const double *par, int which, const double *x,
+		 double *u, double *k)
+{
+	size_t		n = L->b->B * L->b->T,
+				d = L->dims->d_model;
+
+	*k = 1.0;
+	if (L->dims->norm == MF_TF_LAYERNORM)
+		ref_layernorm(x, n, d, par + tensor_off(L->tab, L->nt, which == 1 ? "norm1.weight" : "norm2.weight"),
+					  par + tensor_off(L->tab, L->nt, which == 1 ? "norm1.bias" : "norm2.bias"),
+					  L->dims->eps, u);
+	else if (L->dims->norm == MF_TF_SCALENORM)
+		ref_scalenorm(x, n, d, par[tensor_off(L->tab, L->nt, which == 1 ? "norm1.g" : "norm2.g")],
+					  L->dims->eps, u);
+	else
+	{
+		memcpy(u, x, n * d * sizeof(double));
+		*k = par[tensor_off(L->tab, L->nt, which == 1 ? "rezero1.alpha" : "rezero2.alpha")];
+	}
+}
+
+/* The pre-norm encoder layer in float64: y = layer(x). */
+static void
+ref_layer(const RefLayer *L, const double *par, const double *x, double *y)
+{
+	const MfTfLayerDims *D = L->dims;
+	size_t		n = L->b->B * L->b->T,
+				d = D->d_model,
+				f = D->d_ff,
+				f2 = mfk_act_is_gated(D->act) ? 2 * f : f,
+				i;
+	double	   *u = dalloc(n * d),
+			   *qkv = dalloc(n * 3 * d),
+			   *at = dalloc(n * d),
+			   *sa = dalloc(n * d),
+			   *x1 = dalloc(n * d),
+			   *h1 = dalloc(n * f2),
+			   *a = dalloc(n * f),
+			   *ff = dalloc(n * d),
+			k;
+	MfTfAttnShape s = {L->b->B, L->b->T, L->b->T, D->n_heads, d / D->n_heads,
+	D->causal, L->b->key_pad};
+
+	ref_norm(L, par, 1, x, u, &k);
+	ref_linear(u, n, d, par + tensor_off(L->tab, L->nt, "self_attn.in_proj_weight"),
+			   par + tensor_off(L->tab, L->nt, "self_attn.in_proj_bias"), 3 * d, qkv);
+	ref_attention(&s, qkv, 3 * d, qkv + d, 3 * d, qkv + 2 * d, 3 * d, at, d);
+	ref_linear(at, n, d, par + tensor_off(L->tab, L->nt, "self_attn.out_proj.weight"),
+			   par + tensor_off(L->tab, L->nt, "self_attn.out_proj.bias"), d, sa);
+	ref_dropout(D->dropout, L->masks ? L->masks->m1 : NULL, sa, n * d);
+	for (i = 0; i < n * d; i++)
+		x1[i] = x[i] + k * sa[i];
+	ref_norm(L, par, 2, x1, u, &k);
+	ref_linear(u, n, d, par + tensor_off(L->tab, L->nt, "linear1.weight"),
+			   par + tensor_off(L->tab, L->nt, "linear1.bias"), f2, h1);
+	ref_act(D->act, h1, a, n, f);
+	ref_dropout(D->dropout, L->masks ? L->masks->m_ff : NULL, a, n * f);
+	ref_linear(a, n, f, par + tensor_off(L->tab, L->nt, "linear2.weight"),
+			   par + tensor_off(L->tab, L->nt, "linear2.bias"), d, ff);
+	ref_dropout(D->dropout, L->masks ? L->masks->m2 : NULL, ff, n * d);
+	for (i = 0; i < n * d; i++)
+		y[i] = x1[i] + k * ff[i];
+	free(u), free(qkv), free(at), free(sa), free(x1), free(h1), free(a), free(ff);
+}
+
+/* ------------------------------------------------------ block checks */
+
+/* Context of the linear-layer check. */
+typedef struct LinCtx
+{
+	double	   *X,
+			   *W,
+			   *b,
+			   *C,
+			   *Y;
+	size_t		n,
+				in,
+				out;
+} LinCtx;
+
+/* sum(C * (X W' + b)). */
+static double
+lin_loss(void *p)
+{
+	LinCtx	   *c = p;
+
+	ref_linear(c->X, c->n, c->in, c->W, c->b, c->out, c->Y);
+	return dotc(c->C, c->Y, c->n * c->out);
+}
+
+/* Linear layer in PyTorch's layout. */
+static void
+test_linear(void)
+{
+	LinCtx		c = {0};
+	float	   *Xf,
+			   *Wf,
+			   *bf,
+			   *Yf,
+			   *Cf,
+			   *dX,
+			   *dW,
+			   *db;
+
+	c.n = 6, c.in = 5, c.out = 4;
+	c.X = dalloc(c.n * c.in), c.W = dalloc(c.out * c.in), c.b = dalloc(c.out);
+	c.C = dalloc(c.n * c.out), c.Y = dalloc(c.n * c.out);
+	randn(c.X, c.n * c.in, 1), randn(c.W, c.out * c.in, 1), randn(c.b, c.out, 1);
+	randn(c.C, c.n * c.out, 1);
+	Xf = falloc(c.n * c.in), Wf = falloc(c.out * c.in), bf = falloc(c.out);
+	Yf = falloc(c.n * c.out), Cf = falloc(c.n * c.out);
+	dX = falloc(c.n * c.in), dW = falloc(c.out * c.in), db = falloc(c.out);
+	tof(c.X, Xf, c.n * c.in), tof(c.W, Wf, c.out * c.in), tof(c.b, bf, c.out);
+	tof(c.C, Cf, c.n * c.out);
+	mfk_tf_linear_forward(Xf, c.n, c.in, Wf, bf, c.out, Yf);
+	lin_loss(&c);
+	check_fwd("linear", Yf, c.Y, c.n * c.out, 1e-5);
+	mfk_tf_linear_backward(Xf, c.n, c.in, Wf, c.out, Cf, dW, db, dX);
+	{
+		GVar		v[] = {{"X", c.X, dX, c.n * c.in}, {"weight", c.W, dW, c.out * c.in},
+		{"bias", c.b, db, c.out}};
+
+		check_grad("linear", lin_loss, &c, v, 3, 1e-4);
+	}
+	free(c.X), free(c.W), free(c.b), free(c.C), free(c.Y);
+	free(Xf), free(Wf), free(bf), free(Yf), free(Cf), free(dX), free(dW), free(db);
+}
+
+/* Context of the embedding check. */
+typedef struct EmbCtx
+{
+	int32_t    *ids;
+	double	   *tok,
+			   *pos,
+			   *C,
+			   *Y;
+	size_t		B,
+				T,
+				d;
+} EmbCtx;
+
+/* Reference embedding: tok[id] + pos[t]. */
+static void
+ref_embed(const int32_t *ids, size_t B, size_t T, size_t d, const double *tok,
+		  const double *pos, double *Y)
+{
+	size_t		i,
+				j;
+
+	for (i = 0; i < B * T; i++)
+		for (j = 0; j < d; j++)
+			Y[i * d + j] = tok[ids[i] * d + j] + pos[(i % T) * d + j];
+}
+
+/* sum(C * embed). */
+static double
+emb_loss(void *p)
+{
+	EmbCtx	   *c = p;
+
+	ref_embed(c->ids, c->B, c->T, c->d, c->tok, c->pos, c->Y);
+	return dotc(c->C, c->Y, c->B * c->T * c->d);
+}
+
+/* Token embeddings plus learned positions (repeated ids accumulate). */
+static void
+test_embedding(void)
+{
+	EmbCtx		c = {0};
+	size_t		V = 7,
+				n,
+				i;
+	float	   *tokf,
+			   *posf,
+			   *Yf,
+			   *Cf,
+			   *dtok,
+			   *dpos;
+
+	c.B = 3, c.T = 4, c.d = 5, n = c.B * c.T;
+	c.ids = malloc(n * sizeof(int32_t));
+	for (i = 0; i < n; i++)
+		c.ids[i] = (int32_t) mfk_rng_below(&rng, 4);	/* repeats, unused rows */
+	c.tok = dalloc(V * c.d), c.pos = dalloc(c.T * c.d), c.C = dalloc(n * c.d), c.Y = dalloc(n * c.d);
+	randn(c.tok, V * c.d, 1), randn(c.pos, c.T * c.d, 1), randn(c.C, n * c.d, 1);
+	tokf = falloc(V * c.d), posf = falloc(c.T * c.d), Yf = falloc(n * c.d), Cf = falloc(n * c.d);
+	dtok = falloc(V * c.d), dpos = falloc(c.T * c.d);
+	tof(c.tok, tokf, V * c.d), tof(c.pos, posf, c.T * c.d), tof(c.C, Cf, n * c.d);
+	mfk_tf_embed_forward(c.ids, c.B, c.T, c.d, tokf, posf, Yf);
+	emb_loss(&c);
+	check_fwd("embedding", Yf, c.Y, n * c.d, 1e-6);
+	mfk_tf_embed_backward(c.ids, c.B, c.T, c.d, Cf, dtok, dpos);
+	{
+		GVar		v[] = {{"token_emb", c.tok, dtok, V * c.d}, {"pos_emb", c.pos, dpos, c.T * c.d}};
+
+		check_grad("embedding", emb_loss, &c, v, 2, 1e-5);
+	}
+	free(c.ids), free(c.tok), free(c.pos), free(c.C), free(c.Y);
+	free(tokf), free(posf), free(Yf), free(Cf), free(dtok), free(dpos);
+}
+
+/* Context of the norm checks (w, b for LayerNorm; w[0] = g for ScaleNorm). */
+typedef struct NormCtx
+{
+	int			scalenorm;
+	double	   *X,
+			   *w,
+			   *b,
+			   *C,
+			   *Y;
+	size_t		n,
+				d;
+	double		eps;
+} NormCtx;
+
+/* sum(C * norm(X)). */
+static double
+norm_loss(void *p)
+{
+	NormCtx    *c = p;
+
+	if (c->scalenorm)
+		ref_scalenorm(c->X, c->n, c->d, c->w[0], c->eps, c->Y);
+	else
+		ref_layernorm(c->X, c->n, c->d, c->w, c->b, c->eps, c->Y);
+	return dotc(c->C, c->Y, c->n * c->d);
+}
+
+/* LayerNorm or ScaleNorm: forward and gradients. */
+static void
+test_norm(int scalenorm)
+{
+	NormCtx		c = {0};
+	size_t		nd;
+	float	   *Xf,
+			   *wf,
+			   *bf,
+			   *Yf,
+			   *Cf,
+			   *dX,
+			   *dw,
+			   *db,
+			   *s1,
+			   *s2;
+	const char *name = scalenorm ? "scalenorm" : "layernorm";
+
+	c.scalenorm = scalenorm, c.n = 6, c.d = 8, c.eps = 1e-5, nd = c.n * c.d;
+	c.X = dalloc(nd), c.w = dalloc(c.d), c.b = dalloc(c.d), c.C = dalloc(nd), c.Y = dalloc(nd);
+	randn(c.X, nd, 1.5), randn(c.w, c.d, 1), randn(c.b, c.d, 1), randn(c.C, nd, 1);
+	if (scalenorm)
+		c.w[0] = 2.0;
+	Xf = falloc(nd), wf = falloc(c.d), bf = falloc(c.d), Yf = falloc(nd), Cf = falloc(nd);
+	dX = falloc(nd), dw = falloc(c.d), db = falloc(c.d), s1 = falloc(c.n), s2 = falloc(c.n);
+	tof(c.X, Xf, nd), tof(c.w, wf, c.d), tof(c.b, bf, c.d), tof(c.C, Cf, nd);
+	if (scalenorm)
+	{
+		mfk_tf_scalenorm_forward(Xf, c.n, c.d, wf, (float) c.eps, Yf, s1);
+		mfk_tf_scalenorm_backward(Xf, c.n, c.d, wf, (float) c.eps, s1, Cf, dX, dw);
+	}
+	else
+	{
+		mfk_tf_layernorm_forward(Xf, c.n, c.d, wf, bf, (float) c.eps, Yf, s1, s2);
+		mfk_tf_layernorm_backward(Xf, c.n, c.d, wf, s1, s2, Cf, dX, dw, db);
+	}
+	norm_loss(&c);
+	check_fwd(name, Yf, c.Y, nd, 1e-5);
+	{
+		GVar		v[] = {{"X", c.X, dX, nd}, {"weight", c.w, dw, scalenorm ? 1 : c.d},
+		{"bias", c.b, db, c.d}};
+
+		check_grad(name, norm_loss, &c, v, scalenorm ? 2 : 3, 1e-4);
+	}
+	free(c.X), free(c.w), free(c.b), free(c.C), free(c.Y);
+	free(Xf), free(wf), free(bf), free(Yf), free(Cf), free(dX), free(dw), free(db), free(s1), free(s2);
+}
+
+/* Context of the activation checks. */
+typedef struct ActCtx
+{
+	MfAct		act;
+	double	   *h,
+			   *C,
+			   *a;
+	size_t		n,
+				f;
+} ActCtx;
+
+/* sum(C * act(h)). */
+static double
+act_loss(void *p)
+{
+	ActCtx	   *c = p;
+
+	ref_act(c->act, c->h, c->a, c->n, c->f);
+	return dotc(c->C, c->a, c->n * c->f);
+}
+
+/* One FFN activation (plain or gated). */
+static void
+test_act(MfAct act)
+{
+	ActCtx		c = {0};
+	size_t		f2;
+	float	   *hf,
+			   *af,
+			   *Cf,
+			   *dh;
+	char		name[64];
+
+	c.act = act, c.n = 5, c.f = 6;
+	f2 = mfk_act_is_gated(act) ? 2 * c.f : c.f;
+	c.h = dalloc(c.n * f2), c.C = dalloc(c.n * c.f), c.a = dalloc(c.n * c.f);
+	randn(c.h, c.n * f2, 1.5), randn(c.C, c.n * c.f, 1);
+	hf = falloc(c.n * f2), af = falloc(c.n * c.f), Cf = falloc(c.n * c.f), dh = falloc(c.n * f2);
+	tof(c.h, hf, c.n * f2), tof(c.C, Cf, c.n * c.f);
+	mfk_tf_act_forward(act, hf, af, c.n, c.f);
+	act_loss(&c);
+	snprintf(name, sizeof(name), "activation %s", mfk_act_name(act));
+	check_fwd(name, af, c.a, c.n * c.f, 1e-5);
+	mfk_tf_act_backward(act, hf, Cf, dh, c.n, c.f);
+	{
+		GVar		v[] = {{"h", c.h, dh, c.n * f2}};
+
+		check_grad(name, act_loss, &c, v, 1, 1e-4);
+	}
+	free(c.h), free(c.C), free(c.a), free(hf), free(af), free(Cf), free(dh);
+}
+
+/* Context of the attention checks. */
+typedef struct AttnCtx
+{
+	MfTfAttnShape s;
+	size_t		ld;				/* leading dimension of Q, K, V, O */
+	double	   *Q,
+			   *K,
+			   *V,
+			   *C,
+			   *O;
+} AttnCtx;
+
+/* sum(C * attention(Q, K, V)). */
+static double
+attn_loss(void *p)
+{
+	AttnCtx    *c = p;
+
+	ref_attention(&c->s, c->Q, c->ld, c->K, c->ld, c->V, c->ld, c->O, c->ld);
+	return dotc(c->C, c->O, c->s.B * c->s.Tq * c->ld);
+}
+
+/* Attention against the naive reference; masks; gradients. */
+static void
+test_attention(const char *name, size_t Tq, size_t Tk, int causal, int pad)
+{
+	AttnCtx		c;
+	unsigned char kp[2 * 8] = {0};
+	size_t		nq,
+				nk,
+				b,
+				h,
+				i,
+				j;
+	float	   *Qf,
+			   *Kf,
+			   *Vf,
+			   *Of,
+			   *Cf,
+			   *P,
+			   *dQ,
+			   *dK,
+			   *dV,
+			   *dS;
+	int			masked_ok = 1,
+				rows_ok = 1;
+	char		buf[128];
+
+	memset(&c, 0, sizeof(c));
+	c.s.B = 2, c.s.Tq = Tq, c.s.Tk = Tk, c.s.H = 2, c.s.dh = 3, c.s.causal = causal;
+	c.ld = c.s.H * c.s.dh + 1;	/* a strided view, as in the qkv buffer */
+	if (pad)
+	{
+		kp[1 * Tk + Tk - 1] = kp[1 * Tk + Tk - 2] = 1;	/* sequence 1: 2 pads */
+		kp[0 * Tk + 1] = 1;		/* sequence 0: a hole */
+		c.s.key_pad = kp;
+	}
+	nq = c.s.B * Tq * c.ld, nk = c.s.B * Tk * c.ld;
+	c.Q = dalloc(nq), c.K = dalloc(nk), c.V = dalloc(nk), c.C = dalloc(nq), c.O = dalloc(nq);
+	randn(c.Q, nq, 1.5), randn(c.K, nk, 1.5), randn(c.V, nk, 1), randn(c.C, nq, 1);
+	for (i = 0; i < c.s.B * Tq; i++)
+		c.C[i * c.ld + c.ld - 1] = 0;	/* the column outside the view */
+	Qf = falloc(nq), Kf = falloc(nk), Vf = falloc(nk), Of = falloc(nq), Cf = falloc(nq);
+	P = falloc(c.s.B * c.s.H * Tq * Tk), dQ = falloc(nq), dK = falloc(nk), dV = falloc(nk);
+	dS = falloc(Tq * Tk);
+	tof(c.Q, Qf, nq), tof(c.K, Kf, nk), tof(c.V, Vf, nk), tof(c.C, Cf, nq);
+	MF_OK(mfk_tf_attn_forward(NULL, &c.s, Qf, c.ld, Kf, c.ld, Vf, c.ld, P, Of, c.ld) == MF_KOK,
+		  "attention forward runs");
+	attn_loss(&c);
+	for (i = 0; i < c.s.B * Tq; i++)
+		Of[i * c.ld + c.ld - 1] = 0;
+	snprintf(buf, sizeof(buf), "attention %s vs naive O(n^2) reference", name);
+	check_fwd(buf, Of, c.O, nq, 1e-5);
+	for (b = 0; b < c.s.B; b++)
+		for (h = 0; h < c.s.H; h++)
+			for (i = 0; i < Tq; i++)
+			{
+				double		sum = 0;
+
+				for (j = 0; j < Tk; j++)
+				{
+					float		p = P[((b * c.s.H + h) * Tq + i) * Tk + j];
+					int			hidden = (causal && j > i + Tk - Tq) || (pad && kp[b * Tk + j]);
+
+					if (hidden && p != 0.0f)
+						masked_ok = 0;
+					sum += p;
+				}
+				if (fabs(sum - 1.0) > 1e-5)
+					rows_ok = 0;
+			}
+	snprintf(buf, sizeof(buf), "attention %s: masked keys get exactly zero probability", name);
+	MF_OK(masked_ok, buf);
+	snprintf(buf, sizeof(buf), "attention %s: probability rows sum to 1", name);
+	MF_OK(rows_ok, buf);
+	MF_OK(mfk_tf_attn_backward(NULL, &c.s, Qf, c.ld, Kf, c.ld, Vf, c.ld, P, Cf, c.ld,
+							   dQ, dK, dV, dS) == MF_KOK, "attention backward runs");
+	{
+		GVar		v[] = {{"Q", c.Q, dQ, nq}, {"K", c.K, dK, nk}, {"V", c.V, dV, nk}};
+
+		snprintf(buf, sizeof(buf), "attention %s", name);
+		check_grad(buf, attn_loss, &c, v, 3, 1e-3);
+	}
+	free(c.Q), free(c.K), free(c.V), free(c.C), free(c.O);
+	free(Qf), free(Kf), free(Vf), free(Of), free(Cf), free(P), free(dQ), free(dK), free(dV), free(dS);
+}
+
+/* Masks seen from outside: changing hidden tokens changes nothing visible. */
+static void
+test_attention_masks(void)
+{
+	enum
+	{
+		B = 2, T = 6, H = 2, DH = 4, D = H * DH
+	};
+	unsigned char kp[B * T] = {0};
+	MfTfAttnShape s = {B, T, T, H, DH, 0, kp};
+	float		Q[B * T * D],
+				K[B * T * D],
+				V[B * T * D],
+				O1[B * T * D],
+				O2[B * T * D],
+				P[B * H * T * T];
+	size_t		i,
+				t;
+	int			same = 1,
+				zero = 1;
+
+	for (i = 0; i < B * T * D; i++)
+		Q[i] = (float) mfk_rng_normal(&rng), K[i] = (float) mfk_rng_normal(&rng),
+			V[i] = (float) mfk_rng_normal(&rng);
+	kp[4] = kp[5] = 1;			/* sequence 0 ends in two pads */
+	for (t = 0; t < T; t++)
+		kp[T + t] = 1;			/* sequence 1 is all padding */
+	mfk_tf_attn_forward(NULL, &s, Q, D, K, D, V, D, P, O1, D);
+	for (i = 4 * D; i < 6 * D; i++)
+		K[i] += 3.0f, V[i] -= 5.0f;	/* change the padded tokens of sequence 0 */
+	mfk_tf_attn_forward(NULL, &s, Q, D, K, D, V, D, P, O2, D);
+	for (i = 0; i < T * D; i++)
+		same &= O1[i] == O2[i];
+	MF_OK(same, "padded keys and values do not change any output of their sequence");
+	for (i = T * D; i < 2 * T * D; i++)
+		zero &= O1[i] == 0.0f;
+	MF_OK(zero, "a sequence that is all padding attends to nothing (zeros, not NaN)");
+
+	/* causal: changing token t changes no output before t */
+	s.causal = 1, s.key_pad = NULL;
+	mfk_tf_attn_forward(NULL, &s, Q, D, K, D, V, D, P, O1, D);
+	for (i = 3 * D; i < T * D; i++)
+		Q[i] += 1.0f, K[i] += 2.0f, V[i] += 3.0f;
+	mfk_tf_attn_forward(NULL, &s, Q, D, K, D, V, D, P, O2, D);
+	same = 1;
+	for (i = 0; i < 3 * D; i++)
+		same &= O1[i] == O2[i];
+	MF_OK(same, "causal rows see no future token");
+	same = 0;
+	for (i = 3 * D; i < T * D; i++)
+		same |= O1[i] != O2[i];
+	MF_OK(same, "causal rows do see the changed present and past");
+}
+
+/* ------------------------------------------------------ encoder layer */
+
+/* Context of the layer check. */
+typedef struct LayerCtx
+{
+	RefLayer	L;
+	double	   *par,
+			   *x,
+			   *C,
+			   *y;
+	size_t		nd;
+} LayerCtx;
+
+/* sum(C * layer(x)). */
+static double
+layer_loss(void *p)
+{
+	LayerCtx   *c = p;
+
+	ref_layer(&c->L, c->par, c->x, c->y);
+	return dotc(c->C, c->y, c->nd);
+}
+
+/* Kernel-initialised parameters with the norm parameters moved off 1/0. */
+static void
+layer_params(const MfTfLayerDims *dims, float *pf, MfTfEncoderLayer *p)
+{
+	size_t		i;
+
+	mfk_tf_encoder_layer_bind(dims, pf, p, NULL);
+	mfk_tf_encoder_layer_init(dims, p, &rng);
+	if (dims->norm == MF_TF_LAYERNORM)
+		for (i = 0; i < dims->d_model; i++)
+		{
+			p->norm1_w[i] += 0.3f * (float) mfk_rng_normal(&rng);
+			p->norm2_w[i] += 0.3f * (float) mfk_rng_normal(&rng);
+			p->norm1_b[i] = 0.3f * (float) mfk_rng_normal(&rng);
+			p->norm2_b[i] = 0.3f * (float) mfk_rng_normal(&rng);
+		}
+	else if (dims->norm == MF_TF_REZERO)
+		p->norm1_w[0] = 0.7f, p->norm2_w[0] = -0.5f;
+	for (i = 0; i < 3 * dims->d_model; i++)
+		p->in_proj_b[i] = 0.2f * (float) mfk_rng_normal(&rng);
+}
+
+/* One encoder layer: forward vs reference, gradients of x and every tensor. */
+static void
+test_layer(const char *name, MfAct act, MfTfNorm norm, int causal, int pad,
+		   float dropout)
+{
+	MfTfLayerDims dims = {8, 2, 12, act, norm, 1e-5f, dropout, causal};
+	unsigned char kp[2 * 5] = {0};
+	MfTfBatch	b = {2, 5, pad ? kp : NULL};
+	LayerCtx	c;
+	size_t		np = mfk_tf_encoder_layer_size(&dims),
+				bytes = mfk_tf_encoder_step_bytes(&dims, &b, 1, 1),
+				i;
+	float	   *pf = falloc(np),
+			   *gf = falloc(np),
+			   *xf,
+			   *Cf,
+			   *dx;
+	MfTfEncoderLayer p,
+				g;
+	MfTfEncoderActs acts;
+	MfArena		arena;
+	MfRng		drop;
+	GVar		v[MF_TF_LAYER_TENSORS + 1];
+	int			k;
+	char		buf[128];
+
+	memset(&c, 0, sizeof(c));
+	kp[8] = kp[9] = 1;
+	kp[2] = 1;
+	c.nd = b.B * b.T * dims.d_model;
+	layer_params(&dims, pf, &p);
+	mfk_tf_encoder_layer_bind(&dims, gf, &g, NULL);
+	c.L.dims = &dims, c.L.b = &b;
+	c.L.nt = mfk_tf_encoder_layer_bind(&dims, pf, &p, c.L.tab);
+	c.par = dalloc(np), c.x = dalloc(c.nd), c.C = dalloc(c.nd), c.y = dalloc(c.nd);
+	for (i = 0; i < np; i++)
+		c.par[i] = pf[i];
+	randn(c.x, c.nd, 1), randn(c.C, c.nd, 1);
+	xf = falloc(c.nd), Cf = falloc(c.nd), dx = falloc(c.nd);
+	tof(c.x, xf, c.nd), tof(c.C, Cf, c.nd);
+
+	mfk_arena_init(&arena, &mfk_malloc_allocator, bytes);
+	mfk_tf_encoder_acts_carve(&dims, &b, 1, &arena, &acts);
+	mfk_rng_seed(&drop, 99);
+	MF_OK(mfk_tf_encoder_layer_forward(NULL, &dims, &b, &p, xf, &drop, &acts) == MF_KOK,
+		  "encoder layer forward runs");
+	c.L.masks = dropout > 0 ? &acts : NULL;
+	layer_loss(&c);
+	snprintf(buf, sizeof(buf), "encoder layer %s", name);
+	check_fwd(buf, acts.y, c.y, c.nd, 2e-5);
+	MF_OK(mfk_tf_encoder_layer_backward(NULL, &dims, &b, &p, &acts, Cf, &arena, &g, dx) == MF_KOK,
+		  "encoder layer backward runs");
+	MF_OK(arena.peak == bytes && !arena.failed,
+		  "the step's arena is exactly as large as its counted layout");
+	for (k = 0; k < c.L.nt; k++)
+	{
+		v[k].name = c.L.tab[k].name;
+		v[k].v = c.par + c.L.tab[k].offset;
+		v[k].g = gf + c.L.tab[k].offset;
+		v[k].n = c.L.tab[k].rows * (c.L.tab[k].cols ? c.L.tab[k].cols : 1);
+	}
+	v[k].name = "x", v[k].v = c.x, v[k].g = dx, v[k].n = c.nd;
+	check_grad(buf, layer_loss, &c, v, c.L.nt + 1, 1e-3);
+	mfk_arena_free(&arena, &mfk_malloc_allocator);
+	free(c.par), free(c.x), free(c.C), free(c.y), free(pf), free(gf), free(xf), free(Cf), free(dx);
+}
+
+/* The stored tensors and their order are PyTorch's state_dict. */
+static void
+test_state_dict_names(void)
+{
+	MfTfLayerDims dims = {16, 4, 64, MF_ACT_GELU, MF_TF_LAYERNORM, 1e-5f, 0.1f, 0};
+	static const char *const names[] = {
+		"self_attn.in_proj_weight", "self_attn.in_proj_bias",
+		"self_attn.out_proj.weight", "self_attn.out_proj.bias",
+		"linear1.weight", "linear1.bias", "linear2.weight", "linear2.bias",
+		"norm1.weight", "norm1.bias", "norm2.weight", "norm2.bias"
+	};
+	MfTfTensor	tab[MF_TF_LAYER_TENSORS];
+	MfTfEncoderLayer p;
+	int			nt = mfk_tf_encoder_layer_bind(&dims, NULL, &p, tab),
+				i,
+				same = nt == 12;
+	size_t		off = 0;
+
+	for (i = 0; same && i < nt; i++)
+	{
+		same &= strcmp(tab[i].name, names[i]) == 0 && tab[i].offset == off;
+		off += tab[i].rows * (tab[i].cols ? tab[i].cols : 1);
+	}
+	MF_OK(same, "layer tensors are nn.TransformerEncoderLayer's state_dict, in order, contiguous");
+	MF_OK(tab[0].rows == 48 && tab[0].cols == 16 && tab[4].rows == 64 && tab[4].cols == 16 &&
+		  tab[6].rows == 16 && tab[6].cols == 64, "in_proj [3d, d], linear1 [f, d], linear2 [d, f]");
+	/* PyTorch's parameter count for this layer: 4d^2 + 4d + 2df + f + d + 4d */
+	MF_OK(off == mfk_tf_encoder_layer_size(&dims) &&
+		  off == (size_t) (4 * 16 * 16 + 4 * 16 + 2 * 16 * 64 + 64 + 16 + 4 * 16),
+		  "parameter count equals PyTorch's");
+	dims.act = MF_ACT_SWIGLU;
+	mfk_tf_encoder_layer_bind(&dims, NULL, &p, tab);
+	MF_OK(tab[4].rows == 128 && tab[6].cols == 64, "gated: linear1 [2f, d], linear2 [d, f]");
+	dims.n_heads = 3;
+	MF_OK(mfk_tf_encoder_layer_size(&dims) == 0, "heads that do not divide d_model are refused");
+}
+
+/* ------------------------------------------- whole model: layers + head */
+
+#define M_LAYERS 2
+#define M_VOCAB 11
+#define M_CLASSES 3
+
+/* A small classifier: embedding, two layers, final LayerNorm, pooled head. */
+typedef struct ModelCtx
+{
+	MfTfLayerDims dims;
+	MfTfBatch	b;
+	MfTfPool	pool;
+	int32_t    *ids,
+			   *y;
+	RefLayer	L;
+	size_t		np;				/* floats of one layer */
+	double	   *tok,
+			   *pos,
+			   *par[M_LAYERS],
+			   *fw,
+			   *fb,
+			   *cw,
+			   *cb;
+} ModelCtx;
+
+/* Mean pooling / first token in float64. */
+static void
+ref_pool(MfTfPool mode, const MfTfBatch *b, size_t d, const double *X,
+		 double *out)
+{
+	size_t		bi,
+				t,
+				j,
+				c;
+
+	for (bi = 0; bi < b->B; bi++)
+	{
+		for (j = 0; j < d; j++)
+			out[bi * d + j] = mode == MF_TF_POOL_FIRST ? X[bi * b->T * d + j] : 0;
+		if (mode == MF_TF_POOL_FIRST)
+			continue;
+		for (t = 0, c = 0; t < b->T; t++)
+			if (!b->key_pad || !b->key_pad[bi * b->T + t])
+			{
+				c++;
+				for (j = 0; j < d; j++)
+					out[bi * d + j] += X[(bi * b->T + t) * d + j];
+			}
+		for (j = 0; c > 0 && j < d; j++)
+			out[bi * d + j] /= c;
+	}
+}
+
+/* Mean cross-entropy in float64. */
+static double
+ref_ce(const double *z, const int32_t *y, size_t n, size_t k)
+{
+	double		s = 0;
+	size_t		i,
+				j;
+
+	for (i = 0; i < n; i++)
+	{
+		double		m = z[i * k],
+					se = 0;
+
+		for (j = 1; j < k; j++)
+			m = fmax(m, z[i * k + j]);
+		for (j = 0; j < k; j++)
+			se += exp(z[i * k + j] - m);
+		s += m + log(se) - z[i * k + y[i]];
+	}
+	return s / n;
+}
+
+/* The loss of the whole model in float64. */
+static double
+model_loss(void *p)
+{
+	ModelCtx   *c = p;
+	size_t		d = c->dims.d_model,
+				nd = c->b.B * c->b.T * d;
+	double	   *h = dalloc(nd),
+			   *h2 = dalloc(nd),
+			   *pooled = dalloc(c->b.B * d),
+			   *logits = dalloc(c->b.B * M_CLASSES),
+				loss;
+	int			l;
+
+	ref_embed(c->ids, c->b.B, c->b.T, d, c->tok, c->pos, h);
+	for (l = 0; l < M_LAYERS; l++)
+	{
+		ref_layer(&c->L, c->par[l], h, h2);
+		memcpy(h, h2, nd * sizeof(double));
+	}
+	ref_layernorm(h, c->b.B * c->b.T, d, c->fw, c->fb, c->dims.eps, h2);
+	ref_pool(c->pool, &c->b, d, h2, pooled);
+	ref_linear(pooled, c->b.B, d, c->cw, c->cb, M_CLASSES, logits);
+	loss = ref_ce(logits, c->y, c->b.B, M_CLASSES);
+	free(h), free(h2), free(pooled), free(logits);
+	return loss;
+}
+
+/* Float32 buffers of the model (parameters and gradients). */
+typedef struct ModelF
+{
+	float	   *tok,
+			   *pos,
+			   *par[M_LAYERS],
+			   *fw,
+			   *fb,
+			   *cw,
+			   *cb;
+} ModelF;
+
+/* Allocate the float32 buffers of a model. */
+static void
+modelf_alloc(const ModelCtx *c, ModelF *m)
+{
+	int			l;
+	size_t		d = c->dims.d_model;
+
+	m->tok = falloc(M_VOCAB * d), m->pos = falloc(c->b.T * d);
+	for (l = 0; l < M_LAYERS; l++)
+		m->par[l] = falloc(c->np);
+	m->fw = falloc(d), m->fb = falloc(d), m->cw = falloc(M_CLASSES * d), m->cb = falloc(M_CLASSES);
+}
+
+/* Free them. */
+static void
+modelf_free(ModelF *m)
+{
+	int			l;
+
+	free(m->tok), free(m->pos), free(m->fw), free(m->fb), free(m->cw), free(m->cb);
+	for (l = 0; l < M_LAYERS; l++)
+		free(m->par[l]);
+}
+
+/*
+ * One float32 training step through the kernels: forward, loss, backward
+ * into G (zeroed by the caller).  Returns the loss; *peak gets the arena's
+ * high-water mark.
+ */
+static double
+model_step(const ModelCtx *c, const ModelF *P, ModelF *G, MfRng *drop,
+		   size_t *peak)
+{
+	size_t		d = c->dims.d_model,
+				n = c->b.B * c->b.T,
+				nd = n * d,
+				bytes;
+	MfArena		a;
+	MfTfEncoderActs acts[M_LAYERS];
+	MfTfEncoderLayer p[M_LAYERS],
+				g[M_LAYERS];
+	float	   *emb,
+			   *hf,
+			   *fmean,
+			   *frstd,
+			   *pooled,
+			   *logits,
+			   *dlogits,
+			   *dpooled,
+			   *dh,
+			   *dprev;
+	double		loss;
+	int			l;
+
+	bytes = mfk_tf_encoder_step_bytes(&c->dims, &c->b, M_LAYERS, 1) +
+		5 * (nd * sizeof(float) + MF_ARENA_ALIGN) + 4 * (n * sizeof(float) + MF_ARENA_ALIGN);
+	mfk_arena_init(&a, &mfk_malloc_allocator, bytes);
+	emb = mfk_arena_floats(&a, nd), hf = mfk_arena_floats(&a, nd);
+	fmean = mfk_arena_floats(&a, n), frstd = mfk_arena_floats(&a, n);
+	pooled = mfk_arena_floats(&a, c->b.B * d), dpooled = mfk_arena_zeros(&a, c->b.B * d);
+	logits = mfk_arena_floats(&a, c->b.B * M_CLASSES);
+	dlogits = mfk_arena_floats(&a, c->b.B * M_CLASSES);
+	dh = mfk_arena_zeros(&a, nd), dprev = mfk_arena_floats(&a, nd);
+	for (l = 0; l < M_LAYERS; l++)
+	{
+		mfk_tf_encoder_layer_bind(&c->dims, P->par[l], &p[l], NULL);
+		mfk_tf_encoder_layer_bind(&c->dims, G->par[l], &g[l], NULL);
+		mfk_tf_encoder_acts_carve(&c->dims, &c->b, 1, &a, &acts[l]);
+	}
+	mfk_tf_embed_forward(c->ids, c->b.B, c->b.T, d, P->tok, P->pos, emb);
+	for (l = 0; l < M_LAYERS; l++)
+		mfk_tf_encoder_layer_forward(NULL, &c->dims, &c->b, &p[l],
+									 l == 0 ? emb : acts[l - 1].y, drop, &acts[l]);
+	mfk_tf_layernorm_forward(acts[M_LAYERS - 1].y, n, d, P->fw, P->fb, c->dims.eps,
+							 hf, fmean, frstd);
+	mfk_tf_pool_forward(c->pool, &c->b, d, hf, pooled);
+	mfk_tf_linear_forward(pooled, c->b.B, d, P->cw, P->cb, M_CLASSES, logits);
+	loss = mfk_tf_cross_entropy(logits, c->y, c->b.B, M_CLASSES, dlogits);
+
+	mfk_tf_linear_backward(pooled, c->b.B, d, P->cw, M_CLASSES, dlogits, G->cw, G->cb, dpooled);
+	memset(hf, 0, nd * sizeof(float));	/* hf now holds d(normed) */
+	mfk_tf_pool_backward(c->pool, &c->b, d, dpooled, hf);
+	mfk_tf_layernorm_backward(acts[M_LAYERS - 1].y, n, d, P->fw, fmean, frstd, hf, dh,
+							  G->fw, G->fb);
+	for (l = M_LAYERS - 1; l >= 0; l--)
+	{
+		memset(dprev, 0, nd * sizeof(float));
+		mfk_tf_encoder_layer_backward(NULL, &c->dims, &c->b, &p[l], &acts[l], dh, &a,
+									  &g[l], dprev);
+		memcpy(dh, dprev, nd * sizeof(float));
+	}
+	mfk_tf_embed_backward(c->ids, c->b.B, c->b.T, d, dh, G->tok, G->pos);
+	if (peak)
+		*peak = a.failed ? 0 : a.peak;
+	mfk_arena_free(&a, &mfk_malloc_allocator);
+	return loss;
+}
+
+/* Gradient check of the whole model for one pooling mode and norm. */
+static void
+test_model(const char *name, MfTfPool pool, MfTfNorm norm, MfAct act)
+{
+	ModelCtx	c = {0};
+	ModelF		P,
+				G;
+	unsigned char kp[3 * 6] = {0};
+	size_t		d,
+				i,
+				nd;
+	int32_t		ids[3 * 6],
+				y[3] = {0, 2, 1};
+	GVar		v[6 + M_LAYERS * MF_TF_LAYER_TENSORS];
+	int			nv = 0,
+				l,
+				k;
+	double		loss_f,
+				loss_d;
+	MfTfEncoderLayer tmp;
+	char		buf[128];
+
+	c.dims = (MfTfLayerDims) {8, 2, 8, act, norm, 1e-5f, 0.0f, 0};
+	c.b = (MfTfBatch) {3, 6, kp};
+	c.pool = pool, c.ids = ids, c.y = y;
+	d = c.dims.d_model, nd = c.b.B * c.b.T * d;
+	kp[4] = kp[5] = kp[17] = 1;
+	for (i = 0; i < 18; i++)
+		ids[i] = (int32_t) mfk_rng_below(&rng, M_VOCAB);
+	c.np = mfk_tf_encoder_layer_size(&c.dims);
+	c.L.dims = &c.dims, c.L.b = &c.b;
+	c.L.nt = mfk_tf_encoder_layer_bind(&c.dims, NULL, &tmp, c.L.tab);
+	modelf_alloc(&c, &P), modelf_alloc(&c, &G);
+	c.tok = dalloc(M_VOCAB * d), c.pos = dalloc(c.b.T * d), c.fw = dalloc(d), c.fb = dalloc(d);
+	c.cw = dalloc(M_CLASSES * d), c.cb = dalloc(M_CLASSES);
+	randn(c.tok, M_VOCAB * d, 1), randn(c.pos, c.b.T * d, 0.5), randn(c.fw, d, 0.3);
+	randn(c.fb, d, 0.3), randn(c.cw, M_CLASSES * d, 0.5), randn(c.cb, M_CLASSES, 0.5);
+	for (i = 0; i < d; i++)
+		c.fw[i] += 1.0;
+	tof(c.tok, P.tok, M_VOCAB * d), tof(c.pos, P.pos, c.b.T * d), tof(c.fw, P.fw, d);
+	tof(c.fb, P.fb, d), tof(c.cw, P.cw, M_CLASSES * d), tof(c.cb, P.cb, M_CLASSES);
+	for (l = 0; l < M_LAYERS; l++)
+	{
+		layer_params(&c.dims, P.par[l], &tmp);
+		c.par[l] = dalloc(c.np);
+		for (i = 0; i < c.np; i++)
+			c.par[l][i] = P.par[l][i];
+	}
+	loss_f = model_step(&c, &P, &G, NULL, NULL);
+	loss_d = model_loss(&c);
+	snprintf(buf, sizeof(buf), "model %s: float32 loss matches float64 reference", name);
+	MF_OK(fabs(loss_f - loss_d) < 1e-5 * fmax(1, fabs(loss_d)), buf);
+	MF_DIAG("  model %s loss %.8f (float64 %.8f)", name, loss_f, loss_d);
+	v[nv++] = (GVar) {"token_emb.weight", c.tok, G.tok, M_VOCAB * d};
+	v[nv++] = (GVar) {"pos_emb.weight", c.pos, G.pos, c.b.T * d};
+	for (l = 0; l < M_LAYERS; l++)
+		for (k = 0; k < c.L.nt; k++)
+			v[nv++] = (GVar) {c.L.tab[k].name, c.par[l] + c.L.tab[k].offset,
+				G.par[l] + c.L.tab[k].offset,
+			c.L.tab[k].rows * (c.L.tab[k].cols ? c.L.tab[k].cols : 1)};
+	v[nv++] = (GVar) {"norm.weight", c.fw, G.fw, d};
+	v[nv++] = (GVar) {"norm.bias", c.fb, G.fb, d};
+	v[nv++] = (GVar) {"classifier.weight", c.cw, G.cw, M_CLASSES * d};
+	v[nv++] = (GVar) {"classifier.bias", c.cb, G.cb, M_CLASSES};
+	snprintf(buf, sizeof(buf), "model %s (embedding, %d layers, norm, head, CE)", name, M_LAYERS);
+	check_grad(buf, model_loss, &c, v, nv, 2e-3);
+	(void) nd;
+	for (l = 0; l < M_LAYERS; l++)
+		free(c.par[l]);
+	free(c.tok), free(c.pos), free(c.fw), free(c.fb), free(c.cw), free(c.cb);
+	modelf_free(&P), modelf_free(&G);
+}
+
+/* ------------------------------------------------ arena, dropout, speed */
+
+/* Arena: alignment, counting, exhaustion, release, peak. */
+static void
+test_arena(void)
+{
+	MfArena		c,
+				a;
+	float	   *p,
+			   *q;
+	size_t		m;
+	MfTfLayerDims dims = {8, 2, 12, MF_ACT_GELU, MF_TF_LAYERNORM, 1e-5f, 0.1f, 0};
+	MfTfBatch	b = {2, 5, NULL};
+	MfTfEncoderActs acts;
+	MfTfEncoderLayer pl,
+				gl;
+	float		x[2 * 5 * 8] = {0},
+				dx[2 * 5 * 8] = {0};
+	float	   *pf = falloc(mfk_tf_encoder_layer_size(&dims));
+
+	mfk_arena_counting(&c);
+	MF_OK(mfk_arena_floats(&c, 10) == NULL && c.used == 64, "counting arena counts aligned bytes");
+	MF_OK(mfk_arena_init(&a, &mfk_malloc_allocator, 256) == MF_KOK, "arena of 256 bytes");
+	p = mfk_arena_floats(&a, 3);
+	m = mfk_arena_mark(&a);
+	q = mfk_arena_floats(&a, 20);
+	MF_OK(p && q && ((uintptr_t) p % MF_ARENA_ALIGN) == 0 && ((uintptr_t) q % MF_ARENA_ALIGN) == 0,
+		  "allocations are 64-byte aligned");
+	MF_OK(mfk_arena_floats(&a, 64) == NULL && a.failed, "an allocation that does not fit fails");
+	mfk_arena_release(&a, m);
+	MF_OK(mfk_arena_floats(&a, 16) == q && a.used == 128 && a.peak == 192,
+		  "release reuses the memory, the peak stays");
+	mfk_arena_free(&a, &mfk_malloc_allocator);
+
+	/* a layer given a too small arena refuses with NOMEM, no crash */
+	mfk_tf_encoder_layer_bind(&dims, pf, &pl, NULL);
+	mfk_tf_encoder_layer_bind(&dims, pf, &gl, NULL);
+	mfk_arena_init(&a, &mfk_malloc_allocator, mfk_tf_encoder_step_bytes(&dims, &b, 1, 0));
+	mfk_tf_encoder_acts_carve(&dims, &b, 0, &a, &acts);
+	MF_OK(mfk_tf_encoder_layer_forward(NULL, &dims, &b, &pl, x, NULL, &acts) == MF_KOK,
+		  "evaluation step fits its arena");
+	MF_OK(mfk_tf_encoder_layer_backward(NULL, &dims, &b, &pl, &acts, x, &a, &gl, dx) == MF_KERR_NOMEM,
+		  "backward without room for its scratch returns out of memory");
+	mfk_arena_free(&a, &mfk_malloc_allocator);
+	free(pf);
+}
+
+/* A progress callback that cancels at once. */
+static int
+cancel_now(void *ctx, const MfProgress *p)
+{
+	(void) ctx, (void) p;
+	return 1;
+}
+
+/* Dropout: rate, scaling, determinism; cancellation. */
+static void
+test_dropout_cancel(void)
+{
+	enum
+	{
+		N = 100000
+	};
+	float	   *x = falloc(N),
+			   *x2 = falloc(N);
+	unsigned char *m = malloc(N),
+			   *m2 = malloc(N);
+	MfRng		r1,
+				r2;
+	size_t		i,
+				kept = 0;
+	int			same = 1,
+				scaled = 1;
+	MfEnv		env;
+	MfTfAttnShape s = {1, 2, 2, 1, 1, 0, NULL};
+	float		q[2] = {1, 2},
+				P[4],
+				O[2];
+
+	for (i = 0; i < N; i++)
+		x[i] = x2[i] = 1.0f;
+	mfk_rng_seed(&r1, 5), mfk_rng_seed(&r2, 5);
+	mfk_tf_dropout_forward(&r1, 0.25f, x, m, N);
+	mfk_tf_dropout_forward(&r2, 0.25f, x2, m2, N);
+	for (i = 0; i < N; i++)
+	{
+		kept += m[i];
+		same &= m[i] == m2[i] && x[i] == x2[i];
+		scaled &= m[i] ? fabsf(x[i] - 1.0f / 0.75f) < 1e-6f : x[i] == 0.0f;
+	}
+	MF_OK(fabs((double) kept / N - 0.75) < 0.01, "dropout keeps 1 - p of the values");
+	MF_OK(scaled, "kept values are scaled by 1 / (1 - p), dropped are 0");
+	MF_OK(same, "the same seed draws the same mask");
+	mfk_tf_dropout_backward(0.25f, m, x, N);
+	MF_OK(fabsf(x[0] - (m[0] ? 1.0f / 0.5625f : 0.0f)) < 1e-5f, "dropout backward applies the mask");
+	memset(&env, 0, sizeof(env));
+	env.alloc = mfk_malloc_allocator;
+	env.progress = cancel_now;
+	MF_OK(mfk_tf_attn_forward(&env, &s, q, 1, q, 1, q, 1, P, O, 1) == MF_KERR_CANCELLED,
+		  "attention honours a cancel from the progress callback");
+	free(x), free(x2), free(m), free(m2);
+}
+
+/* Seconds since an arbitrary point. */
+static double
+now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* One layer's forward+backward at d 128, 4 heads, seq 64, batch 16. */
+static void
+bench_layer(void)
+{
+	MfTfLayerDims dims = {128, 4, 512, MF_ACT_GELU, MF_TF_LAYERNORM, 1e-5f, 0.1f, 0};
+	MfTfBatch	b = {16, 64, NULL};
+	size_t		np = mfk_tf_encoder_layer_size(&dims),
+				nd = b.B * b.T * dims.d_model,
+				bytes = mfk_tf_encoder_step_bytes(&dims, &b, 1, 1),
+				i;
+	float	   *pf = falloc(np),
+			   *gf = falloc(np),
+			   *x = falloc(nd),
+			   *dy = falloc(nd),
+			   *dx = falloc(nd);
+	MfTfEncoderLayer p,
+				g;
+	MfTfEncoderActs acts;
+	MfArena		a;
+	MfRng		drop;
+	double		t0,
+				tf = 0,
+				tb = 0;
+	int			it,
+				reps = 20,
+				ok = 1;
+
+	mfk_tf_encoder_layer_bind(&dims, pf, &p, NULL);
+	mfk_tf_encoder_layer_bind(&dims, gf, &g, NULL);
+	mfk_tf_encoder_layer_init(&dims, &p, &rng);
+	for (i = 0; i < nd; i++)
+		x[i] = (float) mfk_rng_normal(&rng), dy[i] = (float) mfk_rng_normal(&rng) * 1e-3f;
+	mfk_rng_seed(&drop, 1);
+	mfk_arena_init(&a, &mfk_malloc_allocator, bytes);
+	mfk_tf_encoder_acts_carve(&dims, &b, 1, &a, &acts);
+	for (it = -2; it < reps; it++)
+	{
+		t0 = now();
+		ok &= mfk_tf_encoder_layer_forward(NULL, &dims, &b, &p, x, &drop, &acts) == MF_KOK;
+		if (it >= 0)
+			tf += now() - t0;
+		t0 = now();
+		ok &= mfk_tf_encoder_layer_backward(NULL, &dims, &b, &p, &acts, dy, &a, &g, dx) == MF_KOK;
+		if (it >= 0)
+			tb += now() - t0;
+	}
+	MF_OK(ok, "benchmark layer steps run");
+	MF_DIAG("speed: d_model 128, 4 heads, d_ff 512, GELU, seq 64, batch 16, dropout 0.1, 1 thread:");
+	MF_DIAG("  forward %.2f ms, backward %.2f ms, step %.2f ms per layer (%.1f GFLOP/s)",
+			1e3 * tf / reps, 1e3 * tb / reps, 1e3 * (tf + tb) / reps,
+			3.0 * 2.0 * (double) (b.B * b.T) * (4.0 * 128 * 128 + 2.0 * 128 * 512 +
+												2.0 * 64 * 128) / ((tf + tb) / reps) / 1e9);
+	MF_DIAG("  peak arena bytes per step (one layer: activations + backward scratch): %zu (%.2f MiB)",
+			a.peak, a.peak / 1048576.0);
+	MF_DIAG("  parameters per layer: %zu", np);
+	mfk_arena_free(&a, &mfk_malloc_allocator);
+	free(pf), free(gf), free(x), free(dy), free(dx);
+}
+
+int
+main(void)
+{
+	static const MfAct acts[] = {MF_ACT_GELU, MF_ACT_RELU, MF_ACT_SILU,
+	MF_ACT_GEGLU, MF_ACT_REGLU, MF_ACT_SWIGLU};
+	size_t		i;
+
+	openblas_set_num_threads(1);
+	mfk_rng_seed(&rng, 20261205);
+	test_arena();
+	test_linear();
+	test_embedding();
+	test_norm(0);
+	test_norm(1);
+	for (i = 0; i < sizeof(acts) / sizeof(acts[0]); i++)
+		test_act(acts[i]);
+	test_attention("unmasked", 5, 5, 0, 0);
+	test_attention("padded", 5, 5, 0, 1);
+	test_attention("causal", 5, 5, 1, 0);
+	test_attention("causal+padded", 5, 5, 1, 1);
+	test_attention("cross 3x5 padded", 3, 5, 0, 1);
+	test_attention_masks();
+	test_state_dict_names();
+	test_layer("layernorm gelu padded", MF_ACT_GELU, MF_TF_LAYERNORM, 0, 1, 0);
+	test_layer("layernorm relu causal", MF_ACT_RELU, MF_TF_LAYERNORM, 1, 0, 0);
+	test_layer("layernorm silu", MF_ACT_SILU, MF_TF_LAYERNORM, 0, 0, 0);
+	test_layer("layernorm geglu padded", MF_ACT_GEGLU, MF_TF_LAYERNORM, 0, 1, 0);
+	test_layer("layernorm reglu causal+padded", MF_ACT_REGLU, MF_TF_LAYERNORM, 1, 1, 0);
+	test_layer("layernorm swiglu", MF_ACT_SWIGLU, MF_TF_LAYERNORM, 0, 1, 0);
+	test_layer("scalenorm gelu padded", MF_ACT_GELU, MF_TF_SCALENORM, 0, 1, 0);
+	test_layer("rezero gelu causal", MF_ACT_GELU, MF_TF_REZERO, 1, 0, 0);
+	test_layer("layernorm gelu dropout 0.2", MF_ACT_GELU, MF_TF_LAYERNORM, 0, 1, 0.2f);
+	test_model("mean pooling, layernorm", MF_TF_POOL_MEAN, MF_TF_LAYERNORM, MF_ACT_GELU);
+	test_model("first-token pooling, scalenorm", MF_TF_POOL_FIRST, MF_TF_SCALENORM, MF_ACT_SWIGLU);
+	test_model("mean pooling, rezero", MF_TF_POOL_MEAN, MF_TF_REZERO, MF_ACT_RELU);
+	test_dropout_cancel();
+	MF_DIAG("worst float32-vs-float64 forward max abs error: %.3g", worst_fwd);
+	MF_DIAG("worst gradient relative error (float32 kernels vs float64 finite differences): %.3g",
+			worst_grad);
+	bench_layer();
+	return mf_test_done();
+}
