@@ -3,23 +3,31 @@
  *
  * Design note
  * -----------
- * Scope.  The blocks of an encoder stack, forward and backward: token
- * embeddings with learned positions, LayerNorm / ScaleNorm / ReZero, the
- * feed-forward network (GELU, RELU, SILU and the gated GEGLU, REGLU,
+ * Scope.  The blocks of encoder and decoder stacks, forward and backward:
+ * token embeddings with learned positions, LayerNorm / ScaleNorm / ReZero,
+ * the feed-forward network (GELU, RELU, SILU and the gated GEGLU, REGLU,
  * SWIGLU), multi-head softmax attention with padding and causal masks,
- * inverted dropout, a pre-norm encoder layer composed from them, and a
+ * inverted dropout, one pre-norm layer kernel composed from them (encoder
+ * layer, or decoder layer with causal self-attention and, with
+ * use_cross_attention, cross-attention over the encoder's memory), and a
  * classifier head (mean or first-token pooling, softmax cross-entropy).
  * Like mf_kernels.h these know nothing of PostgreSQL.
  *
- * Semantics.  A softmax encoder layer with the layer-norm option computes
- * exactly PyTorch's nn.TransformerEncoderLayer(d_model, nhead,
- * dim_feedforward, dropout, activation, layer_norm_eps, batch_first=True,
- * norm_first=True):
+ * Semantics.  A softmax layer with the layer-norm option computes exactly
+ * PyTorch's nn.TransformerEncoderLayer / nn.TransformerDecoderLayer
+ * (d_model, nhead, dim_feedforward, dropout, activation, layer_norm_eps,
+ * batch_first=True, norm_first=True):
  *     x = x + dropout1(self_attn(norm1(x), key_padding_mask, causal mask))
- *     x = x + dropout2(linear2(dropout(act(linear1(norm2(x))))))
- * Differences, all documented choices:
+ *     x = x + dropout2(multihead_attn(norm2(x), memory,       (decoder with
+ *                      memory_key_padding_mask))               cross-attention)
+ *     x = x + dropout3(linear2(dropout(act(linear1(normF(x))))))
+ * where normF is norm2 of an encoder layer and norm3 of a decoder layer
+ * (PyTorch calls the last dropout dropout2 in the encoder, dropout3 in the
+ * decoder).  A decoder layer without cross-attention (decoder-only, GPT
+ * style) is the encoder layer with causal = 1.  Differences, all
+ * documented choices:
  *   - attention-probability dropout (MultiheadAttention's own dropout) is
- *     not applied; dropout1, dropout and dropout2 are;
+ *     not applied; the residual-branch and FFN dropouts are;
  *   - a query row whose keys are all masked gets zero attention output
  *     (PyTorch returns NaN there);
  *   - ScaleNorm replaces norm(x) by g * x / max(||x||_2, eps) (one scalar g,
@@ -29,34 +37,46 @@
  *     gate half second, as `v, g = h.chunk(2, -1); v * act(g)`).
  *
  * Layout.  Everything is row-major and batch-first: a batch of B sequences
- * of length T and width d is one (B*T) x d matrix, row b*T + t.  Linear
- * weights are stored as PyTorch stores them, out x in (y = x W' + b, one
- * sgemm NoTrans/Trans), so a state_dict tensor copies one-to-one.  Masks:
- * key_pad[b*T + t] != 0 marks a padding token (PyTorch key_padding_mask
- * True); causal masks hide key j from query i when j > i.
+ * of length T and width d is one (B*T) x d matrix, row b*T + t; the memory
+ * of cross-attention is (B*S) x d.  Linear weights are stored as PyTorch
+ * stores them, out x in (y = x W' + b, one sgemm NoTrans/Trans), so a
+ * state_dict tensor copies one-to-one (same shape, same row-major bytes
+ * as tensor.contiguous().numpy() in float32).  Masks: key_pad[b*T + t] != 0
+ * marks a padding token (PyTorch key_padding_mask True); causal masks hide
+ * key j from query i when j > i (PyTorch's
+ * generate_square_subsequent_mask).
  *
- * Stored tensors of an encoder layer, in state_dict order (see
- * mfk_tf_encoder_layer_bind; d = d_model, f = d_ff = dim_feedforward,
- * f2 = 2f for gated activations, f otherwise):
- *     self_attn.in_proj_weight   [3d, d]   rows: W_q, W_k, W_v
- *     self_attn.in_proj_bias     [3d]
- *     self_attn.out_proj.weight  [d, d]
- *     self_attn.out_proj.bias    [d]
- *     linear1.weight             [f2, d]
- *     linear1.bias               [f2]
- *     linear2.weight             [d, f]
- *     linear2.bias               [d]
- *   layer_norm:
- *     norm1.weight [d], norm1.bias [d], norm2.weight [d], norm2.bias [d]
+ * Stored tensors of a layer, in state_dict order (mfk_tf_layer_bind is the
+ * one owner of this list; d = d_model, f = d_ff = dim_feedforward, f2 = 2f
+ * for gated activations, f otherwise):
+ *     self_attn.in_proj_weight        [3d, d]   rows: W_q, W_k, W_v
+ *     self_attn.in_proj_bias          [3d]
+ *     self_attn.out_proj.weight       [d, d]
+ *     self_attn.out_proj.bias         [d]
+ *   decoder layer with cross-attention only:
+ *     multihead_attn.in_proj_weight   [3d, d]   W_q acts on x, W_k, W_v on memory
+ *     multihead_attn.in_proj_bias     [3d]
+ *     multihead_attn.out_proj.weight  [d, d]
+ *     multihead_attn.out_proj.bias    [d]
+ *   all:
+ *     linear1.weight                  [f2, d]
+ *     linear1.bias                    [f2]
+ *     linear2.weight                  [d, f]
+ *     linear2.bias                    [d]
+ *   layer_norm (norm3 only with cross-attention):
+ *     norm1.weight [d], norm1.bias [d], norm2.weight [d], norm2.bias [d],
+ *     norm3.weight [d], norm3.bias [d]
  *   scalenorm (no PyTorch counterpart; performer-pytorch's name):
- *     norm1.g [1], norm2.g [1]
+ *     norm1.g [1], norm2.g [1] (, norm3.g [1])
  *   rezero (no PyTorch counterpart):
- *     rezero1.alpha [1], rezero2.alpha [1]
- * Embedding and head (names of the model, not of a PyTorch layer):
- *     token_emb.weight [vocab, d], pos_emb.weight [max_length, d],
- *     classifier.weight [C, d], classifier.bias [C].
- * Head index h of attention uses columns h*dh .. (h+1)*dh - 1 (dh = d/H) of
- * q, k, v and of the concatenated output, as PyTorch's MultiheadAttention.
+ *     rezero1.alpha [1], rezero2.alpha [1] (, rezero3.alpha [1])
+ * A stack prefixes them with "layers.<i>." (nn.TransformerEncoder's names);
+ * its final norm is "norm.weight", "norm.bias".  Embedding and heads (names
+ * of the model, not of a PyTorch layer): token_emb.weight [vocab, d],
+ * pos_emb.weight [max_length, d], classifier.weight [C, d],
+ * classifier.bias [C].  Head h of attention uses columns h*dh .. (h+1)*dh - 1
+ * (dh = d/H) of q, k, v and of the concatenated output, as PyTorch's
+ * MultiheadAttention.
  *
  * Gradients.  Every backward function ADDS to the gradients it produces
  * (parameters and inputs alike); the caller zeroes them once per step.  So
@@ -65,7 +85,7 @@
  * gradient buffer with the same function).
  *
  * Memory.  A step's activations come from one MfArena: the layout of a
- * layer's activations is carved by one function (mfk_tf_encoder_acts_carve),
+ * layer's activations is carved by one function (mfk_tf_layer_acts_carve),
  * first on a counting arena to learn the size, then on a real one allocated
  * once per step (or once per run and reset every step).  Backward scratch is
  * taken above a mark and released after each layer.  The arena records its
@@ -144,6 +164,7 @@ typedef struct MfTfLayerDims
 	float		eps;			/* LayerNorm/ScaleNorm eps (1e-5) */
 	float		dropout;		/* dropout1, dropout, dropout2 rate */
 	int			causal;			/* causal self-attention */
+	int			cross_attention;	/* decoder layer with cross-attention */
 } MfTfLayerDims;
 
 /* What a batch is. */
@@ -152,6 +173,8 @@ typedef struct MfTfBatch
 	size_t		B;				/* sequences */
 	size_t		T;				/* tokens per sequence (padded) */
 	const unsigned char *key_pad;	/* B*T, non-zero = padding; may be NULL */
+	size_t		S;				/* memory tokens per sequence (cross-attention) */
+	const unsigned char *mem_pad;	/* B*S, padding of the memory; may be NULL */
 } MfTfBatch;
 
 /* One stored tensor: name, shape (cols 0 = a vector) and float offset. */
@@ -163,7 +186,7 @@ typedef struct MfTfTensor
 	size_t		offset;
 } MfTfTensor;
 
-#define MF_TF_LAYER_TENSORS 12
+#define MF_TF_LAYER_TENSORS 18
 
 /* --------------------------------------------------------------- blocks */
 
@@ -252,93 +275,113 @@ extern int	mfk_tf_attn_backward(const MfEnv *env, const MfTfAttnShape *s,
 								 const float *P, const float *dO, size_t ldo,
 								 float *dQ, float *dK, float *dV, float *dS);
 
-/* ---------------------------------------------------------- encoder layer */
+/* ------------------------------------------------ encoder / decoder layer */
 
-/* Pointers into a flat parameter (or gradient) buffer. */
-typedef struct MfTfEncoderLayer
+/* The parameters of one attention block (pointers into a flat buffer). */
+typedef struct MfTfAttnParams
 {
-	float	   *in_proj_w;		/* [3d, d] */
-	float	   *in_proj_b;		/* [3d] */
-	float	   *out_proj_w;		/* [d, d] */
-	float	   *out_proj_b;		/* [d] */
+	float	   *in_w;			/* [3d, d]: rows W_q, W_k, W_v */
+	float	   *in_b;			/* [3d] */
+	float	   *out_w;			/* [d, d] */
+	float	   *out_b;			/* [d] */
+} MfTfAttnParams;
+
+/* A norm's parameters: LayerNorm w, b [d]; ScaleNorm g [1]; ReZero alpha [1]. */
+typedef struct MfTfNormParams
+{
+	float	   *w;
+	float	   *b;				/* LayerNorm only, else NULL */
+} MfTfNormParams;
+
+/* One layer's parameters (or gradients); ca and norm_ca only with cross-attention. */
+typedef struct MfTfLayer
+{
+	MfTfAttnParams sa;			/* self_attn */
+	MfTfAttnParams ca;			/* multihead_attn */
 	float	   *lin1_w;			/* [f2, d] */
 	float	   *lin1_b;			/* [f2] */
 	float	   *lin2_w;			/* [d, f] */
 	float	   *lin2_b;			/* [d] */
-	float	   *norm1_w;		/* [d] weight, or [1] g / alpha */
-	float	   *norm1_b;		/* [d] (layer_norm only, else NULL) */
-	float	   *norm2_w;
-	float	   *norm2_b;
-} MfTfEncoderLayer;
+	MfTfNormParams norm_sa;		/* norm1 */
+	MfTfNormParams norm_ca;		/* norm2 of a decoder layer */
+	MfTfNormParams norm_ff;		/* norm2 (encoder) / norm3 (decoder) */
+} MfTfLayer;
+
+/* Activations of one attention block. */
+typedef struct MfTfAttnActs
+{
+	float	   *u;				/* norm(x) (NULL for ReZero: u is x) */
+	float	   *st_a,
+			   *st_b;			/* norm statistics: mean, rstd / norm */
+	float	   *q;				/* n x d */
+	float	   *kv;				/* m x 2d: keys and values of u or memory */
+	float	   *P;				/* B*H*Tq*Tk probabilities */
+	float	   *attn;			/* n x d, heads concatenated */
+	float	   *out;			/* n x d, out_proj output after dropout */
+	unsigned char *mask;		/* dropout mask (NULL without dropout) */
+} MfTfAttnActs;
 
 /* Activations of one layer for one step (carved from the arena). */
-typedef struct MfTfEncoderActs
+typedef struct MfTfLayerActs
 {
 	const float *x;				/* input, n x d (the caller's) */
-	float	   *u1;				/* norm1(x) (= x for rezero) */
-	float	   *s1a,
-			   *s1b;			/* norm1 stats: mean, rstd / norm */
-	float	   *qkv;			/* n x 3d */
-	float	   *P;				/* B*H*T*T */
-	float	   *attn;			/* concatenated heads, n x d */
-	float	   *sa;				/* out_proj output after dropout1 */
-	float	   *x1;				/* x after the attention branch */
-	float	   *u2;
-	float	   *s2a,
-			   *s2b;
+	const float *mem;			/* cross-attention memory (the caller's) */
+	MfTfAttnActs sa;
+	MfTfAttnActs ca;			/* cross-attention only */
+	float	   *x1;				/* after self-attention */
+	float	   *x2;				/* after cross-attention (= x1 without) */
+	float	   *u_ff,
+			   *st_ff_a,
+			   *st_ff_b;		/* FFN norm */
 	float	   *h1;				/* linear1 output, n x f2 */
 	float	   *a;				/* activation after dropout, n x f */
-	float	   *ff;				/* linear2 output after dropout2 */
+	float	   *ff;				/* linear2 output after dropout */
 	float	   *y;				/* output, n x d */
-	unsigned char *m1,
-			   *m_ff,
-			   *m2;				/* dropout masks (NULL without dropout) */
-} MfTfEncoderActs;
+	unsigned char *m_ff,
+			   *m_out;			/* FFN dropout masks */
+} MfTfLayerActs;
 
 /* Number of floats of a layer's parameters; 0 for invalid dims. */
-extern size_t mfk_tf_encoder_layer_size(const MfTfLayerDims *dims);
+extern size_t mfk_tf_layer_size(const MfTfLayerDims *dims);
 /*
- * Point p into base (which holds mfk_tf_encoder_layer_size floats) and, if
- * table is not NULL, describe the MF_TF_LAYER_TENSORS-or-fewer stored
- * tensors in state_dict order.  Returns the tensor count.
+ * Point p into base (which holds mfk_tf_layer_size floats; NULL gives NULL
+ * pointers) and, if table is not NULL, describe the stored tensors in
+ * state_dict order (at most MF_TF_LAYER_TENSORS).  Returns the count.
  */
-extern int	mfk_tf_encoder_layer_bind(const MfTfLayerDims *dims, float *base,
-									  MfTfEncoderLayer *p, MfTfTensor *table);
+extern int	mfk_tf_layer_bind(const MfTfLayerDims *dims, float *base,
+							  MfTfLayer *p, MfTfTensor *table);
 /* PyTorch's initialisation (xavier in_proj, Linear defaults, norms 1/0). */
-extern void mfk_tf_encoder_layer_init(const MfTfLayerDims *dims,
-									  MfTfEncoderLayer *p, MfRng *r);
+extern void mfk_tf_layer_init(const MfTfLayerDims *dims, MfTfLayer *p,
+							  MfRng *r);
+/* Carve the activations of one layer (counting arenas leave NULLs). */
+extern void mfk_tf_layer_acts_carve(const MfTfLayerDims *dims,
+									const MfTfBatch *b, int training,
+									MfArena *arena, MfTfLayerActs *acts);
 /*
  * Bytes of one step's arena: the activations of n_layers layers plus, when
  * training, one layer's backward scratch (SIZE_MAX on overflow).
  */
-extern size_t mfk_tf_encoder_step_bytes(const MfTfLayerDims *dims,
-										const MfTfBatch *b, int n_layers,
-										int training);
-/* Carve the activations of one layer (counting arenas leave NULLs). */
-extern void mfk_tf_encoder_acts_carve(const MfTfLayerDims *dims,
-									  const MfTfBatch *b, int training,
-									  MfArena *arena, MfTfEncoderActs *acts);
+extern size_t mfk_tf_step_bytes(const MfTfLayerDims *dims, const MfTfBatch *b,
+								int n_layers, int training);
 /*
- * Forward of one pre-norm layer on x (B*T x d) into acts->y.  rng != NULL
- * means training (dropout on, masks carved); NULL means evaluation.
+ * Forward of one pre-norm layer on x (B*T x d) into acts->y; mem (B*S x d)
+ * is the encoder output for cross-attention (NULL otherwise).  rng != NULL
+ * means training (dropout on where masks were carved); NULL, evaluation.
  */
-extern int	mfk_tf_encoder_layer_forward(const MfEnv *env,
-										 const MfTfLayerDims *dims,
-										 const MfTfBatch *b,
-										 const MfTfEncoderLayer *p,
-										 const float *x, MfRng *rng,
-										 MfTfEncoderActs *acts);
+extern int	mfk_tf_layer_forward(const MfEnv *env, const MfTfLayerDims *dims,
+								 const MfTfBatch *b, const MfTfLayer *p,
+								 const float *x, const float *mem, MfRng *rng,
+								 MfTfLayerActs *acts);
 /*
- * Backward from dy (B*T x d): adds to the parameter gradients g and to dx.
- * Scratch comes from the arena above its current top and is released.
+ * Backward from dy (B*T x d): adds to the parameter gradients g, to dx and
+ * (cross-attention) to dmem.  Scratch comes from the arena above its top
+ * and is released.
  */
-extern int	mfk_tf_encoder_layer_backward(const MfEnv *env,
-										  const MfTfLayerDims *dims,
-										  const MfTfBatch *b,
-										  const MfTfEncoderLayer *p,
-										  const MfTfEncoderActs *acts,
-										  const float *dy, MfArena *arena,
-										  MfTfEncoderLayer *g, float *dx);
+extern int	mfk_tf_layer_backward(const MfEnv *env, const MfTfLayerDims *dims,
+								  const MfTfBatch *b, const MfTfLayer *p,
+								  const MfTfLayerActs *acts, const float *dy,
+								  MfArena *arena, MfTfLayer *g, float *dx,
+								  float *dmem);
 
 /* ------------------------------------------------------------------ head */
 

@@ -1,22 +1,36 @@
 /*
- * transformer_layer.c - the pre-norm (norm_first) encoder layer: parameter
- * layout and initialisation, activation layout, forward and backward.
+ * transformer_layer.c - the pre-norm (norm_first) transformer layer, for
+ * encoders and decoders: parameter layout and initialisation, activation
+ * layout, forward and backward.
  *
- * Design note: the layer is composed from the blocks of
- * transformer_blocks.c and transformer_attention.c; this file owns three
- * things only.  (1) The parameter layout: mfk_tf_encoder_layer_bind is the
- * one place that knows tensor names, shapes and order (PyTorch's state_dict
- * order); the size, the pointers and the exported table all come from it.
- * (2) The activation layout: mfk_tf_encoder_acts_carve, run on a counting
- * arena for the size and on the real one for the pointers.  (3) The order
- * of operations, forward and reversed.  The norm choice is a small switch
- * (MfTfNormFwd / MfTfNormBwd); ReZero has no norm, its branch scale alpha
- * is stored where the norm weight would be.
+ * Design note: a layer is a chain of residual sublayers, each
+ *     x <- x + k * dropout(branch(norm(x)))      (k = ReZero alpha, else 1)
+ * namely self-attention, cross-attention (decoder layers with
+ * use_cross_attention; keys and values come from the encoder's memory)
+ * and the FFN.  Both attention sublayers are one function: queries from the
+ * normed x, keys and values from the normed x (self) or the memory (cross),
+ * through the q rows and the k, v rows of in_proj_weight (two sgemms), so
+ * self- and cross-attention share every line.
+ *
+ * This file owns three things.  (1) The parameter layout: MfTfLayout is
+ * the one place that knows tensor names, shapes and order (PyTorch's
+ * state_dict order); the size, the pointers and the exported table all
+ * come from it.  (2) The activation layout, carved by one function on a
+ * counting arena for the size and on the real one for the pointers, and
+ * the backward scratch likewise.  (3) The order of operations, forward and
+ * reversed.  Backward keeps one running gradient dcur (at y, then x2, x1,
+ * x): each sublayer first scales dcur into its branch, then adds the
+ * norm's input gradient back into dcur.
  */
 #include "transformer.h"
 
 #include <math.h>
 #include <string.h>
+
+static const char *const NormWeight[3] = {"norm1.weight", "norm2.weight", "norm3.weight"};
+static const char *const NormBias[3] = {"norm1.bias", "norm2.bias", "norm3.bias"};
+static const char *const NormG[3] = {"norm1.g", "norm2.g", "norm3.g"};
+static const char *const RezeroAlpha[3] = {"rezero1.alpha", "rezero2.alpha", "rezero3.alpha"};
 
 /* Width of linear1's output: 2 d_ff for gated activations. */
 static size_t
@@ -53,87 +67,104 @@ MfTfDimsValid(const MfTfLayerDims *dims)
 	}
 }
 
+/* Where MfTfPlace writes. */
+typedef struct MfTfPlacer
+{
+	float	   *base;
+	size_t		off;
+	MfTfTensor *table;
+	int			nt;
+} MfTfPlacer;
+
 /* Append one tensor to the layout: pointer, table row, running offset. */
 static void
-MfTfPlace(float *base, size_t *off, float **ptr, MfTfTensor *table, int *nt,
-		  const char *name, size_t rows, size_t cols)
+MfTfPlace(MfTfPlacer *pl, float **ptr, const char *name, size_t rows,
+		  size_t cols)
 {
-	*ptr = base != NULL ? base + *off : NULL;
-	if (table != NULL)
+	*ptr = pl->base != NULL ? pl->base + pl->off : NULL;
+	if (pl->table != NULL)
 	{
-		table[*nt].name = name;
-		table[*nt].rows = rows;
-		table[*nt].cols = cols;
-		table[*nt].offset = *off;
+		pl->table[pl->nt].name = name;
+		pl->table[pl->nt].rows = rows;
+		pl->table[pl->nt].cols = cols;
+		pl->table[pl->nt].offset = pl->off;
 	}
-	(*nt)++;
-	*off += rows * (cols == 0 ? 1 : cols);
+	pl->nt++;
+	pl->off += rows * (cols == 0 ? 1 : cols);
+}
+
+/* An attention block's four tensors under prefix ("self_attn" / "multihead_attn"). */
+static void
+MfTfPlaceAttn(MfTfPlacer *pl, MfTfAttnParams *a, int cross, size_t d)
+{
+	MfTfPlace(pl, &a->in_w, cross ? "multihead_attn.in_proj_weight" : "self_attn.in_proj_weight", 3 * d, d);
+	MfTfPlace(pl, &a->in_b, cross ? "multihead_attn.in_proj_bias" : "self_attn.in_proj_bias", 3 * d, 0);
+	MfTfPlace(pl, &a->out_w, cross ? "multihead_attn.out_proj.weight" : "self_attn.out_proj.weight", d, d);
+	MfTfPlace(pl, &a->out_b, cross ? "multihead_attn.out_proj.bias" : "self_attn.out_proj.bias", d, 0);
+}
+
+/* The k-th norm (0-based) of the layer. */
+static void
+MfTfPlaceNorm(MfTfPlacer *pl, const MfTfLayerDims *dims, MfTfNormParams *n,
+			  int k)
+{
+	n->b = NULL;
+	if (dims->norm == MF_TF_LAYERNORM)
+	{
+		MfTfPlace(pl, &n->w, NormWeight[k], dims->d_model, 0);
+		MfTfPlace(pl, &n->b, NormBias[k], dims->d_model, 0);
+	}
+	else if (dims->norm == MF_TF_SCALENORM)
+		MfTfPlace(pl, &n->w, NormG[k], 1, 0);
+	else
+		MfTfPlace(pl, &n->w, RezeroAlpha[k], 1, 0);
 }
 
 /* Lay out a layer's tensors in state_dict order; returns the float count. */
 static size_t
-MfTfLayout(const MfTfLayerDims *dims, float *base, MfTfEncoderLayer *p,
-		   MfTfTensor *table, int *ntensors)
+MfTfLayout(const MfTfLayerDims *dims, MfTfPlacer *pl, MfTfLayer *p)
 {
-	size_t		d = dims->d_model,
-				f = dims->d_ff,
-				f2 = MfTfF2(dims),
-				off = 0;
-	int			nt = 0;
+	size_t		d = dims->d_model;
+	int			cross = dims->cross_attention != 0;
 
 	memset(p, 0, sizeof(*p));
-	MfTfPlace(base, &off, &p->in_proj_w, table, &nt, "self_attn.in_proj_weight", 3 * d, d);
-	MfTfPlace(base, &off, &p->in_proj_b, table, &nt, "self_attn.in_proj_bias", 3 * d, 0);
-	MfTfPlace(base, &off, &p->out_proj_w, table, &nt, "self_attn.out_proj.weight", d, d);
-	MfTfPlace(base, &off, &p->out_proj_b, table, &nt, "self_attn.out_proj.bias", d, 0);
-	MfTfPlace(base, &off, &p->lin1_w, table, &nt, "linear1.weight", f2, d);
-	MfTfPlace(base, &off, &p->lin1_b, table, &nt, "linear1.bias", f2, 0);
-	MfTfPlace(base, &off, &p->lin2_w, table, &nt, "linear2.weight", d, f);
-	MfTfPlace(base, &off, &p->lin2_b, table, &nt, "linear2.bias", d, 0);
-	if (dims->norm == MF_TF_LAYERNORM)
-	{
-		MfTfPlace(base, &off, &p->norm1_w, table, &nt, "norm1.weight", d, 0);
-		MfTfPlace(base, &off, &p->norm1_b, table, &nt, "norm1.bias", d, 0);
-		MfTfPlace(base, &off, &p->norm2_w, table, &nt, "norm2.weight", d, 0);
-		MfTfPlace(base, &off, &p->norm2_b, table, &nt, "norm2.bias", d, 0);
-	}
-	else if (dims->norm == MF_TF_SCALENORM)
-	{
-		MfTfPlace(base, &off, &p->norm1_w, table, &nt, "norm1.g", 1, 0);
-		MfTfPlace(base, &off, &p->norm2_w, table, &nt, "norm2.g", 1, 0);
-	}
-	else
-	{
-		MfTfPlace(base, &off, &p->norm1_w, table, &nt, "rezero1.alpha", 1, 0);
-		MfTfPlace(base, &off, &p->norm2_w, table, &nt, "rezero2.alpha", 1, 0);
-	}
-	*ntensors = nt;
-	return off;
+	MfTfPlaceAttn(pl, &p->sa, 0, d);
+	if (cross)
+		MfTfPlaceAttn(pl, &p->ca, 1, d);
+	MfTfPlace(pl, &p->lin1_w, "linear1.weight", MfTfF2(dims), d);
+	MfTfPlace(pl, &p->lin1_b, "linear1.bias", MfTfF2(dims), 0);
+	MfTfPlace(pl, &p->lin2_w, "linear2.weight", d, dims->d_ff);
+	MfTfPlace(pl, &p->lin2_b, "linear2.bias", d, 0);
+	MfTfPlaceNorm(pl, dims, &p->norm_sa, 0);
+	if (cross)
+		MfTfPlaceNorm(pl, dims, &p->norm_ca, 1);
+	MfTfPlaceNorm(pl, dims, &p->norm_ff, cross ? 2 : 1);
+	return pl->off;
 }
 
 /* Float count of a layer's parameters (0 when dims are invalid). */
 size_t
-mfk_tf_encoder_layer_size(const MfTfLayerDims *dims)
+mfk_tf_layer_size(const MfTfLayerDims *dims)
 {
-	MfTfEncoderLayer p;
-	int			nt;
+	MfTfLayer	p;
+	MfTfPlacer	pl = {NULL, 0, NULL, 0};
 
 	if (!MfTfDimsValid(dims))
 		return 0;
-	return MfTfLayout(dims, NULL, &p, NULL, &nt);
+	return MfTfLayout(dims, &pl, &p);
 }
 
 /* Bind pointers (and the optional table); returns the tensor count. */
 int
-mfk_tf_encoder_layer_bind(const MfTfLayerDims *dims, float *base,
-						  MfTfEncoderLayer *p, MfTfTensor *table)
+mfk_tf_layer_bind(const MfTfLayerDims *dims, float *base, MfTfLayer *p,
+				  MfTfTensor *table)
 {
-	int			nt = 0;
+	MfTfPlacer	pl = {base, 0, table, 0};
 
 	if (!MfTfDimsValid(dims))
 		return 0;
-	MfTfLayout(dims, base, p, table, &nt);
-	return nt;
+	MfTfLayout(dims, &pl, p);
+	return pl.nt;
 }
 
 /* Fill n floats uniformly in [-a, a). */
@@ -146,37 +177,56 @@ MfTfUniform(MfRng *r, float *w, size_t n, double a)
 		w[i] = (float) mfk_rng_uniform_range(r, -a, a);
 }
 
+/* MultiheadAttention's initialisation: xavier in_proj, zero biases. */
+static void
+MfTfInitAttn(MfTfAttnParams *a, size_t d, MfRng *r)
+{
+	MfTfUniform(r, a->in_w, 3 * d * d, sqrt(6.0 / (4.0 * d)));
+	memset(a->in_b, 0, 3 * d * sizeof(float));
+	MfTfUniform(r, a->out_w, d * d, 1.0 / sqrt((double) d));
+	memset(a->out_b, 0, d * sizeof(float));
+}
+
+/* A norm's initialisation: LayerNorm 1/0, ScaleNorm sqrt(d), ReZero 0. */
+static void
+MfTfInitNorm(const MfTfLayerDims *dims, MfTfNormParams *n)
+{
+	size_t		i;
+
+	if (dims->norm == MF_TF_LAYERNORM)
+		for (i = 0; i < dims->d_model; i++)
+		{
+			n->w[i] = 1.0f;
+			n->b[i] = 0.0f;
+		}
+	else
+		n->w[0] = dims->norm == MF_TF_SCALENORM ? (float) sqrt((double) dims->d_model) : 0.0f;
+}
+
 /* PyTorch's default initialisation of the layer. */
 void
-mfk_tf_encoder_layer_init(const MfTfLayerDims *dims, MfTfEncoderLayer *p,
-						  MfRng *r)
+mfk_tf_layer_init(const MfTfLayerDims *dims, MfTfLayer *p, MfRng *r)
 {
 	size_t		d = dims->d_model,
 				f = dims->d_ff,
-				f2 = MfTfF2(dims),
-				i;
+				f2 = MfTfF2(dims);
 
-	MfTfUniform(r, p->in_proj_w, 3 * d * d, sqrt(6.0 / (4.0 * d)));
-	memset(p->in_proj_b, 0, 3 * d * sizeof(float));
-	MfTfUniform(r, p->out_proj_w, d * d, 1.0 / sqrt((double) d));
-	memset(p->out_proj_b, 0, d * sizeof(float));
+	MfTfInitAttn(&p->sa, d, r);
+	if (dims->cross_attention)
+		MfTfInitAttn(&p->ca, d, r);
 	MfTfUniform(r, p->lin1_w, f2 * d, 1.0 / sqrt((double) d));
 	MfTfUniform(r, p->lin1_b, f2, 1.0 / sqrt((double) d));
 	MfTfUniform(r, p->lin2_w, d * f, 1.0 / sqrt((double) f));
 	MfTfUniform(r, p->lin2_b, d, 1.0 / sqrt((double) f));
-	if (dims->norm == MF_TF_LAYERNORM)
-		for (i = 0; i < d; i++)
-		{
-			p->norm1_w[i] = p->norm2_w[i] = 1.0f;
-			p->norm1_b[i] = p->norm2_b[i] = 0.0f;
-		}
-	else if (dims->norm == MF_TF_SCALENORM)
-		p->norm1_w[0] = p->norm2_w[0] = (float) sqrt((double) d);
-	else
-		p->norm1_w[0] = p->norm2_w[0] = 0.0f;
+	MfTfInitNorm(dims, &p->norm_sa);
+	if (dims->cross_attention)
+		MfTfInitNorm(dims, &p->norm_ca);
+	MfTfInitNorm(dims, &p->norm_ff);
 }
 
-/* Carve the norm output and statistics of one sublayer. */
+/* ------------------------------------------------------------- layouts */
+
+/* Carve a norm's output and statistics (nothing for ReZero). */
 static void
 MfTfCarveNorm(const MfTfLayerDims *dims, size_t n, MfArena *arena, float **u,
 			  float **sa, float **sb)
@@ -200,153 +250,63 @@ MfTfCarveMask(const MfTfLayerDims *dims, int training, size_t n,
 	return (unsigned char *) mfk_arena_alloc(arena, n);
 }
 
+/* Carve one attention block's activations: n queries, Tk keys a sequence. */
+static void
+MfTfCarveAttn(const MfTfLayerDims *dims, const MfTfBatch *b, size_t Tk,
+			  int training, MfArena *arena, MfTfAttnActs *a)
+{
+	size_t		n = b->B * b->T,
+				d = dims->d_model;
+
+	MfTfCarveNorm(dims, n, arena, &a->u, &a->st_a, &a->st_b);
+	a->q = mfk_arena_floats(arena, n * d);
+	a->kv = mfk_arena_floats(arena, b->B * Tk * 2 * d);
+	a->P = mfk_arena_floats(arena, b->B * dims->n_heads * b->T * Tk);
+	a->attn = mfk_arena_floats(arena, n * d);
+	a->out = mfk_arena_floats(arena, n * d);
+	a->mask = MfTfCarveMask(dims, training, n * d, arena);
+}
+
 /* The activation layout of one layer. */
 void
-mfk_tf_encoder_acts_carve(const MfTfLayerDims *dims, const MfTfBatch *b,
-						  int training, MfArena *arena, MfTfEncoderActs *acts)
+mfk_tf_layer_acts_carve(const MfTfLayerDims *dims, const MfTfBatch *b,
+						int training, MfArena *arena, MfTfLayerActs *acts)
 {
 	size_t		n = b->B * b->T,
 				d = dims->d_model;
 
 	memset(acts, 0, sizeof(*acts));
-	MfTfCarveNorm(dims, n, arena, &acts->u1, &acts->s1a, &acts->s1b);
-	acts->qkv = mfk_arena_floats(arena, n * 3 * d);
-	acts->P = mfk_arena_floats(arena, b->B * dims->n_heads * b->T * b->T);
-	acts->attn = mfk_arena_floats(arena, n * d);
-	acts->sa = mfk_arena_floats(arena, n * d);
+	MfTfCarveAttn(dims, b, b->T, training, arena, &acts->sa);
 	acts->x1 = mfk_arena_floats(arena, n * d);
-	MfTfCarveNorm(dims, n, arena, &acts->u2, &acts->s2a, &acts->s2b);
+	acts->x2 = acts->x1;
+	if (dims->cross_attention)
+	{
+		MfTfCarveAttn(dims, b, b->S, training, arena, &acts->ca);
+		acts->x2 = mfk_arena_floats(arena, n * d);
+	}
+	MfTfCarveNorm(dims, n, arena, &acts->u_ff, &acts->st_ff_a, &acts->st_ff_b);
 	acts->h1 = mfk_arena_floats(arena, n * MfTfF2(dims));
 	acts->a = mfk_arena_floats(arena, n * dims->d_ff);
 	acts->ff = mfk_arena_floats(arena, n * d);
 	acts->y = mfk_arena_floats(arena, n * d);
-	acts->m1 = MfTfCarveMask(dims, training, n * d, arena);
 	acts->m_ff = MfTfCarveMask(dims, training, n * dims->d_ff, arena);
-	acts->m2 = MfTfCarveMask(dims, training, n * d, arena);
-}
-
-/* norm(x) into u (nothing for ReZero, whose branch input is x itself). */
-static void
-MfTfNormFwd(const MfTfLayerDims *dims, const float *x, size_t n,
-			const float *w, const float *bias, float *u, float *sa, float *sb)
-{
-	if (dims->norm == MF_TF_LAYERNORM)
-		mfk_tf_layernorm_forward(x, n, dims->d_model, w, bias, dims->eps, u,
-								 sa, sb);
-	else if (dims->norm == MF_TF_SCALENORM)
-		mfk_tf_scalenorm_forward(x, n, dims->d_model, w, dims->eps, u, sa);
-}
-
-/* Backward of MfTfNormFwd: adds du's contribution to dx and the weights. */
-static void
-MfTfNormBwd(const MfTfLayerDims *dims, const float *x, size_t n,
-			const float *w, const float *sa, const float *sb, const float *du,
-			float *dx, float *dw, float *dbias)
-{
-	size_t		i,
-				nd = n * dims->d_model;
-
-	if (dims->norm == MF_TF_LAYERNORM)
-		mfk_tf_layernorm_backward(x, n, dims->d_model, w, sa, sb, du, dx, dw,
-								  dbias);
-	else if (dims->norm == MF_TF_SCALENORM)
-		mfk_tf_scalenorm_backward(x, n, dims->d_model, w, dims->eps, sa, du,
-								  dx, dw);
-	else
-		for (i = 0; i < nd; i++)
-			dx[i] += du[i];
-}
-
-/* out = x + scale * branch (scale = ReZero's alpha, else 1). */
-static void
-MfTfResidual(const MfTfLayerDims *dims, const float *alpha, const float *x,
-			 const float *branch, float *out, size_t nd)
-{
-	float		k = dims->norm == MF_TF_REZERO ? alpha[0] : 1.0f;
-	size_t		i;
-
-	for (i = 0; i < nd; i++)
-		out[i] = x[i] + k * branch[i];
-}
-
-/* Forward of one layer. */
-int
-mfk_tf_encoder_layer_forward(const MfEnv *env, const MfTfLayerDims *dims,
-							 const MfTfBatch *b, const MfTfEncoderLayer *p,
-							 const float *x, MfRng *rng, MfTfEncoderActs *acts)
-{
-	size_t		n = b->B * b->T,
-				d = dims->d_model,
-				f = dims->d_ff;
-	const float *u1,
-			   *u2;
-	MfTfAttnShape s = {b->B, b->T, b->T, dims->n_heads,
-	d / (dims->n_heads ? dims->n_heads : 1), dims->causal, b->key_pad};
-	int			err;
-
-	if (!MfTfDimsValid(dims) || acts->y == NULL)
-		return MF_KERR_BADARG;
-	acts->x = x;
-	MfTfNormFwd(dims, x, n, p->norm1_w, p->norm1_b, acts->u1, acts->s1a, acts->s1b);
-	u1 = dims->norm == MF_TF_REZERO ? x : acts->u1;
-	mfk_tf_linear_forward(u1, n, d, p->in_proj_w, p->in_proj_b, 3 * d, acts->qkv);
-	err = mfk_tf_attn_forward(env, &s, acts->qkv, 3 * d, acts->qkv + d, 3 * d,
-							  acts->qkv + 2 * d, 3 * d, acts->P, acts->attn, d);
-	if (err != MF_KOK)
-		return err;
-	mfk_tf_linear_forward(acts->attn, n, d, p->out_proj_w, p->out_proj_b, d, acts->sa);
-	mfk_tf_dropout_forward(rng, dims->dropout, acts->sa, acts->m1, n * d);
-	MfTfResidual(dims, p->norm1_w, x, acts->sa, acts->x1, n * d);
-
-	MfTfNormFwd(dims, acts->x1, n, p->norm2_w, p->norm2_b, acts->u2, acts->s2a, acts->s2b);
-	u2 = dims->norm == MF_TF_REZERO ? acts->x1 : acts->u2;
-	mfk_tf_linear_forward(u2, n, d, p->lin1_w, p->lin1_b, MfTfF2(dims), acts->h1);
-	mfk_tf_act_forward(dims->act, acts->h1, acts->a, n, f);
-	mfk_tf_dropout_forward(rng, dims->dropout, acts->a, acts->m_ff, n * f);
-	mfk_tf_linear_forward(acts->a, n, f, p->lin2_w, p->lin2_b, d, acts->ff);
-	mfk_tf_dropout_forward(rng, dims->dropout, acts->ff, acts->m2, n * d);
-	MfTfResidual(dims, p->norm2_w, acts->x1, acts->ff, acts->y, n * d);
-	return mfk_tick(env, "encoder layer", 0, 0, 1.0);
+	acts->m_out = MfTfCarveMask(dims, training, n * d, arena);
 }
 
 /*
- * Gradient of a residual branch's output from the gradient of the sum:
- * db = dy * alpha (ReZero, where dalpha += sum(dy * branch)) or dy.
- */
-static void
-MfTfResidualBwd(const MfTfLayerDims *dims, const float *alpha,
-				const float *branch, const float *dy, float *dbranch,
-				float *dalpha, size_t nd)
-{
-	size_t		i;
-	double		s = 0.0;
-
-	if (dims->norm != MF_TF_REZERO)
-	{
-		memcpy(dbranch, dy, nd * sizeof(float));
-		return;
-	}
-	for (i = 0; i < nd; i++)
-	{
-		dbranch[i] = dy[i] * alpha[0];
-		s += (double) dy[i] * branch[i];
-	}
-	dalpha[0] += (float) s;
-}
-
-/*
- * Backward scratch of one layer.  The FFN phase and the attention phase
- * run one after the other, so they share buffers: br (d branch), u (d norm
- * output), mid1 (da, then d attn) and mid2 (dh1, then d qkv).
+ * Backward scratch of one layer, shared by the sublayers (they run one
+ * after another): dcur (the running gradient), br (a branch's gradient),
+ * u (a norm output's gradient), mid1 (da or d attn), mid2 (dh1, or dq then
+ * dkv), dS (one sequence-head's scores).
  */
 typedef struct MfTfScratch
 {
-	float	   *dx1;			/* n x d: gradient at x1 */
-	float	   *br;				/* n x d */
-	float	   *u;				/* n x d */
-	float	   *mid1;			/* n x max(f, d) */
-	float	   *mid2;			/* n x max(f2, 3d) */
-	float	   *dS;				/* T x T */
+	float	   *dcur;
+	float	   *br;
+	float	   *u;
+	float	   *mid1;
+	float	   *mid2;
+	float	   *dS;
 } MfTfScratch;
 
 /* Carve the backward scratch (counting arenas leave NULLs). */
@@ -357,114 +317,270 @@ MfTfCarveScratch(const MfTfLayerDims *dims, const MfTfBatch *b,
 	size_t		n = b->B * b->T,
 				d = dims->d_model,
 				f = dims->d_ff,
-				f2 = MfTfF2(dims);
+				f2 = MfTfF2(dims),
+				tk = dims->cross_attention && b->S > b->T ? b->S : b->T,
+				attn2 = n * d + b->B * tk * 2 * d;
 
-	s->dx1 = mfk_arena_floats(arena, n * d);
+	s->dcur = mfk_arena_floats(arena, n * d);
 	s->br = mfk_arena_floats(arena, n * d);
 	s->u = mfk_arena_floats(arena, n * d);
 	s->mid1 = mfk_arena_floats(arena, n * (f > d ? f : d));
-	s->mid2 = mfk_arena_floats(arena, n * (f2 > 3 * d ? f2 : 3 * d));
-	s->dS = mfk_arena_floats(arena, b->T * b->T);
+	s->mid2 = mfk_arena_floats(arena, n * f2 > attn2 ? n * f2 : attn2);
+	s->dS = mfk_arena_floats(arena, b->T * tk);
 }
 
 /* Bytes of a training (or evaluation) step of n_layers layers. */
 size_t
-mfk_tf_encoder_step_bytes(const MfTfLayerDims *dims, const MfTfBatch *b,
-						  int n_layers, int training)
+mfk_tf_step_bytes(const MfTfLayerDims *dims, const MfTfBatch *b,
+				  int n_layers, int training)
 {
 	MfArena		count;
-	MfTfEncoderActs acts;
+	MfTfLayerActs acts;
 	MfTfScratch s;
 	int			l;
 
 	mfk_arena_counting(&count);
 	for (l = 0; l < n_layers; l++)
-		mfk_tf_encoder_acts_carve(dims, b, training, &count, &acts);
+		mfk_tf_layer_acts_carve(dims, b, training, &count, &acts);
 	if (training)
 		MfTfCarveScratch(dims, b, &count, &s);
 	return count.failed ? SIZE_MAX : count.peak;
 }
 
-/* Backward of the FFN sublayer: s->dx1 += d(x1) through norm2 and the FFN. */
+/* ------------------------------------------------------------- forward */
+
+/* norm(x) into u (nothing for ReZero, whose branch input is x itself). */
+static const float *
+MfTfNormFwd(const MfTfLayerDims *dims, const MfTfNormParams *np,
+			const float *x, size_t n, float *u, float *sa, float *sb)
+{
+	if (dims->norm == MF_TF_LAYERNORM)
+		mfk_tf_layernorm_forward(x, n, dims->d_model, np->w, np->b, dims->eps,
+								 u, sa, sb);
+	else if (dims->norm == MF_TF_SCALENORM)
+		mfk_tf_scalenorm_forward(x, n, dims->d_model, np->w, dims->eps, u, sa);
+	else
+		return x;
+	return u;
+}
+
+/* out = x + k * branch (k = ReZero's alpha, else 1). */
 static void
-MfTfFfnBackward(const MfTfLayerDims *dims, const MfTfBatch *b,
-				const MfTfEncoderLayer *p, const MfTfEncoderActs *acts,
-				const float *dy, const MfTfScratch *s, MfTfEncoderLayer *g)
+MfTfResidual(const MfTfLayerDims *dims, const MfTfNormParams *np,
+			 const float *x, const float *branch, float *out, size_t nd)
+{
+	float		k = dims->norm == MF_TF_REZERO ? np->w[0] : 1.0f;
+	size_t		i;
+
+	for (i = 0; i < nd; i++)
+		out[i] = x[i] + k * branch[i];
+}
+
+/* The attention shape of a sublayer (cross: memory keys, never causal). */
+static MfTfAttnShape
+MfTfShape(const MfTfLayerDims *dims, const MfTfBatch *b, int cross)
+{
+	MfTfAttnShape s;
+
+	s.B = b->B;
+	s.Tq = b->T;
+	s.Tk = cross ? b->S : b->T;
+	s.H = dims->n_heads;
+	s.dh = dims->d_model / dims->n_heads;
+	s.causal = cross ? 0 : dims->causal;
+	s.key_pad = cross ? b->mem_pad : b->key_pad;
+	return s;
+}
+
+/* One attention sublayer: xout = x + k * dropout(attn(norm(x), kv_src)). */
+static int
+MfTfAttnSubFwd(const MfEnv *env, const MfTfLayerDims *dims, const MfTfBatch *b,
+			   int cross, const MfTfAttnParams *p, const MfTfNormParams *np,
+			   const float *x, const float *mem, MfRng *rng, MfTfAttnActs *a,
+			   float *xout)
+{
+	size_t		n = b->B * b->T,
+				d = dims->d_model;
+	MfTfAttnShape s = MfTfShape(dims, b, cross);
+	const float *u = MfTfNormFwd(dims, np, x, n, a->u, a->st_a, a->st_b);
+	int			err;
+
+	mfk_tf_linear_forward(u, n, d, p->in_w, p->in_b, d, a->q);
+	mfk_tf_linear_forward(cross ? mem : u, b->B * s.Tk, d, p->in_w + d * d,
+						  p->in_b + d, 2 * d, a->kv);
+	err = mfk_tf_attn_forward(env, &s, a->q, d, a->kv, 2 * d, a->kv + d, 2 * d,
+							  a->P, a->attn, d);
+	if (err != MF_KOK)
+		return err;
+	mfk_tf_linear_forward(a->attn, n, d, p->out_w, p->out_b, d, a->out);
+	mfk_tf_dropout_forward(rng, dims->dropout, a->out, a->mask, n * d);
+	MfTfResidual(dims, np, x, a->out, xout, n * d);
+	return MF_KOK;
+}
+
+/* The FFN sublayer: y = x2 + k * dropout(linear2(dropout(act(linear1(norm(x2)))))). */
+static void
+MfTfFfnFwd(const MfTfLayerDims *dims, const MfTfBatch *b, const MfTfLayer *p,
+		   MfRng *rng, MfTfLayerActs *acts)
+{
+	size_t		n = b->B * b->T,
+				d = dims->d_model,
+				f = dims->d_ff;
+	const float *u = MfTfNormFwd(dims, &p->norm_ff, acts->x2, n, acts->u_ff,
+								 acts->st_ff_a, acts->st_ff_b);
+
+	mfk_tf_linear_forward(u, n, d, p->lin1_w, p->lin1_b, MfTfF2(dims), acts->h1);
+	mfk_tf_act_forward(dims->act, acts->h1, acts->a, n, f);
+	mfk_tf_dropout_forward(rng, dims->dropout, acts->a, acts->m_ff, n * f);
+	mfk_tf_linear_forward(acts->a, n, f, p->lin2_w, p->lin2_b, d, acts->ff);
+	mfk_tf_dropout_forward(rng, dims->dropout, acts->ff, acts->m_out, n * d);
+	MfTfResidual(dims, &p->norm_ff, acts->x2, acts->ff, acts->y, n * d);
+}
+
+/* Forward of one layer. */
+int
+mfk_tf_layer_forward(const MfEnv *env, const MfTfLayerDims *dims,
+					 const MfTfBatch *b, const MfTfLayer *p, const float *x,
+					 const float *mem, MfRng *rng, MfTfLayerActs *acts)
+{
+	int			err;
+
+	if (!MfTfDimsValid(dims) || acts->y == NULL ||
+		(dims->cross_attention && (mem == NULL || b->S == 0)))
+		return MF_KERR_BADARG;
+	acts->x = x;
+	acts->mem = mem;
+	err = MfTfAttnSubFwd(env, dims, b, 0, &p->sa, &p->norm_sa, x, NULL, rng,
+						 &acts->sa, acts->x1);
+	if (err == MF_KOK && dims->cross_attention)
+		err = MfTfAttnSubFwd(env, dims, b, 1, &p->ca, &p->norm_ca, acts->x1,
+							 mem, rng, &acts->ca, acts->x2);
+	if (err != MF_KOK)
+		return err;
+	MfTfFfnFwd(dims, b, p, rng, acts);
+	return mfk_tick(env, "transformer layer", 0, 0, 1.0);
+}
+
+/* ------------------------------------------------------------ backward */
+
+/*
+ * A branch's gradient from the running one: br = k * dcur; ReZero also
+ * adds sum(dcur * branch) to dalpha.
+ */
+static void
+MfTfResidualBwd(const MfTfLayerDims *dims, const MfTfNormParams *np,
+				const float *branch, const float *dcur, float *br,
+				MfTfNormParams *gn, size_t nd)
+{
+	size_t		i;
+	double		s = 0.0;
+
+	if (dims->norm != MF_TF_REZERO)
+	{
+		memcpy(br, dcur, nd * sizeof(float));
+		return;
+	}
+	for (i = 0; i < nd; i++)
+	{
+		br[i] = dcur[i] * np->w[0];
+		s += (double) dcur[i] * branch[i];
+	}
+	gn->w[0] += (float) s;
+}
+
+/* Backward of MfTfNormFwd: adds du's contribution to dx and the norm's weights. */
+static void
+MfTfNormBwd(const MfTfLayerDims *dims, const MfTfNormParams *np,
+			const float *x, size_t n, const float *sa, const float *sb,
+			const float *du, float *dx, MfTfNormParams *gn)
+{
+	size_t		i,
+				nd = n * dims->d_model;
+
+	if (dims->norm == MF_TF_LAYERNORM)
+		mfk_tf_layernorm_backward(x, n, dims->d_model, np->w, sa, sb, du, dx,
+								  gn->w, gn->b);
+	else if (dims->norm == MF_TF_SCALENORM)
+		mfk_tf_scalenorm_backward(x, n, dims->d_model, np->w, dims->eps, sa,
+								  du, dx, gn->w);
+	else
+		for (i = 0; i < nd; i++)
+			dx[i] += du[i];
+}
+
+/* Backward of the FFN sublayer: s->dcur goes from d y to d x2. */
+static void
+MfTfFfnBwd(const MfTfLayerDims *dims, const MfTfBatch *b, const MfTfLayer *p,
+		   const MfTfLayerActs *acts, const MfTfScratch *s, MfTfLayer *g)
 {
 	size_t		n = b->B * b->T,
 				d = dims->d_model,
 				f = dims->d_ff,
 				f2 = MfTfF2(dims);
-	float	   *dff = s->br,
-			   *da = s->mid1,
-			   *dh1 = s->mid2,
-			   *du2 = s->u;
-	const float *u2 = dims->norm == MF_TF_REZERO ? acts->x1 : acts->u2;
+	const float *u = dims->norm == MF_TF_REZERO ? acts->x2 : acts->u_ff;
 
-	memset(da, 0, n * f * sizeof(float));
-	memset(dh1, 0, n * f2 * sizeof(float));
-	memset(du2, 0, n * d * sizeof(float));
-	MfTfResidualBwd(dims, p->norm2_w, acts->ff, dy, dff, g->norm2_w, n * d);
-	mfk_tf_dropout_backward(dims->dropout, acts->m2, dff, n * d);
-	mfk_tf_linear_backward(acts->a, n, f, p->lin2_w, d, dff, g->lin2_w, g->lin2_b, da);
-	mfk_tf_dropout_backward(dims->dropout, acts->m_ff, da, n * f);
-	mfk_tf_act_backward(dims->act, acts->h1, da, dh1, n, f);
-	mfk_tf_linear_backward(u2, n, d, p->lin1_w, f2, dh1, g->lin1_w, g->lin1_b, du2);
-	MfTfNormBwd(dims, acts->x1, n, p->norm2_w, acts->s2a, acts->s2b, du2, s->dx1,
-				g->norm2_w, g->norm2_b);
+	memset(s->mid1, 0, n * f * sizeof(float));
+	memset(s->mid2, 0, n * f2 * sizeof(float));
+	memset(s->u, 0, n * d * sizeof(float));
+	MfTfResidualBwd(dims, &p->norm_ff, acts->ff, s->dcur, s->br, &g->norm_ff, n * d);
+	mfk_tf_dropout_backward(dims->dropout, acts->m_out, s->br, n * d);
+	mfk_tf_linear_backward(acts->a, n, f, p->lin2_w, d, s->br, g->lin2_w, g->lin2_b, s->mid1);
+	mfk_tf_dropout_backward(dims->dropout, acts->m_ff, s->mid1, n * f);
+	mfk_tf_act_backward(dims->act, acts->h1, s->mid1, s->mid2, n, f);
+	mfk_tf_linear_backward(u, n, d, p->lin1_w, f2, s->mid2, g->lin1_w, g->lin1_b, s->u);
+	MfTfNormBwd(dims, &p->norm_ff, acts->x2, n, acts->st_ff_a, acts->st_ff_b,
+				s->u, s->dcur, &g->norm_ff);
 }
 
-/* Backward of the attention sublayer: dx += d(x) through norm1 and attention. */
+/* Backward of an attention sublayer: s->dcur goes from d xout to d x. */
 static int
-MfTfAttnSublayerBackward(const MfEnv *env, const MfTfLayerDims *dims,
-						 const MfTfBatch *b, const MfTfEncoderLayer *p,
-						 const MfTfEncoderActs *acts, const MfTfScratch *s,
-						 MfTfEncoderLayer *g, float *dx)
+MfTfAttnSubBwd(const MfEnv *env, const MfTfLayerDims *dims,
+			   const MfTfBatch *b, int cross, const MfTfAttnParams *p,
+			   const MfTfNormParams *np, const float *x, const float *mem,
+			   const MfTfAttnActs *a, const MfTfScratch *s, MfTfAttnParams *g,
+			   MfTfNormParams *gn, float *dmem)
 {
 	size_t		n = b->B * b->T,
 				d = dims->d_model;
-	float	   *dsa = s->br,
-			   *dattn = s->mid1,
-			   *dqkv = s->mid2,
-			   *du1 = s->u;
-	const float *u1 = dims->norm == MF_TF_REZERO ? acts->x : acts->u1;
-	MfTfAttnShape sh = {b->B, b->T, b->T, dims->n_heads, d / dims->n_heads,
-	dims->causal, b->key_pad};
+	MfTfAttnShape sh = MfTfShape(dims, b, cross);
+	size_t		m = b->B * sh.Tk;
+	const float *u = dims->norm == MF_TF_REZERO ? x : a->u;
+	float	   *dq = s->mid2,
+			   *dkv = s->mid2 + n * d;
 	int			err;
 
-	memset(dattn, 0, n * d * sizeof(float));
-	memset(dqkv, 0, n * 3 * d * sizeof(float));
-	memset(du1, 0, n * d * sizeof(float));
-	MfTfResidualBwd(dims, p->norm1_w, acts->sa, s->dx1, dsa, g->norm1_w, n * d);
-	mfk_tf_dropout_backward(dims->dropout, acts->m1, dsa, n * d);
-	mfk_tf_linear_backward(acts->attn, n, d, p->out_proj_w, d, dsa,
-						   g->out_proj_w, g->out_proj_b, dattn);
-	err = mfk_tf_attn_backward(env, &sh, acts->qkv, 3 * d, acts->qkv + d, 3 * d,
-							   acts->qkv + 2 * d, 3 * d, acts->P, dattn, d,
-							   dqkv, dqkv + d, dqkv + 2 * d, s->dS);
+	memset(s->mid1, 0, n * d * sizeof(float));
+	memset(s->mid2, 0, (n * d + m * 2 * d) * sizeof(float));
+	memset(s->u, 0, n * d * sizeof(float));
+	MfTfResidualBwd(dims, np, a->out, s->dcur, s->br, gn, n * d);
+	mfk_tf_dropout_backward(dims->dropout, a->mask, s->br, n * d);
+	mfk_tf_linear_backward(a->attn, n, d, p->out_w, d, s->br, g->out_w, g->out_b, s->mid1);
+	err = mfk_tf_attn_backward(env, &sh, a->q, d, a->kv, 2 * d, a->kv + d, 2 * d,
+							   a->P, s->mid1, d, dq, dkv, dkv + d, s->dS);
 	if (err != MF_KOK)
 		return err;
-	mfk_tf_linear_backward(u1, n, d, p->in_proj_w, 3 * d, dqkv, g->in_proj_w,
-						   g->in_proj_b, du1);
-	MfTfNormBwd(dims, acts->x, n, p->norm1_w, acts->s1a, acts->s1b, du1, dx,
-				g->norm1_w, g->norm1_b);
+	mfk_tf_linear_backward(u, n, d, p->in_w, d, dq, g->in_w, g->in_b, s->u);
+	mfk_tf_linear_backward(cross ? mem : u, m, d, p->in_w + d * d, 2 * d, dkv,
+						   g->in_w + d * d, g->in_b + d, cross ? dmem : s->u);
+	MfTfNormBwd(dims, np, x, n, a->st_a, a->st_b, s->u, s->dcur, gn);
 	return MF_KOK;
 }
 
 /* Backward of one layer (scratch above the arena's top, released). */
 int
-mfk_tf_encoder_layer_backward(const MfEnv *env, const MfTfLayerDims *dims,
-							  const MfTfBatch *b, const MfTfEncoderLayer *p,
-							  const MfTfEncoderActs *acts, const float *dy,
-							  MfArena *arena, MfTfEncoderLayer *g, float *dx)
+mfk_tf_layer_backward(const MfEnv *env, const MfTfLayerDims *dims,
+					  const MfTfBatch *b, const MfTfLayer *p,
+					  const MfTfLayerActs *acts, const float *dy,
+					  MfArena *arena, MfTfLayer *g, float *dx, float *dmem)
 {
 	size_t		nd = b->B * b->T * dims->d_model,
 				mark = mfk_arena_mark(arena),
 				i;
 	MfTfScratch s;
-	int			err;
+	int			err = MF_KOK;
 
-	if (!MfTfDimsValid(dims) || acts->y == NULL)
+	if (!MfTfDimsValid(dims) || acts->y == NULL ||
+		(dims->cross_attention && dmem == NULL))
 		return MF_KERR_BADARG;
 	MfTfCarveScratch(dims, b, arena, &s);
 	if (s.dS == NULL)
@@ -472,14 +588,19 @@ mfk_tf_encoder_layer_backward(const MfEnv *env, const MfTfLayerDims *dims,
 		mfk_arena_release(arena, mark);
 		return MF_KERR_NOMEM;
 	}
-	memcpy(s.dx1, dy, nd * sizeof(float));
-	MfTfFfnBackward(dims, b, p, acts, dy, &s, g);
-	err = MfTfAttnSublayerBackward(env, dims, b, p, acts, &s, g, dx);
+	memcpy(s.dcur, dy, nd * sizeof(float));
+	MfTfFfnBwd(dims, b, p, acts, &s, g);
+	if (dims->cross_attention)
+		err = MfTfAttnSubBwd(env, dims, b, 1, &p->ca, &p->norm_ca, acts->x1,
+							 acts->mem, &acts->ca, &s, &g->ca, &g->norm_ca, dmem);
+	if (err == MF_KOK)
+		err = MfTfAttnSubBwd(env, dims, b, 0, &p->sa, &p->norm_sa, acts->x,
+							 NULL, &acts->sa, &s, &g->sa, &g->norm_sa, NULL);
 	if (err == MF_KOK)
 		for (i = 0; i < nd; i++)
-			dx[i] += s.dx1[i];
+			dx[i] += s.dcur[i];
 	mfk_arena_release(arena, mark);
 	if (err == MF_KOK)
-		err = mfk_tick(env, "encoder layer backward", 0, 0, 1.0);
+		err = mfk_tick(env, "transformer layer backward", 0, 0, 1.0);
 	return err;
 }

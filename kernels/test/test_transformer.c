@@ -328,35 +328,95 @@ typedef struct RefLayer
 	const MfTfBatch *b;
 	MfTfTensor	tab[MF_TF_LAYER_TENSORS];
 	int			nt;
-	const MfTfEncoderActs *masks;	/* dropout masks to replay, or NULL */
+	const MfTfLayerActs *masks;	/* dropout masks to replay, or NULL */
 } RefLayer;
 
-/* Norm (or identity for ReZero) of a sublayer; k = its branch scale. */
+/* Offset of "<prefix><k+1>.<suffix>" (norm k of the layer). */
+static size_t
+norm_off(const RefLayer *L, const char *prefix, int k, const char *suffix)
+{
+	char		name[64];
+
+	snprintf(name, sizeof(name), "%s%d.%s", prefix, k + 1, suffix);
+	return tensor_off(L->tab, L->nt, name);
+}
+
+/* Norm k (or identity for ReZero) of a sublayer; *scale = its branch scale. */
 static void
-ref_norm(const RefLayer *L, const double *par, int which, const double *x,
-		 double *u, double *k)
+ref_norm(const RefLayer *L, const double *par, int k, const double *x,
+		 double *u, double *scale)
 {
 	size_t		n = L->b->B * L->b->T,
 				d = L->dims->d_model;
 
-	*k = 1.0;
+	*scale = 1.0;
 	if (L->dims->norm == MF_TF_LAYERNORM)
-		ref_layernorm(x, n, d, par + tensor_off(L->tab, L->nt, which == 1 ? "norm1.weight" : "norm2.weight"),
-					  par + tensor_off(L->tab, L->nt, which == 1 ? "norm1.bias" : "norm2.bias"),
-					  L->dims->eps, u);
+		ref_layernorm(x, n, d, par + norm_off(L, "norm", k, "weight"),
+					  par + norm_off(L, "norm", k, "bias"), L->dims->eps, u);
 	else if (L->dims->norm == MF_TF_SCALENORM)
-		ref_scalenorm(x, n, d, par[tensor_off(L->tab, L->nt, which == 1 ? "norm1.g" : "norm2.g")],
-					  L->dims->eps, u);
+		ref_scalenorm(x, n, d, par[norm_off(L, "norm", k, "g")], L->dims->eps, u);
 	else
 	{
 		memcpy(u, x, n * d * sizeof(double));
-		*k = par[tensor_off(L->tab, L->nt, which == 1 ? "rezero1.alpha" : "rezero2.alpha")];
+		*scale = par[norm_off(L, "rezero", k, "alpha")];
 	}
 }
 
-/* The pre-norm encoder layer in float64: y = layer(x). */
+/*
+ * An attention sublayer in float64: xout = x + k * drop(MHA(norm(x), src)),
+ * queries from the normed x, keys and values from src (NULL: the normed x).
+ */
 static void
-ref_layer(const RefLayer *L, const double *par, const double *x, double *y)
+ref_attn_sub(const RefLayer *L, const double *par, const char *prefix, int k,
+			 const double *x, const double *src, size_t Tk,
+			 const unsigned char *kpad, int causal, const unsigned char *mask,
+			 double *xout)
+{
+	const MfTfLayerDims *D = L->dims;
+	size_t		n = L->b->B * L->b->T,
+				m = L->b->B * Tk,
+				d = D->d_model,
+				i;
+	char		wn[64],
+				bn[64],
+				on[64],
+				obn[64];
+	double	   *u = dalloc(n * d),
+			   *q = dalloc(n * d),
+			   *kk = dalloc(m * d),
+			   *v = dalloc(m * d),
+			   *at = dalloc(n * d),
+			   *o = dalloc(n * d),
+				scale;
+	const double *W,
+			   *bias;
+	MfTfAttnShape s = {L->b->B, L->b->T, Tk, D->n_heads, d / D->n_heads, causal, kpad};
+
+	snprintf(wn, sizeof(wn), "%s.in_proj_weight", prefix);
+	snprintf(bn, sizeof(bn), "%s.in_proj_bias", prefix);
+	snprintf(on, sizeof(on), "%s.out_proj.weight", prefix);
+	snprintf(obn, sizeof(obn), "%s.out_proj.bias", prefix);
+	W = par + tensor_off(L->tab, L->nt, wn);
+	bias = par + tensor_off(L->tab, L->nt, bn);
+	ref_norm(L, par, k, x, u, &scale);
+	if (src == NULL)
+		src = u;
+	ref_linear(u, n, d, W, bias, d, q);
+	ref_linear(src, m, d, W + d * d, bias + d, d, kk);
+	ref_linear(src, m, d, W + 2 * d * d, bias + 2 * d, d, v);
+	ref_attention(&s, q, d, kk, d, v, d, at, d);
+	ref_linear(at, n, d, par + tensor_off(L->tab, L->nt, on),
+			   par + tensor_off(L->tab, L->nt, obn), d, o);
+	ref_dropout(D->dropout, mask, o, n * d);
+	for (i = 0; i < n * d; i++)
+		xout[i] = x[i] + scale * o[i];
+	free(u), free(q), free(kk), free(v), free(at), free(o);
+}
+
+/* The pre-norm layer in float64: y = layer(x[, mem]). */
+static void
+ref_layer(const RefLayer *L, const double *par, const double *x,
+		  const double *mem, double *y)
 {
 	const MfTfLayerDims *D = L->dims;
 	size_t		n = L->b->B * L->b->T,
@@ -364,38 +424,33 @@ ref_layer(const RefLayer *L, const double *par, const double *x, double *y)
 				f = D->d_ff,
 				f2 = mfk_act_is_gated(D->act) ? 2 * f : f,
 				i;
+	int			cross = D->cross_attention;
 	double	   *u = dalloc(n * d),
-			   *qkv = dalloc(n * 3 * d),
-			   *at = dalloc(n * d),
-			   *sa = dalloc(n * d),
 			   *x1 = dalloc(n * d),
+			   *x2 = dalloc(n * d),
 			   *h1 = dalloc(n * f2),
 			   *a = dalloc(n * f),
 			   *ff = dalloc(n * d),
-			k;
-	MfTfAttnShape s = {L->b->B, L->b->T, L->b->T, D->n_heads, d / D->n_heads,
-	D->causal, L->b->key_pad};
+				k;
 
-	ref_norm(L, par, 1, x, u, &k);
-	ref_linear(u, n, d, par + tensor_off(L->tab, L->nt, "self_attn.in_proj_weight"),
-			   par + tensor_off(L->tab, L->nt, "self_attn.in_proj_bias"), 3 * d, qkv);
-	ref_attention(&s, qkv, 3 * d, qkv + d, 3 * d, qkv + 2 * d, 3 * d, at, d);
-	ref_linear(at, n, d, par + tensor_off(L->tab, L->nt, "self_attn.out_proj.weight"),
-			   par + tensor_off(L->tab, L->nt, "self_attn.out_proj.bias"), d, sa);
-	ref_dropout(D->dropout, L->masks ? L->masks->m1 : NULL, sa, n * d);
-	for (i = 0; i < n * d; i++)
-		x1[i] = x[i] + k * sa[i];
-	ref_norm(L, par, 2, x1, u, &k);
+	ref_attn_sub(L, par, "self_attn", 0, x, NULL, L->b->T, L->b->key_pad, D->causal,
+				 L->masks ? L->masks->sa.mask : NULL, x1);
+	if (cross)
+		ref_attn_sub(L, par, "multihead_attn", 1, x1, mem, L->b->S, L->b->mem_pad, 0,
+					 L->masks ? L->masks->ca.mask : NULL, x2);
+	else
+		memcpy(x2, x1, n * d * sizeof(double));
+	ref_norm(L, par, cross ? 2 : 1, x2, u, &k);
 	ref_linear(u, n, d, par + tensor_off(L->tab, L->nt, "linear1.weight"),
 			   par + tensor_off(L->tab, L->nt, "linear1.bias"), f2, h1);
 	ref_act(D->act, h1, a, n, f);
 	ref_dropout(D->dropout, L->masks ? L->masks->m_ff : NULL, a, n * f);
 	ref_linear(a, n, f, par + tensor_off(L->tab, L->nt, "linear2.weight"),
 			   par + tensor_off(L->tab, L->nt, "linear2.bias"), d, ff);
-	ref_dropout(D->dropout, L->masks ? L->masks->m2 : NULL, ff, n * d);
+	ref_dropout(D->dropout, L->masks ? L->masks->m_out : NULL, ff, n * d);
 	for (i = 0; i < n * d; i++)
-		y[i] = x1[i] + k * ff[i];
-	free(u), free(qkv), free(at), free(sa), free(x1), free(h1), free(a), free(ff);
+		y[i] = x2[i] + k * ff[i];
+	free(u), free(x1), free(x2), free(h1), free(a), free(ff);
 }
 
 /* ------------------------------------------------------ block checks */
@@ -830,95 +885,122 @@ typedef struct LayerCtx
 	RefLayer	L;
 	double	   *par,
 			   *x,
+			   *mem,			/* cross-attention memory or NULL */
 			   *C,
 			   *y;
 	size_t		nd;
 } LayerCtx;
 
-/* sum(C * layer(x)). */
+/* sum(C * layer(x, mem)). */
 static double
 layer_loss(void *p)
 {
 	LayerCtx   *c = p;
 
-	ref_layer(&c->L, c->par, c->x, c->y);
+	ref_layer(&c->L, c->par, c->x, c->mem, c->y);
 	return dotc(c->C, c->y, c->nd);
 }
 
-/* Kernel-initialised parameters with the norm parameters moved off 1/0. */
+/* Move a norm's parameters off their initial values (a ReZero alpha to a). */
 static void
-layer_params(const MfTfLayerDims *dims, float *pf, MfTfEncoderLayer *p)
+perturb_norm(const MfTfLayerDims *dims, MfTfNormParams *n, float a)
 {
 	size_t		i;
 
-	mfk_tf_encoder_layer_bind(dims, pf, p, NULL);
-	mfk_tf_encoder_layer_init(dims, p, &rng);
-	if (dims->norm == MF_TF_LAYERNORM)
+	if (dims->norm == MF_TF_REZERO)
+		n->w[0] = a;
+	else if (dims->norm == MF_TF_LAYERNORM)
 		for (i = 0; i < dims->d_model; i++)
 		{
-			p->norm1_w[i] += 0.3f * (float) mfk_rng_normal(&rng);
-			p->norm2_w[i] += 0.3f * (float) mfk_rng_normal(&rng);
-			p->norm1_b[i] = 0.3f * (float) mfk_rng_normal(&rng);
-			p->norm2_b[i] = 0.3f * (float) mfk_rng_normal(&rng);
+			n->w[i] += 0.3f * (float) mfk_rng_normal(&rng);
+			n->b[i] = 0.3f * (float) mfk_rng_normal(&rng);
 		}
-	else if (dims->norm == MF_TF_REZERO)
-		p->norm1_w[0] = 0.7f, p->norm2_w[0] = -0.5f;
-	for (i = 0; i < 3 * dims->d_model; i++)
-		p->in_proj_b[i] = 0.2f * (float) mfk_rng_normal(&rng);
 }
 
-/* One encoder layer: forward vs reference, gradients of x and every tensor. */
+/* Kernel-initialised parameters with norms and biases moved off 1/0. */
+static void
+layer_params(const MfTfLayerDims *dims, float *pf, MfTfLayer *p)
+{
+	size_t		i;
+
+	mfk_tf_layer_bind(dims, pf, p, NULL);
+	mfk_tf_layer_init(dims, p, &rng);
+	perturb_norm(dims, &p->norm_sa, 0.7f);
+	perturb_norm(dims, &p->norm_ff, -0.5f);
+	for (i = 0; i < 3 * dims->d_model; i++)
+		p->sa.in_b[i] = 0.2f * (float) mfk_rng_normal(&rng);
+	if (!dims->cross_attention)
+		return;
+	perturb_norm(dims, &p->norm_ca, 0.6f);
+	for (i = 0; i < 3 * dims->d_model; i++)
+		p->ca.in_b[i] = 0.2f * (float) mfk_rng_normal(&rng);
+}
+
+/* One layer: forward vs reference, gradients of x (mem) and every tensor. */
 static void
 test_layer(const char *name, MfAct act, MfTfNorm norm, int causal, int pad,
-		   float dropout)
+		   float dropout, int cross)
 {
-	MfTfLayerDims dims = {8, 2, 12, act, norm, 1e-5f, dropout, causal};
-	unsigned char kp[2 * 5] = {0};
-	MfTfBatch	b = {2, 5, pad ? kp : NULL};
+	MfTfLayerDims dims = {8, 2, 12, act, norm, 1e-5f, dropout, causal, cross};
+	unsigned char kp[2 * 5] = {0},
+				mp[2 * 7] = {0};
+	MfTfBatch	b = {2, 5, pad ? kp : NULL, cross ? 7 : 0, pad ? mp : NULL};
 	LayerCtx	c;
-	size_t		np = mfk_tf_encoder_layer_size(&dims),
-				bytes = mfk_tf_encoder_step_bytes(&dims, &b, 1, 1),
+	size_t		np = mfk_tf_layer_size(&dims),
+				bytes = mfk_tf_step_bytes(&dims, &b, 1, 1),
+				nm = b.B * b.S * dims.d_model,
 				i;
 	float	   *pf = falloc(np),
 			   *gf = falloc(np),
 			   *xf,
 			   *Cf,
-			   *dx;
-	MfTfEncoderLayer p,
+			   *dx,
+			   *memf = falloc(nm),
+			   *dmem = falloc(nm);
+	MfTfLayer	p,
 				g;
-	MfTfEncoderActs acts;
+	MfTfLayerActs acts;
 	MfArena		arena;
 	MfRng		drop;
-	GVar		v[MF_TF_LAYER_TENSORS + 1];
+	GVar		v[MF_TF_LAYER_TENSORS + 2];
 	int			k;
 	char		buf[128];
 
 	memset(&c, 0, sizeof(c));
 	kp[8] = kp[9] = 1;
 	kp[2] = 1;
+	mp[13] = mp[12] = mp[11] = 1;
+	mp[3] = 1;
 	c.nd = b.B * b.T * dims.d_model;
 	layer_params(&dims, pf, &p);
-	mfk_tf_encoder_layer_bind(&dims, gf, &g, NULL);
+	mfk_tf_layer_bind(&dims, gf, &g, NULL);
 	c.L.dims = &dims, c.L.b = &b;
-	c.L.nt = mfk_tf_encoder_layer_bind(&dims, pf, &p, c.L.tab);
+	c.L.nt = mfk_tf_layer_bind(&dims, pf, &p, c.L.tab);
 	c.par = dalloc(np), c.x = dalloc(c.nd), c.C = dalloc(c.nd), c.y = dalloc(c.nd);
 	for (i = 0; i < np; i++)
 		c.par[i] = pf[i];
 	randn(c.x, c.nd, 1), randn(c.C, c.nd, 1);
 	xf = falloc(c.nd), Cf = falloc(c.nd), dx = falloc(c.nd);
 	tof(c.x, xf, c.nd), tof(c.C, Cf, c.nd);
+	if (cross)
+	{
+		c.mem = dalloc(nm);
+		randn(c.mem, nm, 1);
+		tof(c.mem, memf, nm);
+	}
 
 	mfk_arena_init(&arena, &mfk_malloc_allocator, bytes);
-	mfk_tf_encoder_acts_carve(&dims, &b, 1, &arena, &acts);
+	mfk_tf_layer_acts_carve(&dims, &b, 1, &arena, &acts);
 	mfk_rng_seed(&drop, 99);
-	MF_OK(mfk_tf_encoder_layer_forward(NULL, &dims, &b, &p, xf, &drop, &acts) == MF_KOK,
-		  "encoder layer forward runs");
+	MF_OK(mfk_tf_layer_forward(NULL, &dims, &b, &p, xf, cross ? memf : NULL, &drop, &acts) == MF_KOK,
+		  "layer forward runs");
 	c.L.masks = dropout > 0 ? &acts : NULL;
 	layer_loss(&c);
-	snprintf(buf, sizeof(buf), "encoder layer %s", name);
+	snprintf(buf, sizeof(buf), "%s layer %s", cross ? "decoder" : "encoder", name);
 	check_fwd(buf, acts.y, c.y, c.nd, 2e-5);
-	MF_OK(mfk_tf_encoder_layer_backward(NULL, &dims, &b, &p, &acts, Cf, &arena, &g, dx) == MF_KOK,
-		  "encoder layer backward runs");
+	MF_OK(mfk_tf_layer_backward(NULL, &dims, &b, &p, &acts, Cf, &arena, &g, dx,
+								cross ? dmem : NULL) == MF_KOK,
+		  "layer backward runs");
 	MF_OK(arena.peak == bytes && !arena.failed,
 		  "the step's arena is exactly as large as its counted layout");
 	for (k = 0; k < c.L.nt; k++)
@@ -929,16 +1011,19 @@ test_layer(const char *name, MfAct act, MfTfNorm norm, int causal, int pad,
 		v[k].n = c.L.tab[k].rows * (c.L.tab[k].cols ? c.L.tab[k].cols : 1);
 	}
 	v[k].name = "x", v[k].v = c.x, v[k].g = dx, v[k].n = c.nd;
-	check_grad(buf, layer_loss, &c, v, c.L.nt + 1, 1e-3);
+	if (cross)
+		k++, v[k].name = "memory", v[k].v = c.mem, v[k].g = dmem, v[k].n = nm;
+	check_grad(buf, layer_loss, &c, v, k + 1, 1e-3);
 	mfk_arena_free(&arena, &mfk_malloc_allocator);
-	free(c.par), free(c.x), free(c.C), free(c.y), free(pf), free(gf), free(xf), free(Cf), free(dx);
+	free(c.par), free(c.x), free(c.C), free(c.y), free(c.mem), free(pf), free(gf), free(xf);
+	free(Cf), free(dx), free(memf), free(dmem);
 }
 
 /* The stored tensors and their order are PyTorch's state_dict. */
 static void
 test_state_dict_names(void)
 {
-	MfTfLayerDims dims = {16, 4, 64, MF_ACT_GELU, MF_TF_LAYERNORM, 1e-5f, 0.1f, 0};
+	MfTfLayerDims dims = {16, 4, 64, MF_ACT_GELU, MF_TF_LAYERNORM, 1e-5f, 0.1f, 0, 0};
 	static const char *const names[] = {
 		"self_attn.in_proj_weight", "self_attn.in_proj_bias",
 		"self_attn.out_proj.weight", "self_attn.out_proj.bias",
@@ -946,8 +1031,8 @@ test_state_dict_names(void)
 		"norm1.weight", "norm1.bias", "norm2.weight", "norm2.bias"
 	};
 	MfTfTensor	tab[MF_TF_LAYER_TENSORS];
-	MfTfEncoderLayer p;
-	int			nt = mfk_tf_encoder_layer_bind(&dims, NULL, &p, tab),
+	MfTfLayer p;
+	int			nt = mfk_tf_layer_bind(&dims, NULL, &p, tab),
 				i,
 				same = nt == 12;
 	size_t		off = 0;
@@ -961,14 +1046,34 @@ test_state_dict_names(void)
 	MF_OK(tab[0].rows == 48 && tab[0].cols == 16 && tab[4].rows == 64 && tab[4].cols == 16 &&
 		  tab[6].rows == 16 && tab[6].cols == 64, "in_proj [3d, d], linear1 [f, d], linear2 [d, f]");
 	/* PyTorch's parameter count for this layer: 4d^2 + 4d + 2df + f + d + 4d */
-	MF_OK(off == mfk_tf_encoder_layer_size(&dims) &&
+	MF_OK(off == mfk_tf_layer_size(&dims) &&
 		  off == (size_t) (4 * 16 * 16 + 4 * 16 + 2 * 16 * 64 + 64 + 16 + 4 * 16),
 		  "parameter count equals PyTorch's");
+	{
+		static const char *const dec[] = {
+			"self_attn.in_proj_weight", "self_attn.in_proj_bias",
+			"self_attn.out_proj.weight", "self_attn.out_proj.bias",
+			"multihead_attn.in_proj_weight", "multihead_attn.in_proj_bias",
+			"multihead_attn.out_proj.weight", "multihead_attn.out_proj.bias",
+			"linear1.weight", "linear1.bias", "linear2.weight", "linear2.bias",
+			"norm1.weight", "norm1.bias", "norm2.weight", "norm2.bias",
+			"norm3.weight", "norm3.bias"
+		};
+
+		dims.cross_attention = 1;
+		nt = mfk_tf_layer_bind(&dims, NULL, &p, tab);
+		same = nt == 18;
+		for (i = 0; same && i < nt; i++)
+			same &= strcmp(tab[i].name, dec[i]) == 0;
+		MF_OK(same && mfk_tf_layer_size(&dims) == off + 4 * 16 * 16 + 4 * 16 + 2 * 16,
+			  "decoder layer tensors are nn.TransformerDecoderLayer's state_dict, in order");
+		dims.cross_attention = 0;
+	}
 	dims.act = MF_ACT_SWIGLU;
-	mfk_tf_encoder_layer_bind(&dims, NULL, &p, tab);
+	mfk_tf_layer_bind(&dims, NULL, &p, tab);
 	MF_OK(tab[4].rows == 128 && tab[6].cols == 64, "gated: linear1 [2f, d], linear2 [d, f]");
 	dims.n_heads = 3;
-	MF_OK(mfk_tf_encoder_layer_size(&dims) == 0, "heads that do not divide d_model are refused");
+	MF_OK(mfk_tf_layer_size(&dims) == 0, "heads that do not divide d_model are refused");
 }
 
 /* ------------------------------------------- whole model: layers + head */
@@ -1063,7 +1168,7 @@ model_loss(void *p)
 	ref_embed(c->ids, c->b.B, c->b.T, d, c->tok, c->pos, h);
 	for (l = 0; l < M_LAYERS; l++)
 	{
-		ref_layer(&c->L, c->par[l], h, h2);
+		ref_layer(&c->L, c->par[l], h, NULL, h2);
 		memcpy(h, h2, nd * sizeof(double));
 	}
 	ref_layernorm(h, c->b.B * c->b.T, d, c->fw, c->fb, c->dims.eps, h2);
@@ -1124,8 +1229,8 @@ model_step(const ModelCtx *c, const ModelF *P, ModelF *G, MfRng *drop,
 				nd = n * d,
 				bytes;
 	MfArena		a;
-	MfTfEncoderActs acts[M_LAYERS];
-	MfTfEncoderLayer p[M_LAYERS],
+	MfTfLayerActs acts[M_LAYERS];
+	MfTfLayer p[M_LAYERS],
 				g[M_LAYERS];
 	float	   *emb,
 			   *hf,
@@ -1140,7 +1245,7 @@ model_step(const ModelCtx *c, const ModelF *P, ModelF *G, MfRng *drop,
 	double		loss;
 	int			l;
 
-	bytes = mfk_tf_encoder_step_bytes(&c->dims, &c->b, M_LAYERS, 1) +
+	bytes = mfk_tf_step_bytes(&c->dims, &c->b, M_LAYERS, 1) +
 		5 * (nd * sizeof(float) + MF_ARENA_ALIGN) + 4 * (n * sizeof(float) + MF_ARENA_ALIGN);
 	mfk_arena_init(&a, &mfk_malloc_allocator, bytes);
 	emb = mfk_arena_floats(&a, nd), hf = mfk_arena_floats(&a, nd);
@@ -1151,14 +1256,14 @@ model_step(const ModelCtx *c, const ModelF *P, ModelF *G, MfRng *drop,
 	dh = mfk_arena_zeros(&a, nd), dprev = mfk_arena_floats(&a, nd);
 	for (l = 0; l < M_LAYERS; l++)
 	{
-		mfk_tf_encoder_layer_bind(&c->dims, P->par[l], &p[l], NULL);
-		mfk_tf_encoder_layer_bind(&c->dims, G->par[l], &g[l], NULL);
-		mfk_tf_encoder_acts_carve(&c->dims, &c->b, 1, &a, &acts[l]);
+		mfk_tf_layer_bind(&c->dims, P->par[l], &p[l], NULL);
+		mfk_tf_layer_bind(&c->dims, G->par[l], &g[l], NULL);
+		mfk_tf_layer_acts_carve(&c->dims, &c->b, 1, &a, &acts[l]);
 	}
 	mfk_tf_embed_forward(c->ids, c->b.B, c->b.T, d, P->tok, P->pos, emb);
 	for (l = 0; l < M_LAYERS; l++)
-		mfk_tf_encoder_layer_forward(NULL, &c->dims, &c->b, &p[l],
-									 l == 0 ? emb : acts[l - 1].y, drop, &acts[l]);
+		mfk_tf_layer_forward(NULL, &c->dims, &c->b, &p[l],
+									 l == 0 ? emb : acts[l - 1].y, NULL, drop, &acts[l]);
 	mfk_tf_layernorm_forward(acts[M_LAYERS - 1].y, n, d, P->fw, P->fb, c->dims.eps,
 							 hf, fmean, frstd);
 	mfk_tf_pool_forward(c->pool, &c->b, d, hf, pooled);
@@ -1173,8 +1278,8 @@ model_step(const ModelCtx *c, const ModelF *P, ModelF *G, MfRng *drop,
 	for (l = M_LAYERS - 1; l >= 0; l--)
 	{
 		memset(dprev, 0, nd * sizeof(float));
-		mfk_tf_encoder_layer_backward(NULL, &c->dims, &c->b, &p[l], &acts[l], dh, &a,
-									  &g[l], dprev);
+		mfk_tf_layer_backward(NULL, &c->dims, &c->b, &p[l], &acts[l], dh, &a,
+									  &g[l], dprev, NULL);
 		memcpy(dh, dprev, nd * sizeof(float));
 	}
 	mfk_tf_embed_backward(c->ids, c->b.B, c->b.T, d, dh, G->tok, G->pos);
@@ -1203,19 +1308,19 @@ test_model(const char *name, MfTfPool pool, MfTfNorm norm, MfAct act)
 				k;
 	double		loss_f,
 				loss_d;
-	MfTfEncoderLayer tmp;
+	MfTfLayer tmp;
 	char		buf[128];
 
-	c.dims = (MfTfLayerDims) {8, 2, 8, act, norm, 1e-5f, 0.0f, 0};
-	c.b = (MfTfBatch) {3, 6, kp};
+	c.dims = (MfTfLayerDims) {8, 2, 8, act, norm, 1e-5f, 0.0f, 0, 0};
+	c.b = (MfTfBatch) {3, 6, kp, 0, NULL};
 	c.pool = pool, c.ids = ids, c.y = y;
 	d = c.dims.d_model, nd = c.b.B * c.b.T * d;
 	kp[4] = kp[5] = kp[17] = 1;
 	for (i = 0; i < 18; i++)
 		ids[i] = (int32_t) mfk_rng_below(&rng, M_VOCAB);
-	c.np = mfk_tf_encoder_layer_size(&c.dims);
+	c.np = mfk_tf_layer_size(&c.dims);
 	c.L.dims = &c.dims, c.L.b = &c.b;
-	c.L.nt = mfk_tf_encoder_layer_bind(&c.dims, NULL, &tmp, c.L.tab);
+	c.L.nt = mfk_tf_layer_bind(&c.dims, NULL, &tmp, c.L.tab);
 	modelf_alloc(&c, &P), modelf_alloc(&c, &G);
 	c.tok = dalloc(M_VOCAB * d), c.pos = dalloc(c.b.T * d), c.fw = dalloc(d), c.fb = dalloc(d);
 	c.cw = dalloc(M_CLASSES * d), c.cb = dalloc(M_CLASSES);
@@ -1268,14 +1373,14 @@ test_arena(void)
 	float	   *p,
 			   *q;
 	size_t		m;
-	MfTfLayerDims dims = {8, 2, 12, MF_ACT_GELU, MF_TF_LAYERNORM, 1e-5f, 0.1f, 0};
-	MfTfBatch	b = {2, 5, NULL};
-	MfTfEncoderActs acts;
-	MfTfEncoderLayer pl,
+	MfTfLayerDims dims = {8, 2, 12, MF_ACT_GELU, MF_TF_LAYERNORM, 1e-5f, 0.1f, 0, 0};
+	MfTfBatch	b = {2, 5, NULL, 0, NULL};
+	MfTfLayerActs acts;
+	MfTfLayer pl,
 				gl;
 	float		x[2 * 5 * 8] = {0},
 				dx[2 * 5 * 8] = {0};
-	float	   *pf = falloc(mfk_tf_encoder_layer_size(&dims));
+	float	   *pf = falloc(mfk_tf_layer_size(&dims));
 
 	mfk_arena_counting(&c);
 	MF_OK(mfk_arena_floats(&c, 10) == NULL && c.used == 64, "counting arena counts aligned bytes");
@@ -1292,13 +1397,13 @@ test_arena(void)
 	mfk_arena_free(&a, &mfk_malloc_allocator);
 
 	/* a layer given a too small arena refuses with NOMEM, no crash */
-	mfk_tf_encoder_layer_bind(&dims, pf, &pl, NULL);
-	mfk_tf_encoder_layer_bind(&dims, pf, &gl, NULL);
-	mfk_arena_init(&a, &mfk_malloc_allocator, mfk_tf_encoder_step_bytes(&dims, &b, 1, 0));
-	mfk_tf_encoder_acts_carve(&dims, &b, 0, &a, &acts);
-	MF_OK(mfk_tf_encoder_layer_forward(NULL, &dims, &b, &pl, x, NULL, &acts) == MF_KOK,
+	mfk_tf_layer_bind(&dims, pf, &pl, NULL);
+	mfk_tf_layer_bind(&dims, pf, &gl, NULL);
+	mfk_arena_init(&a, &mfk_malloc_allocator, mfk_tf_step_bytes(&dims, &b, 1, 0));
+	mfk_tf_layer_acts_carve(&dims, &b, 0, &a, &acts);
+	MF_OK(mfk_tf_layer_forward(NULL, &dims, &b, &pl, x, NULL, NULL, &acts) == MF_KOK,
 		  "evaluation step fits its arena");
-	MF_OK(mfk_tf_encoder_layer_backward(NULL, &dims, &b, &pl, &acts, x, &a, &gl, dx) == MF_KERR_NOMEM,
+	MF_OK(mfk_tf_layer_backward(NULL, &dims, &b, &pl, &acts, x, &a, &gl, dx, NULL) == MF_KERR_NOMEM,
 		  "backward without room for its scratch returns out of memory");
 	mfk_arena_free(&a, &mfk_malloc_allocator);
 	free(pf);
@@ -1374,20 +1479,20 @@ now(void)
 static void
 bench_layer(void)
 {
-	MfTfLayerDims dims = {128, 4, 512, MF_ACT_GELU, MF_TF_LAYERNORM, 1e-5f, 0.1f, 0};
-	MfTfBatch	b = {16, 64, NULL};
-	size_t		np = mfk_tf_encoder_layer_size(&dims),
+	MfTfLayerDims dims = {128, 4, 512, MF_ACT_GELU, MF_TF_LAYERNORM, 1e-5f, 0.1f, 0, 0};
+	MfTfBatch	b = {16, 64, NULL, 0, NULL};
+	size_t		np = mfk_tf_layer_size(&dims),
 				nd = b.B * b.T * dims.d_model,
-				bytes = mfk_tf_encoder_step_bytes(&dims, &b, 1, 1),
+				bytes = mfk_tf_step_bytes(&dims, &b, 1, 1),
 				i;
 	float	   *pf = falloc(np),
 			   *gf = falloc(np),
 			   *x = falloc(nd),
 			   *dy = falloc(nd),
 			   *dx = falloc(nd);
-	MfTfEncoderLayer p,
+	MfTfLayer p,
 				g;
-	MfTfEncoderActs acts;
+	MfTfLayerActs acts;
 	MfArena		a;
 	MfRng		drop;
 	double		t0,
@@ -1397,22 +1502,22 @@ bench_layer(void)
 				reps = 20,
 				ok = 1;
 
-	mfk_tf_encoder_layer_bind(&dims, pf, &p, NULL);
-	mfk_tf_encoder_layer_bind(&dims, gf, &g, NULL);
-	mfk_tf_encoder_layer_init(&dims, &p, &rng);
+	mfk_tf_layer_bind(&dims, pf, &p, NULL);
+	mfk_tf_layer_bind(&dims, gf, &g, NULL);
+	mfk_tf_layer_init(&dims, &p, &rng);
 	for (i = 0; i < nd; i++)
 		x[i] = (float) mfk_rng_normal(&rng), dy[i] = (float) mfk_rng_normal(&rng) * 1e-3f;
 	mfk_rng_seed(&drop, 1);
 	mfk_arena_init(&a, &mfk_malloc_allocator, bytes);
-	mfk_tf_encoder_acts_carve(&dims, &b, 1, &a, &acts);
+	mfk_tf_layer_acts_carve(&dims, &b, 1, &a, &acts);
 	for (it = -2; it < reps; it++)
 	{
 		t0 = now();
-		ok &= mfk_tf_encoder_layer_forward(NULL, &dims, &b, &p, x, &drop, &acts) == MF_KOK;
+		ok &= mfk_tf_layer_forward(NULL, &dims, &b, &p, x, NULL, &drop, &acts) == MF_KOK;
 		if (it >= 0)
 			tf += now() - t0;
 		t0 = now();
-		ok &= mfk_tf_encoder_layer_backward(NULL, &dims, &b, &p, &acts, dy, &a, &g, dx) == MF_KOK;
+		ok &= mfk_tf_layer_backward(NULL, &dims, &b, &p, &acts, dy, &a, &g, dx, NULL) == MF_KOK;
 		if (it >= 0)
 			tb += now() - t0;
 	}
@@ -1452,15 +1557,19 @@ main(void)
 	test_attention("cross 3x5 padded", 3, 5, 0, 1);
 	test_attention_masks();
 	test_state_dict_names();
-	test_layer("layernorm gelu padded", MF_ACT_GELU, MF_TF_LAYERNORM, 0, 1, 0);
-	test_layer("layernorm relu causal", MF_ACT_RELU, MF_TF_LAYERNORM, 1, 0, 0);
-	test_layer("layernorm silu", MF_ACT_SILU, MF_TF_LAYERNORM, 0, 0, 0);
-	test_layer("layernorm geglu padded", MF_ACT_GEGLU, MF_TF_LAYERNORM, 0, 1, 0);
-	test_layer("layernorm reglu causal+padded", MF_ACT_REGLU, MF_TF_LAYERNORM, 1, 1, 0);
-	test_layer("layernorm swiglu", MF_ACT_SWIGLU, MF_TF_LAYERNORM, 0, 1, 0);
-	test_layer("scalenorm gelu padded", MF_ACT_GELU, MF_TF_SCALENORM, 0, 1, 0);
-	test_layer("rezero gelu causal", MF_ACT_GELU, MF_TF_REZERO, 1, 0, 0);
-	test_layer("layernorm gelu dropout 0.2", MF_ACT_GELU, MF_TF_LAYERNORM, 0, 1, 0.2f);
+	test_layer("layernorm gelu padded", MF_ACT_GELU, MF_TF_LAYERNORM, 0, 1, 0, 0);
+	test_layer("layernorm relu causal", MF_ACT_RELU, MF_TF_LAYERNORM, 1, 0, 0, 0);
+	test_layer("layernorm silu", MF_ACT_SILU, MF_TF_LAYERNORM, 0, 0, 0, 0);
+	test_layer("layernorm geglu padded", MF_ACT_GEGLU, MF_TF_LAYERNORM, 0, 1, 0, 0);
+	test_layer("layernorm reglu causal+padded", MF_ACT_REGLU, MF_TF_LAYERNORM, 1, 1, 0, 0);
+	test_layer("layernorm swiglu", MF_ACT_SWIGLU, MF_TF_LAYERNORM, 0, 1, 0, 0);
+	test_layer("scalenorm gelu padded", MF_ACT_GELU, MF_TF_SCALENORM, 0, 1, 0, 0);
+	test_layer("rezero gelu causal", MF_ACT_GELU, MF_TF_REZERO, 1, 0, 0, 0);
+	test_layer("layernorm gelu dropout 0.2", MF_ACT_GELU, MF_TF_LAYERNORM, 0, 1, 0.2f, 0);
+	test_layer("causal self + cross, layernorm gelu, padded", MF_ACT_GELU, MF_TF_LAYERNORM, 1, 1, 0, 1);
+	test_layer("causal self + cross, scalenorm swiglu", MF_ACT_SWIGLU, MF_TF_SCALENORM, 1, 1, 0, 1);
+	test_layer("causal self + cross, rezero relu", MF_ACT_RELU, MF_TF_REZERO, 1, 0, 0, 1);
+	test_layer("causal self + cross, dropout 0.2", MF_ACT_GEGLU, MF_TF_LAYERNORM, 1, 1, 0.2f, 1);
 	test_model("mean pooling, layernorm", MF_TF_POOL_MEAN, MF_TF_LAYERNORM, MF_ACT_GELU);
 	test_model("first-token pooling, scalenorm", MF_TF_POOL_FIRST, MF_TF_SCALENORM, MF_ACT_SWIGLU);
 	test_model("mean pooling, rezero", MF_TF_POOL_MEAN, MF_TF_REZERO, MF_ACT_RELU);
