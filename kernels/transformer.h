@@ -275,6 +275,40 @@ extern int	mfk_tf_attn_backward(const MfEnv *env, const MfTfAttnShape *s,
 								 const float *P, const float *dO, size_t ldo,
 								 float *dQ, float *dK, float *dV, float *dS);
 
+/* ------------------------------------------------------ linear attention */
+
+/* Floats of work space one linear-attention call needs (m features). */
+extern size_t mfk_tf_linear_attn_work(const MfTfAttnShape *s, size_t m);
+/* Draw FAVOR+ features W (m x dh): orthogonal Gaussian blocks. */
+extern void mfk_tf_favor_draw(MfRng *r, float *W, size_t m, size_t dh);
+/* 1 when a redraw is due before step (every interval steps, if auto_redraw). */
+extern int	mfk_tf_favor_redraw_due(int64_t step, int64_t interval,
+									int auto_redraw);
+/*
+ * Linear attention with positive random features (causal: prefix sums;
+ * needs Tq == Tk).  Qp (B*H*Tq*m), Kp (B*H*Tk*m) and den (B*H*Tq) are kept
+ * for backward; work holds mfk_tf_linear_attn_work floats.
+ */
+extern int	mfk_tf_linear_attn_forward(const MfEnv *env,
+									   const MfTfAttnShape *s, const float *W,
+									   size_t m, const float *Q, size_t ldq,
+									   const float *K, size_t ldk,
+									   const float *V, size_t ldv, float *Qp,
+									   float *Kp, float *den, float *O,
+									   size_t ldo, float *work);
+/* Backward: adds to dQ, dK, dV (O is the forward output). */
+extern int	mfk_tf_linear_attn_backward(const MfEnv *env,
+										const MfTfAttnShape *s,
+										const float *W, size_t m,
+										const float *Q, size_t ldq,
+										const float *K, size_t ldk,
+										const float *V, size_t ldv,
+										const float *Qp, const float *Kp,
+										const float *den, const float *O,
+										const float *dO, size_t ldo,
+										float *dQ, float *dK, float *dV,
+										float *work);
+
 /* ------------------------------------------------ encoder / decoder layer */
 
 /* The parameters of one attention block (pointers into a flat buffer). */

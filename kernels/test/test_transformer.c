@@ -877,6 +877,272 @@ test_attention_masks(void)
 	MF_OK(same, "causal rows do see the changed present and past");
 }
 
+/* ---------------------------------------------------- linear attention */
+
+/* FAVOR+ features of one row in float64, without stabiliser. */
+static void
+ref_phi(const double *x, size_t dh, const double *W, size_t m, double *out)
+{
+	double		s = pow((double) dh, -0.25),
+				n2 = 0;
+	size_t		f,
+				j;
+
+	for (j = 0; j < dh; j++)
+		n2 += x[j] * x[j];
+	for (f = 0; f < m; f++)
+	{
+		double		dot = 0;
+
+		for (j = 0; j < dh; j++)
+			dot += W[f * dh + j] * x[j];
+		out[f] = exp(s * dot - s * s * n2 / 2) / sqrt((double) m);
+	}
+}
+
+/* Naive linear attention: O_i = sum_j (phi_i.phi_j) v_j / sum_j phi_i.phi_j. */
+static void
+ref_linear_attention(const MfTfAttnShape *s, const double *W, size_t m,
+					 const double *Q, const double *K, const double *V,
+					 size_t ld, double *O)
+{
+	size_t		b,
+				h,
+				i,
+				j,
+				c,
+				f;
+	double	   *pq = dalloc(m),
+			   *pk = dalloc(m);
+
+	for (b = 0; b < s->B; b++)
+		for (h = 0; h < s->H; h++)
+			for (i = 0; i < s->Tq; i++)
+			{
+				double		den = 0;
+				double	   *o = O + (b * s->Tq + i) * ld + h * s->dh;
+
+				ref_phi(Q + (b * s->Tq + i) * ld + h * s->dh, s->dh, W, m, pq);
+				for (c = 0; c < s->dh; c++)
+					o[c] = 0;
+				for (j = 0; j < s->Tk; j++)
+				{
+					double		a = 0;
+
+					if ((s->causal && j > i) || (s->key_pad && s->key_pad[b * s->Tk + j]))
+						continue;
+					ref_phi(K + (b * s->Tk + j) * ld + h * s->dh, s->dh, W, m, pk);
+					for (f = 0; f < m; f++)
+						a += pq[f] * pk[f];
+					den += a;
+					for (c = 0; c < s->dh; c++)
+						o[c] += a * V[(b * s->Tk + j) * ld + h * s->dh + c];
+				}
+				for (c = 0; den > 0 && c < s->dh; c++)
+					o[c] /= den;
+			}
+	free(pq), free(pk);
+}
+
+/* Context of the linear-attention checks. */
+typedef struct LinAttnCtx
+{
+	MfTfAttnShape s;
+	size_t		ld,
+				m;
+	double	   *W,
+			   *Q,
+			   *K,
+			   *V,
+			   *C,
+			   *O;
+} LinAttnCtx;
+
+/* sum(C * linear_attention(Q, K, V)). */
+static double
+linattn_loss(void *p)
+{
+	LinAttnCtx *c = p;
+
+	ref_linear_attention(&c->s, c->W, c->m, c->Q, c->K, c->V, c->ld, c->O);
+	return dotc(c->C, c->O, c->s.B * c->s.Tq * c->ld);
+}
+
+/* Linear attention vs its naive float64 reference and finite differences. */
+static void
+test_linear_attention(const char *name, size_t Tq, size_t Tk, int causal,
+					  int pad)
+{
+	LinAttnCtx	c;
+	unsigned char kp[2 * 8] = {0};
+	size_t		nq,
+				nk,
+				i;
+	float	   *Wf,
+			   *Qf,
+			   *Kf,
+			   *Vf,
+			   *Of,
+			   *Cf,
+			   *Qp,
+			   *Kp,
+			   *den,
+			   *dQ,
+			   *dK,
+			   *dV,
+			   *work;
+	char		buf[128];
+
+	memset(&c, 0, sizeof(c));
+	c.s.B = 2, c.s.Tq = Tq, c.s.Tk = Tk, c.s.H = 2, c.s.dh = 4, c.s.causal = causal;
+	c.ld = c.s.H * c.s.dh, c.m = 6;
+	if (pad)
+	{
+		kp[1 * Tk + Tk - 1] = kp[1 * Tk + Tk - 2] = 1;
+		kp[0 * Tk + 1] = 1;
+		c.s.key_pad = kp;
+	}
+	nq = c.s.B * Tq * c.ld, nk = c.s.B * Tk * c.ld;
+	Wf = falloc(c.m * c.s.dh);
+	mfk_tf_favor_draw(&rng, Wf, c.m, c.s.dh);
+	c.W = dalloc(c.m * c.s.dh);
+	for (i = 0; i < c.m * c.s.dh; i++)
+		c.W[i] = Wf[i];
+	c.Q = dalloc(nq), c.K = dalloc(nk), c.V = dalloc(nk), c.C = dalloc(nq), c.O = dalloc(nq);
+	randn(c.Q, nq, 0.8), randn(c.K, nk, 0.8), randn(c.V, nk, 1), randn(c.C, nq, 1);
+	Qf = falloc(nq), Kf = falloc(nk), Vf = falloc(nk), Of = falloc(nq), Cf = falloc(nq);
+	Qp = falloc(c.s.B * c.s.H * Tq * c.m), Kp = falloc(c.s.B * c.s.H * Tk * c.m);
+	den = falloc(c.s.B * c.s.H * Tq), dQ = falloc(nq), dK = falloc(nk), dV = falloc(nk);
+	work = falloc(mfk_tf_linear_attn_work(&c.s, c.m));
+	tof(c.Q, Qf, nq), tof(c.K, Kf, nk), tof(c.V, Vf, nk), tof(c.C, Cf, nq);
+	MF_OK(mfk_tf_linear_attn_forward(NULL, &c.s, Wf, c.m, Qf, c.ld, Kf, c.ld, Vf, c.ld,
+									 Qp, Kp, den, Of, c.ld, work) == MF_KOK,
+		  "linear attention forward runs");
+	linattn_loss(&c);
+	snprintf(buf, sizeof(buf), "linear attention %s vs naive reference", name);
+	check_fwd(buf, Of, c.O, nq, 1e-5);
+	MF_OK(mfk_tf_linear_attn_backward(NULL, &c.s, Wf, c.m, Qf, c.ld, Kf, c.ld, Vf, c.ld,
+									  Qp, Kp, den, Of, Cf, c.ld, dQ, dK, dV, work) == MF_KOK,
+		  "linear attention backward runs");
+	{
+		GVar		v[] = {{"Q", c.Q, dQ, nq}, {"K", c.K, dK, nk}, {"V", c.V, dV, nk}};
+
+		snprintf(buf, sizeof(buf), "linear attention %s", name);
+		check_grad(buf, linattn_loss, &c, v, 3, 1e-3);
+	}
+	free(c.W), free(c.Q), free(c.K), free(c.V), free(c.C), free(c.O), free(Wf), free(Qf), free(Kf);
+	free(Vf), free(Of), free(Cf), free(Qp), free(Kp), free(den), free(dQ), free(dK), free(dV), free(work);
+}
+
+/*
+ * ||linear - softmax|| / ||softmax|| for m features on one random batch;
+ * *uniform gets the same error of plain (prefix) averaging of V, the
+ * attention that ignores q and k, as a yardstick.
+ */
+static double
+linear_vs_softmax(size_t m, int causal, double *uniform)
+{
+	enum
+	{
+		B = 2, T = 64, H = 2, DH = 16, D = H * DH
+	};
+	MfTfAttnShape s = {B, T, T, H, DH, causal, NULL};
+	size_t		n = B * T * D,
+				i;
+	float	   *Q = falloc(n),
+			   *K = falloc(n),
+			   *V = falloc(n),
+			   *Os = falloc(n),
+			   *Ol = falloc(n),
+			   *P = falloc(B * H * T * T),
+			   *W = falloc(m * DH),
+			   *Qp = falloc(B * H * T * m),
+			   *Kp = falloc(B * H * T * m),
+			   *den = falloc(B * H * T),
+			   *work = falloc(mfk_tf_linear_attn_work(&s, m));
+	double		num = 0,
+				nrm = 0;
+	MfRng		r;
+
+	mfk_rng_seed(&r, 77);
+	for (i = 0; i < n; i++)
+		Q[i] = (float) (0.7 * mfk_rng_normal(&r)), K[i] = (float) (0.7 * mfk_rng_normal(&r)),
+			V[i] = (float) mfk_rng_normal(&r);
+	mfk_rng_seed(&r, 1000 + m);
+	mfk_tf_favor_draw(&r, W, m, DH);
+	mfk_tf_attn_forward(NULL, &s, Q, D, K, D, V, D, P, Os, D);
+	mfk_tf_linear_attn_forward(NULL, &s, W, m, Q, D, K, D, V, D, Qp, Kp, den, Ol, D, work);
+	for (i = 0; i < n; i++)
+		num += (Ol[i] - Os[i]) * (double) (Ol[i] - Os[i]), nrm += Os[i] * (double) Os[i];
+	if (uniform != NULL)
+	{
+		double		un = 0;
+		size_t		b,
+					t,
+					j,
+					c;
+
+		for (b = 0; b < B; b++)
+			for (t = 0; t < T; t++)
+				for (c = 0; c < D; c++)
+				{
+					double		avg = 0;
+					size_t		cnt = causal ? t + 1 : T;
+
+					for (j = 0; j < cnt; j++)
+						avg += V[(b * T + j) * D + c] / cnt;
+					un += (avg - Os[(b * T + t) * D + c]) * (avg - Os[(b * T + t) * D + c]);
+				}
+		*uniform = sqrt(un / nrm);
+	}
+	free(Q), free(K), free(V), free(Os), free(Ol), free(P), free(W), free(Qp), free(Kp), free(den);
+	free(work);
+	return sqrt(num / nrm);
+}
+
+/* Features: orthogonal blocks, redraw schedule, error against softmax. */
+static void
+test_favor(void)
+{
+	float		W[12 * 4];
+	size_t		i,
+				j,
+				k;
+	double		worst = 0,
+				e16,
+				e1024;
+	int			causal;
+
+	mfk_tf_favor_draw(&rng, W, 12, 4);
+	for (i = 0; i < 12; i++)
+		for (k = i - i % 4; k < i; k++)
+		{
+			double		dot = 0;
+
+			for (j = 0; j < 4; j++)
+				dot += W[i * 4 + j] * W[k * 4 + j];
+			worst = fmax(worst, fabs(dot));
+		}
+	MF_OK(worst < 1e-4, "FAVOR+ features are orthogonal within each block of dh rows");
+	MF_OK(!mfk_tf_favor_redraw_due(0, 1000, 1) && mfk_tf_favor_redraw_due(1000, 1000, 1) &&
+		  !mfk_tf_favor_redraw_due(1001, 1000, 1) && !mfk_tf_favor_redraw_due(1000, 1000, 0),
+		  "features are redrawn every feature_redraw_interval steps when auto_check_redraw");
+	for (causal = 0; causal <= 1; causal++)
+	{
+		double		uni;
+
+		e16 = linear_vs_softmax(16, causal, &uni);
+		e1024 = linear_vs_softmax(1024, causal, NULL);
+		MF_DIAG("%s linear attention vs softmax (T 64, dh 16, q,k ~ N(0, 0.49)): relative error "
+				"%.3f (16 features), %.3f (64), %.3f (256), %.3f (1024); uniform averaging %.3f",
+				causal ? "causal" : "non-causal", e16, linear_vs_softmax(64, causal, NULL),
+				linear_vs_softmax(256, causal, NULL), e1024, uni);
+		MF_OK(e1024 < e16 && e1024 < uni,
+			  causal ? "causal linear attention approaches softmax with more features"
+			  : "linear attention approaches softmax with more features");
+	}
+}
+
 /* ------------------------------------------------------ encoder layer */
 
 /* Context of the layer check. */
@@ -1556,6 +1822,12 @@ main(void)
 	test_attention("causal+padded", 5, 5, 1, 1);
 	test_attention("cross 3x5 padded", 3, 5, 0, 1);
 	test_attention_masks();
+	test_linear_attention("unmasked", 5, 5, 0, 0);
+	test_linear_attention("padded", 5, 5, 0, 1);
+	test_linear_attention("causal (prefix sums)", 5, 5, 1, 0);
+	test_linear_attention("causal+padded", 5, 5, 1, 1);
+	test_linear_attention("cross 3x5 padded", 3, 5, 0, 1);
+	test_favor();
 	test_state_dict_names();
 	test_layer("layernorm gelu padded", MF_ACT_GELU, MF_TF_LAYERNORM, 0, 1, 0, 0);
 	test_layer("layernorm relu causal", MF_ACT_RELU, MF_TF_LAYERNORM, 1, 0, 0, 0);
