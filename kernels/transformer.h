@@ -70,6 +70,9 @@
  *     norm1.g [1], norm2.g [1] (, norm3.g [1])
  *   rezero (no PyTorch counterpart):
  *     rezero1.alpha [1], rezero2.alpha [1] (, rezero3.alpha [1])
+ *   linear attention, buffers after all parameters (not trained; redrawn
+ *   by the caller; performer-pytorch's buffer name):
+ *     self_attn.projection_matrix [m, dh] (, multihead_attn.projection_matrix)
  * A stack prefixes them with "layers.<i>." (nn.TransformerEncoder's names);
  * its final norm is "norm.weight", "norm.bias".  Embedding and heads (names
  * of the model, not of a PyTorch layer): token_emb.weight [vocab, d],
@@ -165,6 +168,9 @@ typedef struct MfTfLayerDims
 	float		dropout;		/* dropout1, dropout, dropout2 rate */
 	int			causal;			/* causal self-attention */
 	int			cross_attention;	/* decoder layer with cross-attention */
+	int			linear_attention;	/* FAVOR+ instead of softmax (causal:
+									 * prefix sums) */
+	size_t		nb_features;	/* random features of linear attention */
 } MfTfLayerDims;
 
 /* What a batch is. */
@@ -186,7 +192,7 @@ typedef struct MfTfTensor
 	size_t		offset;
 } MfTfTensor;
 
-#define MF_TF_LAYER_TENSORS 18
+#define MF_TF_LAYER_TENSORS 20	/* 18 parameters + 2 feature buffers */
 
 /* --------------------------------------------------------------- blocks */
 
@@ -318,6 +324,7 @@ typedef struct MfTfAttnParams
 	float	   *in_b;			/* [3d] */
 	float	   *out_w;			/* [d, d] */
 	float	   *out_b;			/* [d] */
+	float	   *features;		/* [m, dh] FAVOR+ buffer (linear attention) */
 } MfTfAttnParams;
 
 /* A norm's parameters: LayerNorm w, b [d]; ScaleNorm g [1]; ReZero alpha [1]. */
@@ -349,7 +356,10 @@ typedef struct MfTfAttnActs
 			   *st_b;			/* norm statistics: mean, rstd / norm */
 	float	   *q;				/* n x d */
 	float	   *kv;				/* m x 2d: keys and values of u or memory */
-	float	   *P;				/* B*H*Tq*Tk probabilities */
+	float	   *P;				/* B*H*Tq*Tk probabilities (softmax) */
+	float	   *Qp,
+			   *Kp,
+			   *den;			/* features and denominators (linear) */
 	float	   *attn;			/* n x d, heads concatenated */
 	float	   *out;			/* n x d, out_proj output after dropout */
 	unsigned char *mask;		/* dropout mask (NULL without dropout) */
@@ -375,8 +385,12 @@ typedef struct MfTfLayerActs
 			   *m_out;			/* FFN dropout masks */
 } MfTfLayerActs;
 
-/* Number of floats of a layer's parameters; 0 for invalid dims. */
-extern size_t mfk_tf_layer_size(const MfTfLayerDims *dims);
+/*
+ * Floats of a layer: trained parameters first, then buffers (the FAVOR+
+ * feature matrices, not trained); 0 for invalid dims.  *n_params (may be
+ * NULL) gets the trained prefix, the part an optimiser updates.
+ */
+extern size_t mfk_tf_layer_size(const MfTfLayerDims *dims, size_t *n_params);
 /*
  * Point p into base (which holds mfk_tf_layer_size floats; NULL gives NULL
  * pointers) and, if table is not NULL, describe the stored tensors in
@@ -401,11 +415,13 @@ extern size_t mfk_tf_step_bytes(const MfTfLayerDims *dims, const MfTfBatch *b,
  * Forward of one pre-norm layer on x (B*T x d) into acts->y; mem (B*S x d)
  * is the encoder output for cross-attention (NULL otherwise).  rng != NULL
  * means training (dropout on where masks were carved); NULL, evaluation.
+ * Linear attention takes its work space from the arena above its top
+ * (mfk_tf_step_bytes counts it) and releases it.
  */
 extern int	mfk_tf_layer_forward(const MfEnv *env, const MfTfLayerDims *dims,
 								 const MfTfBatch *b, const MfTfLayer *p,
 								 const float *x, const float *mem, MfRng *rng,
-								 MfTfLayerActs *acts);
+								 MfArena *arena, MfTfLayerActs *acts);
 /*
  * Backward from dy (B*T x d): adds to the parameter gradients g, to dx and
  * (cross-attention) to dmem.  Scratch comes from the arena above its top

@@ -53,6 +53,9 @@ MfTfDimsValid(const MfTfLayerDims *dims)
 		return 0;
 	if (!(dims->dropout >= 0.0f && dims->dropout < 1.0f))
 		return 0;
+	if (dims->linear_attention &&
+		(dims->nb_features == 0 || dims->nb_features > ((size_t) 1 << 16)))
+		return 0;
 	switch (dims->act)
 	{
 		case MF_ACT_GELU:
@@ -120,9 +123,13 @@ MfTfPlaceNorm(MfTfPlacer *pl, const MfTfLayerDims *dims, MfTfNormParams *n,
 		MfTfPlace(pl, &n->w, RezeroAlpha[k], 1, 0);
 }
 
-/* Lay out a layer's tensors in state_dict order; returns the float count. */
+/*
+ * Lay out a layer's tensors in state_dict order, trained parameters first
+ * (*n_params floats), then buffers; returns the float count.
+ */
 static size_t
-MfTfLayout(const MfTfLayerDims *dims, MfTfPlacer *pl, MfTfLayer *p)
+MfTfLayout(const MfTfLayerDims *dims, MfTfPlacer *pl, MfTfLayer *p,
+		   size_t *n_params)
 {
 	size_t		d = dims->d_model;
 	int			cross = dims->cross_attention != 0;
@@ -139,19 +146,33 @@ MfTfLayout(const MfTfLayerDims *dims, MfTfPlacer *pl, MfTfLayer *p)
 	if (cross)
 		MfTfPlaceNorm(pl, dims, &p->norm_ca, 1);
 	MfTfPlaceNorm(pl, dims, &p->norm_ff, cross ? 2 : 1);
+	*n_params = pl->off;
+	if (dims->linear_attention)
+	{
+		size_t		dh = d / dims->n_heads;
+
+		MfTfPlace(pl, &p->sa.features, "self_attn.projection_matrix", dims->nb_features, dh);
+		if (cross)
+			MfTfPlace(pl, &p->ca.features, "multihead_attn.projection_matrix",
+					  dims->nb_features, dh);
+	}
 	return pl->off;
 }
 
-/* Float count of a layer's parameters (0 when dims are invalid). */
+/* Float count of a layer (0 when dims are invalid) and of its parameters. */
 size_t
-mfk_tf_layer_size(const MfTfLayerDims *dims)
+mfk_tf_layer_size(const MfTfLayerDims *dims, size_t *n_params)
 {
 	MfTfLayer	p;
 	MfTfPlacer	pl = {NULL, 0, NULL, 0};
+	size_t		np = 0,
+				total = 0;
 
-	if (!MfTfDimsValid(dims))
-		return 0;
-	return MfTfLayout(dims, &pl, &p);
+	if (MfTfDimsValid(dims))
+		total = MfTfLayout(dims, &pl, &p, &np);
+	if (n_params != NULL)
+		*n_params = np;
+	return total;
 }
 
 /* Bind pointers (and the optional table); returns the tensor count. */
@@ -160,10 +181,11 @@ mfk_tf_layer_bind(const MfTfLayerDims *dims, float *base, MfTfLayer *p,
 				  MfTfTensor *table)
 {
 	MfTfPlacer	pl = {base, 0, table, 0};
+	size_t		np;
 
 	if (!MfTfDimsValid(dims))
 		return 0;
-	MfTfLayout(dims, &pl, p);
+	MfTfLayout(dims, &pl, p, &np);
 	return pl.nt;
 }
 
@@ -177,10 +199,14 @@ MfTfUniform(MfRng *r, float *w, size_t n, double a)
 		w[i] = (float) mfk_rng_uniform_range(r, -a, a);
 }
 
-/* MultiheadAttention's initialisation: xavier in_proj, zero biases. */
+/* MultiheadAttention's initialisation: xavier in_proj, zero biases; features. */
 static void
-MfTfInitAttn(MfTfAttnParams *a, size_t d, MfRng *r)
+MfTfInitAttn(const MfTfLayerDims *dims, MfTfAttnParams *a, MfRng *r)
 {
+	size_t		d = dims->d_model;
+
+	if (dims->linear_attention)
+		mfk_tf_favor_draw(r, a->features, dims->nb_features, d / dims->n_heads);
 	MfTfUniform(r, a->in_w, 3 * d * d, sqrt(6.0 / (4.0 * d)));
 	memset(a->in_b, 0, 3 * d * sizeof(float));
 	MfTfUniform(r, a->out_w, d * d, 1.0 / sqrt((double) d));
@@ -211,9 +237,9 @@ mfk_tf_layer_init(const MfTfLayerDims *dims, MfTfLayer *p, MfRng *r)
 				f = dims->d_ff,
 				f2 = MfTfF2(dims);
 
-	MfTfInitAttn(&p->sa, d, r);
+	MfTfInitAttn(dims, &p->sa, r);
 	if (dims->cross_attention)
-		MfTfInitAttn(&p->ca, d, r);
+		MfTfInitAttn(dims, &p->ca, r);
 	MfTfUniform(r, p->lin1_w, f2 * d, 1.0 / sqrt((double) d));
 	MfTfUniform(r, p->lin1_b, f2, 1.0 / sqrt((double) d));
 	MfTfUniform(r, p->lin2_w, d * f, 1.0 / sqrt((double) f));
@@ -261,7 +287,14 @@ MfTfCarveAttn(const MfTfLayerDims *dims, const MfTfBatch *b, size_t Tk,
 	MfTfCarveNorm(dims, n, arena, &a->u, &a->st_a, &a->st_b);
 	a->q = mfk_arena_floats(arena, n * d);
 	a->kv = mfk_arena_floats(arena, b->B * Tk * 2 * d);
-	a->P = mfk_arena_floats(arena, b->B * dims->n_heads * b->T * Tk);
+	if (dims->linear_attention)
+	{
+		a->Qp = mfk_arena_floats(arena, b->B * dims->n_heads * b->T * dims->nb_features);
+		a->Kp = mfk_arena_floats(arena, b->B * dims->n_heads * Tk * dims->nb_features);
+		a->den = mfk_arena_floats(arena, b->B * dims->n_heads * b->T);
+	}
+	else
+		a->P = mfk_arena_floats(arena, b->B * dims->n_heads * b->T * Tk);
 	a->attn = mfk_arena_floats(arena, n * d);
 	a->out = mfk_arena_floats(arena, n * d);
 	a->mask = MfTfCarveMask(dims, training, n * d, arena);
@@ -297,7 +330,7 @@ mfk_tf_layer_acts_carve(const MfTfLayerDims *dims, const MfTfBatch *b,
  * Backward scratch of one layer, shared by the sublayers (they run one
  * after another): dcur (the running gradient), br (a branch's gradient),
  * u (a norm output's gradient), mid1 (da or d attn), mid2 (dh1, or dq then
- * dkv), dS (one sequence-head's scores).
+ * dkv), dS (one sequence-head's scores, or linear attention's work).
  */
 typedef struct MfTfScratch
 {
@@ -308,6 +341,20 @@ typedef struct MfTfScratch
 	float	   *mid2;
 	float	   *dS;
 } MfTfScratch;
+
+/* Floats of attention work space: scores, or linear attention's work. */
+static size_t
+MfTfAttnWork(const MfTfLayerDims *dims, const MfTfBatch *b, size_t tk)
+{
+	MfTfAttnShape s = {b->B, b->T, tk, dims->n_heads, dims->d_model / dims->n_heads,
+	0, NULL};
+	size_t		w;
+
+	if (!dims->linear_attention)
+		return b->T * tk;
+	w = mfk_tf_linear_attn_work(&s, dims->nb_features);
+	return w > b->T * tk ? w : b->T * tk;
+}
 
 /* Carve the backward scratch (counting arenas leave NULLs). */
 static void
@@ -326,10 +373,14 @@ MfTfCarveScratch(const MfTfLayerDims *dims, const MfTfBatch *b,
 	s->u = mfk_arena_floats(arena, n * d);
 	s->mid1 = mfk_arena_floats(arena, n * (f > d ? f : d));
 	s->mid2 = mfk_arena_floats(arena, n * f2 > attn2 ? n * f2 : attn2);
-	s->dS = mfk_arena_floats(arena, b->T * tk);
+	s->dS = mfk_arena_floats(arena, MfTfAttnWork(dims, b, tk));
 }
 
-/* Bytes of a training (or evaluation) step of n_layers layers. */
+/*
+ * Bytes of a training (or evaluation) step of n_layers layers: their
+ * activations, then the backward scratch (whose work part also holds the
+ * forward's linear-attention work space) or, evaluating, that work space.
+ */
 size_t
 mfk_tf_step_bytes(const MfTfLayerDims *dims, const MfTfBatch *b,
 				  int n_layers, int training)
@@ -344,6 +395,9 @@ mfk_tf_step_bytes(const MfTfLayerDims *dims, const MfTfBatch *b,
 		mfk_tf_layer_acts_carve(dims, b, training, &count, &acts);
 	if (training)
 		MfTfCarveScratch(dims, b, &count, &s);
+	else if (dims->linear_attention)	/* forward work space */
+		mfk_arena_floats(&count, MfTfAttnWork(dims, b, dims->cross_attention &&
+											  b->S > b->T ? b->S : b->T));
 	return count.failed ? SIZE_MAX : count.peak;
 }
 
@@ -396,8 +450,8 @@ MfTfShape(const MfTfLayerDims *dims, const MfTfBatch *b, int cross)
 static int
 MfTfAttnSubFwd(const MfEnv *env, const MfTfLayerDims *dims, const MfTfBatch *b,
 			   int cross, const MfTfAttnParams *p, const MfTfNormParams *np,
-			   const float *x, const float *mem, MfRng *rng, MfTfAttnActs *a,
-			   float *xout)
+			   const float *x, const float *mem, MfRng *rng, MfArena *arena,
+			   MfTfAttnActs *a, float *xout)
 {
 	size_t		n = b->B * b->T,
 				d = dims->d_model;
@@ -408,8 +462,20 @@ MfTfAttnSubFwd(const MfEnv *env, const MfTfLayerDims *dims, const MfTfBatch *b,
 	mfk_tf_linear_forward(u, n, d, p->in_w, p->in_b, d, a->q);
 	mfk_tf_linear_forward(cross ? mem : u, b->B * s.Tk, d, p->in_w + d * d,
 						  p->in_b + d, 2 * d, a->kv);
-	err = mfk_tf_attn_forward(env, &s, a->q, d, a->kv, 2 * d, a->kv + d, 2 * d,
-							  a->P, a->attn, d);
+	if (dims->linear_attention)
+	{
+		size_t		mark = mfk_arena_mark(arena);
+		float	   *work = mfk_arena_floats(arena, MfTfAttnWork(dims, b, s.Tk));
+
+		err = work == NULL ? MF_KERR_NOMEM
+			: mfk_tf_linear_attn_forward(env, &s, p->features, dims->nb_features,
+										 a->q, d, a->kv, 2 * d, a->kv + d, 2 * d,
+										 a->Qp, a->Kp, a->den, a->attn, d, work);
+		mfk_arena_release(arena, mark);
+	}
+	else
+		err = mfk_tf_attn_forward(env, &s, a->q, d, a->kv, 2 * d, a->kv + d,
+								  2 * d, a->P, a->attn, d);
 	if (err != MF_KOK)
 		return err;
 	mfk_tf_linear_forward(a->attn, n, d, p->out_w, p->out_b, d, a->out);
@@ -441,7 +507,8 @@ MfTfFfnFwd(const MfTfLayerDims *dims, const MfTfBatch *b, const MfTfLayer *p,
 int
 mfk_tf_layer_forward(const MfEnv *env, const MfTfLayerDims *dims,
 					 const MfTfBatch *b, const MfTfLayer *p, const float *x,
-					 const float *mem, MfRng *rng, MfTfLayerActs *acts)
+					 const float *mem, MfRng *rng, MfArena *arena,
+					 MfTfLayerActs *acts)
 {
 	int			err;
 
@@ -451,10 +518,10 @@ mfk_tf_layer_forward(const MfEnv *env, const MfTfLayerDims *dims,
 	acts->x = x;
 	acts->mem = mem;
 	err = MfTfAttnSubFwd(env, dims, b, 0, &p->sa, &p->norm_sa, x, NULL, rng,
-						 &acts->sa, acts->x1);
+						 arena, &acts->sa, acts->x1);
 	if (err == MF_KOK && dims->cross_attention)
 		err = MfTfAttnSubFwd(env, dims, b, 1, &p->ca, &p->norm_ca, acts->x1,
-							 mem, rng, &acts->ca, acts->x2);
+							 mem, rng, arena, &acts->ca, acts->x2);
 	if (err != MF_KOK)
 		return err;
 	MfTfFfnFwd(dims, b, p, rng, acts);
@@ -555,8 +622,14 @@ MfTfAttnSubBwd(const MfEnv *env, const MfTfLayerDims *dims,
 	MfTfResidualBwd(dims, np, a->out, s->dcur, s->br, gn, n * d);
 	mfk_tf_dropout_backward(dims->dropout, a->mask, s->br, n * d);
 	mfk_tf_linear_backward(a->attn, n, d, p->out_w, d, s->br, g->out_w, g->out_b, s->mid1);
-	err = mfk_tf_attn_backward(env, &sh, a->q, d, a->kv, 2 * d, a->kv + d, 2 * d,
-							   a->P, s->mid1, d, dq, dkv, dkv + d, s->dS);
+	if (dims->linear_attention)
+		err = mfk_tf_linear_attn_backward(env, &sh, p->features, dims->nb_features,
+										  a->q, d, a->kv, 2 * d, a->kv + d, 2 * d,
+										  a->Qp, a->Kp, a->den, a->attn, s->mid1,
+										  d, dq, dkv, dkv + d, s->dS);
+	else
+		err = mfk_tf_attn_backward(env, &sh, a->q, d, a->kv, 2 * d, a->kv + d,
+								   2 * d, a->P, s->mid1, d, dq, dkv, dkv + d, s->dS);
 	if (err != MF_KOK)
 		return err;
 	mfk_tf_linear_backward(u, n, d, p->in_w, d, dq, g->in_w, g->in_b, s->u);

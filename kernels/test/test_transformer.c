@@ -362,6 +362,10 @@ ref_norm(const RefLayer *L, const double *par, int k, const double *x,
 	}
 }
 
+static void ref_linear_attention(const MfTfAttnShape *s, const double *W, size_t m,
+								 const double *Q, const double *K, const double *V,
+								 size_t ld, double *O);
+
 /*
  * An attention sublayer in float64: xout = x + k * drop(MHA(norm(x), src)),
  * queries from the normed x, keys and values from src (NULL: the normed x).
@@ -404,7 +408,16 @@ ref_attn_sub(const RefLayer *L, const double *par, const char *prefix, int k,
 	ref_linear(u, n, d, W, bias, d, q);
 	ref_linear(src, m, d, W + d * d, bias + d, d, kk);
 	ref_linear(src, m, d, W + 2 * d * d, bias + 2 * d, d, v);
-	ref_attention(&s, q, d, kk, d, v, d, at, d);
+	if (D->linear_attention)
+	{
+		char		pn[64];
+
+		snprintf(pn, sizeof(pn), "%s.projection_matrix", prefix);
+		ref_linear_attention(&s, par + tensor_off(L->tab, L->nt, pn), D->nb_features,
+							 q, kk, v, d, at);
+	}
+	else
+		ref_attention(&s, q, d, kk, d, v, d, at, d);
 	ref_linear(at, n, d, par + tensor_off(L->tab, L->nt, on),
 			   par + tensor_off(L->tab, L->nt, obn), d, o);
 	ref_dropout(D->dropout, mask, o, n * d);
@@ -1205,16 +1218,18 @@ layer_params(const MfTfLayerDims *dims, float *pf, MfTfLayer *p)
 /* One layer: forward vs reference, gradients of x (mem) and every tensor. */
 static void
 test_layer(const char *name, MfAct act, MfTfNorm norm, int causal, int pad,
-		   float dropout, int cross)
+		   float dropout, int cross, int linear)
 {
-	MfTfLayerDims dims = {8, 2, 12, act, norm, 1e-5f, dropout, causal, cross};
+	MfTfLayerDims dims = {8, 2, 12, act, norm, 1e-5f, dropout, causal, cross,
+	linear, linear ? 8 : 0};
 	unsigned char kp[2 * 5] = {0},
 				mp[2 * 7] = {0};
 	MfTfBatch	b = {2, 5, pad ? kp : NULL, cross ? 7 : 0, pad ? mp : NULL};
 	LayerCtx	c;
-	size_t		np = mfk_tf_layer_size(&dims),
+	size_t		np = mfk_tf_layer_size(&dims, NULL),
 				bytes = mfk_tf_step_bytes(&dims, &b, 1, 1),
 				nm = b.B * b.S * dims.d_model,
+				ntrained,
 				i;
 	float	   *pf = falloc(np),
 			   *gf = falloc(np),
@@ -1258,7 +1273,7 @@ test_layer(const char *name, MfAct act, MfTfNorm norm, int causal, int pad,
 	mfk_arena_init(&arena, &mfk_malloc_allocator, bytes);
 	mfk_tf_layer_acts_carve(&dims, &b, 1, &arena, &acts);
 	mfk_rng_seed(&drop, 99);
-	MF_OK(mfk_tf_layer_forward(NULL, &dims, &b, &p, xf, cross ? memf : NULL, &drop, &acts) == MF_KOK,
+	MF_OK(mfk_tf_layer_forward(NULL, &dims, &b, &p, xf, cross ? memf : NULL, &drop, &arena, &acts) == MF_KOK,
 		  "layer forward runs");
 	c.L.masks = dropout > 0 ? &acts : NULL;
 	layer_loss(&c);
@@ -1269,7 +1284,8 @@ test_layer(const char *name, MfAct act, MfTfNorm norm, int causal, int pad,
 		  "layer backward runs");
 	MF_OK(arena.peak == bytes && !arena.failed,
 		  "the step's arena is exactly as large as its counted layout");
-	for (k = 0; k < c.L.nt; k++)
+	mfk_tf_layer_size(&dims, &ntrained);
+	for (k = 0; k < c.L.nt && c.L.tab[k].offset < ntrained; k++)
 	{
 		v[k].name = c.L.tab[k].name;
 		v[k].v = c.par + c.L.tab[k].offset;
@@ -1289,7 +1305,7 @@ test_layer(const char *name, MfAct act, MfTfNorm norm, int causal, int pad,
 static void
 test_state_dict_names(void)
 {
-	MfTfLayerDims dims = {16, 4, 64, MF_ACT_GELU, MF_TF_LAYERNORM, 1e-5f, 0.1f, 0, 0};
+	MfTfLayerDims dims = {16, 4, 64, MF_ACT_GELU, MF_TF_LAYERNORM, 1e-5f, 0.1f, 0, 0, 0, 0};
 	static const char *const names[] = {
 		"self_attn.in_proj_weight", "self_attn.in_proj_bias",
 		"self_attn.out_proj.weight", "self_attn.out_proj.bias",
@@ -1312,7 +1328,7 @@ test_state_dict_names(void)
 	MF_OK(tab[0].rows == 48 && tab[0].cols == 16 && tab[4].rows == 64 && tab[4].cols == 16 &&
 		  tab[6].rows == 16 && tab[6].cols == 64, "in_proj [3d, d], linear1 [f, d], linear2 [d, f]");
 	/* PyTorch's parameter count for this layer: 4d^2 + 4d + 2df + f + d + 4d */
-	MF_OK(off == mfk_tf_layer_size(&dims) &&
+	MF_OK(off == mfk_tf_layer_size(&dims, NULL) &&
 		  off == (size_t) (4 * 16 * 16 + 4 * 16 + 2 * 16 * 64 + 64 + 16 + 4 * 16),
 		  "parameter count equals PyTorch's");
 	{
@@ -1331,15 +1347,29 @@ test_state_dict_names(void)
 		same = nt == 18;
 		for (i = 0; same && i < nt; i++)
 			same &= strcmp(tab[i].name, dec[i]) == 0;
-		MF_OK(same && mfk_tf_layer_size(&dims) == off + 4 * 16 * 16 + 4 * 16 + 2 * 16,
+		MF_OK(same && mfk_tf_layer_size(&dims, NULL) == off + 4 * 16 * 16 + 4 * 16 + 2 * 16,
 			  "decoder layer tensors are nn.TransformerDecoderLayer's state_dict, in order");
+		{
+			size_t		ntr,
+						total;
+
+			dims.linear_attention = 1, dims.nb_features = 32;
+			total = mfk_tf_layer_size(&dims, &ntr);
+			nt = mfk_tf_layer_bind(&dims, NULL, &p, tab);
+			MF_OK(nt == 20 && strcmp(tab[18].name, "self_attn.projection_matrix") == 0 &&
+				  strcmp(tab[19].name, "multihead_attn.projection_matrix") == 0 &&
+				  tab[18].offset == ntr && tab[18].rows == 32 && tab[18].cols == 4 &&
+				  total == ntr + 2 * 32 * 4,
+				  "linear attention: feature buffers follow the trained parameters");
+			dims.linear_attention = 0, dims.nb_features = 0;
+		}
 		dims.cross_attention = 0;
 	}
 	dims.act = MF_ACT_SWIGLU;
 	mfk_tf_layer_bind(&dims, NULL, &p, tab);
 	MF_OK(tab[4].rows == 128 && tab[6].cols == 64, "gated: linear1 [2f, d], linear2 [d, f]");
 	dims.n_heads = 3;
-	MF_OK(mfk_tf_layer_size(&dims) == 0, "heads that do not divide d_model are refused");
+	MF_OK(mfk_tf_layer_size(&dims, NULL) == 0, "heads that do not divide d_model are refused");
 }
 
 /* ------------------------------------------- whole model: layers + head */
@@ -1529,7 +1559,7 @@ model_step(const ModelCtx *c, const ModelF *P, ModelF *G, MfRng *drop,
 	mfk_tf_embed_forward(c->ids, c->b.B, c->b.T, d, P->tok, P->pos, emb);
 	for (l = 0; l < M_LAYERS; l++)
 		mfk_tf_layer_forward(NULL, &c->dims, &c->b, &p[l],
-									 l == 0 ? emb : acts[l - 1].y, NULL, drop, &acts[l]);
+							 l == 0 ? emb : acts[l - 1].y, NULL, drop, &a, &acts[l]);
 	mfk_tf_layernorm_forward(acts[M_LAYERS - 1].y, n, d, P->fw, P->fb, c->dims.eps,
 							 hf, fmean, frstd);
 	mfk_tf_pool_forward(c->pool, &c->b, d, hf, pooled);
@@ -1577,14 +1607,14 @@ test_model(const char *name, MfTfPool pool, MfTfNorm norm, MfAct act)
 	MfTfLayer tmp;
 	char		buf[128];
 
-	c.dims = (MfTfLayerDims) {8, 2, 8, act, norm, 1e-5f, 0.0f, 0, 0};
+	c.dims = (MfTfLayerDims) {8, 2, 8, act, norm, 1e-5f, 0.0f, 0, 0, 0, 0};
 	c.b = (MfTfBatch) {3, 6, kp, 0, NULL};
 	c.pool = pool, c.ids = ids, c.y = y;
 	d = c.dims.d_model, nd = c.b.B * c.b.T * d;
 	kp[4] = kp[5] = kp[17] = 1;
 	for (i = 0; i < 18; i++)
 		ids[i] = (int32_t) mfk_rng_below(&rng, M_VOCAB);
-	c.np = mfk_tf_layer_size(&c.dims);
+	c.np = mfk_tf_layer_size(&c.dims, NULL);
 	c.L.dims = &c.dims, c.L.b = &c.b;
 	c.L.nt = mfk_tf_layer_bind(&c.dims, NULL, &tmp, c.L.tab);
 	modelf_alloc(&c, &P), modelf_alloc(&c, &G);
@@ -1639,14 +1669,14 @@ test_arena(void)
 	float	   *p,
 			   *q;
 	size_t		m;
-	MfTfLayerDims dims = {8, 2, 12, MF_ACT_GELU, MF_TF_LAYERNORM, 1e-5f, 0.1f, 0, 0};
+	MfTfLayerDims dims = {8, 2, 12, MF_ACT_GELU, MF_TF_LAYERNORM, 1e-5f, 0.1f, 0, 0, 0, 0};
 	MfTfBatch	b = {2, 5, NULL, 0, NULL};
 	MfTfLayerActs acts;
 	MfTfLayer pl,
 				gl;
 	float		x[2 * 5 * 8] = {0},
 				dx[2 * 5 * 8] = {0};
-	float	   *pf = falloc(mfk_tf_layer_size(&dims));
+	float	   *pf = falloc(mfk_tf_layer_size(&dims, NULL));
 
 	mfk_arena_counting(&c);
 	MF_OK(mfk_arena_floats(&c, 10) == NULL && c.used == 64, "counting arena counts aligned bytes");
@@ -1667,7 +1697,7 @@ test_arena(void)
 	mfk_tf_layer_bind(&dims, pf, &gl, NULL);
 	mfk_arena_init(&a, &mfk_malloc_allocator, mfk_tf_step_bytes(&dims, &b, 1, 0));
 	mfk_tf_layer_acts_carve(&dims, &b, 0, &a, &acts);
-	MF_OK(mfk_tf_layer_forward(NULL, &dims, &b, &pl, x, NULL, NULL, &acts) == MF_KOK,
+	MF_OK(mfk_tf_layer_forward(NULL, &dims, &b, &pl, x, NULL, NULL, &a, &acts) == MF_KOK,
 		  "evaluation step fits its arena");
 	MF_OK(mfk_tf_layer_backward(NULL, &dims, &b, &pl, &acts, x, &a, &gl, dx, NULL) == MF_KERR_NOMEM,
 		  "backward without room for its scratch returns out of memory");
@@ -1745,9 +1775,9 @@ now(void)
 static void
 bench_layer(void)
 {
-	MfTfLayerDims dims = {128, 4, 512, MF_ACT_GELU, MF_TF_LAYERNORM, 1e-5f, 0.1f, 0, 0};
+	MfTfLayerDims dims = {128, 4, 512, MF_ACT_GELU, MF_TF_LAYERNORM, 1e-5f, 0.1f, 0, 0, 0, 0};
 	MfTfBatch	b = {16, 64, NULL, 0, NULL};
-	size_t		np = mfk_tf_layer_size(&dims),
+	size_t		np = mfk_tf_layer_size(&dims, NULL),
 				nd = b.B * b.T * dims.d_model,
 				bytes = mfk_tf_step_bytes(&dims, &b, 1, 1),
 				i;
@@ -1779,7 +1809,7 @@ bench_layer(void)
 	for (it = -2; it < reps; it++)
 	{
 		t0 = now();
-		ok &= mfk_tf_layer_forward(NULL, &dims, &b, &p, x, NULL, &drop, &acts) == MF_KOK;
+		ok &= mfk_tf_layer_forward(NULL, &dims, &b, &p, x, NULL, &drop, &a, &acts) == MF_KOK;
 		if (it >= 0)
 			tf += now() - t0;
 		t0 = now();
@@ -1829,19 +1859,22 @@ main(void)
 	test_linear_attention("cross 3x5 padded", 3, 5, 0, 1);
 	test_favor();
 	test_state_dict_names();
-	test_layer("layernorm gelu padded", MF_ACT_GELU, MF_TF_LAYERNORM, 0, 1, 0, 0);
-	test_layer("layernorm relu causal", MF_ACT_RELU, MF_TF_LAYERNORM, 1, 0, 0, 0);
-	test_layer("layernorm silu", MF_ACT_SILU, MF_TF_LAYERNORM, 0, 0, 0, 0);
-	test_layer("layernorm geglu padded", MF_ACT_GEGLU, MF_TF_LAYERNORM, 0, 1, 0, 0);
-	test_layer("layernorm reglu causal+padded", MF_ACT_REGLU, MF_TF_LAYERNORM, 1, 1, 0, 0);
-	test_layer("layernorm swiglu", MF_ACT_SWIGLU, MF_TF_LAYERNORM, 0, 1, 0, 0);
-	test_layer("scalenorm gelu padded", MF_ACT_GELU, MF_TF_SCALENORM, 0, 1, 0, 0);
-	test_layer("rezero gelu causal", MF_ACT_GELU, MF_TF_REZERO, 1, 0, 0, 0);
-	test_layer("layernorm gelu dropout 0.2", MF_ACT_GELU, MF_TF_LAYERNORM, 0, 1, 0.2f, 0);
-	test_layer("causal self + cross, layernorm gelu, padded", MF_ACT_GELU, MF_TF_LAYERNORM, 1, 1, 0, 1);
-	test_layer("causal self + cross, scalenorm swiglu", MF_ACT_SWIGLU, MF_TF_SCALENORM, 1, 1, 0, 1);
-	test_layer("causal self + cross, rezero relu", MF_ACT_RELU, MF_TF_REZERO, 1, 0, 0, 1);
-	test_layer("causal self + cross, dropout 0.2", MF_ACT_GEGLU, MF_TF_LAYERNORM, 1, 1, 0.2f, 1);
+	test_layer("layernorm gelu padded", MF_ACT_GELU, MF_TF_LAYERNORM, 0, 1, 0, 0, 0);
+	test_layer("layernorm relu causal", MF_ACT_RELU, MF_TF_LAYERNORM, 1, 0, 0, 0, 0);
+	test_layer("layernorm silu", MF_ACT_SILU, MF_TF_LAYERNORM, 0, 0, 0, 0, 0);
+	test_layer("layernorm geglu padded", MF_ACT_GEGLU, MF_TF_LAYERNORM, 0, 1, 0, 0, 0);
+	test_layer("layernorm reglu causal+padded", MF_ACT_REGLU, MF_TF_LAYERNORM, 1, 1, 0, 0, 0);
+	test_layer("layernorm swiglu", MF_ACT_SWIGLU, MF_TF_LAYERNORM, 0, 1, 0, 0, 0);
+	test_layer("scalenorm gelu padded", MF_ACT_GELU, MF_TF_SCALENORM, 0, 1, 0, 0, 0);
+	test_layer("rezero gelu causal", MF_ACT_GELU, MF_TF_REZERO, 1, 0, 0, 0, 0);
+	test_layer("layernorm gelu dropout 0.2", MF_ACT_GELU, MF_TF_LAYERNORM, 0, 1, 0.2f, 0, 0);
+	test_layer("causal self + cross, layernorm gelu, padded", MF_ACT_GELU, MF_TF_LAYERNORM, 1, 1, 0, 1, 0);
+	test_layer("causal self + cross, scalenorm swiglu", MF_ACT_SWIGLU, MF_TF_SCALENORM, 1, 1, 0, 1, 0);
+	test_layer("causal self + cross, rezero relu", MF_ACT_RELU, MF_TF_REZERO, 1, 0, 0, 1, 0);
+	test_layer("causal self + cross, dropout 0.2", MF_ACT_GEGLU, MF_TF_LAYERNORM, 1, 1, 0.2f, 1, 0);
+	test_layer("linear attention, layernorm gelu, padded", MF_ACT_GELU, MF_TF_LAYERNORM, 0, 1, 0, 0, 1);
+	test_layer("causal linear attention, scalenorm swiglu", MF_ACT_SWIGLU, MF_TF_SCALENORM, 1, 1, 0, 0, 1);
+	test_layer("causal linear self + linear cross, dropout 0.2", MF_ACT_GELU, MF_TF_LAYERNORM, 1, 1, 0.2f, 1, 1);
 	test_model("mean pooling, layernorm", MF_TF_POOL_MEAN, MF_TF_LAYERNORM, MF_ACT_GELU);
 	test_model("first-token pooling, scalenorm", MF_TF_POOL_FIRST, MF_TF_SCALENORM, MF_ACT_SWIGLU);
 	test_model("mean pooling, rezero", MF_TF_POOL_MEAN, MF_TF_REZERO, MF_ACT_RELU);
