@@ -1425,26 +1425,30 @@ ref_pool(MfTfPool mode, const MfTfBatch *b, size_t d, const double *X,
 	}
 }
 
-/* Mean cross-entropy in float64. */
+/* Mean CE over the labelled rows in float64 (label < 0 ignored). */
 static double
-ref_ce(const double *z, const int32_t *y, size_t n, size_t k)
+ref_ce_ignore(const double *z, const int32_t *y, size_t n, size_t k)
 {
 	double		s = 0;
 	size_t		i,
-				j;
+				j,
+				cnt = 0;
 
 	for (i = 0; i < n; i++)
 	{
 		double		m = z[i * k],
 					se = 0;
 
+		if (y[i] < 0)
+			continue;
+		cnt++;
 		for (j = 1; j < k; j++)
 			m = fmax(m, z[i * k + j]);
 		for (j = 0; j < k; j++)
 			se += exp(z[i * k + j] - m);
 		s += m + log(se) - z[i * k + y[i]];
 	}
-	return s / n;
+	return s / cnt;
 }
 
 /* The loss of the whole model in float64. */
@@ -1470,7 +1474,7 @@ model_loss(void *p)
 	ref_layernorm(h, c->b.B * c->b.T, d, c->fw, c->fb, c->dims.eps, h2);
 	ref_pool(c->pool, &c->b, d, h2, pooled);
 	ref_linear(pooled, c->b.B, d, c->cw, c->cb, M_CLASSES, logits);
-	loss = ref_ce(logits, c->y, c->b.B, M_CLASSES);
+	loss = ref_ce_ignore(logits, c->y, c->b.B, M_CLASSES);
 	free(h), free(h2), free(pooled), free(logits);
 	return loss;
 }
@@ -1658,6 +1662,155 @@ test_model(const char *name, MfTfPool pool, MfTfNorm norm, MfAct act)
 	modelf_free(&P), modelf_free(&G);
 }
 
+/* ------------------------------------------- decoder LM with tied head */
+
+#define LM_V 9
+
+/* A decoder-only LM: tied embedding, one causal layer, final norm, LM head. */
+typedef struct LmCtx
+{
+	MfTfLayerDims dims;
+	MfTfBatch	b;
+	int32_t    *ids,
+			   *y;				/* next token, -1 = ignored (padding) */
+	RefLayer	L;
+	double	   *tok,
+			   *pos,
+			   *par,
+			   *fw,
+			   *fb,
+			   *lmb;
+} LmCtx;
+
+/* The LM loss in float64; the head's weight is token_emb.weight. */
+static double
+lm_loss(void *p)
+{
+	LmCtx	   *c = p;
+	size_t		d = c->dims.d_model,
+				n = c->b.B * c->b.T;
+	double	   *h = dalloc(n * d),
+			   *h2 = dalloc(n * d),
+			   *z = dalloc(n * LM_V),
+				loss;
+
+	ref_embed(c->ids, c->b.B, c->b.T, d, c->tok, c->pos, h);
+	ref_layer(&c->L, c->par, h, NULL, h2);
+	ref_layernorm(h2, n, d, c->fw, c->fb, c->dims.eps, h);
+	ref_linear(h, n, d, c->tok, c->lmb, LM_V, z);
+	loss = ref_ce_ignore(z, c->y, n, LM_V);
+	free(h), free(h2), free(z);
+	return loss;
+}
+
+/* Tied LM head: gradients reach token_emb from the input and the output side. */
+static void
+test_lm_tied(void)
+{
+	LmCtx		c;
+	unsigned char kp[2 * 6] = {0};
+	int32_t		ids[12],
+				y[12];
+	size_t		d,
+				n,
+				np,
+				bytes,
+				i;
+	float	   *tok,
+			   *pos,
+			   *par,
+			   *fw,
+			   *fb,
+			   *lmb,
+			   *gtok,
+			   *gpos,
+			   *gpar,
+			   *gfw,
+			   *gfb,
+			   *glmb;
+	float	   *emb,
+			   *hn,
+			   *mean,
+			   *rstd,
+			   *z,
+			   *dz,
+			   *dhn,
+			   *dh,
+			   *dx;
+	MfTfLayer	p,
+				g;
+	MfTfLayerActs acts;
+	MfArena		a;
+	double		loss;
+	GVar		v[MF_TF_LAYER_TENSORS + 5];
+	int			nv = 0,
+				k;
+
+	memset(&c, 0, sizeof(c));
+	c.dims = (MfTfLayerDims) {8, 2, 8, MF_ACT_SWIGLU, MF_TF_LAYERNORM, 1e-5f, 0.0f, 1, 0, 0, 0};
+	c.b = (MfTfBatch) {2, 6, kp, 0, NULL};
+	d = c.dims.d_model, n = c.b.B * c.b.T;
+	kp[10] = kp[11] = 1;
+	for (i = 0; i < n; i++)
+		ids[i] = (int32_t) mfk_rng_below(&rng, LM_V);
+	for (i = 0; i < n; i++)		/* next-token labels, none past the end or on padding */
+		y[i] = (i % c.b.T == c.b.T - 1 || kp[i] || kp[i + 1]) ? -1 : ids[i + 1];
+	c.ids = ids, c.y = y;
+	np = mfk_tf_layer_size(&c.dims, NULL);
+	tok = falloc(LM_V * d), pos = falloc(c.b.T * d), par = falloc(np), fw = falloc(d);
+	fb = falloc(d), lmb = falloc(LM_V);
+	gtok = falloc(LM_V * d), gpos = falloc(c.b.T * d), gpar = falloc(np), gfw = falloc(d);
+	gfb = falloc(d), glmb = falloc(LM_V);
+	c.tok = dalloc(LM_V * d), c.pos = dalloc(c.b.T * d), c.par = dalloc(np);
+	c.fw = dalloc(d), c.fb = dalloc(d), c.lmb = dalloc(LM_V);
+	randn(c.tok, LM_V * d, 1), randn(c.pos, c.b.T * d, 0.5), randn(c.fb, d, 0.3);
+	randn(c.fw, d, 0.3), randn(c.lmb, LM_V, 0.3);
+	for (i = 0; i < d; i++)
+		c.fw[i] += 1;
+	tof(c.tok, tok, LM_V * d), tof(c.pos, pos, c.b.T * d), tof(c.fw, fw, d);
+	tof(c.fb, fb, d), tof(c.lmb, lmb, LM_V);
+	layer_params(&c.dims, par, &p);
+	for (i = 0; i < np; i++)
+		c.par[i] = par[i];
+	mfk_tf_layer_bind(&c.dims, gpar, &g, NULL);
+	c.L.dims = &c.dims, c.L.b = &c.b;
+	c.L.nt = mfk_tf_layer_bind(&c.dims, par, &p, c.L.tab);
+
+	/* float32 step: everything of the step from one arena */
+	bytes = mfk_tf_step_bytes(&c.dims, &c.b, 1, 1) +
+		6 * (n * d * sizeof(float) + MF_ARENA_ALIGN) + 2 * (n * LM_V * sizeof(float) + MF_ARENA_ALIGN);
+	mfk_arena_init(&a, &mfk_malloc_allocator, bytes);
+	emb = mfk_arena_floats(&a, n * d), hn = mfk_arena_floats(&a, n * d);
+	mean = mfk_arena_floats(&a, n), rstd = mfk_arena_floats(&a, n);
+	z = mfk_arena_floats(&a, n * LM_V), dz = mfk_arena_floats(&a, n * LM_V);
+	dhn = mfk_arena_zeros(&a, n * d), dh = mfk_arena_zeros(&a, n * d), dx = mfk_arena_zeros(&a, n * d);
+	mfk_tf_layer_acts_carve(&c.dims, &c.b, 1, &a, &acts);
+	mfk_tf_embed_forward(ids, c.b.B, c.b.T, d, tok, pos, emb);
+	mfk_tf_layer_forward(NULL, &c.dims, &c.b, &p, emb, NULL, NULL, &a, &acts);
+	mfk_tf_layernorm_forward(acts.y, n, d, fw, fb, c.dims.eps, hn, mean, rstd);
+	mfk_tf_linear_forward(hn, n, d, tok, lmb, LM_V, z);	/* tied: W = token_emb */
+	loss = mfk_tf_cross_entropy(z, y, n, LM_V, dz);
+	mfk_tf_linear_backward(hn, n, d, tok, LM_V, dz, gtok, glmb, dhn);
+	mfk_tf_layernorm_backward(acts.y, n, d, fw, mean, rstd, dhn, dh, gfw, gfb);
+	mfk_tf_layer_backward(NULL, &c.dims, &c.b, &p, &acts, dh, &a, &g, dx, NULL);
+	mfk_tf_embed_backward(ids, c.b.B, c.b.T, d, dx, gtok, gpos);
+	MF_OK(!a.failed && fabs(loss - lm_loss(&c)) < 1e-5 * fmax(1, loss),
+		  "tied LM (causal layer, ignore_index labels): float32 loss matches float64 reference");
+	v[nv++] = (GVar) {"token_emb.weight (tied)", c.tok, gtok, LM_V * d};
+	v[nv++] = (GVar) {"pos_emb.weight", c.pos, gpos, c.b.T * d};
+	v[nv++] = (GVar) {"norm.weight", c.fw, gfw, d};
+	v[nv++] = (GVar) {"norm.bias", c.fb, gfb, d};
+	v[nv++] = (GVar) {"lm_head.bias", c.lmb, glmb, LM_V};
+	for (k = 0; k < c.L.nt; k++)
+		v[nv++] = (GVar) {c.L.tab[k].name, c.par + c.L.tab[k].offset, gpar + c.L.tab[k].offset,
+		c.L.tab[k].rows * (c.L.tab[k].cols ? c.L.tab[k].cols : 1)};
+	check_grad("decoder LM with tied head", lm_loss, &c, v, nv, 2e-3);
+	mfk_arena_free(&a, &mfk_malloc_allocator);
+	free(tok), free(pos), free(par), free(fw), free(fb), free(lmb), free(gtok), free(gpos);
+	free(gpar), free(gfw), free(gfb), free(glmb), free(c.tok), free(c.pos), free(c.par);
+	free(c.fw), free(c.fb), free(c.lmb);
+}
+
 /* ------------------------------------------------ arena, dropout, speed */
 
 /* Arena: alignment, counting, exhaustion, release, peak. */
@@ -1771,12 +1924,13 @@ now(void)
 	return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* One layer's forward+backward at d 128, 4 heads, seq 64, batch 16. */
+/* One layer's forward+backward at d 128, 4 heads, d_ff 512, batch 16. */
 static void
-bench_layer(void)
+bench_layer(const char *label, size_t T, int causal, int linear)
 {
-	MfTfLayerDims dims = {128, 4, 512, MF_ACT_GELU, MF_TF_LAYERNORM, 1e-5f, 0.1f, 0, 0, 0, 0};
-	MfTfBatch	b = {16, 64, NULL, 0, NULL};
+	MfTfLayerDims dims = {128, 4, 512, MF_ACT_GELU, MF_TF_LAYERNORM, 1e-5f, 0.1f, causal, 0,
+	linear, linear ? 256 : 0};
+	MfTfBatch	b = {16, T, NULL, 0, NULL};
 	size_t		np = mfk_tf_layer_size(&dims, NULL),
 				nd = b.B * b.T * dims.d_model,
 				bytes = mfk_tf_step_bytes(&dims, &b, 1, 1),
@@ -1818,14 +1972,14 @@ bench_layer(void)
 			tb += now() - t0;
 	}
 	MF_OK(ok, "benchmark layer steps run");
-	MF_DIAG("speed: d_model 128, 4 heads, d_ff 512, GELU, seq 64, batch 16, dropout 0.1, 1 thread:");
-	MF_DIAG("  forward %.2f ms, backward %.2f ms, step %.2f ms per layer (%.1f GFLOP/s)",
-			1e3 * tf / reps, 1e3 * tb / reps, 1e3 * (tf + tb) / reps,
-			3.0 * 2.0 * (double) (b.B * b.T) * (4.0 * 128 * 128 + 2.0 * 128 * 512 +
-												2.0 * 64 * 128) / ((tf + tb) / reps) / 1e9);
+	MF_DIAG("speed, %s: d_model 128, 4 heads, d_ff 512, GELU, seq %zu, batch 16, dropout 0.1, "
+			"1 thread:", label, T);
+	MF_DIAG("  forward %.2f ms, backward %.2f ms, step %.2f ms per layer",
+			1e3 * tf / reps, 1e3 * tb / reps, 1e3 * (tf + tb) / reps);
 	MF_DIAG("  peak arena bytes per step (one layer: activations + backward scratch): %zu (%.2f MiB)",
 			a.peak, a.peak / 1048576.0);
-	MF_DIAG("  parameters per layer: %zu", np);
+	mfk_tf_layer_size(&dims, &np);
+	MF_DIAG("  trained parameters per layer: %zu", np);
 	mfk_arena_free(&a, &mfk_malloc_allocator);
 	free(pf), free(gf), free(x), free(dy), free(dx);
 }
@@ -1878,10 +2032,15 @@ main(void)
 	test_model("mean pooling, layernorm", MF_TF_POOL_MEAN, MF_TF_LAYERNORM, MF_ACT_GELU);
 	test_model("first-token pooling, scalenorm", MF_TF_POOL_FIRST, MF_TF_SCALENORM, MF_ACT_SWIGLU);
 	test_model("mean pooling, rezero", MF_TF_POOL_MEAN, MF_TF_REZERO, MF_ACT_RELU);
+	test_lm_tied();
 	test_dropout_cancel();
 	MF_DIAG("worst float32-vs-float64 forward max abs error: %.3g", worst_fwd);
 	MF_DIAG("worst gradient relative error (float32 kernels vs float64 finite differences): %.3g",
 			worst_grad);
-	bench_layer();
+	bench_layer("softmax", 64, 0, 0);
+	bench_layer("causal softmax", 64, 1, 0);
+	bench_layer("causal linear (FAVOR+, 256 features)", 64, 1, 1);
+	bench_layer("softmax", 512, 0, 0);
+	bench_layer("linear (FAVOR+, 256 features)", 512, 0, 1);
 	return mf_test_done();
 }
