@@ -217,6 +217,7 @@ MfLinAttnCausalFwd(const float *Qp, const float *Kp, const float *V,
 		const float *kp = Kp + i * m,
 				   *qp = Qp + i * m,
 				   *v = V + i * ldv;
+		float	   *o = O + i * ldo;
 		double		dn = 0.0;
 		float		inv;
 
@@ -229,14 +230,14 @@ MfLinAttnCausalFwd(const float *Qp, const float *Kp, const float *V,
 		}
 		den[i] = (float) dn;
 		inv = dn > 0.0 ? (float) (1.0 / dn) : 0.0f;
+		/* O_i = qp' S / den, row by row of S (contiguous) */
 		for (c = 0; c < dh; c++)
-		{
-			double		num = 0.0;
-
-			for (f = 0; f < m; f++)
-				num += (double) qp[f] * S[f * dh + c];
-			O[i * ldo + c] = (float) (num * inv);
-		}
+			o[c] = 0.0f;
+		for (f = 0; f < m; f++)
+			for (c = 0; c < dh; c++)
+				o[c] += qp[f] * S[f * dh + c];
+		for (c = 0; c < dh; c++)
+			o[c] *= inv;
 	}
 }
 
@@ -415,14 +416,9 @@ MfLinAttnCausalBwd(const float *Qp, const float *Kp, const float *V,
 			}
 			dKp[i * m + f] = (float) acc;
 		}
-		for (c = 0; c < dh; c++)
-		{
-			double		acc = 0.0;
-
-			for (f = 0; f < m; f++)
-				acc += (double) S[f * dh + c] * Kp[i * m + f];
-			dV[i * ldv + c] += (float) acc;
-		}
+		for (f = 0; f < m; f++)
+			for (c = 0; c < dh; c++)
+				dV[i * ldv + c] += S[f * dh + c] * Kp[i * m + f];
 	}
 }
 
