@@ -1,0 +1,168 @@
+/*
+ * transformer_attention.c - multi-head softmax attention, forward and
+ * backward, with key-padding and causal masks.
+ *
+ * Design note: for each sequence b and head h the kernel works on strided
+ * views (Q, K, V rows of one sequence, columns h*dh..): S = Q K' scale is
+ * one sgemm, the masked, max-subtracted softmax is a row loop, O = P V one
+ * sgemm.  Backward, with dP = dO V' and dS = P o (dP - rowsum(dP o P)):
+ * dV += P' dO, dQ += dS K scale, dK += dS' Q scale, four sgemms.  Masked
+ * probabilities are exactly 0, so their dS is 0 too and masked keys get no
+ * gradient.  A row whose keys are all masked gets P = 0 and O = 0 (PyTorch
+ * returns NaN).  P (B*H*Tq*Tk floats) is the largest activation of a layer
+ * for long sequences; the progress callback is called between sequences.
+ */
+#include "transformer.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+/* 1 when key j is hidden from query i of sequence b. */
+static inline int
+MfAttnMasked(const MfTfAttnShape *s, size_t b, size_t i, size_t j)
+{
+	if (s->causal && j > i + (s->Tk - s->Tq))
+		return 1;
+	return s->key_pad != NULL && s->key_pad[b * s->Tk + j] != 0;
+}
+
+/* Masked, stable softmax of one row of scores in place. */
+static void
+MfAttnSoftmaxRow(const MfTfAttnShape *s, size_t b, size_t i, float *row)
+{
+	size_t		j;
+	float		m = -INFINITY;
+	double		sum = 0.0;
+	float		inv;
+
+	for (j = 0; j < s->Tk; j++)
+		if (!MfAttnMasked(s, b, i, j) && row[j] > m)
+			m = row[j];
+	if (m == -INFINITY)
+	{
+		memset(row, 0, s->Tk * sizeof(float));
+		return;
+	}
+	for (j = 0; j < s->Tk; j++)
+	{
+		if (MfAttnMasked(s, b, i, j))
+			row[j] = 0.0f;
+		else
+		{
+			row[j] = expf(row[j] - m);
+			sum += row[j];
+		}
+	}
+	inv = (float) (1.0 / sum);
+	for (j = 0; j < s->Tk; j++)
+		row[j] *= inv;
+}
+
+/* A between-sequences progress report (MF_KERR_CANCELLED stops). */
+static int
+MfAttnTick(const MfEnv *env, const char *phase, size_t b, size_t B)
+{
+	return mfk_tick(env, phase, (int64_t) b, (int64_t) B, (double) b / (double) B);
+}
+
+/* Forward of every sequence and head. */
+int
+mfk_tf_attn_forward(const MfEnv *env, const MfTfAttnShape *s, const float *Q,
+					size_t ldq, const float *K, size_t ldk, const float *V,
+					size_t ldv, float *P, float *O, size_t ldo)
+{
+	size_t		b,
+				h,
+				i;
+	float		scale = (float) (1.0 / sqrt((double) s->dh));
+	int			tq = (int) s->Tq,
+				tk = (int) s->Tk,
+				dh = (int) s->dh;
+
+	for (b = 0; b < s->B; b++)
+	{
+		if (MfAttnTick(env, "attention", b, s->B) != MF_KOK)
+			return MF_KERR_CANCELLED;
+		for (h = 0; h < s->H; h++)
+		{
+			const float *q = Q + b * s->Tq * ldq + h * s->dh;
+			const float *k = K + b * s->Tk * ldk + h * s->dh;
+			const float *v = V + b * s->Tk * ldv + h * s->dh;
+			float	   *p = P + (b * s->H + h) * s->Tq * s->Tk;
+
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, tq, tk, dh,
+						scale, q, (int) ldq, k, (int) ldk, 0.0f, p, tk);
+			for (i = 0; i < s->Tq; i++)
+				MfAttnSoftmaxRow(s, b, i, p + i * s->Tk);
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, tq, dh, tk,
+						1.0f, p, tk, v, (int) ldv, 0.0f,
+						O + b * s->Tq * ldo + h * s->dh, (int) ldo);
+		}
+	}
+	return MF_KOK;
+}
+
+/* dS = P o (dP - rowsum(dP o P)) in place over dP, one sequence-head. */
+static void
+MfAttnSoftmaxBackward(const float *p, float *dp, size_t tq, size_t tk)
+{
+	size_t		i,
+				j;
+
+	for (i = 0; i < tq; i++)
+	{
+		const float *pr = p + i * tk;
+		float	   *dr = dp + i * tk;
+		double		dot = 0.0;
+		float		df;
+
+		for (j = 0; j < tk; j++)
+			dot += (double) pr[j] * dr[j];
+		df = (float) dot;
+		for (j = 0; j < tk; j++)
+			dr[j] = pr[j] * (dr[j] - df);
+	}
+}
+
+/* Backward of every sequence and head (adds to dQ, dK, dV). */
+int
+mfk_tf_attn_backward(const MfEnv *env, const MfTfAttnShape *s, const float *Q,
+					 size_t ldq, const float *K, size_t ldk, const float *V,
+					 size_t ldv, const float *P, const float *dO, size_t ldo,
+					 float *dQ, float *dK, float *dV, float *dS)
+{
+	size_t		b,
+				h;
+	float		scale = (float) (1.0 / sqrt((double) s->dh));
+	int			tq = (int) s->Tq,
+				tk = (int) s->Tk,
+				dh = (int) s->dh;
+
+	for (b = 0; b < s->B; b++)
+	{
+		if (MfAttnTick(env, "attention backward", b, s->B) != MF_KOK)
+			return MF_KERR_CANCELLED;
+		for (h = 0; h < s->H; h++)
+		{
+			size_t		qo = b * s->Tq * ldq + h * s->dh;
+			size_t		ko = b * s->Tk * ldk + h * s->dh;
+			size_t		vo = b * s->Tk * ldv + h * s->dh;
+			const float *p = P + (b * s->H + h) * s->Tq * s->Tk;
+			const float *dout = dO + b * s->Tq * ldo + h * s->dh;
+
+			/* dV += P' dO; dP = dO V' */
+			cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, tk, dh, tq,
+						1.0f, p, tk, dout, (int) ldo, 1.0f, dV + vo, (int) ldv);
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, tq, tk, dh,
+						1.0f, dout, (int) ldo, V + vo, (int) ldv, 0.0f, dS, tk);
+			MfAttnSoftmaxBackward(p, dS, s->Tq, s->Tk);
+			/* dQ += scale dS K; dK += scale dS' Q */
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, tq, dh, tk,
+						scale, dS, tk, K + ko, (int) ldk, 1.0f, dQ + qo, (int) ldq);
+			cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, tk, dh, tq,
+						scale, dS, tk, Q + qo, (int) ldq, 1.0f, dK + ko, (int) ldk);
+		}
+	}
+	return MF_KOK;
+}
