@@ -89,6 +89,8 @@ src/predict.o: CFLAGS += -fvect-cost-model=dynamic
 # So do the binary logistic pass, the linear Gram sums and the encoding loops;
 # they are element-wise or sum each column in row order: same results.
 kernels/logreg.o kernels/linreg.o kernels/moments.o src/features.o: CFLAGS += -fvect-cost-model=dynamic
+# The model module scores rows exactly as predict.c does, with the same flags.
+kernels/model.o: CFLAGS += -fvect-cost-model=dynamic
 
 install: install-core
 install-core: mf_core$(DLSUFFIX)
