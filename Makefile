@@ -113,7 +113,10 @@ build/unit/%: kernels/test/%.c $(wildcard kernels/test/*.h) $(KERNEL_SRCS) $(wil
 	@mkdir -p build/unit
 	$(CC) $(UNIT_CFLAGS) -o $@ $< $(KERNEL_SRCS) $(CORE_LIBS) $(BLAS_LIBS)
 
-unit-build: $(UNIT_BINS)
+# Tools the integration tests run (not TAP tests themselves).
+UNIT_TOOLS = build/unit/model_score_cli
+
+unit-build: $(UNIT_BINS) $(UNIT_TOOLS)
 
 # The two commands of the README, plus helpers.
 deps:
