@@ -443,9 +443,9 @@ MfModelNumber(const MfMetaColumn *col, int i, const MfRawValue *v, double *x,
 }
 
 /* Encode the raw value of schema column i into xraw. */
-static MfModelStatus
-MfModelEncodeColumn(const MfTrainedModel *m, int i, const MfRawValue *v, double *xraw,
-					MfModelError *err)
+MfModelStatus
+mf_trained_model_encode_value(const MfTrainedModel *m, int i, const MfRawValue *v,
+							  double *xraw, MfModelError *err)
 {
 	const MfMetaColumn *col = &m->meta.cols[i];
 	char		buf[40];
@@ -484,7 +484,7 @@ mf_trained_model_encode(const MfTrainedModel *m, const MfRawValue *row, double *
 {
 	for (int i = 0; i < m->meta.ncols; i++)
 	{
-		MfModelStatus s = MfModelEncodeColumn(m, i, &row[i], xraw, err);
+		MfModelStatus s = mf_trained_model_encode_value(m, i, &row[i], xraw, err);
 
 		if (s != MF_MODEL_OK)
 			return s;
@@ -509,7 +509,75 @@ mf_trained_model_encode_named(const MfTrainedModel *m, const MfNamedValue *vals,
 		if (a == n)
 			return MfModelFail(err, MF_MODEL_MISSING, i, m->meta.cols[i].offset, 0.0,
 							   "is missing from the input");
-		s = MfModelEncodeColumn(m, i, &vals[a].value, xraw, err);
+		s = mf_trained_model_encode_value(m, i, &vals[a].value, xraw, err);
+		if (s != MF_MODEL_OK)
+			return s;
+	}
+	return MF_MODEL_OK;
+}
+
+/*
+ * A JSON value as a raw value: numbers and booleans keep their JSON text
+ * (in buf) for categorical columns, as mf_predict(ref, jsonb) matches them.
+ */
+MfModelStatus
+mf_model_raw_from_json(const json_t *v, MfRawValue *out, char *buf, size_t buflen)
+{
+	size_t		n;
+
+	memset(out, 0, sizeof(*out));
+	if (v == NULL || json_is_null(v))
+		return MF_MODEL_OK;
+	if (json_is_string(v))
+	{
+		out->kind = MF_RAW_TEXT;
+		out->text = json_string_value(v);
+		out->len = json_string_length(v);
+		return MF_MODEL_OK;
+	}
+	if (json_is_object(v) || json_is_array(v))
+		return MF_MODEL_BAD_VALUE;
+	out->kind = json_is_boolean(v) ? MF_RAW_BOOL : MF_RAW_NUMBER;
+	out->b = json_is_true(v);
+	out->num = json_is_number(v) ? json_number_value(v) : 0.0;
+	n = json_dumpb(v, buf, buflen, JSON_ENCODE_ANY);
+	if (n == 0 || n >= buflen)
+		return MF_MODEL_BAD_ARG;
+	out->text = buf;
+	out->len = n;
+	return MF_MODEL_OK;
+}
+
+/*
+ * Encode one JSON object of named raw values into xraw, column by column
+ * as mf_predict(ref, jsonb) reads it: every schema column must be present
+ * (null imputes), objects and arrays are refused.
+ */
+MfModelStatus
+mf_trained_model_encode_json(const MfTrainedModel *m, const json_t *obj, double *xraw,
+							 MfModelError *err)
+{
+	char		buf[MF_MODEL_JSON_TEXT];
+
+	if (!json_is_object(obj))
+		return MfModelFail(err, MF_MODEL_BAD_VALUE, -1, -1, 0.0,
+						   "input must be a JSON object of named features");
+	for (int i = 0; i < m->meta.ncols; i++)
+	{
+		const MfMetaColumn *col = &m->meta.cols[i];
+		json_t	   *v = json_object_get(obj, col->name);
+		MfRawValue	raw;
+		MfModelStatus s;
+
+		if (v == NULL)
+			return MfModelFail(err, MF_MODEL_MISSING, i, col->offset, 0.0,
+							   "is missing from the input");
+		s = mf_model_raw_from_json(v, &raw, buf, sizeof(buf));
+		if (s != MF_MODEL_OK)
+			return MfModelFail(err, s, i, col->offset, 0.0,
+							   col->kind == MF_COL_CATEGORICAL ?
+							   "must be a string, a number or null" : "must be a number");
+		s = mf_trained_model_encode_value(m, i, &raw, xraw, err);
 		if (s != MF_MODEL_OK)
 			return s;
 	}

@@ -173,6 +173,10 @@ extern void mf_model_work_free(MfModelWork *w, const MfArtAllocator *alloc);
 
 /* Schema column of a name, or -1. */
 extern int	mf_trained_model_column(const MfTrainedModel *m, const char *name);
+/* Encode the raw value of schema column i into xraw (its features only). */
+extern MfModelStatus mf_trained_model_encode_value(const MfTrainedModel *m, int i,
+												   const MfRawValue *v, double *xraw,
+												   MfModelError *err);
 /* Encode one row (ncols values in schema order) into xraw[p], unscaled. */
 extern MfModelStatus mf_trained_model_encode(const MfTrainedModel *m,
 											 const MfRawValue *row, double *xraw,
@@ -182,6 +186,26 @@ extern MfModelStatus mf_trained_model_encode_named(const MfTrainedModel *m,
 												   const MfNamedValue *vals,
 												   size_t n, double *xraw,
 												   MfModelError *err);
+/* Bytes for the JSON text of a number or boolean. */
+#define MF_MODEL_JSON_TEXT 64
+
+struct json_t;
+/*
+ * A JSON value as a raw value (numbers and booleans keep their JSON text,
+ * written into buf, for categorical columns); BAD_VALUE for an object or
+ * an array.
+ */
+extern MfModelStatus mf_model_raw_from_json(const struct json_t *v, MfRawValue *out,
+											char *buf, size_t buflen);
+/*
+ * Encode one JSON object of named raw values as mf_predict(ref, jsonb)
+ * reads it: every schema column present (null imputes), extra members
+ * ignored; MISSING, BAD_VALUE (detail says what the column takes) or
+ * NOT_FINITE name the column.
+ */
+extern MfModelStatus mf_trained_model_encode_json(const MfTrainedModel *m,
+												  const struct json_t *obj, double *xraw,
+												  MfModelError *err);
 /* Encode n rows (n x ncols values) into X (n x p), unscaled. */
 extern MfModelStatus mf_trained_model_encode_rows(const MfTrainedModel *m,
 												  const MfRawValue *rows,
@@ -285,7 +309,6 @@ extern MfModelStatus mf_trained_model_describe(const MfTrainedModel *m,
 											   const MfArtAllocator *alloc,
 											   MfModelIO *io);
 /* The description as a new JSON object (NULL when out of memory). */
-struct json_t;
 extern struct json_t *mf_trained_model_describe_json(const MfTrainedModel *m);
 
 /* Lowercase message of a status. */

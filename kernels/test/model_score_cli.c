@@ -12,7 +12,7 @@
  * so the shell compares them with the server's as text), index -1 and
  * label "-" when the model has none; a refused row prints "error STATUS
  * column detail".  JSON values become raw values as mf_predict(ref, jsonb)
- * reads them: numbers keep their JSON text for categorical columns.
+ * reads them (mf_trained_model_encode_json).
  */
 #include "model.h"
 
@@ -56,82 +56,32 @@ read_file(const char *path, size_t *len)
 	return buf;
 }
 
-/* A JSON value as the raw value of a column (text: kept in *texts). */
-static MfRawValue
-raw_of(json_t *v, char **text)
-{
-	MfRawValue	r = {MF_RAW_NULL, 0.0, false, NULL, 0};
-
-	*text = NULL;
-	if (v == NULL || json_is_null(v))
-		return r;
-	if (json_is_string(v))
-	{
-		r.kind = MF_RAW_TEXT;
-		r.text = json_string_value(v);
-		r.len = json_string_length(v);
-		return r;
-	}
-	if (json_is_boolean(v))
-	{
-		r.kind = MF_RAW_BOOL;
-		r.b = json_is_true(v);
-	}
-	else
-	{
-		r.kind = MF_RAW_NUMBER;
-		r.num = json_number_value(v);
-	}
-	/* a categorical column matches the value's JSON text */
-	*text = json_dumps(v, JSON_ENCODE_ANY);
-	r.text = *text;
-	r.len = *text ? strlen(*text) : 0;
-	return r;
-}
-
 /* Score one JSON object and print its line. */
 static void
 score_row(const MfTrainedModel *m, MfModelWork *w, json_t *obj)
 {
-	size_t		n = json_object_size(obj),
-				i = 0;
-	MfNamedValue *vals = calloc(n + 1, sizeof(MfNamedValue));
-	char	  **texts = calloc(n + 1, sizeof(char *));
-	const char *key;
-	json_t	   *v;
 	MfModelError err;
 	MfModelScore sc;
-	MfModelStatus s;
+	MfModelStatus s = mf_trained_model_encode_json(m, obj, w->xraw, &err);
 
-	json_object_foreach(obj, key, v)
-	{
-		vals[i].name = key;
-		vals[i].value = raw_of(v, &texts[i]);
-		i++;
-	}
-	s = mf_trained_model_encode_named(m, vals, n, w->xraw, &err);
 	if (s == MF_MODEL_OK)
 		s = mf_trained_model_score(m, w->xraw, w, &sc, &err);
 	if (s != MF_MODEL_OK)
-		printf("error %d %d %s\n", (int) s, err.column, err.detail);
-	else
 	{
-		print_bits(sc.value);
-		printf(" %d %s ", sc.index, sc.label ? sc.label : "-");
-		for (int k = 0; sc.proba && k < m->meta.n_labels; k++)
-		{
-			if (k)
-				putchar(',');
-			print_bits(sc.proba[k]);
-		}
-		if (!sc.proba)
-			putchar('-');
-		putchar('\n');
+		printf("error %d %d %s\n", (int) s, err.column, err.detail);
+		return;
 	}
-	for (i = 0; i < n; i++)
-		free(texts[i]);
-	free(texts);
-	free(vals);
+	print_bits(sc.value);
+	printf(" %d %s ", sc.index, sc.label ? sc.label : "-");
+	for (int k = 0; sc.proba && k < m->meta.n_labels; k++)
+	{
+		if (k)
+			putchar(',');
+		print_bits(sc.proba[k]);
+	}
+	if (!sc.proba)
+		putchar('-');
+	putchar('\n');
 }
 
 /* Score the rows of a JSON file, or describe the model. */

@@ -489,6 +489,43 @@ test_encoding(const MfTrainedModel *m)
 	}
 }
 
+/* Encode a JSON text with the jsonb form's rules. */
+static MfModelStatus
+encode_json(const MfTrainedModel *m, const char *text, double *x, MfModelError *err)
+{
+	json_t	   *o = json_loads(text, JSON_DECODE_ANY, NULL);
+	MfModelStatus s = mf_trained_model_encode_json(m, o, x, err);
+
+	json_decref(o);
+	return s;
+}
+
+/* The jsonb form's encoding: JSON values, missing members, refusals. */
+static void
+test_encoding_json(const MfTrainedModel *m)
+{
+	double		x[P];
+	MfModelError err;
+
+	MF_OK(encode_json(m, "{\"x\": 1, \"flag\": true, \"colour\": \"gr\u00fcn\", \"shape\": null, \"z\": 0}", x,
+					  NULL) == MF_MODEL_OK && same(x, (double[P]) {1, 1, 0, 1, 0, 0, 0}, P),
+		  "json: values, null, an extra member");
+	MF_OK(encode_json(m, "{\"x\": \"2.5\", \"flag\": null, \"colour\": 3, \"shape\": \"round\"}", x,
+					  NULL) == MF_MODEL_OK && same(x, (double[P]) {2.5, 0.5, 0, 0, 0, 1, 0}, P),
+		  "json: a number in a string, a number as an unseen category");
+	MF_OK(encode_json(m, "{\"x\": 1, \"flag\": true, \"colour\": \"red\"}", x, &err) == MF_MODEL_MISSING &&
+		  err.column == 3, "json: a missing member named");
+	MF_OK(encode_json(m, "{\"x\": [1], \"flag\": true, \"colour\": \"red\", \"shape\": null}", x, &err) ==
+		  MF_MODEL_BAD_VALUE && err.column == 0 && strcmp(err.detail, "must be a number") == 0,
+		  "json: an array for a number refused");
+	MF_OK(encode_json(m, "{\"x\": 1, \"flag\": true, \"colour\": {}, \"shape\": null}", x, &err) ==
+		  MF_MODEL_BAD_VALUE && err.column == 2 && strstr(err.detail, "a string, a number or null"),
+		  "json: an object for a category refused");
+	MF_OK(encode_json(m, "{\"x\": \"-inf\", \"flag\": true, \"colour\": null, \"shape\": null}", x, &err) ==
+		  MF_MODEL_NOT_FINITE && err.feature == 0, "json: \"-inf\" refused");
+	MF_OK(encode_json(m, "[1]", x, &err) == MF_MODEL_BAD_VALUE && err.column == -1, "json: not an object");
+}
+
 /* Scores of every row of the data against the reference, and the batches. */
 static void
 test_scores(const TModel *t, const MfTrainedModel *m)
@@ -719,6 +756,7 @@ main(void)
 		if (i == 0)
 		{
 			test_encoding(&m);
+			test_encoding_json(&m);
 			test_refusals(&m);
 		}
 		test_scores(&tm[i], &m);
