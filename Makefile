@@ -88,7 +88,7 @@ $(CORE_OBJS): $(wildcard kernels/*.h src/*.h)
 src/predict.o: CFLAGS += -fvect-cost-model=dynamic
 # So do the binary logistic pass, the linear Gram sums and the encoding loops;
 # they are element-wise or sum each column in row order: same results.
-kernels/logreg.o kernels/linreg.o kernels/moments.o src/features.o: CFLAGS += -fvect-cost-model=dynamic
+kernels/logreg.o kernels/linreg.o kernels/moments.o src/features.o src/source.o: CFLAGS += -fvect-cost-model=dynamic
 # The model module scores rows exactly as predict.c does, with the same flags.
 kernels/model.o: CFLAGS += -fvect-cost-model=dynamic
 
@@ -123,6 +123,9 @@ deps:
 	scripts/install-deps.sh
 demo:
 	scripts/demo.sh
+# Drops mf_ext in database mf of the demo cluster (after listing what that drops), then runs the demo.
+reset:
+	scripts/demo.sh --reset
 test:
 	scripts/run-tests.sh
 stop:
@@ -132,4 +135,4 @@ start:
 bench:
 	bench/run.sh
 
-.PHONY: install-core uninstall-core unit-build deps demo test stop start bench
+.PHONY: install-core uninstall-core unit-build deps demo reset test stop start bench

@@ -234,7 +234,7 @@ MfFlushProgress(void)
 		}
 		new_epoch = s.epoch > MfLocal[i].logged_epoch;
 		args[0] = Int64GetDatum(s.job_id);
-		args[1] = CStringGetTextDatum(s.phase[0] ? s.phase : "loading");
+		args[1] = CStringGetTextDatum(s.phase[0] ? s.phase : MfJobPhaseName(MF_PHASE_LOADING));
 		args[2] = Float8GetDatum(s.progress);
 		args[3] = Int64GetDatum(s.epoch);
 		args[4] = Int64GetDatum(s.total_epochs);

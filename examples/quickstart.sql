@@ -1,20 +1,27 @@
 -- mf_ext quickstart: the model registry in plain SQL.
--- `make demo` runs this file against a fresh `CREATE EXTENSION mf_ext`.
+-- `make demo` runs this file in database mf. What it creates is its own: models tagged 'quickstart' and
+-- tables in schema quickstart. A re-run replaces them and nothing else (`make demo` stops first when a
+-- model of yours has one of its model names).
+
+-- 0. Start over: drop the models an earlier run created.
+SELECT mf_drop_model(name) FROM mf.models WHERE 'quickstart' = ANY (tags);
 
 -- 1. What can the factory build?
 SELECT family, description FROM mf_list_model_types();
 SELECT name, family, description FROM mf_list_templates();
 
 -- 2. Create models: from a template with overrides, from jsonb, from YAML.
-SELECT mf_create_model('mlp_classifier', '{"name": "churn", "num_classes": 2, "dropout": 0.1, "n_features": 20}');
+SELECT mf_create_model('mlp_classifier', '{"name": "churn", "num_classes": 2, "dropout": 0.1, "n_features": 20,
+                                           "tags": ["quickstart"]}');
 
 SELECT mf_create_model('{"name": "house_prices", "family": "linear_regression", "alpha": 0.5,
-                         "description": "ridge regression on the housing table"}');
+                         "description": "ridge regression on the housing table", "tags": ["quickstart"]}');
 
 SELECT mf_create_model_from_yaml($yaml$
 model:
   model_type: encoder_decoder
   name: translator
+  tags: [quickstart]
   global_config:
     dropout: 0.1
     batch_size: 32
@@ -47,28 +54,31 @@ SELECT mf_set_alias('churn:1.0.0', 'champion');
 SELECT mf_get_model('churn@staging') ->> 'ref' AS staging, mf_get_model('churn@champion') ->> 'ref' AS champion;
 
 -- 7. Parameter counts come from the config.
-SELECT ref, family, n_parameters FROM mf.catalog ORDER BY ref;
+SELECT ref, family, n_parameters FROM mf.catalog WHERE 'quickstart' = ANY (tags) ORDER BY ref;
 
--- 8. Every change is in the audit log.
-SELECT event_id, actor, action, model_name, version FROM mf.events ORDER BY event_id;
+-- 8. Every change is in the audit log (this run's changes to churn, newest first).
+SELECT event_id, actor, action, model_name, version FROM mf.events
+ WHERE model_name = 'churn' ORDER BY event_id DESC LIMIT 6;
 
 -- 9. Train where the data lives: Fisher's iris, shipped in test/data (run from the repository root).
-DROP TABLE IF EXISTS iris;
-CREATE TABLE iris (sepal_length float8, sepal_width float8, petal_length float8, petal_width float8,
+CREATE SCHEMA IF NOT EXISTS quickstart;
+DROP TABLE IF EXISTS quickstart.iris;
+CREATE TABLE quickstart.iris (sepal_length float8, sepal_width float8, petal_length float8, petal_width float8,
                    species text, split text);
-\copy iris FROM 'test/data/iris.csv' WITH (FORMAT csv, HEADER true)
+\copy quickstart.iris FROM 'test/data/iris.csv' WITH (FORMAT csv, HEADER true)
 
 -- A classifier: logistic regression on every column but the target (split excluded), 20% held out.
-SELECT mf_create_model('logistic_regression', '{"name": "iris_species", "description": "iris species from flower sizes"}');
-SELECT mf_train('iris_species', 'SELECT sepal_length, sepal_width, petal_length, petal_width, species FROM iris',
+SELECT mf_create_model('logistic_regression', '{"name": "iris_species", "description": "iris species from flower sizes",
+                                                 "tags": ["quickstart"]}');
+SELECT mf_train('iris_species', 'SELECT sepal_length, sepal_width, petal_length, petal_width, species FROM quickstart.iris',
                 'species');
 SELECT metrics -> 'accuracy' AS accuracy, metrics -> 'f1' AS macro_f1, metrics -> 'test_rows' AS test_rows,
        metrics -> 'confusion_matrix' AS confusion
   FROM mf.catalog WHERE ref = 'iris_species:1.0.0';
 
 -- A regressor: petal width from the other sizes.
-SELECT mf_create_model('{"name": "petal_width", "family": "linear_regression"}');
-SELECT mf_train('petal_width', 'iris', 'petal_width',
+SELECT mf_create_model('{"name": "petal_width", "family": "linear_regression", "tags": ["quickstart"]}');
+SELECT mf_train('petal_width', 'quickstart.iris', 'petal_width',
                 '{"features": ["sepal_length", "sepal_width", "petal_length"]}');
 SELECT round((metrics ->> 'r2')::numeric, 3) AS r2, round((metrics ->> 'rmse')::numeric, 3) AS rmse
   FROM mf.catalog WHERE ref = 'petal_width:1.0.0';
@@ -76,29 +86,29 @@ SELECT round((metrics ->> 'r2')::numeric, 3) AS r2, round((metrics ->> 'rmse')::
 -- A trained version can serve production; the feature schema says how inputs are encoded.
 SELECT mf_set_stage('iris_species:1.0.0', 'production');
 SELECT jsonb_pretty(mf_get_model('iris_species') -> 'feature_schema' -> 'labels') AS labels;
-SELECT round((mf_evaluate('iris_species', 'iris', 'species') ->> 'accuracy')::numeric, 3) AS accuracy_on_all_rows;
+SELECT round((mf_evaluate('iris_species', 'quickstart.iris', 'species') ->> 'accuracy')::numeric, 3) AS accuracy_on_all_rows;
 
 -- 10. Score rows inside a SELECT. The record form finds the feature columns by name (text is one-hot
 --     encoded and NULLs imputed as in training); the array form takes raw values in the order of
 --     feature_schema -> 'features'. A new production version is used from the next statement on.
 SELECT species, mf_predict_label('iris_species', i) AS predicted, count(*) AS n
-  FROM iris i GROUP BY 1, 2 ORDER BY 1, 2;
+  FROM quickstart.iris i GROUP BY 1, 2 ORDER BY 1, 2;
 SELECT sepal_length, sepal_width, petal_length, petal_width,
        mf_predict_label('iris_species', ARRAY[sepal_length, sepal_width, petal_length, petal_width]) AS species,
        round((SELECT max(p) FROM unnest(mf_predict_proba('iris_species', i)) p)::numeric, 3) AS confidence,
        round(mf_predict('petal_width', ARRAY[sepal_length, sepal_width, petal_length])::numeric, 2) AS predicted_width
-  FROM iris i ORDER BY sepal_length DESC, sepal_width DESC LIMIT 5;
+  FROM quickstart.iris i ORDER BY sepal_length DESC, sepal_width DESC LIMIT 5;
 -- jsonb in, jsonb out (e.g. from an application): the label and the probabilities by name.
 SELECT mf_predict('iris_species', '{"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}'::jsonb);
 
 -- 11. Background jobs: queue training in this transaction, wait with visible progress, read the log.
-DROP TABLE IF EXISTS churn_history;
-CREATE TABLE churn_history AS
+DROP TABLE IF EXISTS quickstart.churn_history;
+CREATE TABLE quickstart.churn_history AS
 SELECT i AS customer_id, (i % 97) / 97.0 AS tenure, (i % 89) / 89.0 AS monthly_spend,
        (i % 83) / 83.0 AS support_calls, ((i % 97) / 97.0 + (i % 89) / 89.0 < 0.8) AS churned
   FROM generate_series(1, 20000) i;
-SELECT mf_create_model('{"name": "churn_bg", "family": "mlp", "hidden_layers": [64, 64]}');
-SELECT mf_train_async('churn_bg', 'SELECT tenure, monthly_spend, support_calls, churned FROM churn_history',
+SELECT mf_create_model('{"name": "churn_bg", "family": "mlp", "hidden_layers": [64, 64], "tags": ["quickstart"]}');
+SELECT mf_train_async('churn_bg', 'SELECT tenure, monthly_spend, support_calls, churned FROM quickstart.churn_history',
                       'churned', '{"epochs": 40, "early_stopping": false}') AS job_id \gset
 SELECT job_id, status, progress, epoch, round(loss::numeric, 4) AS loss, result ->> 'ref' AS trained,
        round((result #>> '{metrics,accuracy}')::numeric, 3) AS accuracy

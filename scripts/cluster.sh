@@ -1,28 +1,45 @@
 #!/usr/bin/env bash
 # A private PostgreSQL 15 cluster for mf_ext development and tests.
 #
-#   scripts/cluster.sh start|stop|status|restart|env|psql [psql args]
+#   scripts/cluster.sh start|stop|status|restart|env|psql [psql args]|destroy
 #
-# Layout: the cluster lives in .mf/ of the checkout (.mf/data, .mf/run for the
-# socket, .mf/log/postgresql.log). As root the cluster is owned and run by the
-# `postgres` OS user; when that user cannot reach .mf/ (e.g. a checkout under
-# /root), the cluster goes to /var/tmp/mf-<checkout name>-<hash> and
-# .mf/cluster is a symlink to it. Port: $MF_PORT, default 5499. Superuser:
-# `postgres` (trust auth), database: mf.
+# Layout: the demo cluster lives in .mf/ of the checkout (.mf/data, .mf/run for
+# the socket, .mf/log/postgresql.log). $MF_CLUSTER_DIR names another cluster
+# directory: `make test` uses .mf/test, a cluster of its own that it destroys
+# and creates again on every run (`destroy` refuses the demo cluster). As
+# root a cluster is owned and run by the `postgres` OS user; when that user
+# cannot reach the directory (e.g. a checkout under /root), the cluster goes
+# to /var/tmp/mf-<checkout name>[-<cluster name>]-<hash> and <dir>/cluster is
+# a symlink to it. Port: $MF_PORT, default 5499. Superuser: `postgres` (trust
+# auth, so the server listens on 127.0.0.1 only and its socket directory is
+# private to the cluster), database: mf.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-MF_DIR="$MF_ROOT/.mf"
+DEMO_DIR="$MF_ROOT/.mf"
+MF_DIR="${MF_CLUSTER_DIR:-$DEMO_DIR}"
+MARKER=.mf-cluster
 PORT="${MF_PORT:-5499}"
 DB_SUPERUSER=postgres
 DB_NAME=mf
 
-# Directory of a fallback cluster under /var/tmp, named after the checkout.
+# Directory of a fallback cluster under /var/tmp, named after the checkout
+# (and after the cluster directory when it is not the demo cluster).
 fallback_dir() {
-	local hash
-	hash="$(printf '%s' "$MF_ROOT" | sha1sum | cut -c1-8)"
-	echo "/var/tmp/mf-$(basename "$MF_ROOT" | tr -c 'A-Za-z0-9_.\n-' '_')-$hash"
+	local hash key="$MF_ROOT" name
+	name="$(basename "$MF_ROOT")"
+	if [ "$MF_DIR" != "$DEMO_DIR" ]; then
+		key="$MF_DIR"
+		name="$name-$(basename "$MF_DIR")"
+	fi
+	hash="$(printf '%s' "$key" | sha1sum | cut -c1-8)"
+	echo "/var/tmp/mf-$(printf '%s' "$name" | tr -c 'A-Za-z0-9_.\n-' '_')-$hash"
+}
+
+# True when this cluster directory holds a cluster (or points to one).
+cluster_exists() {
+	[ -d "$MF_DIR/data" ] || [ -L "$MF_DIR/cluster" ]
 }
 
 # True when the cluster owner can reach a directory through all its parents.
@@ -38,6 +55,8 @@ cluster_dir() {
 		return
 	fi
 	mkdir -p "$MF_DIR"
+	# Mark a directory this script starts from empty: only such a one may be destroyed.
+	[ -n "$(ls -A "$MF_DIR")" ] || echo "cluster directory of scripts/cluster.sh" >"$MF_DIR/$MARKER"
 	if [ -d "$MF_DIR/data" ] || { owner_can_reach "$MF_DIR" && socket_path_ok "$MF_DIR/run"; }; then
 		echo "$MF_DIR"
 		return
@@ -48,7 +67,7 @@ cluster_dir() {
 	chmod 755 "$fb"
 	owner_can_reach "$fb" || die "the $(pg_os_user) user cannot reach $fb"
 	ln -sfn "$fb" "$MF_DIR/cluster"
-	info "the $(pg_os_user) user cannot reach $MF_DIR: the cluster lives in $fb (.mf/cluster points there)" >&2
+	info "the $(pg_os_user) user cannot reach $MF_DIR: the cluster lives in $fb (${MF_DIR#"$MF_ROOT"/}/cluster points there)" >&2
 	echo "$fb"
 }
 
@@ -73,6 +92,7 @@ resolve_paths() {
 	RUN="$CL/run"
 	LOG="$CL/log/postgresql.log"
 	prepare_owned "$RUN"
+	chmod 700 "$RUN" # trust auth: only the owner (and root) may reach the socket
 	prepare_owned "$CL/log"
 }
 
@@ -174,7 +194,7 @@ cmd_start() {
 
 # Stop the server (idempotent: nothing to do when not running).
 cmd_stop() {
-	if [ ! -e "$MF_DIR" ]; then
+	if ! cluster_exists; then
 		info "no cluster in $MF_DIR"
 		return 0
 	fi
@@ -196,7 +216,7 @@ cmd_restart() {
 
 # Report whether the cluster runs, where, and on which port.
 cmd_status() {
-	if [ ! -e "$MF_DIR" ]; then
+	if ! cluster_exists; then
 		echo "no cluster yet (run: $0 start)"
 		return 3
 	fi
@@ -207,6 +227,20 @@ cmd_status() {
 		echo "stopped: data $DATA"
 		return 3
 	fi
+}
+
+# Stop a cluster that is not the demo cluster and delete its directory
+# (only one this script made, with its marker file).
+cmd_destroy() {
+	[ "$(readlink -f "$MF_DIR")" != "$(readlink -f "$DEMO_DIR")" ] ||
+		die "the demo cluster ($DEMO_DIR) is never destroyed by a script: see 'Uninstall' in README.md"
+	[ -e "$MF_DIR" ] || return 0
+	[ -f "$MF_DIR/$MARKER" ] || die "$MF_DIR was not made by $0 (no $MARKER): not deleting it"
+	cmd_stop >/dev/null
+	local cl
+	cl="$(cluster_dir)"
+	[ "$cl" = "$MF_DIR" ] || rm -rf "$cl"
+	rm -rf "$MF_DIR"
 }
 
 # Print shell exports for eval "$(scripts/cluster.sh env)".
@@ -234,8 +268,9 @@ main() {
 	status) cmd_status ;;
 	env) cmd_env ;;
 	psql) cmd_psql "$@" ;;
+	destroy) cmd_destroy ;;
 	*)
-		echo "usage: $0 {start|stop|status|restart|env|psql [args]}" >&2
+		echo "usage: $0 {start|stop|status|restart|env|psql [args]|destroy}" >&2
 		exit 2
 		;;
 	esac

@@ -1,15 +1,23 @@
 #!/usr/bin/env bash
 # `make demo`: install dependencies, build and install mf_ext, (re)start the
-# private cluster, recreate the extension in database mf and run the
-# quickstart (examples/quickstart.sql, or $MF_QUICKSTART). Safe to re-run.
-# MF_DEMO_SETUP=0 skips the set-up and uses the running private cluster
-# (test/integration/quickstart_runs.sh does that).
+# private demo cluster, bring mf_ext in database mf to the installed version
+# without dropping anything (scripts/lib.sh mf_ensure_extension), wait for the
+# background-job launcher, and run the quickstart (examples/quickstart.sql, or
+# $MF_QUICKSTART). Safe to re-run: every model and object of yours is kept;
+# the quickstart replaces only what it created itself (models tagged
+# 'quickstart', schema quickstart) and stops if a model of yours has one of
+# its model names.
+#   scripts/demo.sh --reset   (`make reset`) drops mf_ext in database mf
+#                             first, after listing what that drops.
+# MF_DEMO_SETUP=0 skips packages, build and install, and starts the cluster
+# only if it is not running (the integration tests do that).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 CLUSTER="$MF_ROOT/scripts/cluster.sh"
 QUICKSTART="${MF_QUICKSTART:-$MF_ROOT/examples/quickstart.sql}"
+QUICKSTART_TAG=quickstart
 
 # Install packages, build, install, and restart so the new libraries load.
 setup() {
@@ -18,14 +26,39 @@ setup() {
 		mf_build || die "build failed (log: build/logs/build.log)"
 		mf_install || die "make install failed (log: build/logs/install.log)"
 		"$CLUSTER" restart
+	else
+		"$CLUSTER" start
 	fi
 	eval "$("$CLUSTER" env)"
 	export PGHOST PGPORT PGUSER PGDATABASE
 }
 
+# Print the names of the models the quickstart creates (from its
+# mf_create_model* calls: "name": "x" in jsonb, name: x in YAML).
+quickstart_models() {
+	awk '/mf_create_model_from_yaml/ { yaml = 1 }
+	     yaml && /^ *name: *[A-Za-z0-9_]+/ { sub(/^ *name: */, ""); print $1; yaml = 0; next }
+	     /mf_create_model\(/ && match($0, /"name": *"[^"]+"/) {
+	         s = substr($0, RSTART, RLENGTH); sub(/^"name": *"/, "", s); sub(/"$/, "", s); print s }' "$QUICKSTART"
+}
+
+# Stop before the quickstart when a model it would create already exists
+# without its tag: that model is the user's (mf_create_model would add a
+# version to it).
+check_quickstart_names() {
+	local names clash
+	names="$(quickstart_models | paste -sd, -)"
+	clash="$(mf_query "SELECT string_agg(name, ', ' ORDER BY name) FROM mf.models
+	                    WHERE name = ANY (string_to_array('$names', ','))
+	                      AND NOT '$QUICKSTART_TAG' = ANY (tags)")"
+	[ -z "$clash" ] && return 0
+	die "database $PGDATABASE has models of yours named like the quickstart's ($clash; they lack the tag '$QUICKSTART_TAG'). The quickstart did not run and they are untouched: rename yours (SELECT mf_register_model('name', name => 'new_name')) or tag them '$QUICKSTART_TAG' to let the quickstart replace them."
+}
+
 # Run the quickstart with its statements echoed.
 run_quickstart() {
 	[ -f "$QUICKSTART" ] || die "quickstart not found: $QUICKSTART"
+	check_quickstart_names
 	info "running ${QUICKSTART#"$MF_ROOT"/}"
 	echo
 	"$PG_BIN/psql" -X -v ON_ERROR_STOP=1 --echo-all -f "$QUICKSTART"
@@ -34,16 +67,26 @@ run_quickstart() {
 
 # Tell the user how to connect and how to stop.
 print_next_steps() {
-	cat <<EOF
-The mf_ext cluster is running.
+	cat <<EOF2
+The mf_ext demo cluster is running. It asks no password (trust), so it is kept local: it listens on
+127.0.0.1 only (any user of this machine can connect there) and on a socket in $PGHOST,
+a directory only its owner can open. Keep it for demo data.
   connect:  psql -h $PGHOST -p $PGPORT -U $PGUSER $PGDATABASE
             (or: eval "\$(scripts/cluster.sh env)"; psql   or: scripts/cluster.sh psql)
   over TCP: psql -h 127.0.0.1 -p $PGPORT -U $PGUSER $PGDATABASE
+  re-run:   make demo keeps your models and objects; make reset drops them (it lists them first)
   stop:     make stop
-EOF
+EOF2
 }
 
-setup
-mf_recreate_extension
-run_quickstart
-print_next_steps
+# Main: set up, (reset,) ensure the extension, wait for the launcher, run.
+main() {
+	setup
+	if [ "${1:-}" = --reset ]; then mf_reset_extension; fi
+	mf_ensure_extension
+	mf_wait_for_launcher 30
+	run_quickstart
+	print_next_steps
+}
+
+main "$@"

@@ -1,18 +1,28 @@
 #!/usr/bin/env bash
-# `make test`: set up like the demo (deps, build, install, cluster restart),
-# then run every test layer, continuing past failures:
+# `make test`: set up like the demo (deps, build, install), create the tests'
+# own cluster afresh, then run every test layer, continuing past failures:
 #   unit         kernels/test/test_*.c programs (TAP)
 #   pg_regress   make installcheck (test/sql -> test/expected)
 #   pgTAP        pg_prove over test/pgtap/*.sql in a fresh database mf_tap
 #   integration  every executable test/integration/*.sh (pass = exit 0)
 # The last line printed is exactly "N passed, N failed"; the exit status is
 # non-zero when anything failed or a layer could not run. Logs: build/test-logs.
+#
+# The tests never touch the demo cluster (.mf/, port $MF_PORT, default 5499):
+# they run in a cluster of their own in .mf/test (or $MF_TEST_CLUSTER_DIR),
+# on port $MF_TEST_PORT (default $MF_PORT + 1), which every run destroys and
+# creates again and stops at the end. Tests needing more clusters put them
+# under .mf/ too, on the ports after it.
 set -euo pipefail
 shopt -s nullglob
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 CLUSTER="$MF_ROOT/scripts/cluster.sh"
+DEMO_PORT="${MF_PORT:-5499}"
+MF_CLUSTER_DIR="${MF_TEST_CLUSTER_DIR:-$MF_ROOT/.mf/test}"
+MF_PORT="${MF_TEST_PORT:-$((DEMO_PORT + 1))}"
+export MF_CLUSTER_DIR MF_PORT
 LOGS="$MF_BUILD/test-logs"
 BUDGET="${MF_TEST_BUDGET:-1140}" # seconds for the whole run (hard limit: 20 min)
 T0="$(date +%s)"
@@ -57,17 +67,19 @@ section() {
 	printf '\n==> %s\n' "$*"
 }
 
-# Deps, build, install, restart the cluster and export its environment.
+# Deps, build, install, a fresh test cluster and its environment.
 setup() {
 	mkdir -p "$LOGS"
 	section "set-up"
 	"$MF_ROOT/scripts/install-deps.sh" || { record setup 0 1 "dependencies"; SETUP_OK=0; return; }
 	mf_build || { record setup 0 1 "build failed: build/logs/build.log"; SETUP_OK=0; return; }
 	mf_install || { record setup 0 1 "install failed: build/logs/install.log"; SETUP_OK=0; return; }
-	"$CLUSTER" restart || { record setup 0 1 "cluster did not start"; SETUP_OK=0; return; }
+	info "the tests' own cluster: ${MF_CLUSTER_DIR#"$MF_ROOT"/}, port $MF_PORT (created afresh; the demo cluster is not touched)"
+	"$CLUSTER" destroy || { record setup 0 1 "could not remove the previous test cluster"; SETUP_OK=0; return; }
+	"$CLUSTER" start || { record setup 0 1 "test cluster did not start"; SETUP_OK=0; return; }
 	eval "$("$CLUSTER" env)"
 	export PGHOST PGPORT PGUSER PGDATABASE
-	mf_recreate_extension >/dev/null || { record setup 0 1 "CREATE EXTENSION mf_ext failed in $PGDATABASE"; SETUP_OK=0; return; }
+	mf_ensure_extension >/dev/null || { record setup 0 1 "CREATE EXTENSION mf_ext failed in $PGDATABASE"; SETUP_OK=0; return; }
 }
 
 # Layer (a): build and run each C unit test program, counting TAP lines.
@@ -226,7 +238,7 @@ summary() {
 	echo "$TOTAL_PASS passed, $TOTAL_FAIL failed"
 }
 
-# Main: set up, run all layers, summarise; in CI also stop the cluster.
+# Main: set up, run all layers, stop the test cluster, summarise.
 main() {
 	export MF_ROOT CLUSTER_SH="$CLUSTER"
 	setup
@@ -234,7 +246,7 @@ main() {
 	layer_regress
 	layer_pgtap
 	layer_integration
-	if [ "${CI:-}" = true ]; then "$CLUSTER" stop >/dev/null 2>&1 || true; fi
+	"$CLUSTER" stop >/dev/null 2>&1 || true
 	summary
 	[ "$TOTAL_FAIL" -eq 0 ]
 }

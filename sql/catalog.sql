@@ -1,14 +1,17 @@
 /*
- * mf_ext - the model catalog (schema mf): tables, the config C helpers and
- * the catalog view.  The Makefile concatenates sql/catalog.sql,
- * registry.sql, training.sql, prediction.sql, jobs.sql and privileges.sql
- * into the install script mf_ext--<version>.sql.
+ * mf_ext - the model catalog (schema mf): tables and the config C helpers.
+ * The Makefile concatenates sql/catalog.sql, catalog_view.sql,
+ * registry.sql, config_yaml.sql, training.sql, prediction.sql, jobs.sql
+ * and privileges.sql into the install script mf_ext--<version>.sql; each
+ * file's header says which rules it owns.
  *
- * Design: catalog tables hold the truth; the registry functions are short
- * PL/pgSQL over them, running with the caller's privileges.  Config parsing,
- * validation, normalisation and parameter counting are C (mf_core, over the
- * pure C library in kernels/).  Functions users call live in the extension's
- * schema (mf_*); helpers live in schema mf and start with an underscore.
+ * Design: catalog tables hold the truth and only the extension's owner
+ * writes them (privileges.sql); the writing mf_* functions are C gates over
+ * SECURITY DEFINER PL/pgSQL bodies (mf._<name>) that check who calls them
+ * (src/privileges.c).  Config parsing, validation, normalisation and
+ * parameter counting are C (mf_core, over the pure C library in kernels/).
+ * Functions users call live in the extension's schema (mf_*); helpers live
+ * in schema mf and start with an underscore.
  */
 \echo Use "CREATE EXTENSION mf_ext" to load this file. \quit
 

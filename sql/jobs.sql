@@ -1,3 +1,9 @@
+-- jobs.sql - background jobs.
+-- Owns (PL/pgSQL): queueing and validating jobs, their state changes (claim,
+-- begin, success, failure, recovery), retrain policies and the promotion
+-- decision.  Thin callers of C: the launcher and worker (bgworker/,
+-- src/job_worker.c), source checks and counts run as the source's author.
+
 -- ===========================================================================
 -- Background training jobs (bgworker/, src/job_worker.c)
 -- ===========================================================================
@@ -13,6 +19,12 @@ CREATE FUNCTION mf._jobs_state(OUT preloaded boolean, OUT served_database text, 
 	LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION mf._jobs_state() IS
 	'whether mf_ext is preloaded, the database its launcher serves (mf.database) and the launcher pid (0 when not running)';
+
+CREATE FUNCTION mf._job_states() RETURNS TABLE(kind text, name text)
+	AS 'MODULE_PATHNAME', 'mf_job_states'
+	LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION mf._job_states() IS
+	'every job status and phase the C code knows (src/job_state.h), as (kind, name); the CHECKs of mf.jobs must list the same';
 
 CREATE FUNCTION mf._wake_launcher_at_commit() RETURNS void
 	AS 'MODULE_PATHNAME', 'mf_wake_launcher_at_commit'

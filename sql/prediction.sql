@@ -1,3 +1,6 @@
+-- prediction.sql - declarations of the C prediction functions (src/predict.c,
+-- model_cache.c); no rule is written in SQL here.
+
 -- ---------------------------------------------------------------------------
 -- Predictions inside SELECT (src/predict.c, src/model_cache.c)
 -- ---------------------------------------------------------------------------

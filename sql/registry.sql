@@ -1,3 +1,9 @@
+-- registry.sql - the registry API and who may use it.
+-- Owns (PL/pgSQL): privilege checks (caller, membership, ownership), reference
+-- resolution (mf._resolve), version numbering, lifecycle (stages, aliases),
+-- registration and search rules, metric ranges, audit events.  Thin callers of
+-- C: config validation and normalisation (kernels/config*.c).
+
 -- ---------------------------------------------------------------------------
 -- Who acts, and what they may do (src/privileges.c has the design note)
 -- ---------------------------------------------------------------------------

@@ -1,5 +1,11 @@
+-- training.sql - in-database training.
+-- Owns (PL/pgSQL): deriving a version to train, run options vs hyperparameters,
+-- data-section defaults, what a trained version stores (training spec, events).
+-- Thin callers of C: reading the source as its author, encoding, fitting,
+-- evaluating (src/source.c, features.c, train_fit.c, kernels/).
+
 -- ---------------------------------------------------------------------------
--- In-database training (src/train.c, src/train_fit.c, src/features.c)
+-- In-database training (src/train.c, src/train_fit.c, src/source.c, src/features.c)
 -- ---------------------------------------------------------------------------
 
 CREATE FUNCTION mf._train_run(family text, config jsonb, source text, target text, options jsonb,

@@ -118,20 +118,24 @@ MfWakeLauncher(void)
 
 /* Overall progress for a phase and the fraction of training done. */
 static double
-MfPhaseProgress(const char *phase, double fraction)
+MfPhaseProgress(MfJobPhase phase, double fraction)
 {
-	if (strcmp(phase, "training") == 0)
-		return 0.1 + 0.8 * Max(0.0, Min(1.0, fraction));
-	if (strcmp(phase, "evaluating") == 0)
-		return 0.9;
-	if (strcmp(phase, "registering") == 0)
-		return 0.95;
-	return 0.05;
+	switch (phase)
+	{
+		case MF_PHASE_TRAINING:
+			return 0.1 + 0.8 * Max(0.0, Min(1.0, fraction));
+		case MF_PHASE_EVALUATING:
+			return 0.9;
+		case MF_PHASE_REGISTERING:
+			return 0.95;
+		default:
+			return 0.05;
+	}
 }
 
 /* MfTrainProgressHook of a job worker: report into the slot, honour a cancel. */
 static void
-MfJobProgress(const char *phase, int64 epoch, int64 total, double loss, double fraction)
+MfJobProgress(MfJobPhase phase, int64 epoch, int64 total, double loss, double fraction)
 {
 	MfJobSlot  *s = &MfJobsShmem()->slots[MfSlotIdx];
 	slock_t    *mutex = &MfJobsShmem()->mutex;
@@ -139,7 +143,7 @@ MfJobProgress(const char *phase, int64 epoch, int64 total, double loss, double f
 	bool		cancel;
 
 	SpinLockAcquire(mutex);
-	strlcpy(s->phase, phase, MF_PHASE_LEN);
+	strlcpy(s->phase, MfJobPhaseName(phase), MF_PHASE_LEN);
 	s->progress = Max(s->progress, MfPhaseProgress(phase, fraction));
 	if (epoch > 0)
 	{
@@ -199,8 +203,8 @@ MfAttachSlot(int64 job_id)
 	{
 		sh->slots[MfSlotIdx].pid = MyProcPid;
 		sh->slots[MfSlotIdx].loss = get_float8_nan();
-		strlcpy(sh->slots[MfSlotIdx].phase, "loading", MF_PHASE_LEN);
-		sh->slots[MfSlotIdx].progress = MfPhaseProgress("loading", 0);
+		strlcpy(sh->slots[MfSlotIdx].phase, MfJobPhaseName(MF_PHASE_LOADING), MF_PHASE_LEN);
+		sh->slots[MfSlotIdx].progress = MfPhaseProgress(MF_PHASE_LOADING, 0);
 		sh->slots[MfSlotIdx].heartbeat = GetCurrentTimestamp();
 	}
 	SpinLockRelease(&sh->mutex);
@@ -271,7 +275,7 @@ MfJobTrain(int64 job_id, const MfJobSpec *spec, Oid queued_by)
 	MfBgXactBegin(psprintf("mf_ext job " INT64_FORMAT ": training %s", job_id, spec->ref));
 	MfSetTraining(true);
 	if (MfCancelRequested())
-		MfJobProgress("loading", 0, 0, get_float8_nan(), 0);
+		MfJobProgress(MF_PHASE_LOADING, 0, 0, get_float8_nan(), 0);
 	args[0] = CStringGetTextDatum(spec->ref);
 	args[1] = CStringGetTextDatum(spec->source);
 	args[2] = spec->target ? CStringGetTextDatum(spec->target) : (Datum) 0;
@@ -629,4 +633,30 @@ mf_count_source(PG_FUNCTION_ARGS)
 	MfRunAsEnd(&runas);
 	SPI_finish();
 	PG_RETURN_INT64(n);
+}
+
+PG_FUNCTION_INFO_V1(mf_job_states);
+
+/* mf._job_states(): every job status and phase of job_state.h, as (kind, name) rows. */
+Datum
+mf_job_states(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+
+	InitMaterializedSRF(fcinfo, 0);
+	values[0] = CStringGetTextDatum("status");
+	for (int i = 0; i < MF_N_JOB_STATUSES; i++)
+	{
+		values[1] = CStringGetTextDatum(MfJobStatusName((MfJobStatus) i));
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	values[0] = CStringGetTextDatum("phase");
+	for (int i = 0; i < MF_N_JOB_PHASES; i++)
+	{
+		values[1] = CStringGetTextDatum(MfJobPhaseName((MfJobPhase) i));
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
 }

@@ -25,6 +25,8 @@
 #include "storage/spin.h"
 #include "utils/snapmgr.h"
 
+#include "job_state.h"
+
 #define MF_JOBS_SHMEM_NAME "mf_ext background jobs"
 #define MF_MAX_JOB_SLOTS 64
 #define MF_PHASE_LEN 16

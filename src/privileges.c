@@ -114,7 +114,7 @@ MfGateTarget(Oid gate, FmgrInfo *target, MemoryContext cxt)
 	if (!HeapTupleIsValid(tup))
 		elog(ERROR, "cache lookup failed for function %u", gate);
 	proc = (Form_pg_proc) GETSTRUCT(tup);
-	name = NameStr(proc->proname);
+	name = pstrdup(NameStr(proc->proname));
 	if (strncmp(name, "mf_", 3) != 0)
 		elog(ERROR, "mf_gate is bound to \"%s\", which is not an mf_* function", name);
 	body = LookupFuncName(list_make2(makeString("mf"), makeString(psprintf("_%s", name + 3))),

@@ -216,7 +216,7 @@ mf_train_run(PG_FUNCTION_ARGS)
 	json_object_set_new(metrics, "warnings", MfIdLikeWarnings(warnings));
 	schema = MfSchemaToJson(ds, strcmp(family, "kmeans") == 0 ? "clustering" :
 							classify ? "classification" : "regression");
-	MfTrainPhase("registering");
+	MfTrainPhase(MF_PHASE_REGISTERING);
 
 	MemoryContextSwitchTo(caller);
 	values[0] = PointerGetDatum(DatumGetByteaPCopy(PointerGetDatum(artifact)));

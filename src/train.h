@@ -1,6 +1,6 @@
 /*
- * train.h - shared declarations of in-database training (features.c,
- * train_fit.c, train.c).
+ * train.h - shared declarations of in-database training (source.c,
+ * features.c, train_fit.c, train.c).
  *
  * Design note
  * -----------
@@ -28,6 +28,8 @@
 #include <jansson.h>
 
 #include "fmgr.h"
+
+#include "job_state.h"
 
 #include "model_meta.h"			/* MfColKind, MfModelMeta (pure C) */
 
@@ -105,12 +107,35 @@ typedef struct MfEncodeOpts
 /* kernels/json_util.c (also in mf_config.h, which clashes with mf_kernels.h) */
 extern char *mf_json_canonical(const json_t *value);
 
-/* features.c */
+/* Rows between interrupt checks, and distinct label values cached at most. */
+#define MF_CHECK_ROWS 16384
+#define MF_LABEL_CACHE_MAX 4096
+
+/* Hash of a 64-bit pattern (splitmix64 finaliser). */
+static inline uint64
+MfMix64(uint64 x)
+{
+	x ^= x >> 30;
+	x *= UINT64CONST(0xbf58476d1ce4e5b9);
+	x ^= x >> 27;
+	x *= UINT64CONST(0x94d049bb133111eb);
+	return x ^ (x >> 31);
+}
+
+/* source.c */
 extern void MfReadSource(MfDataset *ds, const char *source, const char *target,
 						 json_t *features, int64 max_rows, bool classify,
 						 bool from_schema);
 extern MfDataset *MfNewDataset(FunctionCallInfo fcinfo, int author_arg);
 extern char *MfSourceFromItem(const char *source);
+extern char *MfValueLabel(const MfDataset *ds, double v);
+extern void MfTargetTexts(MfDataset *ds);
+extern void *MfHugeAlloc(Size size);
+extern void MfPhaseStart(void);
+extern void MfPhaseEnd(const char *phase);
+extern double MfDatumToDouble(Datum d, Oid typid);
+
+/* features.c */
 extern void MfMapLabels(MfDataset *ds);
 extern double *MfFitEncodeRows(MfDataset *ds, const size_t *train, size_t n_train,
 							   const size_t *test, size_t n_test,
@@ -121,10 +146,6 @@ extern json_t *MfSchemaToJson(const MfDataset *ds, const char *task);
 extern void MfSchemaFromMeta(MfDataset *ds, const MfModelMeta *mm);
 extern void MfLabelsFromSchema(MfDataset *ds);
 extern void MfEncodeWithSchema(MfDataset *ds, const MfModelMeta *mm);
-extern void *MfHugeAlloc(Size size);
-extern void MfPhaseStart(void);
-extern void MfPhaseEnd(const char *phase);
-extern double MfDatumToDouble(Datum d, Oid typid);
 
 /* Where a held-out split is evaluated (mf._evaluate_on_split). */
 typedef struct MfEvalSplit
@@ -136,15 +157,15 @@ typedef struct MfEvalSplit
 
 /*
  * Progress of a run for a background job (src/job_worker.c): phase is
- * "training", "evaluating" or "registering"; epoch > 0 when an epoch ended.
+ * MF_PHASE_TRAINING, _EVALUATING or _REGISTERING; epoch > 0 when an epoch ended.
  * NULL outside job workers.
  */
-typedef void (*MfTrainProgressHookType) (const char *phase, int64 epoch, int64 total,
+typedef void (*MfTrainProgressHookType) (MfJobPhase phase, int64 epoch, int64 total,
 										 double loss, double fraction);
 extern MfTrainProgressHookType MfTrainProgressHook;
 
 /* train_fit.c */
-extern void MfTrainPhase(const char *phase);
+extern void MfTrainPhase(MfJobPhase phase);
 extern json_t *MfEvaluateArtifactSplit(MfDataset *ds, const void *buf, size_t len,
 									   const char *source, const char *target,
 									   const MfEvalSplit *split);

@@ -80,14 +80,14 @@ MfEnvProgress(void *ctx, const MfProgress *p)
 {
 	CHECK_FOR_INTERRUPTS();
 	if (MfTrainProgressHook != NULL)
-		MfTrainProgressHook("training", p->kind == MF_PROGRESS_ITERATION ? p->iteration : 0,
+		MfTrainProgressHook(MF_PHASE_TRAINING, p->kind == MF_PROGRESS_ITERATION ? p->iteration : 0,
 							p->total, p->loss, p->fraction);
 	return 0;
 }
 
 /* Tell a background job (if any) that the run entered a phase. */
 void
-MfTrainPhase(const char *phase)
+MfTrainPhase(MfJobPhase phase)
 {
 	if (MfTrainProgressHook != NULL)
 		MfTrainProgressHook(phase, 0, 0, get_float8_nan(), 0.0);
@@ -837,7 +837,7 @@ MfTrainFamily(MfDataset *ds, const char *family, json_t *config, json_t *options
 	f.shape = MfJsonObject();
 	f.updates = MfJsonObject();
 	json_object_set_new(f.updates, "n_features", json_integer(ds->p));
-	MfTrainPhase("training");
+	MfTrainPhase(MF_PHASE_TRAINING);
 	switch (fam)
 	{
 		case MF_ART_FAMILY_LINEAR_REGRESSION:
@@ -863,7 +863,7 @@ MfTrainFamily(MfDataset *ds, const char *family, json_t *config, json_t *options
 	*config_updates = f.updates;
 	MfPhaseEnd("artifact");
 
-	MfTrainPhase("evaluating");
+	MfTrainPhase(MF_PHASE_EVALUATING);
 	metrics = MfMetrics(&m, ds, X_test, test, n_test);
 	MfPhaseEnd("metrics");
 	INSTR_TIME_SET_CURRENT(t1);

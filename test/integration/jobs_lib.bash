@@ -1,8 +1,9 @@
 # shellcheck shell=bash
 # Helpers of the background-job integration tests (sourced, not a test).
 #
-# The tests run in database mf, which the private cluster's launcher serves
-# (scripts/cluster.sh sets mf.database = 'mf'), with mf_ext installed there.
+# The tests run in database mf of the cluster `make test` made for them (its
+# launcher serves mf: scripts/cluster.sh sets mf.database), never in the demo
+# cluster; mf_ext is installed there.
 # Each test uses its own model names and drops them first, so the tests can
 # run in any order and again.
 set -euo pipefail

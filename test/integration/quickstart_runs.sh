@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make demo` runs the quickstart end to end: the same script (without its
-# package/build set-up, which `make test` has just done) against the private
-# cluster must finish without an error and show what the README promises.
+# package/build set-up, which `make test` has just done) against the tests'
+# own cluster must finish without an error and show what the README promises.
 set -euo pipefail
 cd "${MF_ROOT:-$(dirname "$0")/../..}"
 out="$(MF_DEMO_SETUP=0 scripts/demo.sh 2>&1)" || { printf '%s\n' "$out" | tail -n 40; exit 1; }

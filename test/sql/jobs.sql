@@ -96,6 +96,13 @@ SELECT p.proname FROM pg_proc p WHERE p.pronamespace IN ('mf'::regnamespace, 'pu
    AND (p.proname LIKE '%job%' OR p.proname IN ('mf_wait', 'mf_retrain', 'mf_train_async'))
    AND obj_description(p.oid, 'pg_proc') IS NULL;
 SELECT has_function_privilege('public', 'mf._claim_job(integer)', 'EXECUTE') AS public_can_claim;
+-- The statuses and phases of the CHECK constraints are exactly those of src/job_state.h (expect no rows).
+WITH c AS (SELECT CASE conname WHEN 'jobs_status_known' THEN 'status' ELSE 'phase' END AS kind,
+                  (regexp_matches(pg_get_constraintdef(oid), '''([a-z_]+)''', 'g'))[1] AS name
+             FROM pg_constraint WHERE conrelid = 'mf.jobs'::regclass AND conname IN ('jobs_status_known', 'jobs_phase_known'))
+(SELECT 'only in SQL' AS side, * FROM c EXCEPT SELECT 'only in SQL', * FROM mf._job_states())
+UNION ALL
+(SELECT 'only in C', * FROM mf._job_states() EXCEPT SELECT 'only in C', * FROM c);
 
 -- Leave the shared regression database as we found it (other tests list every model).
 SELECT mf_drop_model('job_model');

@@ -70,5 +70,16 @@ SELECT mf_train('rc_ids', 'rc_customers', 'y', '{"features": ["x"]}');
 SELECT version, training_spec -> 'warnings' AS warnings FROM mf.model_versions v JOIN mf.models m USING (model_id)
  WHERE m.name = 'rc_ids' ORDER BY version;
 
+-- The README's custom-architecture example (the seeds' own) is accepted; embed_dim is d_model,
+-- d_ff a multiplier (default 4), and dropout, batch_size and device get their defaults.
+SELECT mf_create_model('{"name": "rc_tickets", "architecture": "transformer",
+  "layers": {"embedding": {"vocab_size": 30000, "embed_dim": 768},
+             "transformer": {"num_layers": 12, "num_heads": 12},
+             "classifier": {"num_classes": 5}},
+  "config": {"activation": "gelu", "normalization": "layer_norm"}}');
+SELECT config #> '{encoder,d_model}' AS d_model, config #> '{encoder,d_ff}' AS d_ff,
+       config #> '{encoder,dropout}' AS dropout, config #> '{encoder,device}' AS device, v.n_parameters
+  FROM mf.catalog c JOIN mf.model_versions v USING (version_id) WHERE c.ref = 'rc_tickets:1.0.0';
+
 SELECT mf_drop_model(name) FROM mf.models WHERE name LIKE 'rc_%' ORDER BY name;
 DROP TABLE rc_data, rc_customers;
