@@ -89,6 +89,8 @@ src/predict.o: CFLAGS += -fvect-cost-model=dynamic
 # So do the binary logistic pass, the linear Gram sums and the encoding loops;
 # they are element-wise or sum each column in row order: same results.
 kernels/logreg.o kernels/linreg.o kernels/moments.o src/features.o src/source.o: CFLAGS += -fvect-cost-model=dynamic
+# The model module scores rows exactly as predict.c does, with the same flags.
+kernels/model.o: CFLAGS += -fvect-cost-model=dynamic
 
 install: install-core
 install-core: mf_core$(DLSUFFIX)
@@ -111,7 +113,10 @@ build/unit/%: kernels/test/%.c $(wildcard kernels/test/*.h) $(KERNEL_SRCS) $(wil
 	@mkdir -p build/unit
 	$(CC) $(UNIT_CFLAGS) -o $@ $< $(KERNEL_SRCS) $(CORE_LIBS) $(BLAS_LIBS)
 
-unit-build: $(UNIT_BINS)
+# Tools the integration tests run (not TAP tests themselves).
+UNIT_TOOLS = build/unit/model_score_cli
+
+unit-build: $(UNIT_BINS) $(UNIT_TOOLS)
 
 # The two commands of the README, plus helpers.
 deps:

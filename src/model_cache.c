@@ -257,32 +257,15 @@ MfPredResolve(text *ref, MfPredResolved *out)
 /* ------------------------------------------------------------ loading */
 
 /*
- * The numeric values of a classifier's labels: labels are numbers unless
- * the target was boolean or one of them does not read as a finite number.
- */
-static void
-MfPredLabelValues(MfPredModel *m, const char *target_type)
-{
-	m->label_values = palloc(sizeof(double) * m->n_labels);
-	m->labels_numeric = target_type == NULL || strcmp(target_type, "boolean") != 0;
-	for (int k = 0; k < m->n_labels; k++)
-	{
-		const char *s = m->labels[k];
-		char	   *end;
-
-		m->label_values[k] = strtod(s, &end);
-		if (*s == '\0' || *end != '\0' || !isfinite(m->label_values[k]))
-			m->labels_numeric = false;
-	}
-}
-
-/*
  * A model from checked metadata (current context = model context, where
  * mm and the tensors it points into live too).
  */
 static void
 MfPredLoadMeta(MfPredModel *m, const MfModelMeta *mm)
 {
+	MfArtAllocator alloc = {MfArtAlloc, MfArtFree, NULL};
+	MfModelError err;
+
 	m->family = mm->family;
 	m->classify = mm->classify;
 	m->n_out = mm->n_out;
@@ -300,14 +283,14 @@ MfPredLoadMeta(MfPredModel *m, const MfModelMeta *mm)
 	m->multinomial = mm->multinomial;
 	m->k = mm->k;
 	m->centers = mm->centers;
-	if (m->classify)
-		MfPredLabelValues(m, mm->target_type);
+	/* the labels' values and the network come from the model module */
+	if (mf_trained_model_from_meta(&m->tm, mm, &alloc, &err) != MF_MODEL_OK)
+		elog(ERROR, "a checked artifact cannot be scored: %s", err.detail);
+	m->labels_numeric = m->tm.labels_numeric;
+	m->label_values = m->tm.label_values;
+	m->mlp = m->tm.mlp;
 	if (m->family == MF_ART_FAMILY_MLP)
-	{
-		if (!mf_model_meta_mlp(mm, &m->mlp))
-			elog(ERROR, "a checked mlp artifact has no valid layout");
-		m->scratch = palloc(sizeof(double) * Max(mfk_mlp_scratch_size(&m->mlp), 1));
-	}
+		m->scratch = palloc(sizeof(double) * Max(m->tm.scratch_len, 1));
 }
 
 /* Read, validate and unpack an artifact into a new model context. */

@@ -20,7 +20,10 @@
  * ((x - mean) / std).  Every row form shares one scoring path (linear
  * sums, the kernels' logistic and k-means rows, and an MLP row computed
  * here without BLAS), so the forms agree bit for bit; mf_predict_batch
- * uses the kernels' blocked BLAS paths and agrees to rounding.
+ * uses the kernels' blocked BLAS paths and agrees to rounding.  The jsonb
+ * form encodes and scores through the model module (kernels/model.c,
+ * MfPredModel.tm), whose arithmetic is this file's, checked bit for bit by
+ * test/integration/model_module.sh; the other forms still score here.
  */
 #include "postgres.h"
 
@@ -590,11 +593,36 @@ MfPredBadJson(const MfPredColumn *col, const char *why)
 			 errmsg("feature \"%s\" %s", col->name, why)));
 }
 
-/* Encode one JSON object of named features into m->xraw. */
+/* The model module's work buffers over the model's preallocated ones. */
+static inline MfModelWork
+MfPredWork(MfPredModel *m)
+{
+	MfModelWork w = {m->xraw, m->xbuf, m->out, m->scratch};
+
+	return w;
+}
+
+/* Raise the SQL error of a row the model module refused. */
+static void
+MfPredModuleError(const MfPredModel *m, const MfModelError *err)
+{
+	if (err->status == MF_MODEL_NOT_FINITE)
+		MfPredNotFinite(m, (size_t) err->feature, err->value);
+	if (err->status == MF_MODEL_MISSING)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("feature \"%s\" is missing from the input", m->cols[err->column].name),
+				 errdetail("Model \"%s\" needs every column of its feature schema; give null to impute.", m->ref)));
+	if (err->status == MF_MODEL_BAD_VALUE && err->column >= 0)
+		MfPredBadJson(&m->cols[err->column], err->detail);
+	elog(ERROR, "model \"%s\" could not score a row: %s", m->ref, err->detail);
+}
+
+/* Encode one JSON object of named features into m->xraw (model module). */
 static const double *
 MfPredJsonArg(MfPredModel *m, json_t *obj)
 {
-	double	   *row = m->xraw;
+	MfModelError err;
 
 	if (!json_is_object(obj))
 		ereport(ERROR,
@@ -602,53 +630,9 @@ MfPredJsonArg(MfPredModel *m, json_t *obj)
 				 errmsg("input must be a JSON object of named features or an array of them"),
 				 errdetail("Got a JSON %s.", json_is_array(obj) ? "array" :
 						   json_is_string(obj) ? "string" : json_is_number(obj) ? "number" : "scalar")));
-	for (int i = 0; i < m->ncols; i++)
-	{
-		const MfPredColumn *col = &m->cols[i];
-		json_t	   *v = json_object_get(obj, col->name);
-
-		if (v == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_COLUMN),
-					 errmsg("feature \"%s\" is missing from the input", col->name),
-					 errdetail("Model \"%s\" needs every column of its feature schema; give null to impute.", m->ref)));
-		if (col->kind != MF_COL_CATEGORICAL)
-		{
-			double		x = 0.0;
-
-			if (json_is_number(v))
-				x = json_number_value(v);
-			else if (json_is_boolean(v))
-				x = json_is_true(v) ? 1.0 : 0.0;
-			else if (json_is_string(v))
-			{
-				char	   *end;
-				const char *s = json_string_value(v);
-
-				x = strtod(s, &end);
-				if (*s == '\0' || *end != '\0')
-					MfPredBadJson(col, "must be a number");
-			}
-			else if (!json_is_null(v))
-				MfPredBadJson(col, "must be a number");
-			if (!json_is_null(v) && !isfinite(x))
-				MfPredNotFinite(m, col->offset, x);
-			MfPredSetNumber(col, row, x, json_is_null(v));
-		}
-		else if (json_is_null(v))
-			MfPredSetCategory(col, row, NULL, 0, true);
-		else if (json_is_string(v))
-			MfPredSetCategory(col, row, json_string_value(v), (int) json_string_length(v), false);
-		else if (json_is_object(v) || json_is_array(v))
-			MfPredBadJson(col, "must be a string, a number or null");
-		else
-		{
-			char	   *s = json_dumps(v, JSON_ENCODE_ANY);
-
-			MfPredSetCategory(col, row, s, (int) strlen(s), false);
-		}
-	}
-	return row;
+	if (mf_trained_model_encode_json(&m->tm, obj, m->xraw, &err) != MF_MODEL_OK)
+		MfPredModuleError(m, &err);
+	return m->xraw;
 }
 
 /* ------------------------------------------------------------ results */
@@ -941,26 +925,29 @@ mf_predict_proba_cols(PG_FUNCTION_ARGS)
 
 /* ------------------------------------------------------------ SQL: jsonb */
 
-/* The prediction for one encoded row as a JSON object. */
+/* The prediction for one encoded row as a JSON object (model module). */
 static json_t *
 MfPredJsonResult(MfPredModel *m, const double *x)
 {
 	json_t	   *o = json_pack("{}");
-	int			cls = 0;
-	double		v = MfPredRow(m, x, &cls);
+	MfModelWork w = MfPredWork(m);
+	MfModelScore sc;
+	MfModelError err;
 
-	json_object_set_new(o, "prediction", json_real(v));
-	if (m->classify)
+	if (mf_trained_model_score(&m->tm, x, &w, &sc, &err) != MF_MODEL_OK)
+		MfPredModuleError(m, &err);
+	json_object_set_new(o, "prediction", json_real(sc.value));
+	if (sc.label != NULL)
 	{
 		json_t	   *pr = json_pack("{}");
 
-		json_object_set_new(o, "label", json_string(m->labels[cls]));
+		json_object_set_new(o, "label", json_string(sc.label));
 		for (int k = 0; k < m->n_labels; k++)
-			json_object_set_new(pr, m->labels[k], json_real(m->out[k]));
+			json_object_set_new(pr, m->labels[k], json_real(sc.proba[k]));
 		json_object_set_new(o, "probabilities", pr);
 	}
 	else if (m->family == MF_ART_FAMILY_KMEANS)
-		json_object_set_new(o, "cluster", json_integer(cls));
+		json_object_set_new(o, "cluster", json_integer(sc.index));
 	return o;
 }
 

@@ -27,6 +27,7 @@
 
 #include "artifact.h"
 #include "mf_kernels.h"
+#include "model.h"
 #include "train.h"
 
 /* One input column of the feature schema and its encoding (model_meta.h). */
@@ -61,6 +62,7 @@ typedef struct MfPredModel
 	char	  **labels;
 	bool		labels_numeric;
 	double	   *label_values;
+	MfTrainedModel tm;			/* the model module's view (jsonb form) */
 	/* per-row scratch */
 	double	   *xraw;			/* p: an encoded row before scaling */
 	double	   *xbuf;			/* p: the scaled row */

@@ -177,6 +177,8 @@ extern json_t *MfArtifactTensorsJson(const void *buf, size_t len);
 extern void *MfOpenArtifactCopy(const void *data, size_t len, void *view);
 extern void *MfOpenModelArtifact(const void *data, size_t len, MfArtifactView *view,
 								 MfModelMeta *mm);
+extern void *MfArtAlloc(void *ctx, size_t size);	/* palloc for artifacts */
+extern void MfArtFree(void *ctx, void *ptr);
 extern void MfKernelError(int err, const char *what);
 extern void MfArtifactRequire(bool ok, const char *what);
 #ifdef MF_KERNELS_H

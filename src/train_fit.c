@@ -516,7 +516,7 @@ MfNewHistory(int cap)
 }
 
 /* Artifact writer allocation (palloc, huge). */
-static void *
+void *
 MfArtAlloc(void *ctx, size_t size)
 {
 	return MemoryContextAllocExtended(CurrentMemoryContext, Max(size, 1),
@@ -524,7 +524,7 @@ MfArtAlloc(void *ctx, size_t size)
 }
 
 /* Artifact writer free. */
-static void
+void
 MfArtFree(void *ctx, void *ptr)
 {
 	if (ptr != NULL)
