@@ -221,7 +221,8 @@ CREATE INDEX events_model ON mf.events (model_id, event_id);
 
 -- mf.events rejects UPDATE, DELETE and TRUNCATE, whoever asks.
 CREATE FUNCTION mf._events_append_only() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET search_path = pg_catalog, mf, pg_temp AS $$
 BEGIN
 	RAISE EXCEPTION 'mf.events is append-only'
 		USING ERRCODE = 'insufficient_privilege',

@@ -58,7 +58,8 @@ COMMENT ON FUNCTION mf._count_source(text, oid, text) IS 'number of rows of a tr
 
 -- OID of a role that wrote a source (42704 when it was dropped).
 CREATE FUNCTION mf._author_oid(author name) RETURNS oid
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, mf, pg_temp AS $$
 DECLARE
 	o		oid := (SELECT ro.oid FROM pg_catalog.pg_roles ro WHERE ro.rolname = author);
 BEGIN
@@ -73,14 +74,16 @@ $$;
 
 -- Append one line to a job's log.
 CREATE FUNCTION mf._job_event(job_id bigint, level text, message text, details jsonb DEFAULT NULL) RETURNS void
-LANGUAGE sql AS $$
+LANGUAGE sql
+SET search_path = pg_catalog, mf, pg_temp AS $$
 	INSERT INTO mf.job_events (job_id, level, message, details) VALUES (job_id, level, message, details);
 $$;
 COMMENT ON FUNCTION mf._job_event(bigint, text, text, jsonb) IS 'append a line to a job''s log';
 
 -- Mark a version failed, with the reason in its metadata and an audit event.
 CREATE FUNCTION mf._fail_version(version_id bigint, reason text, message text, job_id bigint) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET search_path = pg_catalog, mf, pg_temp AS $$
 DECLARE
 	v		record;
 BEGIN
@@ -103,7 +106,8 @@ COMMENT ON FUNCTION mf._fail_version(bigint, text, text, bigint) IS
 -- Queue a training job for a ref after validating everything that can be checked now.
 CREATE FUNCTION mf._queue_train(ref text, source text, target text, options jsonb, policy jsonb,
 								run_as oid, search_path text) RETURNS bigint
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET search_path = pg_catalog, mf, pg_temp AS $$
 DECLARE
 	r		record;
 	v		mf.model_versions;
@@ -208,7 +212,8 @@ COMMENT ON FUNCTION mf._queue_train(text, text, text, jsonb, jsonb, oid, text) I
 	'validate and queue a training job whose source runs as run_as on search_path (a trained ref gets a derived version first); returns the job id';
 
 CREATE FUNCTION mf._train_async(ref text, source text DEFAULT NULL, target text DEFAULT NULL, options jsonb DEFAULT '{}') RETURNS bigint
-LANGUAGE sql SECURITY DEFINER AS $$
+LANGUAGE sql SECURITY DEFINER
+SET search_path = pg_catalog, mf, pg_temp AS $$
 	SELECT mf._queue_train(ref, source, target, options, NULL, mf._caller(), mf._caller_search_path());
 $$;
 CREATE FUNCTION mf_train_async(ref text, source text DEFAULT NULL, target text DEFAULT NULL, options jsonb DEFAULT '{}') RETURNS bigint
@@ -218,11 +223,10 @@ COMMENT ON FUNCTION mf_train_async(text, text, text, jsonb) IS
 	'queue mf_train(ref, source, target, options) as a background job in this transaction (nothing runs if it rolls back); options may add max_attempts; returns the job id';
 
 CREATE FUNCTION mf._retrain(ref text, options jsonb DEFAULT '{}') RETURNS bigint
-LANGUAGE plpgsql SECURITY DEFINER AS $$
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, mf, pg_temp AS $$
 DECLARE
 	policy_keys constant text[] := ARRAY['promote', 'metric', 'min_delta', 'min_new_rows', 'kept_stage'];
-	metrics_known constant text[] := ARRAY['accuracy', 'precision', 'recall', 'f1', 'roc_auc', 'log_loss',
-										   'r2', 'mse', 'rmse', 'mae', 'inertia'];
 	r		record;
 	v		mf.model_versions;
 	policy	jsonb;
@@ -249,8 +253,8 @@ BEGIN
 		RAISE EXCEPTION 'option "promote" must be "never", "always" or "if_better"'
 			USING ERRCODE = 'invalid_parameter_value', DETAIL = format('Got %s.', options -> 'promote');
 	END IF;
-	IF policy ? 'metric' AND NOT (policy ->> 'metric' = ANY (metrics_known)) THEN
-		RAISE EXCEPTION 'option "metric" must be one of %', array_to_string(metrics_known, ', ')
+	IF policy ? 'metric' AND mf._metric_kind(policy ->> 'metric') IS NULL THEN
+		RAISE EXCEPTION 'option "metric" must be one of %', 'accuracy, precision, recall, f1, roc_auc, log_loss, r2, mse, rmse, mae, inertia'
 			USING ERRCODE = 'invalid_parameter_value', DETAIL = format('Got %s.', policy -> 'metric');
 	END IF;
 	IF jsonb_typeof(policy -> 'min_delta') <> 'number' OR (policy ->> 'min_delta')::float8 < 0 THEN
@@ -308,7 +312,8 @@ COMMENT ON FUNCTION mf_retrain(text, jsonb) IS
 
 -- The promotion decision of a retrain job, taken in the worker's training transaction.
 CREATE FUNCTION mf._decide_promotion(job mf.jobs, v mf.model_versions) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET search_path = pg_catalog, mf, pg_temp AS $$
 DECLARE
 	promote text := coalesce(job.policy ->> 'promote', 'if_better');
 	task	text := v.feature_schema ->> 'task';
@@ -324,7 +329,7 @@ DECLARE
 	reason	text;
 	out		jsonb;
 BEGIN
-	lower_better := metric IN ('mse', 'rmse', 'mae', 'log_loss', 'inertia');
+	lower_better := mf._metric_kind(metric) = 'error';
 	SELECT * INTO base FROM mf.model_versions mv WHERE mv.model_id = v.model_id AND mv.stage = 'production';
 	IF NOT FOUND THEN
 		against := 'retrained version';
@@ -388,7 +393,8 @@ COMMENT ON FUNCTION mf._decide_promotion(mf.jobs, mf.model_versions) IS
 
 -- Launcher: claim the oldest queued job (a job whose role was dropped fails here).
 CREATE FUNCTION mf._claim_job(launcher_pid integer, OUT job_id bigint, OUT role_oid oid) RETURNS SETOF record
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET search_path = pg_catalog, mf, pg_temp AS $$
 DECLARE
 	j		mf.jobs;
 BEGIN
@@ -424,7 +430,8 @@ COMMENT ON FUNCTION mf._claim_job(integer) IS 'launcher: claim the oldest queued
 
 -- Launcher: put back a claimed job whose worker could not be started.
 CREATE FUNCTION mf._unclaim_job(job_id bigint) RETURNS void
-LANGUAGE sql AS $$
+LANGUAGE sql
+SET search_path = pg_catalog, mf, pg_temp AS $$
 	UPDATE mf.jobs u SET status = 'queued', attempts = u.attempts - 1, started_at = NULL, heartbeat_at = NULL,
 		   phase = NULL, progress = 0
 	 WHERE u.job_id = _unclaim_job.job_id AND u.status = 'running';
@@ -433,7 +440,8 @@ COMMENT ON FUNCTION mf._unclaim_job(bigint) IS 'launcher: re-queue a claimed job
 
 -- Launcher: running jobs whose worker is gone are re-queued or failed.
 CREATE FUNCTION mf._recover_jobs(live bigint[]) RETURNS integer
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET search_path = pg_catalog, mf, pg_temp AS $$
 DECLARE
 	j		mf.jobs;
 	n		integer := 0;
@@ -473,7 +481,8 @@ COMMENT ON FUNCTION mf._recover_jobs(bigint[]) IS
 -- Launcher: copy a worker's progress (at most once a second per job).
 CREATE FUNCTION mf._job_progress(job_id bigint, phase text, progress float8, epoch bigint, total_epochs bigint,
 								 loss float8, seen_at timestamptz, log_epoch boolean) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET search_path = pg_catalog, mf, pg_temp AS $$
 BEGIN
 	UPDATE mf.jobs u
 	   SET phase = _job_progress.phase, progress = greatest(u.progress, least(_job_progress.progress, 1)),
@@ -497,7 +506,8 @@ COMMENT ON FUNCTION mf._job_progress(bigint, text, float8, bigint, bigint, float
 CREATE FUNCTION mf._job_begin(job_id bigint, pid integer, blas_threads integer, OUT ref text, OUT source text, OUT target text,
 							  OUT options jsonb, OUT cancel_requested boolean, OUT run_as oid,
 							  OUT search_path text) RETURNS SETOF record
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET search_path = pg_catalog, mf, pg_temp AS $$
 DECLARE
 	j		mf.jobs;
 BEGIN
@@ -533,7 +543,8 @@ COMMENT ON FUNCTION mf._job_begin(bigint, integer, integer) IS
 
 -- Worker: the job succeeded (same transaction as the training).
 CREATE FUNCTION mf._job_succeeded(job_id bigint, trained_ref text) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET search_path = pg_catalog, mf, pg_temp AS $$
 DECLARE
 	j		mf.jobs;
 	v		mf.model_versions;
@@ -574,7 +585,8 @@ COMMENT ON FUNCTION mf._job_succeeded(bigint, text) IS
 -- Worker: the job failed or was cancelled (after the training transaction rolled back);
 -- interrupted by a shutdown, it goes back to the queue without using up an attempt.
 CREATE FUNCTION mf._job_failed(job_id bigint, reason text, message text, sqlstate text) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET search_path = pg_catalog, mf, pg_temp AS $$
 DECLARE
 	j		mf.jobs;
 BEGIN
@@ -612,7 +624,8 @@ REVOKE EXECUTE ON FUNCTION mf._claim_job(integer), mf._unclaim_job(bigint), mf._
 
 -- A job row or 42704.
 CREATE FUNCTION mf._job(job_id bigint) RETURNS mf.jobs
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, mf, pg_temp AS $$
 DECLARE
 	j		mf.jobs;
 BEGIN
@@ -628,14 +641,16 @@ COMMENT ON FUNCTION mf._job(bigint) IS 'a job row; 42704 when unknown';
 
 -- May the acting role act on a job (it queued it, owns its model, or holds mf_admin)?
 CREATE FUNCTION mf._owns_job(j mf.jobs) RETURNS boolean
-LANGUAGE sql VOLATILE AS $$
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, mf, pg_temp AS $$
 	SELECT mf._acts_as('mf_admin') OR mf._acts_as(j.queued_by)
 		   OR coalesce(mf._owns((SELECT v.model_id FROM mf.model_versions v WHERE v.version_id = j.version_id)), false);
 $$;
 COMMENT ON FUNCTION mf._owns_job(mf.jobs) IS 'may the acting role act on a job: it queued it (membership counts), owns its model, or holds mf_admin';
 
 CREATE FUNCTION mf._wait(job_id bigint, timeout interval DEFAULT '1 hour') RETURNS mf.jobs
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER AS $$
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, mf, pg_temp AS $$
 DECLARE
 	j		mf.jobs;
 	deadline timestamptz := clock_timestamp() + coalesce(timeout, '1 hour');
@@ -688,7 +703,8 @@ COMMENT ON FUNCTION mf_wait(bigint, interval) IS
 	'wait (interruptibly) until a job ends or the timeout passes, with a NOTICE per progress step; returns the job row';
 
 CREATE FUNCTION mf._cancel_job(job_id bigint) RETURNS boolean
-LANGUAGE plpgsql SECURITY DEFINER AS $$
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, mf, pg_temp AS $$
 DECLARE
 	j		mf.jobs;
 BEGIN
@@ -725,7 +741,8 @@ COMMENT ON FUNCTION mf_cancel_job(bigint) IS
 	'cancel a queued job, or stop a running one (within a second or two; its version is marked failed with reason cancelled); false when it had already ended';
 
 CREATE FUNCTION mf_job_log(job_id bigint) RETURNS SETOF mf.job_events
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, mf, pg_temp AS $$
 BEGIN
 	IF NOT EXISTS (SELECT 1 FROM mf.jobs u WHERE u.job_id = mf_job_log.job_id) THEN
 		RAISE EXCEPTION 'job % does not exist', job_id

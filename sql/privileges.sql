@@ -49,30 +49,26 @@ GRANT SELECT (job_id, kind, version_id, status, progress, phase, epoch, total_ep
 			  result, target, options, policy, cancel_requested, run_as)
 	ON mf.jobs TO mf_reader;
 
--- Every function: the body of each gate documented, a fixed search_path for
--- SQL and PL/pgSQL (C functions qualify every name they use); internal
--- functions are not PUBLIC, except the argument forms of prediction that
+-- Every function: the body of each gate documented (every SQL and PL/pgSQL
+-- function declares SET search_path = pg_catalog, mf, pg_temp itself; C
+-- functions qualify every name they use); internal functions are not PUBLIC, except the argument forms of prediction that
 -- the planner substitutes into users' queries and the pure helpers of the
 -- invoker's functions mf_search_models (version order, known names).
 DO $$
 DECLARE
 	f		record;
 BEGIN
-	FOR f IN SELECT p.oid::regprocedure AS sig, l.lanname, n.nspname, p.proname, p.prosrc,
+	FOR f IN SELECT p.oid::regprocedure AS sig, n.nspname, p.proname, p.prosrc,
 					to_regprocedure(format('mf._%s(%s)', substr(p.proname, 4),
 										   pg_catalog.oidvectortypes(p.proargtypes))) AS body
 			   FROM pg_catalog.pg_depend d
 			   JOIN pg_catalog.pg_proc p ON p.oid = d.objid AND d.classid = 'pg_catalog.pg_proc'::regclass
-			   JOIN pg_catalog.pg_language l ON l.oid = p.prolang
 			   JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
 			  WHERE d.refclassid = 'pg_catalog.pg_extension'::regclass AND d.deptype = 'e'
 				AND d.refobjid = (SELECT e.oid FROM pg_catalog.pg_extension e WHERE e.extname = 'mf_ext') LOOP
 		IF f.prosrc = 'mf_gate' THEN
 			EXECUTE format('COMMENT ON FUNCTION %s IS %L', f.body,
 						   format('body of %s (SECURITY DEFINER, run only through it: see that function''s comment)', f.proname));
-		END IF;
-		IF f.lanname IN ('sql', 'plpgsql') THEN
-			EXECUTE format('ALTER FUNCTION %s SET search_path = pg_catalog, mf, pg_temp', f.sig);
 		END IF;
 		IF f.nspname = 'mf' AND f.proname NOT IN ('_predict_args', '_predict_label_args', '_predict_proba_args',
 												  '_predict_cols', '_predict_label_cols', '_predict_proba_cols',

@@ -23,20 +23,23 @@ COMMENT ON FUNCTION mf._caller_search_path() IS 'the acting role''s search_path 
 
 -- The acting role's name.
 CREATE FUNCTION mf._actor() RETURNS name
-LANGUAGE sql VOLATILE AS $$
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, mf, pg_temp AS $$
 	SELECT pg_catalog.pg_get_userbyid(mf._caller());
 $$;
 
 -- Does the acting role belong to role r (directly or not; false when r does not exist)?
 CREATE FUNCTION mf._acts_as(r name) RETURNS boolean
-LANGUAGE sql VOLATILE AS $$
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, mf, pg_temp AS $$
 	SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_roles ro WHERE ro.rolname = r)
 				THEN pg_catalog.pg_has_role(mf._caller(), r, 'MEMBER') ELSE false END;
 $$;
 
 -- Raise 42501 unless the acting role belongs to role r (mf_reader, mf_trainer, ...).
 CREATE FUNCTION mf._require_role(r name, what text) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET search_path = pg_catalog, mf, pg_temp AS $$
 BEGIN
 	IF NOT mf._acts_as(r) THEN
 		RAISE EXCEPTION 'permission denied to %', what
@@ -49,13 +52,15 @@ $$;
 
 -- May the acting role change the model (its owner, a member of it, or mf_admin)?
 CREATE FUNCTION mf._owns(model_id bigint) RETURNS boolean
-LANGUAGE sql VOLATILE AS $$
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, mf, pg_temp AS $$
 	SELECT mf._acts_as('mf_admin') OR mf._acts_as((SELECT m.owner FROM mf.models m WHERE m.model_id = _owns.model_id));
 $$;
 
 -- Raise 42501 unless the acting role owns the model (membership counts) or holds mf_admin.
 CREATE FUNCTION mf._require_owner(model_id bigint, what text) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET search_path = pg_catalog, mf, pg_temp AS $$
 DECLARE
 	m		mf.models;
 BEGIN
@@ -72,7 +77,8 @@ $$;
 
 -- A feature schema without raw training values: categories become their count.
 CREATE FUNCTION mf._redact_schema(fs jsonb) RETURNS jsonb
-LANGUAGE sql IMMUTABLE AS $$
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, mf, pg_temp AS $$
 	SELECT CASE WHEN fs IS NULL OR NOT fs ? 'columns' THEN fs ELSE
 		fs || jsonb_build_object(
 			'columns', (SELECT coalesce(jsonb_agg(CASE WHEN c ? 'categories'
@@ -97,11 +103,13 @@ COMMENT ON FUNCTION mf._redact_schema(jsonb) IS
 -- Sort key of a semantic version.
 CREATE FUNCTION mf._semver_key(version text) RETURNS integer[]
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, mf, pg_temp
 RETURN string_to_array(version, '.')::integer[];
 
 -- Check a semantic version string, raising 22023 naming 'what'.
 CREATE FUNCTION mf._check_semver(version text, what text) RETURNS text
-LANGUAGE plpgsql IMMUTABLE AS $$
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, mf, pg_temp AS $$
 BEGIN
 	IF version !~ '^(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})$' THEN
 		RAISE EXCEPTION 'invalid version "%"', version
@@ -113,21 +121,34 @@ BEGIN
 END;
 $$;
 
+-- The kind of a known metric: score (in [0, 1], higher is better), r2 (at
+-- most 1, higher is better) or error (at least 0, lower is better); NULL
+-- for any other name.  The one list of metrics range checks and retrain
+-- policies use.
+CREATE FUNCTION mf._metric_kind(metric text) RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, mf, pg_temp AS $$
+	SELECT CASE WHEN metric IN ('accuracy', 'precision', 'recall', 'f1', 'roc_auc') THEN 'score'
+				WHEN metric = 'r2' THEN 'r2'
+				WHEN metric IN ('mse', 'rmse', 'mae', 'log_loss', 'inertia') THEN 'error' END;
+$$;
+
 -- 22023 for a metric outside its range: scores in [0, 1], r2 at most 1, errors at least 0.
 CREATE FUNCTION mf._check_metric_ranges(metrics jsonb, what text) RETURNS void
-LANGUAGE plpgsql IMMUTABLE AS $$
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, mf, pg_temp AS $$
 DECLARE
 	bad		record;
 BEGIN
 	SELECT key, value::text AS v,
-		   CASE WHEN key IN ('accuracy', 'precision', 'recall', 'f1', 'roc_auc') THEN 'between 0 and 1'
-				WHEN key = 'r2' THEN 'at most 1' ELSE 'at least 0' END AS range
+		   CASE mf._metric_kind(key) WHEN 'score' THEN 'between 0 and 1' WHEN 'r2' THEN 'at most 1'
+				ELSE 'at least 0' END AS range
 	  INTO bad
 	  FROM jsonb_each(metrics)
 	 WHERE jsonb_typeof(value) = 'number'
-	   AND ((key IN ('accuracy', 'precision', 'recall', 'f1', 'roc_auc') AND value::text::float8 NOT BETWEEN 0 AND 1)
-			OR (key = 'r2' AND value::text::float8 > 1)
-			OR (key IN ('mse', 'rmse', 'mae', 'log_loss', 'inertia') AND value::text::float8 < 0))
+	   AND CASE mf._metric_kind(key) WHEN 'score' THEN value::text::float8 NOT BETWEEN 0 AND 1
+									 WHEN 'r2' THEN value::text::float8 > 1
+									 WHEN 'error' THEN value::text::float8 < 0 ELSE false END
 	 ORDER BY key LIMIT 1;
 	IF FOUND THEN
 		RAISE EXCEPTION 'metric "%" must be %', bad.key, bad.range
@@ -142,7 +163,8 @@ $$;
 
 -- Check a model name, raising 22023 naming 'what'.
 CREATE FUNCTION mf._check_name(name text, what text) RETURNS text
-LANGUAGE plpgsql IMMUTABLE AS $$
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, mf, pg_temp AS $$
 BEGIN
 	IF name IS NULL OR name !~ '^[a-z][a-z0-9_]{0,62}$' THEN
 		RAISE EXCEPTION 'invalid model name "%"', name
@@ -157,7 +179,8 @@ $$;
 -- Resolve a ref ('name', 'name:1.2.0', 'name@stage', 'name@alias') to a version.
 CREATE FUNCTION mf._resolve(ref text, OUT version_id bigint, OUT model_id bigint,
 							OUT model_name text, OUT version text)
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, mf, pg_temp AS $$
 DECLARE
 	m		text[];
 	label	text;
@@ -219,7 +242,8 @@ COMMENT ON FUNCTION mf._resolve(text) IS 'resolve a model reference to its versi
 -- Append one audit event.
 CREATE FUNCTION mf._event(action text, model_id bigint, model_name text, version_id bigint,
 						  version text, before jsonb, after jsonb) RETURNS void
-LANGUAGE sql AS $$
+LANGUAGE sql
+SET search_path = pg_catalog, mf, pg_temp AS $$
 	INSERT INTO mf.events (actor, action, model_id, model_name, version_id, version, before, after)
 	VALUES (mf._actor(), action, model_id, model_name, version_id, version, before, after);
 $$;
@@ -227,7 +251,8 @@ $$;
 -- Lock a model row for the rest of the transaction (serialises version creation).
 -- 42704 when it was dropped meanwhile (after the caller resolved it).
 CREATE FUNCTION mf._lock_model(model_id bigint) RETURNS mf.models
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET search_path = pg_catalog, mf, pg_temp AS $$
 DECLARE
 	m		mf.models;
 BEGIN
@@ -243,7 +268,8 @@ $$;
 
 -- Expand a top-level "template" key from mf.templates (RFC 7386 merge of the rest over it).
 CREATE FUNCTION mf._expand_template(config jsonb) RETURNS jsonb
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, mf, pg_temp AS $$
 DECLARE
 	tconfig jsonb;
 BEGIN
@@ -261,7 +287,8 @@ $$;
 
 -- Next version of a model: one minor step above its highest version.
 CREATE FUNCTION mf._next_version(model_id bigint) RETURNS text
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, mf, pg_temp AS $$
 DECLARE
 	k		integer[] := (SELECT mf._semver_key(v.version) FROM mf.model_versions v
 						   WHERE v.model_id = _next_version.model_id ORDER BY 1 DESC LIMIT 1);
@@ -282,7 +309,8 @@ $$;
 -- Insert a version from a config (already template-expanded); returns 'name:version'.
 CREATE FUNCTION mf._add_version(config jsonb, parent_version_id bigint, improvements text[],
 								expect_model_id bigint) RETURNS text
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET search_path = pg_catalog, mf, pg_temp AS $$
 DECLARE
 	n		record;
 	mdl		mf.models;
@@ -356,7 +384,8 @@ $$;
 
 -- The catalog row of a resolved version as a ref string.
 CREATE FUNCTION mf._ref(version_id bigint) RETURNS text
-LANGUAGE sql STABLE AS $$
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, mf, pg_temp AS $$
 	SELECT m.name || ':' || v.version FROM mf.model_versions v JOIN mf.models m USING (model_id)
 	 WHERE v.version_id = _ref.version_id;
 $$;
@@ -366,7 +395,8 @@ $$;
 -- ---------------------------------------------------------------------------
 
 CREATE FUNCTION mf._create_model(config jsonb) RETURNS text
-LANGUAGE plpgsql SECURITY DEFINER AS $$
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, mf, pg_temp AS $$
 BEGIN
 	PERFORM mf._require_role('mf_trainer', 'create models');
 	RETURN mf._add_version(mf._expand_template(config), NULL, '{}', NULL);
@@ -378,7 +408,8 @@ CREATE FUNCTION mf_create_model(config jsonb) RETURNS text
 COMMENT ON FUNCTION mf_create_model(jsonb) IS 'validate a config, create the model if new and a version; returns name:version';
 
 CREATE FUNCTION mf._create_model(template text, config jsonb) RETURNS text
-LANGUAGE plpgsql SECURITY DEFINER AS $$
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, mf, pg_temp AS $$
 BEGIN
 	IF NOT EXISTS (SELECT 1 FROM mf.templates t WHERE t.name = template) THEN
 		RAISE EXCEPTION 'template "%" does not exist', template
@@ -395,7 +426,8 @@ CREATE FUNCTION mf_create_model(template text, config jsonb) RETURNS text
 COMMENT ON FUNCTION mf_create_model(text, jsonb) IS 'create a model from a named template deep-merged with overrides';
 
 CREATE FUNCTION mf._create_model_from_yaml(config text) RETURNS text
-LANGUAGE plpgsql SECURITY DEFINER AS $$
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, mf, pg_temp AS $$
 BEGIN
 	RETURN mf._create_model(mf._yaml_to_jsonb(config));
 END;
@@ -408,7 +440,8 @@ COMMENT ON FUNCTION mf_create_model_from_yaml(text) IS 'create a model from a YA
 CREATE FUNCTION mf._register_model(ref text, name text DEFAULT NULL, version text DEFAULT NULL,
 								  description text DEFAULT NULL, tags text[] DEFAULT NULL,
 								  metadata jsonb DEFAULT NULL, metrics jsonb DEFAULT NULL) RETURNS text
-LANGUAGE plpgsql SECURITY DEFINER AS $$
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, mf, pg_temp AS $$
 DECLARE
 	r		record;
 	before	jsonb;
@@ -494,7 +527,8 @@ COMMENT ON FUNCTION mf_register_model(text, text, text, text, text[], jsonb, jso
 	'name or rename a model, set a version string, merge tags, metadata and measured metrics';
 
 CREATE FUNCTION mf._get_model(ref text) RETURNS jsonb
-LANGUAGE plpgsql STABLE SECURITY DEFINER AS $$
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, mf, pg_temp AS $$
 BEGIN
 	PERFORM mf._require_role('mf_reader', 'read the model catalog');
 	RETURN (
@@ -548,7 +582,8 @@ COMMENT ON FUNCTION mf_get_model(text) IS
 
 -- A family or stage name, matched case-insensitively; 42704 with a suggestion when unknown.
 CREATE FUNCTION mf._known_word(what text, word text, known text[]) RETURNS text
-LANGUAGE plpgsql IMMUTABLE AS $$
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, mf, pg_temp AS $$
 DECLARE
 	w		text := lower(btrim(word));
 	near	text;
@@ -573,7 +608,8 @@ $$;
 CREATE FUNCTION mf_search_models(tags text[] DEFAULT NULL, min_accuracy float8 DEFAULT NULL,
 								 family text DEFAULT NULL, stage text DEFAULT NULL)
 	RETURNS SETOF mf.catalog
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, mf, pg_temp AS $$
 DECLARE
 	fam		text := mf._known_word('family', family, ARRAY['linear_regression', 'logistic_regression', 'mlp',
 																  'kmeans', 'transformer']);
@@ -595,7 +631,8 @@ COMMENT ON FUNCTION mf._known_word(text, text, text[]) IS
 
 CREATE FUNCTION mf._create_version(base_model text, improvements text[] DEFAULT '{}',
 								  config_updates jsonb DEFAULT '{}') RETURNS text
-LANGUAGE plpgsql SECURITY DEFINER AS $$
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, mf, pg_temp AS $$
 DECLARE
 	r		record;
 	base	jsonb;
@@ -636,7 +673,8 @@ COMMENT ON FUNCTION mf_create_version(text, text[], jsonb) IS
 	'new version from a base: JSON merge patch over its config, lineage kept, minor version bump';
 
 CREATE FUNCTION mf._set_stage(ref text, stage text) RETURNS text
-LANGUAGE plpgsql SECURITY DEFINER AS $$
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, mf, pg_temp AS $$
 DECLARE
 	r		record;
 	cur		mf.model_versions;
@@ -683,7 +721,8 @@ COMMENT ON FUNCTION mf_set_stage(text, text) IS
 	'move a version to a lifecycle stage; production needs a trained version and archives the previous one';
 
 CREATE FUNCTION mf._set_alias(ref text, alias text) RETURNS text
-LANGUAGE plpgsql SECURITY DEFINER AS $$
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, mf, pg_temp AS $$
 DECLARE
 	r		record;
 	old		bigint;
@@ -712,7 +751,8 @@ CREATE FUNCTION mf_set_alias(ref text, alias text) RETURNS text
 COMMENT ON FUNCTION mf_set_alias(text, text) IS 'point a named alias (champion, challenger, ...) at a version';
 
 CREATE FUNCTION mf._drop_alias(model text, alias text) RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER AS $$
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, mf, pg_temp AS $$
 DECLARE
 	mid		bigint;
 	old		bigint;
@@ -737,13 +777,15 @@ CREATE FUNCTION mf_drop_alias(model text, alias text) RETURNS void
 COMMENT ON FUNCTION mf_drop_alias(text, text) IS 'remove an alias from a model';
 
 CREATE FUNCTION mf_list_templates() RETURNS TABLE(name text, family text, description text, config jsonb)
-LANGUAGE sql STABLE AS $$
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, mf, pg_temp AS $$
 	SELECT t.name, t.family, t.description, t.config FROM mf.templates t ORDER BY t.name;
 $$;
 COMMENT ON FUNCTION mf_list_templates() IS 'templates usable with mf_create_model(template, config)';
 
 CREATE FUNCTION mf._drop_model(name text) RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER AS $$
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, mf, pg_temp AS $$
 DECLARE
 	mdl		mf.models;
 BEGIN

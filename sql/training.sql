@@ -30,7 +30,8 @@ CREATE FUNCTION mf._artifact_tensors(artifact bytea) RETURNS jsonb
 COMMENT ON FUNCTION mf._artifact_tensors(bytea) IS 'every tensor of a validated artifact as {name: [values, row-major]}';
 
 CREATE FUNCTION mf._model_weights(ref text) RETURNS jsonb
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, mf, pg_temp AS $$
 DECLARE
 	r		record;
 	bytes	bytea;
@@ -50,7 +51,8 @@ COMMENT ON FUNCTION mf._model_weights(text) IS 'the trained weights of a version
 -- what it means on search_path (no privilege check: callers check).
 CREATE FUNCTION mf._train_version(ref text, source text, target text, options jsonb,
 								  run_as oid, search_path text) RETURNS text
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET search_path = pg_catalog, mf, pg_temp AS $$
 DECLARE
 	r		record;
 	v		mf.model_versions;
@@ -116,7 +118,8 @@ COMMENT ON FUNCTION mf._train_version(text, text, text, jsonb, oid, text) IS
 	'train a version (a trained one is first derived into a new one), its source run as run_as on search_path; no privilege check';
 
 CREATE FUNCTION mf._train(ref text, source text DEFAULT NULL, target text DEFAULT NULL, options jsonb DEFAULT '{}') RETURNS text
-LANGUAGE plpgsql SECURITY DEFINER AS $$
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, mf, pg_temp AS $$
 BEGIN
 	PERFORM mf._require_owner((SELECT r.model_id FROM mf._resolve(ref) r), 'train');
 	RETURN mf._train_version(ref, source, target, options, mf._caller(), mf._caller_search_path());
@@ -129,7 +132,8 @@ COMMENT ON FUNCTION mf_train(text, text, text, jsonb) IS
 	'train a version in this session on a table, view or query (default: the config''s data section); a trained version is first derived into a new one; returns name:version';
 
 CREATE FUNCTION mf._evaluate(ref text, source text, target text DEFAULT NULL) RETURNS jsonb
-LANGUAGE plpgsql STABLE SECURITY DEFINER AS $$
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, mf, pg_temp AS $$
 DECLARE
 	r		record;
 	bytes	bytea;
@@ -156,7 +160,8 @@ COMMENT ON FUNCTION mf_evaluate(text, text, text) IS
 -- 22023 without a source, or for data keys tabular training cannot honour.
 CREATE FUNCTION mf._data_defaults(config jsonb, src text, tgt text, opts jsonb,
 								  OUT source text, OUT target text, OUT options jsonb)
-LANGUAGE plpgsql IMMUTABLE AS $$
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, mf, pg_temp AS $$
 DECLARE
 	data	jsonb := coalesce(config -> 'data', '{}');
 	unused	text;
@@ -186,7 +191,8 @@ $$;
 
 -- Options of a training call: '{}' for NULL, 22023 unless a JSON object.
 CREATE FUNCTION mf._options_object(options jsonb) RETURNS jsonb
-LANGUAGE plpgsql IMMUTABLE AS $$
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, mf, pg_temp AS $$
 BEGIN
 	IF options IS NOT NULL AND jsonb_typeof(options) <> 'object' THEN
 		RAISE EXCEPTION 'options must be a JSON object'
@@ -199,7 +205,8 @@ COMMENT ON FUNCTION mf._options_object(jsonb) IS 'options of a training call: ''
 
 -- Split mf_train options into run options and a config patch (22023 for unknown keys).
 CREATE FUNCTION mf._train_options(config jsonb, options jsonb, OUT runopts jsonb, OUT patch jsonb)
-LANGUAGE plpgsql IMMUTABLE AS $$
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, mf, pg_temp AS $$
 DECLARE
 	run_keys constant text[] := ARRAY['features', 'test_size', 'seed', 'stratify', 'max_rows',
 									  'max_categories', 'impute', 'standardize'];

@@ -22,6 +22,9 @@ UPDATE mf.job_events SET message = regexp_replace(message, ' on .*$', '')
 UPDATE mf.job_events SET message = regexp_replace(message, ': loading .*$', ': loading the source')
  WHERE level = 'info' AND message LIKE 'started in worker %';
 
+-- The one PL/pgSQL function of catalog.sql (not re-created below) gets its fixed search_path.
+ALTER FUNCTION mf._events_append_only() SET search_path = pg_catalog, mf, pg_temp;
+
 -- The config merge now knows transformer shorthand keys (kernels/config_update.c).
 COMMENT ON FUNCTION mf._merge_patch(jsonb, jsonb) IS 'RFC 7386 JSON merge patch of configs; a transformer shorthand key the patch gives (dropout, d_model, global_config.*, ...) is cleared from the stacks, so normalisation applies it where creation put it (kernels/config_update.c)';
 
