@@ -11,13 +11,15 @@
 
 EXTENSION   = mf_ext
 EXTVERSION  = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" mf_ext.control)
+# The released version the upgrade script of this one starts from.
+PREVVERSION = 0.2.0
 # The install script of this version is built from one file per concern
 # (as pgvector builds vector--x.y.z.sql); sql/mf_ext--*.sql are the frozen
-# scripts of earlier versions and the upgrade scripts between versions.
+# install and upgrade scripts of released versions (never edited).
 SQL_PARTS   = sql/catalog.sql sql/catalog_view.sql sql/registry.sql sql/config_yaml.sql sql/training.sql \
               sql/prediction.sql sql/jobs.sql sql/privileges.sql
 DATA        = $(wildcard sql/mf_ext--*.sql)
-DATA_built  = build/mf_ext--$(EXTVERSION).sql build/mf_ext--0.1.0--0.2.0.sql
+DATA_built  = build/mf_ext--$(EXTVERSION).sql build/mf_ext--$(PREVVERSION)--$(EXTVERSION).sql
 # An upgrade script: its own part (tables, dropped signatures), the view, then every
 # function of the new version as CREATE OR REPLACE (so objects of users that
 # depend on them stay), then the privileges.
@@ -64,9 +66,9 @@ build/mf_ext--$(EXTVERSION).sql: $(SQL_PARTS) mf_ext.control
 	@mkdir -p build
 	cat $(SQL_PARTS) >$@
 
-build/mf_ext--0.1.0--0.2.0.sql: sql/upgrade/0.1.0--0.2.0.sql sql/catalog_view.sql $(SQL_FUNCS) sql/privileges.sql
+build/mf_ext--$(PREVVERSION)--$(EXTVERSION).sql: sql/upgrade/$(PREVVERSION)--$(EXTVERSION).sql sql/catalog_view.sql $(SQL_FUNCS) sql/privileges.sql
 	@mkdir -p build
-	{ cat sql/upgrade/0.1.0--0.2.0.sql sql/catalog_view.sql; sed 's/^CREATE FUNCTION /CREATE OR REPLACE FUNCTION /' $(SQL_FUNCS); \
+	{ cat sql/upgrade/$(PREVVERSION)--$(EXTVERSION).sql sql/catalog_view.sql; sed 's/^CREATE FUNCTION /CREATE OR REPLACE FUNCTION /' $(SQL_FUNCS); \
 	  cat sql/privileges.sql; } >$@
 
 mf_core$(DLSUFFIX): $(CORE_OBJS)
