@@ -83,4 +83,11 @@ typedef struct MfTfSpec
 extern int	mf_tf_spec_from_config(const void *normalized, MfTfSpec *spec,
 								   char *err, size_t errlen);
 
+/*
+ * Trained parameters of the model a spec builds (transformer_model.c; no
+ * allocation), -1 when the spec is invalid.  For an untied spec from a
+ * config it equals mf_config_n_parameters.
+ */
+extern int64_t mf_tf_spec_n_params(const MfTfSpec *spec);
+
 #endif							/* MF_TRANSFORMER_SPEC_H */
