@@ -115,10 +115,24 @@ build/unit/%: kernels/test/%.c $(wildcard kernels/test/*.h) $(KERNEL_SRCS) $(wil
 	@mkdir -p build/unit
 	$(CC) $(UNIT_CFLAGS) -o $@ $< $(KERNEL_SRCS) $(CORE_LIBS) $(BLAS_LIBS)
 
+# text/: the SentencePiece tokenizer shim (C++ behind a C interface, outside
+# the pure-C kernels); its tests are text/test/test_*.c.
+TEXT_CXXFLAGS = -std=c++17 -O2 -g -Wall -Wextra -fPIC
+TEXT_LIBS  = -lsentencepiece_train -lsentencepiece -lstdc++
+TEXT_BINS  = $(patsubst text/test/%.c,build/unit/%,$(wildcard text/test/test_*.c))
+
+build/text/tokenizer.o: text/tokenizer.cc text/tokenizer.h
+	@mkdir -p build/text
+	$(CXX) $(TEXT_CXXFLAGS) -c -o $@ $<
+
+$(TEXT_BINS): build/unit/%: text/test/%.c build/text/tokenizer.o text/tokenizer.h kernels/test/mf_test.h
+	@mkdir -p build/unit
+	$(CC) $(UNIT_CFLAGS) -Itext -o $@ $< build/text/tokenizer.o $(TEXT_LIBS)
+
 # Tools the integration tests run (not TAP tests themselves).
 UNIT_TOOLS = build/unit/model_score_cli
 
-unit-build: $(UNIT_BINS) $(UNIT_TOOLS)
+unit-build: $(UNIT_BINS) $(TEXT_BINS) $(UNIT_TOOLS)
 
 # The two commands of the README, plus helpers.
 deps:
