@@ -993,7 +993,7 @@ test_linear_attention(const char *name, size_t Tq, size_t Tk, int causal,
 					  int pad)
 {
 	LinAttnCtx	c;
-	unsigned char kp[2 * 8] = {0};
+	unsigned char kp[2 * 130] = {0};
 	size_t		nq,
 				nk,
 				i;
@@ -2020,6 +2020,7 @@ main(void)
 	test_linear_attention("causal (prefix sums)", 5, 5, 1, 0);
 	test_linear_attention("causal+padded", 5, 5, 1, 1);
 	test_linear_attention("cross 3x5 padded", 3, 5, 0, 1);
+	test_linear_attention("causal+padded, 3 blocks of rows (T 130)", 130, 130, 1, 1);
 	test_favor();
 	test_state_dict_names();
 	test_layer("layernorm gelu padded", MF_ACT_GELU, MF_TF_LAYERNORM, 0, 1, 0, 0, 0);
