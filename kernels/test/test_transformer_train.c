@@ -65,6 +65,19 @@ spec_of(MfTfKind kind, size_t d, size_t layers, size_t heads, size_t vocab,
 	return s;
 }
 
+/* AdamW at 3e-3, 100 warm-up steps, cosine to 1e-4 over steps; state begun. */
+static void
+begin_cosine(MfTfModel *m, MfTfTrainOpts *o, int steps)
+{
+	mfk_tf_train_defaults(o);
+	o->lr.kind = MF_LR_COSINE;
+	o->lr.base_lr = 3e-3;
+	o->lr.min_lr = 1e-4;
+	o->lr.total_steps = steps;
+	o->lr.warmup_steps = 100;
+	mfk_tf_train_begin(m, o);
+}
+
 /* ------------------------------------------------------------ brackets */
 
 enum
@@ -169,12 +182,7 @@ brackets_batch(const Brackets *ex, const size_t *idx, size_t nb, int32_t *src,
 		}
 		labels[b] = e->label;
 	}
-	memset(in, 0, sizeof(*in));
-	in->B = nb;
-	in->S = S;
-	in->src = src;
-	in->src_pad = pad;
-	in->labels = labels;
+	*in = (MfTfInput) {.B = nb, .S = S, .src = src, .src_pad = pad, .labels = labels};
 }
 
 /* Accuracy of the classifier on ex[0..n). */
@@ -247,13 +255,7 @@ test_brackets(void)
 	MF_DIAG("brackets: %d train, %d test strings of length 2..%d, %.1f %% balanced",
 			BR_TRAIN, BR_TEST, BR_MAX, 100.0 * positives / (BR_TRAIN + BR_TEST));
 	mfk_tf_model_init(&m, &s, 11, &mfk_malloc_allocator);
-	mfk_tf_train_defaults(&o);
-	o.lr.kind = MF_LR_COSINE;
-	o.lr.base_lr = 3e-3;
-	o.lr.min_lr = 1e-4;
-	o.lr.total_steps = steps;
-	o.lr.warmup_steps = 100;
-	mfk_tf_train_begin(&m, &o);
+	begin_cosine(&m, &o, steps);
 	mfk_arena_init(&a, &mfk_malloc_allocator, mfk_tf_model_step_bytes(&m, BR_B, BR_MAX, 0, 1));
 	t0 = now();
 	for (step = 0; step < steps && ok; step++)
@@ -330,15 +332,8 @@ reversal_batch(MfRng *r, int32_t *src, unsigned char *spad, int32_t *tgt,
 			tpad[b * T + t] = t > len[b];
 			labels[b * T + t] = t < len[b] ? s[b][len[b] - 1 - t] : t == len[b] ? RV_EOS : -1;
 		}
-	memset(in, 0, sizeof(*in));
-	in->B = RV_B;
-	in->S = S;
-	in->src = src;
-	in->src_pad = spad;
-	in->T = T;
-	in->tgt = tgt;
-	in->tgt_pad = tpad;
-	in->labels = labels;
+	*in = (MfTfInput) {.B = RV_B, .S = S, .src = src, .src_pad = spad, .T = T, .tgt = tgt,
+	.tgt_pad = tpad, .labels = labels};
 }
 
 /* Exact-match rate of greedy decoding on n fresh strings. */
@@ -401,13 +396,7 @@ test_reversal(void)
 	mfk_rng_seed(&test, 22);
 	mfk_rng_seed(&drop, 23);
 	mfk_tf_model_init(&m, &s, 12, &mfk_malloc_allocator);
-	mfk_tf_train_defaults(&o);
-	o.lr.kind = MF_LR_COSINE;
-	o.lr.base_lr = 3e-3;
-	o.lr.min_lr = 1e-4;
-	o.lr.total_steps = steps;
-	o.lr.warmup_steps = 100;
-	mfk_tf_train_begin(&m, &o);
+	begin_cosine(&m, &o, steps);
 	mfk_arena_init(&a, &mfk_malloc_allocator, mfk_tf_model_step_bytes(&m, RV_B, RV_MAX, RV_MAX + 1, 1));
 	t0 = now();
 	for (step = 0; step < steps && ok; step++)
