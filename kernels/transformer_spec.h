@@ -4,7 +4,7 @@
  * Design note: mf_config.h (configs) and mf_kernels.h (numeric kernels)
  * declare clashing names, so no file includes both.  This header includes
  * neither: the config side fills an MfTfSpec from a validated, normalised
- * config (transformer_spec.c, which includes mf_config.h only) and the
+ * config (model/transformer_spec.c, which includes mf_config.h only) and the
  * kernel side builds a model from it (transformer_model.c, which includes
  * mf_kernels.h).  Activations travel by name (mfk_act_from_name), the other
  * choices as the small enums below, which both sides may use.

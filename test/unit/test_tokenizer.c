@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../kernels/test/mf_test.h"
+#include "mf_test.h"
 #include "tokenizer.h"
 
 enum

@@ -2,7 +2,8 @@
  * transformer_spec.c - a normalised transformer config as an MfTfSpec.
  *
  * Design note: the config library (mf_config.h) is the one owner of what a
- * valid transformer config is; this file only translates its typed view,
+ * valid transformer config is; this file (in model/, which may include both
+ * the config library and the kernels) only translates its typed view,
  * MfTransformerConfig, into the plain MfTfSpec the kernels build a model
  * from (transformer_spec.h says why the two sides meet here).  What the
  * config allows but a trainable text model cannot have (no vocab_size) is
