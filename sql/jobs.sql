@@ -1,8 +1,26 @@
 -- jobs.sql - background jobs.
--- Owns (PL/pgSQL): queueing and validating jobs, their state changes (claim,
--- begin, success, failure, recovery), retrain policies and the promotion
--- decision.  Thin callers of C: the launcher and worker (bgworker/,
--- src/job_worker.c), source checks and counts run as the source's author.
+-- Owns (PL/pgSQL): queueing jobs, their state changes (claim, begin, success,
+-- failure, recovery), retrain policies and the promotion decision.  Thin
+-- callers of C: the launcher and worker (bgworker/, src/job_worker.c), the
+-- training arguments (mf._check_training, src/train_args.c, via
+-- sql/training.sql's mf._training_call), counts and scores of a source run as
+-- its author.  Statuses and phases are those of src/job_state.h; each state
+-- change is one PL/pgSQL function, run by the launcher or worker through SPI
+-- (C never writes mf.jobs itself).
+-- PL/pgSQL functions of 25 lines or more, each the one owner of its rule:
+--   mf._queue_train: what may be queued (max_attempts, a launcher serving this
+--     database, one active job per version); the arguments are checked by C
+--   mf._retrain: the retrain policy options and their defaults, which version
+--     a bare name retrains, skipping on too few new rows (counted by C)
+--   mf._decide_promotion: the promotion decision (the version compared with is
+--     scored by C on the candidate's test split) and the candidate's stage
+--   mf._claim_job: queued -> running (oldest first; dropped roles fail)
+--   mf._recover_jobs: running without a worker -> queued again or failed
+--   mf._job_begin: a worker takes its job; the version -> training
+--   mf._job_succeeded: running -> succeeded, the epoch log, the promotion
+--   mf._job_failed: running -> failed or cancelled (re-queued on shutdown)
+--   mf._wait: waiting for a job (progress lines, snapshot rule)
+--   mf._cancel_job: who may cancel, queued -> cancelled or a running stop
 
 -- ===========================================================================
 -- Background training jobs (bgworker/, src/job_worker.c)

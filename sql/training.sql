@@ -1,8 +1,22 @@
 -- training.sql - in-database training.
--- Owns (PL/pgSQL): deriving a version to train, run options vs hyperparameters,
--- data-section defaults, what a trained version stores (training spec, events).
--- Thin callers of C: reading the source as its author, encoding, fitting,
--- evaluating (src/source.c, features.c, train_fit.c, kernels/).
+-- Owns (PL/pgSQL): what a training call trains (the version, deriving a new one
+-- from a trained one; the data-section defaults; which option keys are
+-- hyperparameters), what a trained version stores (training spec, events).
+-- Thin callers of C: checking the training arguments (family, target, run
+-- options and their defaults, typed hyperparameters: src/train_args.c, which
+-- also lists the run option keys), reading the source as its author,
+-- encoding, fitting, evaluating (src/source.c, features.c, train_fit.c,
+-- kernels/).
+-- PL/pgSQL functions of 25 lines or more, each the one owner of its rule:
+--   mf._training_call: what a training call trains, for mf_train,
+--     mf_train_async and mf_retrain alike (catalog reads and the derived
+--     version; the arguments go to C)
+--   mf._train_version: what a trained version stores (config with learned
+--     keys, training spec, metrics, artifact, event); the run is C
+--   mf._data_defaults: the config's data section as defaults, and which data
+--     keys tabular training honours
+--   mf._train_options: which option keys are run options (from C), which are
+--     hyperparameters or training keys of the config, and unknown keys
 
 -- ---------------------------------------------------------------------------
 -- In-database training (src/train.c, src/train_fit.c, src/source.c, src/features.c)
@@ -53,6 +67,12 @@ CREATE FUNCTION mf._check_training(config jsonb, source text, target text, optio
 	LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION mf._check_training(jsonb, text, text, jsonb, oid, text) IS
 	'check the arguments of a training call as mf._train_run does (family, target, run options, hyperparameters) and read one row of the source (as role author, on search_path): the errors of mf_train(); 0A000 for a temporary table';
+
+CREATE FUNCTION mf._run_option_keys() RETURNS text[]
+	AS 'MODULE_PATHNAME', 'mf_run_option_keys'
+	LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION mf._run_option_keys() IS
+	'the keys of a training call''s options that are run options, not hyperparameters (src/train_args.c reads them)';
 
 -- What a training call trains, for mf_train, mf_train_async and mf_retrain alike:
 -- the version (a trained one is first derived into a new version, tagged
@@ -234,8 +254,7 @@ CREATE FUNCTION mf._train_options(config jsonb, options jsonb, OUT runopts jsonb
 LANGUAGE plpgsql IMMUTABLE
 SET search_path = pg_catalog, mf, pg_temp AS $$
 DECLARE
-	run_keys constant text[] := ARRAY['features', 'test_size', 'seed', 'stratify', 'max_rows',
-									  'max_categories', 'impute', 'standardize'];
+	run_keys constant text[] := mf._run_option_keys();
 	fixed_keys constant text[] := ARRAY['name', 'family', 'data', 'n_features', 'training', 'num_classes',
 										'n_outputs', 'task', 'version', 'description', 'tags'];
 	fam		text := config ->> 'family';

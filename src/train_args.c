@@ -23,7 +23,19 @@
 
 #include "mf_core.h"
 
+#include "catalog/pg_type.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+
 #include "train.h"
+
+/*
+ * The run options: every key of a training call's options that is not a
+ * hyperparameter (mf._train_options sorts the keys with this list).
+ */
+static const char *const MfRunOptionKeys[] = {
+	"features", "test_size", "seed", "stratify", "max_rows", "max_categories", "impute", "standardize"
+};
 
 /* Defaults of the run options (a split is made as training makes it). */
 #define MF_DEFAULT_TEST_SIZE 0.2
@@ -234,6 +246,24 @@ MfReadFeatures(json_t *options)
 	return features;
 }
 
+/* elog when options hold a key that is not a run option (mf._train_options sorted them). */
+static void
+MfRequireRunOptionKeys(json_t *options)
+{
+	const char *key;
+	json_t	   *v;
+
+	json_object_foreach(options, key, v)
+	{
+		bool		known = false;
+
+		for (int i = 0; i < lengthof(MfRunOptionKeys) && !known; i++)
+			known = strcmp(key, MfRunOptionKeys[i]) == 0;
+		if (!known)
+			elog(ERROR, "\"%s\" is not a run option", key);
+	}
+}
+
 /*
  * Check and read the arguments of a training call: family (a name),
  * normalised config, target (NULL: none) and run options (the keys of
@@ -246,6 +276,7 @@ MfReadTrainArgs(MfTrainArgs *a, const char *family, json_t *config, const char *
 	json_t	   *mr = MfOptValue(options, "max_rows");
 
 	memset(a, 0, sizeof(*a));
+	MfRequireRunOptionKeys(options);
 	a->family = MfTrainedFamily(family);
 	a->family_name = family;
 	MfReadFamilyConfig(a, config);
@@ -269,4 +300,17 @@ MfTrainTask(const MfTrainArgs *a)
 {
 	return a->family == MF_FAMILY_KMEANS ? "clustering" :
 		a->classify ? "classification" : "regression";
+}
+
+PG_FUNCTION_INFO_V1(mf_run_option_keys);
+
+/* mf._run_option_keys() RETURNS text[]: the run options, in the order of MfRunOptionKeys. */
+Datum
+mf_run_option_keys(PG_FUNCTION_ARGS)
+{
+	Datum		keys[lengthof(MfRunOptionKeys)];
+
+	for (int i = 0; i < lengthof(MfRunOptionKeys); i++)
+		keys[i] = CStringGetTextDatum(MfRunOptionKeys[i]);
+	PG_RETURN_ARRAYTYPE_P(construct_array(keys, lengthof(keys), TEXTOID, -1, false, TYPALIGN_INT));
 }
