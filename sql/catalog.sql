@@ -12,6 +12,13 @@
  * parameter counting are C (mf_core, over the pure C library in kernels/).
  * Functions users call live in the extension's schema (mf_*); helpers live
  * in schema mf and start with an underscore.
+ *
+ * Owns: the tables in their final form and their constraints (the CHECK
+ * lists of job statuses and phases are compared with src/job_state.h
+ * through mf._job_states() by the tests), and the append-only rule of
+ * mf.events (a trigger).  Thin callers of C: the config helpers declared
+ * here (kernels/config*.c owns every config rule).  No PL/pgSQL function
+ * of 25 lines or more.
  */
 \echo Use "CREATE EXTENSION mf_ext" to load this file. \quit
 
