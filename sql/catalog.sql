@@ -17,7 +17,7 @@
  * lists of job statuses and phases are compared with src/job_state.h
  * through mf._job_states() by the tests), and the append-only rule of
  * mf.events (a trigger).  Thin callers of C: the config helpers declared
- * here (kernels/config*.c owns every config rule).  No PL/pgSQL function
+ * here (config/config*.c owns every config rule).  No PL/pgSQL function
  * of 25 lines or more.
  */
 \echo Use "CREATE EXTENSION mf_ext" to load this file. \quit

@@ -2,7 +2,7 @@
 -- Owns (PL/pgSQL): privilege checks (caller, membership, ownership), reference
 -- resolution (mf._resolve), version numbering, lifecycle (stages, aliases),
 -- registration and search rules, metric ranges, audit events.  Thin callers of
--- C: config validation and normalisation (kernels/config*.c).
+-- C: config validation and normalisation (config/config*.c).
 -- PL/pgSQL functions of 25 lines or more, each the one owner of its rule
 -- (catalog rows, written under the model's lock, in the caller's transaction):
 --   mf._resolve: the reference grammar (name, name:1.2.0, name@stage,

@@ -19,7 +19,7 @@
  *
  * The arguments of a run (family, target, run options, hyperparameters) are
  * checked and read once, by train_args.c, into an MfTrainArgs: the
- * hyperparameters as the typed structs of kernels/mf_config.h, whose
+ * hyperparameters as the typed structs of config/mf_config.h, whose
  * defaults and ranges are the config library's.  train_fit.c maps them onto
  * the kernels' options (kernels/mf_kernels.h); no default is read twice.
  */

@@ -14,7 +14,7 @@
  *   - the run options (features, max_rows, test_size, seed, stratify,
  *     impute, max_categories, standardize) and their defaults;
  *   - the family's hyperparameters, read from the normalised config as
- *     typed structs by kernels/config_*.c, the one owner of their defaults
+ *     typed structs by config/config_*.c, the one owner of their defaults
  *     and ranges (no default is invented here).
  * Which option keys exist, and which are hyperparameters, is decided in
  * PL/pgSQL (mf._train_options in sql/training.sql) before this code runs.
