@@ -31,13 +31,16 @@ PG_CONFIG  ?= /usr/lib/postgresql/15/bin/pg_config
 
 # Preloaded library: no BLAS, no jansson.
 MODULE_big  = mf_ext
-OBJS        = src/preload/mf_ext.o src/session_gucs.o $(patsubst %.c,%.o,$(wildcard bgworker/*.c))
+OBJS        = $(patsubst %.c,%.o,$(wildcard bgworker/*.c))
 
 # Core library: SQL-callable functions over pure C kernels.
-KERNEL_SRCS = $(wildcard kernels/*.c)
+# Pure C (no PostgreSQL headers): the config library, the numeric kernels and
+# the model module; linked into mf_core and into the unit tests.
+KERNEL_SRCS = $(wildcard config/*.c kernels/*.c model/*.c)
 KERNEL_OBJS = $(KERNEL_SRCS:.c=.o)
 CORE_SRCS   = $(wildcard src/*.c)
-CORE_OBJS   = $(CORE_SRCS:.c=.o) $(KERNEL_OBJS)
+# mf_core also defines the session GUCs when mf_ext is not preloaded.
+CORE_OBJS   = $(CORE_SRCS:.c=.o) bgworker/session_gucs.o $(KERNEL_OBJS)
 CORE_LIBS   = -ljansson -lyaml -lz -lm -ldl
 # mf_core loads OpenBLAS on first use (src/blas_loader.c); the unit tests link it.
 BLAS_LIBS   = -lopenblas
@@ -47,7 +50,8 @@ SERVE_SRCS  = $(filter-out serve/mf_serve.c,$(wildcard serve/*.c))
 SERVE_OBJS  = $(SERVE_SRCS:.c=.o)
 SERVE_LIBS  = -lmicrohttpd -lcrypto -lpthread
 
-PG_CPPFLAGS = -I$(CURDIR)/kernels -I$(CURDIR)/src -I$(CURDIR)/bgworker -I$(CURDIR)/serve
+PG_CPPFLAGS = -I$(CURDIR)/config -I$(CURDIR)/kernels -I$(CURDIR)/model -I$(CURDIR)/src -I$(CURDIR)/bgworker \
+              -I$(CURDIR)/serve
 PG_CFLAGS   = -std=gnu11 $(MF_CFLAGS)
 EXTRA_CLEAN = mf_core$(DLSUFFIX) $(CORE_OBJS) $(SERVE_OBJS) serve/mf_serve.o build regression.diffs regression.out results
 
@@ -91,10 +95,10 @@ mf_core$(DLSUFFIX): $(CORE_OBJS)
 		if [ -n "$$missing" ]; then echo "mf_core calls OpenBLAS without a trampoline in src/blas_loader.c:" $$missing >&2; \
 			rm -f $@; exit 1; fi; fi
 
-$(CORE_OBJS): $(wildcard kernels/*.h src/*.h)
-$(SERVE_OBJS) serve/mf_serve.o: $(wildcard kernels/*.h serve/*.h)
+$(CORE_OBJS): $(wildcard config/*.h kernels/*.h model/*.h src/*.h bgworker/*.h)
+$(SERVE_OBJS) serve/mf_serve.o: $(wildcard kernels/*.h model/*.h serve/*.h)
 
-# The standalone server: the serving core, the kernels, no PostgreSQL.
+# The standalone server: the serving core, the model module and kernels, no PostgreSQL.
 build/mf-serve: serve/mf_serve.o $(SERVE_OBJS) $(KERNEL_OBJS)
 	@mkdir -p build
 	$(CC) $(CFLAGS) -o $@ serve/mf_serve.o $(SERVE_OBJS) $(KERNEL_OBJS) $(LDFLAGS) \
@@ -106,7 +110,7 @@ src/predict.o: CFLAGS += -fvect-cost-model=dynamic
 # they are element-wise or sum each column in row order: same results.
 kernels/logreg.o kernels/linreg.o kernels/moments.o src/features.o src/source.o: CFLAGS += -fvect-cost-model=dynamic
 # The model module scores rows exactly as predict.c does, with the same flags.
-kernels/model.o: CFLAGS += -fvect-cost-model=dynamic
+model/model.o: CFLAGS += -fvect-cost-model=dynamic
 
 install: install-core install-serve
 install-core: mf_core$(DLSUFFIX)
@@ -125,21 +129,20 @@ installcheck: | build/regress
 build/regress:
 	mkdir -p $@
 
-# C unit tests of kernels/ and serve/: each {kernels,serve}/test/test_*.c is one program.
-UNIT_SRCS  = $(wildcard kernels/test/test_*.c)
-SERVE_UNIT_SRCS = $(wildcard serve/test/test_*.c)
-UNIT_BINS  = $(patsubst kernels/test/%.c,build/unit/%,$(UNIT_SRCS)) \
-             $(patsubst serve/test/%.c,build/unit/%,$(SERVE_UNIT_SRCS))
-UNIT_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -O2 -g -Wall -Wextra -Ikernels $(MF_CFLAGS)
+# C unit tests of the pure-C folders (config/, kernels/, model/): each
+# test/unit/test_*.c is one program.
+UNIT_SRCS  = $(wildcard test/unit/test_*.c)
+UNIT_BINS  = $(patsubst test/unit/%.c,build/unit/%,$(UNIT_SRCS))
+UNIT_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -O2 -g -Wall -Wextra -Iconfig -Ikernels -Imodel $(MF_CFLAGS)
 
-build/unit/%: kernels/test/%.c $(wildcard kernels/test/*.h) $(KERNEL_SRCS) $(wildcard kernels/*.h)
+build/unit/%: test/unit/%.c $(wildcard test/unit/*.h) $(KERNEL_SRCS) $(wildcard config/*.h kernels/*.h model/*.h)
 	@mkdir -p build/unit
 	$(CC) $(UNIT_CFLAGS) -o $@ $< $(KERNEL_SRCS) $(CORE_LIBS) $(BLAS_LIBS)
 
-# The serving core's tests link its sources (not mf-serve's main).
-build/unit/%: serve/test/%.c $(wildcard serve/test/*.h serve/*.h kernels/*.h) $(SERVE_SRCS) $(KERNEL_SRCS)
+# The serving core's tests (test_serve_*.c) also link serve/ (not mf-serve's main).
+build/unit/test_serve_%: test/unit/test_serve_%.c $(wildcard test/unit/*.h serve/*.h) $(SERVE_SRCS) $(KERNEL_SRCS)
 	@mkdir -p build/unit
-	$(CC) $(UNIT_CFLAGS) -D_GNU_SOURCE -Iserve -Ikernels/test -o $@ $< $(SERVE_SRCS) $(KERNEL_SRCS) \
+	$(CC) $(UNIT_CFLAGS) -D_GNU_SOURCE -Iserve -o $@ $< $(SERVE_SRCS) $(KERNEL_SRCS) \
 		$(SERVE_LIBS) $(CORE_LIBS) $(BLAS_LIBS)
 
 # Tools the integration tests run (not TAP tests themselves).
