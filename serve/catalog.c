@@ -35,9 +35,8 @@ MfServeAlloc(void)
 }
 
 /* Print a message into err (may be NULL); returns false. */
-static bool
-__attribute__((format(printf, 3, 4)))
-MfServeFail(char *err, size_t errlen, const char *fmt,...)
+bool
+mf_serve_fail(char *err, size_t errlen, const char *fmt,...)
 {
 	va_list		ap;
 
@@ -177,23 +176,23 @@ static bool
 MfServeSpecCheck(const char *name, const MfServeVersionSpec *v, char *err, size_t errlen)
 {
 	if (!mf_serve_name_ok(name))
-		return MfServeFail(err, errlen, "served name \"%s\" must be 1 to 127 letters, digits, '_', '-' or '.'",
+		return mf_serve_fail(err, errlen, "served name \"%s\" must be 1 to 127 letters, digits, '_', '-' or '.'",
 						   name ? name : "");
 	if (!mf_serve_semver_ok(v->semver))
-		return MfServeFail(err, errlen, "version \"%s\" of \"%s\" is not MAJOR.MINOR.PATCH",
+		return mf_serve_fail(err, errlen, "version \"%s\" of \"%s\" is not MAJOR.MINOR.PATCH",
 						   v->semver ? v->semver : "", name);
 	if (v->number < 1)
-		return MfServeFail(err, errlen, "version number %lld of \"%s\" must be at least 1",
+		return mf_serve_fail(err, errlen, "version number %lld of \"%s\" must be at least 1",
 						   (long long) v->number, name);
 	if (v->n_labels < 0 || v->n_labels > MF_SERVE_MAX_LABELS || (v->n_labels > 0 && v->labels == NULL))
-		return MfServeFail(err, errlen, "version %lld of \"%s\" has %d labels (at most %d)",
+		return mf_serve_fail(err, errlen, "version %lld of \"%s\" has %d labels (at most %d)",
 						   (long long) v->number, name, v->n_labels, MF_SERVE_MAX_LABELS);
 	for (int i = 0; i < v->n_labels; i++)
 		if (!mf_serve_name_ok(v->labels[i]))
-			return MfServeFail(err, errlen, "label \"%s\" of version %lld of \"%s\" must be 1 to 127 letters, digits, '_', '-' or '.'",
+			return mf_serve_fail(err, errlen, "label \"%s\" of version %lld of \"%s\" must be 1 to 127 letters, digits, '_', '-' or '.'",
 							   v->labels[i] ? v->labels[i] : "", (long long) v->number, name);
 	if (v->artifact == NULL || v->artifact_len == 0)
-		return MfServeFail(err, errlen, "version %lld of \"%s\" has no artifact bytes",
+		return mf_serve_fail(err, errlen, "version %lld of \"%s\" has no artifact bytes",
 						   (long long) v->number, name);
 	return true;
 }
@@ -232,39 +231,39 @@ mf_serve_builder_add_version(MfServeCatalogBuilder *b, const char *name,
 	MfModelStatus st;
 
 	if (b == NULL || spec == NULL || !MfServeSpecCheck(name, spec, err, errlen))
-		return b != NULL && spec != NULL ? false : MfServeFail(err, errlen, "no builder or version");
+		return b != NULL && spec != NULL ? false : mf_serve_fail(err, errlen, "no builder or version");
 	v = calloc(1, sizeof(MfServeVersion));
 	if (v == NULL || !MfServeVersionCopyText(v, spec))
 	{
 		MfServeVersionFree(v);
-		return MfServeFail(err, errlen, "out of memory");
+		return mf_serve_fail(err, errlen, "out of memory");
 	}
 	st = mf_trained_model_open(&v->model, spec->artifact, spec->artifact_len, true, &heap, &merr);
 	if (st != MF_MODEL_OK)
 	{
 		MfServeVersionFree(v);
-		return MfServeFail(err, errlen, "artifact of version %lld of \"%s\" refused: %s%s%s",
+		return mf_serve_fail(err, errlen, "artifact of version %lld of \"%s\" refused: %s%s%s",
 						   (long long) spec->number, name, merr.detail,
 						   merr.member[0] ? " at " : "", merr.member);
 	}
 	if (mf_trained_model_describe(&v->model, &heap, &v->io) != MF_MODEL_OK)
 	{
 		MfServeVersionFree(v);
-		return MfServeFail(err, errlen, "out of memory");
+		return mf_serve_fail(err, errlen, "out of memory");
 	}
 	e = MfServeBuilderEntry(b, name);
 	for (int k = 0; e != NULL && k < e->n_versions; k++)
 		if (e->versions[k]->number == spec->number)
 		{
 			MfServeVersionFree(v);
-			return MfServeFail(err, errlen, "version %lld of \"%s\" is given twice",
+			return mf_serve_fail(err, errlen, "version %lld of \"%s\" is given twice",
 							   (long long) spec->number, name);
 		}
 	nv = e ? realloc(e->versions, sizeof(MfServeVersion *) * (size_t) (e->n_versions + 1)) : NULL;
 	if (nv == NULL)
 	{
 		MfServeVersionFree(v);
-		return MfServeFail(err, errlen, "out of memory");
+		return mf_serve_fail(err, errlen, "out of memory");
 	}
 	e->versions = nv;
 	e->versions[e->n_versions++] = v;
@@ -280,21 +279,21 @@ mf_serve_builder_set_policy(MfServeCatalogBuilder *b, const char *name, const Mf
 	int			idx;
 
 	if (b == NULL || p == NULL || !mf_serve_name_ok(name))
-		return MfServeFail(err, errlen, "served name \"%s\" must be 1 to 127 letters, digits, '_', '-' or '.'",
+		return mf_serve_fail(err, errlen, "served name \"%s\" must be 1 to 127 letters, digits, '_', '-' or '.'",
 						   name ? name : "");
 	if (p->requests_per_minute < 0 || p->max_batch < 0 || p->n_split < 0 || p->n_split > MF_SERVE_MAX_SPLIT)
-		return MfServeFail(err, errlen, "policy of \"%s\": negative limit or more than %d split versions",
+		return mf_serve_fail(err, errlen, "policy of \"%s\": negative limit or more than %d split versions",
 						   name, MF_SERVE_MAX_SPLIT);
 	e = MfServeBuilderEntry(b, name);
 	if (e == NULL)
-		return MfServeFail(err, errlen, "out of memory");
+		return mf_serve_fail(err, errlen, "out of memory");
 	idx = (int) (e - b->entries);
 	e->policy = *p;
 	e->policy.bearer_hash = NULL;
 	free(b->hashes[idx]);
 	b->hashes[idx] = NULL;
 	if (p->bearer_hash != NULL && (b->hashes[idx] = strdup(p->bearer_hash)) == NULL)
-		return MfServeFail(err, errlen, "out of memory");
+		return mf_serve_fail(err, errlen, "out of memory");
 	return true;
 }
 
@@ -333,7 +332,7 @@ MfServeEntryFreeze(MfServeEntry *e, const char *hash, char *err, size_t errlen)
 	double		total = 0.0;
 
 	if (e->n_versions == 0)
-		return MfServeFail(err, errlen, "served name \"%s\" has a policy but no version", e->name);
+		return mf_serve_fail(err, errlen, "served name \"%s\" has a policy but no version", e->name);
 	qsort(e->versions, (size_t) e->n_versions, sizeof(MfServeVersion *), MfServeVersionCmp);
 	e->default_idx = e->n_versions - 1;
 	for (int k = e->n_versions - 1; k >= 0; k--)
@@ -350,15 +349,15 @@ MfServeEntryFreeze(MfServeEntry *e, const char *hash, char *err, size_t errlen)
 		}
 	}
 	if (p->default_number != 0 && (e->default_idx = MfServeVersionIndex(e, p->default_number)) < 0)
-		return MfServeFail(err, errlen, "default version %lld of \"%s\" is not served",
+		return mf_serve_fail(err, errlen, "default version %lld of \"%s\" is not served",
 						   (long long) p->default_number, e->name);
 	for (int s = 0; s < p->n_split; s++)
 	{
 		if ((e->split_idx[s] = MfServeVersionIndex(e, p->split[s].number)) < 0)
-			return MfServeFail(err, errlen, "traffic split of \"%s\" names version %lld, which is not served",
+			return mf_serve_fail(err, errlen, "traffic split of \"%s\" names version %lld, which is not served",
 							   e->name, (long long) p->split[s].number);
 		if (!(p->split[s].weight > 0.0) || p->split[s].weight > 1e12)
-			return MfServeFail(err, errlen, "traffic split of \"%s\": the weight of version %lld must be a positive number",
+			return mf_serve_fail(err, errlen, "traffic split of \"%s\": the weight of version %lld must be a positive number",
 							   e->name, (long long) p->split[s].number);
 		total += p->split[s].weight;
 		e->split_cum[s] = total;
@@ -366,10 +365,10 @@ MfServeEntryFreeze(MfServeEntry *e, const char *hash, char *err, size_t errlen)
 	for (int s = 0; s < p->n_split; s++)
 		e->split_cum[s] /= total;
 	if (p->max_batch < 0 || p->requests_per_minute < 0)
-		return MfServeFail(err, errlen, "policy of \"%s\": negative limit", e->name);
+		return mf_serve_fail(err, errlen, "policy of \"%s\": negative limit", e->name);
 	e->has_bearer = hash != NULL;
 	if (hash != NULL && !mf_serve_bearer_parse(hash, &e->bearer))
-		return MfServeFail(err, errlen, "bearer token hash of \"%s\" is not sha256$<32 hex>$<64 hex>", e->name);
+		return mf_serve_fail(err, errlen, "bearer token hash of \"%s\" is not sha256$<32 hex>$<64 hex>", e->name);
 	return true;
 }
 
@@ -381,7 +380,7 @@ mf_serve_builder_finish(MfServeCatalogBuilder *b, char *err, size_t errlen)
 
 	if (b == NULL)
 	{
-		MfServeFail(err, errlen, "no builder");
+		mf_serve_fail(err, errlen, "no builder");
 		return NULL;
 	}
 	for (int i = 0; i < b->n_entries; i++)
@@ -393,7 +392,7 @@ mf_serve_builder_finish(MfServeCatalogBuilder *b, char *err, size_t errlen)
 	c = calloc(1, sizeof(MfServeCatalog));
 	if (c == NULL)
 	{
-		MfServeFail(err, errlen, "out of memory");
+		mf_serve_fail(err, errlen, "out of memory");
 		mf_serve_builder_discard(b);
 		return NULL;
 	}

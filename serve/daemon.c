@@ -135,11 +135,13 @@ MfDaemonRefuse(MfServeDaemon *d, struct MHD_Connection *conn, MfServeConn *st, i
 			   const char *msg)
 {
 	MfServeResponse r = {0};
+	json_t	   *o = json_pack("{s:s}", "error", msg);
 
 	st->refused = true;
 	r.status = status;
 	r.content_type = "application/json";
-	r.body = json_dumps(json_pack("{s:s}", "error", msg), JSON_COMPACT | JSON_ENCODE_ANY);
+	r.body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
 	r.body_len = r.body ? strlen(r.body) : 0;
 	if (status == 503)
 		r.retry_after = 1;

@@ -140,7 +140,6 @@ mf_serve_error(MfServeCall *c, int status, const char *fmt,...)
 {
 	char		msg[1024];
 	va_list		ap;
-
 	json_t	   *text;
 
 	va_start(ap, fmt);

@@ -60,19 +60,6 @@ MfDirWarn(MfServeWarnFn warn, void *arg, const char *fmt,...)
 	warn(arg, msg);
 }
 
-/* Print a message into err; returns false. */
-static bool
-__attribute__((format(printf, 3, 4)))
-MfDirFail(char *err, size_t errlen, const char *fmt,...)
-{
-	va_list		ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return false;
-}
-
 /* Join a and b with '/' into out; false when it does not fit. */
 static bool
 MfDirJoin(char *out, size_t len, const char *a, const char *b)
@@ -155,29 +142,29 @@ MfDirCheckJson(MfDirVersion *dv, int64_t number, char *err, size_t errlen)
 	json_t	   *l;
 
 	if (!json_is_object(o) || !MfDirString(o, "format") || strcmp(MfDirString(o, "format"), "mf-serving/1") != 0)
-		return MfDirFail(err, errlen, "\"format\" must be \"mf-serving/1\"");
+		return mf_serve_fail(err, errlen, "\"format\" must be \"mf-serving/1\"");
 	if (!MfDirString(o, "name") || MfDirString(o, "name")[0] == '\0')
-		return MfDirFail(err, errlen, "\"name\" must be a non-empty string");
+		return mf_serve_fail(err, errlen, "\"name\" must be a non-empty string");
 	if (!mf_serve_semver_ok(MfDirString(o, "version")))
-		return MfDirFail(err, errlen, "\"version\" must be a semver MAJOR.MINOR.PATCH");
+		return mf_serve_fail(err, errlen, "\"version\" must be a semver MAJOR.MINOR.PATCH");
 	if (!json_is_integer(num) || json_integer_value(num) != number)
-		return MfDirFail(err, errlen, "\"version_number\" must be %lld, the directory's number", (long long) number);
+		return mf_serve_fail(err, errlen, "\"version_number\" must be %lld, the directory's number", (long long) number);
 	if (!MfDirString(o, "family"))
-		return MfDirFail(err, errlen, "\"family\" must be a string");
+		return mf_serve_fail(err, errlen, "\"family\" must be a string");
 	if (labels != NULL && (!json_is_array(labels) || json_array_size(labels) > MF_SERVE_MAX_LABELS))
-		return MfDirFail(err, errlen, "\"labels\" must be a list of at most %d strings", MF_SERVE_MAX_LABELS);
+		return mf_serve_fail(err, errlen, "\"labels\" must be a list of at most %d strings", MF_SERVE_MAX_LABELS);
 	json_array_foreach(labels, i, l)
 	{
 		if (!mf_serve_name_ok(json_string_value(l)))
-			return MfDirFail(err, errlen, "\"labels\"[%zu] must be a label (letters, digits, '_', '-', '.')", i);
+			return mf_serve_fail(err, errlen, "\"labels\"[%zu] must be a label (letters, digits, '_', '-', '.')", i);
 		dv->labels[dv->n_labels++] = json_string_value(l);
 	}
 	if (art == NULL || art[0] == '\0' || art[0] == '.' || strchr(art, '/') != NULL)
-		return MfDirFail(err, errlen, "\"artifact\" must be a file name in the version directory");
+		return mf_serve_fail(err, errlen, "\"artifact\" must be a file name in the version directory");
 	if (sha == NULL || strlen(sha) != 64 || strspn(sha, "0123456789abcdef") != 64)
-		return MfDirFail(err, errlen, "\"artifact_sha256\" must be 64 lowercase hex digits");
+		return mf_serve_fail(err, errlen, "\"artifact_sha256\" must be 64 lowercase hex digits");
 	if (json_object_get(o, "trained_at") != NULL && !json_is_string(json_object_get(o, "trained_at")))
-		return MfDirFail(err, errlen, "\"trained_at\" must be a string");
+		return mf_serve_fail(err, errlen, "\"trained_at\" must be a string");
 	return true;
 }
 
@@ -196,27 +183,27 @@ MfDirVersionLoad(MfServeCatalogBuilder *b, const char *dir, const char *name, in
 	bool		ok = false;
 
 	if (!MfDirJoin(path, sizeof(path), dir, "serving.json"))
-		return MfDirFail(err, errlen, "path too long");
+		return mf_serve_fail(err, errlen, "path too long");
 	text = MfDirRead(path, MF_DIR_MAX_JSON, &len, why, sizeof(why));
 	if (text == NULL)
-		return MfDirFail(err, errlen, "%s: %s", path, why);
+		return mf_serve_fail(err, errlen, "%s: %s", path, why);
 	dv.json = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
 	free(text);
 	if (dv.json == NULL)
-		return MfDirFail(err, errlen, "%s: not JSON: %s", path, jerr.text);
+		return mf_serve_fail(err, errlen, "%s: not JSON: %s", path, jerr.text);
 	if (!MfDirCheckJson(&dv, number, why, sizeof(why)))
-		MfDirFail(err, errlen, "%s: %s", path, why);
+		mf_serve_fail(err, errlen, "%s: %s", path, why);
 	else if (!MfDirJoin(path, sizeof(path), dir, MfDirString(dv.json, "artifact")))
-		MfDirFail(err, errlen, "%s: path too long", dir);
+		mf_serve_fail(err, errlen, "%s: path too long", dir);
 	else if ((dv.bytes = MfDirRead(path, MF_DIR_MAX_ARTIFACT, &dv.len, why, sizeof(why))) == NULL)
-		MfDirFail(err, errlen, "%s: %s", path, why);
+		mf_serve_fail(err, errlen, "%s: %s", path, why);
 	else if (!MfDirSha256Ok(dv.bytes, dv.len, MfDirString(dv.json, "artifact_sha256")))
-		MfDirFail(err, errlen, "%s: its sha256 differs from \"artifact_sha256\" of serving.json", path);
+		mf_serve_fail(err, errlen, "%s: its sha256 differs from \"artifact_sha256\" of serving.json", path);
 	else if (mf_artifact_open(dv.bytes, dv.len, &view, why, sizeof(why)) != MF_ART_OK)
-		MfDirFail(err, errlen, "%s: %s", path, why);
+		mf_serve_fail(err, errlen, "%s: %s", path, why);
 	else if (mf_artifact_family_name(view.family) == NULL ||
 			 strcmp(mf_artifact_family_name(view.family), MfDirString(dv.json, "family")) != 0)
-		MfDirFail(err, errlen, "%s: \"family\" of serving.json says %s, the artifact holds a %s model",
+		mf_serve_fail(err, errlen, "%s: \"family\" of serving.json says %s, the artifact holds a %s model",
 				 dir, MfDirString(dv.json, "family"),
 				 mf_artifact_family_name(view.family) ? mf_artifact_family_name(view.family) : "unknown");
 	else

@@ -141,26 +141,26 @@ MfOipTensorRead(json_t *o, MfOipTensor *t, char *msg, size_t msglen)
 
 	memset(t, 0, sizeof(*t));
 	if (!json_is_object(o) || !json_is_string(name) || !json_is_array(shape) || !json_is_string(dt) || data == NULL)
-		return snprintf(msg, msglen, "every input needs \"name\", \"shape\", \"datatype\" and \"data\""), false;
+		return mf_serve_fail(msg, msglen, "every input needs \"name\", \"shape\", \"datatype\" and \"data\"");
 	t->name = json_string_value(name);
 	t->datatype = json_string_value(dt);
 	if (json_array_size(shape) < 1 || json_array_size(shape) > 2)
-		return snprintf(msg, msglen, "input \"%s\": shape must have 1 or 2 dimensions", t->name), false;
+		return mf_serve_fail(msg, msglen, "input \"%s\": shape must have 1 or 2 dimensions", t->name);
 	t->ndim = (int) json_array_size(shape);
 	for (int k = 0; k < t->ndim; k++)
 	{
 		json_t	   *d = json_array_get(shape, (size_t) k);
 
 		if (!json_is_integer(d) || json_integer_value(d) < 0 || json_integer_value(d) > (1 << 24))
-			return snprintf(msg, msglen, "input \"%s\": shape must hold non-negative integers", t->name), false;
+			return mf_serve_fail(msg, msglen, "input \"%s\": shape must hold non-negative integers", t->name);
 		t->dims[k] = (size_t) json_integer_value(d);
 		count *= t->dims[k];
 	}
 	if (count > (1u << 24) || (t->data = malloc(sizeof(json_t *) * (count ? count : 1))) == NULL)
-		return snprintf(msg, msglen, "input \"%s\" is too large", t->name), false;
+		return mf_serve_fail(msg, msglen, "input \"%s\" is too large", t->name);
 	if (!MfOipFlatten(t, data, count) || t->n_data != count)
-		return snprintf(msg, msglen, "input \"%s\": data must hold exactly %zu scalars, the product of its shape",
-						t->name, count), false;
+		return mf_serve_fail(msg, msglen, "input \"%s\": data must hold exactly %zu scalars, the product of its shape",
+						t->name, count);
 	return true;
 }
 
@@ -218,15 +218,12 @@ MfOipNumber(const MfOipTensor *t, json_t *v)
 static bool
 MfOipEncodeTensor(MfServeRows *rows, const MfOipTensor *t, char *msg, size_t msglen)
 {
-	size_t		p = rows->v->model.meta.p;
-
 	for (size_t i = 0; i < t->n_data; i++)
 	{
 		if (!MfOipValueOk(t, t->data[i], false, msg, msglen))
 			return false;
 		rows->X[i] = MfOipNumber(t, t->data[i]);
 	}
-	(void) p;
 	return true;
 }
 
@@ -251,13 +248,13 @@ MfOipColumnsCheck(const MfServeVersion *v, MfOipTensor *ts, int nt, MfOipTensor 
 		int			col = mf_trained_model_column(&v->model, ts[i].name);
 
 		if (col < 0)
-			return snprintf(msg, msglen, "input \"%s\" is not an input of the model (see its metadata), "
-							"and a single [n, %zu] tensor must be the only input", ts[i].name, mm->p), false;
+			return mf_serve_fail(msg, msglen, "input \"%s\" is not an input of the model (see its metadata), "
+							"and a single [n, %zu] tensor must be the only input", ts[i].name, mm->p);
 		if (by_col[col] != NULL)
-			return snprintf(msg, msglen, "input \"%s\" is given twice", ts[i].name), false;
+			return mf_serve_fail(msg, msglen, "input \"%s\" is given twice", ts[i].name);
 		if ((ts[i].ndim == 2 && ts[i].dims[1] != 1) || (i > 0 && ts[i].dims[0] != *n))
-			return snprintf(msg, msglen, "input \"%s\" must have shape [n] or [n, 1], the same n for every input",
-							ts[i].name), false;
+			return mf_serve_fail(msg, msglen, "input \"%s\" must have shape [n] or [n, 1], the same n for every input",
+							ts[i].name);
 		*n = ts[i].dims[0];
 		by_col[col] = &ts[i];
 		for (size_t r = 0; r < ts[i].n_data; r++)
@@ -266,7 +263,7 @@ MfOipColumnsCheck(const MfServeVersion *v, MfOipTensor *ts, int nt, MfOipTensor 
 	}
 	for (int col = 0; col < mm->ncols; col++)
 		if (by_col[col] == NULL)
-			return snprintf(msg, msglen, "input \"%s\" is missing", mm->cols[col].name), false;
+			return mf_serve_fail(msg, msglen, "input \"%s\" is missing", mm->cols[col].name);
 	return true;
 }
 
@@ -336,17 +333,17 @@ MfOipOutputsOk(const MfServeVersion *v, json_t *wanted, char *msg, size_t msglen
 	if (wanted == NULL)
 		return true;
 	if (!json_is_array(wanted))
-		return snprintf(msg, msglen, "\"outputs\" must be a list of {\"name\": ...}"), false;
+		return mf_serve_fail(msg, msglen, "\"outputs\" must be a list of {\"name\": ...}");
 	json_array_foreach(wanted, i, o)
 	{
 		const char *name = json_string_value(json_object_get(o, "name"));
 
 		if (name == NULL)
-			return snprintf(msg, msglen, "\"outputs\" must be a list of {\"name\": ...}"), false;
+			return mf_serve_fail(msg, msglen, "\"outputs\" must be a list of {\"name\": ...}");
 		if (strcmp(name, "predict") != 0 &&
 			!(mf_serve_is_classifier(v) && (strcmp(name, "label") == 0 || strcmp(name, "probabilities") == 0)))
-			return snprintf(msg, msglen, "unknown output \"%s\"; this model has %s", name,
-							mf_serve_is_classifier(v) ? "predict, label and probabilities" : "predict"), false;
+			return mf_serve_fail(msg, msglen, "unknown output \"%s\"; this model has %s", name,
+							mf_serve_is_classifier(v) ? "predict, label and probabilities" : "predict");
 	}
 	return true;
 }
@@ -366,24 +363,24 @@ MfOipScore(MfServeCall *c, const MfServeTarget *t, MfOipTensor *ts, int nt, MfSe
 	if (single)
 	{
 		if (!MfOipNumeric(ts[0].datatype))
-			return snprintf(msg, msglen, "input \"%s\": a single tensor must be FP64, FP32 or INT64, not %s",
-							ts[0].name, ts[0].datatype), false;
+			return mf_serve_fail(msg, msglen, "input \"%s\": a single tensor must be FP64, FP32 or INT64, not %s",
+							ts[0].name, ts[0].datatype);
 		if (!(ts[0].ndim == 2 && ts[0].dims[1] == mm->p) && !(ts[0].ndim == 1 && mm->p == 1))
-			return snprintf(msg, msglen, "input \"%s\" must have shape [n, %zu] (the model's features)",
-							ts[0].name, mm->p), false;
+			return mf_serve_fail(msg, msglen, "input \"%s\" must have shape [n, %zu] (the model's features)",
+							ts[0].name, mm->p);
 		n = ts[0].dims[0];
 	}
 	else
 	{
 		cols.by_col = calloc((size_t) (mm->ncols > 0 ? mm->ncols : 1), sizeof(MfOipTensor *));
 		if (cols.by_col == NULL)
-			return snprintf(msg, msglen, "out of memory"), false;
+			return mf_serve_fail(msg, msglen, "out of memory");
 		ok = MfOipColumnsCheck(v, ts, nt, cols.by_col, &n, msg, msglen);
 	}
 	if (ok && n > (size_t) mf_serve_max_batch(c, t->entry))
-		ok = snprintf(msg, msglen, "%zu rows in one request; the limit is %d", n, mf_serve_max_batch(c, t->entry)) < 0;
+		ok = mf_serve_fail(msg, msglen, "%zu rows in one request; the limit is %d", n, mf_serve_max_batch(c, t->entry));
 	if (ok && !mf_serve_rows_init(rows, v, n))
-		ok = snprintf(msg, msglen, "out of memory") < 0;
+		ok = mf_serve_fail(msg, msglen, "out of memory");
 	for (size_t r = 0; ok && !single && r < n; r++)
 		ok = mf_serve_encode_cells(rows, r, MfOipColumnCell, &cols, msg, msglen);
 	ok = ok && (!single || MfOipEncodeTensor(rows, &ts[0], msg, msglen));
@@ -405,14 +402,14 @@ MfOipInputs(json_t *body, MfOipTensor **ts, int *nt, char *msg, size_t msglen)
 	*ts = NULL;
 	*nt = 0;
 	if (!json_is_object(body))
-		return snprintf(msg, msglen, "the body must be a JSON object with \"inputs\""), false;
+		return mf_serve_fail(msg, msglen, "the body must be a JSON object with \"inputs\"");
 	if (!json_is_array(inputs) || json_array_size(inputs) == 0 || json_array_size(inputs) > 4096)
-		return snprintf(msg, msglen, "\"inputs\" must be a non-empty list of tensors"), false;
+		return mf_serve_fail(msg, msglen, "\"inputs\" must be a non-empty list of tensors");
 	if ((id != NULL && !json_is_string(id)) || (params != NULL && !json_is_object(params)))
-		return snprintf(msg, msglen, "\"id\" must be a string and \"parameters\" an object"), false;
+		return mf_serve_fail(msg, msglen, "\"id\" must be a string and \"parameters\" an object");
 	*ts = calloc(json_array_size(inputs), sizeof(MfOipTensor));
 	if (*ts == NULL)
-		return snprintf(msg, msglen, "out of memory"), false;
+		return mf_serve_fail(msg, msglen, "out of memory");
 	json_array_foreach(inputs, i, o)
 	{
 		(*nt)++;

@@ -68,6 +68,10 @@ extern const MfServeVersion *mf_serve_entry_label(const MfServeEntry *e, const c
 /* The version of a semver, or NULL. */
 extern const MfServeVersion *mf_serve_entry_semver(const MfServeEntry *e, const char *semver);
 
+/* Print a lowercase message into err (may be NULL); returns false. */
+extern bool mf_serve_fail(char *err, size_t errlen, const char *fmt,...)
+			__attribute__((format(printf, 3, 4)));
+
 /* True when s is a name or label we accept (1..127 of [A-Za-z0-9_.-]). */
 extern bool mf_serve_name_ok(const char *s);
 
