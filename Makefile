@@ -129,7 +129,7 @@ installcheck: | build/regress
 build/regress:
 	mkdir -p $@
 
-# C unit tests of the pure-C folders (config/, kernels/, model/): each
+# C unit tests of the pure-C folders (config/, kernels/, model/, serve/): each
 # test/unit/test_*.c is one program.
 UNIT_SRCS  = $(wildcard test/unit/test_*.c)
 UNIT_BINS  = $(patsubst test/unit/%.c,build/unit/%,$(UNIT_SRCS))
@@ -145,10 +145,24 @@ build/unit/test_serve_%: test/unit/test_serve_%.c $(wildcard test/unit/*.h serve
 	$(CC) $(UNIT_CFLAGS) -D_GNU_SOURCE -Iserve -o $@ $< $(SERVE_SRCS) $(KERNEL_SRCS) \
 		$(SERVE_LIBS) $(CORE_LIBS) $(BLAS_LIBS)
 
+# text/: the SentencePiece tokenizer shim (C++ behind a C interface, outside
+# the pure-C folders); its unit test links it instead of the kernels.
+TEXT_CXXFLAGS = -std=c++17 -O2 -g -Wall -Wextra -fPIC
+TEXT_LIBS  = -lsentencepiece_train -lsentencepiece -lstdc++
+TEXT_BINS  = build/unit/test_tokenizer
+
+build/text/tokenizer.o: text/tokenizer.cc text/tokenizer.h
+	@mkdir -p build/text
+	$(CXX) $(TEXT_CXXFLAGS) -c -o $@ $<
+
+$(TEXT_BINS): build/unit/%: test/unit/%.c build/text/tokenizer.o text/tokenizer.h test/unit/mf_test.h
+	@mkdir -p build/unit
+	$(CC) $(UNIT_CFLAGS) -Itext -o $@ $< build/text/tokenizer.o $(TEXT_LIBS)
+
 # Tools the integration tests run (not TAP tests themselves).
 UNIT_TOOLS = build/unit/model_score_cli
 
-unit-build: $(UNIT_BINS) $(UNIT_TOOLS)
+unit-build: $(UNIT_BINS) $(TEXT_BINS) $(UNIT_TOOLS)
 
 # The two commands of the README, plus helpers.
 deps:
