@@ -2,8 +2,8 @@
  * mf_ext - the model catalog (schema mf): tables and the config C helpers.
  * The Makefile concatenates sql/catalog.sql, catalog_view.sql,
  * registry.sql, config_yaml.sql, training.sql, prediction.sql, jobs.sql,
- * deploy.sql and privileges.sql into the install script mf_ext--<version>.sql; each
- * file's header says which rules it owns.
+ * deploy.sql and privileges.sql into the install script
+ * mf_ext--<version>.sql; each file's header says which rules it owns.
  *
  * Design: catalog tables hold the truth and only the extension's owner
  * writes them (privileges.sql); the writing mf_* functions are C gates over

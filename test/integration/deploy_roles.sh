@@ -18,28 +18,13 @@ LOG_START="$(wc -c <"$LOG")"
 
 # Drop the test roles and what they own (also at exit).
 cleanup() {
-	local r
 	sql "SELECT mf_drop_model(name) FROM mf.models WHERE name IN ('dr_model')" || true
-	for r in $ROLES; do
-		sql "DO \$\$ BEGIN IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$r') THEN
-		       EXECUTE 'DROP OWNED BY $r CASCADE'; EXECUTE 'DROP ROLE $r'; END IF; END \$\$" || true
-	done
+	drop_roles $ROLES
 }
 trap cleanup EXIT
 cleanup
-
-# Run SQL as a role; prints the result rows.
-as() { local r="$1"; shift; PGUSER="$r" q "$1"; }
-# Run SQL as a role that must fail with SQLSTATE $3 (and message text $5 when given); $4 says what.
-refused() {
-	local out
-	out="$(PGUSER="$1" PGOPTIONS='-c client_min_messages=warning' "$PG_BIN/psql" -X -q -tA -v ON_ERROR_STOP=1 \
-		-v VERBOSITY=verbose -c "$2" 2>&1)" && fail "$4: accepted (as $1): $2"
-	echo "$out" | grep -q "ERROR:  $3" || fail "$4: expected SQLSTATE $3, got: $out"
-	[ -z "${5:-}" ] || echo "$out" | grep -qF "$5" || fail "$4: expected \"$5\" in: $out"
-	echo "$out" | grep -qF "$TOKEN" && fail "$4: the error quotes the token: $out"
-	pass "$4 ($3)"
-}
+# Every refusal below is checked not to show the token (jobs_lib.bash, refused).
+REFUSED_FORBID="$TOKEN"
 
 sql "CREATE ROLE dr_bob LOGIN; CREATE ROLE dr_carol LOGIN; CREATE ROLE dr_dave LOGIN; CREATE ROLE dr_mallory LOGIN;
      GRANT mf_trainer TO dr_bob, dr_carol; GRANT mf_reader TO dr_dave;
