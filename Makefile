@@ -19,13 +19,13 @@ PREVVERSION = 0.2.0
 # (as pgvector builds vector--x.y.z.sql); sql/mf_ext--*.sql are the frozen
 # install and upgrade scripts of released versions (never edited).
 SQL_PARTS   = sql/catalog.sql sql/catalog_view.sql sql/registry.sql sql/config_yaml.sql sql/training.sql \
-              sql/prediction.sql sql/jobs.sql sql/privileges.sql
+              sql/prediction.sql sql/jobs.sql sql/deploy.sql sql/privileges.sql
 DATA        = $(wildcard sql/mf_ext--*.sql)
 DATA_built  = build/mf_ext--$(EXTVERSION).sql build/mf_ext--$(PREVVERSION)--$(EXTVERSION).sql
 # An upgrade script: its own part (tables, dropped signatures), the view, then every
 # function of the new version as CREATE OR REPLACE (so objects of users that
 # depend on them stay), then the privileges.
-SQL_FUNCS   = sql/registry.sql sql/config_yaml.sql sql/training.sql sql/prediction.sql sql/jobs.sql
+SQL_FUNCS   = sql/registry.sql sql/config_yaml.sql sql/training.sql sql/prediction.sql sql/jobs.sql sql/deploy.sql
 
 PG_CONFIG  ?= /usr/lib/postgresql/15/bin/pg_config
 
@@ -38,10 +38,12 @@ OBJS        = $(patsubst %.c,%.o,$(wildcard bgworker/*.c))
 # the model module; linked into mf_core and into the unit tests.
 KERNEL_SRCS = $(wildcard config/*.c kernels/*.c model/*.c)
 KERNEL_OBJS = $(KERNEL_SRCS:.c=.o)
+# Served model directories and their tars (pure C on libarchive; the image builder reuses them).
+IMAGE_SRCS  = $(wildcard image/*.c)
 CORE_SRCS   = $(wildcard src/*.c)
 # mf_core also defines the session GUCs when mf_ext is not preloaded.
-CORE_OBJS   = $(CORE_SRCS:.c=.o) bgworker/session_gucs.o $(KERNEL_OBJS)
-CORE_LIBS   = -ljansson -lyaml -lz -lm -ldl
+CORE_OBJS   = $(CORE_SRCS:.c=.o) bgworker/session_gucs.o $(KERNEL_OBJS) $(IMAGE_SRCS:.c=.o)
+CORE_LIBS   = -ljansson -lyaml -lz -larchive -lm -ldl
 # mf_core loads OpenBLAS on first use (src/blas_loader.c); the unit tests link it.
 BLAS_LIBS   = -lopenblas
 
@@ -50,7 +52,7 @@ SERVE_SRCS  = $(filter-out serve/mf_serve.c,$(wildcard serve/*.c))
 SERVE_OBJS  = $(SERVE_SRCS:.c=.o)
 SERVE_LIBS  = -lmicrohttpd -lcrypto -lpthread
 
-PG_CPPFLAGS = -I$(CURDIR)/config -I$(CURDIR)/kernels -I$(CURDIR)/model -I$(CURDIR)/src -I$(CURDIR)/bgworker \
+PG_CPPFLAGS = -I$(CURDIR)/config -I$(CURDIR)/kernels -I$(CURDIR)/model -I$(CURDIR)/image -I$(CURDIR)/src -I$(CURDIR)/bgworker \
               -I$(CURDIR)/serve
 PG_CFLAGS   = -std=gnu11 $(MF_CFLAGS)
 EXTRA_CLEAN = mf_core$(DLSUFFIX) $(CORE_OBJS) $(SERVE_OBJS) serve/mf_serve.o build regression.diffs regression.out results
@@ -95,7 +97,7 @@ mf_core$(DLSUFFIX): $(CORE_OBJS)
 		if [ -n "$$missing" ]; then echo "mf_core calls OpenBLAS without a trampoline in src/blas_loader.c:" $$missing >&2; \
 			rm -f $@; exit 1; fi; fi
 
-$(CORE_OBJS): $(wildcard config/*.h kernels/*.h model/*.h src/*.h bgworker/*.h)
+$(CORE_OBJS): $(wildcard config/*.h kernels/*.h model/*.h image/*.h src/*.h bgworker/*.h)
 $(SERVE_OBJS) serve/mf_serve.o: $(wildcard kernels/*.h model/*.h serve/*.h)
 
 # The standalone server: the serving core, the model module and kernels, no PostgreSQL.
@@ -129,7 +131,7 @@ installcheck: | build/regress
 build/regress:
 	mkdir -p $@
 
-# C unit tests of the pure-C folders (config/, kernels/, model/, serve/): each
+# C unit tests of the pure-C folders (config/, kernels/, model/, serve/, image/): each
 # test/unit/test_*.c is one program.
 UNIT_SRCS  = $(wildcard test/unit/test_*.c)
 UNIT_BINS  = $(patsubst test/unit/%.c,build/unit/%,$(UNIT_SRCS))
@@ -158,6 +160,14 @@ build/text/tokenizer.o: text/tokenizer.cc text/tokenizer.h
 $(TEXT_BINS): build/unit/%: test/unit/%.c build/text/tokenizer.o text/tokenizer.h test/unit/mf_test.h
 	@mkdir -p build/unit
 	$(CC) $(UNIT_CFLAGS) -Itext -o $@ $< build/text/tokenizer.o $(TEXT_LIBS)
+
+# image/: served model directories and tars on libarchive; its unit test links
+# only them.
+IMAGE_BINS = build/unit/test_model_dir
+
+$(IMAGE_BINS): build/unit/%: test/unit/%.c $(IMAGE_SRCS) $(wildcard image/*.h) test/unit/mf_test.h
+	@mkdir -p build/unit
+	$(CC) $(UNIT_CFLAGS) -Iimage -o $@ $< $(IMAGE_SRCS) -larchive
 
 # Tools the integration tests run (not TAP tests themselves).
 UNIT_TOOLS = build/unit/model_score_cli
