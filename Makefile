@@ -17,13 +17,13 @@ PREVVERSION = 0.2.0
 # (as pgvector builds vector--x.y.z.sql); sql/mf_ext--*.sql are the frozen
 # install and upgrade scripts of released versions (never edited).
 SQL_PARTS   = sql/catalog.sql sql/catalog_view.sql sql/registry.sql sql/config_yaml.sql sql/training.sql \
-              sql/prediction.sql sql/jobs.sql sql/privileges.sql
+              sql/prediction.sql sql/jobs.sql sql/http.sql sql/privileges.sql
 DATA        = $(wildcard sql/mf_ext--*.sql)
 DATA_built  = build/mf_ext--$(EXTVERSION).sql build/mf_ext--$(PREVVERSION)--$(EXTVERSION).sql
 # An upgrade script: its own part (tables, dropped signatures), the view, then every
 # function of the new version as CREATE OR REPLACE (so objects of users that
 # depend on them stay), then the privileges.
-SQL_FUNCS   = sql/registry.sql sql/config_yaml.sql sql/training.sql sql/prediction.sql sql/jobs.sql
+SQL_FUNCS   = sql/registry.sql sql/config_yaml.sql sql/training.sql sql/prediction.sql sql/jobs.sql sql/http.sql
 
 PG_CONFIG  ?= /usr/lib/postgresql/15/bin/pg_config
 
@@ -34,13 +34,15 @@ OBJS        = src/preload/mf_ext.o src/session_gucs.o $(patsubst %.c,%.o,$(wildc
 # Core library: SQL-callable functions over pure C kernels.
 KERNEL_SRCS = $(wildcard kernels/*.c)
 KERNEL_OBJS = $(KERNEL_SRCS:.c=.o)
+# The HTTP serving core (pure C): the in-database HTTP server's processes run it.
+SERVE_SRCS  = $(filter-out serve/mf_serve.c,$(wildcard serve/*.c))
 CORE_SRCS   = $(wildcard src/*.c)
-CORE_OBJS   = $(CORE_SRCS:.c=.o) $(KERNEL_OBJS)
-CORE_LIBS   = -ljansson -lyaml -lz -lm -ldl
+CORE_OBJS   = $(CORE_SRCS:.c=.o) $(KERNEL_OBJS) $(SERVE_SRCS:.c=.o)
+CORE_LIBS   = -ljansson -lyaml -lz -lmicrohttpd -lcrypto -lm -ldl
 # mf_core loads OpenBLAS on first use (src/blas_loader.c); the unit tests link it.
 BLAS_LIBS   = -lopenblas
 
-PG_CPPFLAGS = -I$(CURDIR)/kernels -I$(CURDIR)/src -I$(CURDIR)/bgworker
+PG_CPPFLAGS = -I$(CURDIR)/kernels -I$(CURDIR)/serve -I$(CURDIR)/src -I$(CURDIR)/bgworker
 PG_CFLAGS   = -std=gnu11 $(MF_CFLAGS)
 EXTRA_CLEAN = mf_core$(DLSUFFIX) $(CORE_OBJS) build regression.diffs regression.out results
 
@@ -84,7 +86,7 @@ mf_core$(DLSUFFIX): $(CORE_OBJS)
 		if [ -n "$$missing" ]; then echo "mf_core calls OpenBLAS without a trampoline in src/blas_loader.c:" $$missing >&2; \
 			rm -f $@; exit 1; fi; fi
 
-$(CORE_OBJS): $(wildcard kernels/*.h src/*.h)
+$(CORE_OBJS): $(wildcard kernels/*.h serve/*.h src/*.h)
 # The MLP row loops of predict.c need the vectorizer's dynamic cost model
 # (-O2 uses "very cheap", which leaves loops of unknown length scalar).
 src/predict.o: CFLAGS += -fvect-cost-model=dynamic

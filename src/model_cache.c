@@ -293,6 +293,36 @@ MfPredLoadMeta(MfPredModel *m, const MfModelMeta *mm)
 		m->scratch = palloc(sizeof(double) * Max(m->tm.scratch_len, 1));
 }
 
+/*
+ * The artifact bytes of a version resolved by MfPredResolve (which checked
+ * mf_reader), read as the extension's owner; in the caller's context.
+ */
+bytea *
+MfPredReadArtifact(int64 version_id, const char *ref)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum(version_id)};
+	bool		isnull;
+	bytea	   *bytes;
+	MfRunAs		owner;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	MfAsOwnerBegin(&owner);
+	if (SPI_execute_with_args("SELECT bytes FROM mf.artifacts WHERE version_id = $1",
+							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("model version \"%s\" has no artifact", ref),
+				 errhint("Train it with mf_train().")));
+	bytes = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	MfAsOwnerEnd(&owner);
+	bytes = (bytea *) SPI_datumTransfer(PointerGetDatum(bytes), false, -1);
+	SPI_finish();
+	return bytes;
+}
+
 /* Read, validate and unpack an artifact into a new model context. */
 static MfPredModel *
 MfPredLoad(const MfPredResolved *r)
@@ -300,27 +330,12 @@ MfPredLoad(const MfPredResolved *r)
 	MemoryContext caller = CurrentMemoryContext;
 	MemoryContext cxt = AllocSetContextCreate(caller, "mf model", ALLOCSET_DEFAULT_SIZES);
 	MemoryContext tmp;
-	Oid			argtypes[1] = {INT8OID};
-	Datum		args[1] = {Int64GetDatum(r->version_id)};
-	bool		isnull;
 	bytea	   *bytes;
 	MfArtifactView view;
 	MfPredModel *m;
 	MfModelMeta mm;
-	MfRunAs		owner;
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	MfAsOwnerBegin(&owner);		/* MfPredResolve checked mf_reader */
-	if (SPI_execute_with_args("SELECT bytes FROM mf.artifacts WHERE version_id = $1",
-							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT ||
-		SPI_processed != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("model version \"%s\" has no artifact", r->ref),
-				 errhint("Train it with mf_train().")));
-	bytes = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	MfAsOwnerEnd(&owner);
+	bytes = MfPredReadArtifact(r->version_id, r->ref);
 	tmp = MemoryContextSwitchTo(cxt);
 	m = palloc0(sizeof(MfPredModel));
 	m->cxt = cxt;
@@ -334,7 +349,7 @@ MfPredLoad(const MfPredResolved *r)
 	m->xbuf = palloc(sizeof(double) * m->p);
 	m->out = palloc(sizeof(double) * Max(m->n_out, 1));
 	MemoryContextSwitchTo(tmp);
-	SPI_finish();
+	pfree(bytes);
 	m->mem = MemoryContextMemAllocated(cxt, true);
 	return m;
 }
