@@ -17,13 +17,14 @@ PREVVERSION = 0.2.0
 # (as pgvector builds vector--x.y.z.sql); sql/mf_ext--*.sql are the frozen
 # install and upgrade scripts of released versions (never edited).
 SQL_PARTS   = sql/catalog.sql sql/catalog_view.sql sql/registry.sql sql/config_yaml.sql sql/training.sql \
-              sql/prediction.sql sql/jobs.sql sql/http.sql sql/privileges.sql
+              sql/prediction.sql sql/jobs.sql sql/deploy.sql sql/http.sql sql/privileges.sql
 DATA        = $(wildcard sql/mf_ext--*.sql)
 DATA_built  = build/mf_ext--$(EXTVERSION).sql build/mf_ext--$(PREVVERSION)--$(EXTVERSION).sql
 # An upgrade script: its own part (tables, dropped signatures), the view, then every
 # function of the new version as CREATE OR REPLACE (so objects of users that
 # depend on them stay), then the privileges.
-SQL_FUNCS   = sql/registry.sql sql/config_yaml.sql sql/training.sql sql/prediction.sql sql/jobs.sql sql/http.sql
+SQL_FUNCS   = sql/registry.sql sql/config_yaml.sql sql/training.sql sql/prediction.sql sql/jobs.sql sql/deploy.sql \
+              sql/http.sql
 
 PG_CONFIG  ?= /usr/lib/postgresql/15/bin/pg_config
 
@@ -34,15 +35,17 @@ OBJS        = src/preload/mf_ext.o src/session_gucs.o $(patsubst %.c,%.o,$(wildc
 # Core library: SQL-callable functions over pure C kernels.
 KERNEL_SRCS = $(wildcard kernels/*.c)
 KERNEL_OBJS = $(KERNEL_SRCS:.c=.o)
+# Served model directories and their tars (pure C on libarchive; the image builder reuses them).
+IMAGE_SRCS  = $(wildcard image/*.c)
 # The HTTP serving core (pure C): the in-database HTTP server's processes run it.
 SERVE_SRCS  = $(filter-out serve/mf_serve.c,$(wildcard serve/*.c))
 CORE_SRCS   = $(wildcard src/*.c)
-CORE_OBJS   = $(CORE_SRCS:.c=.o) $(KERNEL_OBJS) $(SERVE_SRCS:.c=.o)
-CORE_LIBS   = -ljansson -lyaml -lz -lmicrohttpd -lcrypto -lm -ldl
+CORE_OBJS   = $(CORE_SRCS:.c=.o) $(KERNEL_OBJS) $(IMAGE_SRCS:.c=.o) $(SERVE_SRCS:.c=.o)
+CORE_LIBS   = -ljansson -lyaml -lz -larchive -lmicrohttpd -lcrypto -lm -ldl
 # mf_core loads OpenBLAS on first use (src/blas_loader.c); the unit tests link it.
 BLAS_LIBS   = -lopenblas
 
-PG_CPPFLAGS = -I$(CURDIR)/kernels -I$(CURDIR)/serve -I$(CURDIR)/src -I$(CURDIR)/bgworker
+PG_CPPFLAGS = -I$(CURDIR)/kernels -I$(CURDIR)/image -I$(CURDIR)/serve -I$(CURDIR)/src -I$(CURDIR)/bgworker
 PG_CFLAGS   = -std=gnu11 $(MF_CFLAGS)
 EXTRA_CLEAN = mf_core$(DLSUFFIX) $(CORE_OBJS) build regression.diffs regression.out results
 
@@ -86,7 +89,7 @@ mf_core$(DLSUFFIX): $(CORE_OBJS)
 		if [ -n "$$missing" ]; then echo "mf_core calls OpenBLAS without a trampoline in src/blas_loader.c:" $$missing >&2; \
 			rm -f $@; exit 1; fi; fi
 
-$(CORE_OBJS): $(wildcard kernels/*.h serve/*.h src/*.h)
+$(CORE_OBJS): $(wildcard kernels/*.h image/*.h serve/*.h src/*.h)
 # The MLP row loops of predict.c need the vectorizer's dynamic cost model
 # (-O2 uses "very cheap", which leaves loops of unknown length scalar).
 src/predict.o: CFLAGS += -fvect-cost-model=dynamic
@@ -108,14 +111,21 @@ installcheck: | build/regress
 build/regress:
 	mkdir -p $@
 
-# C unit tests of kernels/: each kernels/test/test_*.c is one program.
+# C unit tests of kernels/ and image/: each kernels/test/test_*.c and
+# image/test/test_*.c is one program.
 UNIT_SRCS  = $(wildcard kernels/test/test_*.c)
-UNIT_BINS  = $(patsubst kernels/test/%.c,build/unit/%,$(UNIT_SRCS))
+IMAGE_UNIT_SRCS = $(wildcard image/test/test_*.c)
+UNIT_BINS  = $(patsubst kernels/test/%.c,build/unit/%,$(UNIT_SRCS)) \
+             $(patsubst image/test/%.c,build/unit/%,$(IMAGE_UNIT_SRCS))
 UNIT_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -O2 -g -Wall -Wextra -Ikernels $(MF_CFLAGS)
 
 build/unit/%: kernels/test/%.c $(wildcard kernels/test/*.h) $(KERNEL_SRCS) $(wildcard kernels/*.h)
 	@mkdir -p build/unit
 	$(CC) $(UNIT_CFLAGS) -o $@ $< $(KERNEL_SRCS) $(CORE_LIBS) $(BLAS_LIBS)
+
+build/unit/%: image/test/%.c $(IMAGE_SRCS) $(wildcard image/*.h) kernels/test/mf_test.h
+	@mkdir -p build/unit
+	$(CC) $(UNIT_CFLAGS) -Iimage -Ikernels/test -o $@ $< $(IMAGE_SRCS) -larchive
 
 # Tools the integration tests run (not TAP tests themselves).
 UNIT_TOOLS = build/unit/model_score_cli
