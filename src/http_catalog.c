@@ -67,9 +67,11 @@ static List *
 MfHttpReadDeployments(MemoryContext cxt)
 {
 	List	   *out = NIL;
+	MemoryContext spi;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	spi = CurrentMemoryContext;
 	/*
 	 * A following deployment's ref is rebuilt on the current model name (a
 	 * renamed model keeps its deployments); a pinned one names its version.
@@ -97,6 +99,9 @@ MfHttpReadDeployments(MemoryContext cxt)
 		d->max_batch = mb ? pg_strtoint32(mb) : 0;
 		out = lappend(out, d);
 	}
+	MemoryContextSwitchTo(cxt);
+	out = list_copy(out);		/* from SPI's memory into the caller's */
+	MemoryContextSwitchTo(spi);
 	SPI_finish();
 	return out;
 }
