@@ -71,3 +71,6 @@ COMMENT ON COLUMN mf.deployment_secrets.bearer_hash IS
 SELECT pg_catalog.pg_extension_config_dump('mf.deployments', '');
 SELECT pg_catalog.pg_extension_config_dump('mf.deployments_deployment_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('mf.deployment_secrets', '');
+
+-- The config library moved to config/.
+COMMENT ON FUNCTION mf._merge_patch(jsonb, jsonb) IS 'RFC 7386 JSON merge patch of configs; a transformer shorthand key the patch gives (dropout, d_model, global_config.*, ...) is cleared from the stacks, so normalisation applies it where creation put it (config/config_update.c)';

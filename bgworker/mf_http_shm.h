@@ -1,7 +1,7 @@
 /*
  * mf_http_shm.h - shared memory of the in-database HTTP server.
  *
- * Included by the preloaded library (bgworker/http.c: the mf.http_* GUCs,
+ * Included by the preloaded library (http.c: the mf.http_* GUCs,
  * the segment, the launcher's part) and by mf_core (src/http_worker.c: the
  * HTTP worker, the wake-up trigger, mf._http_state()), which reaches the
  * segment through MfHttpShmemGet() in mf_ext.so.  Plain C and PostgreSQL
