@@ -727,13 +727,18 @@ MfHttpSleepMs(void)
 static bool
 MfHttpLauncherAlive(void)
 {
-	MfJobsShmemGetFn get = (MfJobsShmemGetFn) load_external_function("$libdir/mf_ext", "MfJobsShmemGet",
-																	  false, NULL);
-	MfJobsShared *jobs = get != NULL ? get() : NULL;
+	static MfJobsShared *jobs = NULL;
 	pid_t		pid = 0;
 
 	if (jobs == NULL)
-		return false;
+	{
+		MfJobsShmemGetFn get = (MfJobsShmemGetFn) load_external_function("$libdir/mf_ext", "MfJobsShmemGet",
+																		  false, NULL);
+
+		jobs = get != NULL ? get() : NULL;
+		if (jobs == NULL)
+			return false;
+	}
 	SpinLockAcquire(&jobs->mutex);
 	pid = jobs->launcher_pid;
 	SpinLockRelease(&jobs->mutex);
