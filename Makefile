@@ -54,8 +54,8 @@ SERVE_SRCS  = $(filter-out serve/mf_serve.c,$(wildcard serve/*.c))
 SERVE_OBJS  = $(SERVE_SRCS:.c=.o)
 SERVE_LIBS  = -lmicrohttpd -lcrypto -lpthread
 
-PG_CPPFLAGS = -I$(CURDIR)/config -I$(CURDIR)/kernels -I$(CURDIR)/model -I$(CURDIR)/image -I$(CURDIR)/src \
-              -I$(CURDIR)/bgworker -I$(CURDIR)/serve
+PG_CPPFLAGS = -I$(CURDIR)/config -I$(CURDIR)/kernels -I$(CURDIR)/model -I$(CURDIR)/image -I$(CURDIR)/src -I$(CURDIR)/bgworker \
+              -I$(CURDIR)/serve
 PG_CFLAGS   = -std=gnu11 $(MF_CFLAGS)
 EXTRA_CLEAN = mf_core$(DLSUFFIX) $(CORE_OBJS) $(SERVE_OBJS) serve/mf_serve.o build regression.diffs regression.out results
 
@@ -133,8 +133,8 @@ installcheck: | build/regress
 build/regress:
 	mkdir -p $@
 
-# C unit tests of the pure-C folders (config/, kernels/, model/, serve/): each
-# test/unit/test_*.c is one program; image/test/test_*.c are image/'s.
+# C unit tests of the pure-C folders (config/, kernels/, model/, serve/, image/): each
+# test/unit/test_*.c is one program.
 UNIT_SRCS  = $(wildcard test/unit/test_*.c)
 IMAGE_UNIT_SRCS = $(wildcard image/test/test_*.c)
 UNIT_BINS  = $(patsubst test/unit/%.c,build/unit/%,$(UNIT_SRCS)) \
@@ -151,14 +151,32 @@ build/unit/test_serve_%: test/unit/test_serve_%.c $(wildcard test/unit/*.h serve
 	$(CC) $(UNIT_CFLAGS) -D_GNU_SOURCE -Iserve -o $@ $< $(SERVE_SRCS) $(KERNEL_SRCS) \
 		$(SERVE_LIBS) $(CORE_LIBS) $(BLAS_LIBS)
 
-build/unit/%: image/test/%.c $(IMAGE_SRCS) $(wildcard image/*.h) $(wildcard test/unit/*.h)
+# text/: the SentencePiece tokenizer shim (C++ behind a C interface, outside
+# the pure-C folders); its unit test links it instead of the kernels.
+TEXT_CXXFLAGS = -std=c++17 -O2 -g -Wall -Wextra -fPIC
+TEXT_LIBS  = -lsentencepiece_train -lsentencepiece -lstdc++
+TEXT_BINS  = build/unit/test_tokenizer
+
+build/text/tokenizer.o: text/tokenizer.cc text/tokenizer.h
+	@mkdir -p build/text
+	$(CXX) $(TEXT_CXXFLAGS) -c -o $@ $<
+
+$(TEXT_BINS): build/unit/%: test/unit/%.c build/text/tokenizer.o text/tokenizer.h test/unit/mf_test.h
 	@mkdir -p build/unit
-	$(CC) $(UNIT_CFLAGS) -Iimage -Itest/unit -o $@ $< $(IMAGE_SRCS) -larchive
+	$(CC) $(UNIT_CFLAGS) -Itext -o $@ $< build/text/tokenizer.o $(TEXT_LIBS)
+
+# image/: served model directories and tars on libarchive; its unit test links
+# only them.
+IMAGE_BINS = build/unit/test_model_dir
+
+$(IMAGE_BINS): build/unit/%: test/unit/%.c $(IMAGE_SRCS) $(wildcard image/*.h) test/unit/mf_test.h
+	@mkdir -p build/unit
+	$(CC) $(UNIT_CFLAGS) -Iimage -o $@ $< $(IMAGE_SRCS) -larchive
 
 # Tools the integration tests run (not TAP tests themselves).
 UNIT_TOOLS = build/unit/model_score_cli
 
-unit-build: $(UNIT_BINS) $(UNIT_TOOLS)
+unit-build: $(UNIT_BINS) $(TEXT_BINS) $(UNIT_TOOLS)
 
 # The two commands of the README, plus helpers.
 deps:

@@ -2,8 +2,8 @@
  * mf_ext - the model catalog (schema mf): tables and the config C helpers.
  * The Makefile concatenates sql/catalog.sql, catalog_view.sql,
  * registry.sql, config_yaml.sql, training.sql, prediction.sql, jobs.sql,
- * deploy.sql and privileges.sql into the install script mf_ext--<version>.sql; each
- * file's header says which rules it owns.
+ * deploy.sql and privileges.sql into the install script
+ * mf_ext--<version>.sql; each file's header says which rules it owns.
  *
  * Design: catalog tables hold the truth and only the extension's owner
  * writes them (privileges.sql); the writing mf_* functions are C gates over
@@ -12,6 +12,13 @@
  * parameter counting are C (mf_core, over the pure C library in kernels/).
  * Functions users call live in the extension's schema (mf_*); helpers live
  * in schema mf and start with an underscore.
+ *
+ * Owns: the tables in their final form and their constraints (the CHECK
+ * lists of job statuses and phases are compared with src/job_state.h
+ * through mf._job_states() by the tests), and the append-only rule of
+ * mf.events (a trigger).  Thin callers of C: the config helpers declared
+ * here (config/config*.c owns every config rule).  No PL/pgSQL function
+ * of 25 lines or more.
  */
 \echo Use "CREATE EXTENSION mf_ext" to load this file. \quit
 

@@ -11,6 +11,8 @@
 -- PUBLIC keeps only what is safe for everyone: the config tools (families,
 -- templates, validation).  Training data (raw category values, sources) is
 -- readable only by a model's owner and mf_admin, through mf_get_model.
+-- Owns: the roles, the grants and the revokes (who may call what; the checks
+-- at call time are registry.sql's and src/privileges.c's).  No function.
 
 DO $$
 BEGIN

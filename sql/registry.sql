@@ -2,7 +2,21 @@
 -- Owns (PL/pgSQL): privilege checks (caller, membership, ownership), reference
 -- resolution (mf._resolve), version numbering, lifecycle (stages, aliases),
 -- registration and search rules, metric ranges, audit events.  Thin callers of
--- C: config validation and normalisation (kernels/config*.c).
+-- C: config validation and normalisation (config/config*.c).
+-- PL/pgSQL functions of 25 lines or more, each the one owner of its rule
+-- (catalog rows, written under the model's lock, in the caller's transaction):
+--   mf._resolve: the reference grammar (name, name:1.2.0, name@stage,
+--     name@alias) and its errors; prediction resolves through it too
+--   mf._add_version: a new version row: the model made on first use, one
+--     family per model, the next version number (mf._next_version), events
+--   mf._create_version: a version derived by a merge patch (the family stays;
+--     a patch that changes nothing is refused); merging and normalising are C
+--   mf._register_model: what registration may change and how it is checked
+--   mf._check_metric_ranges: the range of each metric kind (mf._metric_kind)
+--   mf._get_model: what a caller sees of a version (training data: owners
+--     and mf_admin only)
+--   mf._set_stage: the stages; one production version, the previous archived
+--   mf._set_alias: alias names and where an alias points
 
 -- ---------------------------------------------------------------------------
 -- Who acts, and what they may do (src/privileges.c has the design note)

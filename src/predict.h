@@ -11,7 +11,7 @@
  * sha256 of its artifact: a lookup made while resolving a reference (once
  * per query per call site) compares it with the stored artifact's, so a
  * rewritten artifact is reloaded at the next query.  A model is built
- * from the artifact's metadata as kernels/model_meta.c reads and checks it
+ * from the artifact's metadata as model/model_meta.c reads and checks it
  * against the tensors (the evaluation loader uses the same reading), once
  * at load: scoring trusts those shapes and checks nothing per row.
  * Scratch buffers for one row are preallocated in the model, so scoring a

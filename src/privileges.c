@@ -131,9 +131,11 @@ MfGateTarget(Oid gate, FmgrInfo *target, MemoryContext cxt)
 
 /*
  * Record the caller, run mf._<name>.  With hide_statement, an error leaves
- * the statement out of the server log (errhidestmt): the arguments of
+ * out the statement (errhidestmt) and its context, which may quote the
+ * caller's SQL (an EXECUTE of a PL/pgSQL function): the arguments of
  * mf_deploy may hold a bearer token, which log_min_error_statement would
- * otherwise write there with the statement's text.
+ * otherwise write to the server log with the statement's text.  The
+ * message, detail and hint are the body's own and never quote a secret.
  */
 static Datum
 MfGateCall(FunctionCallInfo fcinfo, bool hide_statement)
@@ -167,7 +169,12 @@ MfGateCall(FunctionCallInfo fcinfo, bool hide_statement)
 		MemoryContextSwitchTo(cxt);
 		edata = CopyErrorData();
 		FlushErrorState();
+		/* the context may quote a caller's statement: drop it too */
 		edata->hide_stmt = true;
+		edata->hide_ctx = true;
+		edata->context = NULL;
+		edata->internalquery = NULL;
+		edata->internalpos = 0;
 		ReThrowError(edata);
 	}
 	PG_END_TRY();

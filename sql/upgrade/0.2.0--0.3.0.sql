@@ -3,6 +3,15 @@
 -- CREATE OR REPLACE, then privileges.sql): the catalog changes of 0.3.0.
 \echo Use "ALTER EXTENSION mf_ext UPDATE TO '0.3.0'" to load this file. \quit
 
+-- The config library moved to config/.
+COMMENT ON FUNCTION mf._merge_patch(jsonb, jsonb) IS 'RFC 7386 JSON merge patch of configs; a transformer shorthand key the patch gives (dropout, d_model, global_config.*, ...) is cleared from the stacks, so normalisation applies it where creation put it (config/config_update.c)';
+
+-- Training arguments are checked by one C owner (src/train_args.c): the queue-time check takes
+-- the run's normalised config instead of a classify flag computed in PL/pgSQL, and the
+-- promotion's split is read from the run options with training's defaults.
+DROP FUNCTION mf._check_source(text, text, jsonb, boolean, oid, text);
+DROP FUNCTION mf._evaluate_on_split(bytea, text, text, float8, bigint, boolean, oid, text);
+
 -- Deployments are audited.
 ALTER TABLE mf.events DROP CONSTRAINT events_action_known;
 ALTER TABLE mf.events ADD CONSTRAINT events_action_known
@@ -71,6 +80,3 @@ COMMENT ON COLUMN mf.deployment_secrets.bearer_hash IS
 SELECT pg_catalog.pg_extension_config_dump('mf.deployments', '');
 SELECT pg_catalog.pg_extension_config_dump('mf.deployments_deployment_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('mf.deployment_secrets', '');
-
--- The config library moved to config/.
-COMMENT ON FUNCTION mf._merge_patch(jsonb, jsonb) IS 'RFC 7386 JSON merge patch of configs; a transformer shorthand key the patch gives (dropout, d_model, global_config.*, ...) is cleared from the stacks, so normalisation applies it where creation put it (config/config_update.c)';

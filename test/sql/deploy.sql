@@ -104,3 +104,8 @@ SELECT mf_drop_model('dp_tmp');
 SELECT name, status FROM mf.deployments WHERE model_name = 'dp_tmp';
 SELECT count(*) AS secrets FROM mf.deployment_secrets s JOIN mf.deployments d USING (deployment_id) WHERE d.model_name = 'dp_tmp';
 SELECT action, after ->> 'status' AS status FROM mf.events WHERE model_name = 'dp_tmp' AND action LIKE '%deploy' ORDER BY event_id;
+
+-- Leave the database as found (later tests list every model): dropping undeploys the rest.
+SELECT mf_drop_model('dp_churn');
+SELECT count(*) FILTER (WHERE status <> 'undeployed') AS live, count(*) AS kept FROM mf.deployments;
+DROP TABLE dp_data;

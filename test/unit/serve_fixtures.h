@@ -143,7 +143,7 @@ sf_fit(void)
 	MfLinregOpts lo;
 	MfLogregOpts go;
 	MfKmeansOpts ko;
-	MfMlpConfig cfg = {0};
+	MfMlpShape	cfg = {0};
 	MfMlpTrainOpts mo;
 	MfMlp		net;
 	MfRng		rng;
