@@ -294,13 +294,14 @@ MfFetchArtifact(struct varlena *attr, MemoryContext cxt, Size *len, Size *mapped
 	return buf + 8;
 }
 
-/* Read, validate and unpack an artifact into a new model context. */
-static MfPredModel *
-MfPredLoad(const MfPredResolved *r)
+/*
+ * The stored artifact of a version resolved by MfPredResolve (which checked
+ * mf_reader), fetched into an 8-byte aligned buffer of cxt (*len bytes;
+ * *mapped as for MfArtifactRoom).
+ */
+static char *
+MfPredFetchStored(int64 version_id, const char *ref, MemoryContext cxt, Size *len, Size *mapped)
 {
-	MemoryContext caller = CurrentMemoryContext;
-	MemoryContext cxt = AllocSetContextCreate(caller, "mf model", ALLOCSET_DEFAULT_SIZES);
-	MemoryContext tmp;
 	Relation	rel;
 	ScanKeyData key;
 	SysScanDesc scan;
@@ -308,15 +309,9 @@ MfPredLoad(const MfPredResolved *r)
 	Datum		d = (Datum) 0;
 	bool		isnull = true;
 	char	   *bytes;
-	Size		len;
-	Size		mapped = 0;
-	MfArtifactView view;
-	MfPredModel *m;
-	MfModelMeta mm;
 
-	/* MfPredResolve checked mf_reader */
 	rel = MfCatalogOpen("artifacts");
-	MfCatalogKey(&key, rel, "version_id", F_INT8EQ, Int64GetDatum(r->version_id));
+	MfCatalogKey(&key, rel, "version_id", F_INT8EQ, Int64GetDatum(version_id));
 	scan = systable_beginscan(rel, MfCatalogRelid("artifacts_pkey"), true, MfCatalogSnapshot(), 1, &key);
 	tup = systable_getnext(scan);
 	if (HeapTupleIsValid(tup))
@@ -324,11 +319,49 @@ MfPredLoad(const MfPredResolved *r)
 	if (!HeapTupleIsValid(tup) || isnull)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("model version \"%s\" has no artifact", r->ref),
+				 errmsg("model version \"%s\" has no artifact", ref),
 				 errhint("Train it with mf_train().")));
-	bytes = MfFetchArtifact((struct varlena *) DatumGetPointer(d), cxt, &len, &mapped);
+	bytes = MfFetchArtifact((struct varlena *) DatumGetPointer(d), cxt, len, mapped);
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
+	return bytes;
+}
+
+/*
+ * The artifact bytes of a version resolved by MfPredResolve, as a bytea of
+ * the caller's context (the HTTP worker's snapshot reads them this way).
+ */
+bytea *
+MfPredReadArtifact(int64 version_id, const char *ref)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	MemoryContext tmp = AllocSetContextCreate(caller, "mf artifact", ALLOCSET_DEFAULT_SIZES);
+	Size		len;
+	Size		mapped;
+	char	   *bytes = MfPredFetchStored(version_id, ref, tmp, &len, &mapped);
+	bytea	   *out = (bytea *) MemoryContextAllocExtended(caller, len + VARHDRSZ, MCXT_ALLOC_HUGE);
+
+	SET_VARSIZE(out, len + VARHDRSZ);
+	memcpy(VARDATA(out), bytes, len);
+	MemoryContextDelete(tmp);
+	return out;
+}
+
+/* Read, validate and unpack an artifact into a new model context. */
+static MfPredModel *
+MfPredLoad(const MfPredResolved *r)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	MemoryContext cxt = AllocSetContextCreate(caller, "mf model", ALLOCSET_DEFAULT_SIZES);
+	MemoryContext tmp;
+	char	   *bytes;
+	Size		len;
+	Size		mapped = 0;
+	MfArtifactView view;
+	MfPredModel *m;
+	MfModelMeta mm;
+
+	bytes = MfPredFetchStored(r->version_id, r->ref, cxt, &len, &mapped);
 	tmp = MemoryContextSwitchTo(cxt);
 	m = palloc0(sizeof(MfPredModel));
 	m->cxt = cxt;
