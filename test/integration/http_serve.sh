@@ -227,7 +227,7 @@ head -c 1100000 /dev/zero | tr '\0' ' ' >"$TMP/big"
 pass "a body over mf.http_max_body (1 MB): 413"
 
 # ---------------------------------------------------------------- health, metrics, still the same processes
-curl -s "$HTTP/health" | grep -q '"hs_lin"' || fail "/health does not list hs_lin"
+grep -q '"hs_lin"' <<<"$(curl -s "$HTTP/health")" || fail "/health does not list hs_lin"
 curl -s -D "$TMP/mh" -o "$TMP/metrics" "$HTTP/metrics"
 grep -qi '^Content-Type: text/plain; version=0.0.4' "$TMP/mh" || fail "/metrics content type: $(grep -i content-type "$TMP/mh")"
 grep -q 'hs_log' "$TMP/metrics" || fail "/metrics does not count hs_log"

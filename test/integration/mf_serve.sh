@@ -202,7 +202,7 @@ NEW_VER="$(q "SELECT version FROM mf.catalog WHERE version_id = $NEW_VID")"
 export_version ms_lin "$NEW_VID"
 kill -HUP "$SERVE_PID"
 for _ in $(seq 1 50); do
-	curl -s "http://127.0.0.1:$PORT/v1/models/ms_lin/versions/$NEW_VID" | grep -q AVAILABLE && break
+	grep -q AVAILABLE <<<"$(curl -s "http://127.0.0.1:$PORT/v1/models/ms_lin/versions/$NEW_VID")" && break
 	sleep 0.1
 done
 got="$(curl -s -X POST --data-binary @<(printf '{"instances": %s}' "$(cat "$TMP/rows.json")") \
@@ -241,7 +241,8 @@ c3="$(curl -s -o /dev/null -D "$TMP/h429" -w '%{http_code}' -H "$AUTH" -X POST -
 pass "--bearer-token-file: 401 with WWW-Authenticate; --requests-per-minute 2: 200 200 429 with Retry-After"
 
 # Metrics of the first server.
-curl -s "http://127.0.0.1:$PORT/metrics" | grep -q '^mf_serve_requests_total{model="ms_log",version="1.0.0",code="200"} [1-9]' ||
+# (read whole first: with pipefail, grep -q closing the pipe early would fail curl)
+grep -q '^mf_serve_requests_total{model="ms_log",version="1.0.0",code="200"} [1-9]' <<<"$(curl -s "http://127.0.0.1:$PORT/metrics")" ||
 	fail "metrics lack the counter of ms_log"
 pass "GET /metrics counts requests per model, version and code"
 

@@ -62,7 +62,7 @@ for m in "${MODELS[@]}"; do
 	   WHERE c.ref = '$m:1.0.0'" | xxd -r -p >"$TMP/$m.art"
 	[ -s "$TMP/$m.art" ] || fail "$m: no artifact"
 	"$CLI" "$TMP/$m.art" "$TMP/rows.json" >"$TMP/$m.module" || fail "$m: model_score_cli failed"
-	if "$CLI" "$TMP/$m.art" --describe | grep -q '"kind":"class"'; then
+	if grep -q '"kind":"class"' <<<"$("$CLI" "$TMP/$m.art" --describe)"; then
 		label="mf_predict_label('$m', s)"
 		proba="array_to_string(ARRAY(SELECT $(hex u) FROM unnest(mf_predict_proba('$m', s)) u), ',')"
 	else
