@@ -12,8 +12,9 @@
              trained twice, so both compute the same function (checked:
              same labels, probabilities within 1e-12)
   pgbench    one `SELECT mf_predict_label(m, x), mf_predict_proba(m, x)` per
-             request through libpq (pgbench -M prepared), rows sent in the
-             statement as the HTTP body sends them
+             request through libpq (pgbench -M simple: the rows travel in the
+             statement text and are parsed every time, as an HTTP body is;
+             a prepared statement would send them once)
   http-worker  the in-database HTTP worker: measured when mf.http_port > 0
              (or MF_BENCH_HTTP_WORKER_URL is set), else "n/a" (hook for the
              worker's branch: it must serve the model under the same name)
@@ -194,7 +195,7 @@ def pgbench(rows, conns, work):
         f.write("SELECT mf_predict_label('%s', x), mf_predict_proba('%s', x) FROM (VALUES %s) v(x);\n"
                 % (MODEL, MODEL, arrays))
     logdir = tempfile.mkdtemp(dir=work)
-    out = subprocess.run([PG_BIN + "/pgbench", "-n", "-M", "prepared", "-c", str(conns), "-j", str(min(conns, CORES)),
+    out = subprocess.run([PG_BIN + "/pgbench", "-n", "-M", "simple", "-c", str(conns), "-j", str(min(conns, CORES)),
                           "-T", str(SECONDS), "-f", script, "-l", "--log-prefix", os.path.join(logdir, "pgb")],
                          capture_output=True, text=True, timeout=SECONDS + 60)
     m = re.search(r"tps = ([0-9.]+) \(without initial connection time\)", out.stdout)
