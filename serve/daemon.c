@@ -5,8 +5,10 @@
  * Two modes.  THREADED (mf-serve): MHD's internal polling threads with
  * epoll, a pool of opt.threads (default: the number of cores); handlers
  * run on those threads.  EXTERNAL (the PostgreSQL background worker): MHD
- * starts no thread; the caller waits on mf_serve_daemon_epoll_fd() (beside
- * its latch) for at most mf_serve_daemon_timeout_ms() and then calls
+ * starts no thread; the caller waits for mf_serve_daemon_epoll_fd() to be
+ * readable (beside its latch: poll() it or add it to a WaitEventSet; never
+ * epoll_wait() on it directly, which would consume MHD's edge-triggered
+ * events) for at most mf_serve_daemon_timeout_ms() and then calls
  * mf_serve_daemon_run(), so handlers run on the caller's thread.
  *
  * Per connection: the body is collected up to max_body (a larger

@@ -60,6 +60,28 @@ MfDirWarn(MfServeWarnFn warn, void *arg, const char *fmt,...)
 	warn(arg, msg);
 }
 
+/* Print a message into err; returns false. */
+static bool
+__attribute__((format(printf, 3, 4)))
+MfDirFail(char *err, size_t errlen, const char *fmt,...)
+{
+	va_list		ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return false;
+}
+
+/* Join a and b with '/' into out; false when it does not fit. */
+static bool
+MfDirJoin(char *out, size_t len, const char *a, const char *b)
+{
+	int			n = snprintf(out, len, "%s/%s", a, b);
+
+	return n >= 0 && (size_t) n < len;
+}
+
 /* Read a regular file of at most max bytes into an 8-byte aligned buffer. */
 static void *
 MfDirRead(const char *path, size_t max, size_t *len, char *err, size_t errlen)
@@ -133,29 +155,29 @@ MfDirCheckJson(MfDirVersion *dv, int64_t number, char *err, size_t errlen)
 	json_t	   *l;
 
 	if (!json_is_object(o) || !MfDirString(o, "format") || strcmp(MfDirString(o, "format"), "mf-serving/1") != 0)
-		return snprintf(err, errlen, "\"format\" must be \"mf-serving/1\""), false;
+		return MfDirFail(err, errlen, "\"format\" must be \"mf-serving/1\"");
 	if (!MfDirString(o, "name") || MfDirString(o, "name")[0] == '\0')
-		return snprintf(err, errlen, "\"name\" must be a non-empty string"), false;
+		return MfDirFail(err, errlen, "\"name\" must be a non-empty string");
 	if (!mf_serve_semver_ok(MfDirString(o, "version")))
-		return snprintf(err, errlen, "\"version\" must be a semver MAJOR.MINOR.PATCH"), false;
+		return MfDirFail(err, errlen, "\"version\" must be a semver MAJOR.MINOR.PATCH");
 	if (!json_is_integer(num) || json_integer_value(num) != number)
-		return snprintf(err, errlen, "\"version_number\" must be %lld, the directory's number", (long long) number), false;
+		return MfDirFail(err, errlen, "\"version_number\" must be %lld, the directory's number", (long long) number);
 	if (!MfDirString(o, "family"))
-		return snprintf(err, errlen, "\"family\" must be a string"), false;
+		return MfDirFail(err, errlen, "\"family\" must be a string");
 	if (labels != NULL && (!json_is_array(labels) || json_array_size(labels) > MF_SERVE_MAX_LABELS))
-		return snprintf(err, errlen, "\"labels\" must be a list of at most %d strings", MF_SERVE_MAX_LABELS), false;
+		return MfDirFail(err, errlen, "\"labels\" must be a list of at most %d strings", MF_SERVE_MAX_LABELS);
 	json_array_foreach(labels, i, l)
 	{
 		if (!mf_serve_name_ok(json_string_value(l)))
-			return snprintf(err, errlen, "\"labels\"[%zu] must be a label (letters, digits, '_', '-', '.')", i), false;
+			return MfDirFail(err, errlen, "\"labels\"[%zu] must be a label (letters, digits, '_', '-', '.')", i);
 		dv->labels[dv->n_labels++] = json_string_value(l);
 	}
 	if (art == NULL || art[0] == '\0' || art[0] == '.' || strchr(art, '/') != NULL)
-		return snprintf(err, errlen, "\"artifact\" must be a file name in the version directory"), false;
+		return MfDirFail(err, errlen, "\"artifact\" must be a file name in the version directory");
 	if (sha == NULL || strlen(sha) != 64 || strspn(sha, "0123456789abcdef") != 64)
-		return snprintf(err, errlen, "\"artifact_sha256\" must be 64 lowercase hex digits"), false;
+		return MfDirFail(err, errlen, "\"artifact_sha256\" must be 64 lowercase hex digits");
 	if (json_object_get(o, "trained_at") != NULL && !json_is_string(json_object_get(o, "trained_at")))
-		return snprintf(err, errlen, "\"trained_at\" must be a string"), false;
+		return MfDirFail(err, errlen, "\"trained_at\" must be a string");
 	return true;
 }
 
@@ -173,26 +195,28 @@ MfDirVersionLoad(MfServeCatalogBuilder *b, const char *dir, const char *name, in
 	MfArtifactView view;
 	bool		ok = false;
 
-	snprintf(path, sizeof(path), "%s/serving.json", dir);
+	if (!MfDirJoin(path, sizeof(path), dir, "serving.json"))
+		return MfDirFail(err, errlen, "path too long");
 	text = MfDirRead(path, MF_DIR_MAX_JSON, &len, why, sizeof(why));
 	if (text == NULL)
-		return snprintf(err, errlen, "%s: %s", path, why), false;
+		return MfDirFail(err, errlen, "%s: %s", path, why);
 	dv.json = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
 	free(text);
 	if (dv.json == NULL)
-		return snprintf(err, errlen, "%s: not JSON: %s", path, jerr.text), false;
+		return MfDirFail(err, errlen, "%s: not JSON: %s", path, jerr.text);
 	if (!MfDirCheckJson(&dv, number, why, sizeof(why)))
-		snprintf(err, errlen, "%s: %s", path, why);
-	else if (snprintf(path, sizeof(path), "%s/%s", dir, MfDirString(dv.json, "artifact")),
-			 (dv.bytes = MfDirRead(path, MF_DIR_MAX_ARTIFACT, &dv.len, why, sizeof(why))) == NULL)
-		snprintf(err, errlen, "%s: %s", path, why);
+		MfDirFail(err, errlen, "%s: %s", path, why);
+	else if (!MfDirJoin(path, sizeof(path), dir, MfDirString(dv.json, "artifact")))
+		MfDirFail(err, errlen, "%s: path too long", dir);
+	else if ((dv.bytes = MfDirRead(path, MF_DIR_MAX_ARTIFACT, &dv.len, why, sizeof(why))) == NULL)
+		MfDirFail(err, errlen, "%s: %s", path, why);
 	else if (!MfDirSha256Ok(dv.bytes, dv.len, MfDirString(dv.json, "artifact_sha256")))
-		snprintf(err, errlen, "%s: its sha256 differs from \"artifact_sha256\" of serving.json", path);
+		MfDirFail(err, errlen, "%s: its sha256 differs from \"artifact_sha256\" of serving.json", path);
 	else if (mf_artifact_open(dv.bytes, dv.len, &view, why, sizeof(why)) != MF_ART_OK)
-		snprintf(err, errlen, "%s: %s", path, why);
+		MfDirFail(err, errlen, "%s: %s", path, why);
 	else if (mf_artifact_family_name(view.family) == NULL ||
 			 strcmp(mf_artifact_family_name(view.family), MfDirString(dv.json, "family")) != 0)
-		snprintf(err, errlen, "%s: \"family\" of serving.json says %s, the artifact holds a %s model",
+		MfDirFail(err, errlen, "%s: \"family\" of serving.json says %s, the artifact holds a %s model",
 				 dir, MfDirString(dv.json, "family"),
 				 mf_artifact_family_name(view.family) ? mf_artifact_family_name(view.family) : "unknown");
 	else
@@ -235,8 +259,7 @@ MfDirName(MfServeCatalogBuilder *b, const char *base, const char *name, MfServeW
 	struct dirent *de;
 	int			added = 0;
 
-	snprintf(dir, sizeof(dir), "%s/%s", base, name);
-	if ((d = opendir(dir)) == NULL)
+	if (!MfDirJoin(dir, sizeof(dir), base, name) || (d = opendir(dir)) == NULL)
 		return 0;
 	while ((de = readdir(d)) != NULL)
 	{
@@ -250,8 +273,8 @@ MfDirName(MfServeCatalogBuilder *b, const char *base, const char *name, MfServeW
 					  dir, de->d_name);
 			continue;
 		}
-		snprintf(vdir, sizeof(vdir), "%s/%s", dir, de->d_name);
-		if (MfDirVersionLoad(b, vdir, name, number, err, sizeof(err)))
+		if (MfDirJoin(vdir, sizeof(vdir), dir, de->d_name) &&
+			MfDirVersionLoad(b, vdir, name, number, err, sizeof(err)))
 			added++;
 		else
 			MfDirWarn(warn, arg, "version %lld of \"%s\" skipped: %s", (long long) number, name, err);
@@ -286,8 +309,7 @@ mf_serve_model_dir_load(const char *base, const MfServePolicy *defaults, MfServe
 	{
 		if (de->d_name[0] == '.')
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", base, de->d_name);
-		if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+		if (!MfDirJoin(path, sizeof(path), base, de->d_name) || stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
 			continue;
 		if (!mf_serve_name_ok(de->d_name))
 		{
@@ -356,8 +378,8 @@ MfLinesWalk(MfLines *l, const char *path, int depth)
 	{
 		if (de->d_name[0] == '.')
 			continue;
-		snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
-		MfLinesWalk(l, sub, depth - 1);
+		if (MfDirJoin(sub, sizeof(sub), path, de->d_name))
+			MfLinesWalk(l, sub, depth - 1);
 	}
 	closedir(d);
 }

@@ -279,7 +279,11 @@ extern MfServeDaemon *mf_serve_daemon_start(MfServe *s, const MfServeDaemonOptio
 /* The port the daemon listens on. */
 extern int	mf_serve_daemon_port(const MfServeDaemon *d);
 
-/* EXTERNAL: the epoll fd to wait on (readable = call _run); -1 on error. */
+/*
+ * EXTERNAL: the fd to wait on (readable = call _run); -1 on error.  It is
+ * MHD's own epoll fd: poll() it or add it to a WaitEventSet as a socket
+ * (WL_SOCKET_READABLE); never epoll_wait() on it directly.
+ */
 extern int	mf_serve_daemon_epoll_fd(const MfServeDaemon *d);
 
 /* EXTERNAL: milliseconds until _run must be called anyway; -1 = no timer. */
