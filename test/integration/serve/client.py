@@ -190,27 +190,22 @@ class Server:
         raise RuntimeError('mf-serve did not start (log: %s):\n%s' % (self.log_path, self.log_tail()))
 
     def wait_live(self, wait):
+        """True once the server answers liveness (within wait seconds)."""
         t0 = time.time()
         while time.time() - t0 < wait:
             if self.proc.poll() is not None:
                 return False
-            try:
-                c = Conn(self.port, timeout=2)
-                r = c.request('GET', '/v2/health/live')
-                c.close()
-                if r.status == 200:
-                    return True
-            except (OSError, EOFError, ValueError):
-                pass
+            if self.alive(timeout=2):
+                return True
             time.sleep(0.05)
         return False
 
-    def alive(self):
+    def alive(self, timeout=5):
         """True when the process runs and GET /v2/health/live answers 200."""
         if self.proc.poll() is not None:
             return False
         try:
-            c = Conn(self.port, timeout=5)
+            c = Conn(self.port, timeout=timeout)
             r = c.request('GET', '/v2/health/live')
             c.close()
             return r.status == 200
