@@ -10,6 +10,8 @@
 #      bench_lr*, bench_mlp* are kept between runs; MF_BENCH_REGEN=1 rebuilds)
 #   4. run bench/train_logreg.py, train_linreg.py, train_mlp.py, predict.py; each prints a
 #      one-line summary. Until mf_train exists our side reads "n/a".
+#   5. run bench/serve.sh: mf-serve against Flask + gunicorn + scikit-learn and against
+#      pgbench (one SELECT per request), loaded with wrk (its own table, bench_serve)
 # Knobs: MF_BENCH_REPEATS (3), MF_BENCH_MLP_EPOCHS (5), MF_BENCH_LR_ROWS (1000000).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -18,8 +20,8 @@ set -euo pipefail
 CLUSTER="$MF_ROOT/scripts/cluster.sh"
 BENCH_DB=mf_bench
 PY=/usr/bin/python3
-PEER_PKGS="python3-sklearn python3-psycopg2 python3-torch"
-BENCHES="train_logreg train_linreg train_mlp predict"
+PEER_PKGS="python3-sklearn python3-psycopg2 python3-torch python3-flask gunicorn wrk"
+BENCHES="train_logreg train_linreg train_mlp predict serve"
 
 # Install the peers' packages that are missing (apt output in build/logs).
 install_peers() {
@@ -67,10 +69,16 @@ prepare_database() {
 	fi
 }
 
-# Run every benchmark; keep going when one fails, fail at the end.
+# Run every benchmark (bench/<b>.sh when there is one, else bench/<b>.py);
+# keep going when one fails, fail at the end.
 run_all() {
 	local b failed=""
 	for b in $BENCHES; do
+		if [ -f "$MF_ROOT/bench/$b.sh" ]; then
+			info "bench/$b.sh"
+			bash "$MF_ROOT/bench/$b.sh" || failed="$failed $b"
+			continue
+		fi
 		info "bench/$b.py"
 		(cd "$MF_ROOT/bench" && "$PY" "$b.py") || failed="$failed $b"
 	done
