@@ -555,8 +555,8 @@ MfRoute(MfServeCall *c)
 }
 
 /* Monotonic seconds. */
-static double
-MfNow(void)
+double
+mf_serve_now(void)
 {
 	struct timespec ts;
 
@@ -569,7 +569,7 @@ void
 mf_serve_handle(MfServe *s, const MfServeRequest *req, MfServeResponse *resp)
 {
 	MfServeCall c;
-	double		t0 = MfNow();
+	double		t0 = mf_serve_now();
 
 	memset(resp, 0, sizeof(*resp));
 	resp->status = 500;
@@ -582,7 +582,7 @@ mf_serve_handle(MfServe *s, const MfServeRequest *req, MfServeResponse *resp)
 	MfRoute(&c);
 	mf_serve_catalog_unref((MfServeCatalog *) c.cat);
 	mf_serve_metrics_record(s->metrics, resp->model_name, resp->model_version, resp->status,
-							MfNow() - t0);
+							mf_serve_now() - t0);
 }
 
 /* True when the method is allowed; else a 405 answer. */

@@ -129,6 +129,26 @@ MfOipFlatten(MfOipTensor *t, json_t *d, size_t cap)
 	return true;
 }
 
+/* True when dt is a numeric datatype of the protocol. */
+static bool
+MfOipNumeric(const char *dt)
+{
+	static const char *const known[] = {"FP64", "FP32", "FP16", "INT64", "INT32", "INT16", "INT8",
+	"UINT64", "UINT32", "UINT16", "UINT8", NULL};
+
+	for (int i = 0; known[i]; i++)
+		if (strcmp(dt, known[i]) == 0)
+			return true;
+	return false;
+}
+
+/* True when dt is a datatype of the protocol (numbers, BOOL, BYTES). */
+static bool
+MfOipDatatypeKnown(const char *dt)
+{
+	return strcmp(dt, "BOOL") == 0 || strcmp(dt, "BYTES") == 0 || MfOipNumeric(dt);
+}
+
 /* Read one input tensor object; false with msg. */
 static bool
 MfOipTensorRead(json_t *o, MfOipTensor *t, char *msg, size_t msglen)
@@ -144,6 +164,10 @@ MfOipTensorRead(json_t *o, MfOipTensor *t, char *msg, size_t msglen)
 		return mf_serve_fail(msg, msglen, "every input needs \"name\", \"shape\", \"datatype\" and \"data\"");
 	t->name = json_string_value(name);
 	t->datatype = json_string_value(dt);
+	if (!MfOipDatatypeKnown(t->datatype))
+		return mf_serve_fail(msg, msglen, "input \"%s\": datatype \"%.40s\" is not one of the protocol's "
+							 "(BOOL, UINT8, UINT16, UINT32, UINT64, INT8, INT16, INT32, INT64, FP16, FP32, FP64, BYTES)",
+							 t->name, t->datatype);
 	if (json_array_size(shape) < 1 || json_array_size(shape) > 2)
 		return mf_serve_fail(msg, msglen, "input \"%s\": shape must have 1 or 2 dimensions", t->name);
 	t->ndim = (int) json_array_size(shape);
@@ -162,19 +186,6 @@ MfOipTensorRead(json_t *o, MfOipTensor *t, char *msg, size_t msglen)
 		return mf_serve_fail(msg, msglen, "input \"%s\": data must hold exactly %zu scalars, the product of its shape",
 						t->name, count);
 	return true;
-}
-
-/* True when dt is a numeric datatype of the protocol. */
-static bool
-MfOipNumeric(const char *dt)
-{
-	static const char *const known[] = {"FP64", "FP32", "FP16", "INT64", "INT32", "INT16", "INT8",
-	"UINT64", "UINT32", "UINT16", "UINT8", NULL};
-
-	for (int i = 0; known[i]; i++)
-		if (strcmp(dt, known[i]) == 0)
-			return true;
-	return false;
 }
 
 /* Check that a value fits a datatype (null allowed when nullable); false with msg. */

@@ -263,7 +263,9 @@ typedef struct MfServeDaemonOptions
 	int			threads;		/* THREADED: pool size; 0 = number of cores */
 	size_t		max_body;		/* 0 = MF_SERVE_DEFAULT_MAX_BODY */
 	int			max_connections;	/* beyond: 503; 0 = the default */
-	int			timeout_seconds;	/* idle connection timeout; 0 = default */
+	int			timeout_seconds;	/* idle timeout, and the deadline for receiving
+									 * a whole request (headers and body); 0 =
+									 * default */
 	bool		reuse_port;		/* SO_REUSEPORT (processes sharing a port) */
 	bool		log_requests;	/* one line per request to log (or stderr) */
 	void		(*log) (void *arg, const char *line);

@@ -68,6 +68,9 @@ extern const MfServeVersion *mf_serve_entry_label(const MfServeEntry *e, const c
 /* The version of a semver, or NULL. */
 extern const MfServeVersion *mf_serve_entry_semver(const MfServeEntry *e, const char *semver);
 
+/* Monotonic seconds (CLOCK_MONOTONIC). */
+extern double mf_serve_now(void);
+
 /* Print a lowercase message into err (may be NULL); returns false. */
 extern bool mf_serve_fail(char *err, size_t errlen, const char *fmt,...)
 			__attribute__((format(printf, 3, 4)));
@@ -101,6 +104,35 @@ extern bool mf_serve_limiter_take(MfServeLimiter *l, const char *name, const cha
 
 /* The split's version for a uniform draw u in [0, 1). */
 extern const MfServeVersion *mf_serve_split_pick(const MfServeEntry *e, double u);
+
+/* ------------------------------------------------------------ request deadline (deadline.c) */
+
+typedef struct MfServeDeadlineEntry MfServeDeadlineEntry;
+
+/* Open connections and when their current request began. */
+typedef struct MfServeDeadlines
+{
+	pthread_mutex_t lock;
+	MfServeDeadlineEntry *head;
+	int			n;
+} MfServeDeadlines;
+
+extern MfServeDeadlines *mf_serve_deadlines_new(void);
+extern void mf_serve_deadlines_free(MfServeDeadlines *l);
+
+/* Add socket fd, its request beginning at now; NULL when out of memory. */
+extern MfServeDeadlineEntry *mf_serve_deadline_add(MfServeDeadlines *l, int fd, double now);
+
+/* Take an entry off the list (before its socket is closed) and free it. */
+extern void mf_serve_deadline_remove(MfServeDeadlines *l, MfServeDeadlineEntry *e);
+
+/* Busy: being answered, never cut; not busy: the next request begins at now. */
+extern void mf_serve_deadline_mark(MfServeDeadlines *l, MfServeDeadlineEntry *e, bool busy, double now);
+
+/* shutdown() the sockets whose request is older than timeout; the count cut. */
+extern int	mf_serve_deadlines_sweep(MfServeDeadlines *l, double now, double timeout, double *next);
+
+extern int	mf_serve_deadlines_count(MfServeDeadlines *l);
 
 /* ------------------------------------------------------------ metrics */
 

@@ -268,14 +268,35 @@ MfTfsInstance(MfServeRows *rows, size_t r, json_t *inst, char *msg, size_t msgle
 	return ok;
 }
 
-/* Encode every row of the source into rows. */
+/* The form of an instance: 'o' object of named features, 'l' list, 's' a single value. */
+static char
+MfTfsForm(json_t *inst)
+{
+	return json_is_object(inst) && !json_object_get(inst, "b64") ? 'o' : json_is_array(inst) ? 'l' : 's';
+}
+
+/* The name of a form in messages. */
+static const char *
+MfTfsFormName(char form)
+{
+	return form == 'o' ? "object" : form == 'l' ? "list" : "single value";
+}
+
+/* Encode every row of the source into rows (instances: one form for all, as TF Serving). */
 static bool
 MfTfsEncode(MfTfsSource *src, MfServeRows *rows, char *msg, size_t msglen)
 {
+	char		form = rows->n > 0 ? MfTfsForm(json_array_get(src->rows, 0)) : 'o';
+
 	src->r = rows;
 	for (size_t r = 0; r < rows->n; r++)
 	{
 		bool		ok;
+
+		if (src->columns == NULL && !src->examples && MfTfsForm(json_array_get(src->rows, r)) != form)
+			return mf_serve_fail(msg, msglen, "expecting %s but got %s at item %zu of input list "
+								 "(every instance takes the form of the first)", MfTfsFormName(form),
+								 MfTfsFormName(MfTfsForm(json_array_get(src->rows, r))), r);
 
 		if (src->columns != NULL)
 			ok = mf_serve_encode_cells(rows, r, MfTfsColumnCell, src, msg, msglen);
@@ -353,7 +374,7 @@ MfTfsClassifications(const MfServeRows *rows)
 												   mf_serve_real(rows->proba[r * (size_t) mm->n_labels + (size_t) k])));
 		json_array_append_new(res, pairs);
 	}
-	return json_pack("{s:o*}", "result", res);
+	return json_pack("{s:o*}", "results", res);
 }
 
 /* The answer of :regress: one value per example. */
@@ -364,7 +385,7 @@ MfTfsRegressions(const MfServeRows *rows)
 
 	for (size_t r = 0; res != NULL && r < rows->n; r++)
 		json_array_append_new(res, mf_serve_real(rows->values[r]));
-	return json_pack("{s:o*}", "result", res);
+	return json_pack("{s:o*}", "results", res);
 }
 
 /* ------------------------------------------------------------ POST */
@@ -392,6 +413,8 @@ MfTfsSourceOf(MfServeCall *c, json_t *body, MfTfsVerb verb, MfTfsSource *src, si
 			return mf_serve_error(c, 400, "the body needs \"examples\": a list of objects of named features "
 								  "(and optionally \"context\": an object)"), false;
 		*n = json_array_size(src->rows);
+		if (*n == 0)
+			return mf_serve_error(c, 400, "\"examples\" is an empty list; send at least one example"), false;
 		return true;
 	}
 	src->rows = json_object_get(body, "instances");
@@ -411,6 +434,9 @@ MfTfsSourceOf(MfServeCall *c, json_t *body, MfTfsVerb verb, MfTfsSource *src, si
 		return mf_serve_error(c, 400, "%s", msg), false;
 	if (src->columns == NULL)
 		*n = json_array_size(src->rows);
+	if (*n == 0)
+		return mf_serve_error(c, 400, "no values in \"%s\"; send at least one row",
+							  json_object_get(body, "instances") ? "instances" : "inputs"), false;
 	return true;
 }
 
