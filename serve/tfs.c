@@ -320,72 +320,91 @@ MfTfsEncode(MfTfsSource *src, MfServeRows *rows, char *msg, size_t msglen)
 /* ------------------------------------------------------------ answers */
 
 /* Row r with every output, as an object. */
-static json_t *
-MfTfsRowObject(const MfServeRows *rows, size_t r)
+static void
+MfTfsRowObject(MfServeBuf *b, const MfServeRows *rows, size_t r)
 {
-	return json_pack("{s:o*,s:s,s:o*}", "predict", mf_serve_real(rows->values[r]),
-					 "label", mf_serve_label(rows, r), "probabilities", mf_serve_proba_json(rows, r));
+	mf_serve_buf_text(b, "{\"predict\":");
+	mf_serve_buf_real(b, rows->values[r]);
+	mf_serve_buf_text(b, ",\"label\":");
+	mf_serve_buf_str(b, mf_serve_label(rows, r));
+	mf_serve_buf_text(b, ",\"probabilities\":");
+	mf_serve_buf_proba(b, rows, r);
+	mf_serve_buf_text(b, "}");
 }
 
 /* The answer of :predict in the row or the columnar form. */
-static json_t *
-MfTfsPredictions(const MfServeRows *rows, bool columnar)
+static void
+MfTfsPredictions(MfServeBuf *b, const MfServeRows *rows, bool columnar)
 {
 	bool		multi = mf_serve_is_classifier(rows->v);
-	json_t	   *pred = json_array(),
-			   *label = json_array(),
-			   *proba = json_array();
 
-	for (size_t r = 0; pred != NULL && label != NULL && proba != NULL && r < rows->n; r++)
+	mf_serve_buf_text(b, columnar ? (multi ? "{\"outputs\":{\"predict\":[" : "{\"outputs\":[") : "{\"predictions\":[");
+	for (size_t r = 0; r < rows->n; r++)
 	{
+		if (r > 0)
+			mf_serve_buf_text(b, ",");
 		if (multi && !columnar)
-			json_array_append_new(pred, MfTfsRowObject(rows, r));
+			MfTfsRowObject(b, rows, r);
 		else
-			json_array_append_new(pred, mf_serve_real(rows->values[r]));
-		if (multi && columnar)
-		{
-			json_array_append_new(label, json_string(mf_serve_label(rows, r)));
-			json_array_append_new(proba, mf_serve_proba_json(rows, r));
-		}
+			mf_serve_buf_real(b, rows->values[r]);
 	}
-	if (!columnar || !multi)
+	if (!(multi && columnar))
 	{
-		json_decref(label);
-		json_decref(proba);
-		return json_pack("{s:o*}", columnar ? "outputs" : "predictions", pred);
+		mf_serve_buf_text(b, "]}");
+		return;
 	}
-	return json_pack("{s:{s:o*,s:o*,s:o*}}", "outputs", "predict", pred, "label", label,
-					 "probabilities", proba);
+	mf_serve_buf_text(b, "],\"label\":[");
+	for (size_t r = 0; r < rows->n; r++)
+	{
+		if (r > 0)
+			mf_serve_buf_text(b, ",");
+		mf_serve_buf_str(b, mf_serve_label(rows, r));
+	}
+	mf_serve_buf_text(b, "],\"probabilities\":[");
+	for (size_t r = 0; r < rows->n; r++)
+	{
+		if (r > 0)
+			mf_serve_buf_text(b, ",");
+		mf_serve_buf_proba(b, rows, r);
+	}
+	mf_serve_buf_text(b, "]}}");
 }
 
 /* The answer of :classify: per example, (label, probability) pairs. */
-static json_t *
-MfTfsClassifications(const MfServeRows *rows)
+static void
+MfTfsClassifications(MfServeBuf *b, const MfServeRows *rows)
 {
 	const MfModelMeta *mm = &rows->v->model.meta;
-	json_t	   *res = json_array();
 
-	for (size_t r = 0; res != NULL && r < rows->n; r++)
+	mf_serve_buf_text(b, "{\"results\":[");
+	for (size_t r = 0; r < rows->n; r++)
 	{
-		json_t	   *pairs = json_array();
-
-		for (int k = 0; pairs != NULL && k < mm->n_labels; k++)
-			json_array_append_new(pairs, json_pack("[s,o*]", mm->labels[k],
-												   mf_serve_real(rows->proba[r * (size_t) mm->n_labels + (size_t) k])));
-		json_array_append_new(res, pairs);
+		mf_serve_buf_text(b, r > 0 ? ",[" : "[");
+		for (int k = 0; k < mm->n_labels; k++)
+		{
+			mf_serve_buf_text(b, k > 0 ? ",[" : "[");
+			mf_serve_buf_str(b, mm->labels[k]);
+			mf_serve_buf_text(b, ",");
+			mf_serve_buf_real(b, rows->proba[r * (size_t) mm->n_labels + (size_t) k]);
+			mf_serve_buf_text(b, "]");
+		}
+		mf_serve_buf_text(b, "]");
 	}
-	return json_pack("{s:o*}", "results", res);
+	mf_serve_buf_text(b, "]}");
 }
 
 /* The answer of :regress: one value per example. */
-static json_t *
-MfTfsRegressions(const MfServeRows *rows)
+static void
+MfTfsRegressions(MfServeBuf *b, const MfServeRows *rows)
 {
-	json_t	   *res = json_array();
-
-	for (size_t r = 0; res != NULL && r < rows->n; r++)
-		json_array_append_new(res, mf_serve_real(rows->values[r]));
-	return json_pack("{s:o*}", "results", res);
+	mf_serve_buf_text(b, "{\"results\":[");
+	for (size_t r = 0; r < rows->n; r++)
+	{
+		if (r > 0)
+			mf_serve_buf_text(b, ",");
+		mf_serve_buf_real(b, rows->values[r]);
+	}
+	mf_serve_buf_text(b, "]}");
 }
 
 /* ------------------------------------------------------------ POST */
@@ -469,9 +488,17 @@ MfTfsScoreBody(MfServeCall *c, const MfServeTarget *t, MfTfsVerb verb, json_t *b
 	}
 	ok = MfTfsEncode(&src, &rows, msg, msglen) && mf_serve_rows_score(&rows, msg, msglen);
 	if (ok)
-		mf_serve_json(c, 200, verb == MF_TFS_CLASSIFY ? MfTfsClassifications(&rows) :
-					  verb == MF_TFS_REGRESS ? MfTfsRegressions(&rows) :
-					  MfTfsPredictions(&rows, columnar));
+	{
+		MfServeBuf	b = {0};
+
+		if (verb == MF_TFS_CLASSIFY)
+			MfTfsClassifications(&b, &rows);
+		else if (verb == MF_TFS_REGRESS)
+			MfTfsRegressions(&b, &rows);
+		else
+			MfTfsPredictions(&b, &rows, columnar);
+		mf_serve_json_buf(c, 200, &b);
+	}
 	mf_serve_rows_free(&rows);
 	return ok;
 }

@@ -196,7 +196,7 @@ NEW_VER="$(q "SELECT version FROM mf.catalog WHERE version_id = $NEW_VID")"
 export_version ms_lin "$NEW_VID"
 kill -HUP "$SERVE_PID"
 for _ in $(seq 1 50); do
-	curl -s "http://127.0.0.1:$PORT/v1/models/ms_lin/versions/$NEW_VID" | grep -q AVAILABLE && break
+	[[ "$(curl -s "http://127.0.0.1:$PORT/v1/models/ms_lin/versions/$NEW_VID")" == *AVAILABLE* ]] && break
 	sleep 0.1
 done
 got="$(curl -s -X POST --data-binary @<(printf '{"instances": %s}' "$(cat "$TMP/rows.json")") \
@@ -235,8 +235,10 @@ c3="$(curl -s -o /dev/null -D "$TMP/h429" -w '%{http_code}' -H "$AUTH" -X POST -
 pass "--bearer-token-file: 401 with WWW-Authenticate; --requests-per-minute 2: 200 200 429 with Retry-After"
 
 # Metrics of the first server.
-curl -s "http://127.0.0.1:$PORT/metrics" | grep -q '^mf_serve_requests_total{model="ms_log",version="1.0.0",code="200"} [1-9]' ||
-	fail "metrics lack the counter of ms_log"
+# (read whole first: grep -q leaving early would fail curl with SIGPIPE under pipefail)
+METRICS="$(curl -s "http://127.0.0.1:$PORT/metrics")"
+grep -q '^mf_serve_requests_total{model="ms_log",version="1.0.0",code="200"} [1-9]' <<<"$METRICS" ||
+	fail "metrics lack the counter of ms_log: $(grep 'model="ms_log"' <<<"$METRICS" | head -5)"
 pass "GET /metrics counts requests per model, version and code"
 
 # Alive after everything.
