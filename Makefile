@@ -19,13 +19,14 @@ PREVVERSION = 0.2.0
 # (as pgvector builds vector--x.y.z.sql); sql/mf_ext--*.sql are the frozen
 # install and upgrade scripts of released versions (never edited).
 SQL_PARTS   = sql/catalog.sql sql/catalog_view.sql sql/registry.sql sql/config_yaml.sql sql/training.sql \
-              sql/prediction.sql sql/jobs.sql sql/deploy.sql sql/privileges.sql
+              sql/prediction.sql sql/jobs.sql sql/deploy.sql sql/http.sql sql/privileges.sql
 DATA        = $(wildcard sql/mf_ext--*.sql)
 DATA_built  = build/mf_ext--$(EXTVERSION).sql build/mf_ext--$(PREVVERSION)--$(EXTVERSION).sql
 # An upgrade script: its own part (tables, dropped signatures), the view, then every
 # function of the new version as CREATE OR REPLACE (so objects of users that
 # depend on them stay), then the privileges.
-SQL_FUNCS   = sql/registry.sql sql/config_yaml.sql sql/training.sql sql/prediction.sql sql/jobs.sql sql/deploy.sql
+SQL_FUNCS   = sql/registry.sql sql/config_yaml.sql sql/training.sql sql/prediction.sql sql/jobs.sql sql/deploy.sql \
+              sql/http.sql
 
 PG_CONFIG  ?= /usr/lib/postgresql/15/bin/pg_config
 
@@ -41,8 +42,9 @@ KERNEL_OBJS = $(KERNEL_SRCS:.c=.o)
 # Served model directories and their tars (pure C on libarchive; the image builder reuses them).
 IMAGE_SRCS  = $(wildcard image/*.c)
 CORE_SRCS   = $(wildcard src/*.c)
-# mf_core also defines the session GUCs when mf_ext is not preloaded.
-CORE_OBJS   = $(CORE_SRCS:.c=.o) bgworker/session_gucs.o $(KERNEL_OBJS) $(IMAGE_SRCS:.c=.o)
+# mf_core also defines the session GUCs when mf_ext is not preloaded; it
+# links the serving core, which the HTTP worker's serving processes run.
+CORE_OBJS   = $(CORE_SRCS:.c=.o) bgworker/session_gucs.o $(KERNEL_OBJS) $(IMAGE_SRCS:.c=.o) $(SERVE_OBJS)
 CORE_LIBS   = -ljansson -lyaml -lz -larchive -lm -ldl
 # mf_core loads OpenBLAS on first use (src/blas_loader.c); the unit tests link it.
 BLAS_LIBS   = -lopenblas
@@ -87,8 +89,11 @@ build/mf_ext--$(PREVVERSION)--$(EXTVERSION).sql: sql/upgrade/$(PREVVERSION)--$(E
 	{ cat sql/upgrade/$(PREVVERSION)--$(EXTVERSION).sql sql/catalog_view.sql; sed 's/^CREATE FUNCTION /CREATE OR REPLACE FUNCTION /' $(SQL_FUNCS); \
 	  cat sql/privileges.sql; } >$@
 
+# -Bsymbolic: mf_core's calls of its own functions are bound at link time, so a
+# backend loading it resolves only what it imports (half of the 552 symbol
+# relocations were its own functions, looked up through the server's scope).
 mf_core$(DLSUFFIX): $(CORE_OBJS)
-	$(CC) $(CFLAGS) -shared -o $@ $(CORE_OBJS) $(LDFLAGS) $(LDFLAGS_SL) $(CORE_LIBS)
+	$(CC) $(CFLAGS) -shared -o $@ $(CORE_OBJS) $(LDFLAGS) $(LDFLAGS_SL) -Wl,-Bsymbolic $(CORE_LIBS) $(SERVE_LIBS)
 	@# the server's own json_object() would shadow jansson's (see mf_config.h)
 	@if nm -D --undefined-only $@ | grep -qw json_object; then \
 		echo "mf_core calls json_object(): use mf_json_object_new()" >&2; rm -f $@; exit 1; fi
@@ -100,7 +105,7 @@ mf_core$(DLSUFFIX): $(CORE_OBJS)
 		if [ -n "$$missing" ]; then echo "mf_core calls OpenBLAS without a trampoline in src/blas_loader.c:" $$missing >&2; \
 			rm -f $@; exit 1; fi; fi
 
-$(CORE_OBJS): $(wildcard config/*.h kernels/*.h model/*.h image/*.h src/*.h bgworker/*.h)
+$(CORE_OBJS): $(wildcard config/*.h kernels/*.h model/*.h image/*.h serve/*.h src/*.h bgworker/*.h)
 $(SERVE_OBJS) serve/mf_serve.o: $(wildcard kernels/*.h model/*.h serve/*.h image/serving_json.h image/tar.h)
 
 # The standalone server: the serving core, the model module and kernels, no PostgreSQL.
@@ -137,7 +142,9 @@ build/regress:
 # C unit tests of the pure-C folders (config/, kernels/, model/, serve/, image/): each
 # test/unit/test_*.c is one program.
 UNIT_SRCS  = $(wildcard test/unit/test_*.c)
-UNIT_BINS  = $(patsubst test/unit/%.c,build/unit/%,$(UNIT_SRCS))
+IMAGE_UNIT_SRCS = $(wildcard image/test/test_*.c)
+UNIT_BINS  = $(patsubst test/unit/%.c,build/unit/%,$(UNIT_SRCS)) \
+             $(patsubst image/test/%.c,build/unit/%,$(IMAGE_UNIT_SRCS))
 UNIT_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -O2 -g -Wall -Wextra -Iconfig -Ikernels -Imodel $(MF_CFLAGS)
 
 build/unit/%: test/unit/%.c $(wildcard test/unit/*.h) $(KERNEL_SRCS) $(wildcard config/*.h kernels/*.h model/*.h)

@@ -5,7 +5,7 @@
  * Design note
  * -----------
  * One static worker, connected to mf.database as the bootstrap superuser.
- * Each pass of its loop runs four units, each in its own short transaction
+ * Each pass of its loop runs five units, each in its own short transaction (or none)
  * and under PG_TRY, so a failing unit is logged and the loop goes on:
  *   reap      free the slots of workers that have stopped (no transaction);
  *   recover   mf._recover_jobs(live job ids): a running row whose job is in
@@ -19,7 +19,9 @@
  *             before anything starts), reserve a slot, register the job
  *             worker (mf_core's MfJobWorkerMain).  When no worker process is
  *             free, the claim is undone and the launcher backs off for
- *             mf.poll_interval instead of retrying at once.
+ *             mf.poll_interval instead of retrying at once;
+ *   http      keep the HTTP worker running with the mf.http_* settings
+ *             (start, stop, restart on a change or after it died: http.c).
  * It then sleeps on its latch: mf_train_async() sets it when its transaction
  * commits, a job worker sets it when it ends (bgw_notify_pid), and the
  * timeout (1 s while jobs run, else mf.poll_interval) is the fallback.
@@ -65,6 +67,7 @@ static MfLauncherSlot MfLocal[MF_MAX_JOB_SLOTS];
 static TimestampTz MfLastFlush = 0;
 static bool MfBackoff = false;
 static bool MfExtensionReady = false;
+static bool MfHttpPending = false;
 
 /* before_shmem_exit: tell backends no launcher runs any more. */
 static void
@@ -388,6 +391,13 @@ MfStartJobs(void)
 	}
 }
 
+/* Unit: keep the HTTP server running with the current mf.http_* settings (http.c). */
+static void
+MfManageHttp(void)
+{
+	MfHttpPending = MfHttpManage();
+}
+
 /* One pass of the loop; returns how long to sleep (ms). */
 static long
 MfLauncherPass(void)
@@ -405,7 +415,11 @@ MfLauncherPass(void)
 	}
 	if (!MfRunUnit("starting jobs", MfStartJobs))
 		MfBackoff = true;
+	if (!MfRunUnit("managing the HTTP server", MfManageHttp))
+		MfHttpPending = true;
 	busy = MfBusySlots();
+	if (MfHttpPending)
+		return Min(MfPollInterval, 250);
 	if (MfBackoff || busy == 0)
 		return MfPollInterval;
 	return Min(MfPollInterval, 1000);

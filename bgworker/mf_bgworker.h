@@ -8,6 +8,7 @@
 
 #include "postgres.h"
 
+#include "mf_http_shm.h"
 #include "mf_jobs_shm.h"
 
 /* GUCs (shmem.c) */
@@ -16,10 +17,22 @@ extern int	MfMaxWorkers;
 extern int	MfTrainThreads;
 extern int	MfJobTimeout;
 extern int	MfPollInterval;
+extern int	MfHttpPort;
+extern int	MfHttpWorkers;
+extern int	MfHttpMaxBodyKb;
+extern char *MfHttpListenAddresses;
+extern char *MfHttpRole;
 
 /* shmem.c */
 extern void MfBgworkerInit(void);
 extern PGDLLEXPORT MfJobsShared *MfJobsShmemGet(void);
+
+/* http.c */
+extern void MfHttpDefineGucs(void);
+extern Size MfHttpShmemSize(void);
+extern void MfHttpShmemInit(void);
+extern PGDLLEXPORT MfHttpShared *MfHttpShmemGet(void);
+extern bool MfHttpManage(void);
 
 /* launcher.c */
 extern PGDLLEXPORT void MfLauncherMain(Datum arg);

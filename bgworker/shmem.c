@@ -1,5 +1,6 @@
 /*
- * shmem.c - GUCs, shared memory and launcher registration of mf_ext.
+ * shmem.c - GUCs, shared memory and launcher registration of mf_ext
+ * (the HTTP server's own GUCs and segment: http.c).
  *
  * Runs in the postmaster when mf_ext is in shared_preload_libraries.  When a
  * backend loads mf_ext.so later (mf_core asks for MfJobsShmemGet()), only
@@ -42,6 +43,7 @@ MfShmemRequest(void)
 	if (MfPrevShmemRequest)
 		MfPrevShmemRequest();
 	RequestAddinShmemSpace(MAXALIGN(sizeof(MfJobsShared)));
+	RequestAddinShmemSpace(MfHttpShmemSize());
 }
 
 /* shmem_startup_hook: create (or, after a crash restart, re-create) the segment. */
@@ -60,6 +62,7 @@ MfShmemStartup(void)
 		SpinLockInit(&MfShared->mutex);
 		MfShared->launcher_procno = -1;
 	}
+	MfHttpShmemInit();
 	LWLockRelease(AddinShmemInitLock);
 }
 
@@ -117,6 +120,7 @@ void
 MfBgworkerInit(void)
 {
 	MfDefineGucs();
+	MfHttpDefineGucs();
 	(void) MfDefineSessionGucs();
 	MarkGUCPrefixReserved("mf");
 	if (!process_shared_preload_libraries_in_progress)

@@ -120,3 +120,8 @@ SELECT mf_retrain('iris_species') AS retrain_id \gset
 SELECT status, result ->> 'ref' AS new_version, result #>> '{promotion,decision}' AS decision,
        result #>> '{promotion,reason}' AS reason
   FROM mf_wait(:retrain_id);
+
+-- 12. Serve over HTTP: the in-database server (mf.http_port; `make demo` turns it on) answers TensorFlow Serving
+--     REST and Open Inference Protocol v2 for deployed models; a bare name follows the production version.
+SELECT mf_deploy('iris_species') AS deployment_id;
+SELECT name, ref, status, endpoint FROM mf.deployments WHERE model_name = 'iris_species' AND status = 'active';

@@ -11,6 +11,9 @@
 #                             first, after listing what that drops.
 # MF_DEMO_SETUP=0 skips packages, build and install, and starts the cluster
 # only if it is not running (the integration tests do that).
+# The in-database HTTP server is turned on at $MF_HTTP_PORT (default: the
+# cluster's port + 3266, so 8765 for the demo cluster's 5499; 0 leaves it
+# off); the quickstart deploys its classifier there.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -18,6 +21,7 @@ set -euo pipefail
 CLUSTER="$MF_ROOT/scripts/cluster.sh"
 QUICKSTART="${MF_QUICKSTART:-$MF_ROOT/examples/quickstart.sql}"
 QUICKSTART_TAG=quickstart
+HTTP_MODEL=iris_species
 
 # Install packages, build, install, and restart so the new libraries load.
 setup() {
@@ -65,6 +69,40 @@ run_quickstart() {
 	echo
 }
 
+# Turn the in-database HTTP server on (ALTER SYSTEM mf.http_port, reload).
+enable_http() {
+	HTTP_PORT="${MF_HTTP_PORT:-$((PGPORT + 3266))}"
+	[ "$HTTP_PORT" != 0 ] || return 0
+	mf_sql "ALTER SYSTEM SET mf.http_port = $HTTP_PORT" && mf_sql "SELECT pg_reload_conf()" ||
+		warn "could not set mf.http_port: the HTTP server stays off"
+}
+
+# Wait until the quickstart's classifier is served, then call it in both protocols.
+show_http() {
+	local t0 body
+	[ "${HTTP_PORT:-0}" != 0 ] || return 0
+	HTTP_URL="http://localhost:$HTTP_PORT"
+	t0="$(date +%s)"
+	until [ "$(curl -s -o /dev/null -w '%{http_code}' "$HTTP_URL/v1/models/$HTTP_MODEL" || true)" = 200 ]; do
+		if [ $(($(date +%s) - t0)) -ge 15 ]; then
+			warn "the HTTP server does not serve $HTTP_MODEL at $HTTP_URL after 15 s (SELECT * FROM mf._http_state(); the server log says why)"
+			HTTP_URL=""
+			return 0
+		fi
+		sleep 0.2
+	done
+	body='{"instances": [{"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}]}'
+	info "the in-database HTTP server serves $HTTP_MODEL at $HTTP_URL"
+	echo "\$ curl -s $HTTP_URL/v1/models/$HTTP_MODEL:predict -d '$body'"
+	curl -s "$HTTP_URL/v1/models/$HTTP_MODEL:predict" -d "$body"
+	echo
+	body='{"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP64", "data": [5.1, 3.5, 1.4, 0.2]}]}'
+	echo "\$ curl -s $HTTP_URL/v2/models/$HTTP_MODEL/infer -d '$body'"
+	curl -s "$HTTP_URL/v2/models/$HTTP_MODEL/infer" -d "$body"
+	echo
+	echo
+}
+
 # Tell the user how to connect and how to stop.
 print_next_steps() {
 	cat <<EOF2
@@ -74,7 +112,9 @@ a directory only its owner can open. Keep it for demo data.
   connect:  psql -h $PGHOST -p $PGPORT -U $PGUSER $PGDATABASE
             (or: eval "\$(scripts/cluster.sh env)"; psql   or: scripts/cluster.sh psql)
   over TCP: psql -h 127.0.0.1 -p $PGPORT -U $PGUSER $PGDATABASE
-  re-run:   make demo keeps your models and objects; make reset drops them (it lists them first)
+  re-run:   make demo keeps your models and objects; make reset drops them (it lists them first)${HTTP_URL:+
+  HTTP:     $HTTP_URL/v1/models/$HTTP_MODEL (TensorFlow Serving REST), $HTTP_URL/v2/models/$HTTP_MODEL (Open Inference
+            Protocol v2), $HTTP_URL/health, $HTTP_URL/metrics; mf_deploy() serves more models there}
   stop:     make stop
 EOF2
 }
@@ -85,7 +125,9 @@ main() {
 	if [ "${1:-}" = --reset ]; then mf_reset_extension; fi
 	mf_ensure_extension
 	mf_wait_for_launcher 30
+	enable_http
 	run_quickstart
+	show_http
 	print_next_steps
 }
 

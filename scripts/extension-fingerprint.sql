@@ -29,10 +29,10 @@ WITH defs AS (
 							   || pg_catalog.pg_get_constraintdef(k.oid), ', ' ORDER BY k.conname)
 						  FROM pg_catalog.pg_constraint k WHERE k.conrelid = c.oid), '')
 					   || coalesce(' indexes=' || (SELECT pg_catalog.string_agg(pg_catalog.pg_get_indexdef(i.indexrelid),
-							   ', ' ORDER BY 1)
+							   ', ' ORDER BY pg_catalog.pg_get_indexdef(i.indexrelid))
 						  FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid), '')
 					   || coalesce(' triggers=' || (SELECT pg_catalog.string_agg(pg_catalog.pg_get_triggerdef(t.oid),
-							   ', ' ORDER BY 1)
+							   ', ' ORDER BY pg_catalog.pg_get_triggerdef(t.oid))
 						  FROM pg_catalog.pg_trigger t WHERE t.tgrelid = c.oid AND NOT t.tgisinternal), '')
 					   || coalesce(' policies=' || (SELECT pg_catalog.string_agg(pol.polname || ' ' || pol.polcmd::text
 							   || ' ' || pol.polroles::text

@@ -82,6 +82,7 @@ typedef struct MfPredResolved
 extern uint64 MfModelCacheGeneration;
 extern void MfPredResolve(text *ref, MfPredResolved *out);
 extern MfPredModel *MfPredGetModel(const MfPredResolved *r);
+extern bytea *MfPredReadArtifact(int64 version_id, const char *ref);
 extern MfPredModel *MfPredLookup(int64 version_id);
 
 #endif							/* MF_PREDICT_H */

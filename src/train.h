@@ -210,7 +210,9 @@ extern json_t *MfTrainFamily(MfDataset *ds, const MfTrainArgs *args, bytea **art
 extern json_t *MfEvaluateArtifact(MfDataset *ds, const void *buf, size_t len,
 								  const char *source, const char *target);
 extern json_t *MfArtifactTensorsJson(const void *buf, size_t len);
+extern void MfOpenArtifactBuffer(const void *buf, size_t len, void *view);
 extern void *MfOpenArtifactCopy(const void *data, size_t len, void *view);
+extern void MfReadModelMeta(const MfArtifactView *view, MfModelMeta *mm);
 extern void *MfOpenModelArtifact(const void *data, size_t len, MfArtifactView *view,
 								 MfModelMeta *mm);
 extern void *MfArtAlloc(void *ctx, size_t size);	/* palloc for artifacts */

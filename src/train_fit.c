@@ -829,20 +829,18 @@ MfTrainFamily(MfDataset *ds, const MfTrainArgs *args, bytea **artifact, json_t *
 /* ------------------------------------------------------------- artifacts */
 
 /*
- * Validate an artifact copied into an aligned buffer; view must point to an
+ * Validate an artifact in an 8-byte aligned buffer; view must point to an
  * MfArtifactView.  XX001 for damaged bytes, 22023/0A000 otherwise.
  */
-void *
-MfOpenArtifactCopy(const void *data, size_t len, void *view)
+void
+MfOpenArtifactBuffer(const void *buf, size_t len, void *view)
 {
-	void	   *buf = MfHugeAlloc(len);
 	char		err[256];
 	MfArtErr	rc;
 
-	memcpy(buf, data, len);
 	rc = mf_artifact_open(buf, len, (MfArtifactView *) view, err, sizeof(err));
 	if (rc == MF_ART_OK)
-		return buf;
+		return;
 	if (mf_artifact_err_is_corruption(rc))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
@@ -854,26 +852,34 @@ MfOpenArtifactCopy(const void *data, size_t len, void *view)
 					 ERRCODE_FEATURE_NOT_SUPPORTED : ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("the model artifact cannot be read"),
 			 errdetail("%s", err)));
-	return NULL;
+}
+
+/* Validate an artifact copied into an aligned buffer (MfOpenArtifactBuffer). */
+void *
+MfOpenArtifactCopy(const void *data, size_t len, void *view)
+{
+	void	   *buf = MfHugeAlloc(len);
+
+	memcpy(buf, data, len);
+	MfOpenArtifactBuffer(buf, len, view);
+	return buf;
 }
 
 /*
- * Open an artifact (copied into an aligned buffer in the current memory
- * context) and read its metadata against its tensors: XX001 naming the
- * member at fault, 0A000 for a family these loaders cannot use.  The
- * buffer and everything in *mm live in the current context.
+ * Read and check the metadata of an open artifact against its tensors:
+ * XX001 naming the member at fault, 0A000 for a family these loaders
+ * cannot use.  Everything in *mm lives in the current context.
  */
-void *
-MfOpenModelArtifact(const void *data, size_t len, MfArtifactView *view, MfModelMeta *mm)
+void
+MfReadModelMeta(const MfArtifactView *view, MfModelMeta *mm)
 {
-	void	   *buf = MfOpenArtifactCopy(data, len, view);
 	MfArtAllocator alloc = {MfArtAlloc, MfArtFree, NULL};
 	MfMetaError err;
 
 	switch (mf_model_meta_read(view, &alloc, mm, &err))
 	{
 		case MF_META_OK:
-			return buf;
+			return;
 		case MF_META_INVALID:
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_CORRUPTED),
@@ -892,10 +898,23 @@ MfOpenModelArtifact(const void *data, size_t len, MfArtifactView *view, MfModelM
 			ereport(ERROR,
 					(errcode(ERRCODE_OUT_OF_MEMORY),
 					 errmsg("out of memory"),
-					 errdetail("Reading the metadata of a %zu-byte model artifact.", len)));
+					 errdetail("Reading the metadata of a %zu-byte model artifact.", view->len)));
 			break;
 	}
-	return NULL;
+}
+
+/*
+ * Open an artifact (copied into an aligned buffer in the current memory
+ * context) and read its metadata (MfReadModelMeta).  The buffer and
+ * everything in *mm live in the current context.
+ */
+void *
+MfOpenModelArtifact(const void *data, size_t len, MfArtifactView *view, MfModelMeta *mm)
+{
+	void	   *buf = MfOpenArtifactCopy(data, len, view);
+
+	MfReadModelMeta(view, mm);
+	return buf;
 }
 
 /* Raise XX001 when an artifact does not match its own schema. */
