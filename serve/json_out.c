@@ -35,6 +35,14 @@ static const long double MfPow10Small[28] = {
 	1e14L, 1e15L, 1e16L, 1e17L, 1e18L, 1e19L, 1e20L, 1e21L, 1e22L, 1e23L, 1e24L, 1e25L, 1e26L, 1e27L
 };
 
+/* 10^0 .. 10^19 as integers. */
+static const uint64_t MfPow10Int[20] = {
+	1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull, 10000000ull, 100000000ull,
+	1000000000ull, 10000000000ull, 100000000000ull, 1000000000000ull, 10000000000000ull,
+	100000000000000ull, 1000000000000000ull, 10000000000000000ull, 100000000000000000ull,
+	1000000000000000000ull, 10000000000000000000ull
+};
+
 /* 10^(27 q), q = 0 .. 12, each correctly rounded by the compiler. */
 static const long double MfPow10Big[13] = {
 	1e0L, 1e27L, 1e54L, 1e81L, 1e108L, 1e135L, 1e162L, 1e189L, 1e216L, 1e243L, 1e270L, 1e297L, 1e324L
@@ -127,7 +135,7 @@ MfDtoaSlow(double v, char *out)
 static bool
 MfCandidateIn(uint64_t d, long double lo, long double hi, int e10, double a)
 {
-	long double ld = (long double) d;	/* exact: below 2^64 */
+	long double ld = (long double) (int64_t) d;	/* exact: below 2^63 */
 	char		text[MF_SERVE_DTOA_LEN];
 	uint64_t	c = d;
 	int			n = d >= 100000000000000000ull ? 18 : 17;
@@ -174,7 +182,7 @@ mf_serve_dtoa(double v, char *out)
 	be = (int) (bits >> 52) - 1023;		/* a = 1.f * 2^be */
 	bits = (uint64_t) (be - 52 + 1023) << 52;
 	memcpy(&ulp, &bits, sizeof(ulp));	/* 2^(be - 52) */
-	e10 = (int) floor(be * 0.30102999566398120);	/* log10(a), maybe one too low */
+	e10 = (be * 78913) >> 18;	/* floor(be log10(2)): log10(a), maybe one too low */
 	for (;;)
 	{
 		int			n = 16 - e10,
@@ -193,15 +201,15 @@ mf_serve_dtoa(double v, char *out)
 	}
 	lo = ((long double) a - (pow2 ? ulp / 4 : ulp / 2)) * p;
 	hi = ((long double) a + ulp / 2) * p;
-	T = (uint64_t) t;			/* floor: t is positive */
+	T = (uint64_t) (int64_t) t;	/* floor: t is positive, below 10^17 */
 	for (int k = 15; k <= 17; k++)
 	{
-		uint64_t	S = (uint64_t) MfPow10Small[17 - k];
+		uint64_t	S = MfPow10Int[17 - k];
 		uint64_t	cf = T / S;
-		long double rem = (long double) (T % S) + (t - (long double) T);	/* t - cf S, in [0, S) */
-		long double near = 1e-3L * (long double) S;
+		long double rem = (long double) (int64_t) (T % S) + (t - (long double) (int64_t) T);	/* t - cf S */
+		long double near = 1e-3L * MfPow10Small[17 - k];
 		int			from = rem < near ? -1 : 0,		/* t may lie just below cf S */
-					to = rem > (long double) S - near ? 2 : 1;
+					to = rem > MfPow10Small[17 - k] - near ? 2 : 1;
 		uint64_t	best = 0;
 		long double best_dist = -1;
 
@@ -212,7 +220,7 @@ mf_serve_dtoa(double v, char *out)
 
 			if (c == 0 || !MfCandidateIn(c * S, lo, hi, e10, a))
 				continue;
-			dist = fabsl((long double) (c * S) - t);
+			dist = fabsl((long double) (int64_t) (c * S) - t);
 			if (best_dist < 0 || dist < best_dist)
 			{
 				best_dist = dist;
@@ -224,7 +232,7 @@ mf_serve_dtoa(double v, char *out)
 			int			n = k,
 						e = e10;
 
-			if (best >= (uint64_t) MfPow10Small[k])
+			if (best >= MfPow10Int[k])
 			{
 				best /= 10;		/* 10^k: one more digit before the point */
 				e++;

@@ -136,6 +136,12 @@ MfRowsEncodeValue(MfServeRows *rows, size_t r, int i, json_t *v, double *xraw,
 	}
 	if (bytes != NULL)
 		raw = (MfRawValue) {MF_RAW_TEXT, 0.0, false, (const char *) bytes, blen};
+	else if (col->kind != MF_COL_CATEGORICAL && (json_is_number(v) || json_is_boolean(v)))
+	{
+		/* a numeric or boolean column reads only the number: no JSON text printed for it */
+		raw = (MfRawValue) {json_is_boolean(v) ? MF_RAW_BOOL : MF_RAW_NUMBER,
+			json_is_number(v) ? json_number_value(v) : 0.0, json_is_true(v), NULL, 0};
+	}
 	else if (mf_model_raw_from_json(v, &raw, buf, sizeof(buf)) != MF_MODEL_OK)
 	{
 		snprintf(msg, msglen, "row %zu: input \"%s\" must be %s", r, col->name,
