@@ -52,6 +52,9 @@ BLAS_LIBS   = -lopenblas
 # The HTTP serving core (serve/*.c but the program's main) and mf-serve.
 SERVE_SRCS  = $(filter-out serve/mf_serve.c,$(wildcard serve/*.c))
 SERVE_OBJS  = $(SERVE_SRCS:.c=.o)
+# The one owner of serving.json's format (image/, no libarchive): mf-serve reads
+# served directories through it; mf_core has it among the image objects.
+SERVING_JSON_SRCS = image/serving_json.c
 SERVE_LIBS  = -lmicrohttpd -lcrypto -lpthread
 
 PG_CPPFLAGS = -I$(CURDIR)/config -I$(CURDIR)/kernels -I$(CURDIR)/model -I$(CURDIR)/image -I$(CURDIR)/src -I$(CURDIR)/bgworker \
@@ -103,12 +106,12 @@ mf_core$(DLSUFFIX): $(CORE_OBJS)
 			rm -f $@; exit 1; fi; fi
 
 $(CORE_OBJS): $(wildcard config/*.h kernels/*.h model/*.h image/*.h serve/*.h src/*.h bgworker/*.h)
-$(SERVE_OBJS) serve/mf_serve.o: $(wildcard kernels/*.h model/*.h serve/*.h)
+$(SERVE_OBJS) serve/mf_serve.o: $(wildcard kernels/*.h model/*.h serve/*.h image/serving_json.h image/tar.h)
 
 # The standalone server: the serving core, the model module and kernels, no PostgreSQL.
-build/mf-serve: serve/mf_serve.o $(SERVE_OBJS) $(KERNEL_OBJS)
+build/mf-serve: serve/mf_serve.o $(SERVE_OBJS) $(SERVING_JSON_SRCS:.c=.o) $(KERNEL_OBJS)
 	@mkdir -p build
-	$(CC) $(CFLAGS) -o $@ serve/mf_serve.o $(SERVE_OBJS) $(KERNEL_OBJS) $(LDFLAGS) \
+	$(CC) $(CFLAGS) -o $@ serve/mf_serve.o $(SERVE_OBJS) $(SERVING_JSON_SRCS:.c=.o) $(KERNEL_OBJS) $(LDFLAGS) \
 		$(SERVE_LIBS) $(CORE_LIBS) $(BLAS_LIBS)
 # The MLP row loops of predict.c need the vectorizer's dynamic cost model
 # (-O2 uses "very cheap", which leaves loops of unknown length scalar).
@@ -149,9 +152,9 @@ build/unit/%: test/unit/%.c $(wildcard test/unit/*.h) $(KERNEL_SRCS) $(wildcard 
 	$(CC) $(UNIT_CFLAGS) -o $@ $< $(KERNEL_SRCS) $(CORE_LIBS) $(BLAS_LIBS)
 
 # The serving core's tests (test_serve_*.c) also link serve/ (not mf-serve's main).
-build/unit/test_serve_%: test/unit/test_serve_%.c $(wildcard test/unit/*.h serve/*.h) $(SERVE_SRCS) $(KERNEL_SRCS)
+build/unit/test_serve_%: test/unit/test_serve_%.c $(wildcard test/unit/*.h serve/*.h image/*.h) $(SERVE_SRCS) $(SERVING_JSON_SRCS) $(KERNEL_SRCS)
 	@mkdir -p build/unit
-	$(CC) $(UNIT_CFLAGS) -D_GNU_SOURCE -Iserve -o $@ $< $(SERVE_SRCS) $(KERNEL_SRCS) \
+	$(CC) $(UNIT_CFLAGS) -D_GNU_SOURCE -Iserve -Iimage -o $@ $< $(SERVE_SRCS) $(SERVING_JSON_SRCS) $(KERNEL_SRCS) \
 		$(SERVE_LIBS) $(CORE_LIBS) $(BLAS_LIBS)
 
 # text/: the SentencePiece tokenizer shim (C++ behind a C interface, outside
@@ -174,7 +177,7 @@ IMAGE_BINS = build/unit/test_model_dir
 
 $(IMAGE_BINS): build/unit/%: test/unit/%.c $(IMAGE_SRCS) $(wildcard image/*.h) test/unit/mf_test.h
 	@mkdir -p build/unit
-	$(CC) $(UNIT_CFLAGS) -Iimage -o $@ $< $(IMAGE_SRCS) -larchive
+	$(CC) $(UNIT_CFLAGS) -Iimage -o $@ $< $(IMAGE_SRCS) -larchive -ljansson
 
 # Tools the integration tests run (not TAP tests themselves).
 UNIT_TOOLS = build/unit/model_score_cli

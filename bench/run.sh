@@ -8,7 +8,9 @@
 #      (MF_BENCH_BUILD=0 skips this and uses what is installed)
 #   3. recreate extension mf_ext in database mf_bench (the generated tables
 #      bench_lr*, bench_mlp* are kept between runs; MF_BENCH_REGEN=1 rebuilds)
-#   4. run bench/train_logreg.py, train_linreg.py, train_mlp.py, predict.py and
+#   4. run bench/train_logreg.py, train_linreg.py, train_mlp.py, predict.py, serve.sh
+#      (mf-serve against Flask + gunicorn + scikit-learn and against pgbench, one
+#      SELECT per request, loaded with wrk; its own table, bench_serve) and
 #      cold_start.py (last: it restarts the cluster and times new connections in
 #      database mf_cold); each prints a one-line summary. Until mf_train exists our
 #      side reads "n/a". bench/cold_start.sh [REV] compares the cold start of
@@ -21,8 +23,8 @@ set -euo pipefail
 CLUSTER="$MF_ROOT/scripts/cluster.sh"
 BENCH_DB=mf_bench
 PY=/usr/bin/python3
-PEER_PKGS="python3-sklearn python3-psycopg2 python3-torch"
-BENCHES="train_logreg train_linreg train_mlp predict cold_start"
+PEER_PKGS="python3-sklearn python3-psycopg2 python3-torch python3-flask gunicorn wrk"
+BENCHES="train_logreg.py train_linreg.py train_mlp.py predict.py serve.sh cold_start.py"
 
 # Install the peers' packages that are missing (apt output in build/logs).
 install_peers() {
@@ -70,12 +72,16 @@ prepare_database() {
 	fi
 }
 
-# Run every benchmark; keep going when one fails, fail at the end.
+# Run every benchmark (a .sh with bash, a .py with python3); keep going when
+# one fails, fail at the end.
 run_all() {
 	local b failed=""
 	for b in $BENCHES; do
-		info "bench/$b.py"
-		(cd "$MF_ROOT/bench" && "$PY" "$b.py") || failed="$failed $b"
+		info "bench/$b"
+		case "$b" in
+			*.sh) bash "$MF_ROOT/bench/$b" || failed="$failed ${b%.*}" ;;
+			*) (cd "$MF_ROOT/bench" && "$PY" "$b") || failed="$failed ${b%.*}" ;;
+		esac
 	done
 	[ -z "$failed" ] || die "benchmarks failed:$failed"
 }

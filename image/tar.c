@@ -11,22 +11,6 @@
 #include <archive.h>
 #include <archive_entry.h>
 
-/* Set an error: status and a printf-style detail; returns the status. */
-MfImageStatus
-mf_image_fail(MfImageError *err, MfImageStatus status, const char *fmt,...)
-{
-	va_list		ap;
-
-	if (err != NULL)
-	{
-		err->status = status;
-		va_start(ap, fmt);
-		vsnprintf(err->detail, sizeof(err->detail), fmt, ap);
-		va_end(ap);
-	}
-	return status;
-}
-
 /* a + b, or false when it overflows size_t. */
 static bool
 mf_tar_add(size_t *a, size_t b)

@@ -14,9 +14,14 @@
  * Per connection: the body is collected up to max_body (a larger
  * Content-Length is refused at once, a longer chunked body is drained and
  * answered 413); connections beyond max_connections are answered 503 (MHD
- * itself closes those beyond max_connections + 64); an idle or slow
- * client is dropped after timeout_seconds; a client that disconnects
- * mid-request only frees its request state (the completion callback).
+ * itself closes those beyond max_connections + 64); an idle client is
+ * dropped after timeout_seconds (MHD's idle timeout), and so is a slow
+ * one: a request (headers and body) not received whole within
+ * timeout_seconds of its beginning is cut (deadline.c), by a sweep on a
+ * thread of its own (THREADED) or in mf_serve_daemon_run() (EXTERNAL,
+ * whose mf_serve_daemon_timeout_ms() then wakes the caller in time); a
+ * client that disconnects mid-request only frees its request state (the
+ * completion callback).
  * mf_serve_daemon_quiesce() stops accepting while requests in flight
  * finish; their answers then say Connection: close.
  */
@@ -27,6 +32,7 @@
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +49,13 @@ struct MfServeDaemon
 	atomic_int	connections;	/* open connections */
 	atomic_bool quiescing;
 	int			port;
+	MfServeDeadlines *deadlines;	/* open connections' request deadlines */
+	double		next_sweep;		/* EXTERNAL: when run() sweeps next */
+	pthread_t	sweeper;		/* THREADED: the sweeping thread */
+	bool		has_sweeper;
+	pthread_mutex_t stop_lock;	/* THREADED: wakes the sweeper to stop */
+	pthread_cond_t stop_cond;
+	bool		stopping;
 };
 
 /* The state of one request while its body arrives. */
@@ -54,17 +67,8 @@ typedef struct MfServeConn
 	bool		too_large;
 	bool		refused;		/* answered before the body (413, 503) */
 	double		t0;
+	MfServeDeadlineEntry *deadline; /* the connection's, or NULL */
 } MfServeConn;
-
-/* Monotonic seconds. */
-static double
-MfDaemonNow(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double) ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* Write one log line through the embedder's function or to stderr. */
 static void
@@ -181,7 +185,7 @@ MfDaemonAnswer(MfServeDaemon *d, struct MHD_Connection *conn, MfServeConn *st,
 	req.body_too_large = st->too_large;
 	mf_serve_handle(d->srv, &req, &r);
 	if (d->opt.log_requests)
-		MfDaemonLogRequest(d, client, method, url, &r, MfDaemonNow() - st->t0);
+		MfDaemonLogRequest(d, client, method, url, &r, mf_serve_now() - st->t0);
 	return MfDaemonQueue(d, conn, &r);
 }
 
@@ -222,11 +226,14 @@ static enum MHD_Result
 MfDaemonBegin(MfServeDaemon *d, struct MHD_Connection *conn, void **con_cls)
 {
 	MfServeConn *st = calloc(1, sizeof(MfServeConn));
+	const union MHD_ConnectionInfo *ci;
 	const char *cl;
 
 	if (st == NULL)
 		return MHD_NO;
-	st->t0 = MfDaemonNow();
+	st->t0 = mf_serve_now();
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	st->deadline = ci != NULL ? ci->socket_context : NULL;
 	*con_cls = st;
 	atomic_fetch_add(&d->in_flight, 1);
 	if (atomic_load(&d->connections) > d->opt.max_connections)
@@ -263,6 +270,7 @@ MfDaemonAccess(void *cls, struct MHD_Connection *conn, const char *url, const ch
 	}
 	if (st->refused)
 		return MHD_YES;
+	mf_serve_deadline_mark(d->deadlines, st->deadline, true, 0.0);
 	return MfDaemonAnswer(d, conn, st, url, method);
 }
 
@@ -278,6 +286,7 @@ MfDaemonCompleted(void *cls, struct MHD_Connection *conn, void **con_cls,
 	(void) toe;
 	if (st == NULL)
 		return;
+	mf_serve_deadline_mark(d->deadlines, st->deadline, false, mf_serve_now());
 	free(st->body);
 	free(st);
 	*con_cls = NULL;
@@ -291,12 +300,65 @@ MfDaemonConnection(void *cls, struct MHD_Connection *conn, void **socket_context
 {
 	MfServeDaemon *d = cls;
 
-	(void) conn;
-	(void) socket_context;
+	const union MHD_ConnectionInfo *ci;
+
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+	{
 		atomic_fetch_add(&d->connections, 1);
+		ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		/* out of memory: the connection only keeps MHD's idle timeout */
+		*socket_context = ci != NULL ? mf_serve_deadline_add(d->deadlines, ci->connect_fd, mf_serve_now()) : NULL;
+	}
 	else
+	{
 		atomic_fetch_sub(&d->connections, 1);
+		/* MHD closes the socket after this call: off the list first */
+		mf_serve_deadline_remove(d->deadlines, *socket_context);
+		*socket_context = NULL;
+	}
+}
+
+/* Cut the connections whose request is over its deadline; seconds to the next. */
+static double
+MfDaemonSweep(MfServeDaemon *d)
+{
+	double		next = d->opt.timeout_seconds;
+	int			cut = mf_serve_deadlines_sweep(d->deadlines, mf_serve_now(), d->opt.timeout_seconds, &next);
+
+	if (cut > 0 && d->opt.log_requests)
+	{
+		char		line[128];
+
+		snprintf(line, sizeof(line), "%d connection(s) cut: request not received within %d s", cut,
+				 d->opt.timeout_seconds);
+		MfDaemonLog(d, line);
+	}
+	return next;
+}
+
+/* THREADED: sweep at each next deadline until the daemon stops. */
+static void *
+MfDaemonSweeper(void *arg)
+{
+	MfServeDaemon *d = arg;
+
+	pthread_mutex_lock(&d->stop_lock);
+	while (!d->stopping)
+	{
+		double		next = MfDaemonSweep(d);
+		struct timespec until;
+
+		/* a connection added or answered later has a later deadline */
+		if (next < 0.01)
+			next = 0.01;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += (long) (next * 1e9);
+		until.tv_sec += until.tv_nsec / 1000000000L;
+		until.tv_nsec %= 1000000000L;
+		pthread_cond_timedwait(&d->stop_cond, &d->stop_lock, &until);
+	}
+	pthread_mutex_unlock(&d->stop_lock);
+	return NULL;
 }
 
 /* MHD's own error messages, in the request log when it is on. */
@@ -413,9 +475,16 @@ mf_serve_daemon_start(MfServe *s, const MfServeDaemonOptions *opt, char *err, si
 	d->opt = *opt;
 	MfDaemonDefaults(&d->opt);
 	s->opt.max_body = d->opt.max_body;
+	if ((d->deadlines = mf_serve_deadlines_new()) == NULL)
+	{
+		snprintf(err, errlen, "out of memory");
+		free(d);
+		return NULL;
+	}
 	if (d->opt.listen_fd < 0 && d->opt.host != NULL &&
 		!MfDaemonAddress(d->opt.host, d->opt.port, &ss, &v6, err, errlen))
 	{
+		mf_serve_deadlines_free(d->deadlines);
 		free(d);
 		return NULL;
 	}
@@ -428,11 +497,22 @@ mf_serve_daemon_start(MfServe *s, const MfServeDaemonOptions *opt, char *err, si
 	{
 		snprintf(err, errlen, "cannot listen on %s port %d: %s", d->opt.host ? d->opt.host : "*",
 				 d->opt.port, errno ? strerror(errno) : "libmicrohttpd refused the options");
+		mf_serve_deadlines_free(d->deadlines);
 		free(d);
 		return NULL;
 	}
 	info = MHD_get_daemon_info(d->mhd, MHD_DAEMON_INFO_BIND_PORT);
 	d->port = info ? info->port : d->opt.port;
+	pthread_mutex_init(&d->stop_lock, NULL);
+	pthread_cond_init(&d->stop_cond, NULL);
+	if (d->opt.mode == MF_SERVE_THREADED &&
+		pthread_create(&d->sweeper, NULL, MfDaemonSweeper, d) != 0)
+	{
+		snprintf(err, errlen, "cannot start the request deadline thread");
+		mf_serve_daemon_stop(d);
+		return NULL;
+	}
+	d->has_sweeper = d->opt.mode == MF_SERVE_THREADED;
 	return d;
 }
 
@@ -458,16 +538,38 @@ mf_serve_daemon_timeout_ms(MfServeDaemon *d)
 {
 	MHD_UNSIGNED_LONG_LONG ms = 0;
 
+	long		sweep;
+
 	if (MHD_get_timeout(d->mhd, &ms) != MHD_YES)
+		ms = ~(MHD_UNSIGNED_LONG_LONG) 0;
+	if (mf_serve_deadlines_count(d->deadlines) > 0)
+	{
+		/* an open connection may need cutting: wake for the next sweep */
+		sweep = (long) ((d->next_sweep - mf_serve_now()) * 1e3) + 1;
+		if (sweep < 0)
+			sweep = 0;
+		if ((MHD_UNSIGNED_LONG_LONG) sweep < ms)
+			ms = (MHD_UNSIGNED_LONG_LONG) sweep;
+	}
+	if (ms == ~(MHD_UNSIGNED_LONG_LONG) 0)
 		return -1;
 	return ms > 86400000ULL ? 86400000L : (long) ms;
 }
 
-/* EXTERNAL: do all pending work without blocking. */
+/* EXTERNAL: do all pending work without blocking (and sweep when due). */
 bool
 mf_serve_daemon_run(MfServeDaemon *d)
 {
-	return MHD_run(d->mhd) == MHD_YES;
+	bool		ok = MHD_run(d->mhd) == MHD_YES;
+	double		now = mf_serve_now();
+
+	if (now >= d->next_sweep)
+	{
+		double		next = MfDaemonSweep(d);
+
+		d->next_sweep = now + (next > 0.01 ? next : 0.01);
+	}
+	return ok;
 }
 
 /* Stop accepting new connections. */
@@ -495,6 +597,18 @@ mf_serve_daemon_stop(MfServeDaemon *d)
 {
 	if (d == NULL)
 		return;
-	MHD_stop_daemon(d->mhd);
+	if (d->has_sweeper)
+	{
+		pthread_mutex_lock(&d->stop_lock);
+		d->stopping = true;
+		pthread_cond_signal(&d->stop_cond);
+		pthread_mutex_unlock(&d->stop_lock);
+		pthread_join(d->sweeper, NULL);
+	}
+	if (d->mhd != NULL)
+		MHD_stop_daemon(d->mhd);
+	pthread_cond_destroy(&d->stop_cond);
+	pthread_mutex_destroy(&d->stop_lock);
+	mf_serve_deadlines_free(d->deadlines);
 	free(d);
 }

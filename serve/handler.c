@@ -379,30 +379,35 @@ mf_serve_resolve(MfServeCall *c, MfServeTarget *t, bool count_rate)
 /* ------------------------------------------------------------ generated API */
 
 /* One scored row as mf_predict(ref, jsonb) answers it. */
-static json_t *
-MfGeneratedRow(const MfServeRows *rows, size_t r)
+static void
+MfGeneratedRow(MfServeBuf *b, const MfServeRows *rows, size_t r)
 {
 	const MfModelMeta *mm = &rows->v->model.meta;
-	json_t	   *o = json_pack("{s:o*}", "prediction", mf_serve_real(rows->values[r]));
 	const char *label = mf_serve_label(rows, r);
 
-	if (o == NULL || json_object_size(o) != 1)
-	{
-		json_decref(o);
-		return NULL;
-	}
+	mf_serve_buf_text(b, "{\"prediction\":");
+	mf_serve_buf_real(b, rows->values[r]);
 	if (label != NULL)
 	{
-		json_t	   *pr = mf_serve_object();
-
-		for (int k = 0; pr != NULL && k < mm->n_labels; k++)
-			json_object_set_new(pr, mm->labels[k], mf_serve_real(rows->proba[r * (size_t) mm->n_labels + (size_t) k]));
-		json_object_set_new(o, "label", json_string(label));
-		json_object_set_new(o, "probabilities", pr);
+		mf_serve_buf_text(b, ",\"label\":");
+		mf_serve_buf_str(b, label);
+		mf_serve_buf_text(b, ",\"probabilities\":{");
+		for (int k = 0; k < mm->n_labels; k++)
+		{
+			if (k > 0)
+				mf_serve_buf_text(b, ",");
+			mf_serve_buf_str(b, mm->labels[k]);
+			mf_serve_buf_text(b, ":");
+			mf_serve_buf_real(b, rows->proba[r * (size_t) mm->n_labels + (size_t) k]);
+		}
+		mf_serve_buf_text(b, "}");
 	}
 	else if (mm->family == MF_ART_FAMILY_KMEANS)
-		json_object_set_new(o, "cluster", json_integer(rows->index[r]));
-	return o;
+	{
+		mf_serve_buf_text(b, ",\"cluster\":");
+		mf_serve_buf_int(b, rows->index[r]);
+	}
+	mf_serve_buf_text(b, "}");
 }
 
 /* Answer /predict (one object) and /batch_predict (a list of objects). */
@@ -411,8 +416,8 @@ mf_serve_generated(MfServeCall *c, bool batch)
 {
 	MfServeTarget t = {0};
 	MfServeRows rows;
-	json_t	   *body,
-			   *out;
+	MfServeBuf	out = {0};
+	json_t	   *body;
 	size_t		n;
 	char		msg[512];
 
@@ -457,15 +462,18 @@ mf_serve_generated(MfServeCall *c, bool batch)
 		mf_serve_error(c, 400, "%s", msg);
 		return;
 	}
-	out = batch ? json_array() : MfGeneratedRow(&rows, 0);
-	for (size_t r = 0; batch && out != NULL && r < n; r++)
-		if (json_array_append_new(out, MfGeneratedRow(&rows, r)) != 0)
-		{
-			json_decref(out);
-			out = NULL;
-		}
+	if (batch)
+		mf_serve_buf_text(&out, "[");
+	for (size_t r = 0; r < n; r++)
+	{
+		if (r > 0)
+			mf_serve_buf_text(&out, ",");
+		MfGeneratedRow(&out, &rows, r);
+	}
+	if (batch)
+		mf_serve_buf_text(&out, "]");
 	mf_serve_rows_free(&rows);
-	mf_serve_json(c, 200, out);
+	mf_serve_json_buf(c, 200, &out);
 }
 
 /* GET /health: the served versions, 503 before the first catalog. */
@@ -555,8 +563,8 @@ MfRoute(MfServeCall *c)
 }
 
 /* Monotonic seconds. */
-static double
-MfNow(void)
+double
+mf_serve_now(void)
 {
 	struct timespec ts;
 
@@ -569,7 +577,7 @@ void
 mf_serve_handle(MfServe *s, const MfServeRequest *req, MfServeResponse *resp)
 {
 	MfServeCall c;
-	double		t0 = MfNow();
+	double		t0 = mf_serve_now();
 
 	memset(resp, 0, sizeof(*resp));
 	resp->status = 500;
@@ -582,7 +590,7 @@ mf_serve_handle(MfServe *s, const MfServeRequest *req, MfServeResponse *resp)
 	MfRoute(&c);
 	mf_serve_catalog_unref((MfServeCatalog *) c.cat);
 	mf_serve_metrics_record(s->metrics, resp->model_name, resp->model_version, resp->status,
-							MfNow() - t0);
+							mf_serve_now() - t0);
 }
 
 /* True when the method is allowed; else a 405 answer. */

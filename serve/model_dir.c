@@ -10,14 +10,15 @@
  *
  * <name> is the served name; <n> (digits) the TF-Serving version number,
  * which serving.json must repeat.  Each version directory is checked on
- * its own: serving.json's members (types, semver, the artifact a plain
- * file name in the directory), the artifact's sha256 and its family; a
+ * its own: serving.json through its format's owner (image/serving_json.c,
+ * the writer's checks), the artifact's sha256 and its family; a
  * directory that fails is skipped with a warning naming the file and the
  * member, and the others are served.  Hidden entries (".tmp" while a
  * writer copies) are ignored, so a writer can rename a finished version
  * into place.
  */
 #include "serve_int.h"
+#include "serving_json.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -30,19 +31,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define MF_DIR_MAX_JSON		(64 * 1024)
 #define MF_DIR_MAX_ARTIFACT	((size_t) 1 << 31)
 #define MF_DIR_PATH			4096
-
-/* What one version directory says, and its artifact bytes. */
-typedef struct MfDirVersion
-{
-	json_t	   *json;
-	const char *labels[MF_SERVE_MAX_LABELS];
-	int			n_labels;
-	void	   *bytes;
-	size_t		len;
-} MfDirVersion;
 
 /* Warn about a skipped version directory. */
 static void
@@ -122,99 +112,57 @@ MfDirSha256Ok(const void *bytes, size_t len, const char *hex)
 	return strcmp(mine, hex) == 0;
 }
 
-/* The string member key of o, or NULL. */
-static const char *
-MfDirString(json_t *o, const char *key)
-{
-	return json_string_value(json_object_get(o, key));
-}
-
-/* Check serving.json's members; false with the member at fault in err. */
-static bool
-MfDirCheckJson(MfDirVersion *dv, int64_t number, char *err, size_t errlen)
-{
-	json_t	   *o = dv->json,
-			   *labels = json_object_get(o, "labels"),
-			   *num = json_object_get(o, "version_number");
-	const char *art = MfDirString(o, "artifact"),
-			   *sha = MfDirString(o, "artifact_sha256");
-	size_t		i;
-	json_t	   *l;
-
-	if (!json_is_object(o) || !MfDirString(o, "format") || strcmp(MfDirString(o, "format"), "mf-serving/1") != 0)
-		return mf_serve_fail(err, errlen, "\"format\" must be \"mf-serving/1\"");
-	if (!MfDirString(o, "name") || MfDirString(o, "name")[0] == '\0')
-		return mf_serve_fail(err, errlen, "\"name\" must be a non-empty string");
-	if (!mf_serve_semver_ok(MfDirString(o, "version")))
-		return mf_serve_fail(err, errlen, "\"version\" must be a semver MAJOR.MINOR.PATCH");
-	if (!json_is_integer(num) || json_integer_value(num) != number)
-		return mf_serve_fail(err, errlen, "\"version_number\" must be %lld, the directory's number", (long long) number);
-	if (!MfDirString(o, "family"))
-		return mf_serve_fail(err, errlen, "\"family\" must be a string");
-	if (labels != NULL && (!json_is_array(labels) || json_array_size(labels) > MF_SERVE_MAX_LABELS))
-		return mf_serve_fail(err, errlen, "\"labels\" must be a list of at most %d strings", MF_SERVE_MAX_LABELS);
-	json_array_foreach(labels, i, l)
-	{
-		if (!mf_serve_name_ok(json_string_value(l)))
-			return mf_serve_fail(err, errlen, "\"labels\"[%zu] must be a label (letters, digits, '_', '-', '.')", i);
-		dv->labels[dv->n_labels++] = json_string_value(l);
-	}
-	if (art == NULL || art[0] == '\0' || art[0] == '.' || strchr(art, '/') != NULL)
-		return mf_serve_fail(err, errlen, "\"artifact\" must be a file name in the version directory");
-	if (sha == NULL || strlen(sha) != 64 || strspn(sha, "0123456789abcdef") != 64)
-		return mf_serve_fail(err, errlen, "\"artifact_sha256\" must be 64 lowercase hex digits");
-	if (json_object_get(o, "trained_at") != NULL && !json_is_string(json_object_get(o, "trained_at")))
-		return mf_serve_fail(err, errlen, "\"trained_at\" must be a string");
-	return true;
-}
-
 /* Read and check one version directory and add it to b; false with err. */
 static bool
 MfDirVersionLoad(MfServeCatalogBuilder *b, const char *dir, const char *name, int64_t number,
 				 char *err, size_t errlen)
 {
-	MfDirVersion dv = {0};
+	MfServingRead sj;
+	MfImageError jerr = {MF_IMAGE_OK, ""};
 	char		path[MF_DIR_PATH];
 	char		why[256] = "";
 	size_t		len;
-	void	   *text;
-	json_error_t jerr;
+	void	   *text,
+			   *bytes = NULL;
 	MfArtifactView view;
 	bool		ok = false;
 
-	if (!MfDirJoin(path, sizeof(path), dir, "serving.json"))
+	if (!MfDirJoin(path, sizeof(path), dir, MF_SERVING_JSON))
 		return mf_serve_fail(err, errlen, "path too long");
-	text = MfDirRead(path, MF_DIR_MAX_JSON, &len, why, sizeof(why));
+	text = MfDirRead(path, MF_SERVING_JSON_MAX, &len, why, sizeof(why));
 	if (text == NULL)
 		return mf_serve_fail(err, errlen, "%s: %s", path, why);
-	dv.json = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (mf_serving_json_read(text, len, &sj, &jerr) != MF_IMAGE_OK)
+	{
+		free(text);
+		return mf_serve_fail(err, errlen, "%s: %s", path, jerr.detail);
+	}
 	free(text);
-	if (dv.json == NULL)
-		return mf_serve_fail(err, errlen, "%s: not JSON: %s", path, jerr.text);
-	if (!MfDirCheckJson(&dv, number, why, sizeof(why)))
-		mf_serve_fail(err, errlen, "%s: %s", path, why);
-	else if (!MfDirJoin(path, sizeof(path), dir, MfDirString(dv.json, "artifact")))
+	if (sj.v.version_number != number)
+		mf_serve_fail(err, errlen, "%s: \"version_number\" must be %lld, the directory's number", path,
+					  (long long) number);
+	else if (!MfDirJoin(path, sizeof(path), dir, sj.artifact))
 		mf_serve_fail(err, errlen, "%s: path too long", dir);
-	else if ((dv.bytes = MfDirRead(path, MF_DIR_MAX_ARTIFACT, &dv.len, why, sizeof(why))) == NULL)
+	else if ((bytes = MfDirRead(path, MF_DIR_MAX_ARTIFACT, &len, why, sizeof(why))) == NULL)
 		mf_serve_fail(err, errlen, "%s: %s", path, why);
-	else if (!MfDirSha256Ok(dv.bytes, dv.len, MfDirString(dv.json, "artifact_sha256")))
+	else if (!MfDirSha256Ok(bytes, len, sj.v.artifact_sha256))
 		mf_serve_fail(err, errlen, "%s: its sha256 differs from \"artifact_sha256\" of serving.json", path);
-	else if (mf_artifact_open(dv.bytes, dv.len, &view, why, sizeof(why)) != MF_ART_OK)
+	else if (mf_artifact_open(bytes, len, &view, why, sizeof(why)) != MF_ART_OK)
 		mf_serve_fail(err, errlen, "%s: %s", path, why);
 	else if (mf_artifact_family_name(view.family) == NULL ||
-			 strcmp(mf_artifact_family_name(view.family), MfDirString(dv.json, "family")) != 0)
+			 strcmp(mf_artifact_family_name(view.family), sj.v.family) != 0)
 		mf_serve_fail(err, errlen, "%s: \"family\" of serving.json says %s, the artifact holds a %s model",
-				 dir, MfDirString(dv.json, "family"),
-				 mf_artifact_family_name(view.family) ? mf_artifact_family_name(view.family) : "unknown");
+					  dir, sj.v.family,
+					  mf_artifact_family_name(view.family) ? mf_artifact_family_name(view.family) : "unknown");
 	else
 	{
-		MfServeVersionSpec spec = {MfDirString(dv.json, "version"), number, dv.labels, dv.n_labels,
-		MfDirString(dv.json, "trained_at"), dv.bytes, dv.len};
+		MfServeVersionSpec spec = {sj.v.version, number, sj.labels, (int) sj.v.n_labels,
+		sj.trained_at, bytes, len};
 
 		ok = mf_serve_builder_add_version(b, name, &spec, err, errlen);
 	}
-	free(dv.bytes);
-	json_decref(dv.json);
+	free(bytes);
+	mf_serving_read_free(&sj);
 	return ok;
 }
 

@@ -129,6 +129,26 @@ MfOipFlatten(MfOipTensor *t, json_t *d, size_t cap)
 	return true;
 }
 
+/* True when dt is a numeric datatype of the protocol. */
+static bool
+MfOipNumeric(const char *dt)
+{
+	static const char *const known[] = {"FP64", "FP32", "FP16", "INT64", "INT32", "INT16", "INT8",
+	"UINT64", "UINT32", "UINT16", "UINT8", NULL};
+
+	for (int i = 0; known[i]; i++)
+		if (strcmp(dt, known[i]) == 0)
+			return true;
+	return false;
+}
+
+/* True when dt is a datatype of the protocol (numbers, BOOL, BYTES). */
+static bool
+MfOipDatatypeKnown(const char *dt)
+{
+	return strcmp(dt, "BOOL") == 0 || strcmp(dt, "BYTES") == 0 || MfOipNumeric(dt);
+}
+
 /* Read one input tensor object; false with msg. */
 static bool
 MfOipTensorRead(json_t *o, MfOipTensor *t, char *msg, size_t msglen)
@@ -144,6 +164,10 @@ MfOipTensorRead(json_t *o, MfOipTensor *t, char *msg, size_t msglen)
 		return mf_serve_fail(msg, msglen, "every input needs \"name\", \"shape\", \"datatype\" and \"data\"");
 	t->name = json_string_value(name);
 	t->datatype = json_string_value(dt);
+	if (!MfOipDatatypeKnown(t->datatype))
+		return mf_serve_fail(msg, msglen, "input \"%s\": datatype \"%.40s\" is not one of the protocol's "
+							 "(BOOL, UINT8, UINT16, UINT32, UINT64, INT8, INT16, INT32, INT64, FP16, FP32, FP64, BYTES)",
+							 t->name, t->datatype);
 	if (json_array_size(shape) < 1 || json_array_size(shape) > 2)
 		return mf_serve_fail(msg, msglen, "input \"%s\": shape must have 1 or 2 dimensions", t->name);
 	t->ndim = (int) json_array_size(shape);
@@ -162,19 +186,6 @@ MfOipTensorRead(json_t *o, MfOipTensor *t, char *msg, size_t msglen)
 		return mf_serve_fail(msg, msglen, "input \"%s\": data must hold exactly %zu scalars, the product of its shape",
 						t->name, count);
 	return true;
-}
-
-/* True when dt is a numeric datatype of the protocol. */
-static bool
-MfOipNumeric(const char *dt)
-{
-	static const char *const known[] = {"FP64", "FP32", "FP16", "INT64", "INT32", "INT16", "INT8",
-	"UINT64", "UINT32", "UINT16", "UINT8", NULL};
-
-	for (int i = 0; known[i]; i++)
-		if (strcmp(dt, known[i]) == 0)
-			return true;
-	return false;
 }
 
 /* Check that a value fits a datatype (null allowed when nullable); false with msg. */
@@ -267,15 +278,6 @@ MfOipColumnsCheck(const MfServeVersion *v, MfOipTensor *ts, int nt, MfOipTensor 
 	return true;
 }
 
-/* An output tensor of the answer. */
-static json_t *
-MfOipOutput(const char *name, const char *dt, size_t n, int k, json_t *data)
-{
-	return k > 0 ? json_pack("{s:s,s:s,s:[I,i],s:o*}", "name", name, "datatype", dt,
-							 "shape", (json_int_t) n, k, "data", data)
-		: json_pack("{s:s,s:s,s:[I],s:o*}", "name", name, "datatype", dt, "shape", (json_int_t) n, "data", data);
-}
-
 /* True when the request wants output name (all when it names none). */
 static bool
 MfOipWants(json_t *wanted, const char *name)
@@ -291,36 +293,79 @@ MfOipWants(json_t *wanted, const char *name)
 	return false;
 }
 
-/* The "outputs" of an answer. */
-static json_t *
-MfOipOutputs(const MfServeRows *rows, json_t *wanted)
+/* Begin an output tensor of the answer: name, datatype, shape [n] or [n, k], then "data":[. */
+static void
+MfOipOutputHead(MfServeBuf *b, bool first, const char *name, const char *dt, size_t n, int k)
+{
+	mf_serve_buf_text(b, first ? "{\"name\":\"" : ",{\"name\":\"");
+	mf_serve_buf_text(b, name);
+	mf_serve_buf_text(b, "\",\"datatype\":\"");
+	mf_serve_buf_text(b, dt);
+	mf_serve_buf_text(b, "\",\"shape\":[");
+	mf_serve_buf_int(b, (long long) n);
+	if (k > 0)
+	{
+		mf_serve_buf_text(b, ",");
+		mf_serve_buf_int(b, k);
+	}
+	mf_serve_buf_text(b, "],\"data\":[");
+}
+
+/* The answer of an inference: model, version, the wanted outputs, the request's id. */
+static void
+MfOipAnswer(MfServeBuf *b, const MfServeTarget *t, const MfServeRows *rows, json_t *wanted, json_t *id)
 {
 	int			k = rows->v->model.meta.n_labels;
-	json_t	   *outs = json_array(),
-			   *pred = json_array(),
-			   *label = json_array(),
-			   *proba = json_array();
+	bool		classifier = mf_serve_is_classifier(rows->v);
+	bool		first = true;
 
-	for (size_t r = 0; pred && label && proba && r < rows->n; r++)
-	{
-		json_array_append_new(pred, mf_serve_real(rows->values[r]));
-		if (mf_serve_is_classifier(rows->v))
-		{
-			json_array_append_new(label, json_string(mf_serve_label(rows, r)));
-			for (int j = 0; j < k; j++)
-				json_array_append_new(proba, mf_serve_real(rows->proba[r * (size_t) k + (size_t) j]));
-		}
-	}
+	mf_serve_buf_text(b, "{\"model_name\":");
+	mf_serve_buf_str(b, t->entry->name);
+	mf_serve_buf_text(b, ",\"model_version\":");
+	mf_serve_buf_str(b, t->version->semver);
+	mf_serve_buf_text(b, ",\"outputs\":[");
 	if (MfOipWants(wanted, "predict"))
-		json_array_append_new(outs, MfOipOutput("predict", "FP64", rows->n, 0, json_incref(pred)));
-	if (mf_serve_is_classifier(rows->v) && MfOipWants(wanted, "label"))
-		json_array_append_new(outs, MfOipOutput("label", "BYTES", rows->n, 0, json_incref(label)));
-	if (mf_serve_is_classifier(rows->v) && MfOipWants(wanted, "probabilities"))
-		json_array_append_new(outs, MfOipOutput("probabilities", "FP64", rows->n, k, json_incref(proba)));
-	json_decref(pred);
-	json_decref(label);
-	json_decref(proba);
-	return outs;
+	{
+		MfOipOutputHead(b, first, "predict", "FP64", rows->n, 0);
+		for (size_t r = 0; r < rows->n; r++)
+		{
+			if (r > 0)
+				mf_serve_buf_text(b, ",");
+			mf_serve_buf_real(b, rows->values[r]);
+		}
+		mf_serve_buf_text(b, "]}");
+		first = false;
+	}
+	if (classifier && MfOipWants(wanted, "label"))
+	{
+		MfOipOutputHead(b, first, "label", "BYTES", rows->n, 0);
+		for (size_t r = 0; r < rows->n; r++)
+		{
+			if (r > 0)
+				mf_serve_buf_text(b, ",");
+			mf_serve_buf_str(b, mf_serve_label(rows, r));
+		}
+		mf_serve_buf_text(b, "]}");
+		first = false;
+	}
+	if (classifier && MfOipWants(wanted, "probabilities"))
+	{
+		MfOipOutputHead(b, first, "probabilities", "FP64", rows->n, k);
+		for (size_t i = 0; i < rows->n * (size_t) k; i++)
+		{
+			if (i > 0)
+				mf_serve_buf_text(b, ",");
+			mf_serve_buf_real(b, rows->proba[i]);
+		}
+		mf_serve_buf_text(b, "]}");
+	}
+	mf_serve_buf_text(b, "]");
+	if (json_is_string(id))
+	{
+		mf_serve_buf_text(b, ",\"id\":");
+		mf_serve_buf_str(b, json_string_value(id));
+	}
+	mf_serve_buf_text(b, "}");
 }
 
 /* Check the requested outputs; false with msg. */
@@ -437,8 +482,7 @@ MfOipInfer(MfServeCall *c, const MfServeTarget *t)
 	int			nt = 0;
 	MfServeRows rows = {0};
 	char		msg[512];
-	json_t	   *wanted,
-			   *ans;
+	json_t	   *wanted;
 
 	if (body == NULL)
 		return;
@@ -449,11 +493,10 @@ MfOipInfer(MfServeCall *c, const MfServeTarget *t)
 		mf_serve_error(c, 400, "%s", msg);
 	else
 	{
-		ans = json_pack("{s:s,s:s,s:o*}", "model_name", t->entry->name, "model_version",
-						t->version->semver, "outputs", MfOipOutputs(&rows, wanted));
-		if (ans != NULL && json_is_string(json_object_get(body, "id")))
-			json_object_set(ans, "id", json_object_get(body, "id"));
-		mf_serve_json(c, 200, ans);
+		MfServeBuf	b = {0};
+
+		MfOipAnswer(&b, t, &rows, wanted, json_object_get(body, "id"));
+		mf_serve_json_buf(c, 200, &b);
 	}
 	mf_serve_rows_free(&rows);
 	MfOipTensorsFree(ts, nt);

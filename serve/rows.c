@@ -136,6 +136,12 @@ MfRowsEncodeValue(MfServeRows *rows, size_t r, int i, json_t *v, double *xraw,
 	}
 	if (bytes != NULL)
 		raw = (MfRawValue) {MF_RAW_TEXT, 0.0, false, (const char *) bytes, blen};
+	else if (col->kind != MF_COL_CATEGORICAL && (json_is_number(v) || json_is_boolean(v)))
+	{
+		/* a numeric or boolean column reads only the number: no JSON text printed for it */
+		raw = (MfRawValue) {json_is_boolean(v) ? MF_RAW_BOOL : MF_RAW_NUMBER,
+			json_is_number(v) ? json_number_value(v) : 0.0, json_is_true(v), NULL, 0};
+	}
 	else if (mf_model_raw_from_json(v, &raw, buf, sizeof(buf)) != MF_MODEL_OK)
 	{
 		snprintf(msg, msglen, "row %zu: input \"%s\" must be %s", r, col->name,
@@ -272,27 +278,20 @@ mf_serve_rows_score(MfServeRows *rows, char *msg, size_t msglen)
 	return ok;
 }
 
-/* A double as JSON (17 significant digits; NULL when not finite). */
-json_t *
-mf_serve_real(double v)
-{
-	return isfinite(v) ? json_real(v) : NULL;
-}
-
-/* Row r's probabilities as a JSON array. */
-json_t *
-mf_serve_proba_json(const MfServeRows *rows, size_t r)
+/* Row r's probabilities as a JSON list into b. */
+void
+mf_serve_buf_proba(MfServeBuf *b, const MfServeRows *rows, size_t r)
 {
 	int			k = rows->v->model.meta.n_labels;
-	json_t	   *a = json_array();
 
-	for (int j = 0; a != NULL && j < k; j++)
-		if (json_array_append_new(a, mf_serve_real(rows->proba[r * (size_t) k + (size_t) j])) != 0)
-		{
-			json_decref(a);
-			return NULL;
-		}
-	return a;
+	mf_serve_buf_text(b, "[");
+	for (int j = 0; j < k; j++)
+	{
+		if (j > 0)
+			mf_serve_buf_text(b, ",");
+		mf_serve_buf_real(b, rows->proba[r * (size_t) k + (size_t) j]);
+	}
+	mf_serve_buf_text(b, "]");
 }
 
 /* The label of row r (classifiers), else NULL. */

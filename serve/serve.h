@@ -49,9 +49,12 @@
  * and limited in rows (the policy's max_batch).  Every refusal is the
  * protocol's error object {"error": "..."} with its status code.
  *
- * Numbers.  Predictions come from mf_trained_model_score_rows (the per-row
- * path of mf_predict) and are printed with 17 significant digits, so a
- * client parsing them gets the database's doubles bit for bit.
+ * Numbers.  Predictions come from mf_trained_model_score (the per-row
+ * path of mf_predict) and are printed with the fewest digits that read
+ * back as the same double (json_out.c; every printed double is checked by
+ * the unit tests against strtod), so a client parsing them gets the
+ * database's doubles bit for bit.  The scoring answers are written
+ * straight into one buffer, without a JSON tree per row.
  */
 #ifndef MF_SERVE_H
 #define MF_SERVE_H
@@ -263,7 +266,9 @@ typedef struct MfServeDaemonOptions
 	int			threads;		/* THREADED: pool size; 0 = number of cores */
 	size_t		max_body;		/* 0 = MF_SERVE_DEFAULT_MAX_BODY */
 	int			max_connections;	/* beyond: 503; 0 = the default */
-	int			timeout_seconds;	/* idle connection timeout; 0 = default */
+	int			timeout_seconds;	/* idle timeout, and the deadline for receiving
+									 * a whole request (headers and body); 0 =
+									 * default */
 	bool		reuse_port;		/* SO_REUSEPORT (processes sharing a port) */
 	bool		log_requests;	/* one line per request to log (or stderr) */
 	void		(*log) (void *arg, const char *line);

@@ -68,6 +68,9 @@ extern const MfServeVersion *mf_serve_entry_label(const MfServeEntry *e, const c
 /* The version of a semver, or NULL. */
 extern const MfServeVersion *mf_serve_entry_semver(const MfServeEntry *e, const char *semver);
 
+/* Monotonic seconds (CLOCK_MONOTONIC). */
+extern double mf_serve_now(void);
+
 /* Print a lowercase message into err (may be NULL); returns false. */
 extern bool mf_serve_fail(char *err, size_t errlen, const char *fmt,...)
 			__attribute__((format(printf, 3, 4)));
@@ -101,6 +104,35 @@ extern bool mf_serve_limiter_take(MfServeLimiter *l, const char *name, const cha
 
 /* The split's version for a uniform draw u in [0, 1). */
 extern const MfServeVersion *mf_serve_split_pick(const MfServeEntry *e, double u);
+
+/* ------------------------------------------------------------ request deadline (deadline.c) */
+
+typedef struct MfServeDeadlineEntry MfServeDeadlineEntry;
+
+/* Open connections and when their current request began. */
+typedef struct MfServeDeadlines
+{
+	pthread_mutex_t lock;
+	MfServeDeadlineEntry *head;
+	int			n;
+} MfServeDeadlines;
+
+extern MfServeDeadlines *mf_serve_deadlines_new(void);
+extern void mf_serve_deadlines_free(MfServeDeadlines *l);
+
+/* Add socket fd, its request beginning at now; NULL when out of memory. */
+extern MfServeDeadlineEntry *mf_serve_deadline_add(MfServeDeadlines *l, int fd, double now);
+
+/* Take an entry off the list (before its socket is closed) and free it. */
+extern void mf_serve_deadline_remove(MfServeDeadlines *l, MfServeDeadlineEntry *e);
+
+/* Busy: being answered, never cut; not busy: the next request begins at now. */
+extern void mf_serve_deadline_mark(MfServeDeadlines *l, MfServeDeadlineEntry *e, bool busy, double now);
+
+/* shutdown() the sockets whose request is older than timeout; the count cut. */
+extern int	mf_serve_deadlines_sweep(MfServeDeadlines *l, double now, double timeout, double *next);
+
+extern int	mf_serve_deadlines_count(MfServeDeadlines *l);
 
 /* ------------------------------------------------------------ metrics */
 
@@ -235,17 +267,42 @@ extern bool mf_serve_encode_list(MfServeRows *rows, size_t r, json_t *list,
 /* Score every row; false with msg set when a row is refused. */
 extern bool mf_serve_rows_score(MfServeRows *rows, char *msg, size_t msglen);
 
-/* A double as JSON (17 significant digits; NULL when not finite). */
-extern json_t *mf_serve_real(double v);
-
-/* Row r's probabilities as a JSON array. */
-extern json_t *mf_serve_proba_json(const MfServeRows *rows, size_t r);
+/* Row r's probabilities as a JSON list into b (json_out.c's buffer). */
+typedef struct MfServeBuf MfServeBuf;
+extern void mf_serve_buf_proba(MfServeBuf *b, const MfServeRows *rows, size_t r);
 
 /* The label of row r (classifiers), else NULL. */
 extern const char *mf_serve_label(const MfServeRows *rows, size_t r);
 
 /* True when the version is a classifier. */
 extern bool mf_serve_is_classifier(const MfServeVersion *v);
+
+/* ------------------------------------------------------------ answers written directly (json_out.c) */
+
+/* Bytes of a printed double, NUL included. */
+#define MF_SERVE_DTOA_LEN 32
+
+/* Print a finite double with the fewest digits that read back as the same
+ * double (always with '.' or an exponent: a JSON real); the length. */
+extern size_t mf_serve_dtoa(double v, char *out);
+
+/* A growing answer text (zero-initialised; failed after out of memory or bad UTF-8). */
+struct MfServeBuf
+{
+	char	   *data;
+	size_t		len;
+	size_t		cap;
+	bool		failed;
+};
+
+extern void mf_serve_buf_raw(MfServeBuf *b, const char *s, size_t n);
+extern void mf_serve_buf_text(MfServeBuf *b, const char *s);
+extern void mf_serve_buf_real(MfServeBuf *b, double v);
+extern void mf_serve_buf_int(MfServeBuf *b, long long v);
+extern void mf_serve_buf_str(MfServeBuf *b, const char *s);
+
+/* Set the buffer as a JSON answer (taking its memory); 500 when it failed. */
+extern void mf_serve_json_buf(MfServeCall *c, int status, MfServeBuf *b);
 
 /* ------------------------------------------------------------ codecs */
 

@@ -268,14 +268,35 @@ MfTfsInstance(MfServeRows *rows, size_t r, json_t *inst, char *msg, size_t msgle
 	return ok;
 }
 
-/* Encode every row of the source into rows. */
+/* The form of an instance: 'o' object of named features, 'l' list, 's' a single value. */
+static char
+MfTfsForm(json_t *inst)
+{
+	return json_is_object(inst) && !json_object_get(inst, "b64") ? 'o' : json_is_array(inst) ? 'l' : 's';
+}
+
+/* The name of a form in messages. */
+static const char *
+MfTfsFormName(char form)
+{
+	return form == 'o' ? "object" : form == 'l' ? "list" : "single value";
+}
+
+/* Encode every row of the source into rows (instances: one form for all, as TF Serving). */
 static bool
 MfTfsEncode(MfTfsSource *src, MfServeRows *rows, char *msg, size_t msglen)
 {
+	char		form = rows->n > 0 ? MfTfsForm(json_array_get(src->rows, 0)) : 'o';
+
 	src->r = rows;
 	for (size_t r = 0; r < rows->n; r++)
 	{
 		bool		ok;
+
+		if (src->columns == NULL && !src->examples && MfTfsForm(json_array_get(src->rows, r)) != form)
+			return mf_serve_fail(msg, msglen, "expecting %s but got %s at item %zu of input list "
+								 "(every instance takes the form of the first)", MfTfsFormName(form),
+								 MfTfsFormName(MfTfsForm(json_array_get(src->rows, r))), r);
 
 		if (src->columns != NULL)
 			ok = mf_serve_encode_cells(rows, r, MfTfsColumnCell, src, msg, msglen);
@@ -299,72 +320,91 @@ MfTfsEncode(MfTfsSource *src, MfServeRows *rows, char *msg, size_t msglen)
 /* ------------------------------------------------------------ answers */
 
 /* Row r with every output, as an object. */
-static json_t *
-MfTfsRowObject(const MfServeRows *rows, size_t r)
+static void
+MfTfsRowObject(MfServeBuf *b, const MfServeRows *rows, size_t r)
 {
-	return json_pack("{s:o*,s:s,s:o*}", "predict", mf_serve_real(rows->values[r]),
-					 "label", mf_serve_label(rows, r), "probabilities", mf_serve_proba_json(rows, r));
+	mf_serve_buf_text(b, "{\"predict\":");
+	mf_serve_buf_real(b, rows->values[r]);
+	mf_serve_buf_text(b, ",\"label\":");
+	mf_serve_buf_str(b, mf_serve_label(rows, r));
+	mf_serve_buf_text(b, ",\"probabilities\":");
+	mf_serve_buf_proba(b, rows, r);
+	mf_serve_buf_text(b, "}");
 }
 
 /* The answer of :predict in the row or the columnar form. */
-static json_t *
-MfTfsPredictions(const MfServeRows *rows, bool columnar)
+static void
+MfTfsPredictions(MfServeBuf *b, const MfServeRows *rows, bool columnar)
 {
 	bool		multi = mf_serve_is_classifier(rows->v);
-	json_t	   *pred = json_array(),
-			   *label = json_array(),
-			   *proba = json_array();
 
-	for (size_t r = 0; pred != NULL && label != NULL && proba != NULL && r < rows->n; r++)
+	mf_serve_buf_text(b, columnar ? (multi ? "{\"outputs\":{\"predict\":[" : "{\"outputs\":[") : "{\"predictions\":[");
+	for (size_t r = 0; r < rows->n; r++)
 	{
+		if (r > 0)
+			mf_serve_buf_text(b, ",");
 		if (multi && !columnar)
-			json_array_append_new(pred, MfTfsRowObject(rows, r));
+			MfTfsRowObject(b, rows, r);
 		else
-			json_array_append_new(pred, mf_serve_real(rows->values[r]));
-		if (multi && columnar)
-		{
-			json_array_append_new(label, json_string(mf_serve_label(rows, r)));
-			json_array_append_new(proba, mf_serve_proba_json(rows, r));
-		}
+			mf_serve_buf_real(b, rows->values[r]);
 	}
-	if (!columnar || !multi)
+	if (!(multi && columnar))
 	{
-		json_decref(label);
-		json_decref(proba);
-		return json_pack("{s:o*}", columnar ? "outputs" : "predictions", pred);
+		mf_serve_buf_text(b, "]}");
+		return;
 	}
-	return json_pack("{s:{s:o*,s:o*,s:o*}}", "outputs", "predict", pred, "label", label,
-					 "probabilities", proba);
+	mf_serve_buf_text(b, "],\"label\":[");
+	for (size_t r = 0; r < rows->n; r++)
+	{
+		if (r > 0)
+			mf_serve_buf_text(b, ",");
+		mf_serve_buf_str(b, mf_serve_label(rows, r));
+	}
+	mf_serve_buf_text(b, "],\"probabilities\":[");
+	for (size_t r = 0; r < rows->n; r++)
+	{
+		if (r > 0)
+			mf_serve_buf_text(b, ",");
+		mf_serve_buf_proba(b, rows, r);
+	}
+	mf_serve_buf_text(b, "]}}");
 }
 
 /* The answer of :classify: per example, (label, probability) pairs. */
-static json_t *
-MfTfsClassifications(const MfServeRows *rows)
+static void
+MfTfsClassifications(MfServeBuf *b, const MfServeRows *rows)
 {
 	const MfModelMeta *mm = &rows->v->model.meta;
-	json_t	   *res = json_array();
 
-	for (size_t r = 0; res != NULL && r < rows->n; r++)
+	mf_serve_buf_text(b, "{\"results\":[");
+	for (size_t r = 0; r < rows->n; r++)
 	{
-		json_t	   *pairs = json_array();
-
-		for (int k = 0; pairs != NULL && k < mm->n_labels; k++)
-			json_array_append_new(pairs, json_pack("[s,o*]", mm->labels[k],
-												   mf_serve_real(rows->proba[r * (size_t) mm->n_labels + (size_t) k])));
-		json_array_append_new(res, pairs);
+		mf_serve_buf_text(b, r > 0 ? ",[" : "[");
+		for (int k = 0; k < mm->n_labels; k++)
+		{
+			mf_serve_buf_text(b, k > 0 ? ",[" : "[");
+			mf_serve_buf_str(b, mm->labels[k]);
+			mf_serve_buf_text(b, ",");
+			mf_serve_buf_real(b, rows->proba[r * (size_t) mm->n_labels + (size_t) k]);
+			mf_serve_buf_text(b, "]");
+		}
+		mf_serve_buf_text(b, "]");
 	}
-	return json_pack("{s:o*}", "result", res);
+	mf_serve_buf_text(b, "]}");
 }
 
 /* The answer of :regress: one value per example. */
-static json_t *
-MfTfsRegressions(const MfServeRows *rows)
+static void
+MfTfsRegressions(MfServeBuf *b, const MfServeRows *rows)
 {
-	json_t	   *res = json_array();
-
-	for (size_t r = 0; res != NULL && r < rows->n; r++)
-		json_array_append_new(res, mf_serve_real(rows->values[r]));
-	return json_pack("{s:o*}", "result", res);
+	mf_serve_buf_text(b, "{\"results\":[");
+	for (size_t r = 0; r < rows->n; r++)
+	{
+		if (r > 0)
+			mf_serve_buf_text(b, ",");
+		mf_serve_buf_real(b, rows->values[r]);
+	}
+	mf_serve_buf_text(b, "]}");
 }
 
 /* ------------------------------------------------------------ POST */
@@ -392,6 +432,8 @@ MfTfsSourceOf(MfServeCall *c, json_t *body, MfTfsVerb verb, MfTfsSource *src, si
 			return mf_serve_error(c, 400, "the body needs \"examples\": a list of objects of named features "
 								  "(and optionally \"context\": an object)"), false;
 		*n = json_array_size(src->rows);
+		if (*n == 0)
+			return mf_serve_error(c, 400, "\"examples\" is an empty list; send at least one example"), false;
 		return true;
 	}
 	src->rows = json_object_get(body, "instances");
@@ -411,6 +453,9 @@ MfTfsSourceOf(MfServeCall *c, json_t *body, MfTfsVerb verb, MfTfsSource *src, si
 		return mf_serve_error(c, 400, "%s", msg), false;
 	if (src->columns == NULL)
 		*n = json_array_size(src->rows);
+	if (*n == 0)
+		return mf_serve_error(c, 400, "no values in \"%s\"; send at least one row",
+							  json_object_get(body, "instances") ? "instances" : "inputs"), false;
 	return true;
 }
 
@@ -443,9 +488,17 @@ MfTfsScoreBody(MfServeCall *c, const MfServeTarget *t, MfTfsVerb verb, json_t *b
 	}
 	ok = MfTfsEncode(&src, &rows, msg, msglen) && mf_serve_rows_score(&rows, msg, msglen);
 	if (ok)
-		mf_serve_json(c, 200, verb == MF_TFS_CLASSIFY ? MfTfsClassifications(&rows) :
-					  verb == MF_TFS_REGRESS ? MfTfsRegressions(&rows) :
-					  MfTfsPredictions(&rows, columnar));
+	{
+		MfServeBuf	b = {0};
+
+		if (verb == MF_TFS_CLASSIFY)
+			MfTfsClassifications(&b, &rows);
+		else if (verb == MF_TFS_REGRESS)
+			MfTfsRegressions(&b, &rows);
+		else
+			MfTfsPredictions(&b, &rows, columnar);
+		mf_serve_json_buf(c, 200, &b);
+	}
 	mf_serve_rows_free(&rows);
 	return ok;
 }

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # mf-serve against the database: models of every family are trained with
 # mf_train (a numeric, an integer, a boolean and a text feature, NULLs in
-# every column, a non-ASCII category), written as a served model directory
-# (<name>/<n>/model.mfa = mf.artifacts.bytes, serving.json as the brief
-# lays it out), and served by the real binary on a free port.  Checked:
+# every column, a non-ASCII category), exported as a served model directory
+# with the real pipe (psql -Atc "SELECT encode(mf_export_model('<ref>'),
+# 'base64')" | base64 -d | tar -x -C DIR), and served by the real binary
+# (mf-serve --model-base-path DIR) on a free port.  Checked:
 # - TF Serving :predict (row form with objects), the columnar form and OIP
 #   v2 infer (one tensor per input, nulls included) give mf_predict,
 #   mf_predict_label and mf_predict_proba bit for bit (doubles compared as
@@ -60,22 +61,15 @@ sql "SELECT mf_set_stage('ms_log:1.0.0', 'production')"
 sql "SELECT mf_set_alias('ms_log:1.0.0', 'champion')"
 pass "trained ${#MODELS[@]} models (linear, 2- and 3-class logistic, mlp classifier and regressor, kmeans)"
 
-# Write the served directory of one version: export_version MODEL VERSION_ID.
+# Write the served directory of one version with the real export, as the
+# README pipes it: export_version MODEL VERSION_ID.
 export_version() {
-	local m="$1" vid="$2" dir sha meta
-	dir="$TMP/models/$m/$vid"
-	mkdir -p "$dir"
-	q "SELECT encode(bytes, 'base64') FROM mf.artifacts WHERE version_id = $vid" | base64 -d >"$dir/model.mfa"
-	sha="$(sha256sum "$dir/model.mfa" | cut -d' ' -f1)"
-	meta="$(q "SELECT json_build_object('format', 'mf-serving/1', 'name', c.model, 'version', c.version,
-	             'version_number', c.version_id, 'family', c.family,
-	             'labels', to_json(array_remove(ARRAY[CASE WHEN c.stage <> 'development' THEN c.stage END], NULL)
-	                               || coalesce((SELECT array_agg(alias ORDER BY alias) FROM mf.aliases a
-	                                            WHERE a.version_id = c.version_id), '{}')),
-	             'artifact', 'model.mfa', 'artifact_sha256', '$sha',
-	             'trained_at', to_char(c.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'))
-	           FROM mf.catalog c WHERE c.version_id = $vid")"
-	printf '%s\n' "$meta" >"$dir/serving.json"
+	local ref
+	ref="$(q "SELECT model || ':' || version FROM mf.catalog WHERE version_id = $2")"
+	mkdir -p "$TMP/models"
+	"$PG_BIN/psql" -X -q -Atc "SELECT encode(mf_export_model('$ref'), 'base64')" | base64 -d | tar -x -C "$TMP/models" ||
+		fail "mf_export_model('$ref') | base64 -d | tar -x failed"
+	[ -f "$TMP/models/$1/$2/serving.json" ] || fail "the export of $ref has no $1/$2/serving.json"
 }
 for m in "${MODELS[@]}"; do
 	export_version "$m" "$(q "SELECT version_id FROM mf.catalog WHERE model = '$m'")"
@@ -202,7 +196,7 @@ NEW_VER="$(q "SELECT version FROM mf.catalog WHERE version_id = $NEW_VID")"
 export_version ms_lin "$NEW_VID"
 kill -HUP "$SERVE_PID"
 for _ in $(seq 1 50); do
-	grep -q AVAILABLE <<<"$(curl -s "http://127.0.0.1:$PORT/v1/models/ms_lin/versions/$NEW_VID")" && break
+	[[ "$(curl -s "http://127.0.0.1:$PORT/v1/models/ms_lin/versions/$NEW_VID")" == *AVAILABLE* ]] && break
 	sleep 0.1
 done
 got="$(curl -s -X POST --data-binary @<(printf '{"instances": %s}' "$(cat "$TMP/rows.json")") \
@@ -241,9 +235,10 @@ c3="$(curl -s -o /dev/null -D "$TMP/h429" -w '%{http_code}' -H "$AUTH" -X POST -
 pass "--bearer-token-file: 401 with WWW-Authenticate; --requests-per-minute 2: 200 200 429 with Retry-After"
 
 # Metrics of the first server.
-# (read whole first: with pipefail, grep -q closing the pipe early would fail curl)
-grep -q '^mf_serve_requests_total{model="ms_log",version="1.0.0",code="200"} [1-9]' <<<"$(curl -s "http://127.0.0.1:$PORT/metrics")" ||
-	fail "metrics lack the counter of ms_log"
+# (read whole first: grep -q leaving early would fail curl with SIGPIPE under pipefail)
+METRICS="$(curl -s "http://127.0.0.1:$PORT/metrics")"
+grep -q '^mf_serve_requests_total{model="ms_log",version="1.0.0",code="200"} [1-9]' <<<"$METRICS" ||
+	fail "metrics lack the counter of ms_log: $(grep 'model="ms_log"' <<<"$METRICS" | head -5)"
 pass "GET /metrics counts requests per model, version and code"
 
 # Alive after everything.

@@ -1,7 +1,8 @@
 /*
  * test_model_dir.c - the served model directory and its tar (image/):
- * serving.json members, ustar headers read back field by field, the same
- * bytes twice, and every invalid input refused.
+ * serving.json members written and read back (the reader refusing what
+ * the writer would not write), ustar headers read back field by field, the
+ * same bytes twice, and every invalid input refused.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -79,6 +80,73 @@ read_members(const unsigned char *tar, size_t len, Member *m, int max)
 		n++;
 	}
 	return n;
+}
+
+/* serving.json read back: what the writer wrote, the same checks, bad files refused. */
+static void
+test_serving_read(const MfServedVersion *v)
+{
+	char		json[4096],
+				bad[4096];
+	size_t		len;
+	MfServingRead r;
+	MfImageError err;
+	static const struct
+	{
+		const char *from;
+		const char *to;
+		const char *what;
+	}			edits[] = {
+		{"\"format\": \"mf-serving/1\"", "\"format\": \"mf-serving/2\"", "another format"},
+		{"\"name\": \"churn\"", "\"name\": \"Churn/..\"", "a name the registry would not have"},
+		{"\"version\": \"1.2.0\"", "\"version\": \"1.02\"", "a version that is no semver"},
+		{"\"version_number\": 42", "\"version_number\": \"42\"", "a version_number that is a string"},
+		{"\"version_number\": 42", "\"version_number\": 0", "version_number 0"},
+		{"\"labels\": [\"production\", \"champion\"]", "\"labels\": [\"production\", 7]", "a label that is no string"},
+		{"\"labels\": [\"production\", \"champion\"]", "\"labels\": \"production\"", "labels not a list"},
+		{"\"artifact\": \"model.mfa\"", "\"artifact\": \"../model.mfa\"", "an artifact outside the directory"},
+		{"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff", "0011", "a short sha256"},
+		{"2026-12-05T12:11:12.123456Z", "2026-02-30T12:11:12Z", "trained_at on February 30"},
+		{"2026-12-05T12:11:12.123456Z", "2026-12-05 12:11:12", "trained_at without T and Z"},
+		{"\"trained_at\": \"2026-12-05T12:11:12.123456Z\"", "\"trained_at\": null", "trained_at null"},
+		{"\"name\": \"churn\",", "\"name\": \"churn\", \"name\": \"churn\",", "a duplicate member"},
+		{"}\n", "", "truncated JSON"}};
+
+	mf_serving_json(v, json, sizeof(json) - 1, &len, &err);
+	json[len] = '\0';
+	MF_OK(mf_serving_json_read(json, len, &r, &err) == MF_IMAGE_OK && strcmp(r.v.name, v->name) == 0 &&
+		  strcmp(r.v.version, v->version) == 0 && r.v.version_number == v->version_number &&
+		  strcmp(r.v.family, v->family) == 0 && r.v.n_labels == v->n_labels &&
+		  strcmp(r.v.labels[0], v->labels[0]) == 0 && strcmp(r.v.labels[1], v->labels[1]) == 0 &&
+		  strcmp(r.v.artifact_sha256, v->artifact_sha256) == 0 && r.v.trained_at_us == v->trained_at_us &&
+		  strcmp(r.artifact, MF_SERVING_ARTIFACT) == 0 && strcmp(r.trained_at, "2026-12-05T12:11:12.123456Z") == 0,
+		  "serving.json read back gives every field the writer was given (trained_at to the microsecond)");
+	mf_serving_read_free(&r);
+	{
+		const char *short_time = "{\"format\": \"mf-serving/1\", \"name\": \"churn\", \"version\": \"1.2.0\", "
+			"\"version_number\": 42, \"family\": \"kmeans\", \"labels\": [], \"artifact\": \"model.mfa\", "
+			"\"artifact_sha256\": \"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\", "
+			"\"trained_at\": \"2000-02-29T23:59:59.5Z\"}";
+
+		MF_OK(mf_serving_json_read(short_time, strlen(short_time), &r, &err) == MF_IMAGE_OK &&
+			  r.v.trained_at_us == (INT64_C(951868799) * 1000000 + 500000) && r.v.n_labels == 0,
+			  "the reader takes fewer fraction digits and no labels");
+		mf_serving_read_free(&r);
+	}
+	for (size_t i = 0; i < sizeof(edits) / sizeof(edits[0]); i++)
+	{
+		const char *at = strstr(json, edits[i].from);
+		char		name[128];
+
+		if (at == NULL)
+			continue;
+		snprintf(bad, sizeof(bad), "%.*s%s%s", (int) (at - json), json, edits[i].to, at + strlen(edits[i].from));
+		snprintf(name, sizeof(name), "serving.json with %s is refused", edits[i].what);
+		err.detail[0] = '\0';
+		if (!MF_OK(mf_serving_json_read(bad, strlen(bad), &r, &err) != MF_IMAGE_OK && err.detail[0] != '\0' &&
+				   r.doc == NULL, name))
+			MF_DIAG("  %s", bad);
+	}
 }
 
 int
@@ -205,5 +273,8 @@ main(void)
 	}
 	free(tar);
 	free(tar2);
+	v.trained_at_us = INT64_C(1796472672123456);
+	v.n_labels = 2;
+	test_serving_read(&v);
 	return mf_test_done();
 }

@@ -327,6 +327,137 @@ test_connection_limit(void)
 	mf_serve_free(s);
 }
 
+/* The request deadline list alone, on socket pairs: who is cut and when. */
+static void
+test_deadline_list(void)
+{
+	MfServeDeadlines *l = mf_serve_deadlines_new();
+	int			a[2],
+				b[2];
+	MfServeDeadlineEntry *ea,
+			   *eb;
+	double		next = -1;
+	char		ch;
+
+	if (!MF_OK(l != NULL && socketpair(AF_UNIX, SOCK_STREAM, 0, a) == 0 && socketpair(AF_UNIX, SOCK_STREAM, 0, b) == 0,
+			   "deadline list and two socket pairs"))
+		return;
+	ea = mf_serve_deadline_add(l, a[0], 10.0);
+	eb = mf_serve_deadline_add(l, b[0], 10.2);
+	MF_OK(mf_serve_deadlines_count(l) == 2 && mf_serve_deadlines_sweep(l, 10.5, 1.0, &next) == 0 &&
+		  next > 0.49 && next < 0.51, "deadline: nothing cut before the timeout; the next deadline in 0.5 s");
+	mf_serve_deadline_mark(l, eb, true, 0.0);
+	MF_OK(mf_serve_deadlines_sweep(l, 12.0, 1.0, &next) == 1 && recv(a[1], &ch, 1, MSG_DONTWAIT) == 0 &&
+		  recv(b[1], &ch, 1, MSG_DONTWAIT) < 0, "deadline: the late request is shut down (peer sees EOF), a busy one is not");
+	MF_OK(mf_serve_deadlines_sweep(l, 13.0, 1.0, NULL) == 0, "deadline: a socket is cut once");
+	mf_serve_deadline_mark(l, eb, false, 13.0);
+	MF_OK(mf_serve_deadlines_sweep(l, 13.9, 1.0, NULL) == 0 && mf_serve_deadlines_sweep(l, 14.1, 1.0, NULL) == 1 &&
+		  recv(b[1], &ch, 1, MSG_DONTWAIT) == 0, "deadline: after an answer the next request has the whole timeout again");
+	mf_serve_deadline_remove(l, ea);
+	MF_OK(mf_serve_deadlines_count(l) == 1, "deadline: a closed connection leaves the list");
+	mf_serve_deadlines_free(l);
+	close(a[0]);
+	close(a[1]);
+	close(b[0]);
+	close(b[1]);
+}
+
+/* A client sending its request one byte every 100 ms after a prefix. */
+typedef struct SlowClient
+{
+	int			port;
+	const char *prefix;
+	double		held;			/* seconds until the server cut it */
+	bool		cut;
+	volatile int done;
+} SlowClient;
+
+/* Dribble bytes until the server closes the connection (or 8 s pass). */
+static void *
+slow_main(void *arg)
+{
+	SlowClient *c = arg;
+	struct sockaddr_in a = {0};
+	int			fd = socket(AF_INET, SOCK_STREAM, 0);
+	double		t0 = mf_serve_now();
+	char		buf[256];
+
+	a.sin_family = AF_INET;
+	a.sin_port = htons((uint16_t) c->port);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *) &a, sizeof(a)) == 0 &&
+		send(fd, c->prefix, strlen(c->prefix), MSG_NOSIGNAL) == (ssize_t) strlen(c->prefix))
+		while (mf_serve_now() - t0 < 8.0)
+		{
+			struct pollfd pfd = {fd, POLLIN, 0};
+
+			if (poll(&pfd, 1, 100) > 0)
+			{
+				c->cut = recv(fd, buf, sizeof(buf), 0) <= 0;
+				break;
+			}
+			if (send(fd, "1", 1, MSG_NOSIGNAL) != 1)
+			{
+				c->cut = true;
+				break;
+			}
+		}
+	c->held = mf_serve_now() - t0;
+	close(fd);
+	c->done = 1;
+	return NULL;
+}
+
+/* Slow clients (headers, body) are cut within the timeout in both modes, others served meanwhile. */
+static void
+test_slow_clients(MfServeDaemonMode mode)
+{
+	MfServe    *s = one_model_server();
+	MfServeDaemonOptions o = {.mode = mode, .host = "127.0.0.1", .port = 0, .listen_fd = -1, .threads = 2,
+	.timeout_seconds = 1};
+	char		err[256];
+	MfServeDaemon *d = mf_serve_daemon_start(s, &o, err, sizeof(err));
+	SlowClient	sc[2] = {{0, "GET /v2/health/live HTTP/1.1\r\nHost: x\r\nX-Slow: ", 0, false, 0},
+	{0, "POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\n{\"x\": [", 0, false, 0}};
+	Client		ok = {0};
+	pthread_t	th[3];
+	const char *what = mode == MF_SERVE_THREADED ? "THREADED" : "EXTERNAL";
+	char		name[160];
+
+	if (!MF_OK(d != NULL, "daemon with a 1 s timeout starts"))
+		return;
+	for (int i = 0; i < 2; i++)
+	{
+		sc[i].port = mf_serve_daemon_port(d);
+		pthread_create(&th[i], NULL, slow_main, &sc[i]);
+	}
+	ok.port = mf_serve_daemon_port(d);
+	ok.raw = "GET /v2/health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+	usleep(300000);
+	pthread_create(&th[2], NULL, client_main, &ok);
+	while (mode == MF_SERVE_EXTERNAL && !(sc[0].done && sc[1].done && ok.done))
+	{
+		struct pollfd pfd = {mf_serve_daemon_epoll_fd(d), POLLIN, 0};
+		long		t = mf_serve_daemon_timeout_ms(d);
+
+		poll(&pfd, 1, t < 0 || t > 1000 ? 1000 : (int) t);
+		mf_serve_daemon_run(d);
+	}
+	for (int i = 0; i < 3; i++)
+		pthread_join(th[i], NULL);
+	for (int i = 0; i < 2; i++)
+	{
+		snprintf(name, sizeof(name), "%s: a client sending its %s one byte every 0.1 s is cut within the 1 s timeout",
+				 what, i == 0 ? "headers" : "body");
+		if (!MF_OK(sc[i].cut && sc[i].held >= 0.9 && sc[i].held < 1.8, name))
+			MF_DIAG("  cut %d after %.2f s", sc[i].cut, sc[i].held);
+	}
+	snprintf(name, sizeof(name), "%s: another client is served meanwhile", what);
+	MF_OK(ok.status == 200, name);
+	mf_serve_daemon_stop(d);
+	mf_serve_free(s);
+}
+
 /* Fit the fixtures and run the cases. */
 int
 main(void)
@@ -339,6 +470,9 @@ main(void)
 	test_external();
 	test_threaded();
 	test_connection_limit();
+	test_deadline_list();
+	test_slow_clients(MF_SERVE_THREADED);
+	test_slow_clients(MF_SERVE_EXTERNAL);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
 	if (system(cmd) != 0)
 		MF_DIAG("could not remove %s", base);

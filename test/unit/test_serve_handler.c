@@ -316,6 +316,26 @@ test_oip_infer(void)
 		  is_error(400, NULL), "OIP overflowing number: 400");
 	MF_OK(call("POST", "/v2/models/lin/infer", "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,5],\"datatype\":\"FP32\",\"data\":[1e300,1,0,1,0]}]}") == 400 &&
 		  is_error(400, "finite"), "OIP FP32 overflow to infinity: 400");
+	{
+		static const char *const bad_dt[] = {"", "STRING", "TENSOR", "fp64", "DOUBLE", "FP128", "FLOAT64"};
+
+		for (int i = 0; i < 7; i++)
+		{
+			char		body[512];
+			char		what[96];
+
+			/* the per-input form with x of an unknown datatype */
+			snprintf(body, sizeof(body), "{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"%s\",\"data\":[1]},"
+					 "{\"name\":\"flag\",\"shape\":[1],\"datatype\":\"BOOL\",\"data\":[true]},"
+					 "{\"name\":\"colour\",\"shape\":[1],\"datatype\":\"BYTES\",\"data\":[\"red\"]}]}", bad_dt[i]);
+			snprintf(what, sizeof(what), "OIP per-input tensor of datatype \"%s\": 400", bad_dt[i]);
+			MF_OK(call("POST", "/v2/models/lin/infer", body) == 400 && is_error(400, "not one of the protocol's"), what);
+		}
+		MF_OK(call("POST", "/v2/models/lin/infer", "{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"FP64\",\"data\":[1]},"
+				   "{\"name\":\"flag\",\"shape\":[1],\"datatype\":\"BOOL\",\"data\":[true]},"
+				   "{\"name\":\"colour\",\"shape\":[1],\"datatype\":\"BYTES\",\"data\":[\"red\"]}]}") == 200,
+			  "OIP per-input tensors of known datatypes: 200");
+	}
 	MF_OK(call("POST", "/v2/models/lin/infer", "{\"inputs\": 5}") == 400 && is_error(400, "inputs"), "OIP inputs not a list: 400");
 	MF_OK(call("POST", "/v2/models/lin/infer", "[1,2]") == 400 && is_error(400, "object"), "OIP body a list: 400");
 }
@@ -361,14 +381,26 @@ test_tfs(void)
 	call("POST", "/v1/models/log:classify", "{\"context\":{\"flag\":true},\"examples\":[{\"x\":[0.1],\"colour\":\"green\"}]}");
 	s = expect_obj(SF_LOGISTIC, "{\"x\":0.1,\"flag\":true,\"colour\":\"green\"}");
 	MF_OK(resp.status == 200 &&
-		  strcmp(json_string_value(json_array_get(json_array_get(json_array_get(json_object_get(ans, "result"), 0), 1), 0)), "yes") == 0 &&
-		  same(json_array_get(json_array_get(json_array_get(json_object_get(ans, "result"), 0), 1), 1), s.proba[1]),
+		  strcmp(json_string_value(json_array_get(json_array_get(json_array_get(json_object_get(ans, "results"), 0), 1), 0)), "yes") == 0 &&
+		  same(json_array_get(json_array_get(json_array_get(json_object_get(ans, "results"), 0), 1), 1), s.proba[1]),
 		  ":classify with context and examples: (label, probability) pairs");
 	token_hdr = NULL;
 	MF_OK(call("POST", "/v1/models/lin:regress", "{\"examples\":[{\"x\":0.75,\"flag\":false,\"colour\":\"blue\"}]}") == 200 &&
-		  same(json_array_get(json_object_get(ans, "result"), 0), expect_x(SF_LINEAR, x0).value), ":regress");
+		  same(json_array_get(json_object_get(ans, "results"), 0), expect_x(SF_LINEAR, x0).value), ":regress");
 	MF_OK(call("POST", "/v1/models/lin:classify", "{\"examples\":[]}") == 400 && is_error(400, "not a classifier"),
 		  ":classify of a regression: 400");
+	MF_OK(call("POST", "/v1/models/lin:regress", "{\"examples\":[]}") == 400 && is_error(400, "empty"),
+		  ":regress of an empty \"examples\": 400 (as TF Serving)");
+	MF_OK(call("POST", "/v1/models/lin:predict", "{\"instances\":[]}") == 400 && is_error(400, "no values"),
+		  ":predict of an empty \"instances\": 400 (as TF Serving)");
+	MF_OK(call("POST", "/v1/models/lin:predict", "{\"inputs\":{\"x\":[],\"flag\":[],\"colour\":[]}}") == 400 &&
+		  is_error(400, "no values"), ":predict of empty columns: 400");
+	MF_OK(call("POST", "/v1/models/lin:predict", "{\"instances\":[{\"x\":0.75,\"flag\":false,\"colour\":\"blue\"},"
+			   "[0.75,false,\"blue\"]]}") == 400 && is_error(400, "expecting object but got list at item 1"),
+		  "instances mixing objects and lists: 400 (one form per request, as TF Serving)");
+	MF_OK(call("POST", "/v1/models/lin:predict", "{\"instances\":[[0.75,false,\"blue\"],"
+			   "{\"x\":0.75,\"flag\":false,\"colour\":\"blue\"}]}") == 400 && is_error(400, "expecting list but got object"),
+		  "instances mixing lists and objects: 400");
 	MF_OK(call("GET", "/v1/models/lin:predict", NULL) == 405 && resp.allow && strcmp(resp.allow, "POST") == 0,
 		  "GET :predict: 405 with Allow: POST");
 	MF_OK(call("POST", "/v1/models/lin/versions/99:predict", "{\"instances\":[]}") == 404 && is_error(404, "99"),

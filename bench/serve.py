@@ -1,0 +1,276 @@
+#!/usr/bin/python3
+"""Benchmark: serving one logistic model over HTTP, three doors, same run.
+
+  mf-serve   the standalone server (--threads = cores) on the model exported
+             from the registry (TF Serving layout, test/integration/serve/
+             export_model.sh), POST /v1/models/m:predict
+  flask      Flask + scikit-learn under gunicorn (one sync worker per core,
+             bench/serve_peer.py) with the SAME coefficients, intercepts,
+             standardization and labels, read from our artifact
+             (mf._model_weights + the version's feature schema) into a
+             StandardScaler -> LogisticRegression pipeline: nothing is
+             trained twice, so both compute the same function (checked:
+             same labels, probabilities within 1e-12)
+  pgbench    one `SELECT mf_predict_label(m, x), mf_predict_proba(m, x)` per
+             request through libpq (pgbench -M simple: the rows travel in the
+             statement text and are parsed every time, as an HTTP body is;
+             a prepared statement would send them once)
+  http-worker  the in-database HTTP worker: measured when mf.http_port > 0
+             (or MF_BENCH_HTTP_WORKER_URL is set), else "n/a" (hook for the
+             worker's branch: it must serve the model under the same name)
+Loads: `wrk` on loopback with the body of one row and of 100 rows, at
+MF_BENCH_SERVE_CONNS connections (default 16, two wrk threads: throughput)
+and at one connection (latency without queueing); pgbench the same with
+clients.  Each run lasts MF_BENCH_SERVE_SECONDS (default 8).  Prints the
+table, the ratios, and a markdown block for bench/RESULTS.md.
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PG_BIN = os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin")
+SECONDS = int(os.environ.get("MF_BENCH_SERVE_SECONDS", "8"))
+CONNS = int(os.environ.get("MF_BENCH_SERVE_CONNS", "16"))
+CORES = os.cpu_count() or 1
+MODEL = "bench_serve_logit"
+ROWS = 20000
+P = 10
+
+
+def psql(sql):
+    """One value (psql -tA) from the benchmark database."""
+    out = subprocess.run([PG_BIN + "/psql", "-X", "-q", "-tA", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError("psql: %s\n%s" % (sql[:200], out.stderr))
+    return out.stdout.strip()
+
+
+def mf_serve_binary():
+    for c in (os.environ.get("MF_SERVE"), subprocess.run([PG_BIN + "/pg_config", "--bindir"], capture_output=True,
+                                                         text=True).stdout.strip() + "/mf-serve",
+              ROOT + "/build/mf-serve"):
+        if c and os.access(c, os.X_OK):
+            return c
+    raise RuntimeError("mf-serve not found: make install builds and installs it")
+
+
+def prepare(work):
+    """Train the model on fresh rows, export it, and write the peer's weights."""
+    psql("SET client_min_messages = warning; DROP TABLE IF EXISTS bench_serve; "
+         "CREATE TABLE bench_serve AS SELECT i, " +
+         ", ".join("((i * %d) %% 1009) / 504.5 - 1 AS x%d" % (7 + 6 * k, k + 1) for k in range(P)) +
+         ", CASE WHEN ((i * 7) %% 1009) / 504.5 - ((i * 13) %% 1009) / 1009.0 + ((i * 31) %% 97) / 194.0 > 0.3"
+         " THEN 'yes' ELSE 'no' END AS y FROM generate_series(1, %d) i" % ROWS)
+    psql("SELECT mf_drop_model(name) FROM mf.models WHERE name = '%s'" % MODEL)
+    psql("SELECT mf_create_model('{\"name\": \"%s\", \"family\": \"logistic_regression\"}')" % MODEL)
+    cols = ", ".join("x%d" % (k + 1) for k in range(P))
+    psql("SELECT mf_train('%s', 'SELECT %s, y FROM bench_serve', 'y', '{}')" % (MODEL, cols))
+    models = os.path.join(work, "models")
+    subprocess.run([ROOT + "/test/integration/serve/export_model.sh", models, MODEL], check=True,
+                   stdout=subprocess.DEVNULL)
+    fs = json.loads(psql("SELECT feature_schema FROM mf.catalog c JOIN mf.model_versions v USING (version_id)"
+                         " WHERE c.model = '%s'" % MODEL))
+    w = json.loads(psql("SELECT mf._model_weights('%s')" % MODEL))
+    peer = dict(coef=w["coef"], intercept=w["intercept"], labels=fs["labels"], features=fs["features"],
+                means=fs.get("means"), stds=fs.get("stds"), standardize=fs.get("standardize", False))
+    with open(os.path.join(work, "peer_model.json"), "w") as f:
+        json.dump(peer, f)
+    rows = json.loads(psql("SELECT json_agg(json_build_array(%s) ORDER BY i) FROM (SELECT * FROM bench_serve"
+                           " ORDER BY i LIMIT 100) s" % cols))
+    return models, rows
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_http(url, proc, limit=30):
+    t0 = time.time()
+    while time.time() - t0 < limit:
+        if proc.poll() is not None:
+            raise RuntimeError("%s exited with %s" % (proc.args[0], proc.returncode))
+        try:
+            urllib.request.urlopen(url, timeout=2).read()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("%s did not answer in %d s" % (url, limit))
+
+
+def post(url, body):
+    req = urllib.request.Request(url, data=body.encode(), headers={"Content-Type": "application/json"})
+    return json.loads(urllib.request.urlopen(req, timeout=10).read())
+
+
+def start_doors(work, models):
+    """mf-serve and gunicorn on free ports: {name: (url, process)}."""
+    doors = {}
+    port = free_port()
+    log = open(os.path.join(work, "mf-serve.log"), "w")
+    p = subprocess.Popen([mf_serve_binary(), "--model-base-path", models, "--host", "127.0.0.1", "--port", str(port),
+                          "--threads", str(CORES), "--max-batch", "1000"], stdout=log, stderr=subprocess.STDOUT)
+    wait_http("http://127.0.0.1:%d/v2/health/ready" % port, p)
+    doors["mf-serve"] = ("http://127.0.0.1:%d/v1/models/%s:predict" % (port, MODEL), p)
+    port = free_port()
+    log = open(os.path.join(work, "gunicorn.log"), "w")
+    env = dict(os.environ, MF_PEER_MODEL=os.path.join(work, "peer_model.json"))
+    p = subprocess.Popen(["gunicorn", "--workers", str(CORES), "--worker-class", "sync", "--bind",
+                          "127.0.0.1:%d" % port, "--log-level", "warning", "--chdir", os.path.join(ROOT, "bench"),
+                          "serve_peer:app"], stdout=log, stderr=subprocess.STDOUT, env=env)
+    wait_http("http://127.0.0.1:%d/health" % port, p)
+    doors["flask"] = ("http://127.0.0.1:%d/v1/models/%s:predict" % (port, MODEL), p)
+    worker = os.environ.get("MF_BENCH_HTTP_WORKER_URL")
+    if not worker:
+        hp = psql("SELECT coalesce(current_setting('mf.http_port', true), '0')") or "0"
+        if hp.isdigit() and int(hp) > 0:
+            worker = "http://127.0.0.1:%s/v1/models/%s:predict" % (hp, MODEL)
+    if worker:
+        doors["http-worker"] = (worker, None)
+    return doors
+
+
+def parity(doors, rows):
+    """Both HTTP doors give the same labels and (nearly) the same probabilities."""
+    body = json.dumps({"instances": rows})
+    a = post(doors["mf-serve"][0], body)["predictions"]
+    b = post(doors["flask"][0], body)["predictions"]
+    same_labels = [x["label"] for x in a] == [x["label"] for x in b]
+    diff = max(abs(p - q) for x, y in zip(a, b) for p, q in zip(x["probabilities"], y["probabilities"]))
+    return same_labels, diff
+
+
+WRK_LUA = """wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local f = assert(io.open(os.getenv("MF_WRK_BODY"), "rb"))
+wrk.body = f:read("*a")
+f:close()
+"""
+
+
+def to_ms(text):
+    m = re.fullmatch(r"([0-9.]+)(us|ms|s|m)", text)
+    v = float(m.group(1))
+    return v * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[m.group(2)]
+
+
+def wrk(url, body_file, conns, threads, work):
+    """requests/s, p50 ms, p99 ms, errors of one wrk run."""
+    lua = os.path.join(work, "post.lua")
+    with open(lua, "w") as f:
+        f.write(WRK_LUA)
+    out = subprocess.run(["wrk", "-t%d" % threads, "-c%d" % conns, "-d%ds" % SECONDS, "--latency", "-s", lua, url],
+                         capture_output=True, text=True, env=dict(os.environ, MF_WRK_BODY=body_file),
+                         timeout=SECONDS + 60).stdout
+    rps = float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1))
+    p50 = to_ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))
+    p99 = to_ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errs = int(m.group(1)) if m else 0
+    m = re.search(r"Socket errors: .*", out)
+    if m:
+        errs += sum(int(x) for x in re.findall(r"\d+", m.group(0)))
+    return rps, p50, p99, errs
+
+
+def pgbench(rows, conns, work):
+    """transactions/s, p50 ms, p99 ms, failures of one pgbench run."""
+    arrays = ", ".join("('{%s}'::float8[])" % ",".join(repr(v) for v in r) for r in rows)
+    script = os.path.join(work, "pgbench-%d.sql" % len(rows))
+    with open(script, "w") as f:
+        f.write("SELECT mf_predict_label('%s', x), mf_predict_proba('%s', x) FROM (VALUES %s) v(x);\n"
+                % (MODEL, MODEL, arrays))
+    logdir = tempfile.mkdtemp(dir=work)
+    out = subprocess.run([PG_BIN + "/pgbench", "-n", "-M", "simple", "-c", str(conns), "-j", str(min(conns, CORES)),
+                          "-T", str(SECONDS), "-f", script, "-l", "--log-prefix", os.path.join(logdir, "pgb")],
+                         capture_output=True, text=True, timeout=SECONDS + 60)
+    m = re.search(r"tps = ([0-9.]+) \(without initial connection time\)", out.stdout)
+    if not m:
+        raise RuntimeError("pgbench: %s" % (out.stdout + out.stderr)[-800:])
+    lat = []
+    for name in os.listdir(logdir):
+        with open(os.path.join(logdir, name)) as f:
+            lat.extend(int(line.split()[2]) / 1000.0 for line in f if line.strip())
+    lat.sort()
+    failed = re.search(r"number of failed transactions: (\d+)", out.stdout)
+    shutil.rmtree(logdir, ignore_errors=True)
+    return (float(m.group(1)), lat[len(lat) // 2], lat[min(len(lat) - 1, int(len(lat) * 0.99))],
+            int(failed.group(1)) if failed else 0)
+
+
+def main():
+    work = tempfile.mkdtemp(prefix="mf-bench-serve-")
+    doors = {}
+    try:
+        models, rows = prepare(work)
+        doors = start_doors(work, models)
+        same, diff = parity(doors, rows)
+        print("parity (100 rows): labels %s, max |probability difference| %.3g" % ("equal" if same else "DIFFER", diff))
+        bodies = {}
+        for n in (1, 100):
+            path = os.path.join(work, "body-%d.json" % n)
+            with open(path, "w") as f:
+                json.dump({"instances": rows[:n]}, f)
+            bodies[n] = path
+        results = {}
+        loads = [("throughput", CONNS, min(2, CONNS)), ("latency", 1, 1)]
+        for n in (1, 100):
+            for load, conns, threads in loads:
+                for name, (url, _) in doors.items():
+                    results[(name, n, load)] = wrk(url, bodies[n], conns, threads, work)
+                results[("pgbench", n, load)] = pgbench(rows[:n], conns, work)
+        report(results, same, diff)
+    finally:
+        for _, p in doors.values():
+            if p is not None and p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def report(res, same, diff):
+    names = sorted({k[0] for k in res}, key=["mf-serve", "http-worker", "flask", "pgbench"].index)
+    print("\n| door | rows/request | load | requests/s | p50 ms | p99 ms | errors |")
+    print("|---|---|---|---|---|---|---|")
+    for n in (1, 100):
+        for load in ("throughput", "latency"):
+            for name in names:
+                if (name, n, load) in res:
+                    rps, p50, p99, errs = res[(name, n, load)]
+                    print("| %s | %d | %s | %.0f | %.3f | %.3f | %d |" % (name, n, load, rps, p50, p99, errs))
+    print()
+    for n in (1, 100):
+        a, b, c = res[("mf-serve", n, "throughput")], res[("flask", n, "throughput")], res[("pgbench", n, "throughput")]
+        la, lb = res[("mf-serve", n, "latency")], res[("flask", n, "latency")]
+        print("%d row(s): mf-serve / flask requests/s %.1fx (target >= 10x: %s); mf-serve / pgbench %.2fx; "
+              "p99 at one connection mf-serve %.3f ms vs flask %.3f ms%s"
+              % (n, a[0] / b[0], "met" if a[0] / b[0] >= 10 else "not met", a[0] / c[0], la[2], lb[2],
+                 (" (target < 1 ms: %s)" % ("met" if la[2] < 1.0 else "not met")) if n == 1 else ""))
+        if ("http-worker", n, "throughput") in res:
+            w = res[("http-worker", n, "latency")]
+            print("   http-worker p50 latency / mf-serve: %.2fx (target <= 1.3x)" % (w[1] / la[1]))
+    if ("http-worker", 1, "throughput") not in res:
+        print("http-worker: n/a (the in-database HTTP worker is not enabled: set mf.http_port or MF_BENCH_HTTP_WORKER_URL)")
+    print("cores %d, wrk %d connections for throughput, %d s per run; parity %s, max diff %.3g"
+          % (CORES, CONNS, SECONDS, "ok" if same else "LABELS DIFFER", diff))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
