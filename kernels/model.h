@@ -49,6 +49,7 @@
 #ifndef MF_MODEL_H
 #define MF_MODEL_H
 
+#include <math.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -211,9 +212,21 @@ extern MfModelStatus mf_trained_model_encode_rows(const MfTrainedModel *m,
 												  const MfRawValue *rows,
 												  size_t n, double *X,
 												  MfModelError *err);
-/* Set one numeric or boolean column of xraw (NULL: imputed). */
-extern void mf_model_set_number(const MfMetaColumn *col, double *xraw,
-								double v, bool isnull);
+/*
+ * Set one numeric or boolean column of xraw to v, or to the stored impute
+ * value when isnull; false, setting nothing, when v is NaN or infinite.
+ * Inline: the SQL record forms call it for every column of every row.
+ */
+static inline bool
+mf_model_set_number(const MfMetaColumn *col, double *xraw, double v, bool isnull)
+{
+	if (isnull)
+		v = col->impute_num;
+	else if (!isfinite(v))
+		return false;
+	xraw[col->offset] = v;
+	return true;
+}
 /* One-hot one categorical column of xraw (NULL: imputed; unseen: zeros). */
 extern void mf_model_set_category(const MfMetaColumn *col, double *xraw,
 								  const char *s, size_t len, bool isnull);
@@ -261,6 +274,19 @@ extern MfModelStatus mf_trained_model_score_batch(const MfTrainedModel *m,
 												  const double *X, size_t n,
 												  double *values, double *proba,
 												  MfModelError *err);
+
+/*
+ * Score n rows already scaled (n x p, from mf_trained_model_scale or
+ * training's encoder) with the same batch kernels: values[n], indexes[n]
+ * (class or cluster, -1 for regression) and proba n x n_out (classifiers);
+ * each may be NULL.
+ */
+extern MfModelStatus mf_trained_model_score_batch_scaled(const MfTrainedModel *m,
+														 const MfEnv *env,
+														 const double *Z, size_t n,
+														 double *values, int *indexes,
+														 double *proba,
+														 MfModelError *err);
 
 /* ------------------------------------------------------------ description */
 

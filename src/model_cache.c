@@ -20,14 +20,13 @@
 
 #include "mf_core.h"
 
-#include <math.h>
-
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 
+#include "model_pg.h"
 #include "predict.h"
 #include "privileges.h"
 
@@ -256,41 +255,17 @@ MfPredResolve(text *ref, MfPredResolved *out)
 
 /* ------------------------------------------------------------ loading */
 
-/*
- * A model from checked metadata (current context = model context, where
- * mm and the tensors it points into live too).
- */
+/* The buffers of one row (current context = model context). */
 static void
-MfPredLoadMeta(MfPredModel *m, const MfModelMeta *mm)
+MfPredWorkInit(MfPredModel *m)
 {
 	MfArtAllocator alloc = {MfArtAlloc, MfArtFree, NULL};
-	MfModelError err;
 
-	m->family = mm->family;
-	m->classify = mm->classify;
-	m->n_out = mm->n_out;
-	m->ncols = mm->ncols;
-	m->cols = mm->cols;
-	m->p = mm->p;
-	m->feature_names = mm->feature_names;
-	m->standardize = mm->standardize;
-	m->center = mm->means;
-	m->scale = mm->stds;
-	m->n_labels = mm->n_labels;
-	m->labels = mm->labels;
-	m->coef = mm->coef;
-	m->intercept = mm->intercept;
-	m->multinomial = mm->multinomial;
-	m->k = mm->k;
-	m->centers = mm->centers;
-	/* the labels' values and the network come from the model module */
-	if (mf_trained_model_from_meta(&m->tm, mm, &alloc, &err) != MF_MODEL_OK)
-		elog(ERROR, "a checked artifact cannot be scored: %s", err.detail);
-	m->labels_numeric = m->tm.labels_numeric;
-	m->label_values = m->tm.label_values;
-	m->mlp = m->tm.mlp;
-	if (m->family == MF_ART_FAMILY_MLP)
-		m->scratch = palloc(sizeof(double) * Max(m->tm.scratch_len, 1));
+	if (mf_model_work_init(&m->tm, &m->work, &alloc) != MF_MODEL_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory"),
+				 errdetail("Allocating the row buffers of model \"%s\".", m->ref)));
 }
 
 /* Read, validate and unpack an artifact into a new model context. */
@@ -304,9 +279,7 @@ MfPredLoad(const MfPredResolved *r)
 	Datum		args[1] = {Int64GetDatum(r->version_id)};
 	bool		isnull;
 	bytea	   *bytes;
-	MfArtifactView view;
 	MfPredModel *m;
-	MfModelMeta mm;
 	MfRunAs		owner;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -327,12 +300,9 @@ MfPredLoad(const MfPredResolved *r)
 	m->version_id = r->version_id;
 	strlcpy(m->sha256, r->sha256, sizeof(m->sha256));
 	m->ref = pstrdup(r->ref);
-	/* one copy, 8-byte aligned, and its checked metadata in the model's context */
-	MfOpenModelArtifact(VARDATA_ANY(bytes), VARSIZE_ANY_EXHDR(bytes), &view, &mm);
-	MfPredLoadMeta(m, &mm);
-	m->xraw = palloc(sizeof(double) * m->p);
-	m->xbuf = palloc(sizeof(double) * m->p);
-	m->out = palloc(sizeof(double) * Max(m->n_out, 1));
+	/* one copy, 8-byte aligned, its checked metadata and the row buffers in the model's context */
+	MfOpenTrainedModel(VARDATA_ANY(bytes), VARSIZE_ANY_EXHDR(bytes), &m->tm);
+	MfPredWorkInit(m);
 	MemoryContextSwitchTo(tmp);
 	SPI_finish();
 	m->mem = MemoryContextMemAllocated(cxt, true);

@@ -1,0 +1,41 @@
+/*
+ * model_pg.h - the model module (kernels/model.h) inside the server: its
+ * allocator over palloc, the kernels' environment, opening artifacts with
+ * SQLSTATEs, and the SQL errors of the module's statuses (model_pg.c).
+ *
+ * Prediction (model_cache.c, predict.c) and evaluation (evaluate.c) load
+ * and score models only through these functions and the module, so they
+ * give one answer.  This header includes mf_kernels.h, so never
+ * mf_config.h.
+ */
+#ifndef MF_MODEL_PG_H
+#define MF_MODEL_PG_H
+
+#include "postgres.h"
+
+#include "artifact.h"
+#include "mf_kernels.h"
+#include "model.h"
+
+/* Allocation for artifacts and models: palloc (huge) in the current context; NULL on OOM. */
+extern void *MfArtAlloc(void *ctx, size_t size);
+/* Its free. */
+extern void MfArtFree(void *ctx, void *ptr);
+
+/* An MfEnv over palloc in the current context whose progress honours cancels. */
+extern MfEnv MfKernelEnv(void);
+
+/*
+ * Validate an artifact copied into an aligned buffer of the current memory
+ * context: XX001 for damaged bytes, 0A000 or 22023 otherwise.
+ */
+extern void *MfOpenArtifactCopy(const void *data, size_t len, MfArtifactView *view);
+/* The same, then its metadata read and checked against its tensors. */
+extern void *MfOpenModelArtifact(const void *data, size_t len, MfArtifactView *view,
+								 MfModelMeta *mm);
+/* A trained model from artifact bytes, everything in the current context. */
+extern void MfOpenTrainedModel(const void *data, size_t len, MfTrainedModel *tm);
+/* Raise the SQL error of a status the model module returned while doing what. */
+extern void MfModelRaise(const MfModelError *err, const char *what) pg_attribute_noreturn();
+
+#endif							/* MF_MODEL_PG_H */
