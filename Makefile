@@ -85,13 +85,14 @@ mf_core$(DLSUFFIX): $(CORE_OBJS)
 			rm -f $@; exit 1; fi; fi
 
 $(CORE_OBJS): $(wildcard kernels/*.h src/*.h)
-# The MLP row loops of predict.c need the vectorizer's dynamic cost model
-# (-O2 uses "very cheap", which leaves loops of unknown length scalar).
+# The row loops of predict.c (argument copies, encoding) need the vectorizer's
+# dynamic cost model (-O2 uses "very cheap", which leaves loops of unknown length scalar).
 src/predict.o: CFLAGS += -fvect-cost-model=dynamic
 # So do the binary logistic pass, the linear Gram sums and the encoding loops;
 # they are element-wise or sum each column in row order: same results.
 kernels/logreg.o kernels/linreg.o kernels/moments.o src/features.o src/source.o: CFLAGS += -fvect-cost-model=dynamic
-# The model module scores rows exactly as predict.c does, with the same flags.
+# So do the model module's row scorer (MLP dense rows, scaling), which every
+# prediction form calls.
 kernels/model.o: CFLAGS += -fvect-cost-model=dynamic
 
 install: install-core

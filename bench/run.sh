@@ -10,7 +10,9 @@
 #      bench_lr*, bench_mlp* are kept between runs; MF_BENCH_REGEN=1 rebuilds)
 #   4. run bench/train_logreg.py, train_linreg.py, train_mlp.py, predict.py; each prints a
 #      one-line summary. Until mf_train exists our side reads "n/a".
-# Knobs: MF_BENCH_REPEATS (3), MF_BENCH_MLP_EPOCHS (5), MF_BENCH_LR_ROWS (1000000).
+# Knobs: MF_BENCH_REPEATS (3), MF_BENCH_MLP_EPOCHS (5), MF_BENCH_LR_ROWS (1000000),
+# MF_BENCH_ONLY (benchmarks to run, e.g. "predict"; default all four; PyTorch is
+# installed only when train_mlp runs), and predict.py's own (see its docstring).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/../scripts/lib.sh"
@@ -19,7 +21,14 @@ CLUSTER="$MF_ROOT/scripts/cluster.sh"
 BENCH_DB=mf_bench
 PY=/usr/bin/python3
 PEER_PKGS="python3-sklearn python3-psycopg2 python3-torch"
-BENCHES="train_logreg train_linreg train_mlp predict"
+BENCHES="${MF_BENCH_ONLY:-train_logreg train_linreg train_mlp predict}"
+for b in $BENCHES; do
+	[ -f "$MF_ROOT/bench/$b.py" ] || die "MF_BENCH_ONLY: no benchmark bench/$b.py"
+done
+case " $BENCHES " in
+*" train_mlp "*) ;;
+*) PEER_PKGS="python3-sklearn python3-psycopg2" ;;
+esac
 
 # Install the peers' packages that are missing (apt output in build/logs).
 install_peers() {

@@ -13,15 +13,18 @@
  * copied or moved).  With an arena allocator (free == NULL) the chain is
  * still kept but never walked.
  *
- * Arithmetic.  The per-row scorer is written to do exactly what
- * src/predict.c does, operation by operation: scaling (x - mean) / std;
- * linear b + (s0 + s1) with two running sums over even and odd features;
- * the kernels' logistic row and k-means row; an MLP row of dense layers b
- * + x W four outputs at a time, ReLU inline, other activations and the
- * softmax through the kernels; the first maximum as the class.  Compiled
- * without -ffast-math and without FMA contraction (no -march), the results
- * are bit for bit those of the SQL functions, which the differential test
- * test/integration/model_module.sh checks.
+ * Arithmetic.  The per-row scorer, operation by operation: scaling (x -
+ * mean) / std; linear b + (s0 + s1) with two running sums over even and
+ * odd features; the kernels' logistic row and k-means row; an MLP row of
+ * dense layers b + x W four outputs at a time, ReLU inline, other
+ * activations and the softmax through the kernels; the first maximum as
+ * the class.  Compiled without -ffast-math and without FMA contraction (no
+ * -march), with the vectorizer's dynamic cost model (Makefile).  The SQL
+ * functions score through it (src/predict.c), so they agree bit for bit
+ * with a standalone program using this module, which the differential test
+ * test/integration/model_module.sh checks.  Inside this file the exported
+ * row functions call static inline ones, so mf_trained_model_score makes
+ * no further call through the symbol table.
  */
 #include "model.h"
 
