@@ -29,18 +29,21 @@ PG_CONFIG  ?= /usr/lib/postgresql/15/bin/pg_config
 
 # Preloaded library: no BLAS, no jansson.
 MODULE_big  = mf_ext
-OBJS        = src/preload/mf_ext.o src/session_gucs.o $(patsubst %.c,%.o,$(wildcard bgworker/*.c))
+OBJS        = $(patsubst %.c,%.o,$(wildcard bgworker/*.c))
 
 # Core library: SQL-callable functions over pure C kernels.
-KERNEL_SRCS = $(wildcard kernels/*.c)
+# Pure C (no PostgreSQL headers): the config library, the numeric kernels and
+# the model module; linked into mf_core and into the unit tests.
+KERNEL_SRCS = $(wildcard config/*.c kernels/*.c model/*.c)
 KERNEL_OBJS = $(KERNEL_SRCS:.c=.o)
 CORE_SRCS   = $(wildcard src/*.c)
-CORE_OBJS   = $(CORE_SRCS:.c=.o) $(KERNEL_OBJS)
+# mf_core also defines the session GUCs when mf_ext is not preloaded.
+CORE_OBJS   = $(CORE_SRCS:.c=.o) bgworker/session_gucs.o $(KERNEL_OBJS)
 CORE_LIBS   = -ljansson -lyaml -lz -lm -ldl
 # mf_core loads OpenBLAS on first use (src/blas_loader.c); the unit tests link it.
 BLAS_LIBS   = -lopenblas
 
-PG_CPPFLAGS = -I$(CURDIR)/kernels -I$(CURDIR)/src -I$(CURDIR)/bgworker
+PG_CPPFLAGS = -I$(CURDIR)/config -I$(CURDIR)/kernels -I$(CURDIR)/model -I$(CURDIR)/src -I$(CURDIR)/bgworker
 PG_CFLAGS   = -std=gnu11 $(MF_CFLAGS)
 EXTRA_CLEAN = mf_core$(DLSUFFIX) $(CORE_OBJS) build regression.diffs regression.out results
 
@@ -84,7 +87,7 @@ mf_core$(DLSUFFIX): $(CORE_OBJS)
 		if [ -n "$$missing" ]; then echo "mf_core calls OpenBLAS without a trampoline in src/blas_loader.c:" $$missing >&2; \
 			rm -f $@; exit 1; fi; fi
 
-$(CORE_OBJS): $(wildcard kernels/*.h src/*.h)
+$(CORE_OBJS): $(wildcard config/*.h kernels/*.h model/*.h src/*.h bgworker/*.h)
 # The row loops of predict.c (argument copies, encoding) need the vectorizer's
 # dynamic cost model (-O2 uses "very cheap", which leaves loops of unknown length scalar).
 src/predict.o: CFLAGS += -fvect-cost-model=dynamic
@@ -93,7 +96,7 @@ src/predict.o: CFLAGS += -fvect-cost-model=dynamic
 kernels/logreg.o kernels/linreg.o kernels/moments.o src/features.o src/source.o: CFLAGS += -fvect-cost-model=dynamic
 # So do the model module's row scorer (MLP dense rows, scaling), which every
 # prediction form calls.
-kernels/model.o: CFLAGS += -fvect-cost-model=dynamic
+model/model.o: CFLAGS += -fvect-cost-model=dynamic
 
 install: install-core
 install-core: mf_core$(DLSUFFIX)
@@ -107,19 +110,34 @@ installcheck: | build/regress
 build/regress:
 	mkdir -p $@
 
-# C unit tests of kernels/: each kernels/test/test_*.c is one program.
-UNIT_SRCS  = $(wildcard kernels/test/test_*.c)
-UNIT_BINS  = $(patsubst kernels/test/%.c,build/unit/%,$(UNIT_SRCS))
-UNIT_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -O2 -g -Wall -Wextra -Ikernels $(MF_CFLAGS)
+# C unit tests of the pure-C folders (config/, kernels/, model/): each
+# test/unit/test_*.c is one program.
+UNIT_SRCS  = $(wildcard test/unit/test_*.c)
+UNIT_BINS  = $(patsubst test/unit/%.c,build/unit/%,$(UNIT_SRCS))
+UNIT_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -O2 -g -Wall -Wextra -Iconfig -Ikernels -Imodel $(MF_CFLAGS)
 
-build/unit/%: kernels/test/%.c $(wildcard kernels/test/*.h) $(KERNEL_SRCS) $(wildcard kernels/*.h)
+build/unit/%: test/unit/%.c $(wildcard test/unit/*.h) $(KERNEL_SRCS) $(wildcard config/*.h kernels/*.h model/*.h)
 	@mkdir -p build/unit
 	$(CC) $(UNIT_CFLAGS) -o $@ $< $(KERNEL_SRCS) $(CORE_LIBS) $(BLAS_LIBS)
+
+# text/: the SentencePiece tokenizer shim (C++ behind a C interface, outside
+# the pure-C folders); its unit test links it instead of the kernels.
+TEXT_CXXFLAGS = -std=c++17 -O2 -g -Wall -Wextra -fPIC
+TEXT_LIBS  = -lsentencepiece_train -lsentencepiece -lstdc++
+TEXT_BINS  = build/unit/test_tokenizer
+
+build/text/tokenizer.o: text/tokenizer.cc text/tokenizer.h
+	@mkdir -p build/text
+	$(CXX) $(TEXT_CXXFLAGS) -c -o $@ $<
+
+$(TEXT_BINS): build/unit/%: test/unit/%.c build/text/tokenizer.o text/tokenizer.h test/unit/mf_test.h
+	@mkdir -p build/unit
+	$(CC) $(UNIT_CFLAGS) -Itext -o $@ $< build/text/tokenizer.o $(TEXT_LIBS)
 
 # Tools the integration tests run (not TAP tests themselves).
 UNIT_TOOLS = build/unit/model_score_cli
 
-unit-build: $(UNIT_BINS) $(UNIT_TOOLS)
+unit-build: $(UNIT_BINS) $(TEXT_BINS) $(UNIT_TOOLS)
 
 # The two commands of the README, plus helpers.
 deps:

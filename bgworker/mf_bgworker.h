@@ -1,6 +1,7 @@
 /*
- * mf_bgworker.h - the background-worker part of the preloaded library:
- * GUCs, shared memory and the launcher (bgworker, src/preload).
+ * mf_bgworker.h - internals of the preloaded library mf_ext.so (this
+ * folder): GUCs, shared memory and the launcher.  mf_core sees only
+ * mf_jobs_shm.h and session_gucs.h, the folder's declared interface.
  */
 #ifndef MF_BGWORKER_H
 #define MF_BGWORKER_H

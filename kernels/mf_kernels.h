@@ -340,6 +340,9 @@ extern void mfk_optim_free(MfOptState *s, const MfAllocator *a);
  */
 extern void mfk_optim_step(MfOptState *s, double *w, const double *g,
 						   double lr, const unsigned char *decay_mask);
+/* The same step on float32 weights and gradients (moments stay double). */
+extern void mfk_optim_step_f(MfOptState *s, float *w, const float *g,
+							 double lr, const unsigned char *decay_mask);
 
 typedef enum MfLrKind
 {

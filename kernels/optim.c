@@ -67,59 +67,37 @@ mfk_optim_free(MfOptState *s, const MfAllocator *a)
 	s->v = NULL;
 }
 
-/* SGD with optional momentum / Nesterov. */
-static void
-MfkSgdStep(MfOptState *s, double *w, const double *g, double lr,
-		   const unsigned char *mask)
+/* SGD with optional momentum / Nesterov: the new value of one weight. */
+static inline double
+MfkSgdElem(const MfOptimConfig *c, double *m, double w, double g, double lr,
+		   int decay)
 {
-	const MfOptimConfig *c = &s->cfg;
-	size_t		i;
+	double		d;
 
-	for (i = 0; i < s->n; i++)
+	if (c->l2 != 0.0 && decay)
+		g += c->l2 * w;
+	if (c->momentum != 0.0)
 	{
-		double		gi = g[i];
-		double		d;
-
-		if (c->l2 != 0.0 && (mask == NULL || mask[i]))
-			gi += c->l2 * w[i];
-		if (c->momentum != 0.0)
-		{
-			s->m[i] = c->momentum * s->m[i] + gi;
-			d = c->nesterov ? gi + c->momentum * s->m[i] : s->m[i];
-		}
-		else
-			d = gi;
-		w[i] -= lr * d;
+		*m = c->momentum * *m + g;
+		d = c->nesterov ? g + c->momentum * *m : *m;
 	}
+	else
+		d = g;
+	return w - lr * d;
 }
 
-/* Adam / AdamW with bias correction. */
-static void
-MfkAdamStep(MfOptState *s, double *w, const double *g, double lr,
-			const unsigned char *mask)
+/* Adam / AdamW with bias corrections bc1, bc2: the new value of one weight. */
+static inline double
+MfkAdamElem(const MfOptimConfig *c, double *m, double *v, double w, double g,
+			double lr, double bc1, double bc2, int decay)
 {
-	const MfOptimConfig *c = &s->cfg;
-	double		bc1 = 1.0 - pow(c->beta1, (double) s->t);
-	double		bc2 = 1.0 - pow(c->beta2, (double) s->t);
-	size_t		i;
-
-	for (i = 0; i < s->n; i++)
-	{
-		double		gi = g[i];
-		int			decay = (mask == NULL || mask[i]);
-		double		mhat,
-					vhat;
-
-		if (c->l2 != 0.0 && decay)
-			gi += c->l2 * w[i];
-		if (c->kind == MF_OPT_ADAMW && c->weight_decay != 0.0 && decay)
-			w[i] -= lr * c->weight_decay * w[i];
-		s->m[i] = c->beta1 * s->m[i] + (1.0 - c->beta1) * gi;
-		s->v[i] = c->beta2 * s->v[i] + (1.0 - c->beta2) * gi * gi;
-		mhat = s->m[i] / bc1;
-		vhat = s->v[i] / bc2;
-		w[i] -= lr * mhat / (sqrt(vhat) + c->eps);
-	}
+	if (c->l2 != 0.0 && decay)
+		g += c->l2 * w;
+	if (c->kind == MF_OPT_ADAMW && c->weight_decay != 0.0 && decay)
+		w -= lr * c->weight_decay * w;
+	*m = c->beta1 * *m + (1.0 - c->beta1) * g;
+	*v = c->beta2 * *v + (1.0 - c->beta2) * g * g;
+	return w - lr * (*m / bc1) / (sqrt(*v / bc2) + c->eps);
 }
 
 /* One optimiser step. */
@@ -127,11 +105,40 @@ void
 mfk_optim_step(MfOptState *s, double *w, const double *g, double lr,
 			   const unsigned char *decay_mask)
 {
+	const MfOptimConfig *c = &s->cfg;
+	double		bc1,
+				bc2;
+	size_t		i;
+
 	s->t++;
-	if (s->cfg.kind == MF_OPT_SGD)
-		MfkSgdStep(s, w, g, lr, decay_mask);
-	else
-		MfkAdamStep(s, w, g, lr, decay_mask);
+	bc1 = 1.0 - pow(c->beta1, (double) s->t);
+	bc2 = 1.0 - pow(c->beta2, (double) s->t);
+	for (i = 0; i < s->n; i++)
+		w[i] = c->kind == MF_OPT_SGD
+			? MfkSgdElem(c, &s->m[i], w[i], g[i], lr, decay_mask == NULL || decay_mask[i])
+			: MfkAdamElem(c, &s->m[i], &s->v[i], w[i], g[i], lr, bc1, bc2,
+						  decay_mask == NULL || decay_mask[i]);
+}
+
+/* The same step on float32 weights and gradients (moments stay double). */
+void
+mfk_optim_step_f(MfOptState *s, float *w, const float *g, double lr,
+				 const unsigned char *decay_mask)
+{
+	const MfOptimConfig *c = &s->cfg;
+	double		bc1,
+				bc2;
+	size_t		i;
+
+	s->t++;
+	bc1 = 1.0 - pow(c->beta1, (double) s->t);
+	bc2 = 1.0 - pow(c->beta2, (double) s->t);
+	for (i = 0; i < s->n; i++)
+		w[i] = (float) (c->kind == MF_OPT_SGD
+						? MfkSgdElem(c, &s->m[i], w[i], g[i], lr,
+									 decay_mask == NULL || decay_mask[i])
+						: MfkAdamElem(c, &s->m[i], &s->v[i], w[i], g[i], lr, bc1, bc2,
+									  decay_mask == NULL || decay_mask[i]));
 }
 
 /* Learning rate at a 0-based step. */

@@ -27,7 +27,10 @@
  * style) is the encoder layer with causal = 1.  Differences, all
  * documented choices:
  *   - attention-probability dropout (MultiheadAttention's own dropout) is
- *     not applied; the residual-branch and FFN dropouts are;
+ *     applied to softmax attention as PyTorch does (same rate as the other
+ *     dropouts, as nn.TransformerEncoderLayer passes it); linear attention
+ *     has no probability matrix to drop (performer-pytorch applies none
+ *     either), so there only the residual-branch and FFN dropouts act;
  *   - a query row whose keys are all masked gets zero attention output
  *     (PyTorch returns NaN there);
  *   - ScaleNorm replaces norm(x) by g * x / max(||x||_2, eps) (one scalar g,
@@ -106,6 +109,7 @@
 #include <stdint.h>
 
 #include "mf_kernels.h"
+#include "transformer_spec.h"
 
 /* ----------------------------------------------------------------- arena */
 
@@ -143,18 +147,7 @@ extern void mfk_arena_release(MfArena *a, size_t mark);
 
 /* ------------------------------------------------------------ dimensions */
 
-typedef enum MfTfNorm
-{
-	MF_TF_LAYERNORM = 0,
-	MF_TF_SCALENORM,
-	MF_TF_REZERO
-} MfTfNorm;
-
-typedef enum MfTfPool
-{
-	MF_TF_POOL_MEAN = 0,		/* mean over non-padding tokens */
-	MF_TF_POOL_FIRST			/* the first token (a CLS position) */
-} MfTfPool;
+/* MfTfNorm, MfTfPool: transformer_spec.h */
 
 /* What a layer is. */
 typedef struct MfTfLayerDims
@@ -249,6 +242,20 @@ extern void mfk_tf_dropout_backward(float p, const unsigned char *mask,
 
 /* ------------------------------------------------------------- attention */
 
+/*
+ * Dropout of attention probabilities (MultiheadAttention's own dropout, in
+ * training): O = dropout(P) V with P kept undropped for backward.  mask
+ * (B*H*Tq*Tk keep flags) is drawn by forward from rng and replayed by
+ * backward; work holds Tq*Tk floats (forward only).
+ */
+typedef struct MfTfAttnDrop
+{
+	float		p;
+	MfRng	   *rng;
+	unsigned char *mask;
+	float	   *work;
+} MfTfAttnDrop;
+
 /* Shape of one attention call: B sequences, Tq queries, Tk keys, H heads. */
 typedef struct MfTfAttnShape
 {
@@ -259,13 +266,15 @@ typedef struct MfTfAttnShape
 				dh;
 	int			causal;			/* key j hidden from query i when j > i + Tk - Tq */
 	const unsigned char *key_pad;	/* B*Tk or NULL */
+	const MfTfAttnDrop *drop;	/* softmax only; NULL or p 0: no dropout */
 } MfTfAttnShape;
 
 /*
- * O = softmax(Q K' / sqrt(dh) + mask) V per sequence and head.  Q, K, V,
- * O are row-major with leading dimensions ldq, ldk, ldv, ldo (so q, k, v
- * can live in one [n, 3d] buffer).  P (B*H*Tq*Tk) keeps the probabilities
- * for backward; masked entries are exactly 0.
+ * O = softmax(Q K' / sqrt(dh) + mask) V per sequence and head (V times the
+ * dropped probabilities when s->drop is set).  Q, K, V, O are row-major
+ * with leading dimensions ldq, ldk, ldv, ldo (so q, k, v can live in one
+ * [n, 3d] buffer).  P (B*H*Tq*Tk) keeps the (undropped) probabilities for
+ * backward; masked entries are exactly 0.
  */
 extern int	mfk_tf_attn_forward(const MfEnv *env, const MfTfAttnShape *s,
 								const float *Q, size_t ldq, const float *K,
@@ -357,6 +366,7 @@ typedef struct MfTfAttnActs
 	float	   *q;				/* n x d */
 	float	   *kv;				/* m x 2d: keys and values of u or memory */
 	float	   *P;				/* B*H*Tq*Tk probabilities (softmax) */
+	unsigned char *pmask;		/* their dropout mask (training, softmax) */
 	float	   *Qp,
 			   *Kp,
 			   *den;			/* features and denominators (linear) */
@@ -411,6 +421,12 @@ extern void mfk_tf_layer_acts_carve(const MfTfLayerDims *dims,
  */
 extern size_t mfk_tf_step_bytes(const MfTfLayerDims *dims, const MfTfBatch *b,
 								int n_layers, int training);
+/*
+ * Bytes one layer's forward (and, training, backward) takes above the
+ * arena's top and releases (SIZE_MAX on overflow).
+ */
+extern size_t mfk_tf_layer_scratch_bytes(const MfTfLayerDims *dims,
+										 const MfTfBatch *b, int training);
 /*
  * Forward of one pre-norm layer on x (B*T x d) into acts->y; mem (B*S x d)
  * is the encoder output for cross-attention (NULL otherwise).  rng != NULL

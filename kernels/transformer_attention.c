@@ -8,7 +8,9 @@
  * sgemm.  Backward, with dP = dO V' and dS = P o (dP - rowsum(dP o P)):
  * dV += P' dO, dQ += dS K scale, dK += dS' Q scale, four sgemms.  Masked
  * probabilities are exactly 0, so their dS is 0 too and masked keys get no
- * gradient.  A row whose keys are all masked gets P = 0 and O = 0 (PyTorch
+ * gradient.  Probability dropout (training) multiplies P by a kept/(1-p)
+ * mask before O = Pd V; backward rebuilds Pd for dV and scales dP by the
+ * same mask before the softmax backward, which uses the undropped P.  A row whose keys are all masked gets P = 0 and O = 0 (PyTorch
  * returns NaN).  P (B*H*Tq*Tk floats) is the largest activation of a layer
  * for long sequences; the progress callback is called between sequences.
  */
@@ -66,6 +68,31 @@ MfAttnTick(const MfEnv *env, const char *phase, size_t b, size_t B)
 	return mfk_tick(env, phase, (int64_t) b, (int64_t) B, (double) b / (double) B);
 }
 
+/* 1 when probability dropout is on. */
+static inline int
+MfAttnDropping(const MfTfAttnShape *s)
+{
+	return s->drop != NULL && s->drop->p > 0.0f && s->drop->mask != NULL;
+}
+
+/*
+ * The probabilities O is computed from: p itself, or (dropout) a dropped
+ * copy in the work space, drawing this sequence-head's mask.
+ */
+static const float *
+MfAttnDropFwd(const MfTfAttnShape *s, size_t b, size_t h, const float *p)
+{
+	size_t		n = s->Tq * s->Tk;
+	unsigned char *mask;
+
+	if (!MfAttnDropping(s))
+		return p;
+	mask = s->drop->mask + (b * s->H + h) * n;
+	memcpy(s->drop->work, p, n * sizeof(float));
+	mfk_tf_dropout_forward(s->drop->rng, s->drop->p, s->drop->work, mask, n);
+	return s->drop->work;
+}
+
 /* Forward of every sequence and head. */
 int
 mfk_tf_attn_forward(const MfEnv *env, const MfTfAttnShape *s, const float *Q,
@@ -96,7 +123,7 @@ mfk_tf_attn_forward(const MfEnv *env, const MfTfAttnShape *s, const float *Q,
 			for (i = 0; i < s->Tq; i++)
 				MfAttnSoftmaxRow(s, b, i, p + i * s->Tk);
 			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, tq, dh, tk,
-						1.0f, p, tk, v, (int) ldv, 0.0f,
+						1.0f, MfAttnDropFwd(s, b, h, p), tk, v, (int) ldv, 0.0f,
 						O + b * s->Tq * ldo + h * s->dh, (int) ldo);
 		}
 	}
@@ -125,6 +152,20 @@ MfAttnSoftmaxBackward(const float *p, float *dp, size_t tq, size_t tk)
 	}
 }
 
+/* Backward's view of the forward's Pd: p, or p dropped again into buf. */
+static const float *
+MfAttnDropReplay(const MfTfAttnShape *s, size_t b, size_t h, const float *p,
+				 float *buf)
+{
+	size_t		n = s->Tq * s->Tk;
+
+	if (!MfAttnDropping(s))
+		return p;
+	memcpy(buf, p, n * sizeof(float));
+	mfk_tf_dropout_backward(s->drop->p, s->drop->mask + (b * s->H + h) * n, buf, n);
+	return buf;
+}
+
 /* Backward of every sequence and head (adds to dQ, dK, dV). */
 int
 mfk_tf_attn_backward(const MfEnv *env, const MfTfAttnShape *s, const float *Q,
@@ -151,11 +192,15 @@ mfk_tf_attn_backward(const MfEnv *env, const MfTfAttnShape *s, const float *Q,
 			const float *p = P + (b * s->H + h) * s->Tq * s->Tk;
 			const float *dout = dO + b * s->Tq * ldo + h * s->dh;
 
-			/* dV += P' dO; dP = dO V' */
+			/* dV += Pd' dO (Pd: the dropped P, or P); dP = dO V' */
 			cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, tk, dh, tq,
-						1.0f, p, tk, dout, (int) ldo, 1.0f, dV + vo, (int) ldv);
+						1.0f, MfAttnDropReplay(s, b, h, p, dS), tk, dout, (int) ldo,
+						1.0f, dV + vo, (int) ldv);
 			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, tq, tk, dh,
 						1.0f, dout, (int) ldo, V + vo, (int) ldv, 0.0f, dS, tk);
+			if (MfAttnDropping(s))
+				mfk_tf_dropout_backward(s->drop->p, s->drop->mask + (b * s->H + h) * s->Tq * s->Tk,
+										dS, s->Tq * s->Tk);
 			MfAttnSoftmaxBackward(p, dS, s->Tq, s->Tk);
 			/* dQ += scale dS K; dK += scale dS' Q */
 			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, tq, dh, tk,

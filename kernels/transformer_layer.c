@@ -294,7 +294,10 @@ MfTfCarveAttn(const MfTfLayerDims *dims, const MfTfBatch *b, size_t Tk,
 		a->den = mfk_arena_floats(arena, b->B * dims->n_heads * b->T);
 	}
 	else
+	{
 		a->P = mfk_arena_floats(arena, b->B * dims->n_heads * b->T * Tk);
+		a->pmask = MfTfCarveMask(dims, training, b->B * dims->n_heads * b->T * Tk, arena);
+	}
 	a->attn = mfk_arena_floats(arena, n * d);
 	a->out = mfk_arena_floats(arena, n * d);
 	a->mask = MfTfCarveMask(dims, training, n * d, arena);
@@ -347,7 +350,7 @@ static size_t
 MfTfAttnWork(const MfTfLayerDims *dims, const MfTfBatch *b, size_t tk)
 {
 	MfTfAttnShape s = {b->B, b->T, tk, dims->n_heads, dims->d_model / dims->n_heads,
-	0, NULL};
+	0, NULL, NULL};
 	size_t		w;
 
 	if (!dims->linear_attention)
@@ -377,9 +380,38 @@ MfTfCarveScratch(const MfTfLayerDims *dims, const MfTfBatch *b,
 }
 
 /*
+ * Bytes a layer takes above the arena's top: training, the backward
+ * scratch (whose work part also holds the forward's attention work space);
+ * evaluating, linear attention's forward work space.
+ */
+static void
+MfTfCarveAbove(const MfTfLayerDims *dims, const MfTfBatch *b, int training,
+			   MfArena *count)
+{
+	MfTfScratch s;
+
+	if (training)
+		MfTfCarveScratch(dims, b, count, &s);
+	else if (dims->linear_attention)
+		mfk_arena_floats(count, MfTfAttnWork(dims, b, dims->cross_attention &&
+											 b->S > b->T ? b->S : b->T));
+}
+
+/* Bytes of a layer's forward/backward work above the arena's top. */
+size_t
+mfk_tf_layer_scratch_bytes(const MfTfLayerDims *dims, const MfTfBatch *b,
+						   int training)
+{
+	MfArena		count;
+
+	mfk_arena_counting(&count);
+	MfTfCarveAbove(dims, b, training, &count);
+	return count.failed ? SIZE_MAX : count.peak;
+}
+
+/*
  * Bytes of a training (or evaluation) step of n_layers layers: their
- * activations, then the backward scratch (whose work part also holds the
- * forward's linear-attention work space) or, evaluating, that work space.
+ * activations, then what one layer takes above them.
  */
 size_t
 mfk_tf_step_bytes(const MfTfLayerDims *dims, const MfTfBatch *b,
@@ -387,17 +419,12 @@ mfk_tf_step_bytes(const MfTfLayerDims *dims, const MfTfBatch *b,
 {
 	MfArena		count;
 	MfTfLayerActs acts;
-	MfTfScratch s;
 	int			l;
 
 	mfk_arena_counting(&count);
 	for (l = 0; l < n_layers; l++)
 		mfk_tf_layer_acts_carve(dims, b, training, &count, &acts);
-	if (training)
-		MfTfCarveScratch(dims, b, &count, &s);
-	else if (dims->linear_attention)	/* forward work space */
-		mfk_arena_floats(&count, MfTfAttnWork(dims, b, dims->cross_attention &&
-											  b->S > b->T ? b->S : b->T));
+	MfTfCarveAbove(dims, b, training, &count);
 	return count.failed ? SIZE_MAX : count.peak;
 }
 
@@ -443,6 +470,7 @@ MfTfShape(const MfTfLayerDims *dims, const MfTfBatch *b, int cross)
 	s.dh = dims->d_model / dims->n_heads;
 	s.causal = cross ? 0 : dims->causal;
 	s.key_pad = cross ? b->mem_pad : b->key_pad;
+	s.drop = NULL;
 	return s;
 }
 
@@ -457,25 +485,32 @@ MfTfAttnSubFwd(const MfEnv *env, const MfTfLayerDims *dims, const MfTfBatch *b,
 				d = dims->d_model;
 	MfTfAttnShape s = MfTfShape(dims, b, cross);
 	const float *u = MfTfNormFwd(dims, np, x, n, a->u, a->st_a, a->st_b);
+	size_t		mark = mfk_arena_mark(arena);
+	MfTfAttnDrop drop = {dims->dropout, rng, a->pmask, NULL};
+	float	   *work = NULL;
 	int			err;
 
 	mfk_tf_linear_forward(u, n, d, p->in_w, p->in_b, d, a->q);
 	mfk_tf_linear_forward(cross ? mem : u, b->B * s.Tk, d, p->in_w + d * d,
 						  p->in_b + d, 2 * d, a->kv);
-	if (dims->linear_attention)
+	if (dims->linear_attention || (a->pmask != NULL && rng != NULL))
 	{
-		size_t		mark = mfk_arena_mark(arena);
-		float	   *work = mfk_arena_floats(arena, MfTfAttnWork(dims, b, s.Tk));
-
-		err = work == NULL ? MF_KERR_NOMEM
-			: mfk_tf_linear_attn_forward(env, &s, p->features, dims->nb_features,
+		work = mfk_arena_floats(arena, MfTfAttnWork(dims, b, s.Tk));
+		if (work == NULL)
+			return MF_KERR_NOMEM;
+	}
+	if (dims->linear_attention)
+		err = mfk_tf_linear_attn_forward(env, &s, p->features, dims->nb_features,
 										 a->q, d, a->kv, 2 * d, a->kv + d, 2 * d,
 										 a->Qp, a->Kp, a->den, a->attn, d, work);
-		mfk_arena_release(arena, mark);
-	}
 	else
+	{
+		drop.work = work;
+		s.drop = work != NULL ? &drop : NULL;
 		err = mfk_tf_attn_forward(env, &s, a->q, d, a->kv, 2 * d, a->kv + d,
 								  2 * d, a->P, a->attn, d);
+	}
+	mfk_arena_release(arena, mark);
 	if (err != MF_KOK)
 		return err;
 	mfk_tf_linear_forward(a->attn, n, d, p->out_w, p->out_b, d, a->out);
@@ -614,6 +649,7 @@ MfTfAttnSubBwd(const MfEnv *env, const MfTfLayerDims *dims,
 	const float *u = dims->norm == MF_TF_REZERO ? x : a->u;
 	float	   *dq = s->mid2,
 			   *dkv = s->mid2 + n * d;
+	MfTfAttnDrop drop = {dims->dropout, NULL, a->pmask, NULL};
 	int			err;
 
 	memset(s->mid1, 0, n * d * sizeof(float));
@@ -628,8 +664,11 @@ MfTfAttnSubBwd(const MfEnv *env, const MfTfLayerDims *dims,
 										  a->Qp, a->Kp, a->den, a->attn, s->mid1,
 										  d, dq, dkv, dkv + d, s->dS);
 	else
+	{
+		sh.drop = a->pmask != NULL ? &drop : NULL;
 		err = mfk_tf_attn_backward(env, &sh, a->q, d, a->kv, 2 * d, a->kv + d,
 								   2 * d, a->P, s->mid1, d, dq, dkv, dkv + d, s->dS);
+	}
 	if (err != MF_KOK)
 		return err;
 	mfk_tf_linear_backward(u, n, d, p->in_w, d, dq, g->in_w, g->in_b, s->u);

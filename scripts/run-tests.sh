@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make test`: set up like the demo (deps, build, install), create the tests'
 # own cluster afresh, then run every test layer, continuing past failures:
-#   unit         kernels/test/test_*.c programs (TAP)
+#   unit         test/unit/test_*.c programs (TAP)
 #   pg_regress   make installcheck (test/sql -> test/expected)
 #   pgTAP        pg_prove over test/pgtap/*.sql in a fresh database mf_tap
 #   integration  every executable test/integration/*.sh (pass = exit 0)
@@ -85,7 +85,7 @@ setup() {
 # Layer (a): build and run each C unit test program, counting TAP lines.
 layer_unit() {
 	section "C unit tests"
-	local srcs=("$MF_ROOT"/kernels/test/test_*.c) src name bin log rc p f plan note
+	local srcs=("$MF_ROOT"/test/unit/test_*.c) src name bin log rc p f plan note
 	local pass=0 fail=0
 	if [ ${#srcs[@]} -eq 0 ]; then record unit 0 0 "none found"; return; fi
 	rm -f "$MF_BUILD"/unit/test_*

@@ -36,7 +36,7 @@ CREATE FUNCTION mf._yaml_to_jsonb(yaml text) RETURNS jsonb
 CREATE FUNCTION mf._merge_patch(target jsonb, patch jsonb) RETURNS jsonb
 	AS 'MODULE_PATHNAME', 'mf_merge_patch'
 	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION mf._merge_patch(jsonb, jsonb) IS 'RFC 7386 JSON merge patch of configs; a transformer shorthand key the patch gives (dropout, d_model, global_config.*, ...) is cleared from the stacks, so normalisation applies it where creation put it (kernels/config_update.c)';
+COMMENT ON FUNCTION mf._merge_patch(jsonb, jsonb) IS 'RFC 7386 JSON merge patch of configs; a transformer shorthand key the patch gives (dropout, d_model, global_config.*, ...) is cleared from the stacks, so normalisation applies it where creation put it (config/config_update.c)';
 
 CREATE FUNCTION mf._canonical_json(value jsonb) RETURNS text
 	AS 'MODULE_PATHNAME', 'mf_canonical_json'

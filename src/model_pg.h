@@ -1,5 +1,5 @@
 /*
- * model_pg.h - the model module (kernels/model.h) inside the server: its
+ * model_pg.h - the model module (model/model.h) inside the server: its
  * allocator over palloc, the kernels' environment, opening artifacts with
  * SQLSTATEs, and the SQL errors of the module's statuses (model_pg.c).
  *

@@ -18,7 +18,7 @@
  * attribute or argument numbers once per query.
  *
  * Everything that knows what a model computes is the model module's
- * (kernels/model.c, MfPredModel.tm): imputation and one-hot encoding
+ * (model/model.c, MfPredModel.tm): imputation and one-hot encoding
  * (mf_model_set_number, mf_model_set_category), scaling as in training,
  * the per-row arithmetic of every family (mf_trained_model_score: no BLAS,
  * so a connection that scores rows never loads OpenBLAS), labels and

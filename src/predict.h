@@ -11,7 +11,7 @@
  * sha256 of its artifact: a lookup made while resolving a reference (once
  * per query per call site) compares it with the stored artifact's, so a
  * rewritten artifact is reloaded at the next query.  The model itself is
- * the model module's (kernels/model.h: MfPredModel.tm), built once at load
+ * the model module's (model/model.h: MfPredModel.tm), built once at load
  * from the artifact's checked metadata (model_pg.c opens it as evaluation
  * does): scoring trusts those shapes and checks nothing per row.  The
  * buffers of one row are preallocated beside it (MfPredModel.work), so

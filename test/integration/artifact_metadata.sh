@@ -6,7 +6,7 @@
 # may call with any bytea, and by every prediction function (mf_predict on
 # an array, a record and jsonb, mf_predict_label, mf_predict_proba,
 # mf_predict_batch) when such an artifact is stored.  Both loaders read the
-# metadata through kernels/model_meta.c, so they refuse the same artifacts.
+# metadata through model/model_meta.c, so they refuse the same artifacts.
 # Named edits first (same-length edits of the text, and re-encoded
 # artifacts for the two cases of the security review: k-means with 3
 # centres marked a 2-label classifier, a linear regression marked a

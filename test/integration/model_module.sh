@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Differential test of the model module (kernels/model.c) against the SQL
+# Differential test of the model module (model/model.c) against the SQL
 # prediction functions: one model per family is trained with mf_train
 # (linear regression, binary and 3-class logistic regression, an MLP
 # classifier with tanh, an MLP regressor with ReLU, k-means), its artifact

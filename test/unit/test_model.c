@@ -1,5 +1,5 @@
 /*
- * test_model.c - kernels/model.c: a trained model opened from artifact
+ * test_model.c - model/model.c: a trained model opened from artifact
  * bytes, its encoding of raw rows and its scores.
  *
  * Design note.  Seven models are fitted by the kernels inside the test on

@@ -1,5 +1,5 @@
 /*
- * model_score_cli.c - score rows through kernels/model.c alone, for the
+ * model_score_cli.c - score rows through model/model.c alone, for the
  * differential test test/integration/model_module.sh.
  *
  *   model_score_cli ARTIFACT ROWS.json            scores, one line per row

@@ -289,6 +289,10 @@ ref_attention(const MfTfAttnShape *s, const double *Q, size_t ldq,
 				{
 					double		p = sc[j] == -INFINITY ? 0 : exp(sc[j] - m) / z;
 
+					if (s->drop != NULL && s->drop->mask != NULL)	/* replayed */
+						p = s->drop->mask[((b * s->H + h) * s->Tq + i) * s->Tk + j]
+							? p / (1 - s->drop->p) : 0;
+
 					for (c = 0; c < s->dh; c++)
 						o[c] += p * V[(b * s->Tk + j) * ldv + h * s->dh + c];
 				}
@@ -374,7 +378,7 @@ static void
 ref_attn_sub(const RefLayer *L, const double *par, const char *prefix, int k,
 			 const double *x, const double *src, size_t Tk,
 			 const unsigned char *kpad, int causal, const unsigned char *mask,
-			 double *xout)
+			 const unsigned char *pmask, double *xout)
 {
 	const MfTfLayerDims *D = L->dims;
 	size_t		n = L->b->B * L->b->T,
@@ -394,7 +398,9 @@ ref_attn_sub(const RefLayer *L, const double *par, const char *prefix, int k,
 				scale;
 	const double *W,
 			   *bias;
-	MfTfAttnShape s = {L->b->B, L->b->T, Tk, D->n_heads, d / D->n_heads, causal, kpad};
+	MfTfAttnDrop drop = {D->dropout, NULL, (unsigned char *) pmask, NULL};
+	MfTfAttnShape s = {L->b->B, L->b->T, Tk, D->n_heads, d / D->n_heads, causal, kpad,
+	pmask ? &drop : NULL};
 
 	snprintf(wn, sizeof(wn), "%s.in_proj_weight", prefix);
 	snprintf(bn, sizeof(bn), "%s.in_proj_bias", prefix);
@@ -447,10 +453,10 @@ ref_layer(const RefLayer *L, const double *par, const double *x,
 				k;
 
 	ref_attn_sub(L, par, "self_attn", 0, x, NULL, L->b->T, L->b->key_pad, D->causal,
-				 L->masks ? L->masks->sa.mask : NULL, x1);
+				 L->masks ? L->masks->sa.mask : NULL, L->masks ? L->masks->sa.pmask : NULL, x1);
 	if (cross)
 		ref_attn_sub(L, par, "multihead_attn", 1, x1, mem, L->b->S, L->b->mem_pad, 0,
-					 L->masks ? L->masks->ca.mask : NULL, x2);
+					 L->masks ? L->masks->ca.mask : NULL, L->masks ? L->masks->ca.pmask : NULL, x2);
 	else
 		memcpy(x2, x1, n * d * sizeof(double));
 	ref_norm(L, par, cross ? 2 : 1, x2, u, &k);
@@ -845,7 +851,7 @@ test_attention_masks(void)
 		B = 2, T = 6, H = 2, DH = 4, D = H * DH
 	};
 	unsigned char kp[B * T] = {0};
-	MfTfAttnShape s = {B, T, T, H, DH, 0, kp};
+	MfTfAttnShape s = {B, T, T, H, DH, 0, kp, NULL};
 	float		Q[B * T * D],
 				K[B * T * D],
 				V[B * T * D],
@@ -987,7 +993,7 @@ test_linear_attention(const char *name, size_t Tq, size_t Tk, int causal,
 					  int pad)
 {
 	LinAttnCtx	c;
-	unsigned char kp[2 * 8] = {0};
+	unsigned char kp[2 * 130] = {0};
 	size_t		nq,
 				nk,
 				i;
@@ -1059,7 +1065,7 @@ linear_vs_softmax(size_t m, int causal, double *uniform)
 	{
 		B = 2, T = 64, H = 2, DH = 16, D = H * DH
 	};
-	MfTfAttnShape s = {B, T, T, H, DH, causal, NULL};
+	MfTfAttnShape s = {B, T, T, H, DH, causal, NULL, NULL};
 	size_t		n = B * T * D,
 				i;
 	float	   *Q = falloc(n),
@@ -1276,6 +1282,9 @@ test_layer(const char *name, MfAct act, MfTfNorm norm, int causal, int pad,
 	MF_OK(mfk_tf_layer_forward(NULL, &dims, &b, &p, xf, cross ? memf : NULL, &drop, &arena, &acts) == MF_KOK,
 		  "layer forward runs");
 	c.L.masks = dropout > 0 ? &acts : NULL;
+	if (dropout > 0 && !linear)
+		MF_OK(acts.sa.pmask != NULL && (!cross || acts.ca.pmask != NULL),
+			  "training drops attention probabilities (replayed by the reference)");
 	layer_loss(&c);
 	snprintf(buf, sizeof(buf), "%s layer %s", cross ? "decoder" : "encoder", name);
 	check_fwd(buf, acts.y, c.y, c.nd, 2e-5);
@@ -1885,7 +1894,7 @@ test_dropout_cancel(void)
 	int			same = 1,
 				scaled = 1;
 	MfEnv		env;
-	MfTfAttnShape s = {1, 2, 2, 1, 1, 0, NULL};
+	MfTfAttnShape s = {1, 2, 2, 1, 1, 0, NULL, NULL};
 	float		q[2] = {1, 2},
 				P[4],
 				O[2];
@@ -2011,6 +2020,7 @@ main(void)
 	test_linear_attention("causal (prefix sums)", 5, 5, 1, 0);
 	test_linear_attention("causal+padded", 5, 5, 1, 1);
 	test_linear_attention("cross 3x5 padded", 3, 5, 0, 1);
+	test_linear_attention("causal+padded, 3 blocks of rows (T 130)", 130, 130, 1, 1);
 	test_favor();
 	test_state_dict_names();
 	test_layer("layernorm gelu padded", MF_ACT_GELU, MF_TF_LAYERNORM, 0, 1, 0, 0, 0);

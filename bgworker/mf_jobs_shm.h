@@ -1,7 +1,7 @@
 /*
  * mf_jobs_shm.h - shared memory of background training jobs.
  *
- * Included by the preloaded library (src/preload, bgworker/), which
+ * Included by the preloaded library (bgworker/), which
  * allocates and owns the segment, and by mf_core (src/job_worker.c), which
  * reaches it through MfJobsShmemGet() in mf_ext.so.  Only plain C and
  * PostgreSQL storage headers here: no jansson, no BLAS.
