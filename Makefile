@@ -1,11 +1,13 @@
 # mf_ext - a model factory inside PostgreSQL.
 #
-# Two libraries are built:
+# Two libraries and one program are built:
 #   mf_ext.so   the part that sits in shared_preload_libraries (GUCs, the
 #               background-worker launcher); it never links OpenBLAS, so the
 #               postmaster starts no BLAS threads before it forks.
 #   mf_core.so  SQL functions, config library and numeric kernels; loaded
 #               on first use by a backend or by a job worker.
+#   mf-serve    the standalone HTTP server (serve/: pure C, no PostgreSQL),
+#               installed into pg_config --bindir beside the extension.
 #
 # Set-up and tests on a fresh machine: `make demo`, `make test` (see README).
 
@@ -17,13 +19,13 @@ PREVVERSION = 0.2.0
 # (as pgvector builds vector--x.y.z.sql); sql/mf_ext--*.sql are the frozen
 # install and upgrade scripts of released versions (never edited).
 SQL_PARTS   = sql/catalog.sql sql/catalog_view.sql sql/registry.sql sql/config_yaml.sql sql/training.sql \
-              sql/prediction.sql sql/jobs.sql sql/privileges.sql
+              sql/prediction.sql sql/jobs.sql sql/deploy.sql sql/privileges.sql
 DATA        = $(wildcard sql/mf_ext--*.sql)
 DATA_built  = build/mf_ext--$(EXTVERSION).sql build/mf_ext--$(PREVVERSION)--$(EXTVERSION).sql
 # An upgrade script: its own part (tables, dropped signatures), the view, then every
 # function of the new version as CREATE OR REPLACE (so objects of users that
 # depend on them stay), then the privileges.
-SQL_FUNCS   = sql/registry.sql sql/config_yaml.sql sql/training.sql sql/prediction.sql sql/jobs.sql
+SQL_FUNCS   = sql/registry.sql sql/config_yaml.sql sql/training.sql sql/prediction.sql sql/jobs.sql sql/deploy.sql
 
 PG_CONFIG  ?= /usr/lib/postgresql/15/bin/pg_config
 
@@ -36,16 +38,24 @@ OBJS        = $(patsubst %.c,%.o,$(wildcard bgworker/*.c))
 # the model module; linked into mf_core and into the unit tests.
 KERNEL_SRCS = $(wildcard config/*.c kernels/*.c model/*.c)
 KERNEL_OBJS = $(KERNEL_SRCS:.c=.o)
+# Served model directories and their tars (pure C on libarchive; the image builder reuses them).
+IMAGE_SRCS  = $(wildcard image/*.c)
 CORE_SRCS   = $(wildcard src/*.c)
 # mf_core also defines the session GUCs when mf_ext is not preloaded.
-CORE_OBJS   = $(CORE_SRCS:.c=.o) bgworker/session_gucs.o $(KERNEL_OBJS)
-CORE_LIBS   = -ljansson -lyaml -lz -lm -ldl
+CORE_OBJS   = $(CORE_SRCS:.c=.o) bgworker/session_gucs.o $(KERNEL_OBJS) $(IMAGE_SRCS:.c=.o)
+CORE_LIBS   = -ljansson -lyaml -lz -larchive -lm -ldl
 # mf_core loads OpenBLAS on first use (src/blas_loader.c); the unit tests link it.
 BLAS_LIBS   = -lopenblas
 
-PG_CPPFLAGS = -I$(CURDIR)/config -I$(CURDIR)/kernels -I$(CURDIR)/model -I$(CURDIR)/src -I$(CURDIR)/bgworker
+# The HTTP serving core (serve/*.c but the program's main) and mf-serve.
+SERVE_SRCS  = $(filter-out serve/mf_serve.c,$(wildcard serve/*.c))
+SERVE_OBJS  = $(SERVE_SRCS:.c=.o)
+SERVE_LIBS  = -lmicrohttpd -lcrypto -lpthread
+
+PG_CPPFLAGS = -I$(CURDIR)/config -I$(CURDIR)/kernels -I$(CURDIR)/model -I$(CURDIR)/image -I$(CURDIR)/src -I$(CURDIR)/bgworker \
+              -I$(CURDIR)/serve
 PG_CFLAGS   = -std=gnu11 $(MF_CFLAGS)
-EXTRA_CLEAN = mf_core$(DLSUFFIX) $(CORE_OBJS) build regression.diffs regression.out results
+EXTRA_CLEAN = mf_core$(DLSUFFIX) $(CORE_OBJS) $(SERVE_OBJS) serve/mf_serve.o build regression.diffs regression.out results
 
 REGRESS      = $(basename $(notdir $(wildcard test/sql/*.sql)))
 REGRESS_OPTS = --inputdir=test --outputdir=build/regress --load-extension=mf_ext
@@ -63,7 +73,7 @@ endif
 
 .DEFAULT_GOAL := all
 
-all: mf_core$(DLSUFFIX) $(DATA_built)
+all: mf_core$(DLSUFFIX) $(DATA_built) build/mf-serve
 
 build/mf_ext--$(EXTVERSION).sql: $(SQL_PARTS) mf_ext.control
 	@mkdir -p build
@@ -87,7 +97,14 @@ mf_core$(DLSUFFIX): $(CORE_OBJS)
 		if [ -n "$$missing" ]; then echo "mf_core calls OpenBLAS without a trampoline in src/blas_loader.c:" $$missing >&2; \
 			rm -f $@; exit 1; fi; fi
 
-$(CORE_OBJS): $(wildcard config/*.h kernels/*.h model/*.h src/*.h bgworker/*.h)
+$(CORE_OBJS): $(wildcard config/*.h kernels/*.h model/*.h image/*.h src/*.h bgworker/*.h)
+$(SERVE_OBJS) serve/mf_serve.o: $(wildcard kernels/*.h model/*.h serve/*.h)
+
+# The standalone server: the serving core, the model module and kernels, no PostgreSQL.
+build/mf-serve: serve/mf_serve.o $(SERVE_OBJS) $(KERNEL_OBJS)
+	@mkdir -p build
+	$(CC) $(CFLAGS) -o $@ serve/mf_serve.o $(SERVE_OBJS) $(KERNEL_OBJS) $(LDFLAGS) \
+		$(SERVE_LIBS) $(CORE_LIBS) $(BLAS_LIBS)
 # The row loops of predict.c (argument copies, encoding) need the vectorizer's
 # dynamic cost model (-O2 uses "very cheap", which leaves loops of unknown length scalar).
 src/predict.o: CFLAGS += -fvect-cost-model=dynamic
@@ -98,19 +115,24 @@ kernels/logreg.o kernels/linreg.o kernels/moments.o src/features.o src/source.o:
 # prediction form calls.
 model/model.o: CFLAGS += -fvect-cost-model=dynamic
 
-install: install-core
+install: install-core install-serve
 install-core: mf_core$(DLSUFFIX)
 	$(INSTALL_SHLIB) mf_core$(DLSUFFIX) '$(DESTDIR)$(pkglibdir)/'
+install-serve: build/mf-serve
+	$(MKDIR_P) '$(DESTDIR)$(bindir)'
+	$(INSTALL_PROGRAM) build/mf-serve '$(DESTDIR)$(bindir)/mf-serve'
 
-uninstall: uninstall-core
+uninstall: uninstall-core uninstall-serve
 uninstall-core:
 	rm -f '$(DESTDIR)$(pkglibdir)/mf_core$(DLSUFFIX)'
+uninstall-serve:
+	rm -f '$(DESTDIR)$(bindir)/mf-serve'
 
 installcheck: | build/regress
 build/regress:
 	mkdir -p $@
 
-# C unit tests of the pure-C folders (config/, kernels/, model/): each
+# C unit tests of the pure-C folders (config/, kernels/, model/, serve/, image/): each
 # test/unit/test_*.c is one program.
 UNIT_SRCS  = $(wildcard test/unit/test_*.c)
 UNIT_BINS  = $(patsubst test/unit/%.c,build/unit/%,$(UNIT_SRCS))
@@ -119,6 +141,12 @@ UNIT_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -O2 -g -Wall -Wextra -Iconfig -
 build/unit/%: test/unit/%.c $(wildcard test/unit/*.h) $(KERNEL_SRCS) $(wildcard config/*.h kernels/*.h model/*.h)
 	@mkdir -p build/unit
 	$(CC) $(UNIT_CFLAGS) -o $@ $< $(KERNEL_SRCS) $(CORE_LIBS) $(BLAS_LIBS)
+
+# The serving core's tests (test_serve_*.c) also link serve/ (not mf-serve's main).
+build/unit/test_serve_%: test/unit/test_serve_%.c $(wildcard test/unit/*.h serve/*.h) $(SERVE_SRCS) $(KERNEL_SRCS)
+	@mkdir -p build/unit
+	$(CC) $(UNIT_CFLAGS) -D_GNU_SOURCE -Iserve -o $@ $< $(SERVE_SRCS) $(KERNEL_SRCS) \
+		$(SERVE_LIBS) $(CORE_LIBS) $(BLAS_LIBS)
 
 # text/: the SentencePiece tokenizer shim (C++ behind a C interface, outside
 # the pure-C folders); its unit test links it instead of the kernels.
@@ -133,6 +161,14 @@ build/text/tokenizer.o: text/tokenizer.cc text/tokenizer.h
 $(TEXT_BINS): build/unit/%: test/unit/%.c build/text/tokenizer.o text/tokenizer.h test/unit/mf_test.h
 	@mkdir -p build/unit
 	$(CC) $(UNIT_CFLAGS) -Itext -o $@ $< build/text/tokenizer.o $(TEXT_LIBS)
+
+# image/: served model directories and tars on libarchive; its unit test links
+# only them.
+IMAGE_BINS = build/unit/test_model_dir
+
+$(IMAGE_BINS): build/unit/%: test/unit/%.c $(IMAGE_SRCS) $(wildcard image/*.h) test/unit/mf_test.h
+	@mkdir -p build/unit
+	$(CC) $(UNIT_CFLAGS) -Iimage -o $@ $< $(IMAGE_SRCS) -larchive
 
 # Tools the integration tests run (not TAP tests themselves).
 UNIT_TOOLS = build/unit/model_score_cli
@@ -156,4 +192,4 @@ start:
 bench:
 	bench/run.sh
 
-.PHONY: install-core uninstall-core unit-build deps demo reset test stop start bench
+.PHONY: install-core uninstall-core install-serve uninstall-serve unit-build deps demo reset test stop start bench

@@ -152,7 +152,7 @@ MfLogisticNormalize(MfCtx *ctx, const MfView *v, json_t *out)
 	MfPutNullableInt(ctx, out, "n_features", c.n_features);
 }
 
-/* hidden_layers: an array of at most MF_MLP_MAX_LAYERS positive widths. */
+/* hidden_layers: an array of at most MF_MLP_MAX_HIDDEN_LAYERS positive widths. */
 static void
 MlpHiddenLayers(MfCtx *ctx, const MfView *v, MfMlpConfig *c)
 {
@@ -173,10 +173,10 @@ MlpHiddenLayers(MfCtx *ctx, const MfView *v, MfMlpConfig *c)
 		MfProblem(ctx, path, "expected an array of integers, got %s", MfTypeName(arr));
 		return;
 	}
-	if (json_array_size(arr) > MF_MLP_MAX_LAYERS)
+	if (json_array_size(arr) > MF_MLP_MAX_HIDDEN_LAYERS)
 	{
 		MfProblem(ctx, path, "at most %d hidden layers are allowed, got %zu",
-				  MF_MLP_MAX_LAYERS, json_array_size(arr));
+				  MF_MLP_MAX_HIDDEN_LAYERS, json_array_size(arr));
 		return;
 	}
 	c->n_hidden = (int) json_array_size(arr);
@@ -273,7 +273,7 @@ KmeansParse(MfCtx *ctx, const MfView *v, void *out)
 	MfGetNum(ctx, v, "tol", 1e-4, MF_RANGE_NONNEG, 0, &c->tol);
 	MfGetInt(ctx, v, "n_init", 1, 1, 1000, 0, &c->n_init);
 	MfGetEnum(ctx, v, "init", KmeansInits, MF_KMEANS_INIT_PLUSPLUS, MF_FOLD_CASE, &e);
-	c->init = (MfKmeansInit) e;
+	c->init = (MfKmeansInitKind) e;
 	GetNFeatures(ctx, v, &c->n_features);
 }
 

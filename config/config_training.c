@@ -50,7 +50,7 @@ MfTrainingParse(MfCtx *ctx, const MfView *v, MfTrainingConfig *c)
 	int			e;
 
 	MfCheckKeys(ctx, v, TrainingKeys, NULL);
-	MfGetEnum(ctx, v, "optimizer", Optimizers, MF_OPT_ADAM, MF_FOLD_CASE, &e);
+	MfGetEnum(ctx, v, "optimizer", Optimizers, MF_OPTIMIZER_ADAM, MF_FOLD_CASE, &e);
 	c->optimizer = (MfOptimizer) e;
 	MfGetNum(ctx, v, "learning_rate", 0.001, MF_RANGE_POSITIVE, 0, &c->learning_rate);
 	MfGetInt(ctx, v, "batch_size", 32, 1, 1000000, 0, &c->batch_size);
@@ -58,8 +58,8 @@ MfTrainingParse(MfCtx *ctx, const MfView *v, MfTrainingConfig *c)
 	MfGetNum(ctx, v, "momentum", 0.9, MF_RANGE_UNIT_CO, 0, &c->momentum);
 	MfGetBool(ctx, v, "nesterov", false, 0, &c->nesterov);
 	MfGetNum(ctx, v, "weight_decay", 0.0, MF_RANGE_NONNEG, 0, &c->weight_decay);
-	MfGetEnum(ctx, v, "lr_schedule", Schedules, MF_LR_CONSTANT, MF_FOLD_CASE, &e);
-	c->lr_schedule = (MfLrSchedule) e;
+	MfGetEnum(ctx, v, "lr_schedule", Schedules, MF_LR_SCHEDULE_CONSTANT, MF_FOLD_CASE, &e);
+	c->lr_schedule = (MfLrScheduleKind) e;
 	MfGetInt(ctx, v, "lr_step_size", 10, 1, 1000000, 0, &c->lr_step_size);
 	MfGetNum(ctx, v, "lr_gamma", 0.1, MF_RANGE_POSITIVE, 0, &c->lr_gamma);
 	MfGetInt(ctx, v, "seed", 42, 0, INT64_MAX, 0, &c->seed);

@@ -360,8 +360,8 @@ StackParse(MfCtx *ctx, const MfView *sv, MfStackConfig *s, bool decoder,
 	s->present = true;
 	StackSizes(ctx, sv, s);
 	CheckDevice(ctx, sv);
-	MfGetEnum(ctx, sv, "activation", Activations, MF_ACT_GELU, MF_FOLD_CASE, &e);
-	s->activation = (MfActivation) e;
+	MfGetEnum(ctx, sv, "activation", Activations, MF_FFN_GELU, MF_FOLD_CASE, &e);
+	s->activation = (MfFfnActivation) e;
 	StackAttention(ctx, sv, s);
 	StackFlags(ctx, sv, s, decoder, model_type);
 }
@@ -539,7 +539,7 @@ StackParameters(const MfStackConfig *s, int64_t vocab, int64_t max_length)
 {
 	int64_t		d = s->d_model;
 	int64_t		h = d * s->d_ff;
-	bool		gated = s->activation >= MF_ACT_GEGLU;
+	bool		gated = s->activation >= MF_FFN_GEGLU;
 	int64_t		branches = s->use_cross_attention ? 3 : 2;
 	int64_t		attn = MfMulAdd(4 * d, d, 4 * d);
 	int64_t		ffn = gated ? MfMulAdd(d, 2 * h, 2 * h + h * d + d) : MfMulAdd(d, h, h + h * d + d);

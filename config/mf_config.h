@@ -109,9 +109,13 @@ extern const MfFamilyInfo *mf_model_families(int *n);
  * mf_config_get_* re-validates 'normalized' (the family's own keys) and
  * returns false when it does not hold a valid config of that family.
  * An int64_t of -1 stands for JSON null ("not known yet" / "none").
+ * These are the config's sections and choices (MfMlpConfig is the "mlp"
+ * section, MfOptimizer the "optimizer" key, ...), named apart from the
+ * kernels' structs (mf_kernels.h: MfMlpShape, MfOptKind, MfLrSchedule, ...),
+ * so that a trainer includes both headers and maps one onto the other.
  */
 #define MF_JSON_MAX_DEPTH 64	/* deepest nesting any config may have */
-#define MF_MLP_MAX_LAYERS 64	/* most hidden layers an mlp may have */
+#define MF_MLP_MAX_HIDDEN_LAYERS 64	/* most hidden layers an mlp may have */
 
 typedef enum MfLinearSolver
 {
@@ -159,7 +163,7 @@ typedef struct MfMlpConfig
 {
 	bool		classification; /* false = regression */
 	int			n_hidden;
-	int64_t		hidden_layers[MF_MLP_MAX_LAYERS];
+	int64_t		hidden_layers[MF_MLP_MAX_HIDDEN_LAYERS];
 	MfMlpActivation activation;
 	double		dropout;
 	int64_t		num_classes;	/* classification only, else -1 */
@@ -167,11 +171,11 @@ typedef struct MfMlpConfig
 	int64_t		n_features;		/* -1 until known */
 } MfMlpConfig;
 
-typedef enum MfKmeansInit
+typedef enum MfKmeansInitKind
 {
 	MF_KMEANS_INIT_PLUSPLUS = 0,
 	MF_KMEANS_INIT_RANDOM
-} MfKmeansInit;
+} MfKmeansInitKind;
 
 typedef struct MfKmeansConfig
 {
@@ -179,7 +183,7 @@ typedef struct MfKmeansConfig
 	int64_t		max_iter;
 	double		tol;
 	int64_t		n_init;
-	MfKmeansInit init;
+	MfKmeansInitKind init;
 	int64_t		n_features;		/* -1 until known */
 } MfKmeansConfig;
 
@@ -197,15 +201,15 @@ typedef enum MfAttention
 	MF_ATTENTION_CAUSAL_LINEAR
 } MfAttention;
 
-typedef enum MfActivation
+typedef enum MfFfnActivation
 {
-	MF_ACT_GELU = 0,
-	MF_ACT_RELU,
-	MF_ACT_SILU,
-	MF_ACT_GEGLU,
-	MF_ACT_REGLU,
-	MF_ACT_SWIGLU
-} MfActivation;
+	MF_FFN_GELU = 0,
+	MF_FFN_RELU,
+	MF_FFN_SILU,
+	MF_FFN_GEGLU,
+	MF_FFN_REGLU,
+	MF_FFN_SWIGLU
+} MfFfnActivation;
 
 /* One encoder or decoder stack. */
 typedef struct MfStackConfig
@@ -218,7 +222,7 @@ typedef struct MfStackConfig
 	double		dropout;
 	int64_t		batch_size;
 	MfAttention attention_type;
-	MfActivation activation;
+	MfFfnActivation activation;
 	int64_t		nb_features;	/* -1 for softmax attention */
 	bool		use_cross_attention;	/* decoder only */
 	bool		use_rezero;
@@ -239,17 +243,17 @@ typedef struct MfTransformerConfig
 
 typedef enum MfOptimizer
 {
-	MF_OPT_SGD = 0,
-	MF_OPT_ADAM,
-	MF_OPT_ADAMW
+	MF_OPTIMIZER_SGD = 0,
+	MF_OPTIMIZER_ADAM,
+	MF_OPTIMIZER_ADAMW
 } MfOptimizer;
 
-typedef enum MfLrSchedule
+typedef enum MfLrScheduleKind
 {
-	MF_LR_CONSTANT = 0,
-	MF_LR_STEP,
-	MF_LR_COSINE
-} MfLrSchedule;
+	MF_LR_SCHEDULE_CONSTANT = 0,
+	MF_LR_SCHEDULE_STEP,
+	MF_LR_SCHEDULE_COSINE
+} MfLrScheduleKind;
 
 typedef struct MfTrainingConfig
 {
@@ -260,7 +264,7 @@ typedef struct MfTrainingConfig
 	double		momentum;
 	bool		nesterov;
 	double		weight_decay;
-	MfLrSchedule lr_schedule;
+	MfLrScheduleKind lr_schedule;
 	int64_t		lr_step_size;
 	double		lr_gamma;
 	int64_t		seed;

@@ -521,7 +521,12 @@ typedef enum MfTask
 	MF_TASK_CLASSIFICATION		/* softmax output, categorical CE */
 } MfTask;
 
-typedef struct MfMlpConfig
+/*
+ * The shape of a network: widths, activation, task, initialisation.  (The
+ * "mlp" section of a model config is MfMlpConfig in mf_config.h; training
+ * derives this shape from it and from the data.)
+ */
+typedef struct MfMlpShape
 {
 	size_t		n_inputs;
 	size_t		n_outputs;		/* classes, or regression targets */
@@ -530,7 +535,7 @@ typedef struct MfMlpConfig
 	MfAct		activation;		/* hidden activation (gated allowed) */
 	MfTask		task;
 	MfInit		init;
-} MfMlpConfig;
+} MfMlpShape;
 
 /*
  * A network.  params is one flat array: for each dense layer l, W_l
@@ -539,7 +544,7 @@ typedef struct MfMlpConfig
  */
 typedef struct MfMlp
 {
-	MfMlpConfig cfg;
+	MfMlpShape cfg;
 	int			n_layers;		/* dense layers = n_hidden + 1 */
 	size_t		in[MF_MLP_MAX_LAYERS];	/* dense input width */
 	size_t		out[MF_MLP_MAX_LAYERS];	/* dense output width */
@@ -578,8 +583,8 @@ typedef struct MfMlpInfo
 	int			stopped_early;
 } MfMlpInfo;
 
-/* Fill dims/offsets of m from cfg (no allocation; params = NULL). */
-extern int	mfk_mlp_layout(MfMlp *m, const MfMlpConfig *cfg);
+/* Fill dims/offsets of m from the shape cfg (no allocation; params = NULL). */
+extern int	mfk_mlp_layout(MfMlp *m, const MfMlpShape *cfg);
 /* Initialise m->params with the configured scheme; biases zero. */
 extern void mfk_mlp_init_params(MfMlp *m, MfRng *r);
 extern void mfk_mlp_train_defaults(MfMlpTrainOpts *o);

@@ -30,7 +30,7 @@
 
 /* Fill dims and offsets. */
 int
-mfk_mlp_layout(MfMlp *m, const MfMlpConfig *cfg)
+mfk_mlp_layout(MfMlp *m, const MfMlpShape *cfg)
 {
 	int			l,
 				L,

@@ -510,7 +510,7 @@ MetaLogistic(MetaCtx *c, json_t *model)
 
 /* The mlp's configuration (kernel form) from the checked metadata. */
 static bool
-MetaMlpConfig(const MfModelMeta *mm, MfMlpConfig *cfg)
+MetaMlpConfig(const MfModelMeta *mm, MfMlpShape *cfg)
 {
 	if (mm->family != MF_ART_FAMILY_MLP || mm->n_hidden < 0 || mm->n_hidden >= MF_MLP_MAX_LAYERS)
 		return false;
@@ -530,7 +530,7 @@ MetaMlpConfig(const MfModelMeta *mm, MfMlpConfig *cfg)
 bool
 mf_model_meta_mlp(const MfModelMeta *mm, struct MfMlp *out)
 {
-	MfMlpConfig cfg;
+	MfMlpShape cfg;
 
 	if (!MetaMlpConfig(mm, &cfg) || mfk_mlp_layout(out, &cfg) != MF_KOK)
 		return false;

@@ -13,7 +13,7 @@ DEPS_GROUPS=(
 	"build tools:build-essential"
 	"PostgreSQL 15:postgresql-15 postgresql-server-dev-15 postgresql-contrib-15?"
 	"BLAS/LAPACK (pthread OpenBLAS):libopenblas-dev libopenblas-pthread-dev liblapacke-dev"
-	"C libraries:libjansson-dev libyaml-dev zlib1g-dev libcurl4-openssl-dev libmicrohttpd-dev"
+	"C libraries:libjansson-dev libyaml-dev zlib1g-dev libcurl4-openssl-dev libmicrohttpd-dev libssl-dev libarchive-dev"
 	"tokenizer (SentencePiece, C++):libsentencepiece-dev g++"
 	"pgTAP:pgtap postgresql-15-pgtap"
 	"pg_cron:postgresql-15-cron"

@@ -1,9 +1,9 @@
 /*
  * mf_ext - the model catalog (schema mf): tables and the config C helpers.
  * The Makefile concatenates sql/catalog.sql, catalog_view.sql,
- * registry.sql, config_yaml.sql, training.sql, prediction.sql, jobs.sql
- * and privileges.sql into the install script mf_ext--<version>.sql; each
- * file's header says which rules it owns.
+ * registry.sql, config_yaml.sql, training.sql, prediction.sql, jobs.sql,
+ * deploy.sql and privileges.sql into the install script
+ * mf_ext--<version>.sql; each file's header says which rules it owns.
  *
  * Design: catalog tables hold the truth and only the extension's owner
  * writes them (privileges.sql); the writing mf_* functions are C gates over
@@ -12,6 +12,13 @@
  * parameter counting are C (mf_core, over the pure C library in kernels/).
  * Functions users call live in the extension's schema (mf_*); helpers live
  * in schema mf and start with an underscore.
+ *
+ * Owns: the tables in their final form and their constraints (the CHECK
+ * lists of job statuses and phases are compared with src/job_state.h
+ * through mf._job_states() by the tests), and the append-only rule of
+ * mf.events (a trigger).  Thin callers of C: the config helpers declared
+ * here (config/config*.c owns every config rule).  No PL/pgSQL function
+ * of 25 lines or more.
  */
 \echo Use "CREATE EXTENSION mf_ext" to load this file. \quit
 
@@ -197,7 +204,8 @@ CREATE TABLE mf.events (
 	action		text NOT NULL
 				CONSTRAINT events_action_known CHECK (action IN ('create_model', 'create_version', 'register', 'set_stage',
 																  'set_alias', 'drop_alias', 'drop_model', 'train',
-																  'queue_job', 'promotion', 'retrain_skipped')),
+																  'queue_job', 'promotion', 'retrain_skipped', 'deploy',
+																  'undeploy')),
 	model_id	bigint,
 	model_name	text NOT NULL,
 	version_id	bigint,
@@ -210,7 +218,7 @@ COMMENT ON COLUMN mf.events.event_id IS 'order of events';
 COMMENT ON COLUMN mf.events.occurred_at IS 'when it happened';
 COMMENT ON COLUMN mf.events.actor IS 'role that did it (current_user of the session when it called the mf_ext function; for a job, the role that queued it)';
 COMMENT ON COLUMN mf.events.action IS
-	'create_model, create_version, register, set_stage, set_alias, drop_alias, drop_model, train, queue_job, promotion or retrain_skipped';
+	'create_model, create_version, register, set_stage, set_alias, drop_alias, drop_model, train, queue_job, promotion, retrain_skipped, deploy or undeploy';
 COMMENT ON COLUMN mf.events.model_id IS 'the model (kept after the model is dropped)';
 COMMENT ON COLUMN mf.events.model_name IS 'the model name at the time';
 COMMENT ON COLUMN mf.events.version_id IS 'the version concerned, if any';
@@ -332,3 +340,64 @@ SELECT pg_catalog.pg_extension_config_dump('mf.jobs', '');
 SELECT pg_catalog.pg_extension_config_dump('mf.jobs_job_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('mf.job_events', '');
 SELECT pg_catalog.pg_extension_config_dump('mf.job_events_event_id_seq', '');
+
+-- Deployments (sql/deploy.sql has their functions).
+CREATE TABLE mf.deployments (
+	deployment_id bigserial PRIMARY KEY,
+	model_name	text NOT NULL,
+	version		text CONSTRAINT deployments_version_semver
+				CHECK (version ~ '^(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})$'),
+	ref			text NOT NULL,
+	target		text NOT NULL CONSTRAINT deployments_target_known CHECK (target IN ('http', 'oci')),
+	name		text NOT NULL CONSTRAINT deployments_name_format CHECK (name ~ '^[a-z][a-z0-9_]{0,62}$'),
+	endpoint	text,
+	options		jsonb NOT NULL DEFAULT '{}'
+				CONSTRAINT deployments_options_object CHECK (jsonb_typeof(options) = 'object' AND NOT options ? 'auth'),
+	status		text NOT NULL DEFAULT 'queued'
+				CONSTRAINT deployments_status_known CHECK (status IN ('queued', 'running', 'active', 'verified', 'unhealthy',
+																	  'failed', 'undeployed')),
+	image		text,
+	job_id		bigint REFERENCES mf.jobs ON DELETE SET NULL,
+	error		text,
+	created_by	name NOT NULL,
+	created_at	timestamptz NOT NULL DEFAULT now(),
+	updated_at	timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE mf.deployments IS
+	'one row per deployment of a model (mf_deploy, mf_undeploy): the in-database HTTP server serves the live http rows; images and other targets later';
+COMMENT ON COLUMN mf.deployments.deployment_id IS 'deployment number, returned by mf_deploy()';
+COMMENT ON COLUMN mf.deployments.model_name IS 'the deployed model (follows a rename of the model)';
+COMMENT ON COLUMN mf.deployments.version IS 'the pinned version (the ref named one), or NULL when the deployment follows ref';
+COMMENT ON COLUMN mf.deployments.ref IS 'what the deployment serves: name:version (pinned), or name, name@stage, name@alias, resolved again for every request as mf._resolve does';
+COMMENT ON COLUMN mf.deployments.target IS 'where it is deployed: http (the in-database HTTP server); oci (images) is reserved';
+COMMENT ON COLUMN mf.deployments.name IS 'served name (options.name, default the model name): /v1/models/<name> and /v2/models/<name>; one live http deployment per name';
+COMMENT ON COLUMN mf.deployments.endpoint IS 'URL of the served model (http://<mf.http_listen_addresses>:<mf.http_port>/v1/models/<name>); NULL while mf.http_port is unset or 0';
+COMMENT ON COLUMN mf.deployments.options IS 'validated options without secrets: name, rate_limit, traffic (resolved: [{ref, version, weight}]), max_batch';
+COMMENT ON COLUMN mf.deployments.status IS 'queued, running, active, verified, unhealthy, failed or undeployed; an http deployment is active from mf_deploy() until mf_undeploy()';
+COMMENT ON COLUMN mf.deployments.image IS 'for image targets: the image reference by digest';
+COMMENT ON COLUMN mf.deployments.job_id IS 'for targets deployed by a background job: the job';
+COMMENT ON COLUMN mf.deployments.error IS 'why the deployment failed or is unhealthy';
+COMMENT ON COLUMN mf.deployments.created_by IS 'role that deployed (from the session)';
+COMMENT ON COLUMN mf.deployments.created_at IS 'when it was deployed';
+COMMENT ON COLUMN mf.deployments.updated_at IS 'when its status last changed';
+-- One live http deployment per served name: what the HTTP server looks up per request.
+CREATE UNIQUE INDEX deployments_one_live_http_name ON mf.deployments (name)
+	WHERE target = 'http' AND status NOT IN ('undeployed', 'failed');
+CREATE INDEX deployments_model ON mf.deployments (model_name, deployment_id);
+CREATE INDEX deployments_live ON mf.deployments (target, deployment_id) WHERE status NOT IN ('undeployed', 'failed');
+CREATE INDEX deployments_job ON mf.deployments (job_id) WHERE job_id IS NOT NULL;
+
+CREATE TABLE mf.deployment_secrets (
+	deployment_id bigint PRIMARY KEY REFERENCES mf.deployments ON DELETE CASCADE,
+	bearer_hash	text NOT NULL
+				CONSTRAINT deployment_secrets_bearer_hash_format CHECK (bearer_hash ~ '^sha256\$[0-9a-f]{32}\$[0-9a-f]{64}$')
+);
+COMMENT ON TABLE mf.deployment_secrets IS
+	'bearer tokens of deployments, as salted hashes only; readable by the extension''s owner alone (how the HTTP worker reads them is decided with the worker); a row goes at mf_undeploy()';
+COMMENT ON COLUMN mf.deployment_secrets.deployment_id IS 'the deployment';
+COMMENT ON COLUMN mf.deployment_secrets.bearer_hash IS
+	'sha256$<salt, 16 random bytes as hex>$<hex of sha256(salt bytes || token bytes)>: a request must carry Authorization: Bearer <token>';
+
+SELECT pg_catalog.pg_extension_config_dump('mf.deployments', '');
+SELECT pg_catalog.pg_extension_config_dump('mf.deployments_deployment_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('mf.deployment_secrets', '');

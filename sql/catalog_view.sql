@@ -2,6 +2,7 @@
 -- The catalog view (install and upgrades: CREATE OR REPLACE keeps the
 -- objects of users that read it; new columns go at the end)
 -- ---------------------------------------------------------------------------
+-- Owns: what mf.catalog shows of a version (a view; no function).
 
 CREATE OR REPLACE VIEW mf.catalog AS
 SELECT m.name AS model,

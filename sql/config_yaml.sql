@@ -1,4 +1,5 @@
 -- Validating a YAML model config: the rows of mf_validate_config(jsonb).
+-- Owns: no rule (a declaration of C: config/yaml.c, config/config*.c).
 
 CREATE FUNCTION mf_validate_config_yaml(config text)
 	RETURNS TABLE(path text, problem text)

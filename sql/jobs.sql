@@ -1,8 +1,26 @@
 -- jobs.sql - background jobs.
--- Owns (PL/pgSQL): queueing and validating jobs, their state changes (claim,
--- begin, success, failure, recovery), retrain policies and the promotion
--- decision.  Thin callers of C: the launcher and worker (bgworker/,
--- src/job_worker.c), source checks and counts run as the source's author.
+-- Owns (PL/pgSQL): queueing jobs, their state changes (claim, begin, success,
+-- failure, recovery), retrain policies and the promotion decision.  Thin
+-- callers of C: the launcher and worker (bgworker/, src/job_worker.c), the
+-- training arguments (mf._check_training, src/train_args.c, via
+-- sql/training.sql's mf._training_call), counts and scores of a source run as
+-- its author.  Statuses and phases are those of src/job_state.h; each state
+-- change is one PL/pgSQL function, run by the launcher or worker through SPI
+-- (C never writes mf.jobs itself).
+-- PL/pgSQL functions of 25 lines or more, each the one owner of its rule:
+--   mf._queue_train: what may be queued (max_attempts, a launcher serving this
+--     database, one active job per version); the arguments are checked by C
+--   mf._retrain: the retrain policy options and their defaults, which version
+--     a bare name retrains, skipping on too few new rows (counted by C)
+--   mf._decide_promotion: the promotion decision (the version compared with is
+--     scored by C on the candidate's test split) and the candidate's stage
+--   mf._claim_job: queued -> running (oldest first; dropped roles fail)
+--   mf._recover_jobs: running without a worker -> queued again or failed
+--   mf._job_begin: a worker takes its job; the version -> training
+--   mf._job_succeeded: running -> succeeded, the epoch log, the promotion
+--   mf._job_failed: running -> failed or cancelled (re-queued on shutdown)
+--   mf._wait: waiting for a job (progress lines, snapshot rule)
+--   mf._cancel_job: who may cancel, queued -> cancelled or a running stop
 
 -- ===========================================================================
 -- Background training jobs (bgworker/, src/job_worker.c)
@@ -37,19 +55,12 @@ CREATE FUNCTION mf._signal_job(job_id bigint) RETURNS boolean
 COMMENT ON FUNCTION mf._signal_job(bigint) IS
 	'ask the worker of a running job whose row has cancel_requested to stop (SIGINT while it trains); true when a worker was found';
 
-CREATE FUNCTION mf._check_source(source text, target text, options jsonb, classify boolean,
-								 author oid, search_path text) RETURNS void
-	AS 'MODULE_PATHNAME', 'mf_check_source'
+CREATE FUNCTION mf._evaluate_on_split(artifact bytea, source text, target text, options jsonb,
+									  author oid, search_path text) RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'mf_evaluate_split_options'
 	LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION mf._check_source(text, text, jsonb, boolean, oid, text) IS
-	'read one row of a training source as mf_train would (as role author, on search_path): the same errors for an unknown source, target or feature; 0A000 for a temporary table';
-
-CREATE FUNCTION mf._evaluate_on_split(artifact bytea, source text, target text, test_size float8,
-									  seed bigint, stratify boolean, author oid, search_path text) RETURNS jsonb
-	AS 'MODULE_PATHNAME', 'mf_evaluate_on_split'
-	LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION mf._evaluate_on_split(bytea, text, text, float8, bigint, boolean, oid, text) IS
-	'metrics of an artifact on the test rows of the split training makes with this test_size, seed and stratification (NULL: default); the source runs as role author on search_path';
+COMMENT ON FUNCTION mf._evaluate_on_split(bytea, text, text, jsonb, oid, text) IS
+	'metrics of an artifact on the test rows of the split training makes with these run options (test_size, seed, stratify; training''s defaults); the source runs as role author on search_path';
 
 CREATE FUNCTION mf._count_source(source text, author oid, search_path text) RETURNS bigint
 	AS 'MODULE_PATHNAME', 'mf_count_source'
@@ -109,16 +120,11 @@ CREATE FUNCTION mf._queue_train(ref text, source text, target text, options json
 LANGUAGE plpgsql
 SET search_path = pg_catalog, mf, pg_temp AS $$
 DECLARE
-	r		record;
-	v		mf.model_versions;
+	c		record;
 	st		record;
-	o		record;
-	fam		text;
-	job_opts jsonb;
 	max_att integer := 1;
 	active	bigint;
 	id		bigint;
-	d		record;
 BEGIN
 	IF ref IS NULL THEN
 		RAISE EXCEPTION 'ref must not be NULL' USING ERRCODE = 'null_value_not_allowed';
@@ -132,39 +138,10 @@ BEGIN
 		END IF;
 		max_att := (options ->> 'max_attempts')::integer;
 	END IF;
-	job_opts := options - 'max_attempts';
 
-	SELECT * INTO r FROM mf._resolve(ref);
-	PERFORM mf._require_owner(r.model_id, 'train');
-	PERFORM mf._lock_model(r.model_id);
-	SELECT * INTO v FROM mf.model_versions mv WHERE mv.version_id = r.version_id;
-	SELECT * INTO d FROM mf._data_defaults(v.config, source, target, job_opts);
-	source := d.source;
-	target := d.target;
-	job_opts := d.options;
-	fam := v.config ->> 'family';
-	SELECT * INTO o FROM mf._train_options(v.config, job_opts);
-	PERFORM mf._normalize_config(mf._merge_patch(v.config, o.patch));
-	IF o.runopts ? 'features' AND jsonb_typeof(o.runopts -> 'features') <> 'array' THEN
-		RAISE EXCEPTION 'option "features" must be an array of column names' USING ERRCODE = 'invalid_parameter_value';
-	END IF;
-	IF o.runopts ? 'test_size' AND (jsonb_typeof(o.runopts -> 'test_size') <> 'number'
-									 OR (o.runopts ->> 'test_size')::float8 < 0 OR (o.runopts ->> 'test_size')::float8 >= 1) THEN
-		RAISE EXCEPTION 'option "test_size" must be at least 0 and below 1'
-			USING ERRCODE = 'invalid_parameter_value', DETAIL = format('Got %s.', o.runopts -> 'test_size');
-	END IF;
-	IF target IS NULL AND fam <> 'kmeans' THEN
-		RAISE EXCEPTION 'target must not be NULL for a % model', fam
-			USING ERRCODE = 'invalid_parameter_value', HINT = 'Only kmeans trains without a target.';
-	END IF;
-	IF target IS NOT NULL AND fam = 'kmeans' THEN
-		RAISE EXCEPTION 'kmeans takes no target'
-			USING ERRCODE = 'invalid_parameter_value', DETAIL = format('target is "%s".', target),
-				  HINT = 'Pass NULL as target; list the columns to cluster in option "features".';
-	END IF;
-	PERFORM mf._check_source(source, target, o.runopts,
-							 fam = 'logistic_regression' OR (fam = 'mlp' AND coalesce(v.config ->> 'task', 'classification') <> 'regression'),
-							 run_as, search_path);
+	PERFORM mf._require_owner((SELECT r.model_id FROM mf._resolve(ref) r), 'train');
+	SELECT * INTO c FROM mf._training_call(ref, source, target, options - 'max_attempts');
+	PERFORM mf._check_training(c.config, c.source, c.target, c.runopts, run_as, search_path);
 
 	SELECT * INTO st FROM mf._jobs_state();
 	IF NOT st.preloaded THEN
@@ -179,27 +156,22 @@ BEGIN
 				  HINT = format('Queue jobs in database "%s", or set mf.database = ''%s'' in postgresql.conf and restart the server.',
 								st.served_database, current_database());
 	END IF;
-
-	IF v.status = 'trained' THEN
-		ref := mf._create_version(mf._ref(r.version_id), ARRAY['retrained'], '{}');
-		SELECT * INTO r FROM mf._resolve(ref);
-	END IF;
 	SELECT j.job_id INTO active FROM mf.jobs j
-	 WHERE j.version_id = r.version_id AND j.status IN ('queued', 'running');
+	 WHERE j.version_id = c.version_id AND j.status IN ('queued', 'running');
 	IF FOUND THEN
-		RAISE EXCEPTION 'version "%" of model "%" already has job %', r.version, r.model_name, active
+		RAISE EXCEPTION 'version "%" of model "%" already has job %', c.version, c.model_name, active
 			USING ERRCODE = 'object_in_use',
 				  HINT = format('mf_wait(%s) waits for it; mf_cancel_job(%s) cancels it.', active, active);
 	END IF;
 
 	INSERT INTO mf.jobs (kind, version_id, source, target, options, policy, max_attempts, queued_by, run_as, search_path)
-	VALUES ('train', r.version_id, source, target, job_opts, policy, max_att, mf._actor(),
+	VALUES ('train', c.version_id, c.source, c.target, c.options, policy, max_att, mf._actor(),
 			pg_catalog.pg_get_userbyid(run_as), search_path)
 	RETURNING job_id INTO id;
-	PERFORM mf._job_event(id, 'info', format('queued by %s: train %s:%s', mf._actor(), r.model_name, r.version),
-						  jsonb_build_object('options', job_opts, 'policy', policy));
-	PERFORM mf._event('queue_job', r.model_id, r.model_name, r.version_id, r.version, NULL,
-					  jsonb_build_object('job_id', id, 'target', target, 'options', job_opts, 'policy', policy));
+	PERFORM mf._job_event(id, 'info', format('queued by %s: train %s:%s', mf._actor(), c.model_name, c.version),
+						  jsonb_build_object('options', c.options, 'policy', policy));
+	PERFORM mf._event('queue_job', c.model_id, c.model_name, c.version_id, c.version, NULL,
+					  jsonb_build_object('job_id', id, 'target', c.target, 'options', c.options, 'policy', policy));
 	IF st.launcher_pid = 0 THEN
 		RAISE WARNING 'job % is queued but the mf_ext launcher is not running', id
 			USING HINT = 'The launcher restarts within seconds after an error; if it does not, read the server log. The job runs once it is back.';
@@ -338,10 +310,7 @@ BEGIN
 	IF base.version_id IS NOT NULL THEN
 		BEGIN
 			base_score := (mf._evaluate_on_split((SELECT a.bytes FROM mf.artifacts a WHERE a.version_id = base.version_id),
-												 job.source, job.target,
-												 coalesce((job.options ->> 'test_size')::float8, 0.2),
-												 coalesce((job.options ->> 'seed')::bigint, 42),
-												 (job.options ->> 'stratify')::boolean,
+												 job.source, job.target, job.options,
 												 mf._author_oid(job.run_as), job.search_path) ->> metric)::float8;
 		EXCEPTION WHEN OTHERS THEN
 			reason := format('the %s could not be evaluated: %s', against, SQLERRM);

@@ -1,5 +1,7 @@
 -- prediction.sql - declarations of the C prediction functions (src/predict.c,
 -- model_cache.c); no rule is written in SQL here.
+-- Owns: no rule (every function is C: scoring in model/model.c, references
+-- resolved by the registry's owner).  No PL/pgSQL function.
 
 -- ---------------------------------------------------------------------------
 -- Predictions inside SELECT (src/predict.c, src/model_cache.c)

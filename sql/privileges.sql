@@ -11,6 +11,8 @@
 -- PUBLIC keeps only what is safe for everyone: the config tools (families,
 -- templates, validation).  Training data (raw category values, sources) is
 -- readable only by a model's owner and mf_admin, through mf_get_model.
+-- Owns: the roles, the grants and the revokes (who may call what; the checks
+-- at call time are registry.sql's and src/privileges.c's).  No function.
 
 DO $$
 BEGIN
@@ -39,7 +41,8 @@ GRANT USAGE ON SCHEMA mf TO PUBLIC;
 REVOKE ALL ON ALL TABLES IN SCHEMA mf FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA mf FROM PUBLIC;
 GRANT SELECT ON mf.templates TO PUBLIC;
-GRANT SELECT ON mf.models, mf.aliases, mf.events, mf.catalog, mf.job_events TO mf_reader;
+GRANT SELECT ON mf.models, mf.aliases, mf.events, mf.catalog, mf.job_events, mf.deployments TO mf_reader;
+-- mf.deployment_secrets (bearer-token hashes) stays the extension owner's alone.
 GRANT SELECT (version_id, model_id, version, config, config_hash, parent_version_id, improvements, metadata,
 			  metrics, stage, status, n_parameters, dependencies, created_at, trained_at, created_by)
 	ON mf.model_versions TO mf_reader;
@@ -53,7 +56,7 @@ GRANT SELECT (job_id, kind, version_id, status, progress, phase, epoch, total_ep
 -- function declares SET search_path = pg_catalog, mf, pg_temp itself; C
 -- functions qualify every name they use); internal functions are not PUBLIC, except the argument forms of prediction that
 -- the planner substitutes into users' queries and the pure helpers of the
--- invoker's functions mf_search_models (version order, known names).
+-- invoker's functions mf_search_models (version order, known names, nearest name).
 DO $$
 DECLARE
 	f		record;
@@ -66,13 +69,13 @@ BEGIN
 			   JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
 			  WHERE d.refclassid = 'pg_catalog.pg_extension'::regclass AND d.deptype = 'e'
 				AND d.refobjid = (SELECT e.oid FROM pg_catalog.pg_extension e WHERE e.extname = 'mf_ext') LOOP
-		IF f.prosrc = 'mf_gate' THEN
+		IF f.prosrc IN ('mf_gate', 'mf_gate_secret') THEN
 			EXECUTE format('COMMENT ON FUNCTION %s IS %L', f.body,
 						   format('body of %s (SECURITY DEFINER, run only through it: see that function''s comment)', f.proname));
 		END IF;
 		IF f.nspname = 'mf' AND f.proname NOT IN ('_predict_args', '_predict_label_args', '_predict_proba_args',
 												  '_predict_cols', '_predict_label_cols', '_predict_proba_cols',
-												  '_semver_key', '_known_word') THEN
+												  '_semver_key', '_known_word', '_nearest_word') THEN
 			EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', f.sig);
 		END IF;
 	END LOOP;

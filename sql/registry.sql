@@ -2,7 +2,21 @@
 -- Owns (PL/pgSQL): privilege checks (caller, membership, ownership), reference
 -- resolution (mf._resolve), version numbering, lifecycle (stages, aliases),
 -- registration and search rules, metric ranges, audit events.  Thin callers of
--- C: config validation and normalisation (kernels/config*.c).
+-- C: config validation and normalisation (config/config*.c).
+-- PL/pgSQL functions of 25 lines or more, each the one owner of its rule
+-- (catalog rows, written under the model's lock, in the caller's transaction):
+--   mf._resolve: the reference grammar (name, name:1.2.0, name@stage,
+--     name@alias) and its errors; prediction resolves through it too
+--   mf._add_version: a new version row: the model made on first use, one
+--     family per model, the next version number (mf._next_version), events
+--   mf._create_version: a version derived by a merge patch (the family stays;
+--     a patch that changes nothing is refused); merging and normalising are C
+--   mf._register_model: what registration may change and how it is checked
+--   mf._check_metric_ranges: the range of each metric kind (mf._metric_kind)
+--   mf._get_model: what a caller sees of a version (training data: owners
+--     and mf_admin only)
+--   mf._set_stage: the stages; one production version, the previous archived
+--   mf._set_alias: alias names and where an alias points
 
 -- ---------------------------------------------------------------------------
 -- Who acts, and what they may do (src/privileges.c has the design note)
@@ -497,6 +511,7 @@ BEGIN
 		END IF;
 		UPDATE mf.model_versions v SET version = _register_model.version WHERE v.version_id = r.version_id;
 	END IF;
+	PERFORM mf._deployments_renamed(r.model_name, coalesce(name, r.model_name), r.version, coalesce(version, r.version));
 	UPDATE mf.models m
 	   SET description = coalesce(_register_model.description, m.description),
 		   tags = CASE WHEN _register_model.tags IS NULL THEN m.tags
@@ -580,6 +595,25 @@ CREATE FUNCTION mf_get_model(ref text) RETURNS jsonb
 COMMENT ON FUNCTION mf_get_model(text) IS
 	'everything about one version (config, lineage, metrics, stage, tags, sizes), weights excepted; the training data (category values, source) only for the model''s owner and mf_admin';
 
+-- The known word a mistyped one most likely means, or NULL: one the word
+-- starts, ends or is part of, or sharing its first three letters, else one
+-- differing in at most two letter positions (a swap of neighbours, a typo).
+CREATE FUNCTION mf._nearest_word(word text, known text[]) RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, mf, pg_temp AS $$
+	SELECT coalesce(
+		(SELECT k FROM unnest(known) k
+		  WHERE k LIKE w || '%' OR w LIKE k || '%' OR k LIKE '%' || w || '%' OR left(k, 3) = left(w, 3)
+		  ORDER BY (k LIKE w || '%') DESC, length(k) LIMIT 1),
+		(SELECT k FROM unnest(known) k
+		  WHERE abs(length(k) - length(w)) <= 2
+			AND (SELECT count(*) FROM generate_series(1, greatest(length(k), length(w))) i
+				  WHERE substr(k, i, 1) IS DISTINCT FROM substr(w, i, 1)) <= 2
+		  ORDER BY length(k) LIMIT 1))
+	  FROM (SELECT lower(btrim(word)) AS w) x;
+$$;
+COMMENT ON FUNCTION mf._nearest_word(text, text[]) IS 'the known word a mistyped one most likely means (for did-you-mean hints), or NULL';
+
 -- A family or stage name, matched case-insensitively; 42704 with a suggestion when unknown.
 CREATE FUNCTION mf._known_word(what text, word text, known text[]) RETURNS text
 LANGUAGE plpgsql IMMUTABLE
@@ -591,9 +625,7 @@ BEGIN
 	IF word IS NULL OR w = ANY (known) THEN
 		RETURN w;
 	END IF;
-	SELECT k INTO near FROM unnest(known) k
-	 WHERE k LIKE w || '%' OR w LIKE k || '%' OR k LIKE '%' || w || '%' OR left(k, 3) = left(w, 3)
-	 ORDER BY (k LIKE w || '%') DESC, length(k) LIMIT 1;
+	near := mf._nearest_word(w, known);
 	IF near IS NULL AND what = 'family' AND w ~ '(bert|gpt|encoder|decoder|seq2seq|transformer)' THEN
 		near := 'transformer';
 	END IF;
@@ -794,6 +826,7 @@ BEGIN
 		RAISE EXCEPTION 'model "%" does not exist', name USING ERRCODE = 'undefined_object';
 	END IF;
 	PERFORM mf._require_owner(mdl.model_id, 'drop');
+	PERFORM mf._undeploy_model(mdl.model_id, mdl.name);
 	DELETE FROM mf.models m WHERE m.model_id = mdl.model_id;
 	PERFORM mf._event('drop_model', mdl.model_id, mdl.name, NULL, NULL,
 					  jsonb_build_object('family', mdl.family, 'tags', mdl.tags), NULL);
@@ -802,4 +835,4 @@ $$;
 CREATE FUNCTION mf_drop_model(name text) RETURNS void
 	AS 'MODULE_PATHNAME', 'mf_gate'
 	LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION mf_drop_model(text) IS 'drop a model with all its versions, artifacts and aliases (its events stay)';
+COMMENT ON FUNCTION mf_drop_model(text) IS 'drop a model with all its versions, artifacts and aliases (its events stay; its live deployments are undeployed)';

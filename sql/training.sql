@@ -1,8 +1,22 @@
 -- training.sql - in-database training.
--- Owns (PL/pgSQL): deriving a version to train, run options vs hyperparameters,
--- data-section defaults, what a trained version stores (training spec, events).
--- Thin callers of C: reading the source as its author, encoding, fitting,
--- evaluating (src/source.c, features.c, train_fit.c, kernels/).
+-- Owns (PL/pgSQL): what a training call trains (the version, deriving a new one
+-- from a trained one; the data-section defaults; which option keys are
+-- hyperparameters), what a trained version stores (training spec, events).
+-- Thin callers of C: checking the training arguments (family, target, run
+-- options and their defaults, typed hyperparameters: src/train_args.c, which
+-- also lists the run option keys), reading the source as its author,
+-- encoding, fitting, evaluating (src/source.c, features.c, train_fit.c,
+-- kernels/).
+-- PL/pgSQL functions of 25 lines or more, each the one owner of its rule:
+--   mf._training_call: what a training call trains, for mf_train,
+--     mf_train_async and mf_retrain alike (catalog reads and the derived
+--     version; the arguments go to C)
+--   mf._train_version: what a trained version stores (config with learned
+--     keys, training spec, metrics, artifact, event); the run is C
+--   mf._data_defaults: the config's data section as defaults, and which data
+--     keys tabular training honours
+--   mf._train_options: which option keys are run options (from C), which are
+--     hyperparameters or training keys of the config, and unknown keys
 
 -- ---------------------------------------------------------------------------
 -- In-database training (src/train.c, src/train_fit.c, src/source.c, src/features.c)
@@ -47,22 +61,35 @@ END;
 $$;
 COMMENT ON FUNCTION mf._model_weights(text) IS 'the trained weights of a version as {tensor: [values]} (coef, intercept, params, centers)';
 
--- Train a version; its source runs with the rights of role run_as and means
--- what it means on search_path (no privilege check: callers check).
-CREATE FUNCTION mf._train_version(ref text, source text, target text, options jsonb,
-								  run_as oid, search_path text) RETURNS text
+CREATE FUNCTION mf._check_training(config jsonb, source text, target text, options jsonb,
+									author oid, search_path text) RETURNS void
+	AS 'MODULE_PATHNAME', 'mf_check_training'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION mf._check_training(jsonb, text, text, jsonb, oid, text) IS
+	'check the arguments of a training call as mf._train_run does (family, target, run options, hyperparameters) and read one row of the source (as role author, on search_path): the errors of mf_train(); 0A000 for a temporary table';
+
+CREATE FUNCTION mf._run_option_keys() RETURNS text[]
+	AS 'MODULE_PATHNAME', 'mf_run_option_keys'
+	LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION mf._run_option_keys() IS
+	'the keys of a training call''s options that are run options, not hyperparameters (src/train_args.c reads them)';
+
+-- What a training call trains, for mf_train, mf_train_async and mf_retrain alike:
+-- the version (a trained one is first derived into a new version, tagged
+-- retrained), source, target and options defaulted from the config's data
+-- section, the run options and the normalised config of the run.  Locks the
+-- model; no privilege check (callers check); the arguments are checked in C.
+CREATE FUNCTION mf._training_call(ref text, src text, tgt text, opts jsonb,
+								  OUT model_id bigint, OUT model_name text, OUT version_id bigint,
+								  OUT version text, OUT status text, OUT source text, OUT target text,
+								  OUT options jsonb, OUT runopts jsonb, OUT config jsonb)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, mf, pg_temp AS $$
 DECLARE
 	r		record;
 	v		mf.model_versions;
-	fam		text;
-	k		text;
-	opts	record;
-	cfg		record;
-	res		record;
-	fin		record;
 	d		record;
+	o		record;
 BEGIN
 	IF ref IS NULL THEN
 		RAISE EXCEPTION 'ref must not be NULL' USING ERRCODE = 'null_value_not_allowed';
@@ -70,48 +97,67 @@ BEGIN
 	SELECT * INTO r FROM mf._resolve(ref);
 	PERFORM mf._lock_model(r.model_id);
 	SELECT * INTO v FROM mf.model_versions mv WHERE mv.version_id = r.version_id;
-	SELECT * INTO d FROM mf._data_defaults(v.config, source, target, mf._options_object(options));
+	SELECT * INTO d FROM mf._data_defaults(v.config, src, tgt, mf._options_object(opts));
+	IF v.status = 'trained' THEN
+		-- two statements: the resolving query needs a snapshot that sees the new version
+		ref := mf._create_version(mf._ref(r.version_id), ARRAY['retrained'], '{}');
+		SELECT * INTO r FROM mf._resolve(ref);
+		SELECT * INTO v FROM mf.model_versions mv WHERE mv.version_id = r.version_id;
+	END IF;
+	SELECT * INTO o FROM mf._train_options(v.config, d.options);
+	model_id := r.model_id;
+	model_name := r.model_name;
+	version_id := r.version_id;
+	version := r.version;
+	status := v.status;
 	source := d.source;
 	target := d.target;
 	options := d.options;
-	IF v.status = 'trained' THEN
-		-- two statements: the resolving query needs a snapshot that sees the new version
-		k := mf._create_version(mf._ref(r.version_id), ARRAY['retrained'], '{}');
-		SELECT * INTO r FROM mf._resolve(k);
-		SELECT * INTO v FROM mf.model_versions mv WHERE mv.version_id = r.version_id;
-	END IF;
-	fam := v.config ->> 'family';
+	runopts := o.runopts;
+	config := (SELECT n.config FROM mf._normalize_config(mf._merge_patch(v.config, o.patch)) n);
+END;
+$$;
+COMMENT ON FUNCTION mf._training_call(text, text, text, jsonb) IS
+	'what a training call trains: the version (a trained one derived into a new one), source, target, options from the data section, run options and the run''s normalised config; locks the model, no privilege check';
 
-	-- options: run options, family hyperparameters, mlp training keys
-	SELECT * INTO opts FROM mf._train_options(v.config, options);
-	SELECT * INTO cfg FROM mf._normalize_config(mf._merge_patch(v.config, opts.patch));
-
-	SELECT * INTO res FROM mf._train_run(fam, cfg.config, source, target, opts.runopts, run_as, search_path);
-
-	SELECT * INTO fin FROM mf._normalize_config(cfg.config || res.config_updates);
+-- Train a version; its source runs with the rights of role run_as and means
+-- what it means on search_path (no privilege check: callers check).
+CREATE FUNCTION mf._train_version(ref text, source text, target text, options jsonb,
+								  run_as oid, search_path text) RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, mf, pg_temp AS $$
+DECLARE
+	c		record;
+	res		record;
+	fin		record;
+BEGIN
+	SELECT * INTO c FROM mf._training_call(ref, source, target, options);
+	SELECT * INTO res FROM mf._train_run(c.config ->> 'family', c.config, c.source, c.target, c.runopts,
+										 run_as, search_path);
+	SELECT * INTO fin FROM mf._normalize_config(c.config || res.config_updates);
 	UPDATE mf.model_versions mv
 	   SET config = fin.config - 'version' - 'description' - 'tags',
 		   config_hash = fin.config_hash,
 		   n_parameters = fin.n_parameters,
 		   feature_schema = res.feature_schema,
 		   training_spec = jsonb_build_object(
-				'source', source, 'target', target,
-				'features', (SELECT jsonb_agg(c -> 'name') FROM jsonb_array_elements(res.feature_schema -> 'columns') c),
-				'options', options, 'run_as', pg_catalog.pg_get_userbyid(run_as), 'search_path', search_path,
+				'source', c.source, 'target', c.target,
+				'features', (SELECT jsonb_agg(f -> 'name') FROM jsonb_array_elements(res.feature_schema -> 'columns') f),
+				'options', c.options, 'run_as', pg_catalog.pg_get_userbyid(run_as), 'search_path', search_path,
 				'warnings', coalesce(res.metrics -> 'warnings', '[]')),
 		   metrics = res.metrics - 'warnings',
 		   status = 'trained',
 		   trained_at = now()
-	 WHERE mv.version_id = r.version_id;
+	 WHERE mv.version_id = c.version_id;
 	INSERT INTO mf.artifacts (version_id, format_version, bytes)
-	VALUES (r.version_id, res.format_version, res.artifact)
+	VALUES (c.version_id, res.format_version, res.artifact)
 	ON CONFLICT (version_id) DO UPDATE
 		SET format_version = EXCLUDED.format_version, bytes = EXCLUDED.bytes, created_at = now();
-	PERFORM mf._event('train', r.model_id, r.model_name, r.version_id, r.version,
-					  jsonb_build_object('status', v.status),
+	PERFORM mf._event('train', c.model_id, c.model_name, c.version_id, c.version,
+					  jsonb_build_object('status', c.status),
 					  jsonb_build_object('status', 'trained', 'n_parameters', fin.n_parameters,
 										 'metrics', res.metrics - 'history' - 'confusion_matrix' - 'labels' - 'warnings'));
-	RETURN mf._ref(r.version_id);
+	RETURN mf._ref(c.version_id);
 END;
 $$;
 COMMENT ON FUNCTION mf._train_version(text, text, text, jsonb, oid, text) IS
@@ -208,8 +254,7 @@ CREATE FUNCTION mf._train_options(config jsonb, options jsonb, OUT runopts jsonb
 LANGUAGE plpgsql IMMUTABLE
 SET search_path = pg_catalog, mf, pg_temp AS $$
 DECLARE
-	run_keys constant text[] := ARRAY['features', 'test_size', 'seed', 'stratify', 'max_rows',
-									  'max_categories', 'impute', 'standardize'];
+	run_keys constant text[] := mf._run_option_keys();
 	fixed_keys constant text[] := ARRAY['name', 'family', 'data', 'n_features', 'training', 'num_classes',
 										'n_outputs', 'task', 'version', 'description', 'tags'];
 	fam		text := config ->> 'family';

@@ -1,5 +1,5 @@
 /*
- * config_sql.c - SQL entry points of the config library (kernels/config*.c).
+ * config_sql.c - SQL entry points of the config library (config/config*.c).
  *
  * Thin wrappers: read the arguments, call the pure C library, turn its
  * problem list into an ERROR (SQLSTATE 22023, one "path: problem" line per

@@ -171,11 +171,7 @@ MfEvaluationRows(MfDataset *ds, const MfTrainedModel *tm, const char *source,
 	bool		kmeans = mm->family == MF_ART_FAMILY_KMEANS;
 
 	MfSchemaFromMeta(ds, mm);
-	if (!kmeans && target == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("target must not be NULL for a %s model", mf_artifact_family_name(mm->family)),
-				 errhint("Name the column holding the true values.")));
+	MfCheckTarget(mf_artifact_family_name(mm->family), target);
 	MfReadSource(ds, source, kmeans ? NULL : target, NULL, 0, mm->classify, true);
 	if (mm->classify)
 		MfLabelsFromSchema(ds);

@@ -7,7 +7,7 @@
  * unseen values encode as all zeros).  NULLs are imputed (mean or zero for
  * numbers, most frequent value for categories).  Standardisation (z-score,
  * statistics of the training rows) is optional.  A stored schema comes
- * checked from kernels/model_meta.c before evaluation uses it.
+ * checked from model/model_meta.c before evaluation uses it.
  */
 #include "postgres.h"
 

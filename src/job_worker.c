@@ -549,11 +549,52 @@ mf_signal_job(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(found);
 }
 
+/*
+ * Refuse a function of an older install script whose C arguments have
+ * changed since (0.2.0's mf._check_source and mf._evaluate_on_split): their
+ * symbols stay, so that those scripts load, until ALTER EXTENSION UPDATE
+ * drops the functions; calling them would read arguments of other types.
+ */
+static void
+MfRefuseOldSignature(const char *function, const char *replacement)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("%s belongs to an older version of mf_ext", function),
+			 errdetail("This library has %s instead.", replacement),
+			 errhint("Run ALTER EXTENSION mf_ext UPDATE.")));
+}
+
+PG_FUNCTION_INFO_V1(mf_check_source);
+
+/* 0.2.0's mf._check_source(source, target, options, classify, author, search_path). */
+Datum
+mf_check_source(PG_FUNCTION_ARGS)
+{
+	MfRefuseOldSignature("mf._check_source()", "mf._check_training()");
+	PG_RETURN_VOID();
+}
+
 PG_FUNCTION_INFO_V1(mf_evaluate_on_split);
 
-/* mf._evaluate_on_split(artifact, source, target, test_size, seed, stratify, author, search_path) RETURNS jsonb */
+/* 0.2.0's mf._evaluate_on_split(artifact, source, target, test_size, seed, stratify, author, search_path). */
 Datum
 mf_evaluate_on_split(PG_FUNCTION_ARGS)
+{
+	MfRefuseOldSignature("mf._evaluate_on_split(bytea, text, text, float8, bigint, boolean, oid, text)",
+						 "mf._evaluate_on_split(bytea, text, text, jsonb, oid, text)");
+	PG_RETURN_NULL();
+}
+
+PG_FUNCTION_INFO_V1(mf_evaluate_split_options);
+
+/*
+ * mf._evaluate_on_split(artifact, source, target, options, author, search_path)
+ * RETURNS jsonb: the split is the one the run options (test_size, seed,
+ * stratify) made in training, defaults included (train_args.c).
+ */
+Datum
+mf_evaluate_split_options(PG_FUNCTION_ARGS)
 {
 	MemoryContext caller = CurrentMemoryContext;
 	MemoryContext runctx;
@@ -562,12 +603,10 @@ mf_evaluate_on_split(PG_FUNCTION_ARGS)
 	json_t	   *metrics;
 	Jsonb	   *result;
 
-	split.test_size = PG_GETARG_FLOAT8(3);
-	split.seed = (uint64) PG_GETARG_INT64(4);
-	split.stratify = PG_ARGISNULL(5) ? -1 : PG_GETARG_BOOL(5);
 	runctx = AllocSetContextCreate(caller, "mf evaluation on a split", ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSwitchTo(runctx);
-	metrics = MfEvaluateArtifactSplit(MfNewDataset(fcinfo, 6), VARDATA_ANY(art),
+	MfReadSplitOptions(PG_ARGISNULL(3) ? NULL : MfJsonbToJansson(PG_GETARG_JSONB_P(3), "options"), &split);
+	metrics = MfEvaluateArtifactSplit(MfNewDataset(fcinfo, 4), VARDATA_ANY(art),
 									  VARSIZE_ANY_EXHDR(art),
 									  text_to_cstring(PG_GETARG_TEXT_PP(1)),
 									  PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2)),
@@ -576,40 +615,6 @@ mf_evaluate_on_split(PG_FUNCTION_ARGS)
 	result = MfJanssonToJsonb(metrics);
 	MemoryContextDelete(runctx);
 	PG_RETURN_JSONB_P(result);
-}
-
-PG_FUNCTION_INFO_V1(mf_check_source);
-
-/*
- * mf._check_source(source, target, options, classify, author, search_path):
- * read one row the way the job will, so an unknown source, target or
- * feature, or a temporary table, fails at queue time with the same error.
- */
-Datum
-mf_check_source(PG_FUNCTION_ARGS)
-{
-	MemoryContext caller = CurrentMemoryContext;
-	MemoryContext runctx;
-	MfDataset  *ds;
-	json_t	   *options;
-	json_t	   *features;
-
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("source must not be NULL")));
-	runctx = AllocSetContextCreate(caller, "mf source check", ALLOCSET_DEFAULT_SIZES);
-	MemoryContextSwitchTo(runctx);
-	options = PG_ARGISNULL(2) ? NULL : MfJsonbToJansson(PG_GETARG_JSONB_P(2), "options");
-	features = options ? json_object_get(options, "features") : NULL;
-	ds = MfNewDataset(fcinfo, 4);
-	ds->refuse_temp = true;
-	MfReadSource(ds, text_to_cstring(PG_GETARG_TEXT_PP(0)),
-				 PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1)),
-				 features, 1, !PG_ARGISNULL(3) && PG_GETARG_BOOL(3), false);
-	MemoryContextSwitchTo(caller);
-	MemoryContextDelete(runctx);
-	PG_RETURN_VOID();
 }
 
 PG_FUNCTION_INFO_V1(mf_count_source);

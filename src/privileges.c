@@ -129,15 +129,21 @@ MfGateTarget(Oid gate, FmgrInfo *target, MemoryContext cxt)
 	fmgr_info_cxt(body, target, cxt);
 }
 
-PG_FUNCTION_INFO_V1(mf_gate);
-
-/* Every writing mf_* function: record the caller, then run mf._<name>. */
-Datum
-mf_gate(PG_FUNCTION_ARGS)
+/*
+ * Record the caller, run mf._<name>.  With hide_statement, an error leaves
+ * out the statement (errhidestmt) and its context, which may quote the
+ * caller's SQL (an EXECUTE of a PL/pgSQL function): the arguments of
+ * mf_deploy may hold a bearer token, which log_min_error_statement would
+ * otherwise write to the server log with the statement's text.  The
+ * message, detail and hint are the body's own and never quote a secret.
+ */
+static Datum
+MfGateCall(FunctionCallInfo fcinfo, bool hide_statement)
 {
 	FmgrInfo   *target = (FmgrInfo *) fcinfo->flinfo->fn_extra;
 	LOCAL_FCINFO(inner, FUNC_MAX_ARGS);
-	Datum		result;
+	MemoryContext cxt = CurrentMemoryContext;
+	Datum		result = (Datum) 0;
 
 	if (target == NULL)
 	{
@@ -153,13 +159,46 @@ mf_gate(PG_FUNCTION_ARGS)
 	{
 		result = FunctionCallInvoke(inner);
 	}
-	PG_FINALLY();
+	PG_CATCH();
 	{
+		ErrorData  *edata;
+
 		MfCallerPop();
+		if (!hide_statement)
+			PG_RE_THROW();
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		/* the context may quote a caller's statement: drop it too */
+		edata->hide_stmt = true;
+		edata->hide_ctx = true;
+		edata->context = NULL;
+		edata->internalquery = NULL;
+		edata->internalpos = 0;
+		ReThrowError(edata);
 	}
 	PG_END_TRY();
+	MfCallerPop();
 	fcinfo->isnull = inner->isnull;
 	return result;
+}
+
+PG_FUNCTION_INFO_V1(mf_gate);
+
+/* Every writing mf_* function: record the caller, then run mf._<name>. */
+Datum
+mf_gate(PG_FUNCTION_ARGS)
+{
+	return MfGateCall(fcinfo, false);
+}
+
+PG_FUNCTION_INFO_V1(mf_gate_secret);
+
+/* A gate whose arguments may hold a secret: errors never log the statement. */
+Datum
+mf_gate_secret(PG_FUNCTION_ARGS)
+{
+	return MfGateCall(fcinfo, true);
 }
 
 PG_FUNCTION_INFO_V1(mf_caller);

@@ -380,11 +380,8 @@ MfResolveColumns(MfDataset *ds, TupleDesc td, const char *source, json_t *featur
 			const char *name = json_string_value(f);
 			int			attno;
 
-			if (name == NULL)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("option \"features\" must be an array of column names"),
-						 errdetail("Element %zu is not a string.", i)));
+			if (name == NULL)	/* checked by MfReadTrainArgs() */
+				elog(ERROR, "feature %zu is not a string", i);
 			attno = MfFindColumn(td, name);
 			if (attno == 0)
 				MfNoSuchColumn(name, source, "option \"features\"");

@@ -3,9 +3,11 @@
  *
  * mf_train() and mf_evaluate() are PL/pgSQL (catalog work: resolving,
  * deriving versions, validating option keys, updating rows, events); the
- * numeric work is done here:
+ * arguments are checked (train_args.c) and the numeric work is done here:
  *   mf._train_run(family, config, source, target, options, author, search_path)
  *       -> (artifact, format_version, feature_schema, metrics, config_updates)
+ *   mf._check_training(config, source, target, options, author, search_path)
+ *       the checks of _train_run and one row read, when a job is queued
  *   mf._evaluate_run(artifact, source, target, author, search_path) -> jsonb
  *   mf._artifact_tensors(artifact) -> jsonb {tensor: [values]}
  * Each run works in its own memory context, deleted before returning; an
@@ -144,23 +146,16 @@ mf_train_run(PG_FUNCTION_ARGS)
 {
 	MemoryContext caller = CurrentMemoryContext;
 	MemoryContext runctx;
-	char	   *family,
-			   *source,
-			   *target;
-	json_t	   *config,
-			   *options,
-			   *metrics,
+	MfTrainArgs args;
+	json_t	   *metrics,
 			   *updates,
 			   *schema;
 	bytea	   *artifact;
 	MfDataset  *ds;
-	bool		classify;
 	TupleDesc	tupdesc;
 	Datum		values[5];
 	bool		nulls[5] = {false, false, false, false, false};
 	HeapTuple	tuple;
-	int64		max_rows;
-	json_t	   *mr;
 	json_t	   *warnings;
 
 	MfRequireArg(fcinfo, 0, "family");
@@ -172,50 +167,23 @@ mf_train_run(PG_FUNCTION_ARGS)
 
 	runctx = AllocSetContextCreate(caller, "mf training", ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSwitchTo(runctx);
-	family = MfTextArg(fcinfo, 0);
-	source = MfTextArg(fcinfo, 2);
-	target = MfTextArg(fcinfo, 3);
-	config = MfJsonbToJansson(PG_GETARG_JSONB_P(1), "model config");
-	options = MfJsonbToJansson(PG_GETARG_JSONB_P(4), "options");
-
-	classify = strcmp(family, "logistic_regression") == 0 ||
-		(strcmp(family, "mlp") == 0 &&
-		 strcmp(json_string_value(json_object_get(config, "task")) ?: "classification", "regression") != 0);
-	if (target == NULL && strcmp(family, "kmeans") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("target must not be NULL for a %s model", family),
-				 errhint("Only kmeans trains without a target.")));
-	if (target != NULL && strcmp(family, "kmeans") == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("kmeans takes no target"),
-				 errdetail("target is \"%s\".", target),
-				 errhint("Pass NULL as target; list the columns to cluster in option \"features\".")));
-	mr = json_object_get(options, "max_rows");
-	max_rows = json_is_integer(mr) ? json_integer_value(mr) : 0;
-	if (mr != NULL && !json_is_null(mr) && (!json_is_integer(mr) || max_rows < 1))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("option \"max_rows\" must be a positive integer")));
-	if (json_object_get(options, "features") != NULL && !json_is_array(json_object_get(options, "features")))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("option \"features\" must be an array of column names")));
+	MfReadTrainArgs(&args, MfTextArg(fcinfo, 0),
+					MfJsonbToJansson(PG_GETARG_JSONB_P(1), "model config"),
+					MfTextArg(fcinfo, 3), MfJsonbToJansson(PG_GETARG_JSONB_P(4), "options"));
 
 	ds = MfNewDataset(fcinfo, 5);
 	MfPhaseStart();
-	MfReadSource(ds, source, target, json_object_get(options, "features"), max_rows, classify, false);
+	MfReadSource(ds, MfTextArg(fcinfo, 2), args.target, args.features, args.max_rows,
+				 args.classify, false);
 	MfPhaseEnd("read");
 	/* on the raw rows, which training rearranges; said once training succeeded */
-	warnings = json_object_get(options, "features") == NULL ? MfIdLikeColumns(ds) : json_array();
-	if (classify)
+	warnings = args.features == NULL ? MfIdLikeColumns(ds) : json_array();
+	if (args.classify)
 		MfMapLabels(ds);
 	MfPhaseEnd("labels");
-	metrics = MfTrainFamily(ds, family, config, options, &artifact, &updates);
+	metrics = MfTrainFamily(ds, &args, &artifact, &updates);
 	json_object_set_new(metrics, "warnings", MfIdLikeWarnings(warnings));
-	schema = MfSchemaToJson(ds, strcmp(family, "kmeans") == 0 ? "clustering" :
-							classify ? "classification" : "regression");
+	schema = MfSchemaToJson(ds, MfTrainTask(&args));
 	MfTrainPhase(MF_PHASE_REGISTERING);
 
 	MemoryContextSwitchTo(caller);
@@ -228,6 +196,39 @@ mf_train_run(PG_FUNCTION_ARGS)
 	MemoryContextDelete(runctx);
 	MfPhaseEnd("result");
 	PG_RETURN_DATUM(HeapTupleGetDatum(tuple));
+}
+
+PG_FUNCTION_INFO_V1(mf_check_training);
+
+/*
+ * mf._check_training(config, source, target, options, author, search_path):
+ * check the arguments of a training call as mf._train_run does, and read one
+ * row of the source the way the job will, so that a call queued now fails
+ * now, with the error mf_train() would raise; 0A000 for a temporary table.
+ */
+Datum
+mf_check_training(PG_FUNCTION_ARGS)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	MemoryContext runctx;
+	MfTrainArgs args;
+	json_t	   *config;
+	MfDataset  *ds;
+
+	MfRequireArg(fcinfo, 0, "config");
+	MfRequireArg(fcinfo, 1, "source");
+	MfRequireArg(fcinfo, 3, "options");
+	runctx = AllocSetContextCreate(caller, "mf training check", ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(runctx);
+	config = MfJsonbToJansson(PG_GETARG_JSONB_P(0), "model config");
+	MfReadTrainArgs(&args, json_string_value(json_object_get(config, "family")) ?: "", config,
+					MfTextArg(fcinfo, 2), MfJsonbToJansson(PG_GETARG_JSONB_P(3), "options"));
+	ds = MfNewDataset(fcinfo, 4);
+	ds->refuse_temp = true;
+	MfReadSource(ds, MfTextArg(fcinfo, 1), args.target, args.features, 1, args.classify, false);
+	MemoryContextSwitchTo(caller);
+	MemoryContextDelete(runctx);
+	PG_RETURN_VOID();
 }
 
 PG_FUNCTION_INFO_V1(mf_evaluate_run);

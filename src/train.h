@@ -17,8 +17,11 @@
  * (the "feature schema") is JSON: it goes to model_versions.feature_schema
  * and into the artifact metadata, from which mf_evaluate() rebuilds it.
  *
- * mf_config.h and mf_kernels.h declare clashing names, so no file includes
- * both: this code reads the (already normalised) config as plain JSON.
+ * The arguments of a run (family, target, run options, hyperparameters) are
+ * checked and read once, by train_args.c, into an MfTrainArgs: the
+ * hyperparameters as the typed structs of config/mf_config.h, whose
+ * defaults and ranges are the config library's.  train_fit.c maps them onto
+ * the kernels' options (kernels/mf_kernels.h); no default is read twice.
  */
 #ifndef MF_TRAIN_H
 #define MF_TRAIN_H
@@ -31,6 +34,7 @@
 
 #include "job_state.h"
 
+#include "mf_config.h"			/* typed configs (pure C) */
 #include "model_meta.h"			/* MfColKind, MfModelMeta (pure C) */
 
 
@@ -104,9 +108,6 @@ typedef struct MfEncodeOpts
 	bool		standardize;
 } MfEncodeOpts;
 
-/* kernels/json_util.c (also in mf_config.h, which clashes with mf_kernels.h) */
-extern char *mf_json_canonical(const json_t *value);
-
 /* Rows between interrupt checks, and distinct label values cached at most. */
 #define MF_CHECK_ROWS 16384
 #define MF_LABEL_CACHE_MAX 4096
@@ -154,6 +155,41 @@ typedef struct MfEvalSplit
 } MfEvalSplit;
 
 /*
+ * The arguments of a training run, checked (train_args.c): the family, the
+ * target, the run options with their defaults and the family's
+ * hyperparameters from the normalised config.
+ */
+typedef struct MfTrainArgs
+{
+	MfFamily	family;
+	const char *family_name;
+	bool		classify;		/* the target is read as labels */
+	const char *target;			/* NULL: none (kmeans) */
+	json_t	   *features;		/* column names, or NULL: every column but the target */
+	int64		max_rows;		/* 0: every row */
+	MfEvalSplit split;			/* stratify resolved to 0 or 1 */
+	MfEncodeOpts encode;
+	union
+	{
+		MfLinearConfig linear;
+		MfLogisticConfig logistic;
+		struct
+		{
+			MfMlpConfig net;
+			MfTrainingConfig training;
+		}			mlp;
+		MfKmeansConfig kmeans;
+	}			cfg;
+} MfTrainArgs;
+
+/* train_args.c */
+extern void MfReadTrainArgs(MfTrainArgs *a, const char *family, json_t *config,
+							const char *target, json_t *options);
+extern void MfReadSplitOptions(json_t *options, MfEvalSplit *split);
+extern void MfCheckTarget(const char *family, const char *target);
+extern const char *MfTrainTask(const MfTrainArgs *a);
+
+/*
  * Progress of a run for a background job (src/job_worker.c): phase is
  * MF_PHASE_TRAINING, _EVALUATING or _REGISTERING; epoch > 0 when an epoch ended.
  * NULL outside job workers.
@@ -166,8 +202,8 @@ extern MfTrainProgressHookType MfTrainProgressHook;
 extern void MfTrainPhase(MfJobPhase phase);
 extern void MfSplit(const MfDataset *ds, double test_size, uint64 seed, bool stratify,
 					size_t **train, size_t *n_train, size_t **test, size_t *n_test);
-extern json_t *MfTrainFamily(MfDataset *ds, const char *family, json_t *config,
-							 json_t *options, bytea **artifact, json_t **config_updates);
+extern json_t *MfTrainFamily(MfDataset *ds, const MfTrainArgs *args, bytea **artifact,
+							 json_t **config_updates);
 extern json_t *MfArtifactTensorsJson(const void *buf, size_t len);
 extern void MfKernelError(int err, const char *what);
 extern void MfArtifactRequire(bool ok, const char *what);

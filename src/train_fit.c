@@ -93,51 +93,6 @@ MfKernelError(int err, const char *what)
 
 /* ---------------------------------------------------------- JSON helpers */
 
-/* Number at key of obj, or dflt when absent/null. */
-static double
-MfGetNum(json_t *obj, const char *key, double dflt)
-{
-	json_t	   *v = json_object_get(obj, key);
-
-	if (v == NULL || json_is_null(v))
-		return dflt;
-	if (!json_is_number(v))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("option \"%s\" must be a number", key)));
-	return json_number_value(v);
-}
-
-/* Boolean at key of obj, or dflt. */
-static bool
-MfGetBool(json_t *obj, const char *key, bool dflt)
-{
-	json_t	   *v = json_object_get(obj, key);
-
-	if (v == NULL || json_is_null(v))
-		return dflt;
-	if (!json_is_boolean(v))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("option \"%s\" must be true or false", key)));
-	return json_is_true(v);
-}
-
-/* String at key of obj, or dflt. */
-static const char *
-MfGetStr(json_t *obj, const char *key, const char *dflt)
-{
-	json_t	   *v = json_object_get(obj, key);
-
-	if (v == NULL || json_is_null(v))
-		return dflt;
-	if (!json_is_string(v))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("option \"%s\" must be a string", key)));
-	return json_string_value(v);
-}
-
 /* Doubles as JSON, NaN as null. */
 static json_t *
 MfArrayJson(const double *v, size_t n)
@@ -146,6 +101,17 @@ MfArrayJson(const double *v, size_t n)
 
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(a, isfinite(v[i]) ? json_real(v[i]) : json_null());
+	return a;
+}
+
+/* The hidden widths of an mlp config as a JSON array. */
+static json_t *
+MfMlpHiddenJson(const MfMlpConfig *c)
+{
+	json_t	   *a = json_array();
+
+	for (int i = 0; i < c->n_hidden; i++)
+		json_array_append_new(a, json_integer(c->hidden_layers[i]));
 	return a;
 }
 
@@ -225,79 +191,95 @@ MfCheckFinite(const double *w, size_t n, const char *what)
 				 errhint("Standardize the features, add regularisation or lower the learning rate.")));
 }
 
-/* Kernel MLP layout from the (normalised) config. */
-static void
-MfMlpFromJson(MfMlp *mlp, json_t *model, size_t p)
+/* The kernels' activation of an mlp config's. */
+static MfAct
+MfMlpActivationKernel(MfMlpActivation a)
 {
-	MfMlpConfig cfg;
-	json_t	   *hidden = json_object_get(model, "hidden_layers");
-	const char *act = MfGetStr(model, "activation", "relu");
-	int			a = mfk_act_from_name(act);
+	switch (a)
+	{
+		case MF_MLP_RELU:
+			return MF_ACT_RELU;
+		case MF_MLP_GELU:
+			return MF_ACT_GELU;
+		case MF_MLP_SILU:
+			return MF_ACT_SILU;
+		case MF_MLP_TANH:
+			return MF_ACT_TANH;
+		case MF_MLP_SIGMOID:
+			return MF_ACT_SIGMOID;
+	}
+	elog(ERROR, "unknown mlp activation %d", (int) a);
+	return MF_ACT_RELU;
+}
 
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.n_inputs = p;
-	cfg.task = strcmp(MfGetStr(model, "task", "classification"), "regression") == 0 ?
-		MF_TASK_REGRESSION : MF_TASK_CLASSIFICATION;
-	cfg.n_outputs = cfg.task == MF_TASK_REGRESSION ? (size_t) MfGetNum(model, "n_outputs", 1) :
-		(size_t) MfGetNum(model, "num_classes", 2);
-	cfg.n_hidden = (int) json_array_size(hidden);
-	if (cfg.n_hidden >= MF_MLP_MAX_LAYERS)
+/* The network shape of an mlp config for p inputs and n_classes labels. */
+static void
+MfMlpLayout(MfMlp *mlp, const MfMlpConfig *c, size_t p, int n_classes)
+{
+	MfMlpShape	shape;
+
+	memset(&shape, 0, sizeof(shape));
+	shape.n_inputs = p;
+	shape.task = c->classification ? MF_TASK_CLASSIFICATION : MF_TASK_REGRESSION;
+	shape.n_outputs = c->classification ? (size_t) n_classes : (size_t) c->n_outputs;
+	shape.n_hidden = c->n_hidden;
+	if (c->n_hidden >= MF_MLP_MAX_LAYERS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("an mlp may have at most %d hidden layers here", MF_MLP_MAX_LAYERS - 1),
-				 errdetail("model.hidden_layers has %d entries.", cfg.n_hidden)));
-	for (int i = 0; i < cfg.n_hidden; i++)
-		cfg.hidden[i] = (size_t) json_integer_value(json_array_get(hidden, i));
-	if (a < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unknown activation \"%s\"", act),
-				 errdetail("model.activation is \"%s\".", act)));
-	cfg.activation = (MfAct) a;
-	cfg.init = MF_INIT_AUTO;
-	if (mfk_mlp_layout(mlp, &cfg) != MF_KOK)
-	{
-		char	   *h = json_dumps(hidden ? hidden : json_null(), JSON_COMPACT);
-
+				 errdetail("model.hidden_layers has %d entries.", c->n_hidden)));
+	for (int i = 0; i < c->n_hidden; i++)
+		shape.hidden[i] = (size_t) c->hidden_layers[i];
+	shape.activation = MfMlpActivationKernel(c->activation);
+	shape.init = MF_INIT_AUTO;
+	if (mfk_mlp_layout(mlp, &shape) != MF_KOK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid mlp architecture"),
 				 errdetail("model.hidden_layers is %s for %zu inputs and %zu outputs.",
-						   h ? h : "?", cfg.n_inputs, cfg.n_outputs)));
-	}
+						   json_dumps(MfMlpHiddenJson(c), JSON_COMPACT), shape.n_inputs, shape.n_outputs)));
 }
 
-/* MLP training options from the config's training section. */
-static void
-MfMlpTrainOptsFromJson(MfMlpTrainOpts *o, json_t *config)
+/* The kernels' optimiser of a training config's. */
+static MfOptKind
+MfOptimizerKernel(MfOptimizer o)
 {
-	json_t	   *t = json_object_get(config, "training");
-	const char *opt = MfGetStr(t, "optimizer", "adam");
-	const char *sched = MfGetStr(t, "lr_schedule", "constant");
-	MfOptKind	kind = strcmp(opt, "sgd") == 0 ? MF_OPT_SGD :
-		strcmp(opt, "adamw") == 0 ? MF_OPT_ADAMW : MF_OPT_ADAM;
+	return o == MF_OPTIMIZER_SGD ? MF_OPT_SGD : o == MF_OPTIMIZER_ADAMW ? MF_OPT_ADAMW : MF_OPT_ADAM;
+}
+
+/* The kernels' learning-rate schedule of a training config's. */
+static MfLrKind
+MfLrScheduleKernel(MfLrScheduleKind k)
+{
+	return k == MF_LR_SCHEDULE_STEP ? MF_LR_STEP : k == MF_LR_SCHEDULE_COSINE ? MF_LR_COSINE : MF_LR_CONSTANT;
+}
+
+/* MLP training options from the training section (and the mlp's dropout). */
+static void
+MfMlpTrainOptions(MfMlpTrainOpts *o, const MfTrainingConfig *t, const MfMlpConfig *net)
+{
+	MfOptKind	kind = MfOptimizerKernel(t->optimizer);
 
 	mfk_mlp_train_defaults(o);
-	o->epochs = (int) MfGetNum(t, "epochs", 100);
-	o->batch_size = (size_t) MfGetNum(t, "batch_size", 32);
+	o->epochs = (int) t->epochs;
+	o->batch_size = (size_t) t->batch_size;
 	mfk_optim_defaults(&o->optim, kind);
-	o->optim.momentum = MfGetNum(t, "momentum", 0.9);
-	o->optim.nesterov = MfGetBool(t, "nesterov", false);
+	o->optim.momentum = t->momentum;
+	o->optim.nesterov = t->nesterov;
 	if (kind == MF_OPT_ADAMW)
-		o->optim.weight_decay = MfGetNum(t, "weight_decay", 0.0);
+		o->optim.weight_decay = t->weight_decay;
 	else
-		o->optim.l2 = MfGetNum(t, "weight_decay", 0.0);
-	o->schedule.kind = strcmp(sched, "step") == 0 ? MF_LR_STEP :
-		strcmp(sched, "cosine") == 0 ? MF_LR_COSINE : MF_LR_CONSTANT;
-	o->schedule.base_lr = MfGetNum(t, "learning_rate", 1e-3);
-	o->schedule.step_size = (int64) MfGetNum(t, "lr_step_size", 10);
-	o->schedule.gamma = MfGetNum(t, "lr_gamma", 0.1);
+		o->optim.l2 = t->weight_decay;
+	o->schedule.kind = MfLrScheduleKernel(t->lr_schedule);
+	o->schedule.base_lr = t->learning_rate;
+	o->schedule.step_size = t->lr_step_size;
+	o->schedule.gamma = t->lr_gamma;
 	o->schedule.total_steps = o->epochs;
-	o->dropout = MfGetNum(config, "dropout", 0.0);
-	o->early_stopping = MfGetBool(t, "early_stopping", true);
-	o->validation_fraction = o->early_stopping ? MfGetNum(t, "validation_fraction", 0.1) : 0.0;
-	o->patience = (int) MfGetNum(t, "patience", 10);
-	o->seed = (uint64) MfGetNum(t, "seed", 42);
+	o->dropout = net->dropout;
+	o->early_stopping = t->early_stopping;
+	o->validation_fraction = t->early_stopping ? t->validation_fraction : 0.0;
+	o->patience = (int) t->patience;
+	o->seed = (uint64) t->seed;
 }
 
 /* Labels of the training rows. */
@@ -364,7 +346,7 @@ MfAddTensor(MfArtifactWriter *w, const char *name, uint32 ndim, uint64 d0, uint6
 typedef struct MfFit
 {
 	MfDataset  *ds;
-	json_t	   *config;
+	const MfTrainArgs *args;	/* run options and typed hyperparameters */
 	const double *X;			/* training rows, n x p */
 	const size_t *idx;			/* their row numbers in ds */
 	size_t		n;
@@ -389,9 +371,9 @@ MfFitLinear(MfFit *f)
 	int			err;
 
 	mfk_linreg_defaults(&o);
-	o.alpha = MfGetNum(f->config, "alpha", 0.0);
-	o.fit_intercept = MfGetBool(f->config, "fit_intercept", true);
-	o.force_qr = strcmp(MfGetStr(f->config, "solver", "auto"), "qr") == 0;
+	o.alpha = f->args->cfg.linear.alpha;
+	o.fit_intercept = f->args->cfg.linear.fit_intercept;
+	o.force_qr = f->args->cfg.linear.solver == MF_LINEAR_SOLVER_QR;
 	err = mfk_linreg_fit(&f->env, f->X, y, f->n, p, &o, coef, b, NULL);
 	if (err != MF_KOK)
 		MfKernelError(err, "fitting the linear regression");
@@ -411,7 +393,7 @@ MfFitLogistic(MfFit *f)
 	MfLogregOpts o;
 	int			K = f->ds->n_labels;
 	size_t		p = f->ds->p;
-	const char *solver = MfGetStr(f->config, "solver", "auto");
+	const MfLogisticConfig *c = &f->args->cfg.logistic;
 	int		   *y = MfTrainLabels(f->ds, f->idx, f->n);
 	size_t		nc,
 				ni;
@@ -421,16 +403,16 @@ MfFitLogistic(MfFit *f)
 	int			err;
 
 	mfk_logreg_defaults(&o);
-	o.C = MfGetNum(f->config, "C", 1.0);
-	o.fit_intercept = MfGetBool(f->config, "fit_intercept", true);
-	o.max_iter = (int) MfGetNum(f->config, "max_iter", 100);
-	o.tol = MfGetNum(f->config, "tol", 1e-4);
+	o.C = c->C;
+	o.fit_intercept = c->fit_intercept;
+	o.max_iter = (int) c->max_iter;
+	o.tol = c->tol;
 	o.multinomial = K > 2;
 	/* auto: Newton (a p x p Hessian per pass) for small binary problems */
-	if (strcmp(solver, "auto") == 0)
+	if (c->solver == MF_LOGISTIC_SOLVER_AUTO)
 		o.solver = K == 2 && p <= MF_NEWTON_AUTO_MAX_FEATURES ? MF_LOGREG_NEWTON : MF_LOGREG_LBFGS;
 	else
-		o.solver = strcmp(solver, "newton") == 0 ? MF_LOGREG_NEWTON : MF_LOGREG_LBFGS;
+		o.solver = c->solver == MF_LOGISTIC_SOLVER_NEWTON ? MF_LOGREG_NEWTON : MF_LOGREG_LBFGS;
 	if (o.solver == MF_LOGREG_NEWTON && K > 2)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -461,8 +443,8 @@ MfFitLogistic(MfFit *f)
 static void
 MfFitMlp(MfFit *f)
 {
+	const MfMlpConfig *net = &f->args->cfg.mlp.net;
 	MfMlpTrainOpts o;
-	json_t	   *cfg = json_deep_copy(f->config);
 	MfMlp	   *mlp = &f->mlp;
 	bool		classify = f->ds->classify;
 	MfHistory	h;
@@ -472,14 +454,13 @@ MfFitMlp(MfFit *f)
 
 	if (classify)
 	{
-		json_object_set_new(cfg, "num_classes", json_integer(f->ds->n_labels));
 		json_object_set_new(f->updates, "num_classes", json_integer(f->ds->n_labels));
 		yc = MfTrainLabels(f->ds, f->idx, f->n);
 	}
 	else
 		yr = MfTrainTargets(f->ds, f->idx, f->n);
-	MfMlpFromJson(mlp, cfg, f->ds->p);
-	MfMlpTrainOptsFromJson(&o, f->config);
+	MfMlpLayout(mlp, net, f->ds->p, f->ds->n_labels);
+	MfMlpTrainOptions(&o, &f->args->cfg.mlp.training, net);
 	mlp->params = MfHugeAlloc(mul_size(mlp->n_params, sizeof(double)));
 	h = MfNewHistory(o.epochs + 1);
 	err = mfk_mlp_train(&f->env, mlp, f->X, f->n, yc, yr, &o, &h, NULL);
@@ -488,8 +469,8 @@ MfFitMlp(MfFit *f)
 	MfCheckFinite(mlp->params, mlp->n_params, "weights");
 	f->history = MfHistoryJson(&h);
 	MfAddTensor(f->w, "params", 1, mlp->n_params, 0, mlp->params);
-	json_object_set(f->shape, "hidden_layers", json_object_get(cfg, "hidden_layers"));
-	json_object_set_new(f->shape, "activation", json_string(MfGetStr(cfg, "activation", "relu")));
+	json_object_set_new(f->shape, "hidden_layers", MfMlpHiddenJson(net));
+	json_object_set_new(f->shape, "activation", json_string(mfk_act_name(mlp->cfg.activation)));
 	json_object_set_new(f->shape, "task", json_string(classify ? "classification" : "regression"));
 	json_object_set_new(f->shape, "num_classes", json_integer(f->ds->n_labels));
 	json_object_set_new(f->shape, "n_outputs", json_integer(1));
@@ -501,18 +482,18 @@ MfFitKmeans(MfFit *f)
 {
 	MfKmeansOpts o;
 	size_t		p = f->ds->p;
-	const char *init = MfGetStr(f->config, "init", "k-means++");
+	const MfKmeansConfig *c = &f->args->cfg.kmeans;
 	double	   *centers;
 	MfHistory	h;
 	MfKmeansInfo info;
 	int			err;
 
 	mfk_kmeans_defaults(&o);
-	o.k = (int) MfGetNum(f->config, "k", 8);
-	o.max_iter = (int) MfGetNum(f->config, "max_iter", 300);
-	o.tol = MfGetNum(f->config, "tol", 1e-4);
-	o.n_init = (int) MfGetNum(f->config, "n_init", 1);
-	o.init = strcmp(init, "random") == 0 ? MF_KMEANS_RANDOM : MF_KMEANS_PLUSPLUS;
+	o.k = (int) c->k;
+	o.max_iter = (int) c->max_iter;
+	o.tol = c->tol;
+	o.n_init = (int) c->n_init;
+	o.init = c->init == MF_KMEANS_INIT_RANDOM ? MF_KMEANS_RANDOM : MF_KMEANS_PLUSPLUS;
 	o.seed = f->seed;
 	if ((size_t) o.k > f->n)
 		ereport(ERROR,
@@ -528,30 +509,6 @@ MfFitKmeans(MfFit *f)
 	f->history = MfHistoryJson(&h);
 	MfAddTensor(f->w, "centers", 2, o.k, p, centers);
 	json_object_set_new(f->shape, "k", json_integer(o.k));
-}
-
-/* Check the run options that do not depend on the family. */
-static void
-MfCheckRunOptions(json_t *options, double test_size)
-{
-	const char *impute = MfGetStr(options, "impute", "mean");
-	double		maxcat = MfGetNum(options, "max_categories", 50);
-
-	if (!(test_size >= 0.0 && test_size < 1.0))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("option \"test_size\" must be at least 0 and below 1"),
-				 errdetail("Got %g.", test_size)));
-	if (strcmp(impute, "mean") != 0 && strcmp(impute, "zero") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("option \"impute\" must be \"mean\" or \"zero\""),
-				 errdetail("Got \"%s\".", impute)));
-	if (!(maxcat >= 1 && maxcat <= 100000))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("option \"max_categories\" must be between 1 and 100000"),
-				 errdetail("Got %g.", maxcat)));
 }
 
 /* The artifact bytes (tensors queued in w, metadata = schema + shapes) as bytea. */
@@ -588,13 +545,11 @@ MfFinishArtifact(MfArtifactWriter *w, MfDataset *ds, const char *family, uint32 
  * from the data (n_features, num_classes).
  */
 json_t *
-MfTrainFamily(MfDataset *ds, const char *family, json_t *config, json_t *options,
-			  bytea **artifact, json_t **config_updates)
+MfTrainFamily(MfDataset *ds, const MfTrainArgs *args, bytea **artifact, json_t **config_updates)
 {
-	uint32		fam = mf_artifact_family_from_name(family);
-	double		test_size = MfGetNum(options, "test_size", 0.2);
-	bool		stratify = MfGetBool(options, "stratify", ds->classify);
-	MfEncodeOpts eo;
+	uint32		fam = mf_artifact_family_from_name(args->family_name);
+	double		test_size = args->split.test_size;
+	bool		stratify = args->split.stratify != 0;
 	size_t	   *train,
 			   *test,
 				n_train,
@@ -609,7 +564,6 @@ MfTrainFamily(MfDataset *ds, const char *family, json_t *config, json_t *options
 				t1;
 
 	INSTR_TIME_SET_CURRENT(t0);
-	MfCheckRunOptions(options, test_size);
 	if (ds->classify && ds->n_labels < 2)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -618,21 +572,18 @@ MfTrainFamily(MfDataset *ds, const char *family, json_t *config, json_t *options
 				 errhint("A classifier needs at least two distinct target values.")));
 
 	memset(&f, 0, sizeof(f));
-	f.seed = (uint64) MfGetNum(options, "seed", 42);
+	f.seed = args->split.seed;
 	MfSplit(ds, test_size, f.seed, stratify, &train, &n_train, &test, &n_test);
 	MfPhaseEnd("split");
 	if (n_train == 0 || n_test == 0)
 		MfSplitTooSmall(ds, test_size, stratify);
-	eo.max_categories = (int) MfGetNum(options, "max_categories", 50);
-	eo.impute_zero = strcmp(MfGetStr(options, "impute", "mean"), "zero") == 0;
-	eo.standardize = MfGetBool(options, "standardize", fam != MF_ART_FAMILY_LINEAR_REGRESSION);
-	f.X = MfFitEncodeRows(ds, train, n_train, test, n_test, &eo, &X_test);
+	f.X = MfFitEncodeRows(ds, train, n_train, test, n_test, &args->encode, &X_test);
 	MfPhaseEnd("encode");
 
 	if (mf_artifact_writer_begin(&w, fam, &aa) != MF_ART_OK)
 		elog(ERROR, "could not start an artifact writer");
 	f.ds = ds;
-	f.config = config;
+	f.args = args;
 	f.idx = train;
 	f.n = n_train;
 	f.env = MfMakeEnv();
@@ -641,28 +592,25 @@ MfTrainFamily(MfDataset *ds, const char *family, json_t *config, json_t *options
 	f.updates = MfJsonObject();
 	json_object_set_new(f.updates, "n_features", json_integer(ds->p));
 	MfTrainPhase(MF_PHASE_TRAINING);
-	switch (fam)
+	switch (args->family)
 	{
-		case MF_ART_FAMILY_LINEAR_REGRESSION:
+		case MF_FAMILY_LINEAR_REGRESSION:
 			MfFitLinear(&f);
 			break;
-		case MF_ART_FAMILY_LOGISTIC_REGRESSION:
+		case MF_FAMILY_LOGISTIC_REGRESSION:
 			MfFitLogistic(&f);
 			break;
-		case MF_ART_FAMILY_MLP:
+		case MF_FAMILY_MLP:
 			MfFitMlp(&f);
 			break;
-		case MF_ART_FAMILY_KMEANS:
+		case MF_FAMILY_KMEANS:
 			MfFitKmeans(&f);
 			break;
 		default:
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("in-database training of family \"%s\" is not supported", family),
-					 errhint("Families trained here: linear_regression, logistic_regression, mlp, kmeans.")));
+			elog(ERROR, "family \"%s\" passed the checks of training arguments", args->family_name);
 	}
 	MfPhaseEnd("fit");
-	*artifact = MfFinishArtifact(&w, ds, family, fam, f.shape);
+	*artifact = MfFinishArtifact(&w, ds, args->family_name, fam, f.shape);
 	*config_updates = f.updates;
 	MfPhaseEnd("artifact");
 

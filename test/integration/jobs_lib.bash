@@ -95,3 +95,28 @@ job_overlap() {
 	                  AND b.started_at <= a.started_at AND b.finished_at > a.started_at))
 	     FROM mf.jobs a WHERE a.job_id IN ($1)"
 }
+
+# Drop the given test roles and everything they own (tests of privileges).
+drop_roles() {
+	local r
+	for r in "$@"; do
+		sql "DO \$\$ BEGIN IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$r') THEN
+		       EXECUTE 'DROP OWNED BY $r CASCADE'; EXECUTE 'DROP ROLE $r'; END IF; END \$\$" || true
+	done
+}
+
+# Run SQL as a LOGIN role; prints the result rows.
+as() { local r="$1"; shift; PGUSER="$r" q "$1"; }
+
+# Run SQL $2 as role $1, which must fail with SQLSTATE $3 (and show the text
+# $5 when given); $4 says what. The error must not contain $REFUSED_FORBID
+# when that is set (a secret).
+refused() {
+	local out
+	out="$(PGUSER="$1" PGOPTIONS='-c client_min_messages=warning' "$PG_BIN/psql" -X -q -tA -v ON_ERROR_STOP=1 \
+		-v VERBOSITY=verbose -c "$2" 2>&1)" && fail "$4: accepted (as $1): $2"
+	echo "$out" | grep -q "ERROR:  $3" || fail "$4: expected SQLSTATE $3, got: $out"
+	[ -z "${5:-}" ] || echo "$out" | grep -qF "$5" || fail "$4: expected \"$5\" in: $out"
+	[ -z "${REFUSED_FORBID:-}" ] || ! echo "$out" | grep -qF "$REFUSED_FORBID" || fail "$4: the error shows a secret: $out"
+	pass "$4 ($3)"
+}

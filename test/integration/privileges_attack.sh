@@ -10,28 +10,14 @@ ROLES="pa_bob pa_carol pa_dave pa_mallory"
 
 # Drop the test roles and what they own (also at exit).
 cleanup() {
-	local r
 	sql "SELECT mf_drop_model(name) FROM mf.models WHERE name IN ('pa_e1', 'pa_e3', 'pa_e4', 'pa_m1', 'pa_m2', 'pa_carols', 'pa_leaky')" || true
-	for r in $ROLES; do
-		sql "DO \$\$ BEGIN IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$r') THEN
-		       EXECUTE 'DROP OWNED BY $r CASCADE'; EXECUTE 'DROP ROLE $r'; END IF; END \$\$" || true
-	done
+	drop_roles $ROLES
 	sql "DROP SCHEMA IF EXISTS pa_sales CASCADE; DROP TABLE IF EXISTS public.pa_t, public.pa_sec_data;
 	     DROP FUNCTION IF EXISTS public.dba_train(text)" || true
 }
 trap cleanup EXIT
 cleanup
 
-# Run SQL as a role; prints the result rows.
-as() { local r="$1"; shift; PGUSER="$r" q "$1"; }
-# Run SQL as a role that must fail with SQLSTATE $3; $4 says what.
-refused() {
-	local out
-	out="$(PGUSER="$1" PGOPTIONS='-c client_min_messages=warning' "$PG_BIN/psql" -X -q -tA -v ON_ERROR_STOP=1 \
-		-v VERBOSITY=verbose -c "$2" 2>&1)" && fail "$4: accepted (as $1): $2"
-	echo "$out" | grep -q "ERROR:  $3" || fail "$4: expected SQLSTATE $3, got: $out"
-	pass "$4 ($3)"
-}
 # No test role may be superuser.
 no_superuser() {
 	[ "$(q "SELECT count(*) FROM pg_roles WHERE rolname IN ('pa_bob', 'pa_carol', 'pa_dave', 'pa_mallory') AND rolsuper")" = 0 ] ||

@@ -521,7 +521,7 @@ TestTyped(void)
 	MF_OK(out && mf_config_get_mlp(out, &m) && m.n_hidden == 3 && m.hidden_layers[2] == 7 &&
 		  m.activation == MF_MLP_GELU && m.num_classes == 2 && m.n_features == -1,
 		  "mf_config_get_mlp reads the struct");
-	MF_OK(out && mf_config_get_training(out, &t) && t.optimizer == MF_OPT_SGD && t.seed == 7 &&
+	MF_OK(out && mf_config_get_training(out, &t) && t.optimizer == MF_OPTIMIZER_SGD && t.seed == 7 &&
 		  t.epochs == 100, "mf_config_get_training reads the struct");
 	MF_OK(out && !mf_config_get_transformer(out, &tc), "wrong family refused");
 	MF_OK(out && mf_config_family(out) == MF_FAMILY_MLP, "mf_config_family");

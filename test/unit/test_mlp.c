@@ -32,7 +32,7 @@ static void
 make_net(MfMlp *m, size_t nin, size_t nout, int nh, const size_t *hid,
 		 MfAct act, MfTask task)
 {
-	MfMlpConfig c;
+	MfMlpShape c;
 	int			l;
 
 	memset(&c, 0, sizeof(c));

@@ -189,7 +189,7 @@ static void
 fit_mlp(TModel *t, MfTask task, MfAct act, const char *actname)
 {
 	MfEnv		env = {0};
-	MfMlpConfig cfg = {0};
+	MfMlpShape cfg = {0};
 	MfMlpTrainOpts o;
 	MfRng		rng;
 	static const char *const yn[2] = {"no", "yes"};

@@ -150,7 +150,7 @@ make_models(void)
 	MfLinregOpts lo;
 	MfLogregOpts go;
 	MfKmeansOpts ko;
-	MfMlpConfig cfg;
+	MfMlpShape cfg;
 	MfMlp		net;
 	MfRng		rng;
 	Model	   *m;

@@ -1,0 +1,295 @@
+/*
+ * metrics.c - request counters and latency histograms of a server, and
+ * their Prometheus text exposition (format 0.0.4).
+ *
+ * One series per (model, version): a count per HTTP status code, and a
+ * latency histogram with fixed buckets from 50 us to 10 s.  Requests that
+ * no model answered (health, metrics, unknown names) count under model=""
+ * and version="", so URLs cannot grow the number of series.  Exposed as
+ *   mf_serve_requests_total{model,version,code}        counter
+ *   mf_serve_errors_total{model,version,code}          counter (code >= 400)
+ *   mf_serve_request_duration_seconds{model,version}   histogram
+ * Everything is behind one mutex: a record is a hash lookup and a few
+ * increments.
+ */
+#include "serve_int.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MF_METRICS_HASH		256
+#define MF_METRICS_NB		16
+
+static const double MfLatencyBounds[MF_METRICS_NB] = {
+	0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+	0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0
+};
+
+/* The count of one status code. */
+typedef struct MfCodeCount
+{
+	int			code;
+	uint64_t	n;
+} MfCodeCount;
+
+/* Counters of one (model, version). */
+typedef struct MfSeries
+{
+	struct MfSeries *next;		/* hash chain */
+	struct MfSeries *order;		/* creation order, for the exposition */
+	char	   *model;
+	char	   *version;
+	int			n_codes;
+	MfCodeCount codes[24];
+	uint64_t	buckets[MF_METRICS_NB];	/* not cumulative */
+	uint64_t	count;
+	double		sum;
+} MfSeries;
+
+struct MfServeMetrics
+{
+	pthread_mutex_t lock;
+	MfSeries   *hash[MF_METRICS_HASH];
+	MfSeries   *first;
+	MfSeries  **last;
+};
+
+/* A new, empty set of metrics. */
+MfServeMetrics *
+mf_serve_metrics_new(void)
+{
+	MfServeMetrics *m = calloc(1, sizeof(MfServeMetrics));
+
+	if (m != NULL && pthread_mutex_init(&m->lock, NULL) != 0)
+	{
+		free(m);
+		return NULL;
+	}
+	if (m != NULL)
+		m->last = &m->first;
+	return m;
+}
+
+/* Free the metrics. */
+void
+mf_serve_metrics_free(MfServeMetrics *m)
+{
+	if (m == NULL)
+		return;
+	while (m->first != NULL)
+	{
+		MfSeries   *s = m->first;
+
+		m->first = s->order;
+		free(s->model);
+		free(s->version);
+		free(s);
+	}
+	pthread_mutex_destroy(&m->lock);
+	free(m);
+}
+
+/* The series of (model, version), created when absent (lock held). */
+static MfSeries *
+MfSeriesFor(MfServeMetrics *m, const char *model, const char *version)
+{
+	uint32_t	h = 2166136261u;
+	MfSeries   *s;
+
+	for (const char *p = model; *p; p++)
+		h = (h ^ (unsigned char) *p) * 16777619u;
+	for (const char *p = version; *p; p++)
+		h = (h ^ (unsigned char) *p) * 16777619u;
+	h %= MF_METRICS_HASH;
+	for (s = m->hash[h]; s != NULL; s = s->next)
+		if (strcmp(s->model, model) == 0 && strcmp(s->version, version) == 0)
+			return s;
+	s = calloc(1, sizeof(MfSeries));
+	if (s == NULL || (s->model = strdup(model)) == NULL || (s->version = strdup(version)) == NULL)
+	{
+		if (s != NULL)
+			free(s->model);
+		free(s);
+		return NULL;
+	}
+	s->next = m->hash[h];
+	m->hash[h] = s;
+	*m->last = s;
+	m->last = &s->order;
+	return s;
+}
+
+/* Count one answer of model/version with its latency. */
+void
+mf_serve_metrics_record(MfServeMetrics *m, const char *model, const char *version,
+						int status, double seconds)
+{
+	MfSeries   *s;
+	int			b = 0;
+
+	if (m == NULL)
+		return;
+	while (b < MF_METRICS_NB && seconds > MfLatencyBounds[b])
+		b++;
+	pthread_mutex_lock(&m->lock);
+	s = MfSeriesFor(m, model ? model : "", version ? version : "");
+	if (s != NULL)
+	{
+		int			i = 0;
+
+		while (i < s->n_codes && s->codes[i].code != status)
+			i++;
+		if (i == s->n_codes && i < (int) (sizeof(s->codes) / sizeof(s->codes[0])))
+			s->codes[s->n_codes++].code = status;
+		if (i < s->n_codes)
+			s->codes[i].n++;
+		if (b < MF_METRICS_NB)
+			s->buckets[b]++;
+		s->count++;
+		s->sum += seconds;
+	}
+	pthread_mutex_unlock(&m->lock);
+}
+
+/* A growing text buffer. */
+typedef struct MfText
+{
+	char	   *s;
+	size_t		len;
+	size_t		cap;
+	bool		failed;
+} MfText;
+
+/* Append printf output to t. */
+static void
+__attribute__((format(printf, 2, 3)))
+MfTextPrintf(MfText *t, const char *fmt,...)
+{
+	va_list		ap;
+	int			n;
+
+	if (t->failed)
+		return;
+	for (;;)
+	{
+		va_start(ap, fmt);
+		n = vsnprintf(t->s ? t->s + t->len : NULL, t->s ? t->cap - t->len : 0, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+		{
+			t->failed = true;
+			return;
+		}
+		if (t->s != NULL && t->len + (size_t) n < t->cap)
+		{
+			t->len += (size_t) n;
+			return;
+		}
+		t->cap = (t->cap + (size_t) n + 1) * 2;
+		t->s = realloc(t->s, t->cap);
+		if (t->s == NULL)
+		{
+			t->failed = true;
+			return;
+		}
+	}
+}
+
+/* A label value escaped as the text format wants (\\, \", \n). */
+static void
+MfTextLabel(MfText *t, const char *v)
+{
+	for (; *v; v++)
+	{
+		if (*v == '\\')
+			MfTextPrintf(t, "\\\\");
+		else if (*v == '"')
+			MfTextPrintf(t, "\\\"");
+		else if (*v == '\n')
+			MfTextPrintf(t, "\\n");
+		else
+			MfTextPrintf(t, "%c", *v);
+	}
+}
+
+/* model="..",version=".." of a series. */
+static void
+MfTextSeriesLabels(MfText *t, const MfSeries *s)
+{
+	MfTextPrintf(t, "model=\"");
+	MfTextLabel(t, s->model);
+	MfTextPrintf(t, "\",version=\"");
+	MfTextLabel(t, s->version);
+	MfTextPrintf(t, "\"");
+}
+
+/* The counters of every series with codes matching errors_only. */
+static void
+MfTextCounters(MfText *t, const MfServeMetrics *m, const char *name, bool errors_only)
+{
+	for (const MfSeries *s = m->first; s != NULL; s = s->order)
+		for (int i = 0; i < s->n_codes; i++)
+		{
+			if (errors_only && s->codes[i].code < 400)
+				continue;
+			MfTextPrintf(t, "%s{", name);
+			MfTextSeriesLabels(t, s);
+			MfTextPrintf(t, ",code=\"%d\"} %llu\n", s->codes[i].code,
+						 (unsigned long long) s->codes[i].n);
+		}
+}
+
+/* The histogram of every series. */
+static void
+MfTextHistograms(MfText *t, const MfServeMetrics *m)
+{
+	const char *name = "mf_serve_request_duration_seconds";
+
+	for (const MfSeries *s = m->first; s != NULL; s = s->order)
+	{
+		uint64_t	cum = 0;
+
+		for (int b = 0; b < MF_METRICS_NB; b++)
+		{
+			cum += s->buckets[b];
+			MfTextPrintf(t, "%s_bucket{", name);
+			MfTextSeriesLabels(t, s);
+			MfTextPrintf(t, ",le=\"%g\"} %llu\n", MfLatencyBounds[b], (unsigned long long) cum);
+		}
+		MfTextPrintf(t, "%s_bucket{", name);
+		MfTextSeriesLabels(t, s);
+		MfTextPrintf(t, ",le=\"+Inf\"} %llu\n%s_sum{", (unsigned long long) s->count, name);
+		MfTextSeriesLabels(t, s);
+		MfTextPrintf(t, "} %.9g\n%s_count{", s->sum, name);
+		MfTextSeriesLabels(t, s);
+		MfTextPrintf(t, "} %llu\n", (unsigned long long) s->count);
+	}
+}
+
+/* The Prometheus text of m, malloc'd (NULL when out of memory). */
+char *
+mf_serve_metrics_text(MfServeMetrics *m, size_t *len)
+{
+	MfText		t = {0};
+
+	pthread_mutex_lock(&m->lock);
+	MfTextPrintf(&t, "# HELP mf_serve_requests_total Requests answered, by model, version and status code.\n"
+				 "# TYPE mf_serve_requests_total counter\n");
+	MfTextCounters(&t, m, "mf_serve_requests_total", false);
+	MfTextPrintf(&t, "# HELP mf_serve_errors_total Requests answered with a status code of 400 or more.\n"
+				 "# TYPE mf_serve_errors_total counter\n");
+	MfTextCounters(&t, m, "mf_serve_errors_total", true);
+	MfTextPrintf(&t, "# HELP mf_serve_request_duration_seconds Time to answer a request, by model and version.\n"
+				 "# TYPE mf_serve_request_duration_seconds histogram\n");
+	MfTextHistograms(&t, m);
+	pthread_mutex_unlock(&m->lock);
+	if (t.failed)
+	{
+		free(t.s);
+		return NULL;
+	}
+	*len = t.len;
+	return t.s;
+}

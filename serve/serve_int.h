@@ -1,0 +1,261 @@
+/*
+ * serve_int.h - what the files of serve/ share among themselves: the
+ * catalog's layout, the metrics and rate-limit state, the per-request
+ * context of the protocol codecs, and small JSON and row helpers.  Not for
+ * embedders (they use serve.h).
+ */
+#ifndef MF_SERVE_INT_H
+#define MF_SERVE_INT_H
+
+#include "serve.h"
+#include "model.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+/* ------------------------------------------------------------ catalog */
+
+/* One loaded version (immutable once in a catalog). */
+typedef struct MfServeVersion
+{
+	char		semver[MF_SERVE_SEMVER_LEN];
+	int64_t		number;
+	int			n_labels;
+	char	  **labels;
+	char	   *trained_at;		/* or NULL */
+	MfTrainedModel model;
+	MfModelIO	io;				/* the description, from the model */
+} MfServeVersion;
+
+/* A bearer hash taken apart. */
+typedef struct MfServeBearer
+{
+	unsigned char salt[16];
+	unsigned char digest[32];
+} MfServeBearer;
+
+/* One served name. */
+typedef struct MfServeEntry
+{
+	char	   *name;
+	int			n_versions;
+	MfServeVersion **versions;	/* ascending number */
+	MfServePolicy policy;		/* bearer_hash not kept (see bearer) */
+	bool		has_bearer;
+	MfServeBearer bearer;
+	int			default_idx;	/* the bare name's version without a split */
+	int			split_idx[MF_SERVE_MAX_SPLIT];
+	double		split_cum[MF_SERVE_MAX_SPLIT];	/* cumulative weights */
+} MfServeEntry;
+
+struct MfServeCatalog
+{
+	atomic_int	refs;
+	int			n_entries;
+	MfServeEntry *entries;		/* ascending name */
+};
+
+/* The entry of a name, or NULL. */
+extern const MfServeEntry *mf_serve_catalog_find(const MfServeCatalog *c, const char *name);
+
+/* The version of a number, or NULL. */
+extern const MfServeVersion *mf_serve_entry_version(const MfServeEntry *e, int64_t number);
+
+/* The highest version carrying a label, or NULL. */
+extern const MfServeVersion *mf_serve_entry_label(const MfServeEntry *e, const char *label);
+
+/* The version of a semver, or NULL. */
+extern const MfServeVersion *mf_serve_entry_semver(const MfServeEntry *e, const char *semver);
+
+/* Print a lowercase message into err (may be NULL); returns false. */
+extern bool mf_serve_fail(char *err, size_t errlen, const char *fmt,...)
+			__attribute__((format(printf, 3, 4)));
+
+/* True when s is a name or label we accept (1..127 of [A-Za-z0-9_.-]). */
+extern bool mf_serve_name_ok(const char *s);
+
+/* True when s is MAJOR.MINOR.PATCH (digits, no leading zeros). */
+extern bool mf_serve_semver_ok(const char *s);
+
+/* ------------------------------------------------------------ policy */
+
+/* Parse "sha256$<salt hex>$<digest hex>" into b. */
+extern bool mf_serve_bearer_parse(const char *hash, MfServeBearer *b);
+
+/* True when token hashes to b (constant time). */
+extern bool mf_serve_bearer_verify(const MfServeBearer *b, const char *token, size_t len);
+
+typedef struct MfServeLimiter MfServeLimiter;
+
+/* A new rate limiter (NULL when out of memory). */
+extern MfServeLimiter *mf_serve_limiter_new(void);
+extern void mf_serve_limiter_free(MfServeLimiter *l);
+
+/*
+ * Take one request of client under name at rpm requests per minute at time
+ * now (seconds); false with *retry_after (seconds) when over the limit.
+ */
+extern bool mf_serve_limiter_take(MfServeLimiter *l, const char *name, const char *client,
+								  int rpm, double now, int *retry_after);
+
+/* The split's version for a uniform draw u in [0, 1). */
+extern const MfServeVersion *mf_serve_split_pick(const MfServeEntry *e, double u);
+
+/* ------------------------------------------------------------ metrics */
+
+typedef struct MfServeMetrics MfServeMetrics;
+
+extern MfServeMetrics *mf_serve_metrics_new(void);
+extern void mf_serve_metrics_free(MfServeMetrics *m);
+
+/* Count one answer of model/version ("" when none) with its latency. */
+extern void mf_serve_metrics_record(MfServeMetrics *m, const char *model, const char *version,
+									int status, double seconds);
+
+/* The Prometheus text of m, malloc'd (NULL when out of memory). */
+extern char *mf_serve_metrics_text(MfServeMetrics *m, size_t *len);
+
+/* ------------------------------------------------------------ server */
+
+struct MfServe
+{
+	MfServeOptions opt;
+	pthread_mutex_t lock;		/* guards catalog */
+	MfServeCatalog *catalog;
+	MfServeMetrics *metrics;
+	MfServeLimiter *limiter;
+	atomic_uint_fast64_t draws; /* traffic split sequence */
+};
+
+/* ------------------------------------------------------------ one call */
+
+/* What the protocol codecs share while answering one request. */
+typedef struct MfServeCall
+{
+	MfServe    *srv;
+	const MfServeCatalog *cat;
+	const MfServeRequest *req;
+	MfServeResponse *resp;
+	double		now;
+} MfServeCall;
+
+/* How a URL names the version. */
+typedef enum MfServeSelKind
+{
+	MF_SEL_DEFAULT = 0,			/* bare name: split or default */
+	MF_SEL_NUMBER,
+	MF_SEL_LABEL,
+	MF_SEL_SEMVER				/* OIP: semver, or a number in digits */
+} MfServeSelKind;
+
+/* A model named by a URL. */
+typedef struct MfServeTarget
+{
+	const char *name;
+	MfServeSelKind kind;
+	const char *sel;			/* the label, number or semver text */
+	const MfServeEntry *entry;
+	const MfServeVersion *version;
+} MfServeTarget;
+
+/*
+ * Find the entry and version of t, checking auth and the rate limit;
+ * false when an error answer was set (404, 401, 429).
+ */
+extern bool mf_serve_resolve(MfServeCall *c, MfServeTarget *t, bool count_rate);
+
+/* Set an error answer {"error": msg} with status. */
+extern void mf_serve_error(MfServeCall *c, int status, const char *fmt,...)
+			__attribute__((format(printf, 3, 4)));
+
+/* Set a JSON answer (steals o; a NULL o is out of memory: 500). */
+extern void mf_serve_json(MfServeCall *c, int status, json_t *o);
+
+/* Set an empty answer with status. */
+extern void mf_serve_empty(MfServeCall *c, int status);
+
+/* Record which version answered (X-Model-Version). */
+extern void mf_serve_answered_by(MfServeCall *c, const MfServeEntry *e, const MfServeVersion *v);
+
+/* True when the request's method is allowed (HEAD for GET); else a 405. */
+extern bool mf_serve_method_ok(MfServeCall *c, const char *allowed);
+
+/* Parse a request body as JSON within the bounds; NULL after an error answer. */
+extern json_t *mf_serve_parse_body(MfServeCall *c);
+
+/* The row limit of an entry. */
+extern int	mf_serve_max_batch(const MfServeCall *c, const MfServeEntry *e);
+
+/* A new empty JSON object (not json_object(): PostgreSQL exports that name). */
+static inline json_t *
+mf_serve_object(void)
+{
+	return json_pack("{}");
+}
+
+/* ------------------------------------------------------------ rows (rows.c) */
+
+/* Scored rows of one request. */
+typedef struct MfServeRows
+{
+	const MfServeVersion *v;
+	size_t		n;
+	double	   *X;				/* n x p, encoded, unscaled */
+	double	   *values;			/* n */
+	int		   *index;			/* n */
+	double	   *proba;			/* n x n_labels, classifiers */
+} MfServeRows;
+
+/* The JSON value of row r, column col of some input; NULL = missing. */
+typedef json_t *(*MfServeCellFn) (void *ctx, size_t r, int col);
+
+/* Allocate rows for n rows of v; false when out of memory. */
+extern bool mf_serve_rows_init(MfServeRows *rows, const MfServeVersion *v, size_t n);
+extern void mf_serve_rows_free(MfServeRows *rows);
+
+/*
+ * Encode row r from raw values given per schema column by get (numbers,
+ * booleans, texts, {"b64": ...}, null); false with msg set when refused.
+ */
+extern bool mf_serve_encode_cells(MfServeRows *rows, size_t r, MfServeCellFn get, void *ctx,
+								  char *msg, size_t msglen);
+
+/* Encode row r from a JSON object of named raw features. */
+extern bool mf_serve_encode_object(MfServeRows *rows, size_t r, json_t *obj,
+								   char *msg, size_t msglen);
+
+/*
+ * Encode row r from a JSON list: ncols raw values in schema order, or p
+ * numbers (the expanded features of mf_predict(ref, float8[])).
+ */
+extern bool mf_serve_encode_list(MfServeRows *rows, size_t r, json_t *list,
+								 char *msg, size_t msglen);
+
+/* Score every row; false with msg set when a row is refused. */
+extern bool mf_serve_rows_score(MfServeRows *rows, char *msg, size_t msglen);
+
+/* A double as JSON (17 significant digits; NULL when not finite). */
+extern json_t *mf_serve_real(double v);
+
+/* Row r's probabilities as a JSON array. */
+extern json_t *mf_serve_proba_json(const MfServeRows *rows, size_t r);
+
+/* The label of row r (classifiers), else NULL. */
+extern const char *mf_serve_label(const MfServeRows *rows, size_t r);
+
+/* True when the version is a classifier. */
+extern bool mf_serve_is_classifier(const MfServeVersion *v);
+
+/* ------------------------------------------------------------ codecs */
+
+/* Answer a /v1/... request (TensorFlow Serving REST). */
+extern void mf_serve_tfs(MfServeCall *c, const char *rest);
+
+/* Answer a /v2... request (Open Inference Protocol v2). */
+extern void mf_serve_oip(MfServeCall *c, const char *rest);
+
+/* Answer /predict and /batch_predict (the generated one-model API). */
+extern void mf_serve_generated(MfServeCall *c, bool batch);
+
+#endif							/* MF_SERVE_INT_H */
