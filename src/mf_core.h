@@ -29,6 +29,7 @@ extern text *MfJanssonToText(const json_t *value);
 
 /* source.c: huge allocations (prefaulted), a number of any numeric type */
 extern void *MfHugeAlloc(Size size);
+extern void MfPrefault(void *ptr, Size size);
 extern double MfDatumToDouble(Datum d, Oid typid);
 
 /* mf_core.c */

@@ -34,6 +34,20 @@ MfArtFree(void *ctx, void *ptr)
 		pfree(ptr);
 }
 
+/*
+ * Allocation for the scoring kernels: MfArtAlloc, a large block prefaulted
+ * (scaled rows, outputs and activations are written in full at once).
+ */
+static void *
+MfKernelAlloc(void *ctx, size_t size)
+{
+	void	   *p = MfArtAlloc(ctx, size);
+
+	if (p != NULL)
+		MfPrefault(p, size);
+	return p;
+}
+
 /* Progress of a kernel outside training: honour cancels (may longjmp). */
 static int
 MfKernelProgress(void *ctx, const MfProgress *p)
@@ -48,7 +62,7 @@ MfKernelEnv(void)
 {
 	MfEnv		env;
 
-	env.alloc.alloc = MfArtAlloc;
+	env.alloc.alloc = MfKernelAlloc;
 	env.alloc.free = MfArtFree;
 	env.alloc.ctx = NULL;
 	env.progress = MfKernelProgress;

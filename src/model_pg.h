@@ -22,7 +22,10 @@ extern void *MfArtAlloc(void *ctx, size_t size);
 /* Its free. */
 extern void MfArtFree(void *ctx, void *ptr);
 
-/* An MfEnv over palloc in the current context whose progress honours cancels. */
+/*
+ * An MfEnv over palloc in the current context (large blocks prefaulted, as
+ * MfHugeAlloc) whose progress honours cancels: scoring and evaluation.
+ */
 extern MfEnv MfKernelEnv(void);
 
 /*

@@ -70,6 +70,7 @@ MfMakeEnv(void)
 {
 	MfEnv		env = MfKernelEnv();
 
+	env.alloc.alloc = MfArtAlloc;	/* training's kernels: no prefault, as measured */
 	env.progress = MfEnvProgress;
 	return env;
 }
