@@ -8,10 +8,13 @@
 #      (MF_BENCH_BUILD=0 skips this and uses what is installed)
 #   3. recreate extension mf_ext in database mf_bench (the generated tables
 #      bench_lr*, bench_mlp* are kept between runs; MF_BENCH_REGEN=1 rebuilds)
-#   4. run bench/train_logreg.py, train_linreg.py, train_mlp.py, predict.py; each prints a
-#      one-line summary. Until mf_train exists our side reads "n/a".
+#   4. run bench/train_logreg.py, train_linreg.py, train_mlp.py, predict.py and
+#      cold_start.py (last: it restarts the cluster and times new connections in
+#      database mf_cold); each prints a one-line summary. Until mf_train exists our
+#      side reads "n/a". bench/cold_start.sh [REV] compares the cold start of
+#      another revision's build with this one's in one run.
 # Knobs: MF_BENCH_REPEATS (3), MF_BENCH_MLP_EPOCHS (5), MF_BENCH_LR_ROWS (1000000),
-# MF_BENCH_ONLY (benchmarks to run, e.g. "predict"; default all four; PyTorch is
+# MF_BENCH_ONLY (benchmarks to run, e.g. "predict"; default all five; PyTorch is
 # installed only when train_mlp runs), and predict.py's own (see its docstring).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -21,7 +24,7 @@ CLUSTER="$MF_ROOT/scripts/cluster.sh"
 BENCH_DB=mf_bench
 PY=/usr/bin/python3
 PEER_PKGS="python3-sklearn python3-psycopg2 python3-torch"
-BENCHES="${MF_BENCH_ONLY:-train_logreg train_linreg train_mlp predict}"
+BENCHES="${MF_BENCH_ONLY:-train_logreg train_linreg train_mlp predict cold_start}"
 for b in $BENCHES; do
 	[ -f "$MF_ROOT/bench/$b.py" ] || die "MF_BENCH_ONLY: no benchmark bench/$b.py"
 done

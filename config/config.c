@@ -20,10 +20,10 @@
  * "description" and "tags" when given.  "template", "architecture",
  * "global_config", "layers" and "config" do not survive normalisation.
  */
-#include <ctype.h>
 #include <string.h>
 
 #include "config_int.h"
+#include "model_ref.h"
 
 static const char *const FamilyNames[] = {
 	"linear_regression", "logistic_regression", "mlp", "kmeans", "transformer", NULL
@@ -324,18 +324,11 @@ InferFamily(MfCtx *ctx, MfView *v)
 	return fam;
 }
 
-/* True for ^[a-z][a-z0-9_]{0,62}$. */
+/* True for a model name (model_ref.c owns the rule). */
 static bool
 ValidName(const char *s)
 {
-	size_t		i;
-
-	if (!(s[0] >= 'a' && s[0] <= 'z'))
-		return false;
-	for (i = 1; s[i]; i++)
-		if (i > 62 || !((s[i] >= 'a' && s[i] <= 'z') || isdigit((unsigned char) s[i]) || s[i] == '_'))
-			return false;
-	return true;
+	return mf_model_name_valid(s, strlen(s));
 }
 
 /* True for a semantic version X.Y.Z (no leading zeros, at most 9 digits each). */

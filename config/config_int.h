@@ -57,7 +57,6 @@ typedef struct MfView
 
 /* json_util.c */
 extern int	MfEditDistance(const char *a, const char *b);
-extern const char *MfSuggest(const char *word, const char *const *candidates);
 extern int	MfFormatReal(double v, char *buf, size_t len);
 extern json_t *MfJsonCopy(const json_t *value, int depth);
 extern bool MfJsonTooDeep(const json_t *value, int depth);

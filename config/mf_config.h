@@ -88,6 +88,12 @@ extern json_t *mf_yaml_parse(const char *text, size_t len, char *err, size_t err
  */
 extern char *mf_json_canonical(const json_t *value);
 
+/*
+ * "Did you mean": the closest of the NULL-terminated candidates to a
+ * mistyped word (at most two edits, case-insensitive), or NULL.
+ */
+extern const char *MfSuggest(const char *word, const char *const *candidates);
+
 /* RFC 7386 JSON merge patch; returns a new value, inputs untouched. */
 extern json_t *mf_json_merge_patch(const json_t *target, const json_t *patch);
 

@@ -6,6 +6,13 @@
 -- or dropping a model does to its deployments, and which version an export
 -- takes with which labels.  Thin callers of C (src/deploy.c over image/): salt
 -- bytes, and the tar of a served model directory.
+-- PL/pgSQL functions of 25 lines or more, each the one owner of its rule:
+--   mf._deploy_auth: the auth option (a bearer token of RFC 6750 syntax, kept
+--     only as its salted hash)
+--   mf._deploy_traffic: the traffic split (refs of the same model, weights)
+--   mf._deploy_options: every deployment option, with every problem's path
+--   mf._deploy: recording a deployment (privilege, served name, endpoint, event)
+--   mf._undeploy: the end of a deployment (status, secret removed, event)
 --
 -- Statuses: mf_deploy records an http deployment as 'active' (the in-database
 -- HTTP server serves every live http row from its next request on);

@@ -1,12 +1,12 @@
 -- registry.sql - the registry API and who may use it.
--- Owns (PL/pgSQL): privilege checks (caller, membership, ownership), reference
--- resolution (mf._resolve), version numbering, lifecycle (stages, aliases),
--- registration and search rules, metric ranges, audit events.  Thin callers of
--- C: config validation and normalisation (config/config*.c).
+-- Owns (PL/pgSQL): privilege checks (caller, membership, ownership), version
+-- numbering, lifecycle (stages, aliases), registration and search rules, metric
+-- ranges, audit events.  Thin callers of C: config validation and normalisation
+-- (config/config*.c), reference resolution (mf._resolve: src/resolve.c over
+-- model/model_ref.c, which owns the reference grammar, its errors and the
+-- version a bare name or a stage picks; prediction resolves through it too).
 -- PL/pgSQL functions of 25 lines or more, each the one owner of its rule
 -- (catalog rows, written under the model's lock, in the caller's transaction):
---   mf._resolve: the reference grammar (name, name:1.2.0, name@stage,
---     name@alias) and its errors; prediction resolves through it too
 --   mf._add_version: a new version row: the model made on first use, one
 --     family per model, the next version number (mf._next_version), events
 --   mf._create_version: a version derived by a merge patch (the family stays;
@@ -190,67 +190,14 @@ BEGIN
 END;
 $$;
 
--- Resolve a ref ('name', 'name:1.2.0', 'name@stage', 'name@alias') to a version.
+-- Resolve a ref ('name', 'name:1.2.0', 'name@stage', 'name@alias') to a version:
+-- 22023 for a string that is not a reference, 42704 (with a did-you-mean hint)
+-- for a model, version, stage or alias that does not exist.  The one
+-- implementation, prediction's too: src/resolve.c over model/model_ref.c.
 CREATE FUNCTION mf._resolve(ref text, OUT version_id bigint, OUT model_id bigint,
 							OUT model_name text, OUT version text)
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, mf, pg_temp AS $$
-DECLARE
-	m		text[];
-	label	text;
-BEGIN
-	m := regexp_match(ref, '^([a-z][a-z0-9_]{0,62})(?:(:)([^:@]+)|(@)([a-z][a-z0-9_]{0,62}))?$');
-	IF m IS NULL THEN
-		RAISE EXCEPTION 'invalid model reference "%"', ref
-			USING ERRCODE = 'invalid_parameter_value',
-				  HINT = 'A reference is ''name'', ''name:1.2.0'', ''name@staging'' or ''name@alias''.';
-	END IF;
-	SELECT mo.model_id, mo.name INTO model_id, model_name FROM mf.models mo WHERE mo.name = m[1];
-	IF NOT FOUND THEN
-		RAISE EXCEPTION 'model "%" does not exist', m[1]
-			USING ERRCODE = 'undefined_object',
-				  HINT = 'mf_search_models() lists the registered models.';
-	END IF;
-
-	IF m[2] = ':' THEN
-		SELECT v.version_id, v.version INTO version_id, version
-		  FROM mf.model_versions v WHERE v.model_id = _resolve.model_id AND v.version = m[3];
-		IF NOT FOUND THEN
-			RAISE EXCEPTION 'version "%" of model "%" does not exist', m[3], m[1]
-				USING ERRCODE = 'undefined_object',
-					  HINT = format('SELECT version FROM mf.catalog WHERE model = %L lists its versions.', m[1]);
-		END IF;
-	ELSIF m[4] = '@' THEN
-		label := m[5];
-		IF label IN ('development', 'staging', 'production', 'archived') THEN
-			SELECT v.version_id, v.version INTO version_id, version
-			  FROM mf.model_versions v WHERE v.model_id = _resolve.model_id AND v.stage = label
-			 ORDER BY v.version_id DESC LIMIT 1;
-			IF NOT FOUND THEN
-				RAISE EXCEPTION 'model "%" has no version in stage "%"', m[1], label
-					USING ERRCODE = 'undefined_object',
-						  HINT = 'mf_set_stage() moves a version to a stage.';
-			END IF;
-		ELSE
-			SELECT v.version_id, v.version INTO version_id, version
-			  FROM mf.aliases a JOIN mf.model_versions v USING (version_id)
-			 WHERE a.model_id = _resolve.model_id AND a.alias = label;
-			IF NOT FOUND THEN
-				RAISE EXCEPTION 'model "%" has no alias "%"', m[1], label
-					USING ERRCODE = 'undefined_object',
-						  HINT = 'mf_set_alias() creates an alias; stages are development, staging, production and archived.';
-			END IF;
-		END IF;
-	ELSE
-		SELECT v.version_id, v.version INTO version_id, version
-		  FROM mf.model_versions v WHERE v.model_id = _resolve.model_id
-		 ORDER BY (v.stage = 'production') DESC, v.version_id DESC LIMIT 1;
-		IF NOT FOUND THEN
-			RAISE EXCEPTION 'model "%" has no versions', m[1] USING ERRCODE = 'undefined_object';
-		END IF;
-	END IF;
-END;
-$$;
+	AS 'MODULE_PATHNAME', 'mf_resolve'
+	LANGUAGE C STABLE;
 COMMENT ON FUNCTION mf._resolve(text) IS 'resolve a model reference to its version; 42704 when unknown';
 
 -- Append one audit event.

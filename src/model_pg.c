@@ -71,20 +71,18 @@ MfKernelEnv(void)
 }
 
 /*
- * Validate an artifact copied into an aligned buffer of the current memory
- * context: XX001 for damaged bytes, 22023/0A000 otherwise.
+ * Validate an artifact in an 8-byte aligned buffer: XX001 for damaged
+ * bytes, 22023/0A000 otherwise.
  */
-void *
-MfOpenArtifactCopy(const void *data, size_t len, MfArtifactView *view)
+void
+MfOpenArtifactBuffer(const void *buf, size_t len, MfArtifactView *view)
 {
-	void	   *buf = MfHugeAlloc(len);
 	char		err[256];
 	MfArtErr	rc;
 
-	memcpy(buf, data, len);
 	rc = mf_artifact_open(buf, len, view, err, sizeof(err));
 	if (rc == MF_ART_OK)
-		return buf;
+		return;
 	if (mf_artifact_err_is_corruption(rc))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
@@ -96,26 +94,34 @@ MfOpenArtifactCopy(const void *data, size_t len, MfArtifactView *view)
 					 ERRCODE_FEATURE_NOT_SUPPORTED : ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("the model artifact cannot be read"),
 			 errdetail("%s", err)));
-	return NULL;
+}
+
+/* Validate an artifact copied into an aligned buffer (MfOpenArtifactBuffer). */
+void *
+MfOpenArtifactCopy(const void *data, size_t len, MfArtifactView *view)
+{
+	void	   *buf = MfHugeAlloc(len);
+
+	memcpy(buf, data, len);
+	MfOpenArtifactBuffer(buf, len, view);
+	return buf;
 }
 
 /*
- * Open an artifact (copied into an aligned buffer in the current memory
- * context) and read its metadata against its tensors: XX001 naming the
- * member at fault, 0A000 for a family these loaders cannot use.  The
- * buffer and everything in *mm live in the current context.
+ * Read and check the metadata of an open artifact against its tensors:
+ * XX001 naming the member at fault, 0A000 for a family these loaders
+ * cannot use.  Everything in *mm lives in the current context.
  */
-void *
-MfOpenModelArtifact(const void *data, size_t len, MfArtifactView *view, MfModelMeta *mm)
+void
+MfReadModelMeta(const MfArtifactView *view, MfModelMeta *mm)
 {
-	void	   *buf = MfOpenArtifactCopy(data, len, view);
 	MfArtAllocator alloc = {MfArtAlloc, MfArtFree, NULL};
 	MfMetaError err;
 
 	switch (mf_model_meta_read(view, &alloc, mm, &err))
 	{
 		case MF_META_OK:
-			return buf;
+			return;
 		case MF_META_INVALID:
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_CORRUPTED),
@@ -134,28 +140,39 @@ MfOpenModelArtifact(const void *data, size_t len, MfArtifactView *view, MfModelM
 			ereport(ERROR,
 					(errcode(ERRCODE_OUT_OF_MEMORY),
 					 errmsg("out of memory"),
-					 errdetail("Reading the metadata of a %zu-byte model artifact.", len)));
+					 errdetail("Reading the metadata of a %zu-byte model artifact.", view->len)));
 			break;
 	}
-	return NULL;
 }
 
 /*
- * A trained model from artifact bytes (errors of MfOpenModelArtifact): the
- * copy of the bytes, the metadata and what the module derives from them
- * live in the current memory context.
+ * A trained model over artifact bytes in an 8-byte aligned buffer, which
+ * keeps its tensors and must live as long as the model (errors of
+ * MfOpenArtifactBuffer and MfReadModelMeta); the metadata and what the
+ * module derives from it live in the current memory context.
  */
 void
-MfOpenTrainedModel(const void *data, size_t len, MfTrainedModel *tm)
+MfOpenTrainedModelBuffer(const void *buf, size_t len, MfTrainedModel *tm)
 {
 	MfArtAllocator alloc = {MfArtAlloc, MfArtFree, NULL};
 	MfArtifactView view;
 	MfModelMeta mm;
 	MfModelError err;
 
-	MfOpenModelArtifact(data, len, &view, &mm);
+	MfOpenArtifactBuffer(buf, len, &view);
+	MfReadModelMeta(&view, &mm);
 	if (mf_trained_model_from_meta(tm, &mm, &alloc, &err) != MF_MODEL_OK)
 		MfModelRaise(&err, "opening the model");
+}
+
+/* The same over a copy of the bytes in the current memory context. */
+void
+MfOpenTrainedModel(const void *data, size_t len, MfTrainedModel *tm)
+{
+	void	   *buf = MfHugeAlloc(len);
+
+	memcpy(buf, data, len);
+	MfOpenTrainedModelBuffer(buf, len, tm);
 }
 
 /* Raise the SQL error of a status the model module returned while doing what. */

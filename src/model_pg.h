@@ -28,15 +28,15 @@ extern void MfArtFree(void *ctx, void *ptr);
  */
 extern MfEnv MfKernelEnv(void);
 
-/*
- * Validate an artifact copied into an aligned buffer of the current memory
- * context: XX001 for damaged bytes, 0A000 or 22023 otherwise.
- */
+/* Validate an artifact in an 8-byte aligned buffer: XX001 for damaged bytes, 22023/0A000 otherwise. */
+extern void MfOpenArtifactBuffer(const void *buf, size_t len, MfArtifactView *view);
+/* The same on a copy in the current memory context (returned). */
 extern void *MfOpenArtifactCopy(const void *data, size_t len, MfArtifactView *view);
-/* The same, then its metadata read and checked against its tensors. */
-extern void *MfOpenModelArtifact(const void *data, size_t len, MfArtifactView *view,
-								 MfModelMeta *mm);
-/* A trained model from artifact bytes, everything in the current context. */
+/* Read and check an open artifact's metadata (XX001 naming the member, 0A000). */
+extern void MfReadModelMeta(const MfArtifactView *view, MfModelMeta *mm);
+/* A trained model over aligned artifact bytes that outlive it (metadata in the current context). */
+extern void MfOpenTrainedModelBuffer(const void *buf, size_t len, MfTrainedModel *tm);
+/* A trained model from artifact bytes, copied: everything in the current context. */
 extern void MfOpenTrainedModel(const void *data, size_t len, MfTrainedModel *tm);
 /* Raise the SQL error of a status the model module returned while doing what. */
 extern void MfModelRaise(const MfModelError *err, const char *what) pg_attribute_noreturn();

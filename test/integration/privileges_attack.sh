@@ -94,6 +94,14 @@ pass "mf_admin (a superuser here) may drop any model"
 refused pa_mallory "SELECT * FROM mf.model_versions" 42501 "a role without grants reads no catalog"
 refused pa_mallory "SELECT mf_get_model('pa_e3')" 42501 "a role without grants gets no model"
 refused pa_mallory "SELECT mf_predict('pa_e3', ARRAY[1.0, 1.0])" 42501 "a role without grants cannot predict"
+# A mistyped reference: "did you mean" names other models only to roles that may read the catalog.
+out="$(PGUSER=pa_dave "$PG_BIN/psql" -X -q -tA -c "SELECT mf_get_model('pa_e')" 2>&1)" && fail "mf_get_model('pa_e') accepted"
+echo "$out" | grep -q 'HINT:  Did you mean "pa_e[134]"?' || fail "a reader gets no suggestion for a mistyped model: $out"
+out="$(PGUSER=pa_mallory "$PG_BIN/psql" -X -q -tA -c "SELECT mf_train('pa_e', 'SELECT 1 AS y', 'y')" 2>&1)" &&
+	fail "mf_train('pa_e') accepted as pa_mallory"
+echo "$out" | grep -q 'model "pa_e" does not exist' || fail "pa_mallory's mistyped reference: $out"
+echo "$out" | grep -q 'pa_e[134]' && fail "a role without grants is told other model names: $out"
+pass "a mistyped reference is answered with a suggestion for readers, with no other name for roles without grants"
 
 # 7. Training data is not published: raw categories only for the owner and mf_admin.
 as pa_bob "SELECT mf_create_model('{\"name\": \"pa_leaky\", \"family\": \"logistic_regression\"}');

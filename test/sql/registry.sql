@@ -58,6 +58,21 @@ SELECT mf_get_model('churn@champion');
 \echo :LAST_ERROR_SQLSTATE
 SELECT mf_get_model('Churn!');
 \echo :LAST_ERROR_SQLSTATE
+-- Did you mean: a mistyped model, version or alias, an uppercase reference; NULL.
+SELECT mf_get_model('chrun');
+\echo :LAST_ERROR_SQLSTATE
+SELECT mf_get_model('churn:1.0');
+\echo :LAST_ERROR_SQLSTATE
+SELECT mf_get_model('churn@stagin');
+\echo :LAST_ERROR_SQLSTATE
+SELECT mf_get_model('Churn@Development');
+\echo :LAST_ERROR_SQLSTATE
+SELECT mf_get_model('churn:');
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM mf._resolve(NULL);
+\echo :LAST_ERROR_SQLSTATE
+-- mf._resolve is what every registry function and prediction call.
+SELECT version, model_name FROM mf._resolve('churn@development');
 
 -- mf_get_model: everything but the weights.
 SELECT key FROM jsonb_each(mf_get_model('digits')) ORDER BY key;
