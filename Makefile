@@ -113,13 +113,14 @@ build/mf-serve: serve/mf_serve.o $(SERVE_OBJS) $(SERVING_JSON_SRCS:.c=.o) $(KERN
 	@mkdir -p build
 	$(CC) $(CFLAGS) -o $@ serve/mf_serve.o $(SERVE_OBJS) $(SERVING_JSON_SRCS:.c=.o) $(KERNEL_OBJS) $(LDFLAGS) \
 		$(SERVE_LIBS) $(CORE_LIBS) $(BLAS_LIBS)
-# The MLP row loops of predict.c need the vectorizer's dynamic cost model
-# (-O2 uses "very cheap", which leaves loops of unknown length scalar).
+# The row loops of predict.c (argument copies, encoding) need the vectorizer's
+# dynamic cost model (-O2 uses "very cheap", which leaves loops of unknown length scalar).
 src/predict.o: CFLAGS += -fvect-cost-model=dynamic
 # So do the binary logistic pass, the linear Gram sums and the encoding loops;
 # they are element-wise or sum each column in row order: same results.
 kernels/logreg.o kernels/linreg.o kernels/moments.o src/features.o src/source.o: CFLAGS += -fvect-cost-model=dynamic
-# The model module scores rows exactly as predict.c does, with the same flags.
+# So do the model module's row scorer (MLP dense rows, scaling), which every
+# prediction form calls.
 model/model.o: CFLAGS += -fvect-cost-model=dynamic
 
 install: install-core install-serve

@@ -16,6 +16,8 @@ peer    psycopg2 COPY (binary) of the rows into numpy + sklearn LinearRegression
 logit   SELECT sum(mf_predict('logit', ARRAY[...])): logistic regression (trained on
         100k rows of bench_lr_logreg), rows/s
 mlp     the same with an MLP 10-64-2 (ReLU), rows/s
+batch   mf_predict_batch of the linear, logistic and MLP models on one 100k x 10 float8[][]
+        stored in table bench_batch (built once), minus reading that array alone (detoast)
 cold    a new connection: the first mf_predict of an MLP 10-360-360-1 (~1 MB artifact)
         minus the same statement warm: everything (loading mf_core, catalog caches, the
         model; scoring rows never loads OpenBLAS), and the model alone (earlier calls
@@ -23,6 +25,8 @@ cold    a new connection: the first mf_predict of an MLP 10-360-360-1 (~1 MB art
 One backend, no parallel workers (but one array run with the default 2), JIT off;
 medians of MF_BENCH_REPEATS runs, the in-database statements run round-robin
 (cold start: medians of MF_BENCH_COLD_REPEATS new connections).
+Knobs for comparing two builds of mf_ext quickly: MF_BENCH_PREDICT_PEERS=0 skips the
+Python routes, MF_BENCH_COLD_REPEATS=0 the cold start.
 """
 import json
 import os
@@ -41,6 +45,8 @@ LOGIT = {"name": "bench_predict_logit", "family": "logistic_regression"}
 MLP = {"name": "bench_predict_mlp", "family": "mlp", "hidden_layers": [64]}
 COLD = {"name": "bench_predict_cold", "family": "mlp", "task": "regression", "hidden_layers": [360, 360]}
 COLD_REPEATS = int(os.environ.get("MF_BENCH_COLD_REPEATS", "7"))
+PEERS = os.environ.get("MF_BENCH_PREDICT_PEERS", "1") != "0"
+BATCH_ROWS = 100000
 XS = ", ".join(c.LR_FEATURES)
 
 
@@ -121,6 +127,19 @@ def cold_start(conn):
             "warm": med(b for _, b in model), "prewarm": med(a for a, _ in pre)}
 
 
+def batch(conn, refs):
+    """Median seconds of mf_predict_batch per model over bench_batch, and of the
+    same statement reading the array alone; the sums of the predictions."""
+    if not c.scalar(conn, "SELECT to_regclass('bench_batch') IS NOT NULL"):
+        c.execute(conn, f"CREATE TABLE bench_batch AS SELECT array_agg(ARRAY[{XS}] ORDER BY x1) AS x "
+                        f"FROM (SELECT {XS} FROM bench_lr LIMIT {BATCH_ROWS}) s")
+    queries = {"read": ("SELECT array_length(x, 1)::float8 FROM bench_batch", None)}
+    for name, ref in refs.items():
+        queries[name] = (f"SELECT (SELECT sum(v) FROM unnest(mf_predict_batch('{ref}', x)) v) FROM bench_batch",
+                         None)
+    return interleaved(conn, queries)
+
+
 def main():
     conn = c.connect()
     c.ensure_lr_data(conn)
@@ -159,10 +178,14 @@ def main():
     model.coef_, model.intercept_ = np.array(coef), b
     model.n_features_in_ = 10
     split = []
-    t_peer, s_peer = c.median_time(lambda: peer(conn, model, split))
-    t_peer_rows, s_peer_rows = c.median_time(lambda: peer_fetchall(conn, model))
-    fetch = sorted(s[0] for s in split)[len(split) // 2]
-    pred = sorted(s[1] for s in split)[len(split) // 2]
+    if PEERS:
+        t_peer, s_peer = c.median_time(lambda: peer(conn, model, split))
+        t_peer_rows, s_peer_rows = c.median_time(lambda: peer_fetchall(conn, model))
+        fetch = sorted(s[0] for s in split)[len(split) // 2]
+        pred = sorted(s[1] for s in split)[len(split) // 2]
+    else:
+        t_peer = t_peer_rows = fetch = pred = float("nan")
+        s_peer = s_peer_rows = s_hand
 
     # logistic regression and MLP: rows per second of the array form
     opts = {"max_rows": 100000}
@@ -173,7 +196,8 @@ def main():
     t_logit, _ = timed(conn, f"SELECT sum(mf_predict('{logit}', ARRAY[{XS}])) FROM bench_lr")
     t_logit_p, _ = timed(conn, f"SELECT sum((mf_predict_proba('{logit}', ARRAY[{XS}]))[2]) FROM bench_lr")
     t_mlp, _ = timed(conn, f"SELECT sum(mf_predict('{mlp}', ARRAY[{XS}])) FROM bench_lr")
-    cold = cold_start(conn)
+    t_batch, _ = batch(conn, {"linear": ref, "logistic": logit, "mlp": mlp})
+    cold = cold_start(conn) if COLD_REPEATS > 0 else None
 
     n = c.LR_ROWS
     ns = lambda t: (t - t_floor) / n * 1e9  # noqa: E731
@@ -193,6 +217,12 @@ def main():
     print(f"{LABEL}: logistic mf_predict {t_logit:.3f} s = {n / t_logit / 1e6:.2f} M rows/s, "
           f"mf_predict_proba {t_logit_p:.3f} s = {n / t_logit_p / 1e6:.2f} M rows/s; "
           f"MLP 10-64-2 {t_mlp:.3f} s = {n / t_mlp / 1e6:.2f} M rows/s")
+    tb = {k: v - t_batch["read"] for k, v in t_batch.items()}
+    print(f"{LABEL}: mf_predict_batch of {BATCH_ROWS // 1000}k rows (one float8[][]) minus reading the array "
+          f"({t_batch['read'] * 1e3:.1f} ms): linear {tb['linear'] * 1e3:.1f} ms, logistic {tb['logistic'] * 1e3:.1f} ms, "
+          f"MLP 10-64-2 {tb['mlp'] * 1e3:.1f} ms")
+    if cold is None:
+        return
     print(f"{LABEL}: cold start, MLP 10-360-360-1 artifact {cold['size'] / 1e6:.2f} MB: first call on a new "
           f"connection minus warm {cold['library']:.1f} ms (everything: loading mf_core, catalog caches, the "
           f"model; scoring rows needs no OpenBLAS), {cold['model']:.1f} ms (the model alone: mf_core and "

@@ -15,7 +15,9 @@
 #      database mf_cold); each prints a one-line summary. Until mf_train exists our
 #      side reads "n/a". bench/cold_start.sh [REV] compares the cold start of
 #      another revision's build with this one's in one run.
-# Knobs: MF_BENCH_REPEATS (3), MF_BENCH_MLP_EPOCHS (5), MF_BENCH_LR_ROWS (1000000).
+# Knobs: MF_BENCH_REPEATS (3), MF_BENCH_MLP_EPOCHS (5), MF_BENCH_LR_ROWS (1000000),
+# MF_BENCH_ONLY (benchmarks to run, e.g. "predict"; default all five; PyTorch is
+# installed only when train_mlp runs), and predict.py's own (see its docstring).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/../scripts/lib.sh"
@@ -24,7 +26,11 @@ CLUSTER="$MF_ROOT/scripts/cluster.sh"
 BENCH_DB=mf_bench
 PY=/usr/bin/python3
 PEER_PKGS="python3-sklearn python3-psycopg2 python3-torch python3-flask gunicorn wrk"
-BENCHES="train_logreg.py train_linreg.py train_mlp.py predict.py serve.sh cold_start.py"
+# Each benchmark by its file name; MF_BENCH_ONLY="predict.py cold_start.py" runs some only.
+BENCHES="${MF_BENCH_ONLY:-train_logreg.py train_linreg.py train_mlp.py predict.py serve.sh cold_start.py}"
+for b in $BENCHES; do
+	[ -f "$MF_ROOT/bench/$b" ] || die "MF_BENCH_ONLY: no benchmark bench/$b"
+done
 
 # Install the peers' packages that are missing (apt output in build/logs).
 install_peers() {

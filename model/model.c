@@ -13,15 +13,18 @@
  * copied or moved).  With an arena allocator (free == NULL) the chain is
  * still kept but never walked.
  *
- * Arithmetic.  The per-row scorer is written to do exactly what
- * src/predict.c does, operation by operation: scaling (x - mean) / std;
- * linear b + (s0 + s1) with two running sums over even and odd features;
- * the kernels' logistic row and k-means row; an MLP row of dense layers b
- * + x W four outputs at a time, ReLU inline, other activations and the
- * softmax through the kernels; the first maximum as the class.  Compiled
- * without -ffast-math and without FMA contraction (no -march), the results
- * are bit for bit those of the SQL functions, which the differential test
- * test/integration/model_module.sh checks.
+ * Arithmetic.  The per-row scorer, operation by operation: scaling (x -
+ * mean) / std; linear b + (s0 + s1) with two running sums over even and
+ * odd features; the kernels' logistic row and k-means row; an MLP row of
+ * dense layers b + x W four outputs at a time, ReLU inline, other
+ * activations and the softmax through the kernels; the first maximum as
+ * the class.  Compiled without -ffast-math and without FMA contraction (no
+ * -march), with the vectorizer's dynamic cost model (Makefile).  The SQL
+ * functions score through it (src/predict.c), so they agree bit for bit
+ * with a standalone program using this module, which the differential test
+ * test/integration/model_module.sh checks.  Inside this file the exported
+ * row functions call static inline ones, so mf_trained_model_score makes
+ * no further call through the symbol table.
  */
 #include "model.h"
 
@@ -353,13 +356,6 @@ mf_trained_model_column(const MfTrainedModel *m, const char *name)
 	return -1;
 }
 
-/* Set one numeric or boolean column of xraw (NULL: imputed). */
-void
-mf_model_set_number(const MfMetaColumn *col, double *xraw, double v, bool isnull)
-{
-	xraw[col->offset] = isnull ? col->impute_num : v;
-}
-
 /* Byte order of (s, len) against a category of catlen bytes. */
 static inline int
 MfModelCatCmp(const char *s, size_t len, const char *cat, size_t catlen)
@@ -404,7 +400,7 @@ mf_model_set_category(const MfMetaColumn *col, double *xraw, const char *s, size
 	}
 }
 
-/* A numeric or boolean column's number from a raw value (false: refused). */
+/* A numeric or boolean column's number from a raw value (not yet checked finite). */
 static MfModelStatus
 MfModelNumber(const MfMetaColumn *col, int i, const MfRawValue *v, double *x,
 			  MfModelError *err)
@@ -437,8 +433,6 @@ MfModelNumber(const MfMetaColumn *col, int i, const MfRawValue *v, double *x,
 		default:
 			return MfModelFail(err, MF_MODEL_BAD_VALUE, i, col->offset, 0.0, "must be a number");
 	}
-	if (!isfinite(*x))
-		return MfModelFail(err, MF_MODEL_NOT_FINITE, i, col->offset, *x, "is not finite");
 	return MF_MODEL_OK;
 }
 
@@ -457,7 +451,8 @@ mf_trained_model_encode_value(const MfTrainedModel *m, int i, const MfRawValue *
 
 		if (s != MF_MODEL_OK)
 			return s;
-		mf_model_set_number(col, xraw, x, v->kind == MF_RAW_NULL);
+		if (!mf_model_set_number(col, xraw, x, v->kind == MF_RAW_NULL))
+			return MfModelFail(err, MF_MODEL_NOT_FINITE, i, col->offset, x, "is not finite");
 		return MF_MODEL_OK;
 	}
 	if (v->kind == MF_RAW_NULL)
@@ -616,9 +611,9 @@ MfModelNotFinite(const MfTrainedModel *m, size_t j, double v, MfModelError *err)
 }
 
 /* Scale an encoded row into w->z as training did; NULL when not finite. */
-const double *
-mf_trained_model_scale(const MfTrainedModel *m, const double *x, MfModelWork *w,
-					   MfModelError *err)
+static inline const double *
+MfModelScaleRow(const MfTrainedModel *m, const double *x, MfModelWork *w,
+				MfModelError *err)
 {
 	size_t		p = m->meta.p;
 
@@ -646,6 +641,14 @@ mf_trained_model_scale(const MfTrainedModel *m, const double *x, MfModelWork *w,
 			return NULL;
 		}
 	return x;
+}
+
+/* Scale an encoded row into w->z as training did; NULL when not finite. */
+const double *
+mf_trained_model_scale(const MfTrainedModel *m, const double *x, MfModelWork *w,
+					   MfModelError *err)
+{
+	return MfModelScaleRow(m, x, w, err);
 }
 
 /* Index of the largest of K values (the first on ties, as in training). */
@@ -764,9 +767,8 @@ MfModelClassScore(const MfTrainedModel *m, MfModelWork *w, MfModelScore *out)
 }
 
 /* Score one scaled row (from mf_trained_model_scale); cannot fail. */
-void
-mf_trained_model_score_scaled(const MfTrainedModel *m, const double *z, MfModelWork *w,
-							  MfModelScore *out)
+static inline void
+MfModelScoreRow(const MfTrainedModel *m, const double *z, MfModelWork *w, MfModelScore *out)
 {
 	const MfModelMeta *mm = &m->meta;
 
@@ -797,16 +799,24 @@ mf_trained_model_score_scaled(const MfTrainedModel *m, const double *z, MfModelW
 	}
 }
 
+/* Score one scaled row (from mf_trained_model_scale); cannot fail. */
+void
+mf_trained_model_score_scaled(const MfTrainedModel *m, const double *z, MfModelWork *w,
+							  MfModelScore *out)
+{
+	MfModelScoreRow(m, z, w, out);
+}
+
 /* Scale and score one encoded row. */
 MfModelStatus
 mf_trained_model_score(const MfTrainedModel *m, const double *xraw, MfModelWork *w,
 					   MfModelScore *out, MfModelError *err)
 {
-	const double *z = mf_trained_model_scale(m, xraw, w, err);
+	const double *z = MfModelScaleRow(m, xraw, w, err);
 
 	if (z == NULL)
 		return MF_MODEL_NOT_FINITE;
-	mf_trained_model_score_scaled(m, z, w, out);
+	MfModelScoreRow(m, z, w, out);
 	return MF_MODEL_OK;
 }
 
@@ -884,28 +894,33 @@ MfModelScaleRows(const MfTrainedModel *m, const MfEnv *env, const double *X, siz
 	return Z;
 }
 
-/* Run the family's batch kernel on scaled rows Z (see score_batch). */
+/* Run the family's batch kernel on scaled rows Z (see score_batch_scaled). */
 static int
 MfModelBatchKernel(const MfTrainedModel *m, const MfEnv *env, const double *Z, size_t n,
-				   double *values, double *proba)
+				   double *values, int *indexes, double *proba)
 {
 	const MfModelMeta *mm = &m->meta;
 	size_t		n_out = (size_t) mm->n_out;
 	double	   *out;
+	int		   *lab;
 	int			e;
 
 	if (mm->family == MF_ART_FAMILY_LINEAR_REGRESSION)
+	{
+		for (size_t i = 0; indexes != NULL && i < n; i++)
+			indexes[i] = -1;
 		return mfk_linear_predict(env, Z, n, mm->p, mm->coef, mm->intercept[0], values);
+	}
 	if (mm->family == MF_ART_FAMILY_KMEANS)
 	{
-		int		   *lab = mfk_alloc_bytes(&env->alloc, n * sizeof(int));
-
+		lab = indexes ? indexes : mfk_alloc_bytes(&env->alloc, n * sizeof(int));
 		if (lab == NULL)
 			return MF_KERR_NOMEM;
 		e = mfk_kmeans_assign(env, mm->centers, mm->k, mm->p, Z, n, lab, NULL);
 		for (size_t i = 0; e == MF_KOK && i < n; i++)
 			values[i] = (double) lab[i];
-		mfk_free(&env->alloc, lab);
+		if (lab != indexes)
+			mfk_free(&env->alloc, lab);
 		return e;
 	}
 	out = proba ? proba : mfk_alloc_doubles(&env->alloc, n * n_out);
@@ -918,14 +933,36 @@ MfModelBatchKernel(const MfTrainedModel *m, const MfEnv *env, const double *Z, s
 		e = mfk_mlp_predict(env, &m->mlp, Z, n, out);
 	for (size_t i = 0; e == MF_KOK && i < n; i++)
 	{
-		int			c = mm->classify ? MfModelArgmax(out + i * n_out, (int) n_out) : 0;
+		int			c = mm->classify ? MfModelArgmax(out + i * n_out, (int) n_out) : -1;
 
 		values[i] = !mm->classify ? out[i * n_out] :
 			m->labels_numeric ? m->label_values[c] : (double) c;
+		if (indexes != NULL)
+			indexes[i] = c;
 	}
 	if (out != proba)
 		mfk_free(&env->alloc, out);
 	return e;
+}
+
+/* Score n scaled rows with the kernels' batch paths (see model.h). */
+MfModelStatus
+mf_trained_model_score_batch_scaled(const MfTrainedModel *m, const MfEnv *env, const double *Z,
+									size_t n, double *values, int *indexes, double *proba,
+									MfModelError *err)
+{
+	int			e;
+
+	if (env == NULL || (n > 0 && (Z == NULL || values == NULL)))
+		return MfModelFail(err, MF_MODEL_BAD_ARG, -1, -1, 0.0, NULL);
+	if (n == 0)
+		return MF_MODEL_OK;
+	e = MfModelBatchKernel(m, env, Z, n, values, indexes, m->meta.classify ? proba : NULL);
+	if (e == MF_KERR_NOMEM)
+		return MfModelFail(err, MF_MODEL_NOMEM, -1, -1, 0.0, NULL);
+	if (e != MF_KOK)
+		return MfModelFail(err, MF_MODEL_BAD_ARG, -1, -1, 0.0, mfk_strerror(e));
+	return MF_MODEL_OK;
 }
 
 /* Score n encoded rows with the kernels' BLAS paths, as mf_predict_batch. */
@@ -933,23 +970,22 @@ MfModelStatus
 mf_trained_model_score_batch(const MfTrainedModel *m, const MfEnv *env, const double *X,
 							 size_t n, double *values, double *proba, MfModelError *err)
 {
+	MfModelError local;
 	double	   *Z;
-	int			e;
+	MfModelStatus s;
 
 	if (env == NULL || (n > 0 && (X == NULL || values == NULL)))
 		return MfModelFail(err, MF_MODEL_BAD_ARG, -1, -1, 0.0, NULL);
 	if (n == 0)
 		return MF_MODEL_OK;
+	if (err == NULL)
+		err = &local;
 	Z = MfModelScaleRows(m, env, X, n, err);
 	if (Z == NULL)
-		return err ? err->status : MF_MODEL_NOT_FINITE;
-	e = MfModelBatchKernel(m, env, Z, n, values, m->meta.classify ? proba : NULL);
+		return err->status;
+	s = mf_trained_model_score_batch_scaled(m, env, Z, n, values, NULL, proba, err);
 	mfk_free(&env->alloc, Z);
-	if (e == MF_KERR_NOMEM)
-		return MfModelFail(err, MF_MODEL_NOMEM, -1, -1, 0.0, NULL);
-	if (e != MF_KOK)
-		return MfModelFail(err, MF_MODEL_BAD_ARG, -1, -1, 0.0, mfk_strerror(e));
-	return MF_MODEL_OK;
+	return s;
 }
 
 /* ------------------------------------------------------------ description */

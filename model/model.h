@@ -21,8 +21,8 @@
  *
  * Rows.  A row is one MfRawValue per schema column (in schema order, or by
  * name through mf_trained_model_encode_named): a number, a boolean, a text
- * or NULL.  Encoding follows prediction exactly (src/predict.c, which
- * follows training, src/features.c): numeric and boolean columns take the
+ * or NULL.  Encoding follows training (src/features.c), and the SQL
+ * functions encode with these rules: numeric and boolean columns take the
  * number (booleans 1/0; texts parsed with strtod, whole text only), NULL
  * takes the stored impute value; categorical columns are one-hot over the
  * training vocabulary by byte comparison, an unseen value gives zeros, NULL
@@ -31,16 +31,17 @@
  * (the caller's own text when it passes one, else "%.17g" / "true" /
  * "false").  NaN and infinity are refused (MF_MODEL_NOT_FINITE), as is a
  * scaled value that overflows.  Scaling ((x - mean) / std) is applied by
- * the scorer, after encoding, exactly as predict.c does.
+ * the scorer, after encoding, exactly as training scaled.
  *
- * Scoring.  A row is scored with the arithmetic of src/predict.c, in the
- * same order (two running sums for linear models, the kernels' logistic
- * and k-means rows, an MLP row of dense layers four outputs at a time and
- * no BLAS, softmax for classifiers), so the results are bit for bit those
- * of mf_predict / mf_predict_label / mf_predict_proba.  The batch scorer
- * uses the kernels' blocked BLAS paths, as mf_predict_batch does.  Scoring
- * allocates nothing: per-call buffers live in an MfModelWork, one per
- * thread; the model itself is read-only after construction.
+ * Scoring.  This is the one copy of the scoring arithmetic: every form of
+ * mf_predict / mf_predict_label / mf_predict_proba calls the row scorer
+ * (two running sums for linear models, the kernels' logistic and k-means
+ * rows, an MLP row of dense layers four outputs at a time and no BLAS,
+ * softmax for classifiers), and mf_predict_batch, mf_evaluate, promotion
+ * and training's stored metrics the batch scorer (the kernels' blocked
+ * BLAS paths, equal to the rows to rounding).  Scoring a row allocates
+ * nothing: per-call buffers live in an MfModelWork, one per thread; the
+ * model itself is read-only after construction.
  *
  * Errors.  Functions return an MfModelStatus; an MfModelError (may be NULL)
  * says where: the metadata member of a refused artifact, or the column and
@@ -49,6 +50,7 @@
 #ifndef MF_MODEL_H
 #define MF_MODEL_H
 
+#include <math.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -211,9 +213,21 @@ extern MfModelStatus mf_trained_model_encode_rows(const MfTrainedModel *m,
 												  const MfRawValue *rows,
 												  size_t n, double *X,
 												  MfModelError *err);
-/* Set one numeric or boolean column of xraw (NULL: imputed). */
-extern void mf_model_set_number(const MfMetaColumn *col, double *xraw,
-								double v, bool isnull);
+/*
+ * Set one numeric or boolean column of xraw to v, or to the stored impute
+ * value when isnull; false, setting nothing, when v is NaN or infinite.
+ * Inline: the SQL record forms call it for every column of every row.
+ */
+static inline bool
+mf_model_set_number(const MfMetaColumn *col, double *xraw, double v, bool isnull)
+{
+	if (isnull)
+		v = col->impute_num;
+	else if (!isfinite(v))
+		return false;
+	xraw[col->offset] = v;
+	return true;
+}
 /* One-hot one categorical column of xraw (NULL: imputed; unseen: zeros). */
 extern void mf_model_set_category(const MfMetaColumn *col, double *xraw,
 								  const char *s, size_t len, bool isnull);
@@ -261,6 +275,19 @@ extern MfModelStatus mf_trained_model_score_batch(const MfTrainedModel *m,
 												  const double *X, size_t n,
 												  double *values, double *proba,
 												  MfModelError *err);
+
+/*
+ * Score n rows already scaled (n x p, from mf_trained_model_scale or
+ * training's encoder) with the same batch kernels: values[n], indexes[n]
+ * (class or cluster, -1 for regression) and proba n x n_out (classifiers);
+ * each may be NULL.
+ */
+extern MfModelStatus mf_trained_model_score_batch_scaled(const MfTrainedModel *m,
+														 const MfEnv *env,
+														 const double *Z, size_t n,
+														 double *values, int *indexes,
+														 double *proba,
+														 MfModelError *err);
 
 /* ------------------------------------------------------------ description */
 

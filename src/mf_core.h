@@ -27,6 +27,11 @@ extern json_t *MfJsonbToJansson(Jsonb *jb, const char *what);
 extern Jsonb *MfJanssonToJsonb(const json_t *value);
 extern text *MfJanssonToText(const json_t *value);
 
+/* source.c: huge allocations (prefaulted), a number of any numeric type */
+extern void *MfHugeAlloc(Size size);
+extern void MfPrefault(void *ptr, Size size);
+extern double MfDatumToDouble(Datum d, Oid typid);
+
 /* mf_core.c */
 extern void MfInstallJanssonAllocator(void);
 extern MfSessionGucs *MfGucs;	/* session_gucs.c */

@@ -41,6 +41,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
+#include "model_pg.h"
 #include "predict.h"
 #include "privileges.h"
 #include "resolve.h"
@@ -167,41 +168,17 @@ MfPredResolve(text *ref, MfPredResolved *out)
 
 /* ------------------------------------------------------------ loading */
 
-/*
- * A model from checked metadata (current context = model context, where
- * mm and the tensors it points into live too).
- */
+/* The buffers of one row (current context = model context). */
 static void
-MfPredLoadMeta(MfPredModel *m, const MfModelMeta *mm)
+MfPredWorkInit(MfPredModel *m)
 {
 	MfArtAllocator alloc = {MfArtAlloc, MfArtFree, NULL};
-	MfModelError err;
 
-	m->family = mm->family;
-	m->classify = mm->classify;
-	m->n_out = mm->n_out;
-	m->ncols = mm->ncols;
-	m->cols = mm->cols;
-	m->p = mm->p;
-	m->feature_names = mm->feature_names;
-	m->standardize = mm->standardize;
-	m->center = mm->means;
-	m->scale = mm->stds;
-	m->n_labels = mm->n_labels;
-	m->labels = mm->labels;
-	m->coef = mm->coef;
-	m->intercept = mm->intercept;
-	m->multinomial = mm->multinomial;
-	m->k = mm->k;
-	m->centers = mm->centers;
-	/* the labels' values and the network come from the model module */
-	if (mf_trained_model_from_meta(&m->tm, mm, &alloc, &err) != MF_MODEL_OK)
-		elog(ERROR, "a checked artifact cannot be scored: %s", err.detail);
-	m->labels_numeric = m->tm.labels_numeric;
-	m->label_values = m->tm.label_values;
-	m->mlp = m->tm.mlp;
-	if (m->family == MF_ART_FAMILY_MLP)
-		m->scratch = palloc(sizeof(double) * Max(m->tm.scratch_len, 1));
+	if (mf_model_work_init(&m->tm, &m->work, &alloc) != MF_MODEL_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory"),
+				 errdetail("Allocating the row buffers of model \"%s\".", m->ref)));
 }
 
 /* Reset callback of a model context: unmap its huge-page artifact buffer. */
@@ -368,13 +345,9 @@ MfPredLoad(const MfPredResolved *r)
 	m->version_id = r->version_id;
 	strlcpy(m->sha256, r->sha256, sizeof(m->sha256));
 	m->ref = pstrdup(r->ref);
-	/* the tensors stay in that buffer; the checked metadata goes to the model's context */
-	MfOpenArtifactBuffer(bytes, len, &view);
-	MfReadModelMeta(&view, &mm);
-	MfPredLoadMeta(m, &mm);
-	m->xraw = palloc(sizeof(double) * m->p);
-	m->xbuf = palloc(sizeof(double) * m->p);
-	m->out = palloc(sizeof(double) * Max(m->n_out, 1));
+	/* the tensors stay in that buffer; the checked metadata and the row buffers go to the model's context */
+	MfOpenTrainedModelBuffer(bytes, len, &m->tm);
+	MfPredWorkInit(m);
 	MemoryContextSwitchTo(tmp);
 	m->mem = MemoryContextMemAllocated(cxt, true) + mapped;
 	return m;

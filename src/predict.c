@@ -14,22 +14,23 @@
  * (not even the reference when it is a Const or Param) and the cache
  * generation, then hand ARR_DATA_PTR, the plain arguments of the argument
  * forms, or a row encoded into the model's preallocated buffer to the
- * scoring code.  The record and column forms map the schema's columns to
- * attribute or argument numbers once per query.  Inputs are raw values:
- * the stored standardisation is applied here, exactly as in training
- * ((x - mean) / std).  Every row form shares one scoring path (linear
- * sums, the kernels' logistic and k-means rows, and an MLP row computed
- * here without BLAS), so the forms agree bit for bit; mf_predict_batch
- * uses the kernels' blocked BLAS paths and agrees to rounding.  The jsonb
- * form encodes and scores through the model module (kernels/model.c,
- * MfPredModel.tm), whose arithmetic is this file's, checked bit for bit by
- * test/integration/model_module.sh; the other forms still score here.
+ * model module.  The record and column forms map the schema's columns to
+ * attribute or argument numbers once per query.
+ *
+ * Everything that knows what a model computes is the model module's
+ * (model/model.c, MfPredModel.tm): imputation and one-hot encoding
+ * (mf_model_set_number, mf_model_set_category), scaling as in training,
+ * the per-row arithmetic of every family (mf_trained_model_score: no BLAS,
+ * so a connection that scores rows never loads OpenBLAS), labels and
+ * probabilities, and mf_predict_batch's blocked BLAS paths
+ * (mf_trained_model_score_batch, which agree with the rows to rounding).
+ * This file turns Datums into raw values and module statuses into SQL
+ * errors; every row form therefore agrees bit for bit with the module
+ * (test/integration/model_module.sh) and with each other.
  */
 #include "postgres.h"
 
 #include "mf_core.h"
-
-#include <math.h>
 
 #include "access/htup_details.h"
 #include "access/xact.h"
@@ -46,6 +47,7 @@
 #include "utils/memutils.h"
 #include "utils/typcache.h"
 
+#include "model_pg.h"
 #include "predict.h"
 
 /* Per call site state, in fn_extra. */
@@ -150,190 +152,48 @@ MfPredNotFinite(const MfPredModel *m, size_t j, double v)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_DATA_EXCEPTION),
-			 errmsg("feature \"%s\" is not finite", m->feature_names[j]),
+			 errmsg("feature \"%s\" is not finite", m->tm.meta.feature_names[j]),
 			 errdetail("Got %g for model \"%s\".", v, m->ref),
 			 errhint("Replace NaN and infinity by NULL to impute (record and jsonb forms).")));
 }
 
-/* The row the kernel sees: x scaled as in training, checked finite. */
-static inline const double *
-MfPredScaled(MfPredModel *m, const double *x)
-{
-	size_t		p = m->p;
-
-	if (m->standardize)
-	{
-		double	   *z = m->xbuf;
-
-		for (size_t j = 0; j < p; j++)
-		{
-			z[j] = (x[j] - m->center[j]) / m->scale[j];
-			if (unlikely(!isfinite(z[j])))
-				MfPredNotFinite(m, j, x[j]);
-		}
-		return z;
-	}
-	for (size_t j = 0; j < p; j++)
-		if (unlikely(!isfinite(x[j])))
-			MfPredNotFinite(m, j, x[j]);
-	return x;
-}
-
-/* Index of the largest of K values (the first on ties, as in training). */
-static inline int
-MfPredArgmax(const double *v, int K)
-{
-	int			best = 0;
-
-	for (int c = 1; c < K; c++)
-		if (v[c] > v[best])
-			best = c;
-	return best;
-}
-
-/* The mf_predict value of class index c. */
-static inline double
-MfPredClassValue(const MfPredModel *m, int c)
-{
-	return m->labels_numeric ? m->label_values[c] : (double) c;
-}
-
-/* z = b + x W for one row, W row-major (in x out), four outputs at a time. */
-static inline void
-MfPredDense(const double *x, size_t in, const double *W, const double *b, size_t out, double *z)
-{
-	size_t		j = 0;
-
-	for (; j + 4 <= out; j += 4)
-	{
-		double		a0 = b[j],
-					a1 = b[j + 1],
-					a2 = b[j + 2],
-					a3 = b[j + 3];
-
-		for (size_t i = 0; i < in; i++)
-		{
-			const double *w = W + i * out + j;
-
-			a0 += x[i] * w[0];
-			a1 += x[i] * w[1];
-			a2 += x[i] * w[2];
-			a3 += x[i] * w[3];
-		}
-		z[j] = a0;
-		z[j + 1] = a1;
-		z[j + 2] = a2;
-		z[j + 3] = a3;
-	}
-	for (; j < out; j++)
-	{
-		double		a = b[j];
-
-		for (size_t i = 0; i < in; i++)
-			a += x[i] * W[i * out + j];
-		z[j] = a;
-	}
-}
-
-/*
- * One MLP row without BLAS, so a connection that scores rows one at a time
- * never loads OpenBLAS (blas_loader.c): each dense layer is b + x W, as
- * mfk_dense_forward computes it with dgemm, then the hidden activation
- * (ReLU inline, without branches; others through the kernels); softmax for
- * classifiers.  Same values as the batch path up to the order of the
- * additions.
- */
+/* Raise 22023 for a JSON value that cannot feed column col. */
 static void
-MfPredMlpRow(const MfMlp *m, const double *x, double *out, double *scratch)
+MfPredBadJson(const MfMetaColumn *col, const char *why)
 {
-	const double *cur = x;
-	double	   *bufs[2] = {scratch, scratch + m->max_width};
-	int			t = 0;
-
-	for (int l = 0; l < m->n_layers; l++)
-	{
-		double	   *z = l == m->n_layers - 1 ? out : bufs[t];
-		size_t		o = m->out[l];
-
-		MfPredDense(cur, m->in[l], m->params + m->w_off[l], m->params + m->b_off[l], o, z);
-		if (l < m->n_layers - 1)
-		{
-			if (m->cfg.activation == MF_ACT_RELU)
-				for (size_t j = 0; j < o; j++)
-					z[j] = z[j] > 0.0 ? z[j] : 0.0;
-			else if (mfk_act_is_gated(m->cfg.activation))
-				mfk_glu_forward(m->cfg.activation, z, z, 1, m->act_out[l]);
-			else
-				mfk_act_forward(m->cfg.activation, z, z, o);
-		}
-		cur = z;
-		t = 1 - t;
-	}
-	if (m->cfg.task == MF_TASK_CLASSIFICATION)
-		mfk_softmax_rows(out, out, 1, m->cfg.n_outputs);
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("feature \"%s\" %s", col->name, why)));
 }
 
-/* b + w.z with two running sums (half the dependent additions of one). */
-static inline double
-MfPredLinear(const double *w, double b, size_t p, const double *z)
+/* Raise the SQL error of a row the model module refused. */
+static void
+MfPredModuleError(const MfPredModel *m, const MfModelError *err)
 {
-	double		s0 = 0.0,
-				s1 = 0.0;
-	size_t		j = 0;
-
-	for (; j + 2 <= p; j += 2)
-	{
-		s0 += w[j] * z[j];
-		s1 += w[j + 1] * z[j + 1];
-	}
-	if (j < p)
-		s0 += w[j] * z[j];
-	return b + (s0 + s1);
+	if (err->status == MF_MODEL_NOT_FINITE)
+		MfPredNotFinite(m, (size_t) err->feature, err->value);
+	if (err->status == MF_MODEL_MISSING)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("feature \"%s\" is missing from the input", m->tm.meta.cols[err->column].name),
+				 errdetail("Model \"%s\" needs every column of its feature schema; give null to impute.", m->ref)));
+	if (err->status == MF_MODEL_BAD_VALUE && err->column >= 0)
+		MfPredBadJson(&m->tm.meta.cols[err->column], err->detail);
+	MfModelRaise(err, psprintf("scoring a row of model \"%s\"", m->ref));
 }
 
 /*
- * Score one scaled row z: m->out gets the probabilities (classifiers);
- * returns the regression value, the class (label value or index) or the
- * cluster.  *cls gets the class or cluster index (may be NULL).
+ * Score one encoded, unscaled row x through the model module: scaled as in
+ * training, checked finite, then the family's arithmetic; the
+ * probabilities of a classifier are in m->work.out.
  */
-static double
-MfPredScore(MfPredModel *m, const double *z, int *cls)
+static inline void
+MfPredRow(MfPredModel *m, const double *x, MfModelScore *sc)
 {
-	int			c = 0;
-	double		v;
+	MfModelError err;
 
-	switch (m->family)
-	{
-		case MF_ART_FAMILY_LINEAR_REGRESSION:
-			return MfPredLinear(m->coef, m->intercept[0], m->p, z);
-		case MF_ART_FAMILY_LOGISTIC_REGRESSION:
-			mfk_logreg_predict_proba_row(m->coef, m->intercept, m->p, m->n_labels,
-										 m->multinomial, z, m->out);
-			c = MfPredArgmax(m->out, m->n_labels);
-			v = MfPredClassValue(m, c);
-			break;
-		case MF_ART_FAMILY_MLP:
-			MfPredMlpRow(&m->mlp, z, m->out, m->scratch);
-			if (!m->classify)
-				return m->out[0];
-			c = MfPredArgmax(m->out, m->n_labels);
-			v = MfPredClassValue(m, c);
-			break;
-		default:				/* kmeans */
-			c = mfk_kmeans_assign_row(m->centers, m->k, m->p, z, NULL);
-			v = (double) c;
-			break;
-	}
-	if (cls)
-		*cls = c;
-	return v;
-}
-
-/* Score one raw row (scaled here as in training); see MfPredScore. */
-static inline double
-MfPredRow(MfPredModel *m, const double *x, int *cls)
-{
-	return MfPredScore(m, MfPredScaled(m, x), cls);
+	if (unlikely(mf_trained_model_score(&m->tm, x, &m->work, sc, &err) != MF_MODEL_OK))
+		MfPredModuleError(m, &err);
 }
 
 /* ------------------------------------------------------------ inputs */
@@ -345,9 +205,9 @@ MfPredFeatureList(const MfPredModel *m)
 	StringInfoData buf;
 
 	initStringInfo(&buf);
-	for (size_t j = 0; j < m->p && j < 20; j++)
-		appendStringInfo(&buf, "%s%s", j ? ", " : "", m->feature_names[j]);
-	if (m->p > 20)
+	for (size_t j = 0; j < m->tm.meta.p && j < 20; j++)
+		appendStringInfo(&buf, "%s%s", j ? ", " : "", m->tm.meta.feature_names[j]);
+	if (m->tm.meta.p > 20)
 		appendStringInfoString(&buf, ", ...");
 	return buf.data;
 }
@@ -360,11 +220,11 @@ MfPredBadLength(const MfPredModel *m, int ndim, int n)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("model \"%s\" expects a one-dimensional array of %zu features, got a %d-dimensional array",
-						m->ref, m->p, ndim),
+						m->ref, m->tm.meta.p, ndim),
 				 errhint("mf_predict_batch() scores a two-dimensional array of rows.")));
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("model \"%s\" expects %zu features, got %d", m->ref, m->p, n),
+			 errmsg("model \"%s\" expects %zu features, got %d", m->ref, m->tm.meta.p, n),
 			 errdetail("Expected, in order: %s.", MfPredFeatureList(m)),
 			 errhint("Pass the raw (unscaled) expanded features in the order of feature_schema -> 'features'.")));
 }
@@ -385,61 +245,11 @@ MfPredArrayArg(const MfPredModel *m, ArrayType *a)
 {
 	if (unlikely(ARR_ELEMTYPE(a) != FLOAT8OID))
 		elog(ERROR, "features must be float8[]");
-	if (unlikely(ARR_NDIM(a) != 1 || (size_t) ARR_DIMS(a)[0] != m->p))
+	if (unlikely(ARR_NDIM(a) != 1 || (size_t) ARR_DIMS(a)[0] != m->tm.meta.p))
 		MfPredBadLength(m, ARR_NDIM(a), ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a)));
 	if (unlikely(ARR_HASNULL(a)))
 		MfPredNullFeature();
 	return (const double *) ARR_DATA_PTR(a);
-}
-
-/* Set a numeric or boolean column of the raw row (NULL: imputed). */
-static inline void
-MfPredSetNumber(const MfPredColumn *col, double *row, double v, bool isnull)
-{
-	row[col->offset] = isnull ? col->impute_num : v;
-}
-
-/* Byte order of (s, len) against a NUL-terminated category. */
-static inline int
-MfPredCatCmp(const char *s, int len, const char *cat, int catlen)
-{
-	int			r = memcmp(s, cat, Min(len, catlen));
-
-	if (r != 0)
-		return r;
-	return len < catlen ? -1 : (len > catlen ? 1 : 0);
-}
-
-/* One-hot encode a categorical column (NULL: imputed; unseen: zeros). */
-static void
-MfPredSetCategory(const MfPredColumn *col, double *row, const char *s, int len, bool isnull)
-{
-	int			lo = 0,
-				hi = col->n_cats - 1;
-
-	memset(row + col->offset, 0, sizeof(double) * col->n_cats);
-	if (isnull)
-	{
-		if (col->impute_str == NULL)
-			return;
-		s = col->impute_str;
-		len = (int) strlen(s);
-	}
-	while (lo <= hi)
-	{
-		int			mid = (lo + hi) / 2;
-		int			r = MfPredCatCmp(s, len, col->cats[mid], col->cat_lens[mid]);
-
-		if (r == 0)
-		{
-			row[col->offset + mid] = 1.0;
-			return;
-		}
-		if (r < 0)
-			hi = mid - 1;
-		else
-			lo = mid + 1;
-	}
 }
 
 /* True for the types read as numbers. */
@@ -459,12 +269,12 @@ MfPredMapNames(MfPredCall *c, MfPredModel *m, int n, char **names, const Oid *ty
 {
 	MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(c));
 
-	c->attnos = palloc(sizeof(int) * Max(m->ncols, 1));
-	c->typids = palloc(sizeof(Oid) * Max(m->ncols, 1));
-	c->outfns = palloc0(sizeof(FmgrInfo) * Max(m->ncols, 1));
-	for (int i = 0; i < m->ncols; i++)
+	c->attnos = palloc(sizeof(int) * Max(m->tm.meta.ncols, 1));
+	c->typids = palloc(sizeof(Oid) * Max(m->tm.meta.ncols, 1));
+	c->outfns = palloc0(sizeof(FmgrInfo) * Max(m->tm.meta.ncols, 1));
+	for (int i = 0; i < m->tm.meta.ncols; i++)
 	{
-		MfPredColumn *col = &m->cols[i];
+		const MfMetaColumn *col = &m->tm.meta.cols[i];
 		int			a;
 
 		for (a = 0; a < n; a++)
@@ -525,39 +335,41 @@ MfPredMapColumns(MfPredCall *c, MfPredModel *m, Oid tup_type, int32 tup_typmod)
 	c->tup_typmod = tup_typmod;
 }
 
-/* Encode the value of schema column i into row (NULL: imputed). */
+/*
+ * Encode the value of schema column i into row (NULL: imputed) with the
+ * model module's rules; only the Datum's conversion is done here.
+ */
 static inline void
 MfPredEncodeColumn(const MfPredCall *c, const MfPredModel *m, int i, Datum d, bool isnull,
 				   double *row)
 {
-	const MfPredColumn *col = &m->cols[i];
+	const MfMetaColumn *col = &m->tm.meta.cols[i];
 
 	if (col->kind != MF_COL_CATEGORICAL)
 	{
 		double		v = isnull ? 0.0 : likely(c->typids[i] == FLOAT8OID) ?
 			DatumGetFloat8(d) : MfDatumToDouble(d, c->typids[i]);
 
-		if (unlikely(!isnull && !isfinite(v)))
+		if (unlikely(!mf_model_set_number(col, row, v, isnull)))
 			MfPredNotFinite(m, col->offset, v);
-		MfPredSetNumber(col, row, v, isnull);
 	}
 	else if (isnull)
-		MfPredSetCategory(col, row, NULL, 0, true);
+		mf_model_set_category(col, row, NULL, 0, true);
 	else if (c->outfns[i].fn_oid == InvalidOid)
 	{
 		text	   *t = DatumGetTextPP(d);
 
-		MfPredSetCategory(col, row, VARDATA_ANY(t), (int) VARSIZE_ANY_EXHDR(t), false);
+		mf_model_set_category(col, row, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), false);
 	}
 	else
 	{
 		char	   *s = OutputFunctionCall((FmgrInfo *) &c->outfns[i], d);
 
-		MfPredSetCategory(col, row, s, (int) strlen(s), false);
+		mf_model_set_category(col, row, s, strlen(s), false);
 	}
 }
 
-/* Encode a record into m->xraw with the model's schema. */
+/* Encode a record into m->work.xraw with the model's schema. */
 static const double *
 MfPredRecordArg(FunctionCallInfo fcinfo, MfPredModel *m, HeapTupleHeader th)
 {
@@ -565,7 +377,7 @@ MfPredRecordArg(FunctionCallInfo fcinfo, MfPredModel *m, HeapTupleHeader th)
 	Oid			tup_type = HeapTupleHeaderGetTypeId(th);
 	int32		tup_typmod = HeapTupleHeaderGetTypMod(th);
 	HeapTupleData tuple;
-	double	   *row = m->xraw;
+	double	   *row = m->work.xraw;
 
 	if (c->tup_type != tup_type || c->tup_typmod != tup_typmod ||
 		c->map_version != m->version_id || c->attnos == NULL)
@@ -575,7 +387,7 @@ MfPredRecordArg(FunctionCallInfo fcinfo, MfPredModel *m, HeapTupleHeader th)
 	tuple.t_tableOid = InvalidOid;
 	tuple.t_data = th;
 	heap_deform_tuple(&tuple, c->tupdesc, c->values, c->nulls);
-	for (int i = 0; i < m->ncols; i++)
+	for (int i = 0; i < m->tm.meta.ncols; i++)
 	{
 		int			a = c->attnos[i];
 
@@ -584,41 +396,7 @@ MfPredRecordArg(FunctionCallInfo fcinfo, MfPredModel *m, HeapTupleHeader th)
 	return row;
 }
 
-/* Raise 22023 for a JSON value that cannot feed column col. */
-static void
-MfPredBadJson(const MfPredColumn *col, const char *why)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("feature \"%s\" %s", col->name, why)));
-}
-
-/* The model module's work buffers over the model's preallocated ones. */
-static inline MfModelWork
-MfPredWork(MfPredModel *m)
-{
-	MfModelWork w = {m->xraw, m->xbuf, m->out, m->scratch};
-
-	return w;
-}
-
-/* Raise the SQL error of a row the model module refused. */
-static void
-MfPredModuleError(const MfPredModel *m, const MfModelError *err)
-{
-	if (err->status == MF_MODEL_NOT_FINITE)
-		MfPredNotFinite(m, (size_t) err->feature, err->value);
-	if (err->status == MF_MODEL_MISSING)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_COLUMN),
-				 errmsg("feature \"%s\" is missing from the input", m->cols[err->column].name),
-				 errdetail("Model \"%s\" needs every column of its feature schema; give null to impute.", m->ref)));
-	if (err->status == MF_MODEL_BAD_VALUE && err->column >= 0)
-		MfPredBadJson(&m->cols[err->column], err->detail);
-	elog(ERROR, "model \"%s\" could not score a row: %s", m->ref, err->detail);
-}
-
-/* Encode one JSON object of named features into m->xraw (model module). */
+/* Encode one JSON object of named features into m->work.xraw (model module). */
 static const double *
 MfPredJsonArg(MfPredModel *m, json_t *obj)
 {
@@ -630,9 +408,9 @@ MfPredJsonArg(MfPredModel *m, json_t *obj)
 				 errmsg("input must be a JSON object of named features or an array of them"),
 				 errdetail("Got a JSON %s.", json_is_array(obj) ? "array" :
 						   json_is_string(obj) ? "string" : json_is_number(obj) ? "number" : "scalar")));
-	if (mf_trained_model_encode_json(&m->tm, obj, m->xraw, &err) != MF_MODEL_OK)
+	if (mf_trained_model_encode_json(&m->tm, obj, m->work.xraw, &err) != MF_MODEL_OK)
 		MfPredModuleError(m, &err);
-	return m->xraw;
+	return m->work.xraw;
 }
 
 /* ------------------------------------------------------------ results */
@@ -641,114 +419,36 @@ MfPredJsonArg(MfPredModel *m, json_t *obj)
 static void
 MfPredRequireClassifier(const MfPredModel *m, const char *fn)
 {
-	if (!m->classify)
+	if (!m->tm.meta.classify)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("%s needs a classifier, but model \"%s\" is a %s model",
-						fn, m->ref, mf_artifact_family_name(m->family)),
+						fn, m->ref, mf_artifact_family_name(m->tm.meta.family)),
 				 errhint("Use mf_predict() for regression values and cluster numbers.")));
 }
 
-/* The label text of a prediction (value or cluster number otherwise). */
+/* The label text of a score (the value or cluster number without labels). */
 static text *
-MfPredLabelText(const MfPredModel *m, double v, int cls)
+MfPredLabelText(const MfModelScore *sc)
 {
-	if (m->classify)
-		return cstring_to_text(m->labels[cls]);
-	return cstring_to_text(float8out_internal(v));
+	if (sc->label != NULL)
+		return cstring_to_text(sc->label);
+	return cstring_to_text(float8out_internal(sc->value));
 }
 
-/* The probabilities of the last scored row as float8[]. */
+/* The probabilities of a score as float8[]. */
 static ArrayType *
-MfPredProbaArray(const MfPredModel *m)
+MfPredProbaArray(const MfPredModel *m, const MfModelScore *sc)
 {
-	Datum	   *d = palloc(sizeof(Datum) * m->n_labels);
+	int			K = m->tm.meta.n_labels;
+	Datum	   *d = palloc(sizeof(Datum) * K);
 
-	for (int k = 0; k < m->n_labels; k++)
-		d[k] = Float8GetDatum(m->out[k]);
-	return construct_array(d, m->n_labels, FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+	for (int k = 0; k < K; k++)
+		d[k] = Float8GetDatum(sc->proba[k]);
+	return construct_array(d, K, FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
 }
 
-/* ------------------------------------------------------------ SQL: array and record */
-
-PG_FUNCTION_INFO_V1(mf_predict);
-PG_FUNCTION_INFO_V1(mf_predict_record);
-PG_FUNCTION_INFO_V1(mf_predict_label);
-PG_FUNCTION_INFO_V1(mf_predict_label_record);
-PG_FUNCTION_INFO_V1(mf_predict_proba);
-PG_FUNCTION_INFO_V1(mf_predict_proba_record);
-
-/* mf_predict(ref, float8[]): value, class or cluster. */
-Datum
-mf_predict(PG_FUNCTION_ARGS)
-{
-	MfPredModel *m = MfPredModelFor(fcinfo);
-	const double *x = MfPredArrayArg(m, PG_GETARG_ARRAYTYPE_P(1));
-
-	PG_RETURN_FLOAT8(MfPredRow(m, x, NULL));
-}
-
-/* mf_predict(ref, record): features by column name. */
-Datum
-mf_predict_record(PG_FUNCTION_ARGS)
-{
-	MfPredModel *m = MfPredModelFor(fcinfo);
-	const double *x = MfPredRecordArg(fcinfo, m, PG_GETARG_HEAPTUPLEHEADER(1));
-
-	PG_RETURN_FLOAT8(MfPredRow(m, x, NULL));
-}
-
-/* mf_predict_label(ref, float8[]): the label text. */
-Datum
-mf_predict_label(PG_FUNCTION_ARGS)
-{
-	MfPredModel *m = MfPredModelFor(fcinfo);
-	const double *x = MfPredArrayArg(m, PG_GETARG_ARRAYTYPE_P(1));
-	int			cls = 0;
-	double		v = MfPredRow(m, x, &cls);
-
-	PG_RETURN_TEXT_P(MfPredLabelText(m, v, cls));
-}
-
-/* mf_predict_label(ref, record). */
-Datum
-mf_predict_label_record(PG_FUNCTION_ARGS)
-{
-	MfPredModel *m = MfPredModelFor(fcinfo);
-	const double *x = MfPredRecordArg(fcinfo, m, PG_GETARG_HEAPTUPLEHEADER(1));
-	int			cls = 0;
-	double		v = MfPredRow(m, x, &cls);
-
-	PG_RETURN_TEXT_P(MfPredLabelText(m, v, cls));
-}
-
-/* mf_predict_proba(ref, float8[]): class probabilities in label order. */
-Datum
-mf_predict_proba(PG_FUNCTION_ARGS)
-{
-	MfPredModel *m = MfPredModelFor(fcinfo);
-	const double *x;
-
-	MfPredRequireClassifier(m, "mf_predict_proba()");
-	x = MfPredArrayArg(m, PG_GETARG_ARRAYTYPE_P(1));
-	MfPredRow(m, x, NULL);
-	PG_RETURN_ARRAYTYPE_P(MfPredProbaArray(m));
-}
-
-/* mf_predict_proba(ref, record). */
-Datum
-mf_predict_proba_record(PG_FUNCTION_ARGS)
-{
-	MfPredModel *m = MfPredModelFor(fcinfo);
-	const double *x;
-
-	MfPredRequireClassifier(m, "mf_predict_proba()");
-	x = MfPredRecordArg(fcinfo, m, PG_GETARG_HEAPTUPLEHEADER(1));
-	MfPredRow(m, x, NULL);
-	PG_RETURN_ARRAYTYPE_P(MfPredProbaArray(m));
-}
-
-/* ------------------------------------------------------------ SQL: argument forms */
+/* ------------------------------------------------------------ inputs of the argument forms */
 
 /*
  * The planner support function (predict_support.c) rewrites
@@ -775,30 +475,26 @@ MfPredCheckFloatArgs(FunctionCallInfo fcinfo, int first)
 	c->args_checked = true;
 }
 
-/* The features passed as arguments from first on, scaled as in training. */
+/* The features passed as arguments from first on, copied into m->work.xraw. */
 static inline const double *
 MfPredArgsArg(FunctionCallInfo fcinfo, MfPredModel *m, int first)
 {
 	MfPredCall *c = (MfPredCall *) fcinfo->flinfo->fn_extra;
 	const NullableDatum *args = fcinfo->args + first;
 	int			n = PG_NARGS() - first;
-	double	   *z = m->xbuf;
+	double	   *x = m->work.xraw;
 
 	if (unlikely(!c->args_checked))
 		MfPredCheckFloatArgs(fcinfo, first);
-	if (unlikely((size_t) n != m->p))
+	if (unlikely((size_t) n != m->tm.meta.p))
 		MfPredBadLength(m, 1, n);
 	for (int j = 0; j < n; j++)
 	{
-		double		x = DatumGetFloat8(args[j].value);
-
 		if (unlikely(args[j].isnull))
 			MfPredNullFeature();
-		z[j] = m->standardize ? (x - m->center[j]) / m->scale[j] : x;
-		if (unlikely(!isfinite(z[j])))
-			MfPredNotFinite(m, j, x);
+		x[j] = DatumGetFloat8(args[j].value);
 	}
-	return z;
+	return x;
 }
 
 /* Map the model's columns to the named arguments (once per query). */
@@ -824,16 +520,16 @@ MfPredMapArgs(FunctionCallInfo fcinfo, MfPredCall *c, MfPredModel *m, ArrayType 
 	MfPredMapNames(c, m, n, cnames, typids);
 }
 
-/* Encode the column arguments (ref, names, c1, ..., cn) into m->xraw. */
+/* Encode the column arguments (ref, names, c1, ..., cn) into m->work.xraw. */
 static inline const double *
 MfPredColsArg(FunctionCallInfo fcinfo, MfPredModel *m)
 {
 	MfPredCall *c = (MfPredCall *) fcinfo->flinfo->fn_extra;
-	double	   *row = m->xraw;
+	double	   *row = m->work.xraw;
 
 	if (unlikely(c->attnos == NULL || c->map_version != m->version_id))
 		MfPredMapArgs(fcinfo, c, m, PG_GETARG_ARRAYTYPE_P(1));
-	for (int i = 0; i < m->ncols; i++)
+	for (int i = 0; i < m->tm.meta.ncols; i++)
 	{
 		NullableDatum *a = &fcinfo->args[2 + c->attnos[i]];
 
@@ -842,7 +538,7 @@ MfPredColsArg(FunctionCallInfo fcinfo, MfPredModel *m)
 	return row;
 }
 
-/* What an argument form returns. */
+/* What a per-row form returns. */
 typedef enum MfPredWhat
 {
 	MF_PRED_VALUE,
@@ -850,78 +546,71 @@ typedef enum MfPredWhat
 	MF_PRED_PROBA
 } MfPredWhat;
 
-/* One argument form: features as plain values (cols: named columns). */
-static Datum
-MfPredArgsForm(FunctionCallInfo fcinfo, bool cols, MfPredWhat what)
+/* Where a per-row form takes its features from. */
+typedef enum MfPredInput
+{
+	MF_IN_ARRAY,				/* float8[] */
+	MF_IN_RECORD,				/* a row value, columns by name */
+	MF_IN_ARGS,					/* mf._predict_args: float8 arguments */
+	MF_IN_COLS					/* mf._predict_cols: named column arguments */
+} MfPredInput;
+
+/*
+ * One per-row form (inlined into each SQL function with constant in and
+ * what): the model, the row encoded from its input, the module's score.
+ */
+static pg_attribute_always_inline Datum
+MfPredForm(FunctionCallInfo fcinfo, MfPredInput in, MfPredWhat what)
 {
 	MfPredModel *m;
-	int			cls = 0;
-	double		v;
+	const double *x;
+	MfModelScore sc;
 
-	if (unlikely(PG_ARGISNULL(0)))
+	/* the internal forms are not strict (their VARIADIC "any" cannot be) */
+	if ((in == MF_IN_ARGS || in == MF_IN_COLS) && unlikely(PG_ARGISNULL(0)))
 		PG_RETURN_NULL();
 	m = MfPredModelFor(fcinfo);
 	if (what == MF_PRED_PROBA)
 		MfPredRequireClassifier(m, "mf_predict_proba()");
-	if (cols)
-		v = MfPredRow(m, MfPredColsArg(fcinfo, m), &cls);
+	if (in == MF_IN_ARRAY)
+		x = MfPredArrayArg(m, PG_GETARG_ARRAYTYPE_P(1));
+	else if (in == MF_IN_RECORD)
+		x = MfPredRecordArg(fcinfo, m, PG_GETARG_HEAPTUPLEHEADER(1));
+	else if (in == MF_IN_ARGS)
+		x = MfPredArgsArg(fcinfo, m, 1);
 	else
-		v = MfPredScore(m, MfPredArgsArg(fcinfo, m, 1), &cls);
+		x = MfPredColsArg(fcinfo, m);
+	MfPredRow(m, x, &sc);
 	if (what == MF_PRED_VALUE)
-		PG_RETURN_FLOAT8(v);
+		PG_RETURN_FLOAT8(sc.value);
 	if (what == MF_PRED_LABEL)
-		PG_RETURN_TEXT_P(MfPredLabelText(m, v, cls));
-	PG_RETURN_ARRAYTYPE_P(MfPredProbaArray(m));
+		PG_RETURN_TEXT_P(MfPredLabelText(&sc));
+	PG_RETURN_ARRAYTYPE_P(MfPredProbaArray(m, &sc));
 }
 
-PG_FUNCTION_INFO_V1(mf_predict_args);
-PG_FUNCTION_INFO_V1(mf_predict_label_args);
-PG_FUNCTION_INFO_V1(mf_predict_proba_args);
-PG_FUNCTION_INFO_V1(mf_predict_cols);
-PG_FUNCTION_INFO_V1(mf_predict_label_cols);
-PG_FUNCTION_INFO_V1(mf_predict_proba_cols);
+/* ------------------------------------------------------------ SQL: per-row forms */
 
-/* mf._predict_args(ref, x1, ..., xp): mf_predict(ref, ARRAY[x1, ..., xp]). */
-Datum
-mf_predict_args(PG_FUNCTION_ARGS)
-{
-	return MfPredArgsForm(fcinfo, false, MF_PRED_VALUE);
-}
+/*
+ * The per-row SQL functions, each a call of MfPredForm: for every input,
+ * mf_predict<suffix> (value, class or cluster), mf_predict_label<suffix>
+ * (the label text) and mf_predict_proba<suffix> (class probabilities).
+ */
+#define MF_PRED_FUNCTION(name, in, what) \
+	PG_FUNCTION_INFO_V1(name); \
+	Datum name(PG_FUNCTION_ARGS) { return MfPredForm(fcinfo, in, what); }
+#define MF_PRED_FUNCTIONS(suffix, in) \
+	MF_PRED_FUNCTION(mf_predict##suffix, in, MF_PRED_VALUE) \
+	MF_PRED_FUNCTION(mf_predict_label##suffix, in, MF_PRED_LABEL) \
+	MF_PRED_FUNCTION(mf_predict_proba##suffix, in, MF_PRED_PROBA)
 
-/* mf._predict_label_args(ref, x1, ..., xp). */
-Datum
-mf_predict_label_args(PG_FUNCTION_ARGS)
-{
-	return MfPredArgsForm(fcinfo, false, MF_PRED_LABEL);
-}
-
-/* mf._predict_proba_args(ref, x1, ..., xp). */
-Datum
-mf_predict_proba_args(PG_FUNCTION_ARGS)
-{
-	return MfPredArgsForm(fcinfo, false, MF_PRED_PROBA);
-}
-
-/* mf._predict_cols(ref, names, c1, ..., cn): mf_predict(ref, row). */
-Datum
-mf_predict_cols(PG_FUNCTION_ARGS)
-{
-	return MfPredArgsForm(fcinfo, true, MF_PRED_VALUE);
-}
-
-/* mf._predict_label_cols(ref, names, c1, ..., cn). */
-Datum
-mf_predict_label_cols(PG_FUNCTION_ARGS)
-{
-	return MfPredArgsForm(fcinfo, true, MF_PRED_LABEL);
-}
-
-/* mf._predict_proba_cols(ref, names, c1, ..., cn). */
-Datum
-mf_predict_proba_cols(PG_FUNCTION_ARGS)
-{
-	return MfPredArgsForm(fcinfo, true, MF_PRED_PROBA);
-}
+/* mf_predict(ref, float8[]), mf_predict_label(ref, float8[]), mf_predict_proba(ref, float8[]) */
+MF_PRED_FUNCTIONS(, MF_IN_ARRAY)
+/* mf_predict_record, mf_predict_label_record, mf_predict_proba_record: (ref, record) */
+MF_PRED_FUNCTIONS(_record, MF_IN_RECORD)
+/* mf_predict_args, ...: mf._predict_args(ref, x1, ..., xp) = mf_predict(ref, ARRAY[x1, ..., xp]) */
+MF_PRED_FUNCTIONS(_args, MF_IN_ARGS)
+/* mf_predict_cols, ...: mf._predict_cols(ref, names, c1, ..., cn) = mf_predict(ref, row) */
+MF_PRED_FUNCTIONS(_cols, MF_IN_COLS)
 
 /* ------------------------------------------------------------ SQL: jsonb */
 
@@ -930,23 +619,20 @@ static json_t *
 MfPredJsonResult(MfPredModel *m, const double *x)
 {
 	json_t	   *o = json_pack("{}");
-	MfModelWork w = MfPredWork(m);
 	MfModelScore sc;
-	MfModelError err;
 
-	if (mf_trained_model_score(&m->tm, x, &w, &sc, &err) != MF_MODEL_OK)
-		MfPredModuleError(m, &err);
+	MfPredRow(m, x, &sc);
 	json_object_set_new(o, "prediction", json_real(sc.value));
 	if (sc.label != NULL)
 	{
 		json_t	   *pr = json_pack("{}");
 
 		json_object_set_new(o, "label", json_string(sc.label));
-		for (int k = 0; k < m->n_labels; k++)
-			json_object_set_new(pr, m->labels[k], json_real(sc.proba[k]));
+		for (int k = 0; k < m->tm.meta.n_labels; k++)
+			json_object_set_new(pr, m->tm.meta.labels[k], json_real(sc.proba[k]));
 		json_object_set_new(o, "probabilities", pr);
 	}
-	else if (m->family == MF_ART_FAMILY_KMEANS)
+	else if (m->tm.meta.family == MF_ART_FAMILY_KMEANS)
 		json_object_set_new(o, "cluster", json_integer(sc.index));
 	return o;
 }
@@ -977,28 +663,23 @@ mf_predict_jsonb(PG_FUNCTION_ARGS)
 
 /* ------------------------------------------------------------ SQL: batch */
 
-/* Raise for a kernel failure in batch scoring. */
-static inline void
-MfPredCheck(int err)
-{
-	if (unlikely(err != MF_KOK))
-		MfKernelError(err, "predicting");
-}
-
 PG_FUNCTION_INFO_V1(mf_predict_batch);
 
-/* mf_predict_batch(ref, float8[][]): n rows scored with one matrix product. */
+/*
+ * mf_predict_batch(ref, float8[][]): n rows scored by the model module's
+ * batch scorer (one matrix product per layer).
+ */
 Datum
 mf_predict_batch(PG_FUNCTION_ARGS)
 {
 	MfPredModel *m = MfPredModelFor(fcinfo);
 	ArrayType  *a = PG_GETARG_ARRAYTYPE_P(1);
 	size_t		n,
-				p = m->p;
-	const double *X;
+				p = m->tm.meta.p;
 	double	   *res;
 	Datum	   *d;
-	MfEnv		env;
+	MfEnv		env = MfKernelEnv();
+	MfModelError err;
 
 	if (ARR_ELEMTYPE(a) != FLOAT8OID)
 		elog(ERROR, "features must be float8[][]");
@@ -1016,56 +697,10 @@ mf_predict_batch(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("features must not contain NULL")));
 	n = (size_t) ARR_DIMS(a)[0];
-	X = (const double *) ARR_DATA_PTR(a);
-	{
-		double	   *Z = MfHugeAlloc(mul_size(mul_size(n, p), sizeof(double)));
-
-		for (size_t i = 0; i < n; i++)
-		{
-			const double *x = X + i * p;
-			double	   *z = Z + i * p;
-
-			for (size_t j = 0; j < p; j++)
-			{
-				z[j] = m->standardize ? (x[j] - m->center[j]) / m->scale[j] : x[j];
-				if (!isfinite(z[j]))
-					MfPredNotFinite(m, j, x[j]);
-			}
-		}
-		X = Z;
-	}
-	env = MfMakeEnv();
 	res = MfHugeAlloc(mul_size(n, sizeof(double)));
-	switch (m->family)
-	{
-		case MF_ART_FAMILY_LINEAR_REGRESSION:
-			MfPredCheck(mfk_linear_predict(&env, X, n, p, m->coef, m->intercept[0], res));
-			break;
-		case MF_ART_FAMILY_KMEANS:
-			{
-				int		   *lab = MfHugeAlloc(mul_size(n, sizeof(int)));
-
-				MfPredCheck(mfk_kmeans_assign(&env, m->centers, m->k, p, X, n, lab, NULL));
-				for (size_t i = 0; i < n; i++)
-					res[i] = (double) lab[i];
-			}
-			break;
-		default:
-			{
-				double	   *out = MfHugeAlloc(mul_size(mul_size(n, m->n_out), sizeof(double)));
-
-				if (m->family == MF_ART_FAMILY_LOGISTIC_REGRESSION)
-					MfPredCheck(mfk_logreg_predict_proba(&env, X, n, p, m->coef, m->intercept,
-															   m->n_labels, m->multinomial, out));
-				else
-					MfPredCheck(mfk_mlp_predict(&env, &m->mlp, X, n, out));
-				for (size_t i = 0; i < n; i++)
-					res[i] = m->classify ?
-						MfPredClassValue(m, MfPredArgmax(out + i * m->n_out, m->n_out)) :
-						out[i * m->n_out];
-			}
-			break;
-	}
+	if (mf_trained_model_score_batch(&m->tm, &env, (const double *) ARR_DATA_PTR(a), n, res,
+									 NULL, &err) != MF_MODEL_OK)
+		MfPredModuleError(m, &err);
 	d = MfHugeAlloc(mul_size(n, sizeof(Datum)));
 	for (size_t i = 0; i < n; i++)
 		d[i] = Float8GetDatum(res[i]);

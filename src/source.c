@@ -74,7 +74,7 @@ MfPhaseEnd(const char *phase)
  * away, and faulting it in 4 kB at a time on first touch was a sizeable
  * share of a run.  Only a hint; failures (older kernels) are ignored.
  */
-static void
+void
 MfPrefault(void *ptr, Size size)
 {
 #ifdef MADV_POPULATE_WRITE

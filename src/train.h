@@ -131,10 +131,8 @@ extern MfDataset *MfNewDataset(FunctionCallInfo fcinfo, int author_arg);
 extern char *MfSourceFromItem(const char *source);
 extern char *MfValueLabel(const MfDataset *ds, double v);
 extern void MfTargetTexts(MfDataset *ds);
-extern void *MfHugeAlloc(Size size);
 extern void MfPhaseStart(void);
 extern void MfPhaseEnd(const char *phase);
-extern double MfDatumToDouble(Datum d, Oid typid);
 
 /* features.c */
 extern void MfMapLabels(MfDataset *ds);
@@ -202,25 +200,22 @@ extern MfTrainProgressHookType MfTrainProgressHook;
 
 /* train_fit.c */
 extern void MfTrainPhase(MfJobPhase phase);
-extern json_t *MfEvaluateArtifactSplit(MfDataset *ds, const void *buf, size_t len,
-									   const char *source, const char *target,
-									   const MfEvalSplit *split);
+extern void MfSplit(const MfDataset *ds, double test_size, uint64 seed, bool stratify,
+					size_t **train, size_t *n_train, size_t **test, size_t *n_test);
 extern json_t *MfTrainFamily(MfDataset *ds, const MfTrainArgs *args, bytea **artifact,
 							 json_t **config_updates);
-extern json_t *MfEvaluateArtifact(MfDataset *ds, const void *buf, size_t len,
-								  const char *source, const char *target);
 extern json_t *MfArtifactTensorsJson(const void *buf, size_t len);
-extern void MfOpenArtifactBuffer(const void *buf, size_t len, void *view);
-extern void *MfOpenArtifactCopy(const void *data, size_t len, void *view);
-extern void MfReadModelMeta(const MfArtifactView *view, MfModelMeta *mm);
-extern void *MfOpenModelArtifact(const void *data, size_t len, MfArtifactView *view,
-								 MfModelMeta *mm);
-extern void *MfArtAlloc(void *ctx, size_t size);	/* palloc for artifacts */
-extern void MfArtFree(void *ctx, void *ptr);
 extern void MfKernelError(int err, const char *what);
 extern void MfArtifactRequire(bool ok, const char *what);
 #ifdef MF_KERNELS_H
 extern MfEnv MfMakeEnv(void);	/* only where mf_kernels.h is included */
 #endif
+
+/* evaluate.c (the metrics themselves: evaluate.h) */
+extern json_t *MfEvaluateArtifactSplit(MfDataset *ds, const void *buf, size_t len,
+									   const char *source, const char *target,
+									   const MfEvalSplit *split);
+extern json_t *MfEvaluateArtifact(MfDataset *ds, const void *buf, size_t len,
+								  const char *source, const char *target);
 
 #endif							/* MF_TRAIN_H */

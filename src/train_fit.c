@@ -1,5 +1,5 @@
 /*
- * train_fit.c - training per family, artifacts and metrics.
+ * train_fit.c - training per family and artifacts.
  *
  * Design note
  * -----------
@@ -7,9 +7,10 @@
  * classifiers), fits the family's kernel on the training rows, writes the
  * artifact (tensors + metadata = feature schema and family shapes) and
  * computes the metrics on the test rows (on the training rows, flagged,
- * when test_size is 0).  MfEvaluateArtifact() rebuilds the same model view
- * (MfModel) from a stored artifact and runs the same metric code, so
- * evaluating exactly the test rows reproduces the stored metrics.
+ * when test_size is 0).  The metrics are those of the artifact written,
+ * opened and scored by the model module exactly as mf_evaluate() opens and
+ * scores a stored one (evaluate.c), so evaluating exactly the test rows
+ * reproduces the stored metrics.
  *
  * Kernels get an MfEnv whose allocator is palloc (huge, in the run's memory
  * context) and whose progress callback runs CHECK_FOR_INTERRUPTS(): a
@@ -28,24 +29,10 @@
 #include "utils/memutils.h"
 
 #include "artifact.h"
-#include "metrics.h"
+#include "evaluate.h"
 #include "mf_kernels.h"
+#include "model_pg.h"
 #include "train.h"
-
-/* A trained model, owned by the run or pointing into an artifact. */
-typedef struct MfModel
-{
-	uint32		family;
-	bool		classify;
-	int			n_classes;
-	size_t		p;
-	bool		multinomial;
-	const double *coef;
-	const double *intercept;
-	MfMlp		mlp;
-	int			k;
-	const double *centers;
-} MfModel;
 
 /* An empty JSON object (never jansson's json_object(): see mf_config.h). */
 static json_t *
@@ -55,22 +42,6 @@ MfJsonObject(void)
 }
 
 /* ------------------------------------------------------------ environment */
-
-/* Kernel allocation: palloc (huge) in the current context; NULL on OOM. */
-static void *
-MfEnvAlloc(void *ctx, size_t size)
-{
-	return MemoryContextAllocExtended((MemoryContext) ctx, Max(size, 1),
-									  MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
-}
-
-/* Kernel free. */
-static void
-MfEnvFree(void *ctx, void *ptr)
-{
-	if (ptr != NULL)
-		pfree(ptr);
-}
 
 MfTrainProgressHookType MfTrainProgressHook = NULL;
 
@@ -93,17 +64,14 @@ MfTrainPhase(MfJobPhase phase)
 		MfTrainProgressHook(phase, 0, 0, get_float8_nan(), 0.0);
 }
 
-/* An MfEnv over the current memory context. */
+/* An MfEnv over the current memory context that reports training progress. */
 MfEnv
 MfMakeEnv(void)
 {
-	MfEnv		env;
+	MfEnv		env = MfKernelEnv();
 
-	env.alloc.alloc = MfEnvAlloc;
-	env.alloc.free = MfEnvFree;
-	env.alloc.ctx = CurrentMemoryContext;
+	env.alloc.alloc = MfArtAlloc;	/* training's kernels: no prefault, as measured */
 	env.progress = MfEnvProgress;
-	env.progress_ctx = NULL;
 	return env;
 }
 
@@ -151,7 +119,7 @@ MfMlpHiddenJson(const MfMlpConfig *c)
 /* ----------------------------------------------------------------- split */
 
 /* Split rows into sorted train/test index lists (mfk_split_rows). */
-static void
+void
 MfSplit(const MfDataset *ds, double test_size, uint64 seed, bool stratify,
 		size_t **train, size_t *n_train, size_t **test, size_t *n_test)
 {
@@ -209,141 +177,6 @@ MfSplitTooSmall(const MfDataset *ds, double test_size, bool stratify)
 			 errdetail("A split with \"test_size\" %g needs at least %zu rows.",
 					   test_size, per_class),
 			 errhint("Use option \"test_size\": 0 to train and measure on every row.")));
-}
-
-/* ------------------------------------------------------------- predicting */
-
-/* Class probabilities (n x K) of a classifier. */
-static void
-MfPredictProba(const MfModel *m, const double *X, size_t n, double *proba)
-{
-	MfEnv		env = MfMakeEnv();
-	int			err;
-
-	if (m->family == MF_ART_FAMILY_LOGISTIC_REGRESSION)
-		err = mfk_logreg_predict_proba(&env, X, n, m->p, m->coef, m->intercept,
-									   m->n_classes, m->multinomial, proba);
-	else
-		err = mfk_mlp_predict(&env, &m->mlp, X, n, proba);
-	if (err != MF_KOK)
-		MfKernelError(err, "predicting");
-}
-
-/* Regression predictions (n). */
-static void
-MfPredictValues(const MfModel *m, const double *X, size_t n, double *out)
-{
-	MfEnv		env = MfMakeEnv();
-	int			err;
-
-	if (m->family == MF_ART_FAMILY_LINEAR_REGRESSION)
-		err = mfk_linear_predict(&env, X, n, m->p, m->coef, m->intercept[0], out);
-	else
-		err = mfk_mlp_predict(&env, &m->mlp, X, n, out);
-	if (err != MF_KOK)
-		MfKernelError(err, "predicting");
-}
-
-/* Raise for a metric failure. */
-static void
-MfMetricCheck(MfMetricErr err)
-{
-	if (err != MF_METRIC_OK)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("could not compute metrics: %s", mf_metrics_strerror(err))));
-}
-
-/* Metrics of model m on the rows X (n x p) with targets of ds rows idx. */
-static json_t *
-MfMetrics(const MfModel *m, const MfDataset *ds, const double *X, const size_t *idx, size_t n)
-{
-	json_t	   *out = MfJsonObject();
-
-	if (m->family == MF_ART_FAMILY_KMEANS)
-	{
-		int		   *assign = MfHugeAlloc(n * sizeof(int));
-		MfEnv		env = MfMakeEnv();
-		double		inertia;
-		int			err = mfk_kmeans_assign(&env, m->centers, m->k, m->p, X, n, assign, NULL);
-
-		if (err != MF_KOK)
-			MfKernelError(err, "assigning clusters");
-		MfMetricCheck(mf_metrics_inertia(X, n, m->p, m->centers, m->k, assign, &inertia));
-		json_object_set_new(out, "inertia", json_real(inertia));
-		json_object_set_new(out, "mean_inertia", json_real(inertia / n));
-	}
-	else if (m->classify)
-	{
-		int			K = m->n_classes;
-		double	   *proba = MfHugeAlloc(mul_size(mul_size(n, K), sizeof(double)));
-		int		   *yt = MfHugeAlloc(n * sizeof(int));
-		int		   *yp = MfHugeAlloc(n * sizeof(int));
-		int64	   *cm = palloc0(sizeof(int64) * K * K);
-		MfClassReport rep;
-		double		ll;
-		json_t	   *cmj = json_array();
-		json_t	   *labels = json_array();
-
-		MfPredictProba(m, X, n, proba);
-		for (size_t i = 0; i < n; i++)
-		{
-			int			best = 0;
-
-			for (int c = 1; c < K; c++)
-				if (proba[i * K + c] > proba[i * K + best])
-					best = c;
-			yp[i] = best;
-			yt[i] = ds->y_class[idx[i]];
-		}
-		MfMetricCheck(mf_metrics_confusion(yt, yp, n, K, cm));
-		MfMetricCheck(mf_metrics_class_report(cm, K, &rep));
-		MfMetricCheck(mf_metrics_log_loss(yt, proba, n, K, &ll));
-		json_object_set_new(out, "accuracy", json_real(rep.accuracy));
-		json_object_set_new(out, "precision", json_real(rep.precision));
-		json_object_set_new(out, "recall", json_real(rep.recall));
-		json_object_set_new(out, "f1", json_real(rep.f1));
-		json_object_set_new(out, "log_loss", json_real(ll));
-		if (K == 2)
-		{
-			double	   *score = MfHugeAlloc(n * sizeof(double));
-			size_t	   *scratch = MfHugeAlloc(n * sizeof(size_t));
-			double		auc;
-			bool		avail;
-
-			for (size_t i = 0; i < n; i++)
-				score[i] = proba[i * 2 + 1];
-			MfMetricCheck(mf_metrics_roc_auc(yt, score, n, scratch, &auc, &avail));
-			json_object_set_new(out, "roc_auc", avail ? json_real(auc) : json_null());
-		}
-		for (int r = 0; r < K; r++)
-		{
-			json_t	   *row = json_array();
-
-			for (int c = 0; c < K; c++)
-				json_array_append_new(row, json_integer(cm[r * K + c]));
-			json_array_append_new(cmj, row);
-			json_array_append_new(labels, json_string(ds->labels[r]));
-		}
-		json_object_set_new(out, "confusion_matrix", cmj);
-		json_object_set_new(out, "labels", labels);
-	}
-	else
-	{
-		double	   *pred = MfHugeAlloc(n * sizeof(double));
-		double	   *yt = MfHugeAlloc(n * sizeof(double));
-		MfRegressionReport rep;
-
-		MfPredictValues(m, X, n, pred);
-		for (size_t i = 0; i < n; i++)
-			yt[i] = ds->y_num[idx[i]];
-		MfMetricCheck(mf_metrics_regression(yt, pred, n, &rep));
-		json_object_set_new(out, "r2", json_real(rep.r2));
-		json_object_set_new(out, "mse", json_real(rep.mse));
-		json_object_set_new(out, "rmse", json_real(rep.rmse));
-		json_object_set_new(out, "mae", json_real(rep.mae));
-	}
-	return out;
 }
 
 /* -------------------------------------------------------------- families */
@@ -497,22 +330,6 @@ MfNewHistory(int cap)
 	return h;
 }
 
-/* Artifact writer allocation (palloc, huge). */
-void *
-MfArtAlloc(void *ctx, size_t size)
-{
-	return MemoryContextAllocExtended(CurrentMemoryContext, Max(size, 1),
-									  MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
-}
-
-/* Artifact writer free. */
-void
-MfArtFree(void *ctx, void *ptr)
-{
-	if (ptr != NULL)
-		pfree(ptr);
-}
-
 /* Queue a tensor, raising on error. */
 static void
 MfAddTensor(MfArtifactWriter *w, const char *name, uint32 ndim, uint64 d0, uint64 d1,
@@ -536,7 +353,7 @@ typedef struct MfFit
 	size_t		n;
 	uint64		seed;
 	MfEnv		env;
-	MfModel    *m;
+	MfMlp		mlp;			/* family mlp: the network being trained */
 	MfArtifactWriter *w;
 	json_t	   *shape;			/* family shapes for the artifact metadata */
 	json_t	   *updates;		/* config keys learned from the data */
@@ -563,8 +380,6 @@ MfFitLinear(MfFit *f)
 		MfKernelError(err, "fitting the linear regression");
 	MfCheckFinite(coef, p, "coefficients");
 	MfCheckFinite(b, 1, "intercept");
-	f->m->coef = coef;
-	f->m->intercept = b;
 	MfAddTensor(f->w, "coef", 1, p, 0, coef);
 	MfAddTensor(f->w, "intercept", 0, 0, 0, b);
 }
@@ -616,9 +431,6 @@ MfFitLogistic(MfFit *f)
 	MfCheckFinite(coef, nc, "coefficients");
 	MfCheckFinite(b, ni, "intercepts");
 	f->history = MfHistoryJson(&h);
-	f->m->coef = coef;
-	f->m->intercept = b;
-	f->m->multinomial = o.multinomial;
 	if (o.multinomial)
 		MfAddTensor(f->w, "coef", 2, p, K, coef);
 	else
@@ -634,7 +446,7 @@ MfFitMlp(MfFit *f)
 {
 	const MfMlpConfig *net = &f->args->cfg.mlp.net;
 	MfMlpTrainOpts o;
-	MfMlp	   *mlp = &f->m->mlp;
+	MfMlp	   *mlp = &f->mlp;
 	bool		classify = f->ds->classify;
 	MfHistory	h;
 	int		   *yc = NULL;
@@ -696,8 +508,6 @@ MfFitKmeans(MfFit *f)
 		MfKernelError(err, "clustering");
 	MfCheckFinite(centers, o.k * p, "centres");
 	f->history = MfHistoryJson(&h);
-	f->m->k = o.k;
-	f->m->centers = centers;
 	MfAddTensor(f->w, "centers", 2, o.k, p, centers);
 	json_object_set_new(f->shape, "k", json_integer(o.k));
 }
@@ -745,7 +555,7 @@ MfTrainFamily(MfDataset *ds, const MfTrainArgs *args, bytea **artifact, json_t *
 			   *test,
 				n_train,
 				n_test;
-	MfModel		m;
+	MfTrainedModel tm;
 	MfArtifactWriter w;
 	MfArtAllocator aa = {MfArtAlloc, MfArtFree, NULL};
 	MfFit		f;
@@ -771,11 +581,6 @@ MfTrainFamily(MfDataset *ds, const MfTrainArgs *args, bytea **artifact, json_t *
 	f.X = MfFitEncodeRows(ds, train, n_train, test, n_test, &args->encode, &X_test);
 	MfPhaseEnd("encode");
 
-	memset(&m, 0, sizeof(m));
-	m.family = fam;
-	m.classify = ds->classify;
-	m.p = ds->p;
-	m.n_classes = ds->n_labels;
 	if (mf_artifact_writer_begin(&w, fam, &aa) != MF_ART_OK)
 		elog(ERROR, "could not start an artifact writer");
 	f.ds = ds;
@@ -783,7 +588,6 @@ MfTrainFamily(MfDataset *ds, const MfTrainArgs *args, bytea **artifact, json_t *
 	f.idx = train;
 	f.n = n_train;
 	f.env = MfMakeEnv();
-	f.m = &m;
 	f.w = &w;
 	f.shape = MfJsonObject();
 	f.updates = MfJsonObject();
@@ -812,7 +616,9 @@ MfTrainFamily(MfDataset *ds, const MfTrainArgs *args, bytea **artifact, json_t *
 	MfPhaseEnd("artifact");
 
 	MfTrainPhase(MF_PHASE_EVALUATING);
-	metrics = MfMetrics(&m, ds, X_test, test, n_test);
+	/* the stored metrics are the evaluation's of the artifact written */
+	MfOpenTrainedModel(VARDATA(*artifact), VARSIZE(*artifact) - VARHDRSZ, &tm);
+	metrics = MfModelMetrics(&tm, ds, X_test, test, n_test);
 	MfPhaseEnd("metrics");
 	INSTR_TIME_SET_CURRENT(t1);
 	INSTR_TIME_SUBTRACT(t1, t0);
@@ -828,95 +634,6 @@ MfTrainFamily(MfDataset *ds, const MfTrainArgs *args, bytea **artifact, json_t *
 
 /* ------------------------------------------------------------- artifacts */
 
-/*
- * Validate an artifact in an 8-byte aligned buffer; view must point to an
- * MfArtifactView.  XX001 for damaged bytes, 22023/0A000 otherwise.
- */
-void
-MfOpenArtifactBuffer(const void *buf, size_t len, void *view)
-{
-	char		err[256];
-	MfArtErr	rc;
-
-	rc = mf_artifact_open(buf, len, (MfArtifactView *) view, err, sizeof(err));
-	if (rc == MF_ART_OK)
-		return;
-	if (mf_artifact_err_is_corruption(rc))
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("the model artifact is corrupted"),
-				 errdetail("%s", err),
-				 errhint("Retrain the version with mf_train().")));
-	ereport(ERROR,
-			(errcode(rc == MF_ART_ERR_VERSION || rc == MF_ART_ERR_FAMILY ?
-					 ERRCODE_FEATURE_NOT_SUPPORTED : ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("the model artifact cannot be read"),
-			 errdetail("%s", err)));
-}
-
-/* Validate an artifact copied into an aligned buffer (MfOpenArtifactBuffer). */
-void *
-MfOpenArtifactCopy(const void *data, size_t len, void *view)
-{
-	void	   *buf = MfHugeAlloc(len);
-
-	memcpy(buf, data, len);
-	MfOpenArtifactBuffer(buf, len, view);
-	return buf;
-}
-
-/*
- * Read and check the metadata of an open artifact against its tensors:
- * XX001 naming the member at fault, 0A000 for a family these loaders
- * cannot use.  Everything in *mm lives in the current context.
- */
-void
-MfReadModelMeta(const MfArtifactView *view, MfModelMeta *mm)
-{
-	MfArtAllocator alloc = {MfArtAlloc, MfArtFree, NULL};
-	MfMetaError err;
-
-	switch (mf_model_meta_read(view, &alloc, mm, &err))
-	{
-		case MF_META_OK:
-			return;
-		case MF_META_INVALID:
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("the model artifact is inconsistent"),
-					 err.member[0] ? errdetail("Metadata member \"%s\" %s.", err.member, err.detail) :
-					 errdetail("The metadata %s.", err.detail),
-					 errhint("Retrain the version with mf_train().")));
-			break;
-		case MF_META_UNSUPPORTED:
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("cannot use a %s model in SQL", mf_artifact_family_name(view->family)),
-					 errdetail("%s.", err.detail)));
-			break;
-		case MF_META_NOMEM:
-			ereport(ERROR,
-					(errcode(ERRCODE_OUT_OF_MEMORY),
-					 errmsg("out of memory"),
-					 errdetail("Reading the metadata of a %zu-byte model artifact.", view->len)));
-			break;
-	}
-}
-
-/*
- * Open an artifact (copied into an aligned buffer in the current memory
- * context) and read its metadata (MfReadModelMeta).  The buffer and
- * everything in *mm live in the current context.
- */
-void *
-MfOpenModelArtifact(const void *data, size_t len, MfArtifactView *view, MfModelMeta *mm)
-{
-	void	   *buf = MfOpenArtifactCopy(data, len, view);
-
-	MfReadModelMeta(view, mm);
-	return buf;
-}
-
 /* Raise XX001 when an artifact does not match its own schema. */
 void
 MfArtifactRequire(bool ok, const char *what)
@@ -926,73 +643,6 @@ MfArtifactRequire(bool ok, const char *what)
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("the model artifact is inconsistent"),
 				 errdetail("%s", what)));
-}
-
-/* Evaluate an artifact on a source: the metrics of training. */
-json_t *
-MfEvaluateArtifact(MfDataset *ds, const void *data, size_t len,
-				   const char *source, const char *target)
-{
-	return MfEvaluateArtifactSplit(ds, data, len, source, target, NULL);
-}
-
-/*
- * Evaluate an artifact on a source, on every row (split NULL) or on the test
- * rows of the split training makes with the same test_size, seed and
- * stratification (the same rows when the source and the labels are the same).
- */
-json_t *
-MfEvaluateArtifactSplit(MfDataset *ds, const void *data, size_t len,
-						const char *source, const char *target, const MfEvalSplit *split)
-{
-	MfArtifactView v;
-	MfModelMeta mm;
-	MfModel		m;
-	size_t	   *idx;
-
-	MfOpenModelArtifact(data, len, &v, &mm);
-	memset(&m, 0, sizeof(m));
-	m.family = v.family;
-	m.classify = mm.classify;
-	MfSchemaFromMeta(ds, &mm);
-	MfCheckTarget(mf_artifact_family_name(v.family), target);
-	MfReadSource(ds, source, m.family == MF_ART_FAMILY_KMEANS ? NULL : target, NULL, 0,
-				 m.classify, true);
-	if (m.classify)
-		MfLabelsFromSchema(ds);
-	MfEncodeWithSchema(ds, &mm);
-	m.p = mm.p;
-	m.n_classes = mm.n_labels;
-	m.coef = mm.coef;
-	m.intercept = mm.intercept;
-	m.multinomial = mm.multinomial;
-	m.k = mm.k;
-	m.centers = mm.centers;
-	if (m.family == MF_ART_FAMILY_MLP && !mf_model_meta_mlp(&mm, &m.mlp))
-		elog(ERROR, "a checked mlp artifact has no valid layout");
-	if (split != NULL)
-	{
-		size_t	   *train,
-					n_train,
-					n_test;
-		json_t	   *out;
-
-		MfSplit(ds, split->test_size, split->seed,
-				split->stratify < 0 ? m.classify : split->stratify != 0,
-				&train, &n_train, &idx, &n_test);
-		out = MfMetrics(&m, ds, MfEncodeRows(ds, idx, n_test), idx, n_test);
-		json_object_set_new(out, "rows", json_integer(n_test));
-		return out;
-	}
-	idx = MfHugeAlloc(ds->n * sizeof(size_t));
-	for (size_t i = 0; i < ds->n; i++)
-		idx[i] = i;
-	{
-		json_t	   *out = MfMetrics(&m, ds, ds->X, idx, ds->n);
-
-		json_object_set_new(out, "rows", json_integer(ds->n));
-		return out;
-	}
 }
 
 /* Every tensor of an artifact as {name: [values]} (flat, row-major). */

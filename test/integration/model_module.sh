@@ -6,9 +6,11 @@
 # bytes are exported, and the same rows (NULL in every kind of column, an
 # unseen category, a non-ASCII category, numbers of several types) are
 # scored by build/unit/model_score_cli through the module alone and by
-# mf_predict / mf_predict_label / mf_predict_proba on the record (table row)
-# and jsonb forms.  Values and probabilities are compared as the hex of
-# their bits (float8send): they must be equal bit for bit.
+# mf_predict / mf_predict_label / mf_predict_proba on the record (table row),
+# jsonb, array and argument forms (the last two on the features the module
+# encoded), and by mf_predict_batch against the module's batch scorer.
+# Values and probabilities are compared as the hex of their bits
+# (float8send): they must be equal bit for bit.
 . "$(dirname "$0")/jobs_lib.bash"
 wait_for_server || fail "server not reachable"
 make -s -C "$MF_ROOT" build/unit/model_score_cli >/dev/null || fail "model_score_cli does not build"
@@ -88,11 +90,39 @@ for m in "${MODELS[@]}"; do
 	cut -d' ' -f1 "$TMP/$m.module" >"$TMP/$m.values"
 	diff -q "$TMP/$m.values" "$TMP/$m.json" >/dev/null || fail "$m: the module and mf_predict(ref, jsonb) differ"
 	diff -q "$TMP/$m.values" "$TMP/$m.rec" >/dev/null || fail "$m: the module and the record form differ"
+	# the array form (a float8[] value), the argument form (ARRAY[...], which
+	# the planner rewrites into mf._predict_args) and mf_predict_batch, on the
+	# features the module encoded (printed exactly) against the module's scores
+	"$CLI" "$TMP/$m.art" "$TMP/rows.json" --encoded >"$TMP/$m.enc" || fail "$m: encoding failed"
+	! grep -q '^error' "$TMP/$m.enc" || fail "$m: the module refused a row: $(grep -m1 '^error' "$TMP/$m.enc")"
+	awk '{ printf "%d\t{%s}\n", NR, substr($0, 2, length($0) - 2) }' "$TMP/$m.enc" >"$TMP/$m.copy"
+	sql "DROP TABLE IF EXISTS mm_enc"
+	sql "CREATE TABLE mm_enc (n int, x float8[])"
+	"$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -c "\\copy mm_enc FROM '$TMP/$m.copy'" || fail "$m: copy failed"
+	p="$(q 'SELECT array_length(x, 1) FROM mm_enc LIMIT 1')"
+	args="ARRAY[$(seq -s, 1 "$p" | sed 's/\([0-9]\+\)/e.x[\1]/g')]"
+	for form in "e.x" "$args"; do
+		l="'-'"
+		pr="'-'"
+		if [ "$label" != "'-'" ]; then
+			l="mf_predict_label('$m', $form)"
+			pr="array_to_string(ARRAY(SELECT $(hex u) FROM unnest(mf_predict_proba('$m', $form)) u), ',')"
+		fi
+		sel="SELECT $(hex "mf_predict('$m', $form)") || ' ' || $l || ' ' || $pr FROM mm_enc e ORDER BY n"
+		q "$sel" >"$TMP/$m.arr"
+		diff -q "$TMP/$m.cmp" "$TMP/$m.arr" >/dev/null || fail "$m: the module and the form $form differ"
+	done
+	q "EXPLAIN (VERBOSE, COSTS OFF) SELECT mf_predict('$m', $args), mf_predict_label('$m', $args) FROM mm_enc e" |
+		grep -q '_predict_label_args' || fail "$m: ARRAY[...] was not rewritten into the argument form"
+	"$CLI" "$TMP/$m.art" "$TMP/rows.json" --batch >"$TMP/$m.batch" || fail "$m: batch scoring failed"
+	q "SELECT $(hex v) FROM unnest(mf_predict_batch('$m', (SELECT array_agg(x ORDER BY n) FROM mm_enc)))
+	   WITH ORDINALITY u(v, o) ORDER BY o" >"$TMP/$m.sqlbatch"
+	diff -q "$TMP/$m.batch" "$TMP/$m.sqlbatch" >/dev/null || fail "$m: the module's batch and mf_predict_batch differ"
 	if [ "$m" = mm_km ]; then
 		awk '{ print $2 }' "$TMP/$m.module" | paste -d' ' - <(q "SELECT mf_predict('$m', s)::int FROM mm_score s ORDER BY id") |
 			awk '$1 != $2 { bad = 1 } END { exit bad }' || fail "$m: cluster numbers differ"
 	fi
-	pass "$m: $NROWS rows bit for bit (value, class, label, probabilities; record, column and jsonb forms)"
+	pass "$m: $NROWS rows bit for bit (value, class, label, probabilities; record, column, jsonb, array and argument forms; mf_predict_batch)"
 	total=$((total + NROWS))
 done
 
@@ -103,5 +133,5 @@ case "$desc" in
 *) fail "description of mm_log3: $desc" ;;
 esac
 for m in "${MODELS[@]}"; do sql "SELECT mf_drop_model('$m')"; done
-sql "DROP TABLE mm_train, mm_score"
+sql "DROP TABLE mm_train, mm_score, mm_enc"
 pass "$total rows compared"

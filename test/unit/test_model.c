@@ -526,6 +526,33 @@ test_encoding_json(const MfTrainedModel *m)
 	MF_OK(encode_json(m, "[1]", x, &err) == MF_MODEL_BAD_VALUE && err.column == -1, "json: not an object");
 }
 
+/*
+ * The batch of rows scaled beforehand (evaluation's path): the batch's bits
+ * (bvalues, bproba), and classes or clusters as the per-row scorer's (idx).
+ */
+static void
+test_batch_scaled(const char *tname, const MfTrainedModel *m, MfModelWork *w, const MfEnv *env,
+				  const double *bvalues, const double *bproba, const int *idx)
+{
+	static double Z[N * P];
+	double		v[N],
+				pr[N * 3];
+	int			cls[N];
+	int			K = m->meta.n_labels;
+	bool		ok = true;
+	char		name[96];
+
+	for (int i = 0; i < N; i++)
+		memcpy(Z + i * P, mf_trained_model_scale(m, Xenc + i * P, w, NULL), sizeof(double) * P);
+	ok = mf_trained_model_score_batch_scaled(m, env, Z, N, v, cls, bproba ? pr : NULL, NULL) == MF_MODEL_OK;
+	for (int i = 0; ok && i < N; i++)
+		ok = memcmp(&v[i], &bvalues[i], sizeof(double)) == 0 && cls[i] == idx[i] &&
+			(bproba == NULL || same(pr + i * K, bproba + i * K, (size_t) K));
+	snprintf(name, sizeof(name), "%s: the batch of scaled rows: the batch's bits, the rows' classes",
+			 tname);
+	MF_OK(ok, name);
+}
+
 /* Scores of every row of the data against the reference, and the batches. */
 static void
 test_scores(const TModel *t, const MfTrainedModel *m)
@@ -607,6 +634,7 @@ test_scores(const TModel *t, const MfTrainedModel *m)
 	snprintf(name, sizeof(name), "%s: the BLAS batch agrees to rounding (%.1e)", t->name, maxd);
 	ok_prob = maxd < 1e-12;
 	MF_OK(ok_prob, name);
+	test_batch_scaled(t->name, m, &w, &env, bvalues, K ? bproba : NULL, idx);
 	mf_model_work_free(&w, &heap);
 }
 
