@@ -334,9 +334,7 @@ MfPredLoad(const MfPredResolved *r)
 	char	   *bytes;
 	Size		len;
 	Size		mapped = 0;
-	MfArtifactView view;
 	MfPredModel *m;
-	MfModelMeta mm;
 
 	bytes = MfPredFetchStored(r->version_id, r->ref, cxt, &len, &mapped);
 	tmp = MemoryContextSwitchTo(cxt);
