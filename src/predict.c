@@ -182,18 +182,29 @@ MfPredModuleError(const MfPredModel *m, const MfModelError *err)
 	MfModelRaise(err, psprintf("scoring a row of model \"%s\"", m->ref));
 }
 
+/* Raise the error of a row the module refused (scored again to learn where). */
+static pg_noinline void
+MfPredRowError(MfPredModel *m, const double *x)
+{
+	MfModelError err;
+	MfModelScore sc;
+
+	if (mf_trained_model_score(&m->tm, x, &m->work, &sc, &err) != MF_MODEL_OK)
+		MfPredModuleError(m, &err);
+	elog(ERROR, "model \"%s\" refused a row once", m->ref);
+}
+
 /*
  * Score one encoded, unscaled row x through the model module: scaled as in
  * training, checked finite, then the family's arithmetic; the
- * probabilities of a classifier are in m->work.out.
+ * probabilities of a classifier are in m->work.out.  The error record is
+ * filled only on the cold path, so the hot one keeps no buffer on its stack.
  */
 static inline void
 MfPredRow(MfPredModel *m, const double *x, MfModelScore *sc)
 {
-	MfModelError err;
-
-	if (unlikely(mf_trained_model_score(&m->tm, x, &m->work, sc, &err) != MF_MODEL_OK))
-		MfPredModuleError(m, &err);
+	if (unlikely(mf_trained_model_score(&m->tm, x, &m->work, sc, NULL) != MF_MODEL_OK))
+		MfPredRowError(m, x);
 }
 
 /* ------------------------------------------------------------ inputs */
