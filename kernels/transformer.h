@@ -408,6 +408,8 @@ extern size_t mfk_tf_layer_size(const MfTfLayerDims *dims, size_t *n_params);
  */
 extern int	mfk_tf_layer_bind(const MfTfLayerDims *dims, float *base,
 							  MfTfLayer *p, MfTfTensor *table);
+/* Fill n floats uniformly in [-a, a) (PyTorch's kaiming/xavier uniform). */
+extern void mfk_tf_fill_uniform(MfRng *r, float *w, size_t n, double a);
 /* PyTorch's initialisation (xavier in_proj, Linear defaults, norms 1/0). */
 extern void mfk_tf_layer_init(const MfTfLayerDims *dims, MfTfLayer *p,
 							  MfRng *r);

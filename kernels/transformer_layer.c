@@ -189,9 +189,9 @@ mfk_tf_layer_bind(const MfTfLayerDims *dims, float *base, MfTfLayer *p,
 	return pl.nt;
 }
 
-/* Fill n floats uniformly in [-a, a). */
-static void
-MfTfUniform(MfRng *r, float *w, size_t n, double a)
+/* Fill n floats uniformly in [-a, a) (PyTorch's kaiming/xavier uniform). */
+void
+mfk_tf_fill_uniform(MfRng *r, float *w, size_t n, double a)
 {
 	size_t		i;
 
@@ -207,9 +207,9 @@ MfTfInitAttn(const MfTfLayerDims *dims, MfTfAttnParams *a, MfRng *r)
 
 	if (dims->linear_attention)
 		mfk_tf_favor_draw(r, a->features, dims->nb_features, d / dims->n_heads);
-	MfTfUniform(r, a->in_w, 3 * d * d, sqrt(6.0 / (4.0 * d)));
+	mfk_tf_fill_uniform(r, a->in_w, 3 * d * d, sqrt(6.0 / (4.0 * d)));
 	memset(a->in_b, 0, 3 * d * sizeof(float));
-	MfTfUniform(r, a->out_w, d * d, 1.0 / sqrt((double) d));
+	mfk_tf_fill_uniform(r, a->out_w, d * d, 1.0 / sqrt((double) d));
 	memset(a->out_b, 0, d * sizeof(float));
 }
 
@@ -240,10 +240,10 @@ mfk_tf_layer_init(const MfTfLayerDims *dims, MfTfLayer *p, MfRng *r)
 	MfTfInitAttn(dims, &p->sa, r);
 	if (dims->cross_attention)
 		MfTfInitAttn(dims, &p->ca, r);
-	MfTfUniform(r, p->lin1_w, f2 * d, 1.0 / sqrt((double) d));
-	MfTfUniform(r, p->lin1_b, f2, 1.0 / sqrt((double) d));
-	MfTfUniform(r, p->lin2_w, d * f, 1.0 / sqrt((double) f));
-	MfTfUniform(r, p->lin2_b, d, 1.0 / sqrt((double) f));
+	mfk_tf_fill_uniform(r, p->lin1_w, f2 * d, 1.0 / sqrt((double) d));
+	mfk_tf_fill_uniform(r, p->lin1_b, f2, 1.0 / sqrt((double) d));
+	mfk_tf_fill_uniform(r, p->lin2_w, d * f, 1.0 / sqrt((double) f));
+	mfk_tf_fill_uniform(r, p->lin2_b, d, 1.0 / sqrt((double) f));
 	MfTfInitNorm(dims, &p->norm_sa);
 	if (dims->cross_attention)
 		MfTfInitNorm(dims, &p->norm_ca);

@@ -176,15 +176,6 @@ MfTfFillNormal(MfRng *r, float *w, size_t n)
 		w[i] = (float) mfk_rng_normal(r);
 }
 
-static void
-MfTfFillUniform(MfRng *r, float *w, size_t n, double a)
-{
-	size_t		i;
-
-	for (i = 0; i < n; i++)
-		w[i] = (float) mfk_rng_uniform_range(r, -a, a);
-}
-
 /* PyTorch's defaults for one stack. */
 static void
 MfTfInitStack(const MfTfModel *m, const MfTfLayerDims *dims, size_t nl,
@@ -219,8 +210,8 @@ MfTfInitParams(MfTfModel *m)
 		MfTfInitStack(m, &m->enc_dims, s->encoder.num_layers, &m->p.enc, &r);
 		if (s->num_classes > 0)
 		{
-			MfTfFillUniform(&r, m->p.cls_w, s->num_classes * s->encoder.d_model, a);
-			MfTfFillUniform(&r, m->p.cls_b, s->num_classes, a);
+			mfk_tf_fill_uniform(&r, m->p.cls_w, s->num_classes * s->encoder.d_model, a);
+			mfk_tf_fill_uniform(&r, m->p.cls_b, s->num_classes, a);
 		}
 	}
 	if (MfHasDec(m))
@@ -229,8 +220,8 @@ MfTfInitParams(MfTfModel *m)
 
 		MfTfInitStack(m, &m->dec_dims, s->decoder.num_layers, &m->p.dec, &r);
 		if (!s->tie_lm_head)
-			MfTfFillUniform(&r, m->p.lm_w, s->vocab_size * s->decoder.d_model, a);
-		MfTfFillUniform(&r, m->p.lm_b, s->vocab_size, a);
+			mfk_tf_fill_uniform(&r, m->p.lm_w, s->vocab_size * s->decoder.d_model, a);
+		mfk_tf_fill_uniform(&r, m->p.lm_b, s->vocab_size, a);
 	}
 }
 

@@ -74,6 +74,7 @@
 #include "utils/array.h"
 #include "utils/backend_status.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 #include "utils/varlena.h"
@@ -786,6 +787,8 @@ MfHttpWorkerMain(Datum arg)
 	pqsignal(SIGCHLD, MfHttpSigchld);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(DatumGetObjectId(arg), InvalidOid, 0);
+	/* its queries name mf.* tables; built-ins resolve in pg_catalog only */
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
 	pgstat_report_appname("mf_ext http");
 	MfHttpAttach();
 	MfHttpBecomeRole();
