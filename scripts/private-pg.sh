@@ -15,6 +15,8 @@ if [ ! -x "$dir/usr/lib/postgresql/15/bin/postgres" ]; then
 	mkdir -p "$dir/usr/lib/postgresql" "$dir/usr/share/postgresql"
 	cp -a /usr/lib/postgresql/15 "$dir/usr/lib/postgresql/"
 	cp -a /usr/share/postgresql/15 "$dir/usr/share/postgresql/"
+	# pg_config answers the headers relative to the copy too (PGXS builds)
+	ln -sfn /usr/include "$dir/usr/include"
 	chmod 755 "$dir"
 fi
 echo "export PG_BIN=$dir/usr/lib/postgresql/15/bin PG_CONFIG=$dir/usr/lib/postgresql/15/bin/pg_config"
