@@ -174,14 +174,24 @@ $(TEXT_BINS): build/unit/%: test/unit/%.c build/text/tokenizer.o text/tokenizer.
 
 # image/: served model directories and tars on libarchive; its unit test links
 # only them.
+IMAGE_TAR_SRCS = image/tar.c image/model_dir.c image/serving_json.c
 IMAGE_BINS = build/unit/test_model_dir
 
-$(IMAGE_BINS): build/unit/%: test/unit/%.c $(IMAGE_SRCS) $(wildcard image/*.h) test/unit/mf_test.h
+$(IMAGE_BINS): build/unit/%: test/unit/%.c $(IMAGE_TAR_SRCS) $(wildcard image/*.h) test/unit/mf_test.h
 	@mkdir -p build/unit
-	$(CC) $(UNIT_CFLAGS) -Iimage -o $@ $< $(IMAGE_SRCS) -larchive -ljansson
+	$(CC) $(UNIT_CFLAGS) -Iimage -o $@ $< $(IMAGE_TAR_SRCS) -larchive -ljansson
+
+# The OCI image builder and verifier (image/oci*.c): they link the serving core
+# (the verifier's in-process handler) and the kernels.
+OCI_BINS = build/unit/test_oci build/unit/oci_cli
+
+$(OCI_BINS): build/unit/%: test/unit/%.c $(IMAGE_SRCS) $(SERVE_SRCS) $(KERNEL_SRCS) $(wildcard image/*.h serve/*.h) test/unit/mf_test.h
+	@mkdir -p build/unit
+	$(CC) $(UNIT_CFLAGS) -D_GNU_SOURCE -Iimage -Iserve -o $@ $< $(IMAGE_SRCS) $(SERVE_SRCS) $(KERNEL_SRCS) \
+		$(SERVE_LIBS) $(CORE_LIBS) $(BLAS_LIBS)
 
 # Tools the integration tests run (not TAP tests themselves).
-UNIT_TOOLS = build/unit/model_score_cli
+UNIT_TOOLS = build/unit/model_score_cli build/unit/oci_cli
 
 unit-build: $(UNIT_BINS) $(TEXT_BINS) $(UNIT_TOOLS)
 

@@ -30,7 +30,10 @@ typedef enum MfImageStatus
 	MF_IMAGE_BAD_ARG,			/* an invalid name, value or size */
 	MF_IMAGE_TOO_LARGE,			/* a member or the archive exceeds a limit */
 	MF_IMAGE_NOMEM,				/* the buffer is too small or libarchive ran out of memory */
-	MF_IMAGE_ARCHIVE			/* libarchive refused (its message in the error) */
+	MF_IMAGE_ARCHIVE,			/* libarchive refused (its message in the error) */
+	MF_IMAGE_IO,				/* a file could not be read or written (oci*.c) */
+	MF_IMAGE_MISMATCH,			/* the image answered otherwise than the database */
+	MF_IMAGE_RUN				/* the image's server did not start or answer */
 } MfImageStatus;
 
 /* What failed, in words (lowercase, no trailing period). */
