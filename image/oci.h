@@ -25,8 +25,10 @@
  *
  * Reproducible.  Every entry is sorted by path, owned 0:0 (root/root),
  * with a fixed mode (0755 directories and programs, 0644 data, 1777 /tmp)
- * and the version's trained_at as mtime; the config's created is that time
- * too; the gzip stream has no name and no timestamp (zlib's own header:
+ * and a fixed mtime: the version's trained_at in the model layer (and the
+ * config's created), MF_OCI_BASE_MTIME in the base layer, so that every
+ * version of every model shares one base layer digest for one installed
+ * mf-serve and set of libraries (a registry that has it skips it); the gzip stream has no name and no timestamp (zlib's own header:
  * mtime 0); the JSON documents are written with sorted keys.  The same
  * version and the same installed files give the same digests.
  *
@@ -57,6 +59,8 @@
 #include "tar.h"
 
 #define MF_OCI_DIGEST_LEN	(7 + 64 + 1)	/* "sha256:" + hex + NUL */
+/* mtime of the base layer's members: 2000-01-01T00:00:00Z (as Bazel's image rules) */
+#define MF_OCI_BASE_MTIME	946684800
 #define MF_OCI_MAX_LAYER_DEFAULT ((uint64_t) 1 << 30)	/* 1 GiB of tar per layer */
 #define MF_OCI_DEFAULT_PORT 8501
 #define MF_OCI_UID			65532	/* the non-root user (distroless "nonroot") */

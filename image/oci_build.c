@@ -99,7 +99,7 @@ MfOciModelLayer(const MfOciSpec *spec, const MfOciModel *m, uint64_t max, MfOciB
 
 /* The base layer: mf-serve, loader, libraries, dpkg records, user, /tmp. */
 static MfImageStatus
-MfOciBaseLayer(const MfOciSpec *spec, int64_t mtime, uint64_t max, MfOciResult *res, MfImageError *err)
+MfOciBaseLayer(const MfOciSpec *spec, uint64_t max, MfOciResult *res, MfImageError *err)
 {
 	char		defaults[64][256];
 	const char *dirs[64];
@@ -138,7 +138,7 @@ MfOciBaseLayer(const MfOciSpec *spec, int64_t mtime, uint64_t max, MfOciResult *
 		st = mf_oci_dpkg_record(spec->dpkg_dir ? spec->dpkg_dir : "/var/lib/dpkg", reals, (size_t) libs->n, &l,
 								&res->n_packages, err);
 	if (st == MF_IMAGE_OK)
-		st = mf_oci_write_layer(&l, spec->out_dir, mtime, max, &res->layers[0], err);
+		st = mf_oci_write_layer(&l, spec->out_dir, MF_OCI_BASE_MTIME, max, &res->layers[0], err);
 	res->n_libraries = libs->n;
 	mf_oci_members_free(&l);
 	free(libs);
@@ -187,7 +187,11 @@ MfOciLabels(const MfOciSpec *spec, const MfOciModel *m)
 	return labels;
 }
 
-/* The image config (image-spec config.md). */
+/*
+ * The image config (image-spec config.md).  Objects are made with
+ * json_pack("{}"): inside a backend the server's SQL function json_object()
+ * would shadow jansson's.
+ */
 static json_t *
 MfOciConfig(const MfOciSpec *spec, const MfOciModel *m, const MfOciResult *res)
 {
@@ -195,14 +199,14 @@ MfOciConfig(const MfOciSpec *spec, const MfOciModel *m, const MfOciResult *res)
 				user[32],
 				base[64],
 				step[1024];
-	json_t	   *ports = json_object();
+	json_t	   *ports = json_pack("{}");
 	json_t	   *cfg;
 
 	snprintf(port, sizeof(port), "%d/tcp", spec->port > 0 ? spec->port : MF_OCI_DEFAULT_PORT);
 	snprintf(user, sizeof(user), "%d:%d", MF_OCI_UID, MF_OCI_UID);
 	snprintf(base, sizeof(base), "/" MF_OCI_MODEL_BASE);
 	snprintf(step, sizeof(step), "mf_ext: model %s version %s (/%s)", m->r.v.name, m->r.v.version, m->rel);
-	json_object_set_new(ports, port, json_object());
+	json_object_set_new(ports, port, json_pack("{}"));
 	snprintf(port, sizeof(port), "%d", spec->port > 0 ? spec->port : MF_OCI_DEFAULT_PORT);
 	cfg = json_pack("{s:s,s:s,s:s,s:{s:s,s:o,s:[s],s:[s,s,s,s,s],s:[],s:s,s:o,s:s},"
 					"s:{s:s,s:[s,s]},s:[{s:s,s:s},{s:s,s:s}]}",
@@ -298,7 +302,7 @@ mf_oci_build(const MfOciSpec *spec, MfOciResult *res, MfImageError *err)
 		return st;
 	if ((st = MfOciReadModel(spec, &m, err)) != MF_IMAGE_OK)
 		return st;
-	st = MfOciBaseLayer(spec, m.mtime, max, res, err);
+	st = MfOciBaseLayer(spec, max, res, err);
 	if (st == MF_IMAGE_OK)
 		st = MfOciModelLayer(spec, &m, max, &res->layers[1], err);
 	res->n_layers = 2;

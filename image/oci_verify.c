@@ -182,21 +182,24 @@ MfVerifyUnpack(const char *path, const char *root, char dirs[][512], int *n_dirs
 
 	archive_read_support_filter_gzip(a);
 	archive_read_support_format_tar(a);
+	/* members are checked to be relative below; the destination is root/member */
 	archive_write_disk_set_options(w, ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_SECURE_NODOTDOT |
-								   ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS);
+								   ARCHIVE_EXTRACT_SECURE_SYMLINKS);
 	if (archive_read_open_filename(a, path, 65536) != ARCHIVE_OK)
 		st = mf_image_fail(err, MF_IMAGE_ARCHIVE, "cannot open layer \"%s\": %s", path, archive_error_string(a));
 	while (st == MF_IMAGE_OK && (r = archive_read_next_header(a, &ae)) == ARCHIVE_OK)
 	{
-		const char *name = archive_entry_pathname(ae);
-		char		dest[2600];
+		const char *entry_name = archive_entry_pathname(ae);
+		char		name[1024],
+					dest[2600];
 		mode_t		type = archive_entry_filetype(ae);
 
-		if (name == NULL || name[0] == '/' || strstr(name, "..") || strstr(name, ".wh.") ||
+		snprintf(name, sizeof(name), "%s", entry_name ? entry_name : "");
+		if (name[0] == '\0' || name[0] == '/' || strstr(name, "..") || strstr(name, ".wh.") ||
 			(type != AE_IFREG && type != AE_IFDIR))
 		{
 			st = mf_image_fail(err, MF_IMAGE_BAD_ARG, "layer \"%s\": member \"%s\" is not a plain file or directory",
-							   path, name ? name : "?");
+							   path, name);
 			break;
 		}
 		if (type == AE_IFREG)
@@ -473,7 +476,7 @@ MfVerifyBody(const char *rows_json, int *n_rows, MfImageError *err)
 {
 	json_t	   *rows = json_loads(rows_json, JSON_REJECT_DUPLICATES, NULL);
 	json_t	   *inputs = json_array();
-	json_t	   *seen = json_object();
+	json_t	   *seen = json_pack("{}");
 	char	   *body = NULL;
 	size_t		i;
 	json_t	   *row;
