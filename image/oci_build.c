@@ -149,7 +149,7 @@ MfOciBaseLayer(const MfOciSpec *spec, uint64_t max, MfOciResult *res, MfImageErr
 static MfImageStatus
 MfOciJsonBlob(const char *layout, json_t *doc, MfOciBlob *blob, MfImageError *err)
 {
-	char	   *text = doc ? json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	char	   *text = mf_oci_json_text(doc, JSON_COMPACT | JSON_SORT_KEYS);
 	MfImageStatus st;
 
 	json_decref(doc);
@@ -254,7 +254,7 @@ MfOciIndex(const MfOciSpec *spec, const MfOciResult *res, MfImageError *err)
 		json_object_set_new(desc, "annotations", json_pack("{s:s}", "org.opencontainers.image.ref.name", spec->tag));
 	index = json_pack("{s:i,s:s,s:[o]}", "schemaVersion", 2, "mediaType", MF_OCI_MT_INDEX, "manifests", desc);
 	if (index != NULL)
-		text = json_dumps(index, JSON_COMPACT | JSON_SORT_KEYS);
+		text = mf_oci_json_text(index, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(index);
 	snprintf(path, sizeof(path), "%s/index.json", spec->out_dir);
 	ok = text != NULL && (f = fopen(path, "w")) != NULL;

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 /* Kind of a layer member. */
 typedef enum MfOciKind
 {
@@ -63,6 +65,12 @@ extern void mf_oci_digest_hex(const unsigned char md[32], char out[MF_OCI_DIGEST
 
 /* The path of a blob: <layout>/blobs/sha256/<hex of digest>. */
 extern void mf_oci_blob_path(const char *layout, const char *digest, char *out, size_t outlen);
+
+/*
+ * A JSON value as malloc'd text (free with free()): json_dumps allocates
+ * through jansson's allocator, which mf_core points at palloc.
+ */
+extern char *mf_oci_json_text(const json_t *doc, size_t flags);
 
 /* Read a whole file (malloc'd, NUL-terminated); NULL with err set. */
 extern char *mf_oci_read_file(const char *path, size_t max, size_t *len, MfImageError *err);

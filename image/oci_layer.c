@@ -73,6 +73,21 @@ mf_oci_blob_path(const char *layout, const char *digest, char *out, size_t outle
 	snprintf(out, outlen, "%s/blobs/sha256/%s", layout, digest + 7);
 }
 
+/* A JSON value as malloc'd text (see oci_int.h). */
+char *
+mf_oci_json_text(const json_t *doc, size_t flags)
+{
+	json_malloc_t jmalloc;
+	json_free_t jfree;
+	char	   *text = doc ? json_dumps(doc, flags) : NULL;
+	char	   *copy = text ? strdup(text) : NULL;
+
+	json_get_alloc_funcs(&jmalloc, &jfree);
+	if (text != NULL)
+		jfree(text);
+	return copy;
+}
+
 /* Read a whole file (malloc'd, NUL-terminated); NULL with err set. */
 char *
 mf_oci_read_file(const char *path, size_t max, size_t *len, MfImageError *err)
@@ -282,18 +297,8 @@ MfOciPut(struct archive *a, struct archive_entry *ae, MfOciMember *m, int64_t mt
 			return mf_image_fail(err, MF_IMAGE_IO, "\"%s\" is not a readable regular file", m->src);
 		m->size = (size_t) st.st_size;
 	}
-	archive_entry_clear(ae);
-	archive_entry_set_pathname(ae, m->path);
-	archive_entry_set_filetype(ae, m->kind == MF_OCI_DIR ? AE_IFDIR : AE_IFREG);
-	archive_entry_set_perm(ae, (mode_t) m->mode);
-	archive_entry_set_size(ae, m->kind == MF_OCI_DIR ? 0 : (la_int64_t) m->size);
-	archive_entry_set_mtime(ae, (time_t) mtime, 0);
-	archive_entry_set_uid(ae, 0);
-	archive_entry_set_gid(ae, 0);
-	archive_entry_set_uname(ae, "root");
-	archive_entry_set_gname(ae, "root");
-	if (archive_write_header(a, ae) != ARCHIVE_OK)
-		return mf_image_fail(err, MF_IMAGE_ARCHIVE, "member \"%s\": %s", m->path, archive_error_string(a));
+	if (mf_tar_header(a, ae, m->path, m->kind == MF_OCI_DIR, m->mode, m->size, mtime, err) != MF_IMAGE_OK)
+		return err->status;
 	return m->kind == MF_OCI_DIR ? MF_IMAGE_OK : MfOciPutData(a, m, err);
 }
 
@@ -307,11 +312,7 @@ MfOciWriteTar(MfOciMembers *l, MfOciStream *s, int64_t mtime, MfImageError *err)
 
 	if (a == NULL || ae == NULL)
 		st = mf_image_fail(err, MF_IMAGE_NOMEM, "libarchive is out of memory");
-	else if (archive_write_set_format_ustar(a) != ARCHIVE_OK ||
-			 archive_write_add_filter_none(a) != ARCHIVE_OK ||
-			 archive_write_set_bytes_per_block(a, MF_TAR_RECORD) != ARCHIVE_OK ||
-			 archive_write_set_bytes_in_last_block(a, MF_TAR_RECORD) != ARCHIVE_OK ||
-			 archive_write_open(a, s, NULL, MfOciWriteCb, NULL) != ARCHIVE_OK)
+	else if (mf_tar_set_format(a) != ARCHIVE_OK || archive_write_open(a, s, NULL, MfOciWriteCb, NULL) != ARCHIVE_OK)
 		st = mf_image_fail(err, MF_IMAGE_ARCHIVE, "cannot start the layer: %s", archive_error_string(a));
 	for (size_t i = 0; st == MF_IMAGE_OK && i < l->n; i++)
 		st = MfOciPut(a, ae, &l->m[i], mtime, err);

@@ -517,7 +517,7 @@ MfVerifyBody(const char *rows_json, int *n_rows, MfImageError *err)
 		{
 			json_t	   *req = json_pack("{s:O}", "inputs", inputs);
 
-			body = req ? json_dumps(req, JSON_COMPACT) : NULL;
+			body = mf_oci_json_text(req, JSON_COMPACT);
 			json_decref(req);
 		}
 		*n_rows = (int) json_array_size(rows);
@@ -621,8 +621,8 @@ MfVerifyCompare(const char *got_text, const char *want_text, int n_rows, MfOciVe
 		for (size_t k = 0; k < json_array_size(wd); k++)
 			if (!MfVerifySame(json_array_get(gd, k), json_array_get(wd, k)))
 			{
-				char	   *g = json_dumps(json_array_get(gd, k), JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
-				char	   *w = json_dumps(json_array_get(wd, k), JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
+				char	   *g = mf_oci_json_text(json_array_get(gd, k), JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
+				char	   *w = mf_oci_json_text(json_array_get(wd, k), JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
 
 				if (res->mismatches++ == 0)
 					snprintf(res->log, sizeof(res->log), "row %zu, output \"%s\": the image answered %s, the database %s",

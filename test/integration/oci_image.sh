@@ -196,3 +196,24 @@ if "$CLI" build "$TMP/m1" oci_iris "$IRIS1" "$SERVE" "$TMP/imgsmall" 1.0.0 10485
 fi
 grep -q 'the layer exceeds the limit of 1048576 bytes (1 MiB) of uncompressed tar' "$TMP/small.out" || fail "limit message: $(cat "$TMP/small.out")"
 pass "a layer over the limit is refused: $(head -c 160 "$TMP/small.out")"
+
+# The deploy job: mf_deploy(ref, 'oci', ...) builds and verifies the same image in the database's worker
+# (the version's stored test rows, mf._test_rows), records the layers, removes its directory; the push
+# needs the registry client (branch registry), so until it is merged the job ends in phase pushing.
+wait_for "SELECT launcher_pid > 0 FROM mf._jobs_state()" 30 || fail "no mf_ext launcher runs"
+dep="$(q "SELECT mf_deploy('oci_iris:1.0.0', 'oci', '{\"registry\": \"local\", \"repository\": \"models/oci-iris\"}')")"
+job="$(q "SELECT job_id FROM mf.deployments WHERE deployment_id = $dep")"
+[ "$(q "SELECT status FROM mf.deployments WHERE deployment_id = $dep")" != "" ] || fail "no deployment row"
+PGOPTIONS="-c client_min_messages=warning" q "SELECT status FROM mf_wait($job, '60 s')" >/dev/null
+row="$(q "SELECT status || '|' || coalesce(array_to_string(layers, ','), '') || '|' || coalesce(error, '') FROM mf.deployments WHERE deployment_id = $dep")"
+want="$(python3 -c 'import json,sys; print(",".join(json.load(open(sys.argv[1]))["layers"]))' "$TMP/img1.json")"
+case "$row" in
+	"failed|$want|pushing to registry options"*"needs the registry client"*) ;;
+	*) fail "deploy job: deployment row $row (expected failed at pushing with layers $want)";;
+esac
+log="$(q "SELECT string_agg(message, E'\n' ORDER BY event_id) FROM mf.job_events WHERE job_id = $job")"
+grep -q "verified: the image answered $(q "SELECT jsonb_array_length(mf._test_rows($IRIS1, 100))") test rows as the database does" <<<"$log" ||
+	fail "deploy job log lacks the verification: $log"
+[ "$(q "SELECT phase || '|' || status FROM mf.jobs WHERE job_id = $job")" = "pushing|failed" ] || fail "job phase/status: $(q "SELECT phase, status FROM mf.jobs WHERE job_id = $job")"
+[ ! -e "$(q "SHOW data_directory")/mf_images/$dep" ] || fail "the deploy job left \$PGDATA/mf_images/$dep"
+pass "mf_deploy(oci): the job built the same layers as oci_cli ($want), verified the stored test rows, removed its directory; push pending the registry client"
