@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -327,6 +328,8 @@ MfVerifyStart(const char *root, json_t *config, char dirs[][512], int n_dirs, do
 		char	   *envp[] = {"PATH=/usr/bin", NULL};
 		int			devnull = open("/dev/null", O_RDWR);
 
+		/* the server dies with its verifier, even one killed with SIGKILL */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		dup2(devnull, 0);
 		dup2(devnull, 1);
 		dup2(pipefd[1], 2);

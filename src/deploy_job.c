@@ -288,6 +288,16 @@ MfDeployPush(MfDeployWork *w, const MfOciResult *res, char **image)
 					"which this build does not have yet; the image was built and verified", w->options);
 }
 
+/* Remove a job's directory when it exists. */
+static void
+MfDeployRemoveDir(const char *dir)
+{
+	struct stat st;
+
+	if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+		rmtree(dir, true);
+}
+
 /* Run a deploy job (see the design note). */
 void
 MfDeployJobRun(int64 job_id)
@@ -306,7 +316,7 @@ MfDeployJobRun(int64 job_id)
 		{
 			begun = true;
 			snprintf(w->dir, sizeof(w->dir), "%s/mf_images/" INT64_FORMAT, DataDir, w->deployment_id);
-			rmtree(w->dir, true);	/* what an interrupted attempt left */
+			MfDeployRemoveDir(w->dir);	/* what an interrupted attempt left */
 			failure = MfDeployBuild(job_id, w, res);
 			if (failure == NULL)
 				failure = MfDeployVerify(job_id, w, res);
@@ -331,7 +341,7 @@ MfDeployJobRun(int64 job_id)
 	PG_END_TRY();
 	MemoryContextSwitchTo(ctx);
 	if (w->dir[0] != '\0')
-		rmtree(w->dir, true);
+		MfDeployRemoveDir(w->dir);
 	if (begun)
 		MfDeployFinished(job_id, failure == NULL, failure, image, res->n_layers == 2 ? res : NULL,
 						 res->n_layers == 2 ? psprintf("{\"manifest\": \"%s\"}", res->manifest.digest) : NULL);
