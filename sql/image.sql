@@ -9,6 +9,11 @@
 --   job        queued -> running                                -> succeeded | failed
 -- The C worker only builds, verifies and pushes, and reports through
 -- mf._deploy_job_phase and mf._deploy_job_finished.
+-- PL/pgSQL functions of 25 lines or more, each the one owner of its rule:
+--   mf._deploy_oci_options: the options of an oci deployment, with every problem's path
+--   mf._queue_deploy: recording an oci deployment and queuing its job
+--   mf._deploy_job_begin: what a deploy job builds, the deployment running
+--   mf._deploy_job_finished: the outcome of a deploy job (job and deployment statuses)
 
 -- The problems of the options of an oci deployment and their stored form
 -- {registry, repository, tag} (tag defaults to the version).
