@@ -19,14 +19,14 @@ PREVVERSION = 0.3.0
 # (as pgvector builds vector--x.y.z.sql); sql/mf_ext--*.sql are the frozen
 # install and upgrade scripts of released versions (never edited).
 SQL_PARTS   = sql/catalog.sql sql/catalog_view.sql sql/registry.sql sql/config_yaml.sql sql/training.sql \
-              sql/prediction.sql sql/jobs.sql sql/deploy.sql sql/http.sql sql/privileges.sql
+              sql/prediction.sql sql/jobs.sql sql/deploy.sql sql/image.sql sql/http.sql sql/privileges.sql
 DATA        = $(wildcard sql/mf_ext--*.sql)
 DATA_built  = build/mf_ext--$(EXTVERSION).sql build/mf_ext--$(PREVVERSION)--$(EXTVERSION).sql
 # An upgrade script: its own part (tables, dropped signatures), the view, then every
 # function of the new version as CREATE OR REPLACE (so objects of users that
 # depend on them stay), then the privileges.
 SQL_FUNCS   = sql/registry.sql sql/config_yaml.sql sql/training.sql sql/prediction.sql sql/jobs.sql sql/deploy.sql \
-              sql/http.sql
+              sql/image.sql sql/http.sql
 
 PG_CONFIG  ?= /usr/lib/postgresql/15/bin/pg_config
 
@@ -174,14 +174,24 @@ $(TEXT_BINS): build/unit/%: test/unit/%.c build/text/tokenizer.o text/tokenizer.
 
 # image/: served model directories and tars on libarchive; its unit test links
 # only them.
+IMAGE_TAR_SRCS = image/tar.c image/model_dir.c image/serving_json.c
 IMAGE_BINS = build/unit/test_model_dir
 
-$(IMAGE_BINS): build/unit/%: test/unit/%.c $(IMAGE_SRCS) $(wildcard image/*.h) test/unit/mf_test.h
+$(IMAGE_BINS): build/unit/%: test/unit/%.c $(IMAGE_TAR_SRCS) $(wildcard image/*.h) test/unit/mf_test.h
 	@mkdir -p build/unit
-	$(CC) $(UNIT_CFLAGS) -Iimage -o $@ $< $(IMAGE_SRCS) -larchive -ljansson
+	$(CC) $(UNIT_CFLAGS) -Iimage -o $@ $< $(IMAGE_TAR_SRCS) -larchive -ljansson
+
+# The OCI image builder and verifier (image/oci*.c): they link the serving core
+# (the verifier's in-process handler) and the kernels.
+OCI_BINS = build/unit/test_oci build/unit/oci_cli
+
+$(OCI_BINS): build/unit/%: test/unit/%.c $(IMAGE_SRCS) $(SERVE_SRCS) $(KERNEL_SRCS) $(wildcard image/*.h serve/*.h) test/unit/mf_test.h
+	@mkdir -p build/unit
+	$(CC) $(UNIT_CFLAGS) -D_GNU_SOURCE -Iimage -Iserve -o $@ $< $(IMAGE_SRCS) $(SERVE_SRCS) $(KERNEL_SRCS) \
+		$(SERVE_LIBS) $(CORE_LIBS) $(BLAS_LIBS)
 
 # Tools the integration tests run (not TAP tests themselves).
-UNIT_TOOLS = build/unit/model_score_cli
+UNIT_TOOLS = build/unit/model_score_cli build/unit/oci_cli
 
 unit-build: $(UNIT_BINS) $(TEXT_BINS) $(UNIT_TOOLS)
 

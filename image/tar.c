@@ -62,23 +62,50 @@ mf_tar_check_entry(const MfTarEntry *e, MfImageError *err)
 	return MF_IMAGE_OK;
 }
 
-/* Append one entry with the fixed owner, mode and mtime. */
-static MfImageStatus
-mf_tar_put(struct archive *a, struct archive_entry *ae, const MfTarEntry *e, int64_t mtime,
-		   MfImageError *err)
+/* ustar, no compression, 10240-byte records with the last one padded. */
+int
+mf_tar_set_format(struct archive *a)
+{
+	int			rc = archive_write_set_format_ustar(a);
+
+	if (rc == ARCHIVE_OK)
+		rc = archive_write_add_filter_none(a);
+	if (rc == ARCHIVE_OK)
+		rc = archive_write_set_bytes_per_block(a, MF_TAR_RECORD);
+	if (rc == ARCHIVE_OK)
+		rc = archive_write_set_bytes_in_last_block(a, MF_TAR_RECORD);
+	return rc;
+}
+
+/* One member's header with the fixed owner and mtime (see tar.h). */
+MfImageStatus
+mf_tar_header(struct archive *a, struct archive_entry *ae, const char *path, bool is_dir, int mode,
+			  uint64_t size, int64_t mtime, MfImageError *err)
 {
 	archive_entry_clear(ae);
-	archive_entry_set_pathname(ae, e->path);
-	archive_entry_set_filetype(ae, e->is_dir ? AE_IFDIR : AE_IFREG);
-	archive_entry_set_perm(ae, e->is_dir ? 0755 : 0644);
-	archive_entry_set_size(ae, e->is_dir ? 0 : (la_int64_t) e->size);
+	archive_entry_set_pathname(ae, path);
+	archive_entry_set_filetype(ae, is_dir ? AE_IFDIR : AE_IFREG);
+	archive_entry_set_perm(ae, (mode_t) mode);
+	archive_entry_set_size(ae, is_dir ? 0 : (la_int64_t) size);
 	archive_entry_set_mtime(ae, (time_t) mtime, 0);
 	archive_entry_set_uid(ae, 0);
 	archive_entry_set_gid(ae, 0);
 	archive_entry_set_uname(ae, "root");
 	archive_entry_set_gname(ae, "root");
 	if (archive_write_header(a, ae) != ARCHIVE_OK)
-		return mf_image_fail(err, MF_IMAGE_ARCHIVE, "member \"%s\": %s", e->path, archive_error_string(a));
+		return mf_image_fail(err, MF_IMAGE_ARCHIVE, "member \"%s\": %s", path, archive_error_string(a));
+	return MF_IMAGE_OK;
+}
+
+/* Append one entry with the fixed owner, mode and mtime. */
+static MfImageStatus
+mf_tar_put(struct archive *a, struct archive_entry *ae, const MfTarEntry *e, int64_t mtime,
+		   MfImageError *err)
+{
+	MfImageStatus st = mf_tar_header(a, ae, e->path, e->is_dir, e->is_dir ? 0755 : 0644, e->size, mtime, err);
+
+	if (st != MF_IMAGE_OK)
+		return st;
 	if (!e->is_dir && e->size > 0 &&
 		archive_write_data(a, e->data, e->size) != (la_ssize_t) e->size)
 		return mf_image_fail(err, MF_IMAGE_ARCHIVE, "member \"%s\": %s", e->path, archive_error_string(a));
@@ -111,11 +138,7 @@ mf_tar_write(const MfTarEntry *entries, size_t n, int64_t mtime, void *buf, size
 	ae = archive_entry_new();
 	if (a == NULL || ae == NULL)
 		st = mf_image_fail(err, MF_IMAGE_NOMEM, "libarchive is out of memory");
-	else if (archive_write_set_format_ustar(a) != ARCHIVE_OK ||
-			 archive_write_add_filter_none(a) != ARCHIVE_OK ||
-			 archive_write_set_bytes_per_block(a, MF_TAR_RECORD) != ARCHIVE_OK ||
-			 archive_write_set_bytes_in_last_block(a, MF_TAR_RECORD) != ARCHIVE_OK ||
-			 archive_write_open_memory(a, buf, cap, &used) != ARCHIVE_OK)
+	else if (mf_tar_set_format(a) != ARCHIVE_OK || archive_write_open_memory(a, buf, cap, &used) != ARCHIVE_OK)
 		st = mf_image_fail(err, MF_IMAGE_ARCHIVE, "cannot start the archive: %s", archive_error_string(a));
 	for (size_t i = 0; st == MF_IMAGE_OK && i < n; i++)
 		st = mf_tar_put(a, ae, &entries[i], mtime, err);

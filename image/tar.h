@@ -30,7 +30,10 @@ typedef enum MfImageStatus
 	MF_IMAGE_BAD_ARG,			/* an invalid name, value or size */
 	MF_IMAGE_TOO_LARGE,			/* a member or the archive exceeds a limit */
 	MF_IMAGE_NOMEM,				/* the buffer is too small or libarchive ran out of memory */
-	MF_IMAGE_ARCHIVE			/* libarchive refused (its message in the error) */
+	MF_IMAGE_ARCHIVE,			/* libarchive refused (its message in the error) */
+	MF_IMAGE_IO,				/* a file could not be read or written (oci*.c) */
+	MF_IMAGE_MISMATCH,			/* the image answered otherwise than the database */
+	MF_IMAGE_RUN				/* the image's server did not start or answer */
 } MfImageStatus;
 
 /* What failed, in words (lowercase, no trailing period). */
@@ -64,6 +67,20 @@ extern size_t mf_tar_size(const MfTarEntry *entries, size_t n);
  */
 extern MfImageStatus mf_tar_write(const MfTarEntry *entries, size_t n, int64_t mtime,
 								  void *buf, size_t cap, size_t *len, MfImageError *err);
+
+struct archive;
+struct archive_entry;
+
+/* Set up a libarchive writer for the deterministic ustar format; ARCHIVE_OK or its error. */
+extern int	mf_tar_set_format(struct archive *a);
+
+/*
+ * Write one member's header with the fixed owner (0:0, root/root) and mtime
+ * (the image builder's layers share it): a directory or a regular file of
+ * size bytes with permission bits mode.
+ */
+extern MfImageStatus mf_tar_header(struct archive *a, struct archive_entry *ae, const char *path, bool is_dir,
+								   int mode, uint64_t size, int64_t mtime, MfImageError *err);
 
 /* Set an error: status and a printf-style detail; returns the status. */
 extern MfImageStatus mf_image_fail(MfImageError *err, MfImageStatus status, const char *fmt,...)

@@ -266,7 +266,8 @@ CREATE TABLE mf.jobs (
 	status		text NOT NULL DEFAULT 'queued'
 				CONSTRAINT jobs_status_known CHECK (status IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')),
 	progress	float8 NOT NULL DEFAULT 0 CONSTRAINT jobs_progress_range CHECK (progress BETWEEN 0 AND 1),
-	phase		text CONSTRAINT jobs_phase_known CHECK (phase IN ('loading', 'training', 'evaluating', 'registering')),
+	phase		text CONSTRAINT jobs_phase_known CHECK (phase IN ('loading', 'training', 'evaluating', 'registering',
+																  'building', 'verifying', 'pushing')),
 	epoch		bigint,
 	total_epochs bigint,
 	loss		float8,
@@ -290,11 +291,11 @@ CREATE TABLE mf.jobs (
 );
 COMMENT ON TABLE mf.jobs IS 'background jobs (training now; export and deploy later), run by the mf_ext launcher of database mf.database';
 COMMENT ON COLUMN mf.jobs.job_id IS 'job number, returned by mf_train_async() and mf_retrain()';
-COMMENT ON COLUMN mf.jobs.kind IS 'what the job does: train (export and deploy are reserved)';
+COMMENT ON COLUMN mf.jobs.kind IS 'what the job does: train, deploy (an image: build, verify, push; src/deploy_job.c); export is reserved';
 COMMENT ON COLUMN mf.jobs.version_id IS 'the model version the job trains';
 COMMENT ON COLUMN mf.jobs.status IS 'queued, running, succeeded, failed or cancelled';
 COMMENT ON COLUMN mf.jobs.progress IS 'estimated fraction done, 0..1 (written at most once a second)';
-COMMENT ON COLUMN mf.jobs.phase IS 'loading, training, evaluating or registering (last phase reached once the job ended)';
+COMMENT ON COLUMN mf.jobs.phase IS 'train: loading, training, evaluating, registering; deploy: building, verifying, pushing (last phase reached once the job ended)';
 COMMENT ON COLUMN mf.jobs.epoch IS 'last finished epoch (or solver iteration)';
 COMMENT ON COLUMN mf.jobs.total_epochs IS 'most epochs (or iterations) the run may take';
 COMMENT ON COLUMN mf.jobs.loss IS 'training loss after the last finished epoch';
@@ -361,7 +362,8 @@ CREATE TABLE mf.deployments (
 	error		text,
 	created_by	name NOT NULL,
 	created_at	timestamptz NOT NULL DEFAULT now(),
-	updated_at	timestamptz NOT NULL DEFAULT now()
+	updated_at	timestamptz NOT NULL DEFAULT now(),
+	layers		text[]
 );
 COMMENT ON TABLE mf.deployments IS
 	'one row per deployment of a model (mf_deploy, mf_undeploy): the in-database HTTP server serves the live http rows; images and other targets later';
@@ -369,7 +371,7 @@ COMMENT ON COLUMN mf.deployments.deployment_id IS 'deployment number, returned b
 COMMENT ON COLUMN mf.deployments.model_name IS 'the deployed model (follows a rename of the model)';
 COMMENT ON COLUMN mf.deployments.version IS 'the pinned version (the ref named one), or NULL when the deployment follows ref';
 COMMENT ON COLUMN mf.deployments.ref IS 'what the deployment serves: name:version (pinned), or name, name@stage, name@alias, resolved again for every request as mf._resolve does';
-COMMENT ON COLUMN mf.deployments.target IS 'where it is deployed: http (the in-database HTTP server); oci (images) is reserved';
+COMMENT ON COLUMN mf.deployments.target IS 'where it is deployed: http (the in-database HTTP server); oci (an image built, verified and pushed by a deploy job)';
 COMMENT ON COLUMN mf.deployments.name IS 'served name (options.name, default the model name): /v1/models/<name> and /v2/models/<name>; one live http deployment per name';
 COMMENT ON COLUMN mf.deployments.endpoint IS 'URL of the served model (http://<mf.http_listen_addresses>:<mf.http_port>/v1/models/<name>); NULL while mf.http_port is unset or 0';
 COMMENT ON COLUMN mf.deployments.options IS 'validated options without secrets: name, rate_limit, traffic (resolved: [{ref, version, weight}]), max_batch';
@@ -414,3 +416,6 @@ COMMENT ON COLUMN mf.test_rows.version_id IS 'the version';
 COMMENT ON COLUMN mf.test_rows.rows IS 'a JSON array of objects of named raw features, in test-split order (what mf_predict(ref, jsonb) takes)';
 COMMENT ON COLUMN mf.test_rows.created_at IS 'when training wrote them';
 SELECT pg_catalog.pg_extension_config_dump('mf.test_rows', '');
+
+-- #15 image: layer digests of an image deployment.
+COMMENT ON COLUMN mf.deployments.layers IS 'target oci: the digests (sha256:...) of the image''s layers, base first, as built and verified';

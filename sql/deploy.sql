@@ -46,8 +46,8 @@ LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, mf, pg_temp
 RETURN 100000;
 
--- A deployment target, lowercased: http; oci is refused as not yet
--- supported (0A000), anything else as unknown (22023, with a suggestion).
+-- A deployment target, lowercased: http or oci; anything else is unknown
+-- (22023, with a suggestion).
 CREATE FUNCTION mf._deploy_target(target text) RETURNS text
 LANGUAGE plpgsql IMMUTABLE
 SET search_path = pg_catalog, mf, pg_temp AS $$
@@ -55,17 +55,12 @@ DECLARE
 	t		text := lower(btrim(target));
 	near	text := mf._nearest_word(t, ARRAY['http', 'oci']);
 BEGIN
-	IF t = 'http' THEN
+	IF t IN ('http', 'oci') THEN
 		RETURN t;
-	ELSIF t = 'oci' THEN
-		RAISE EXCEPTION 'deployment target "oci" is not supported yet'
-			USING ERRCODE = 'feature_not_supported',
-				  DETAIL = 'This version deploys to target http (the in-database HTTP server) only.',
-				  HINT = 'Export the model with mf_export_model() and serve the directory with mf-serve; images come with a later version.';
 	END IF;
 	RAISE EXCEPTION 'unknown deployment target "%"', target
 		USING ERRCODE = 'invalid_parameter_value',
-			  DETAIL = 'Known targets: http, oci (not supported yet).',
+			  DETAIL = 'Known targets: http (the in-database HTTP server), oci (an image pushed to a registry).',
 			  HINT = CASE WHEN near IS NOT NULL THEN format('Did you mean "%s"?', near)
 						  ELSE 'mf_deploy(ref) deploys to the in-database HTTP server (target http).' END;
 END;
@@ -384,6 +379,9 @@ DECLARE
 BEGIN
 	SELECT * INTO r FROM mf._resolve(ref);
 	PERFORM mf._require_owner(r.model_id, 'deploy');
+	IF tgt = 'oci' THEN
+		RETURN mf._queue_deploy(ref, r.version_id, r.model_id, r.model_name, r.version, options);
+	END IF;
 	SELECT * INTO o FROM mf._deploy_options(r.model_name, coalesce(options, '{}'));
 	IF cardinality(o.problems) > 0 THEN
 		RAISE EXCEPTION 'invalid deployment options'
@@ -476,6 +474,16 @@ COMMENT ON FUNCTION mf_undeploy(bigint) IS
 -- Export
 -- ---------------------------------------------------------------------------
 
+-- The labels of a served version (serving.json): its stage unless development, then its aliases.
+CREATE FUNCTION mf._served_labels(v mf.model_versions) RETURNS text[]
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, mf, pg_temp AS $$
+	SELECT ARRAY(SELECT l FROM (SELECT v.stage AS l, 0 AS o WHERE v.stage <> 'development'
+								UNION ALL
+								SELECT al.alias, 1 FROM mf.aliases al WHERE al.version_id = v.version_id) x
+				  ORDER BY o, l);
+$$;
+
 CREATE FUNCTION mf._export_model(ref text) RETURNS bytea
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, mf, pg_temp AS $$
@@ -486,11 +494,7 @@ BEGIN
 	SELECT * INTO r FROM mf._resolve(ref);
 	PERFORM mf._require_trained(r.version_id, 'exported');
 	RETURN (
-		SELECT mf._model_dir_tar(m.name, v.version_id, v.version, m.family,
-								 ARRAY(SELECT l FROM (SELECT v.stage AS l, 0 AS o WHERE v.stage <> 'development'
-													  UNION ALL
-													  SELECT al.alias, 1 FROM mf.aliases al WHERE al.version_id = v.version_id) x
-										ORDER BY o, l),
+		SELECT mf._model_dir_tar(m.name, v.version_id, v.version, m.family, mf._served_labels(v),
 								 coalesce(v.trained_at, a.created_at), a.sha256, a.bytes)
 		  FROM mf.model_versions v JOIN mf.models m USING (model_id) JOIN mf.artifacts a USING (version_id)
 		 WHERE v.version_id = r.version_id);

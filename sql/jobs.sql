@@ -114,6 +114,43 @@ $$;
 COMMENT ON FUNCTION mf._fail_version(bigint, text, text, bigint) IS
 	'mark an untrained version failed: metadata.failure holds the reason (cancelled, timeout, error, worker died), the error and the job';
 
+-- 55000 unless this database's launcher can run jobs (mf_ext preloaded, mf.database is this one); its state.
+CREATE FUNCTION mf._require_job_launcher(OUT preloaded boolean, OUT served_database text, OUT launcher_pid integer)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, mf, pg_temp AS $$
+BEGIN
+	SELECT * INTO preloaded, served_database, launcher_pid FROM mf._jobs_state();
+	IF NOT preloaded THEN
+		RAISE EXCEPTION 'background jobs need mf_ext in shared_preload_libraries'
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  DETAIL = format('shared_preload_libraries is ''%s''.', current_setting('shared_preload_libraries')),
+				  HINT = 'Add mf_ext to shared_preload_libraries in postgresql.conf and restart the server; mf_train() trains in this session meanwhile.';
+	END IF;
+	IF served_database IS DISTINCT FROM current_database() THEN
+		RAISE EXCEPTION 'the mf_ext launcher runs jobs of database "%", not of "%"', served_database, current_database()
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = format('Queue jobs in database "%s", or set mf.database = ''%s'' in postgresql.conf and restart the server.',
+								served_database, current_database());
+	END IF;
+END;
+$$;
+COMMENT ON FUNCTION mf._require_job_launcher() IS
+	'55000 unless background jobs can run for this database (mf_ext preloaded, mf.database names it); returns the launcher state';
+
+-- After inserting a job: warn when no launcher runs, wake it at commit.
+CREATE FUNCTION mf._job_queued(job_id bigint, launcher_pid integer) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, mf, pg_temp AS $$
+BEGIN
+	IF launcher_pid = 0 THEN
+		RAISE WARNING 'job % is queued but the mf_ext launcher is not running', job_id
+			USING HINT = 'The launcher restarts within seconds after an error; if it does not, read the server log. The job runs once it is back.';
+	END IF;
+	PERFORM mf._wake_launcher_at_commit();
+END;
+$$;
+COMMENT ON FUNCTION mf._job_queued(bigint, integer) IS 'after queuing a job: warn when no launcher runs, wake it at commit';
+
 -- Queue a training job for a ref after validating everything that can be checked now.
 CREATE FUNCTION mf._queue_train(ref text, source text, target text, options jsonb, policy jsonb,
 								run_as oid, search_path text) RETURNS bigint
@@ -143,19 +180,7 @@ BEGIN
 	SELECT * INTO c FROM mf._training_call(ref, source, target, options - 'max_attempts');
 	PERFORM mf._check_training(c.config, c.source, c.target, c.runopts, run_as, search_path);
 
-	SELECT * INTO st FROM mf._jobs_state();
-	IF NOT st.preloaded THEN
-		RAISE EXCEPTION 'background jobs need mf_ext in shared_preload_libraries'
-			USING ERRCODE = 'object_not_in_prerequisite_state',
-				  DETAIL = format('shared_preload_libraries is ''%s''.', current_setting('shared_preload_libraries')),
-				  HINT = 'Add mf_ext to shared_preload_libraries in postgresql.conf and restart the server; mf_train() trains in this session meanwhile.';
-	END IF;
-	IF st.served_database IS DISTINCT FROM current_database() THEN
-		RAISE EXCEPTION 'the mf_ext launcher runs jobs of database "%", not of "%"', st.served_database, current_database()
-			USING ERRCODE = 'object_not_in_prerequisite_state',
-				  HINT = format('Queue jobs in database "%s", or set mf.database = ''%s'' in postgresql.conf and restart the server.',
-								st.served_database, current_database());
-	END IF;
+	SELECT * INTO st FROM mf._require_job_launcher();
 	SELECT j.job_id INTO active FROM mf.jobs j
 	 WHERE j.version_id = c.version_id AND j.status IN ('queued', 'running');
 	IF FOUND THEN
@@ -172,11 +197,7 @@ BEGIN
 						  jsonb_build_object('options', c.options, 'policy', policy));
 	PERFORM mf._event('queue_job', c.model_id, c.model_name, c.version_id, c.version, NULL,
 					  jsonb_build_object('job_id', id, 'target', c.target, 'options', c.options, 'policy', policy));
-	IF st.launcher_pid = 0 THEN
-		RAISE WARNING 'job % is queued but the mf_ext launcher is not running', id
-			USING HINT = 'The launcher restarts within seconds after an error; if it does not, read the server log. The job runs once it is back.';
-	END IF;
-	PERFORM mf._wake_launcher_at_commit();
+	PERFORM mf._job_queued(id, st.launcher_pid);
 	RETURN id;
 END;
 $$;
@@ -385,6 +406,7 @@ BEGIN
 								  j.queued_by, j.run_as)
 			 WHERE u.job_id = j.job_id;
 			PERFORM mf._fail_version(j.version_id, 'error', 'the role that queued the job or wrote its source no longer exists', j.job_id);
+			PERFORM mf._deploy_job_lost(j.job_id);
 			CONTINUE;
 		END IF;
 		PERFORM mf._job_event(j.job_id, 'info', format('claimed by the launcher (pid %s), attempt %s of %s',
@@ -426,6 +448,7 @@ BEGIN
 				   result = jsonb_build_object('reason', 'cancelled')
 			 WHERE u.job_id = j.job_id;
 			PERFORM mf._fail_version(j.version_id, 'cancelled', 'cancelled by mf_cancel_job()', j.job_id);
+			PERFORM mf._deploy_job_lost(j.job_id);
 			PERFORM mf._job_event(j.job_id, 'error', why || '; it had been cancelled');
 		ELSIF j.attempts < j.max_attempts THEN
 			UPDATE mf.jobs u SET status = 'queued', worker_pid = NULL, phase = NULL, progress = 0, started_at = NULL
@@ -438,6 +461,7 @@ BEGIN
 				   result = jsonb_build_object('reason', 'worker died')
 			 WHERE u.job_id = j.job_id;
 			PERFORM mf._fail_version(j.version_id, 'worker died', why, j.job_id);
+			PERFORM mf._deploy_job_lost(j.job_id);
 			PERFORM mf._job_event(j.job_id, 'error', format('%s; %s of %s attempts used: failed', why, j.attempts, j.max_attempts));
 		END IF;
 	END LOOP;
@@ -689,6 +713,7 @@ BEGIN
 	RETURNING u.* INTO j;
 	IF FOUND THEN
 		PERFORM mf._fail_version(j.version_id, 'cancelled', 'cancelled by mf_cancel_job() before it started', j.job_id);
+		PERFORM mf._deploy_job_lost(j.job_id);
 		PERFORM mf._job_event(j.job_id, 'error', format('cancelled by %s before it started', mf._actor()));
 		RETURN true;
 	END IF;

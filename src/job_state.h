@@ -29,6 +29,9 @@ typedef enum MfJobPhase
 	MF_PHASE_TRAINING,
 	MF_PHASE_EVALUATING,
 	MF_PHASE_REGISTERING,
+	MF_PHASE_BUILDING,			/* deploy jobs (src/deploy_job.c) */
+	MF_PHASE_VERIFYING,
+	MF_PHASE_PUSHING,
 	MF_N_JOB_PHASES
 } MfJobPhase;
 
@@ -45,7 +48,8 @@ MfJobStatusName(MfJobStatus s)
 static inline const char *
 MfJobPhaseName(MfJobPhase p)
 {
-	static const char *const names[MF_N_JOB_PHASES] = {"loading", "training", "evaluating", "registering"};
+	static const char *const names[MF_N_JOB_PHASES] = {"loading", "training", "evaluating", "registering",
+	"building", "verifying", "pushing"};
 
 	return names[p];
 }

@@ -57,6 +57,7 @@
 #include "utils/timeout.h"
 #include "utils/timestamp.h"
 
+#include "deploy_job.h"
 #include "mf_jobs_shm.h"
 #include "privileges.h"
 #include "train.h"
@@ -128,6 +129,12 @@ MfPhaseProgress(MfJobPhase phase, double fraction)
 			return 0.9;
 		case MF_PHASE_REGISTERING:
 			return 0.95;
+		case MF_PHASE_BUILDING:
+			return 0.1;
+		case MF_PHASE_VERIFYING:
+			return 0.5;
+		case MF_PHASE_PUSHING:
+			return 0.8;
 		default:
 			return 0.05;
 	}
@@ -159,6 +166,13 @@ MfJobProgress(MfJobPhase phase, int64 epoch, int64 total, double loss, double fr
 		ereport(ERROR,
 				(errcode(ERRCODE_QUERY_CANCELED),
 				 errmsg("job " INT64_FORMAT " was cancelled", MfJobId)));
+}
+
+/* Report a phase of a deploy job into the slot (deploy_job.h). */
+void
+MfJobReportPhase(MfJobPhase phase)
+{
+	MfJobProgress(phase, 0, 0, get_float8_nan(), 0);
 }
 
 /* Mark this worker's slot as (not) inside the cancellable training transaction. */
@@ -220,6 +234,23 @@ MfResultText(int n)
 	char	   *v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, n);
 
 	return v != NULL ? MemoryContextStrdup(TopMemoryContext, v) : NULL;
+}
+
+/* True when the job is of kind deploy (deploy_job.c runs it). */
+static bool
+MfJobIsDeploy(int64 job_id)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum(job_id)};
+	bool		deploy;
+
+	MfBgXactBegin("mf_ext job: reading its kind");
+	if (SPI_execute_with_args("SELECT kind = 'deploy' FROM mf.jobs WHERE job_id = $1", 1, argtypes, args, NULL, true, 1)
+		!= SPI_OK_SELECT)
+		elog(ERROR, "reading the kind of job " INT64_FORMAT " failed", job_id);
+	deploy = SPI_processed == 1 && strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1) ?: "f", "t") == 0;
+	MfBgXactCommit();
+	return deploy;
 }
 
 /* Transaction 1: mf._job_begin(); false when the job is not ours to run any more. */
@@ -443,7 +474,9 @@ MfJobWorkerMain(Datum arg)
 				 errmsg("mf_ext job worker for job " INT64_FORMAT " found no job slot", job_id)));
 	MfSetBlasThreads(a.train_threads);
 	memset(&spec, 0, sizeof(spec));
-	if (MfJobBegin(job_id, &spec))
+	if (MfJobIsDeploy(job_id))
+		MfDeployJobRun(job_id);
+	else if (MfJobBegin(job_id, &spec))
 		MfJobRun(job_id, &spec, &a);
 	MfWakeLauncher();
 	proc_exit(0);

@@ -17,3 +17,13 @@ COMMENT ON COLUMN mf.test_rows.version_id IS 'the version';
 COMMENT ON COLUMN mf.test_rows.rows IS 'a JSON array of objects of named raw features, in test-split order (what mf_predict(ref, jsonb) takes)';
 COMMENT ON COLUMN mf.test_rows.created_at IS 'when training wrote them';
 SELECT pg_catalog.pg_extension_config_dump('mf.test_rows', '');
+
+-- #15 image: deploy jobs (phases building, verifying, pushing), layer digests of an image deployment.
+ALTER TABLE mf.jobs DROP CONSTRAINT jobs_phase_known,
+	ADD CONSTRAINT jobs_phase_known CHECK (phase IN ('loading', 'training', 'evaluating', 'registering',
+													 'building', 'verifying', 'pushing'));
+COMMENT ON COLUMN mf.jobs.kind IS 'what the job does: train, deploy (an image: build, verify, push; src/deploy_job.c); export is reserved';
+COMMENT ON COLUMN mf.jobs.phase IS 'train: loading, training, evaluating, registering; deploy: building, verifying, pushing (last phase reached once the job ended)';
+ALTER TABLE mf.deployments ADD COLUMN layers text[];
+COMMENT ON COLUMN mf.deployments.target IS 'where it is deployed: http (the in-database HTTP server); oci (an image built, verified and pushed by a deploy job)';
+COMMENT ON COLUMN mf.deployments.layers IS 'target oci: the digests (sha256:...) of the image''s layers, base first, as built and verified';

@@ -34,10 +34,16 @@ SELECT mf_deploy('dp_churn', 'http', '[1]');
 SELECT mf_deploy('dp_churn', 'http', '{"auth": {}, "rate_limit": {}, "traffic": [], "max_batch": "10"}');
 \echo :LAST_ERROR_SQLSTATE
 
--- Targets: http only; oci comes later; a typo gets a suggestion.
+-- Targets: http and oci (an image; its options: registry, repository, tag); a typo gets a suggestion.
 SELECT mf_deploy('dp_churn', 'htp');
 \echo :LAST_ERROR_SQLSTATE
 SELECT mf_deploy('dp_churn', 'oci');
+\echo :LAST_ERROR_SQLSTATE
+SELECT mf_deploy('dp_churn', 'oci', '{"registry": "Bad-Name", "repository": "Models/Churn", "tag": ".x", "from": 1, "tga": "1"}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT mf_deploy('dp_churn', 'oci', '{"registry": 7, "repository": "models//churn", "tag": 1}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT mf_deploy('dp_churn', 'oci', '[]');
 \echo :LAST_ERROR_SQLSTATE
 SELECT mf_deploy('dp_churn', NULL);
 \echo :LAST_ERROR_SQLSTATE
