@@ -73,7 +73,7 @@ BEGIN
 	IF val IS NULL THEN
 		problem := format('%s: must be an interval such as "2 min" or "30 s", got %s', path, left(value::text, 100));
 	ELSIF val < min OR val > interval '366 days' THEN
-		problem := format('%s: must be between %s s and 366 days, got %s', path, extract(epoch FROM min), left(value::text, 100));
+		problem := format('%s: must be between %s s and 366 days, got %s', path, trim_scale(extract(epoch FROM min)), left(value::text, 100));
 		val := NULL;
 	END IF;
 END;
@@ -237,10 +237,10 @@ DECLARE
 	id		bigint;
 BEGIN
 	IF m IS NULL OR NOT m = ANY (mf._alert_metrics()) THEN
-		RAISE EXCEPTION 'unknown alert metric "%"', left(metric, 100)
+		RAISE EXCEPTION 'unknown alert metric %', coalesce(to_jsonb(left(metric, 100))::text, 'NULL')
 			USING ERRCODE = 'invalid_parameter_value',
 				  DETAIL = format('Known metrics: %s.', array_to_string(mf._alert_metrics(), ', ')),
-				  HINT = coalesce(format('Did you mean "%s"?', mf._nearest_word(m, mf._alert_metrics())),
+				  HINT = coalesce('Did you mean "' || mf._nearest_word(m, mf._alert_metrics()) || '"?',
 								  'README, "Alerts", says what each metric measures.');
 	END IF;
 	IF c IS NULL OR c NOT IN ('>', '>=', '<', '<=') THEN
@@ -250,7 +250,7 @@ BEGIN
 				  HINT = 'mf_set_alert(''churn'', ''error_rate'', ''>'', 0.05) fires when more than 5 % of requests fail.';
 	END IF;
 	range := mf._alert_metric_range(m);
-	IF threshold IS NULL OR threshold = 'NaN' OR threshold < range[1] OR threshold > range[2] THEN
+	IF threshold IS NULL OR threshold IN ('NaN', 'Infinity', '-Infinity') OR threshold < range[1] OR threshold > range[2] THEN
 		RAISE EXCEPTION 'alert threshold % is out of range for metric %', coalesce(threshold::text, 'NULL'), m
 			USING ERRCODE = 'invalid_parameter_value',
 				  DETAIL = format('A threshold of %s must be between %s and %s.', m, range[1],
