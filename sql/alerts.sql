@@ -24,7 +24,8 @@
 --   health          share of mf.health_checks that passed, 0..1
 --   accuracy        n-weighted live accuracy of mf.model_performance, days
 --                   the window touches (use a window of days)
---   drift_psi       highest feature PSI of mf.drift_checks in the window
+--   drift_psi       highest feature PSI of mf.drift_checks (mf_drift's results,
+--                   drift branch) in the window
 -- A deployment id watches that deployment's rows; a model name all its
 -- versions; name:version that version; name@stage or name@alias the version
 -- it points at when evaluated.  No data (NULL) never holds a condition.
@@ -347,9 +348,10 @@ BEGIN
 		 WHERE p.day BETWEEN (since AT TIME ZONE 'UTC')::date AND (at AT TIME ZONE 'UTC')::date
 		   AND p.model_name = s.model_name AND (s.version IS NULL OR p.version = s.version);
 	ELSIF metric = 'drift_psi' THEN
-		EXECUTE 'SELECT max(c.psi)::float8 FROM mf.drift_checks c
-				  WHERE c.checked_at > $1 AND c.checked_at <= $2 AND c.model_name = $3 AND ($4 IS NULL OR c.version = $4)'
-		   INTO v USING since, at, s.model_name, s.version;
+		SELECT max(c.psi) INTO v
+		  FROM mf.drift_checks c JOIN mf.model_versions mv USING (version_id) JOIN mf.models mo USING (model_id)
+		 WHERE c.checked_at > since AND c.checked_at <= at
+		   AND mo.name = s.model_name AND (s.version IS NULL OR mv.version = s.version);
 	END IF;
 	RETURN v;
 END;

@@ -3,12 +3,18 @@
 -- artifact checks, feature schema, this backend's cache, deployments, last
 -- errors) and what a deployment's log merges (audit events, job lines,
 -- health changes, alert firings and resolutions).  Thin callers of C: the
--- artifact check (mf._artifact_tensors, the model module's validation) and
+-- artifact check (mf._artifact_loads, src/debug.c: the model module opens it) and
 -- the cache state (mf._cache_state, src/model_cache.c).  The views over the
 -- monitoring tables are sql/observe_views.sql.
 -- PL/pgSQL functions of 25 lines or more, each the one owner of its rule:
 --   mf._debug: the debug report
 --   mf_deployment_log: the merged log of one deployment (caller's rights)
+
+CREATE FUNCTION mf._artifact_loads(artifact bytea) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'mf_artifact_loads'
+	LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION mf._artifact_loads(bytea) IS
+	'true when the model module opens the artifact (its checks, metadata and layout); the module''s error (XX001, 0A000) otherwise (src/debug.c)';
 
 CREATE FUNCTION mf._cache_state(version_id bigint) RETURNS jsonb
 	AS 'MODULE_PATHNAME', 'mf_cache_state'
@@ -31,7 +37,7 @@ BEGIN
 		RETURN jsonb_build_object('present', false);
 	END IF;
 	BEGIN
-		PERFORM mf._artifact_tensors(a.bytes);
+		PERFORM mf._artifact_loads(a.bytes);
 	EXCEPTION WHEN OTHERS THEN
 		opens := format('%s (SQLSTATE %s)', SQLERRM, SQLSTATE);
 	END;

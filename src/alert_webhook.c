@@ -192,12 +192,23 @@ MfWebhookRecord(MfDelivery *ds, int n)
 int
 MfAlertDeliverWebhooks(void)
 {
+	static bool curl_ready = false;
 	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "mf alert webhooks", ALLOCSET_SMALL_SIZES);
 	MemoryContext old = MemoryContextSwitchTo(cxt);
 	MfDelivery *ds;
 	int			n = MfWebhookClaim(cxt, &ds);
 
 	Assert(!IsTransactionState());
+	if (n > 0 && !curl_ready)
+	{
+		/* once per process (this one has no other thread): whichever worker calls first */
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+			ereport(ERROR,
+					(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+					 errmsg("libcurl could not be initialised"),
+					 errhint("The claimed webhooks are retried when their lease ends.")));
+		curl_ready = true;
+	}
 	for (int i = 0; i < n; i++)
 	{
 		CHECK_FOR_INTERRUPTS();
@@ -265,8 +276,6 @@ MfAlertWorkerMain(Datum arg)
 	BackgroundWorkerInitializeConnectionByOid(DatumGetObjectId(arg), InvalidOid, 0);
 	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
 	pgstat_report_appname("mf_ext alerts");
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		ereport(FATAL, (errmsg("mf_ext alerts: libcurl could not be initialised")));
 	loop = AllocSetContextCreate(TopMemoryContext, "mf alert cycle", ALLOCSET_DEFAULT_SIZES);
 	until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), (int64) seconds * 1000);
 	while (GetCurrentTimestamp() < until)
@@ -281,7 +290,6 @@ MfAlertWorkerMain(Datum arg)
 						 PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
-	curl_global_cleanup();
 	proc_exit(0);
 }
 

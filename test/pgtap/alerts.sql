@@ -5,7 +5,7 @@
 -- called directly with chosen times (the monitor worker calls mf._evaluate_alerts() once per
 -- cycle); test/integration/alerts_webhook.sh runs the real worker, LISTEN and a webhook receiver.
 BEGIN;
-SELECT plan(41);
+SELECT plan(43);
 
 CREATE TABLE tap_al_data AS
 SELECT i::float8 / 10 AS x, (i % 3 = 0)::int::text AS y FROM generate_series(1, 200) i;
@@ -30,6 +30,16 @@ VALUES (:dep, '2030-01-01 10:00:00+00', 'ready', true, 1, 200, NULL),
 INSERT INTO mf.model_performance (model_name, version, day, n, accuracy)
 VALUES ('tap_al', '1.0.0', '2029-12-31', 100, 0.9), ('tap_al', '1.0.0', '2030-01-01', 300, 0.7);
 
+-- mf_drift's results (the drift branch's mf.drift_checks, in its form; created here when that
+-- branch is not merged): the highest feature PSI of the window.
+CREATE TABLE IF NOT EXISTS mf.drift_checks (version_id bigint NOT NULL REFERENCES mf.model_versions ON DELETE CASCADE,
+	checked_at timestamptz NOT NULL DEFAULT now(), feature text NOT NULL, psi float8, ks float8, status text, n_rows bigint);
+INSERT INTO mf.drift_checks (version_id, checked_at, feature, psi, ks, status, n_rows)
+SELECT version_id, t, f, p, NULL, 'ok', 100
+  FROM mf.catalog, (VALUES ('2030-01-01 09:00+00'::timestamptz, 'x', 0.5), ('2030-01-01 10:00+00', 'x', 0.05),
+					 ('2030-01-01 10:00+00', 'z', 0.3)) v(t, f, p)
+ WHERE ref = 'tap_al:1.0.0';
+
 -- Each metric over its window (the one reader, mf._alert_value).
 SELECT is(mf._alert_value('error_rate', :'dep', '2 min', '2030-01-01 10:01:30+00'), 0.1::float8,
 		  'error_rate: errors / requests of the minutes the window touches');
@@ -50,6 +60,10 @@ SELECT is(mf._alert_value('health', :'dep', '1 min', '2030-01-01 10:01:30+00'), 
 		  'health: share of the window''s checks that passed');
 SELECT is(mf._alert_value('accuracy', 'tap_al', '2 days', '2030-01-01 12:00+00'), (0.9 * 100 + 0.7 * 300) / 400::float8,
 		  'accuracy: n-weighted over the days the window touches');
+SELECT is(mf._alert_value('drift_psi', 'tap_al:1.0.0', '1 hour', '2030-01-01 10:30+00'), 0.3::float8,
+		  'drift_psi: the highest feature PSI of the window''s drift checks');
+SELECT ok(mf_set_alert('tap_al', 'drift_psi', '>', 0.25) > 0, 'a drift_psi rule is accepted once mf.drift_checks exists');
+DELETE FROM mf.alert_rules WHERE metric = 'drift_psi';
 
 -- A rule with "for": pending, then firing, then resolving.
 SELECT mf_set_alert(:'dep', 'error_rate', '>', 0.05, '{"window": "1 min", "for": "30 s", "webhook": "http://127.0.0.1:9/hook"}') AS r1 \gset
