@@ -14,6 +14,8 @@
 --   mf._alert_value: each metric's value over its table and window
 --   mf._evaluate_rule: one rule: pending, firing after "for", resolving
 --   mf._alertmanager_payload: the webhook body (Alertmanager version 4)
+--   mf._prom_expr: a rule's PromQL over the servers' series (which label
+--     selects a model, a pinned version, a deployment's served name)
 --   mf._render_prometheus_rules: the rules as a Prometheus rule file
 --
 -- Metrics (all over the rule's window, ending at the evaluation):

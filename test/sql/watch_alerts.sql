@@ -2,6 +2,7 @@
 -- SQLSTATE (options' problems listed at once with their paths); who may set and drop rules;
 -- mf_render_prometheus_rules; mf_debug and mf_deployment_log errors.  Evaluation is
 -- test/pgtap/alerts.sql, the webhook and NOTIFY test/integration/alerts_webhook.sh.
+-- (Named watch_alerts so that it runs after deploy.sql, whose expected output names deployment ids.)
 \set SHOW_CONTEXT never
 
 CREATE TABLE al_data AS SELECT i::float8 / 10 AS x, (i % 3 = 0)::int::text AS y FROM generate_series(1, 200) i;
