@@ -419,3 +419,94 @@ SELECT pg_catalog.pg_extension_config_dump('mf.test_rows', '');
 
 -- #15 image: layer digests of an image deployment.
 COMMENT ON COLUMN mf.deployments.layers IS 'target oci: the digests (sha256:...) of the image''s layers, base first, as built and verified';
+-- #16 alerts: alert rules, their firings, their evaluation state and the webhook queue
+-- (sql/alerts.sql has their functions).
+CREATE TABLE mf.alert_rules (
+	rule_id		bigserial PRIMARY KEY,
+	target		text NOT NULL,
+	metric		text NOT NULL
+				CONSTRAINT alert_rules_metric_known CHECK (metric IN ('latency_p99_ms', 'latency_p50_ms', 'error_rate', 'throughput',
+																	 'accuracy', 'drift_psi', 'health')),
+	condition	text NOT NULL CONSTRAINT alert_rules_condition_known CHECK (condition IN ('>', '>=', '<', '<=')),
+	threshold	float8 NOT NULL CONSTRAINT alert_rules_threshold_finite CHECK (threshold > '-Infinity' AND threshold < 'Infinity'),
+	"window"	interval NOT NULL DEFAULT '5 min' CONSTRAINT alert_rules_window_positive CHECK ("window" >= '1 second'),
+	"for"		interval NOT NULL DEFAULT '0' CONSTRAINT alert_rules_for_nonneg CHECK ("for" >= '0'),
+	options		jsonb NOT NULL DEFAULT '{}' CONSTRAINT alert_rules_options_object CHECK (jsonb_typeof(options) = 'object'),
+	created_by	name NOT NULL,
+	created_at	timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE mf.alert_rules IS 'alert rules (mf_set_alert, mf_drop_alert), evaluated by mf._evaluate_alerts() once per monitor cycle';
+COMMENT ON COLUMN mf.alert_rules.rule_id IS 'rule number, returned by mf_set_alert()';
+COMMENT ON COLUMN mf.alert_rules.target IS 'what is watched: a model ref (name, name:version, name@stage, name@alias) or a deployment id as text';
+COMMENT ON COLUMN mf.alert_rules.metric IS 'latency_p99_ms, latency_p50_ms, error_rate, throughput, accuracy, drift_psi or health (README, "Alerts")';
+COMMENT ON COLUMN mf.alert_rules.condition IS 'comparison of the metric with the threshold: >, >=, < or <=';
+COMMENT ON COLUMN mf.alert_rules.threshold IS 'the value the metric is compared with';
+COMMENT ON COLUMN mf.alert_rules."window" IS 'how far back the metric is aggregated (options.window, default 5 min)';
+COMMENT ON COLUMN mf.alert_rules."for" IS 'how long the condition must hold before the alert fires (options.for, default 0)';
+COMMENT ON COLUMN mf.alert_rules.options IS 'validated options: window, for, webhook (may hold a secret URL: not readable by mf_reader)';
+COMMENT ON COLUMN mf.alert_rules.created_by IS 'role that set the rule (from the session)';
+COMMENT ON COLUMN mf.alert_rules.created_at IS 'when the rule was set';
+
+CREATE TABLE mf.alerts (
+	alert_id	bigserial PRIMARY KEY,
+	rule_id		bigint NOT NULL,
+	started_at	timestamptz NOT NULL,
+	resolved_at timestamptz CONSTRAINT alerts_resolved_after_start CHECK (resolved_at >= started_at),
+	value		float8,
+	message		text NOT NULL
+);
+COMMENT ON TABLE mf.alerts IS 'alert firings: opened when a rule''s condition held for its "for", resolved when it stops holding (kept after the rule is dropped)';
+COMMENT ON COLUMN mf.alerts.alert_id IS 'firing number';
+COMMENT ON COLUMN mf.alerts.rule_id IS 'the rule (mf.alert_rules; the row stays when the rule is dropped)';
+COMMENT ON COLUMN mf.alerts.started_at IS 'when the alert fired (the condition had then held for the rule''s "for")';
+COMMENT ON COLUMN mf.alerts.resolved_at IS 'when the condition stopped holding, or the rule was dropped; NULL while the alert is open';
+COMMENT ON COLUMN mf.alerts.value IS 'the metric''s value when the alert fired';
+COMMENT ON COLUMN mf.alerts.message IS 'what fired, in words: metric, target, value, condition and threshold';
+CREATE UNIQUE INDEX alerts_one_open_per_rule ON mf.alerts (rule_id) WHERE resolved_at IS NULL;
+CREATE INDEX alerts_rule ON mf.alerts (rule_id, alert_id);
+
+CREATE TABLE mf.alert_state (
+	rule_id		bigint PRIMARY KEY REFERENCES mf.alert_rules ON DELETE CASCADE,
+	pending_since timestamptz,
+	last_value	float8,
+	evaluated_at timestamptz NOT NULL,
+	error		text
+);
+COMMENT ON TABLE mf.alert_state IS 'the evaluation state of each rule (mf._evaluate_alerts): since when its condition holds';
+COMMENT ON COLUMN mf.alert_state.rule_id IS 'the rule';
+COMMENT ON COLUMN mf.alert_state.pending_since IS 'first evaluation at which the condition held without a break since; NULL when it does not hold';
+COMMENT ON COLUMN mf.alert_state.last_value IS 'the metric''s value at the last evaluation (NULL: no data in the window)';
+COMMENT ON COLUMN mf.alert_state.evaluated_at IS 'when the rule was last evaluated';
+COMMENT ON COLUMN mf.alert_state.error IS 'why the last evaluation of the rule failed (the other rules were evaluated), or NULL';
+
+CREATE TABLE mf.alert_webhooks (
+	delivery_id bigserial PRIMARY KEY,
+	alert_id	bigint NOT NULL,
+	status		text NOT NULL DEFAULT 'pending'
+				CONSTRAINT alert_webhooks_status_known CHECK (status IN ('pending', 'delivered', 'failed')),
+	url			text NOT NULL,
+	payload		jsonb NOT NULL,
+	attempts	integer NOT NULL DEFAULT 0,
+	next_attempt_at timestamptz NOT NULL DEFAULT now(),
+	last_error	text,
+	created_at	timestamptz NOT NULL DEFAULT now(),
+	delivered_at timestamptz
+);
+COMMENT ON TABLE mf.alert_webhooks IS
+	'webhook deliveries of alert firings and resolutions (Alertmanager webhook payload), sent by C outside any transaction with retries and backoff; readable by the extension''s owner alone (URLs may hold secrets)';
+COMMENT ON COLUMN mf.alert_webhooks.delivery_id IS 'delivery number';
+COMMENT ON COLUMN mf.alert_webhooks.alert_id IS 'the firing (mf.alerts) announced';
+COMMENT ON COLUMN mf.alert_webhooks.status IS 'pending, delivered (a 2xx answer) or failed (attempts exhausted)';
+COMMENT ON COLUMN mf.alert_webhooks.url IS 'the rule''s options.webhook';
+COMMENT ON COLUMN mf.alert_webhooks.payload IS 'the JSON body: Alertmanager webhook version 4 (status, alerts[] with labels, annotations, startsAt, endsAt)';
+COMMENT ON COLUMN mf.alert_webhooks.attempts IS 'POSTs tried so far';
+COMMENT ON COLUMN mf.alert_webhooks.next_attempt_at IS 'when the next attempt is due (backoff doubles from 1 s, at most 5 min)';
+COMMENT ON COLUMN mf.alert_webhooks.last_error IS 'why the last attempt failed (HTTP status or transport error)';
+COMMENT ON COLUMN mf.alert_webhooks.created_at IS 'when the delivery was queued';
+COMMENT ON COLUMN mf.alert_webhooks.delivered_at IS 'when a 2xx answer came';
+CREATE INDEX alert_webhooks_due ON mf.alert_webhooks (next_attempt_at) WHERE status = 'pending';
+
+SELECT pg_catalog.pg_extension_config_dump('mf.alert_rules', '');
+SELECT pg_catalog.pg_extension_config_dump('mf.alert_rules_rule_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('mf.alerts', '');
+SELECT pg_catalog.pg_extension_config_dump('mf.alerts_alert_id_seq', '');

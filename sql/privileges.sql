@@ -47,6 +47,13 @@ GRANT SELECT (version_id, model_id, version, config, config_hash, parent_version
 			  metrics, stage, status, n_parameters, dependencies, created_at, trained_at, created_by)
 	ON mf.model_versions TO mf_reader;
 GRANT SELECT (version_id, format_version, size_bytes, sha256, created_at) ON mf.artifacts TO mf_reader;
+-- #16 alerts: rules (without options: a webhook URL may hold a secret), firings, their
+-- state, the views for BI tools and the metric tables they read; mf.alert_webhooks
+-- stays the extension owner's alone.
+GRANT SELECT (rule_id, target, metric, condition, threshold, "window", "for", created_by, created_at)
+	ON mf.alert_rules TO mf_reader;
+GRANT SELECT ON mf.alerts, mf.alert_state, mf.deployment_status, mf.model_performance_daily,
+	mf.health_checks, mf.serving_metrics, mf.model_performance TO mf_reader;
 GRANT SELECT (job_id, kind, version_id, status, progress, phase, epoch, total_epochs, loss, attempts,
 			  max_attempts, error, queued_by, queued_at, started_at, heartbeat_at, finished_at, worker_pid,
 			  result, target, options, policy, cancel_requested, run_as)

@@ -377,3 +377,25 @@ MfPredGetModel(const MfPredResolved *r)
 	MfCacheEvict(m);
 	return m;
 }
+
+PG_FUNCTION_INFO_V1(mf_cache_state);
+
+/* mf._cache_state(version_id): this backend's cache, for mf_debug. */
+Datum
+mf_cache_state(PG_FUNCTION_ARGS)
+{
+	int64		version_id = PG_GETARG_INT64(0);
+	MfCacheEntry *e = NULL;
+	StringInfoData s;
+
+	if (cache_htab != NULL)
+		e = hash_search(cache_htab, &version_id, HASH_FIND, NULL);
+	initStringInfo(&s);
+	appendStringInfo(&s, "{\"cached\": %s, \"cached_models\": %ld, \"cache_bytes\": %zu, \"cache_limit_mb\": %d",
+					 e != NULL ? "true" : "false", cache_htab != NULL ? (long) hash_get_num_entries(cache_htab) : 0L,
+					 cache_bytes, MfGucs->model_cache_mb);
+	if (e != NULL)
+		appendStringInfo(&s, ", \"model_bytes\": %zu, \"sha256\": \"%s\"", e->model->mem, e->model->sha256);
+	appendStringInfoChar(&s, '}');
+	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(s.data)));
+}
