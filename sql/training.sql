@@ -266,7 +266,7 @@ BEGIN
 	runopts := '{}';
 	patch := '{}';
 	hyper_keys := ARRAY(SELECT jsonb_object_keys(config) EXCEPT SELECT unnest(fixed_keys));
-	IF fam = 'mlp' THEN
+	IF fam IN ('mlp', 'transformer') THEN
 		train_keys := ARRAY(SELECT jsonb_object_keys(config -> 'training'));
 	END IF;
 	FOR k IN SELECT jsonb_object_keys(options) LOOP
@@ -285,7 +285,7 @@ BEGIN
 					  HINT = 'Hyperparameters override the version''s config for this run.';
 		END IF;
 	END LOOP;
-	IF fam = 'mlp' AND options ? 'seed' AND NOT options ? 'training' THEN
+	IF fam IN ('mlp', 'transformer') AND options ? 'seed' AND NOT options ? 'training' THEN
 		tpatch := tpatch || jsonb_build_object('seed', options -> 'seed');
 	END IF;
 	IF tpatch <> '{}' THEN
