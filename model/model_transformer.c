@@ -407,6 +407,7 @@ TfReadLabels(TfRead *r, const json_t *v, const MfArtAllocator *alloc, MfTfArtifa
 	a->labels = alloc->alloc(alloc->ctx, (n ? n : 1) * sizeof(char *));
 	if (a->labels == NULL)
 		{ TfBad(r, "labels", "out of memory"); return; }
+	memset(a->labels, 0, (n ? n : 1) * sizeof(char *));
 	for (size_t i = 0; i < n && !r->bad; i++)
 	{
 		const char *s = json_string_value(json_array_get(v, i));

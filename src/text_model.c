@@ -92,9 +92,6 @@ MfTextModelOpen(const MfArtifactView *view, const char *ref)
 	MfEnv		env = MfKernelEnv();
 	MfTextModel *tm = palloc0(sizeof(MfTextModel));
 	char		err[320];
-	size_t		L,
-				cap;
-	int			rc;
 
 	if (mf_tf_artifact_read(view, &alloc, &tm->art, err, sizeof(err)) != 0 ||
 		mf_tf_model_from_artifact(&tm->art, &tm->model, &env.alloc, err, sizeof(err)) != 0)
@@ -114,14 +111,6 @@ MfTextModelOpen(const MfArtifactView *view, const char *ref)
 				 errhint("Retrain the version with mf_train().")));
 	tm->bos = mf_tokenizer_bos(tm->tok);
 	tm->eos = mf_tokenizer_eos(tm->tok);
-	L = tm->art.spec.max_length;
-	cap = mfk_tf_model_step_bytes(&tm->model, 1, tm->art.spec.kind == MF_TF_KIND_DECODER ? 0 : L,
-								  tm->art.spec.kind == MF_TF_KIND_ENCODER ? 0 : L, 0);
-	if (cap == SIZE_MAX)
-		MfTextKernelError(MF_KERR_BADARG, "sizing the model's activations");
-	rc = mfk_arena_init(&tm->arena, &env.alloc, cap);
-	if (rc != MF_KOK)
-		MfTextKernelError(rc, "allocating the model's activations");
 	MfTextLabelValues(tm);
 	return tm;
 }
@@ -156,7 +145,7 @@ MfTextIds(MfTokenizer *tok, const char *text, size_t len, size_t cap, size_t *n)
 
 /* An evaluation forward of one text through the encoder (classifier or embedding). */
 static void
-MfTextEncoderForward(MfTextModel *tm, const char *text, size_t len, MfTfFwd *f)
+MfTextEncoderForward(MfTextModel *tm, const char *text, size_t len, MfArena *arena, MfTfFwd *f)
 {
 	MfEnv		env = MfKernelEnv();
 	size_t		n;
@@ -170,8 +159,10 @@ MfTextEncoderForward(MfTextModel *tm, const char *text, size_t len, MfTfFwd *f)
 	in.B = 1;
 	in.S = n;
 	in.src = ids;
-	mfk_arena_release(&tm->arena, 0);
-	rc = mfk_tf_model_forward(&env, &tm->model, &in, NULL, &tm->arena, f);
+	/* sized by this text, not by max_length: a stored max_length never sizes an allocation */
+	rc = mfk_arena_init(arena, &env.alloc, mfk_tf_model_step_bytes(&tm->model, 1, n, 0, 0));
+	if (rc == MF_KOK)
+		rc = mfk_tf_model_forward(&env, &tm->model, &in, NULL, arena, f);
 	if (rc != MF_KOK)
 		MfTextKernelError(rc, "running the encoder");
 	pfree(ids);
@@ -181,13 +172,15 @@ MfTextEncoderForward(MfTextModel *tm, const char *text, size_t len, MfTfFwd *f)
 int
 MfTextClassify(MfTextModel *tm, const char *text, size_t len, double *proba)
 {
+	MfEnv		env = MfKernelEnv();
+	MfArena		arena;
 	MfTfFwd		f;
 	int			K = tm->art.n_labels,
 				best = 0;
 	double		mx,
 				sum = 0.0;
 
-	MfTextEncoderForward(tm, text, len, &f);
+	MfTextEncoderForward(tm, text, len, &arena, &f);
 	mx = f.logits[0];
 	for (int k = 1; k < K; k++)
 		mx = Max(mx, (double) f.logits[k]);
@@ -199,6 +192,7 @@ MfTextClassify(MfTextModel *tm, const char *text, size_t len, double *proba)
 		if (f.logits[k] > f.logits[best])
 			best = k;
 	}
+	mfk_arena_free(&arena, &env.alloc);
 	return best;
 }
 
@@ -206,13 +200,16 @@ MfTextClassify(MfTextModel *tm, const char *text, size_t len, double *proba)
 float *
 MfTextEmbed(MfTextModel *tm, const char *text, size_t len, size_t *d)
 {
+	MfEnv		env = MfKernelEnv();
+	MfArena		arena;
 	MfTfFwd		f;
 	float	   *out;
 
-	MfTextEncoderForward(tm, text, len, &f);
+	MfTextEncoderForward(tm, text, len, &arena, &f);
 	*d = tm->art.spec.encoder.d_model;
 	out = palloc(*d * sizeof(float));
 	memcpy(out, mfk_tf_model_embedding(&f), *d * sizeof(float));
+	mfk_arena_free(&arena, &env.alloc);
 	return out;
 }
 
@@ -318,8 +315,10 @@ MfTextGenerate(MfTextModel *tm, const char *prompt, size_t len, const MfTfGenOpt
 		memmove(in, in + (n_in - L), L * sizeof(int32));	/* the last max_length tokens */
 		n_in = L;
 	}
+	/* the decoder's window: at most the prompt, bos and every new token (and max_length) */
 	rc = mfk_arena_init(&arena, &env.alloc,
-						mfk_tf_model_step_bytes(&tm->model, 1, seq2seq ? n_in : 0, L, 0));
+						mfk_tf_model_step_bytes(&tm->model, 1, seq2seq ? n_in : 0,
+												Min(L, (seq2seq ? 1 : n_in) + o->max_tokens + 1), 0));
 	if (rc == MF_KOK)
 		rc = mfk_tf_generate(&env, &tm->model, in, n_in, o, &arena, out, &n_out);
 	if (rc != MF_KOK)

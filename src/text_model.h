@@ -17,8 +17,10 @@
  *     as a decoder does (bos + ids, labels ids + eos).
  * The tokenizer is a C++ object outside palloc: its model context frees it
  * through a reset callback, so deleting the context (cache eviction, an
- * ERROR) never leaks it.  Scoring reuses one arena, sized at load for the
- * longest sequence the model reads, in the model's context.  This header
+ * ERROR) never leaks it.  Each call's activations come from an arena sized
+ * for that call's sequences (never from the stored max_length alone, so an
+ * artifact cannot make the loader allocate more than its own size implies),
+ * in the caller's memory context.  This header
  * includes mf_kernels.h, so never mf_config.h.
  */
 #ifndef MF_TEXT_MODEL_H
@@ -37,7 +39,6 @@ typedef struct MfTextModel
 	MfTokenizer *tok;
 	int32		bos;
 	int32		eos;
-	MfArena		arena;			/* scoring: one sequence of max_length */
 	bool		labels_numeric;
 	double	   *label_values;
 } MfTextModel;
