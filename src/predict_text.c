@@ -32,9 +32,9 @@ MfRequireText(MfPredModel *m, unsigned tasks, const char *fn, const char *hint)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("%s cannot use model \"%s\"", fn, m->ref),
-				 errdetail("It is a %s model.", m->text != NULL ?
-						   psprintf("transformer (task %s)", mf_tf_task_name(m->text->art.task)) :
-						   mf_artifact_family_name(m->tm.meta.family)),
+				 errdetail("It is a %s.", m->text != NULL ?
+						   psprintf("transformer model (task %s)", mf_tf_task_name(m->text->art.task)) :
+						   psprintf("%s model", mf_artifact_family_name(m->tm.meta.family))),
 				 errhint("%s", hint)));
 	return m->text;
 }

@@ -234,7 +234,9 @@ MfTextGenOptions(MfTextModel *tm, Jsonb *options, MfTfGenOpts *o)
 	if (!json_is_object(opts))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("options of mf_generate() must be a JSON object")));
+				 errmsg("options of mf_generate() must be a JSON object"),
+				 errdetail("Got a JSON %s.", json_is_array(opts) ? "array" : "scalar"),
+				 errhint("Options: greedy, temperature, top_k, max_tokens, seed.")));
 	memset(o, 0, sizeof(*o));
 	o->max_tokens = Min((size_t) 64, tm->art.spec.max_length);
 	o->temperature = 0.0;

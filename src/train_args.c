@@ -38,7 +38,7 @@ static const char *const MfRunOptionKeys[] = {
 	"text_column", "source_column", "target_column", "tokenizer"
 };
 
-/* Run options only text (transformer) models read. */
+/* Run options only text (transformer) models read (mf._train_options offers them to no other family). */
 static const char *const MfTextOptionKeys[] = {"text_column", "source_column", "target_column", "tokenizer"};
 
 /* Defaults of the run options (a split is made as training makes it). */
@@ -280,18 +280,6 @@ MfReadTextOptions(MfTrainArgs *a, json_t *options, json_t *config)
 		a->features = MfReadFeatures(options);
 }
 
-/* 22023 when a tabular run is given an option of text models. */
-static void
-MfRefuseTextOptions(json_t *options, const char *family)
-{
-	for (int i = 0; i < lengthof(MfTextOptionKeys); i++)
-		if (MfOptValue(options, MfTextOptionKeys[i]) != NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("option \"%s\" is for transformer models", MfTextOptionKeys[i]),
-					 errdetail("The model is a %s model.", family)));
-}
-
 /* The family's hyperparameters, typed, from the normalised config. */
 static void
 MfReadFamilyConfig(MfTrainArgs *a, json_t *config)
@@ -400,7 +388,6 @@ MfReadTrainArgs(MfTrainArgs *a, const char *family, json_t *config, const char *
 		MfReadTextOptions(a, options, config);
 	else
 	{
-		MfRefuseTextOptions(options, family);
 		MfCheckTarget(family, target);
 		a->features = MfReadFeatures(options);
 	}
@@ -424,15 +411,31 @@ MfTrainTask(const MfTrainArgs *a)
 		a->classify ? "classification" : "regression";
 }
 
+/* A text[] of keys. */
+static ArrayType *
+MfKeyArray(const char *const *keys, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * n);
+
+	for (int i = 0; i < n; i++)
+		d[i] = CStringGetTextDatum(keys[i]);
+	return construct_array(d, n, TEXTOID, -1, false, TYPALIGN_INT);
+}
+
 PG_FUNCTION_INFO_V1(mf_run_option_keys);
 
 /* mf._run_option_keys() RETURNS text[]: the run options, in the order of MfRunOptionKeys. */
 Datum
 mf_run_option_keys(PG_FUNCTION_ARGS)
 {
-	Datum		keys[lengthof(MfRunOptionKeys)];
+	PG_RETURN_ARRAYTYPE_P(MfKeyArray(MfRunOptionKeys, lengthof(MfRunOptionKeys)));
+}
 
-	for (int i = 0; i < lengthof(MfRunOptionKeys); i++)
-		keys[i] = CStringGetTextDatum(MfRunOptionKeys[i]);
-	PG_RETURN_ARRAYTYPE_P(construct_array(keys, lengthof(keys), TEXTOID, -1, false, TYPALIGN_INT));
+PG_FUNCTION_INFO_V1(mf_text_option_keys);
+
+/* mf._text_option_keys() RETURNS text[]: the run options only transformer models take. */
+Datum
+mf_text_option_keys(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_ARRAYTYPE_P(MfKeyArray(MfTextOptionKeys, lengthof(MfTextOptionKeys)));
 }

@@ -17,7 +17,8 @@
  *   4. the model (kernels/transformer_model.c) is initialised from the
  *      seed and trained for `epochs` passes over shuffled batches with the
  *      training section's optimiser, learning rate, weight decay and
- *      schedule (steps: epochs * batches per epoch; step_size in epochs);
+ *      schedule (steps: epochs * batches per epoch; step_size in epochs),
+ *      after a linear warm-up over 5 % of the steps (at most 100);
  *      each step's progress callback runs CHECK_FOR_INTERRUPTS (cancel,
  *      timeout), and the job hook gets the step, the steps in all and the
  *      step's loss (mf.jobs.epoch / total_epochs count steps for these
@@ -330,6 +331,8 @@ MfTfTrainOptions(const MfTrainingConfig *t, int64 steps_per_epoch, MfTfTrainOpts
 	o->lr.gamma = t->lr_gamma;
 	o->lr.total_steps = t->epochs * steps_per_epoch;
 	o->lr.min_lr = 0.0;
+	/* transformers train better with a short linear warm-up (5 % of the steps, at most 100) */
+	o->lr.warmup_steps = Min((int64) 100, o->lr.total_steps / 20);
 }
 
 /* Allocate the batch buffers and the arena for batches of B rows. */
