@@ -546,6 +546,8 @@ MfTrainTransformer(MfDataset *ds, const MfTrainArgs *args, bytea **artifact,
 	run.args = args;
 	run.ds = ds;
 	run.env = MfMakeEnv();
+	/* inside a step the kernels only honour cancels; the job hears of whole steps (MfTfFit) */
+	run.env.progress = MfKernelEnv().progress;
 	MfTfColumns(&run);
 	MfSplit(ds, args->split.test_size, args->split.seed, args->split.stratify == 1,
 			&train, &n_train, &test, &n_test);

@@ -94,7 +94,8 @@ SELECT c AS call, pg_temp.err('SELECT ' || c) AS error
                ($$mf_generate('tf_lm', 'red', '{"top_k": 1.5}')$$),
                ($$mf_generate('tf_lm', 'red', '{"greedy": 1}')$$),
                ($$mf_generate('tf_lm', 'red', '[]')$$),
-               ($$mf_generate('tf_lm', 'red', '{"max_tokens": 5000}')$$)) v(c);
+               ($$mf_generate('tf_lm', 'red', '{"max_tokens": 5000}')$$),
+               ($$mf_deploy('tf_cls')$$)) v(c);
 
 SELECT mf_drop_model(m) FROM unnest(ARRAY['tf_cls', 'tf_lm', 'tf_s2s', 'tf_emb', 'tf_novocab', 'tf_tab']) m;
 DROP TABLE tf_src, tf_pairs;
