@@ -325,15 +325,6 @@ MfPredReadArtifact(int64 version_id, const char *ref)
 	return out;
 }
 
-/* The family field of an artifact's header (checked later by the loaders). */
-static uint32
-MfArtifactFamilyOf(const char *bytes)
-{
-	const unsigned char *p = (const unsigned char *) bytes + 12;
-
-	return (uint32) p[0] | (uint32) p[1] << 8 | (uint32) p[2] << 16 | (uint32) p[3] << 24;
-}
-
 /* Read, validate and unpack an artifact into a new model context. */
 static MfPredModel *
 MfPredLoad(const MfPredResolved *r)
@@ -353,7 +344,7 @@ MfPredLoad(const MfPredResolved *r)
 	m->version_id = r->version_id;
 	strlcpy(m->sha256, r->sha256, sizeof(m->sha256));
 	m->ref = pstrdup(r->ref);
-	if (len >= MF_ARTIFACT_HEADER_SIZE && MfArtifactFamilyOf(bytes) == MF_ART_FAMILY_TRANSFORMER)
+	if (MfArtifactFamily(bytes, len) == MF_ART_FAMILY_TRANSFORMER)
 	{
 		MfArtifactView view;
 
