@@ -15,9 +15,10 @@
              request through libpq (pgbench -M simple: the rows travel in the
              statement text and are parsed every time, as an HTTP body is;
              a prepared statement would send them once)
-  http-worker  the in-database HTTP worker: measured when mf.http_port > 0
-             (or MF_BENCH_HTTP_WORKER_URL is set), else "n/a" (hook for the
-             worker's branch: it must serve the model under the same name)
+  http-worker  the in-database HTTP worker (mf.http_workers = cores), which
+             serves the model through mf_deploy: started here when this
+             database is mf.database (bench/serve.sh runs in a cluster of its
+             own where it is), or MF_BENCH_HTTP_WORKER_URL; else "n/a"
 Loads: `wrk` on loopback with the body of one row and of 100 rows, at
 MF_BENCH_SERVE_CONNS connections (default 16, two wrk threads: throughput)
 and at one connection (latency without queueing); pgbench the same with
@@ -134,14 +135,49 @@ def start_doors(work, models):
                           "serve_peer:app"], stdout=log, stderr=subprocess.STDOUT, env=env)
     wait_http("http://127.0.0.1:%d/health" % port, p)
     doors["flask"] = ("http://127.0.0.1:%d/v1/models/%s:predict" % (port, MODEL), p)
-    worker = os.environ.get("MF_BENCH_HTTP_WORKER_URL")
-    if not worker:
-        hp = psql("SELECT coalesce(current_setting('mf.http_port', true), '0')") or "0"
-        if hp.isdigit() and int(hp) > 0:
-            worker = "http://127.0.0.1:%s/v1/models/%s:predict" % (hp, MODEL)
+    worker = os.environ.get("MF_BENCH_HTTP_WORKER_URL") or start_http_worker()
     if worker:
         doors["http-worker"] = (worker, None)
     return doors
+
+
+def start_http_worker():
+    """Deploy the model on the in-database server (this database must be
+    mf.database and mf_ext preloaded): its URL, or None."""
+    if psql("SELECT current_database() = current_setting('mf.database', true)"
+            " AND EXISTS (SELECT 1 FROM mf._http_state())") != "t":
+        return None
+    port = free_port()
+    for s in ("mf.http_port = %d" % port, "mf.http_workers = %d" % CORES, "mf.http_role = 'mf_reader'",
+              "mf.http_listen_addresses = 'localhost'"):
+        psql("ALTER SYSTEM SET " + s)
+    psql("SELECT pg_reload_conf()")
+    psql("SELECT mf_undeploy(deployment_id) FROM mf.deployments WHERE name = '%s' AND status = 'active'" % MODEL)
+    psql("SELECT mf_deploy('%s')" % MODEL)
+    t0 = time.time()
+    while psql("SELECT state = 'serving' AND port = %d AND cardinality(server_pids) = %d FROM mf._http_state()"
+               % (port, CORES)) != "t":
+        if time.time() - t0 > 30:
+            raise RuntimeError("the in-database HTTP server is not serving: " +
+                               psql("SELECT row(s.*) FROM mf._http_state() s"))
+        time.sleep(0.1)
+    url = "http://127.0.0.1:%d/v1/models/%s" % (port, MODEL)
+    t0 = time.time()
+    while True:  # the served snapshot follows the deployment within ~30 ms
+        try:
+            urllib.request.urlopen(url, timeout=2).read()
+            break
+        except OSError:
+            if time.time() - t0 > 10:
+                raise
+            time.sleep(0.05)
+    return url + ":predict"
+
+
+def stop_http_worker():
+    if psql("SELECT current_setting('mf.http_port', true) IS NOT NULL") == "t":
+        psql("ALTER SYSTEM RESET mf.http_port")
+        psql("SELECT pg_reload_conf()")
 
 
 def parity(doors, rows):
@@ -235,6 +271,8 @@ def main():
                 results[("pgbench", n, load)] = pgbench(rows[:n], conns, work)
         report(results, same, diff)
     finally:
+        if "http-worker" in doors and not os.environ.get("MF_BENCH_HTTP_WORKER_URL"):
+            stop_http_worker()
         for _, p in doors.values():
             if p is not None and p.poll() is None:
                 p.send_signal(signal.SIGTERM)
@@ -264,10 +302,12 @@ def report(res, same, diff):
               % (n, a[0] / b[0], "met" if a[0] / b[0] >= 10 else "not met", a[0] / c[0], la[2], lb[2],
                  (" (target < 1 ms: %s)" % ("met" if la[2] < 1.0 else "not met")) if n == 1 else ""))
         if ("http-worker", n, "throughput") in res:
-            w = res[("http-worker", n, "latency")]
-            print("   http-worker p50 latency / mf-serve: %.2fx (target <= 1.3x)" % (w[1] / la[1]))
+            w, wt = res[("http-worker", n, "latency")], res[("http-worker", n, "throughput")]
+            print("   http-worker / mf-serve: p50 latency %.2fx (target <= 1.3x: %s), requests/s %.2fx"
+                  % (w[1] / la[1], "met" if w[1] / la[1] <= 1.3 else "not met", wt[0] / a[0]))
     if ("http-worker", 1, "throughput") not in res:
-        print("http-worker: n/a (the in-database HTTP worker is not enabled: set mf.http_port or MF_BENCH_HTTP_WORKER_URL)")
+        print("http-worker: n/a (this database is not mf.database, or mf_ext is not preloaded; "
+              "bench/serve.sh runs in a cluster of its own where it is)")
     print("cores %d, wrk %d connections for throughput, %d s per run; parity %s, max diff %.3g"
           % (CORES, CONNS, SECONDS, "ok" if same else "LABELS DIFFER", diff))
 

@@ -25,12 +25,12 @@
 CREATE FUNCTION mf._train_run(family text, config jsonb, source text, target text, options jsonb,
 							  author oid, search_path text,
 							  OUT artifact bytea, OUT format_version integer, OUT feature_schema jsonb,
-							  OUT metrics jsonb, OUT config_updates jsonb)
+							  OUT metrics jsonb, OUT config_updates jsonb, OUT test_rows jsonb)
 	RETURNS record
 	AS 'MODULE_PATHNAME', 'mf_train_run'
 	LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION mf._train_run(text, jsonb, text, text, jsonb, oid, text) IS
-	'read a source (run with the rights of role author, names resolved on search_path), encode its features, fit one family on a normalised config; returns the artifact, feature schema, metrics and learned config keys (no catalog writes)';
+	'read a source (run with the rights of role author, names resolved on search_path), encode its features, fit one family on a normalised config; returns the artifact, feature schema, metrics, learned config keys and the raw features of the first test rows (no catalog writes)';
 
 CREATE FUNCTION mf._evaluate_run(artifact bytea, source text, target text, author oid, search_path text) RETURNS jsonb
 	AS 'MODULE_PATHNAME', 'mf_evaluate_run'
@@ -159,6 +159,10 @@ BEGIN
 	VALUES (c.version_id, res.format_version, res.artifact)
 	ON CONFLICT (version_id) DO UPDATE
 		SET format_version = EXCLUDED.format_version, bytes = EXCLUDED.bytes, created_at = now();
+	DELETE FROM mf.test_rows t WHERE t.version_id = c.version_id;
+	IF res.test_rows IS NOT NULL THEN
+		INSERT INTO mf.test_rows (version_id, rows) VALUES (c.version_id, res.test_rows);
+	END IF;
 	PERFORM mf._event('train', c.model_id, c.model_name, c.version_id, c.version,
 					  jsonb_build_object('status', c.status),
 					  jsonb_build_object('status', 'trained', 'n_parameters', fin.n_parameters,
@@ -168,6 +172,31 @@ END;
 $$;
 COMMENT ON FUNCTION mf._train_version(text, text, text, jsonb, oid, text) IS
 	'train a version (a trained one is first derived into a new one), its source run as run_as on search_path; no privilege check';
+
+-- The first n rows a version was tested on, as objects of named raw features
+-- (what images and smoke tests send).  No privilege check: revoked from PUBLIC.
+CREATE FUNCTION mf._test_rows(version_id bigint, n integer DEFAULT 100) RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, mf, pg_temp AS $$
+DECLARE
+	rows	jsonb;
+BEGIN
+	IF n IS NULL OR n < 1 THEN
+		RAISE EXCEPTION 'number of test rows must be at least 1, not %', coalesce(n::text, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Ask for 1 to 100 rows.';
+	END IF;
+	SELECT t.rows INTO rows FROM mf.test_rows t WHERE t.version_id = _test_rows.version_id;
+	IF rows IS NULL THEN
+		RAISE EXCEPTION 'version % has no stored test rows', mf._ref(_test_rows.version_id)
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  DETAIL = 'Versions trained before mf_ext 0.4.0, and families trained without a held-out split, keep none.',
+				  HINT = 'Retrain the version with mf_train().';
+	END IF;
+	RETURN (SELECT coalesce(jsonb_agg(r ORDER BY i), '[]') FROM jsonb_array_elements(rows) WITH ORDINALITY AS e(r, i) WHERE i <= n);
+END;
+$$;
+COMMENT ON FUNCTION mf._test_rows(bigint, integer) IS
+	'the first n (at most 100) rows a version was tested on, as a JSON array of objects of named raw features (what mf_predict(ref, jsonb) takes); 55000 when the version keeps none';
 
 CREATE FUNCTION mf._train(ref text, source text DEFAULT NULL, target text DEFAULT NULL, options jsonb DEFAULT '{}') RETURNS text
 LANGUAGE plpgsql SECURITY DEFINER

@@ -543,6 +543,43 @@ MfDoublesJson(const double *v, size_t n)
 
 static const char *const kind_names[] = {"numeric", "boolean", "categorical"};
 
+/*
+ * Rows idx[0..n) as JSON objects of named raw features, the object
+ * mf_predict(ref, jsonb) takes: numbers, booleans, category texts, null.
+ * Read before encoding (which imputes and rearranges).
+ */
+json_t *
+MfRawRowsJson(const MfDataset *ds, const size_t *idx, size_t n)
+{
+	json_t	   *rows = json_array();
+
+	for (size_t i = 0; i < n; i++)
+	{
+		json_t	   *o = mf_json_object_new();
+		size_t		r = idx[i];
+
+		for (int j = 0; j < ds->ncols; j++)
+		{
+			const MfColumn *c = &ds->cols[j];
+			json_t	   *v;
+
+			if (MfColIsNull(c, r))
+				v = json_null();
+			else if (c->kind == MF_COL_CATEGORICAL)
+				v = json_string(c->str[r]);
+			else if (c->kind == MF_COL_BOOLEAN)
+				v = json_boolean(MfNum(ds, c, r) != 0.0);
+			else if (fabs(MfNum(ds, c, r)) < 9007199254740992.0 && MfNum(ds, c, r) == floor(MfNum(ds, c, r)))
+				v = json_integer((json_int_t) MfNum(ds, c, r));	/* 5, not 5.0 */
+			else
+				v = json_real(MfNum(ds, c, r));
+			json_object_set_new(o, c->name, v);
+		}
+		json_array_append_new(rows, o);
+	}
+	return rows;
+}
+
 /* The learned encoding as JSON (feature_schema and artifact metadata). */
 json_t *
 MfSchemaToJson(const MfDataset *ds, const char *task)

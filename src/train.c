@@ -5,7 +5,7 @@
  * deriving versions, validating option keys, updating rows, events); the
  * arguments are checked (train_args.c) and the numeric work is done here:
  *   mf._train_run(family, config, source, target, options, author, search_path)
- *       -> (artifact, format_version, feature_schema, metrics, config_updates)
+ *       -> (artifact, format_version, feature_schema, metrics, config_updates, test_rows)
  *   mf._check_training(config, source, target, options, author, search_path)
  *       the checks of _train_run and one row read, when a job is queued
  *   mf._evaluate_run(artifact, source, target, author, search_path) -> jsonb
@@ -153,8 +153,8 @@ mf_train_run(PG_FUNCTION_ARGS)
 	bytea	   *artifact;
 	MfDataset  *ds;
 	TupleDesc	tupdesc;
-	Datum		values[5];
-	bool		nulls[5] = {false, false, false, false, false};
+	Datum		values[6];
+	bool		nulls[6] = {false, false, false, false, false, false};
 	HeapTuple	tuple;
 	json_t	   *warnings;
 
@@ -198,6 +198,9 @@ mf_train_run(PG_FUNCTION_ARGS)
 	values[2] = JsonbPGetDatum(MfJanssonToJsonb(schema));
 	values[3] = JsonbPGetDatum(MfJanssonToJsonb(metrics));
 	values[4] = JsonbPGetDatum(MfJanssonToJsonb(updates));
+	nulls[5] = ds->test_rows == NULL;
+	if (ds->test_rows != NULL)
+		values[5] = JsonbPGetDatum(MfJanssonToJsonb(ds->test_rows));
 	tuple = heap_form_tuple(tupdesc, values, nulls);
 	MemoryContextDelete(runctx);
 	MfPhaseEnd("result");

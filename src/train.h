@@ -99,7 +99,11 @@ typedef struct MfDataset
 	Oid			author;
 	const char *author_path;	/* the search_path its names mean */
 	bool		refuse_temp;	/* refuse temporary tables (read later elsewhere) */
+	json_t	   *test_rows;		/* raw features of the first test rows (mf.test_rows), or NULL */
 } MfDataset;
+
+/* Test rows a version keeps (mf.test_rows): what images and smoke tests send. */
+#define MF_TEST_ROWS_KEPT 100
 
 /* Encoding options of a run. */
 typedef struct MfEncodeOpts
@@ -143,6 +147,7 @@ extern double *MfFitEncodeRows(MfDataset *ds, const size_t *train, size_t n_trai
 extern void MfEncode(MfDataset *ds);
 extern double *MfEncodeRows(const MfDataset *ds, const size_t *idx, size_t n);
 extern json_t *MfSchemaToJson(const MfDataset *ds, const char *task);
+extern json_t *MfRawRowsJson(const MfDataset *ds, const size_t *idx, size_t n);
 extern void MfSchemaFromMeta(MfDataset *ds, const MfModelMeta *mm);
 extern void MfLabelsFromSchema(MfDataset *ds);
 extern void MfEncodeWithSchema(MfDataset *ds, const MfModelMeta *mm);

@@ -592,6 +592,7 @@ MfTrainFamily(MfDataset *ds, const MfTrainArgs *args, bytea **artifact, json_t *
 	MfPhaseEnd("split");
 	if (n_train == 0 || n_test == 0)
 		MfSplitTooSmall(ds, test_size, stratify);
+	ds->test_rows = MfRawRowsJson(ds, test, Min(n_test, MF_TEST_ROWS_KEPT));
 	f.X = MfFitEncodeRows(ds, train, n_train, test, n_test, &args->encode, &X_test);
 	MfPhaseEnd("encode");
 

@@ -1,7 +1,7 @@
 -- Training quality thresholds, differential checks against SQL, determinism.
 -- (Cancellation is in test/sql/train.sql: PL/pgSQL handlers, hence throws_ok, cannot catch 57014.)
 BEGIN;
-SELECT plan(23);
+SELECT plan(26);
 
 CREATE TEMP TABLE reg AS
 SELECT i, (i % 17)::float8 AS x, 5 - 0.75 * (i % 17) + sin(i * 1.3) AS y FROM generate_series(1, 500) i;
@@ -32,6 +32,17 @@ SELECT ok((SELECT (v.metrics ->> 'accuracy')::float8 FROM mf.model_versions v JO
             WHERE c.ref = 'tap_multi:1.0.0') >= 0.95, 'multinomial accuracy >= 0.95 on held-out rows');
 SELECT is((SELECT v.config -> 'num_classes' FROM mf.model_versions v JOIN mf.catalog c USING (version_id)
             WHERE c.ref = 'tap_multi:1.0.0'), '3'::jsonb, 'num_classes set from the data');
+-- the rows it was tested on are kept (at most 100) for images and smoke tests
+SELECT is((SELECT jsonb_array_length(mf._test_rows(c.version_id)) FROM mf.catalog c WHERE c.ref = 'tap_multi:1.0.0'), 100,
+          '100 of the 120 test rows are kept');
+SELECT is((SELECT count(*) FROM mf.catalog c, jsonb_array_elements(mf._test_rows(c.version_id, 50)) r
+            WHERE c.ref = 'tap_multi:1.0.0'
+              AND EXISTS (SELECT 1 FROM three t WHERE t.i = (r ->> 'i')::int AND t.a = (r ->> 'a')::float8 AND t.b = (r ->> 'b')::float8)
+              AND (SELECT array_agg(k ORDER BY k) FROM jsonb_object_keys(r) k) = ARRAY['a', 'b', 'i']),
+          50::bigint, 'kept rows are source rows, named by feature, without the target');
+SELECT is((SELECT count(*) FROM mf.catalog c, jsonb_array_elements(mf._test_rows(c.version_id)) r
+            WHERE c.ref = 'tap_multi:1.0.0' AND mf_predict('tap_multi', r) ->> 'label' IS NOT NULL),
+          100::bigint, 'every kept row is an input mf_predict(ref, jsonb) scores');
 
 -- XOR needs a hidden layer
 CREATE TEMP TABLE xor AS
