@@ -48,7 +48,10 @@ IMAGE_SRCS  = $(wildcard image/*.c)
 CORE_SRCS   = $(wildcard src/*.c)
 # mf_core also defines the session GUCs when mf_ext is not preloaded; it
 # links the serving core, which the HTTP worker's serving processes run.
-CORE_OBJS   = $(CORE_SRCS:.c=.o) bgworker/session_gucs.o $(KERNEL_OBJS) $(IMAGE_SRCS:.c=.o) $(SERVE_OBJS)
+# It also links the tokenizer shim of text/ (C++ on SentencePiece), which the
+# pure-C folders never include.
+CORE_OBJS   = $(CORE_SRCS:.c=.o) bgworker/session_gucs.o $(KERNEL_OBJS) $(IMAGE_SRCS:.c=.o) $(SERVE_OBJS) \
+              build/text/tokenizer.o
 CORE_LIBS   = -ljansson -lyaml -lz -larchive -lm -ldl
 # Alert webhooks (src/alert_webhook.c) POST with libcurl; only mf_core links it.
 ALERT_LIBS  = -lcurl
@@ -64,7 +67,7 @@ SERVING_JSON_SRCS = image/serving_json.c
 SERVE_LIBS  = -lmicrohttpd -lcrypto -lpthread
 
 PG_CPPFLAGS = -I$(CURDIR)/config -I$(CURDIR)/kernels -I$(CURDIR)/model -I$(CURDIR)/image -I$(CURDIR)/src -I$(CURDIR)/bgworker \
-              -I$(CURDIR)/serve
+              -I$(CURDIR)/serve -I$(CURDIR)/text
 PG_CFLAGS   = -std=gnu11 $(MF_CFLAGS)
 EXTRA_CLEAN = mf_core$(DLSUFFIX) $(CORE_OBJS) $(SERVE_OBJS) serve/mf_serve.o build regression.diffs regression.out results
 
@@ -100,7 +103,8 @@ build/mf_ext--$(PREVVERSION)--$(EXTVERSION).sql: sql/upgrade/$(PREVVERSION)--$(E
 # backend loading it resolves only what it imports (half of the 552 symbol
 # relocations were its own functions, looked up through the server's scope).
 mf_core$(DLSUFFIX): $(CORE_OBJS)
-	$(CC) $(CFLAGS) -shared -o $@ $(CORE_OBJS) $(LDFLAGS) $(LDFLAGS_SL) -Wl,-Bsymbolic $(CORE_LIBS) $(SERVE_LIBS) $(ALERT_LIBS)
+	$(CC) $(CFLAGS) -shared -o $@ $(CORE_OBJS) $(LDFLAGS) $(LDFLAGS_SL) -Wl,-Bsymbolic $(CORE_LIBS) $(SERVE_LIBS) \
+		$(ALERT_LIBS) $(TEXT_LIBS)
 	@# the server's own json_object() would shadow jansson's (see mf_config.h)
 	@if nm -D --undefined-only $@ | grep -qw json_object; then \
 		echo "mf_core calls json_object(): use mf_json_object_new()" >&2; rm -f $@; exit 1; fi

@@ -104,3 +104,38 @@ CREATE FUNCTION mf_prewarm(ref text) RETURNS boolean
 	LANGUAGE C STABLE STRICT PARALLEL SAFE COST 1000;
 COMMENT ON FUNCTION mf_prewarm(text) IS
 	'load a trained version into this backend''s model cache (mf.model_cache_mb); true when loaded';
+
+-- ---------------------------------------------------------------------------
+-- Transformer text models (src/predict_text.c, src/text_model.c)
+-- ---------------------------------------------------------------------------
+-- Classifiers read one text (or, in the record forms above, the column named
+-- as the text column training read); decoders and encoder-decoders generate;
+-- encoders embed.  A model of the wrong kind is refused with 42809.
+
+CREATE FUNCTION mf_predict(ref text, input text) RETURNS float8
+	AS 'MODULE_PATHNAME', 'mf_predict_text'
+	LANGUAGE C STABLE STRICT PARALLEL SAFE COST 1000;
+COMMENT ON FUNCTION mf_predict(text, text) IS
+	'transformer classifier on one text: the class (its label as a number when every label is one, else its index)';
+
+CREATE FUNCTION mf_predict_label(ref text, input text) RETURNS text
+	AS 'MODULE_PATHNAME', 'mf_predict_label_text'
+	LANGUAGE C STABLE STRICT PARALLEL SAFE COST 1000;
+COMMENT ON FUNCTION mf_predict_label(text, text) IS 'transformer classifier on one text: the predicted label';
+
+CREATE FUNCTION mf_predict_proba(ref text, input text) RETURNS float8[]
+	AS 'MODULE_PATHNAME', 'mf_predict_proba_text'
+	LANGUAGE C STABLE STRICT PARALLEL SAFE COST 1000;
+COMMENT ON FUNCTION mf_predict_proba(text, text) IS
+	'transformer classifier on one text: class probabilities in the order of feature_schema -> ''labels''';
+
+CREATE FUNCTION mf_generate(ref text, prompt text, options jsonb DEFAULT '{}') RETURNS text
+	AS 'MODULE_PATHNAME', 'mf_generate'
+	LANGUAGE C STABLE STRICT PARALLEL SAFE COST 10000;
+COMMENT ON FUNCTION mf_generate(text, text, jsonb) IS
+	'text a decoder continues from prompt, or an encoder-decoder writes for it; options greedy, temperature, top_k, max_tokens, seed (same seed, same text)';
+
+CREATE FUNCTION mf_embed(ref text, input text) RETURNS float4[]
+	AS 'MODULE_PATHNAME', 'mf_embed'
+	LANGUAGE C STABLE STRICT PARALLEL SAFE COST 1000;
+COMMENT ON FUNCTION mf_embed(text, text) IS 'the pooled encoder output of a transformer encoder for one text (d_model values)';

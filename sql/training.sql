@@ -68,6 +68,12 @@ CREATE FUNCTION mf._check_training(config jsonb, source text, target text, optio
 COMMENT ON FUNCTION mf._check_training(jsonb, text, text, jsonb, oid, text) IS
 	'check the arguments of a training call as mf._train_run does (family, target, run options, hyperparameters) and read one row of the source (as role author, on search_path): the errors of mf_train(); 0A000 for a temporary table';
 
+CREATE FUNCTION mf._text_option_keys() RETURNS text[]
+	AS 'MODULE_PATHNAME', 'mf_text_option_keys'
+	LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION mf._text_option_keys() IS
+	'the run options only transformer (text) models take: their columns and tokenizer (src/train_args.c)';
+
 CREATE FUNCTION mf._run_option_keys() RETURNS text[]
 	AS 'MODULE_PATHNAME', 'mf_run_option_keys'
 	LANGUAGE C IMMUTABLE PARALLEL SAFE;
@@ -283,7 +289,7 @@ CREATE FUNCTION mf._train_options(config jsonb, options jsonb, OUT runopts jsonb
 LANGUAGE plpgsql IMMUTABLE
 SET search_path = pg_catalog, mf, pg_temp AS $$
 DECLARE
-	run_keys constant text[] := mf._run_option_keys();
+	run_keys text[] := mf._run_option_keys();
 	fixed_keys constant text[] := ARRAY['name', 'family', 'data', 'n_features', 'training', 'num_classes',
 										'n_outputs', 'task', 'version', 'description', 'tags'];
 	fam		text := config ->> 'family';
@@ -294,8 +300,11 @@ DECLARE
 BEGIN
 	runopts := '{}';
 	patch := '{}';
+	IF fam <> 'transformer' THEN
+		run_keys := ARRAY(SELECT rk FROM unnest(run_keys) rk WHERE rk <> ALL (mf._text_option_keys()));
+	END IF;
 	hyper_keys := ARRAY(SELECT jsonb_object_keys(config) EXCEPT SELECT unnest(fixed_keys));
-	IF fam = 'mlp' THEN
+	IF fam IN ('mlp', 'transformer') THEN
 		train_keys := ARRAY(SELECT jsonb_object_keys(config -> 'training'));
 	END IF;
 	FOR k IN SELECT jsonb_object_keys(options) LOOP
@@ -314,7 +323,7 @@ BEGIN
 					  HINT = 'Hyperparameters override the version''s config for this run.';
 		END IF;
 	END LOOP;
-	IF fam = 'mlp' AND options ? 'seed' AND NOT options ? 'training' THEN
+	IF fam IN ('mlp', 'transformer') AND options ? 'seed' AND NOT options ? 'training' THEN
 		tpatch := tpatch || jsonb_build_object('seed', options -> 'seed');
 	END IF;
 	IF tpatch <> '{}' THEN

@@ -192,6 +192,13 @@ MfEvaluateArtifactSplit(MfDataset *ds, const void *data, size_t len,
 	size_t		n;
 	json_t	   *out;
 
+	if (MfArtifactFamily(data, len) == MF_ART_FAMILY_TRANSFORMER)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("transformer models cannot be evaluated on other rows yet"),
+				 errdetail("mf_evaluate() and the promotion of retrained versions score tabular models only."),
+				 errhint("The test-split metrics of training are in mf.catalog.metrics; "
+						 "mf_predict_label(ref, text) scores any rows.")));
 	MfOpenTrainedModel(data, len, &tm);
 	MfEvaluationRows(ds, &tm, source, target);
 	if (split != NULL)

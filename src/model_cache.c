@@ -45,6 +45,7 @@
 #include "predict.h"
 #include "privileges.h"
 #include "resolve.h"
+#include "text_model.h"
 
 /* Artifacts from this size on go to huge pages (see the design note). */
 #define MF_HUGE_ARTIFACT ((Size) 1024 * 1024)
@@ -343,9 +344,20 @@ MfPredLoad(const MfPredResolved *r)
 	m->version_id = r->version_id;
 	strlcpy(m->sha256, r->sha256, sizeof(m->sha256));
 	m->ref = pstrdup(r->ref);
-	/* the tensors stay in that buffer; the checked metadata and the row buffers go to the model's context */
-	MfOpenTrainedModelBuffer(bytes, len, &m->tm);
-	MfPredWorkInit(m);
+	if (MfArtifactFamily(bytes, len) == MF_ART_FAMILY_TRANSFORMER)
+	{
+		MfArtifactView view;
+
+		/* a text model: its own loader (text_model.c) */
+		MfOpenArtifactBuffer(bytes, len, &view);
+		m->text = MfTextModelOpen(&view, m->ref);
+	}
+	else
+	{
+		/* the tensors stay in that buffer; the checked metadata and the row buffers go to the model's context */
+		MfOpenTrainedModelBuffer(bytes, len, &m->tm);
+		MfPredWorkInit(m);
+	}
 	MemoryContextSwitchTo(tmp);
 	m->mem = MemoryContextMemAllocated(cxt, true) + mapped;
 	return m;

@@ -70,6 +70,17 @@ MfKernelEnv(void)
 	return env;
 }
 
+/* The family field of an artifact's header, unchecked (0 when too short): which loader to call. */
+uint32
+MfArtifactFamily(const void *bytes, size_t len)
+{
+	const unsigned char *p = (const unsigned char *) bytes + 12;
+
+	if (len < MF_ARTIFACT_HEADER_SIZE)
+		return 0;
+	return (uint32) p[0] | (uint32) p[1] << 8 | (uint32) p[2] << 16 | (uint32) p[3] << 24;
+}
+
 /*
  * Validate an artifact in an 8-byte aligned buffer: XX001 for damaged
  * bytes, 22023/0A000 otherwise.

@@ -28,6 +28,8 @@ extern void MfArtFree(void *ctx, void *ptr);
  */
 extern MfEnv MfKernelEnv(void);
 
+/* The family field of an artifact's header, unchecked (0 when too short): which loader to call. */
+extern uint32 MfArtifactFamily(const void *bytes, size_t len);
 /* Validate an artifact in an 8-byte aligned buffer: XX001 for damaged bytes, 22023/0A000 otherwise. */
 extern void MfOpenArtifactBuffer(const void *buf, size_t len, MfArtifactView *view);
 /* The same on a copy in the current memory context (returned). */

@@ -549,22 +549,6 @@ MfPredColsArg(FunctionCallInfo fcinfo, MfPredModel *m)
 	return row;
 }
 
-/* What a per-row form returns. */
-typedef enum MfPredWhat
-{
-	MF_PRED_VALUE,
-	MF_PRED_LABEL,
-	MF_PRED_PROBA
-} MfPredWhat;
-
-/* Where a per-row form takes its features from. */
-typedef enum MfPredInput
-{
-	MF_IN_ARRAY,				/* float8[] */
-	MF_IN_RECORD,				/* a row value, columns by name */
-	MF_IN_ARGS,					/* mf._predict_args: float8 arguments */
-	MF_IN_COLS					/* mf._predict_cols: named column arguments */
-} MfPredInput;
 
 /*
  * One per-row form (inlined into each SQL function with constant in and
@@ -581,6 +565,8 @@ MfPredForm(FunctionCallInfo fcinfo, MfPredInput in, MfPredWhat what)
 	if ((in == MF_IN_ARGS || in == MF_IN_COLS) && unlikely(PG_ARGISNULL(0)))
 		PG_RETURN_NULL();
 	m = MfPredModelFor(fcinfo);
+	if (unlikely(m->text != NULL))
+		return MfPredTextForm(fcinfo, m, in, what);
 	if (what == MF_PRED_PROBA)
 		MfPredRequireClassifier(m, "mf_predict_proba()");
 	if (in == MF_IN_ARRAY)
@@ -654,7 +640,7 @@ PG_FUNCTION_INFO_V1(mf_predict_jsonb);
 Datum
 mf_predict_jsonb(PG_FUNCTION_ARGS)
 {
-	MfPredModel *m = MfPredModelFor(fcinfo);
+	MfPredModel *m = MfPredRequireTabular(MfPredModelFor(fcinfo), "mf_predict(text, jsonb)");
 	json_t	   *in = MfJsonbToJansson(PG_GETARG_JSONB_P(1), "input");
 	json_t	   *out;
 
@@ -683,7 +669,7 @@ PG_FUNCTION_INFO_V1(mf_predict_batch);
 Datum
 mf_predict_batch(PG_FUNCTION_ARGS)
 {
-	MfPredModel *m = MfPredModelFor(fcinfo);
+	MfPredModel *m = MfPredRequireTabular(MfPredModelFor(fcinfo), "mf_predict_batch()");
 	ArrayType  *a = PG_GETARG_ARRAYTYPE_P(1);
 	size_t		n,
 				p = m->tm.meta.p;

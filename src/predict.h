@@ -38,6 +38,7 @@ typedef struct MfPredModel
 	dlist_node	lru;
 	MfTrainedModel tm;			/* the model: schema, labels, tensors */
 	MfModelWork work;			/* the buffers of one row */
+	struct MfTextModel *text;	/* a transformer (tm and work unused), else NULL */
 } MfPredModel;
 
 /* What a reference resolved to. */
@@ -48,11 +49,32 @@ typedef struct MfPredResolved
 	char	   *ref;
 } MfPredResolved;
 
+/* What a per-row form returns. */
+typedef enum MfPredWhat
+{
+	MF_PRED_VALUE,
+	MF_PRED_LABEL,
+	MF_PRED_PROBA
+} MfPredWhat;
+
+/* Where a per-row form takes its features from. */
+typedef enum MfPredInput
+{
+	MF_IN_ARRAY,				/* float8[] */
+	MF_IN_RECORD,				/* a row value, columns by name */
+	MF_IN_ARGS,					/* mf._predict_args: float8 arguments */
+	MF_IN_COLS					/* mf._predict_cols: named column arguments */
+} MfPredInput;
+
 /* model_cache.c */
 extern uint64 MfModelCacheGeneration;
 extern void MfPredResolve(text *ref, MfPredResolved *out);
 extern MfPredModel *MfPredGetModel(const MfPredResolved *r);
 extern bytea *MfPredReadArtifact(int64 version_id, const char *ref);
 extern MfPredModel *MfPredLookup(int64 version_id);
+
+/* predict_text.c: text models in the per-row forms, and the other forms' refusal */
+extern Datum MfPredTextForm(FunctionCallInfo fcinfo, MfPredModel *m, MfPredInput in, MfPredWhat what);
+extern MfPredModel *MfPredRequireTabular(MfPredModel *m, const char *fn);
 
 #endif							/* MF_PREDICT_H */

@@ -177,13 +177,19 @@ mf_train_run(PG_FUNCTION_ARGS)
 				 args.classify, false);
 	MfPhaseEnd("read");
 	/* on the raw rows, which training rearranges; said once training succeeded */
-	warnings = args.features == NULL ? MfIdLikeColumns(ds) : json_array();
+	warnings = args.features == NULL && args.family != MF_FAMILY_TRANSFORMER ?
+		MfIdLikeColumns(ds) : json_array();
 	if (args.classify)
 		MfMapLabels(ds);
 	MfPhaseEnd("labels");
-	metrics = MfTrainFamily(ds, &args, &artifact, &updates);
+	if (args.family == MF_FAMILY_TRANSFORMER)
+		metrics = MfTrainTransformer(ds, &args, &artifact, &updates, &schema);
+	else
+	{
+		metrics = MfTrainFamily(ds, &args, &artifact, &updates);
+		schema = MfSchemaToJson(ds, MfTrainTask(&args));
+	}
 	json_object_set_new(metrics, "warnings", MfIdLikeWarnings(warnings));
-	schema = MfSchemaToJson(ds, MfTrainTask(&args));
 	MfTrainPhase(MF_PHASE_REGISTERING);
 
 	MemoryContextSwitchTo(caller);

@@ -36,6 +36,7 @@
 
 #include "mf_config.h"			/* typed configs (pure C) */
 #include "model_meta.h"			/* MfColKind, MfModelMeta (pure C) */
+#include "transformer_spec.h"	/* MfTfSpec (pure C, no kernels) */
 
 
 /* One input column: raw values, then its learned encoding. */
@@ -184,6 +185,15 @@ typedef struct MfTrainArgs
 			MfTrainingConfig training;
 		}			mlp;
 		MfKmeansConfig kmeans;
+		struct
+		{
+			MfTfSpec	spec;
+			MfTrainingConfig training;
+			int			tokenizer;	/* MfTokenizerKind */
+			const char *text_column;	/* NULL: the source's one text column */
+			const char *source_column;	/* encoder_decoder */
+			const char *target_column;
+		}			tf;
 	}			cfg;
 } MfTrainArgs;
 
@@ -210,11 +220,20 @@ extern void MfSplit(const MfDataset *ds, double test_size, uint64 seed, bool str
 extern json_t *MfTrainFamily(MfDataset *ds, const MfTrainArgs *args, bytea **artifact,
 							 json_t **config_updates);
 extern json_t *MfArtifactTensorsJson(const void *buf, size_t len);
+extern int	MfLrScheduleKernelCode(MfLrScheduleKind k);
 extern void MfKernelError(int err, const char *what);
 extern void MfArtifactRequire(bool ok, const char *what);
 #ifdef MF_KERNELS_H
 extern MfEnv MfMakeEnv(void);	/* only where mf_kernels.h is included */
+extern void MfOptimFromTraining(MfOptimConfig *o, const MfTrainingConfig *t);
 #endif
+
+/* text_model.c: an MfTokenizerKind by name ("unigram", "bpe", "char"), -1 when none */
+extern int	MfTokenizerKindFromName(const char *name);
+
+/* train_transformer.c */
+extern json_t *MfTrainTransformer(MfDataset *ds, const MfTrainArgs *args, bytea **artifact,
+								  json_t **config_updates, json_t **schema);
 
 /* evaluate.c (the metrics themselves: evaluate.h) */
 extern json_t *MfEvaluateArtifactSplit(MfDataset *ds, const void *buf, size_t len,

@@ -34,8 +34,12 @@
  * hyperparameter (mf._train_options sorts the keys with this list).
  */
 static const char *const MfRunOptionKeys[] = {
-	"features", "test_size", "seed", "stratify", "max_rows", "max_categories", "impute", "standardize"
+	"features", "test_size", "seed", "stratify", "max_rows", "max_categories", "impute", "standardize",
+	"text_column", "source_column", "target_column", "tokenizer"
 };
+
+/* Run options only text (transformer) models read (mf._train_options offers them to no other family). */
+static const char *const MfTextOptionKeys[] = {"text_column", "source_column", "target_column", "tokenizer"};
 
 /* Defaults of the run options (a split is made as training makes it). */
 #define MF_DEFAULT_TEST_SIZE 0.2
@@ -162,11 +166,11 @@ MfTrainedFamily(const char *family)
 	MfFamily	fam = mf_family_from_name(family);
 
 	if (fam != MF_FAMILY_LINEAR_REGRESSION && fam != MF_FAMILY_LOGISTIC_REGRESSION &&
-		fam != MF_FAMILY_MLP && fam != MF_FAMILY_KMEANS)
+		fam != MF_FAMILY_MLP && fam != MF_FAMILY_KMEANS && fam != MF_FAMILY_TRANSFORMER)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("in-database training of family \"%s\" is not supported", family),
-				 errhint("Families trained here: linear_regression, logistic_regression, mlp, kmeans.")));
+				 errhint("Families trained here: linear_regression, logistic_regression, mlp, kmeans, transformer.")));
 	return fam;
 }
 
@@ -180,6 +184,100 @@ MfRequireTyped(bool ok, const char *family, const char *section)
 				 errmsg("invalid %s config", family),
 				 errdetail("The %s of the run's config is not a valid normalised %s config.", section, family),
 				 errhint("mf_validate_config() lists the problems as rows.")));
+}
+
+static json_t *MfReadFeatures(json_t *options);
+
+/* A transformer's model and training sections (a text model needs vocab_size). */
+static void
+MfReadTransformerConfig(MfTrainArgs *a, json_t *config)
+{
+	char		err[256];
+
+	if (mf_tf_spec_from_config(config, &a->cfg.tf.spec, err, sizeof(err)) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("this transformer config cannot be trained on text"),
+				 errdetail("%s.", err),
+				 errhint("Set the key in the config or pass it as an option of mf_train().")));
+	MfRequireTyped(mf_config_get_training(config, &a->cfg.tf.training), a->family_name,
+				   "training section");
+	if (a->cfg.tf.spec.kind == MF_TF_KIND_ENCODER && a->cfg.tf.spec.num_classes == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("an encoder without a classifier head cannot be trained"),
+				 errdetail("$.num_classes is not set."),
+				 errhint("Set num_classes (the labels are read from the target column).")));
+}
+
+/* A column-name option of a text model, or NULL. */
+static const char *
+MfTextColumnOption(json_t *options, const char *key)
+{
+	const char *s = MfOptStr(options, key, NULL);
+
+	if (s != NULL && s[0] == '\0')
+		MfOptRequire(false, key, "a column name", json_object_get(options, key));
+	return s;
+}
+
+/*
+ * The run options of a text model: its columns (text_column; source_column
+ * and target_column for an encoder_decoder), the tokenizer kind, and the
+ * target: labels for a classifier, none for generative models.
+ */
+static void
+MfReadTextOptions(MfTrainArgs *a, json_t *options, json_t *config)
+{
+	const char *tok = MfOptStr(options, "tokenizer",
+							   json_string_value(json_object_get(json_object_get(config, "data"), "tokenizer")));
+	bool		seq2seq = a->cfg.tf.spec.kind == MF_TF_KIND_ENCODER_DECODER;
+
+	a->cfg.tf.tokenizer = MfTokenizerKindFromName(tok != NULL ? tok : "unigram");
+	if (a->cfg.tf.tokenizer < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"tokenizer\" must be \"unigram\", \"bpe\" or \"char\""),
+				 errdetail("Got \"%s\".", tok)));
+	a->cfg.tf.text_column = MfTextColumnOption(options, "text_column");
+	a->cfg.tf.source_column = MfTextColumnOption(options, "source_column");
+	a->cfg.tf.target_column = MfTextColumnOption(options, "target_column");
+	if (seq2seq && a->cfg.tf.target_column == NULL)
+		a->cfg.tf.target_column = a->target;
+	if (seq2seq && (a->cfg.tf.source_column == NULL || a->cfg.tf.target_column == NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("an encoder_decoder model trains on two text columns"),
+				 errhint("Name them in options \"source_column\" and \"target_column\".")));
+	if (!seq2seq && (a->cfg.tf.source_column != NULL || a->cfg.tf.target_column != NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("options \"source_column\" and \"target_column\" are for encoder_decoder models"),
+				 errhint("Name the text in option \"text_column\".")));
+	if (a->cfg.tf.spec.kind == MF_TF_KIND_ENCODER && a->target == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("target must not be NULL for a transformer classifier"),
+				 errhint("Name the column that holds the labels.")));
+	if (a->cfg.tf.spec.kind == MF_TF_KIND_DECODER && a->target != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a decoder language model takes no target"),
+				 errdetail("target is \"%s\".", a->target),
+				 errhint("Pass NULL as target; name the text in option \"text_column\".")));
+	a->classify = a->cfg.tf.spec.kind == MF_TF_KIND_ENCODER;
+	if (!a->classify)
+		a->target = NULL;
+	a->features = json_array();
+	if (seq2seq)
+	{
+		json_array_append_new(a->features, json_string(a->cfg.tf.source_column));
+		json_array_append_new(a->features, json_string(a->cfg.tf.target_column));
+	}
+	else if (a->cfg.tf.text_column != NULL)
+		json_array_append_new(a->features, json_string(a->cfg.tf.text_column));
+	else
+		a->features = MfReadFeatures(options);
 }
 
 /* The family's hyperparameters, typed, from the normalised config. */
@@ -201,6 +299,9 @@ MfReadFamilyConfig(MfTrainArgs *a, json_t *config)
 			break;
 		case MF_FAMILY_KMEANS:
 			MfRequireTyped(mf_config_get_kmeans(config, &a->cfg.kmeans), a->family_name, "model");
+			break;
+		case MF_FAMILY_TRANSFORMER:
+			MfReadTransformerConfig(a, config);
 			break;
 		default:
 			elog(ERROR, "family %d is not trained here", (int) a->family);
@@ -282,9 +383,14 @@ MfReadTrainArgs(MfTrainArgs *a, const char *family, json_t *config, const char *
 	MfReadFamilyConfig(a, config);
 	a->classify = a->family == MF_FAMILY_LOGISTIC_REGRESSION ||
 		(a->family == MF_FAMILY_MLP && a->cfg.mlp.net.classification);
-	MfCheckTarget(family, target);
 	a->target = target;
-	a->features = MfReadFeatures(options);
+	if (a->family == MF_FAMILY_TRANSFORMER)
+		MfReadTextOptions(a, options, config);
+	else
+	{
+		MfCheckTarget(family, target);
+		a->features = MfReadFeatures(options);
+	}
 	if (mr != NULL)
 		MfOptRequire(json_is_integer(mr) && json_integer_value(mr) >= 1, "max_rows", "a positive integer", mr);
 	a->max_rows = mr != NULL ? json_integer_value(mr) : 0;
@@ -298,8 +404,22 @@ MfReadTrainArgs(MfTrainArgs *a, const char *family, json_t *config, const char *
 const char *
 MfTrainTask(const MfTrainArgs *a)
 {
+	if (a->family == MF_FAMILY_TRANSFORMER)
+		return a->cfg.tf.spec.kind == MF_TF_KIND_DECODER ? "language_model" :
+			a->cfg.tf.spec.kind == MF_TF_KIND_ENCODER_DECODER ? "seq2seq" : "classification";
 	return a->family == MF_FAMILY_KMEANS ? "clustering" :
 		a->classify ? "classification" : "regression";
+}
+
+/* A text[] of keys. */
+static ArrayType *
+MfKeyArray(const char *const *keys, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * n);
+
+	for (int i = 0; i < n; i++)
+		d[i] = CStringGetTextDatum(keys[i]);
+	return construct_array(d, n, TEXTOID, -1, false, TYPALIGN_INT);
 }
 
 PG_FUNCTION_INFO_V1(mf_run_option_keys);
@@ -308,9 +428,14 @@ PG_FUNCTION_INFO_V1(mf_run_option_keys);
 Datum
 mf_run_option_keys(PG_FUNCTION_ARGS)
 {
-	Datum		keys[lengthof(MfRunOptionKeys)];
+	PG_RETURN_ARRAYTYPE_P(MfKeyArray(MfRunOptionKeys, lengthof(MfRunOptionKeys)));
+}
 
-	for (int i = 0; i < lengthof(MfRunOptionKeys); i++)
-		keys[i] = CStringGetTextDatum(MfRunOptionKeys[i]);
-	PG_RETURN_ARRAYTYPE_P(construct_array(keys, lengthof(keys), TEXTOID, -1, false, TYPALIGN_INT));
+PG_FUNCTION_INFO_V1(mf_text_option_keys);
+
+/* mf._text_option_keys() RETURNS text[]: the run options only transformer models take. */
+Datum
+mf_text_option_keys(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_ARRAYTYPE_P(MfKeyArray(MfTextOptionKeys, lengthof(MfTextOptionKeys)));
 }

@@ -255,22 +255,36 @@ MfLrScheduleKernel(MfLrScheduleKind k)
 	return k == MF_LR_SCHEDULE_STEP ? MF_LR_STEP : k == MF_LR_SCHEDULE_COSINE ? MF_LR_COSINE : MF_LR_CONSTANT;
 }
 
+/* The kernels' optimiser of a training section (weight decay decoupled for AdamW, else L2). */
+void
+MfOptimFromTraining(MfOptimConfig *o, const MfTrainingConfig *t)
+{
+	MfOptKind	kind = MfOptimizerKernel(t->optimizer);
+
+	mfk_optim_defaults(o, kind);
+	o->momentum = t->momentum;
+	o->nesterov = t->nesterov;
+	if (kind == MF_OPT_ADAMW)
+		o->weight_decay = t->weight_decay;
+	else
+		o->l2 = t->weight_decay;
+}
+
+/* The kernels' schedule (an MfLrKind) of a training config's, for train.h users. */
+int
+MfLrScheduleKernelCode(MfLrScheduleKind k)
+{
+	return (int) MfLrScheduleKernel(k);
+}
+
 /* MLP training options from the training section (and the mlp's dropout). */
 static void
 MfMlpTrainOptions(MfMlpTrainOpts *o, const MfTrainingConfig *t, const MfMlpConfig *net)
 {
-	MfOptKind	kind = MfOptimizerKernel(t->optimizer);
-
 	mfk_mlp_train_defaults(o);
 	o->epochs = (int) t->epochs;
 	o->batch_size = (size_t) t->batch_size;
-	mfk_optim_defaults(&o->optim, kind);
-	o->optim.momentum = t->momentum;
-	o->optim.nesterov = t->nesterov;
-	if (kind == MF_OPT_ADAMW)
-		o->optim.weight_decay = t->weight_decay;
-	else
-		o->optim.l2 = t->weight_decay;
+	MfOptimFromTraining(&o->optim, t);
 	o->schedule.kind = MfLrScheduleKernel(t->lr_schedule);
 	o->schedule.base_lr = t->learning_rate;
 	o->schedule.step_size = t->lr_step_size;

@@ -94,7 +94,7 @@ mf_tokenizer_train(const char *const *lines, const size_t *lens, size_t n,
 	try
 	{
 		std::unordered_map<std::string, std::string> args = {
-			{"model_type", kind == MF_TOKENIZER_BPE ? "bpe" : "unigram"},
+			{"model_type", kind == MF_TOKENIZER_BPE ? "bpe" : kind == MF_TOKENIZER_CHAR ? "char" : "unigram"},
 			{"vocab_size", std::to_string(vocab_size)},
 			{"hard_vocab_limit", "false"},
 			{"num_threads", "1"},

@@ -33,7 +33,8 @@ typedef struct MfTokenizer MfTokenizer;
 typedef enum MfTokenizerKind
 {
 	MF_TOKENIZER_UNIGRAM = 0,
-	MF_TOKENIZER_BPE
+	MF_TOKENIZER_BPE,
+	MF_TOKENIZER_CHAR			/* one piece per character */
 } MfTokenizerKind;
 
 /*

@@ -5,7 +5,7 @@
 #   1. on a fresh cluster runs the quickstart with no launcher warning;
 #   2. run again after the user made a model, a view calling
 #      mf_predict_label on it, and a model of another name, keeps all three
-#      (the quickstart's own 6 models are replaced);
+#      (the quickstart's own 7 models are replaced);
 #   3. stops, touching nothing, when a model of the user's has a quickstart
 #      model name;
 #   4. stops when mf_ext differs from the installed script of its version,
@@ -48,7 +48,7 @@ demo
 [ "$RC" = 0 ] || demo_fail "the first demo failed"
 if grep -q 'launcher is not running' <<<"$OUT"; then demo_fail "the first run warned that the launcher is not running"; fi
 grep -q 'creating extension mf_ext' <<<"$OUT" || demo_fail "the first run did not create the extension"
-[ "$(q "SELECT count(*) FROM mf.models WHERE 'quickstart' = ANY (tags)")" = 6 ] || fail "expected 6 quickstart models"
+[ "$(q "SELECT count(*) FROM mf.models WHERE 'quickstart' = ANY (tags)")" = 7 ] || fail "expected 7 quickstart models"
 grep '^==>' <<<"$OUT" || true
 pass "first run: quickstart ran, no launcher warning"
 
@@ -63,7 +63,7 @@ demo
 [ "$RC" = 0 ] || demo_fail "the second demo failed"
 grep -q 'keeping it and your models' <<<"$OUT" || demo_fail "the second run did not keep the extension"
 user_objects_intact "second run"
-[ "$(q "SELECT count(*) FROM mf.models")" = 8 ] || fail "expected 6 quickstart models and 2 of the user's"
+[ "$(q "SELECT count(*) FROM mf.models")" = 9 ] || fail "expected 7 quickstart models and 2 of the user's"
 pass "second run: the user's models and view are intact, the quickstart's replaced"
 
 # 3. A model of the user's named like one of the quickstart's stops the demo.
@@ -73,7 +73,7 @@ demo
 [ "$RC" != 0 ] || demo_fail "the demo ran over a model of the user's named house_prices"
 grep -q "models of yours named like the quickstart's (house_prices" <<<"$OUT" || demo_fail "no clear message about house_prices"
 [ "$(q "SELECT count(*) FROM mf.catalog WHERE model = 'house_prices'")" = 1 ] || fail "the user's house_prices changed"
-[ "$(q "SELECT count(*) FROM mf.models WHERE 'quickstart' = ANY (tags)")" = 5 ] || fail "the quickstart ran partly"
+[ "$(q "SELECT count(*) FROM mf.models WHERE 'quickstart' = ANY (tags)")" = 6 ] || fail "the quickstart ran partly"
 sql "SELECT mf_register_model('house_prices', name => 'my_house')"
 pass "a model of the user's with a quickstart name stops the demo; nothing changed"
 

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "${MF_ROOT:-$(dirname "$0")/../..}"
 out="$(MF_DEMO_SETUP=0 scripts/demo.sh 2>&1)" || { printf '%s\n' "$out" | tail -n 40; exit 1; }
-for want in 'churn:1.0.0' 'translator:1.0.0' 'iris_species:1.0.0' 'petal_width:1.0.0' \
+for want in 'churn:1.0.0' 'translator:1.0.0' 'iris_species:1.0.0' 'petal_width:1.0.0' 'product_category:1.0.0' 'text_accuracy' \
 	'accuracy_on_all_rows' 'make stop' 'the in-database HTTP server serves iris_species' '"label":"setosa"' \
 	'"model_version":'; do
 	if ! grep -qF -- "$want" <<<"$out"; then

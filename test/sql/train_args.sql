@@ -49,7 +49,7 @@ SELECT o AS options, e AS mf_train_error,
 SELECT m AS model, t AS target, e AS mf_train_error,
 	   pg_temp.err(format('SELECT mf_train_async(%L, %L, %L)', m, 'ta_src', t)) = e AS async_same,
 	   CASE WHEN m <> 'ta_tr' THEN pg_temp.err(format('SELECT mf_evaluate(%L, %L, %L)', m, 'ta_src', t)) = e END AS evaluate_same
-  FROM (VALUES ('ta_log', NULL), ('ta_km', 'y'), ('ta_log', 'nope'), ('ta_lin', 'colour'), ('ta_tr', 'y')) c(m, t),
+  FROM (VALUES ('ta_log', NULL), ('ta_km', 'y'), ('ta_log', 'nope'), ('ta_lin', 'colour'), ('ta_tr', NULL)) c(m, t),
 	   LATERAL pg_temp.err(format('SELECT mf_train(%L, %L, %L)', m, 'ta_src', t)) e;
 
 -- Valid arguments pass every check of mf_train_async and mf_retrain (then the launcher check fails here).
