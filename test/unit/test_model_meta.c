@@ -680,7 +680,9 @@ wide(void)
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
 	MF_DIAG("200000 features: written and read in %.1f ms", ms);
-	MF_OK(st == MF_META_OK && mm.p == W && mm.cols[0].n_cats == W && ms < 5000,
+	/* no time bound here (speed lives in benchmarks): a quadratic check would
+	 * take minutes and hit the runner's timeout instead */
+	MF_OK(st == MF_META_OK && mm.p == W && mm.cols[0].n_cats == W,
 		  "a linear model with 200000 one-hot features is read (distinctness by sorting)");
 	free(m.data[0]);
 	json_decref(meta);
