@@ -140,7 +140,10 @@ trap '[ "${MF_SERVE_TEST_KEEP:-0}" = 1 ] || rm -rf "$TMP"; http_off >/dev/null 2
 sql "SELECT mf_deploy('sc_cls', 'http', '{\"traffic\": {\"sc_cls@production\": 1, \"sc_cls@challenger\": 1e-12}}')"
 sql "SELECT mf_deploy('sc_reg')"
 http_on 1
-wait_for "SELECT versions = 3 FROM mf._http_state()" 10 || fail "the in-database server does not serve the 3 versions: $(q 'SELECT row(s.*) FROM mf._http_state() s')"
+# (other tests' deployments may be live in this database: wait for these names)
+served() { [ "$(http_code GET "$HTTP/v2/models/sc_cls/versions/1.0.0/ready")$(http_code GET "$HTTP/v2/models/sc_cls/versions/1.1.0/ready")$(http_code GET "$HTTP/v2/models/sc_reg/ready")" = 200200200 ]; }
+for _ in $(seq 50); do served && break; sleep 0.2; done
+served || fail "the in-database server does not serve sc_cls 1.0.0, 1.1.0 and sc_reg: $(q 'SELECT row(s.*) FROM mf._http_state() s')"
 "$PY" "$SERVE_DIR/conformance.py" --external-port "$HTTP_PORT" --models "$TMP/models" \
 	--expect "$TMP/expect.json" --npm "$MF_ROOT/build/npm-serve" \
 	--spec "$SERVE_DIR/open_inference_rest.yaml" --work "$TMP" || rc=$?
