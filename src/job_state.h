@@ -29,6 +29,10 @@ typedef enum MfJobPhase
 	MF_PHASE_TRAINING,
 	MF_PHASE_EVALUATING,
 	MF_PHASE_REGISTERING,
+	MF_PHASE_BUILDING,			/* images (deploy jobs) */
+	MF_PHASE_VERIFYING,
+	MF_PHASE_PUSHING,
+	MF_PHASE_SMOKE_TESTING,		/* smoke_test jobs */
 	MF_N_JOB_PHASES
 } MfJobPhase;
 
@@ -45,7 +49,8 @@ MfJobStatusName(MfJobStatus s)
 static inline const char *
 MfJobPhaseName(MfJobPhase p)
 {
-	static const char *const names[MF_N_JOB_PHASES] = {"loading", "training", "evaluating", "registering"};
+	static const char *const names[MF_N_JOB_PHASES] = {"loading", "training", "evaluating", "registering",
+	"building", "verifying", "pushing", "smoke_testing"};
 
 	return names[p];
 }

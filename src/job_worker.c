@@ -59,6 +59,7 @@
 
 #include "mf_jobs_shm.h"
 #include "privileges.h"
+#include "smoke_job.h"
 #include "train.h"
 
 extern PGDLLEXPORT void MfJobWorkerMain(Datum arg);
@@ -182,6 +183,30 @@ MfCancelRequested(void)
 	return c;
 }
 
+/* MfCancelRequested for callbacks that take an argument. */
+static bool
+MfCancelRequestedArg(void *arg)
+{
+	return MfCancelRequested();
+}
+
+/* Is job job_id of this kind (mf.jobs.kind)? */
+static bool
+MfJobKindIs(int64 job_id, const char *kind)
+{
+	Oid			argtypes[2] = {INT8OID, TEXTOID};
+	Datum		args[2] = {Int64GetDatum(job_id), CStringGetTextDatum(kind)};
+	bool		is;
+
+	MfBgXactBegin("mf_ext job: reading its kind");
+	if (SPI_execute_with_args("SELECT 1 FROM mf.jobs WHERE job_id = $1 AND kind = $2", 2, argtypes, args, NULL,
+							  true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read mf.jobs");
+	is = SPI_processed == 1;
+	MfBgXactCommit();
+	return is;
+}
+
 /* Find the slot the launcher reserved (or take a free one); record our pid. */
 static bool
 MfAttachSlot(int64 job_id)
@@ -214,7 +239,7 @@ MfAttachSlot(int64 job_id)
 /* ---------------------------------------------------------------- worker */
 
 /* Column n of the first result row as a C string in TopMemoryContext, or NULL. */
-static char *
+char *
 MfResultText(int n)
 {
 	char	   *v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, n);
@@ -443,7 +468,9 @@ MfJobWorkerMain(Datum arg)
 				 errmsg("mf_ext job worker for job " INT64_FORMAT " found no job slot", job_id)));
 	MfSetBlasThreads(a.train_threads);
 	memset(&spec, 0, sizeof(spec));
-	if (MfJobBegin(job_id, &spec))
+	if (MfJobKindIs(job_id, "smoke_test"))
+		MfSmokeJobRun(job_id, a.role, MfCancelRequestedArg);
+	else if (MfJobBegin(job_id, &spec))
 		MfJobRun(job_id, &spec, &a);
 	MfWakeLauncher();
 	proc_exit(0);
