@@ -185,6 +185,13 @@ $(IMAGE_BINS): build/unit/%: test/unit/%.c $(IMAGE_SRCS) $(wildcard image/*.h) t
 	@mkdir -p build/unit
 	$(CC) $(UNIT_CFLAGS) -Iimage -o $@ $< $(IMAGE_SRCS) -larchive -ljansson
 
+# deploy/: the manifests (the smoke tester needs a server: test/integration/smoke_test.sh).
+DEPLOY_UNIT_SRCS = deploy/k8s.c deploy/iot_edge.c deploy/options.c deploy/yaml_out.c
+
+build/unit/test_deploy_%: test/unit/test_deploy_%.c $(DEPLOY_UNIT_SRCS) $(wildcard deploy/*.h) test/unit/mf_test.h
+	@mkdir -p build/unit
+	$(CC) $(UNIT_CFLAGS) -Ideploy -o $@ $< $(DEPLOY_UNIT_SRCS) -ljansson -lyaml
+
 # Tools the integration tests run (not TAP tests themselves).
 UNIT_TOOLS = build/unit/model_score_cli
 

@@ -29,6 +29,9 @@
  * using up an attempt, so it runs again after the restart.  A worker that
  * dies otherwise (kill -9, FATAL) leaves a running row without a worker,
  * which the launcher re-queues or fails (mf._recover_jobs).
+ * Kinds: the worker reads mf.jobs.kind first and hands a job of another
+ * kind than train to its owner's file (smoke_test: src/smoke_job.c), which
+ * records its own outcome; everything above describes train jobs.
  */
 #include "postgres.h"
 

@@ -133,29 +133,20 @@ pass "IoT Edge options (module name, port, no host port, runtime 1.5, restart po
 	fail "a password that is not a placeholder"
 
 # Refusals: SQLSTATE and the option's path.
-expect_error() { # sqlstate pattern sql [user]
-	local out
-	out="$(PGUSER="${4:-k8s_reader}" "$PG_BIN/psql" -X -q -tA -v ON_ERROR_STOP=1 -v VERBOSITY=verbose -c "$3" 2>&1)" &&
-		fail "accepted: $3"
-	grep -q "ERROR:  $1:" <<<"$out" || fail "expected SQLSTATE $1 for $3, got: $out"
-	grep -q -- "$2" <<<"$out" || fail "expected '$2' for $3, got: $out"
-}
-expect_error 22023 'options.replicas: must be between 0 and 1000, not -1' "SELECT mf_render_k8s($DEP, '{\"replicas\": -1}')"
-expect_error 22023 'options.resources.requests.cpu: "lots" is not valid' "SELECT mf_render_k8s($DEP, '{\"resources\": {\"requests\": {\"cpu\": \"lots\"}}}')"
-expect_error 22023 'options.scaling.max_replicas: must be at least scaling.min_replicas (4), not 2' "SELECT mf_render_k8s($DEP, '{\"scaling\": {\"min_replicas\": 4, \"max_replicas\": 2}}')"
-expect_error 22023 'options.service.type: "Ingress" is not valid' "SELECT mf_render_k8s($DEP, '{\"service\": {\"type\": \"Ingress\"}}')"
-expect_error 22023 'options.namespace: "Bad_NS" is not valid: it must be a DNS-1123 label' "SELECT mf_render_k8s($DEP, '{\"namespace\": \"Bad_NS\"}')"
-expect_error 22023 'options.servic: unknown option' "SELECT mf_render_k8s($DEP, '{\"servic\": {}}')"
-expect_error 22023 'options.kserve: must be true or false' "SELECT mf_render_k8s($DEP, '{\"kserve\": \"yes\"}')"
-expect_error 22023 'options: must be a JSON object' "SELECT mf_render_k8s($DEP, '[1]')"
-expect_error 22023 'options.routes.r1: must be a route text' "SELECT mf_render_iot_edge($DEP, '{\"routes\": {\"r1\": \"to the cloud\"}}')"
-expect_error 22023 'options.registry.name: "my-acr" is not valid' "SELECT mf_render_iot_edge($DEP, '{\"registry\": {\"name\": \"my-acr\"}}')"
-expect_error 22023 'options.host_port: must be between 0 and 65535' "SELECT mf_render_iot_edge($DEP, '{\"host_port\": 70000}')"
-pass "11 invalid options refused with SQLSTATE 22023, naming the option's path"
-expect_error 55000 "deployment $HTTP_DEP has no image to render Kubernetes manifests for" "SELECT mf_render_k8s($HTTP_DEP)"
-expect_error 55000 "deployment $HTTP_DEP has no image to render an IoT Edge manifest for" "SELECT mf_render_iot_edge($HTTP_DEP)"
-expect_error 42704 "deployment 999999999 does not exist" "SELECT mf_render_k8s(999999999)"
-expect_error 42501 "permission denied to render Kubernetes manifests for deployments" "SELECT mf_render_k8s($DEP)" k8s_nobody
-pass "a deployment without image (http target) is refused (55000), an unknown one too (42704), a role without mf_reader as well (42501)"
+refused k8s_reader "SELECT mf_render_k8s($DEP, '{\"replicas\": -1}')" 22023 "mf_render_k8s: invalid option" 'options.replicas: must be between 0 and 1000, not -1'
+refused k8s_reader "SELECT mf_render_k8s($DEP, '{\"resources\": {\"requests\": {\"cpu\": \"lots\"}}}')" 22023 "mf_render_k8s: invalid option" 'options.resources.requests.cpu: "lots" is not valid'
+refused k8s_reader "SELECT mf_render_k8s($DEP, '{\"scaling\": {\"min_replicas\": 4, \"max_replicas\": 2}}')" 22023 "mf_render_k8s: invalid option" 'options.scaling.max_replicas: must be at least scaling.min_replicas (4), not 2'
+refused k8s_reader "SELECT mf_render_k8s($DEP, '{\"service\": {\"type\": \"Ingress\"}}')" 22023 "mf_render_k8s: invalid option" 'options.service.type: "Ingress" is not valid'
+refused k8s_reader "SELECT mf_render_k8s($DEP, '{\"namespace\": \"Bad_NS\"}')" 22023 "mf_render_k8s: invalid option" 'options.namespace: "Bad_NS" is not valid: it must be a DNS-1123 label'
+refused k8s_reader "SELECT mf_render_k8s($DEP, '{\"servic\": {}}')" 22023 "mf_render_k8s: invalid option" 'options.servic: unknown option'
+refused k8s_reader "SELECT mf_render_k8s($DEP, '{\"kserve\": \"yes\"}')" 22023 "mf_render_k8s: invalid option" 'options.kserve: must be true or false'
+refused k8s_reader "SELECT mf_render_k8s($DEP, '[1]')" 22023 "mf_render_k8s: invalid option" 'options: must be a JSON object'
+refused k8s_reader "SELECT mf_render_iot_edge($DEP, '{\"routes\": {\"r1\": \"to the cloud\"}}')" 22023 "mf_render_iot_edge: invalid option" 'options.routes.r1: must be a route text'
+refused k8s_reader "SELECT mf_render_iot_edge($DEP, '{\"registry\": {\"name\": \"my-acr\"}}')" 22023 "mf_render_iot_edge: invalid option" 'options.registry.name: "my-acr" is not valid'
+refused k8s_reader "SELECT mf_render_iot_edge($DEP, '{\"host_port\": 70000}')" 22023 "mf_render_iot_edge: invalid option" 'options.host_port: must be between 0 and 65535'
+refused k8s_reader "SELECT mf_render_k8s($HTTP_DEP)" 55000 "mf_render_k8s: a deployment without image" "deployment $HTTP_DEP has no image to render Kubernetes manifests for"
+refused k8s_reader "SELECT mf_render_iot_edge($HTTP_DEP)" 55000 "mf_render_iot_edge: a deployment without image" "deployment $HTTP_DEP has no image to render an IoT Edge manifest for"
+refused k8s_reader "SELECT mf_render_k8s(999999999)" 42704 "mf_render_k8s: an unknown deployment" "deployment 999999999 does not exist"
+refused k8s_nobody "SELECT mf_render_k8s($DEP)" 42501 "mf_render_k8s: a role without mf_reader" "permission denied to render Kubernetes manifests for deployments"
 [ "$(q "SELECT mf_render_k8s($DEP, '$OPTS') = mf_render_k8s($DEP, '$OPTS')")" = t ] || fail "rendering is not deterministic"
 pass "the same deployment and options render the same text"

@@ -171,22 +171,15 @@ grep -q "^endpoint http://$EDGE_IP:8501 is not ready: .*\(refused\|connect\)" <<
 pass "dead endpoint: failed within $(($(date +%s) - T0)) s with \"$ERR\""
 
 # 4. Refusals.
-expect_error() { # sqlstate pattern sql [user]
-	local out
-	out="$(PGUSER="${4:-$PGUSER}" "$PG_BIN/psql" -X -q -tA -v ON_ERROR_STOP=1 -v VERBOSITY=verbose -c "$3" 2>&1)" &&
-		fail "accepted: $3"
-	grep -q "ERROR:  $1:" <<<"$out" || fail "expected SQLSTATE $1 for $3, got: $out"
-	grep -q -- "$2" <<<"$out" || fail "expected '$2' for $3, got: $out"
-}
-expect_error 22023 "invalid smoke test endpoint" "SELECT mf_smoke_test($DEP, 'http://user:pw@$EDGE_IP:8501')"
-expect_error 22023 "invalid smoke test endpoint" "SELECT mf_smoke_test($DEP, 'file:///etc/passwd')"
-expect_error 22023 "options.rows: must be a positive integer (at most 100)" "SELECT mf_smoke_test($DEP, 'http://$EDGE_IP:8501', '{\"rows\": 0}')"
-expect_error 22023 'options.row: unknown key "row"' "SELECT mf_smoke_test($DEP, 'http://$EDGE_IP:8501', '{\"row\": 5}')"
+refused "$PGUSER" "SELECT mf_smoke_test($DEP, 'http://user:pw@$EDGE_IP:8501')" 22023 "mf_smoke_test: invalid option or endpoint" "invalid smoke test endpoint"
+refused "$PGUSER" "SELECT mf_smoke_test($DEP, 'file:///etc/passwd')" 22023 "mf_smoke_test: invalid option or endpoint" "invalid smoke test endpoint"
+refused "$PGUSER" "SELECT mf_smoke_test($DEP, 'http://$EDGE_IP:8501', '{\"rows\": 0}')" 22023 "mf_smoke_test: invalid option or endpoint" "options.rows: must be a positive integer (at most 100)"
+refused "$PGUSER" "SELECT mf_smoke_test($DEP, 'http://$EDGE_IP:8501', '{\"row\": 5}')" 22023 "mf_smoke_test: invalid option or endpoint" 'options.row: unknown key "row"'
 HTTP_DEP="$(q "INSERT INTO mf.deployments (model_name, version, ref, target, name, status, created_by)
                VALUES ('smk_churn', '1.0.0', 'smk_churn:1.0.0', 'http', 'smk_churn_http', 'active', current_user)
                RETURNING deployment_id")"
-expect_error 55000 "deployment $HTTP_DEP has no image to smoke-test" "SELECT mf_smoke_test($HTTP_DEP, 'http://$EDGE_IP:8501')"
+refused "$PGUSER" "SELECT mf_smoke_test($HTTP_DEP, 'http://$EDGE_IP:8501')" 55000 "mf_smoke_test: a deployment without image" "deployment $HTTP_DEP has no image to smoke-test"
 sql "CREATE ROLE smk_trainer LOGIN IN ROLE mf_trainer"
-expect_error 42501 "" "SELECT mf_smoke_test($DEP, 'http://$EDGE_IP:8501')" smk_trainer
+refused smk_trainer "SELECT mf_smoke_test($DEP, 'http://$EDGE_IP:8501')" 42501 "mf_smoke_test by a trainer who does not own the model"
 [ "$(q "SELECT count(*) FROM mf.smoke_tests WHERE deployment_id = $DEP")" = 3 ] || fail "refused calls left smoke tests behind"
-pass "refused: credentials in the URL, a file URL, rows 0, an unknown option (22023), an http deployment (55000), a trainer who does not own the model (42501)"
+pass "refused calls record no smoke test"
