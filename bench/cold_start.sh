@@ -18,6 +18,13 @@ ROUNDS="${MF_BENCH_COLD_ROUNDS:-2}"
 CLUSTER="$MF_ROOT/scripts/cluster.sh"
 SCRATCH="$MF_BUILD/cold-base"
 PY=/usr/bin/python3
+# `bench/cold_start.sh preload`: this checkout's build twice per round, first
+# without mf_core in shared_preload_libraries (MF_PRELOAD_CORE=0), then with it.
+if [ "$BASE" = preload ]; then
+	SCRATCH="$MF_ROOT"
+	export MF_PRELOAD_CORE=0
+	BASE="not preloaded"
+fi
 
 # Build BASE_REV in a detached worktree of its own (log in build/logs).
 build_base() {
@@ -38,7 +45,7 @@ measure() {
 }
 
 mkdir -p "$MF_BUILD/logs"
-build_base
+[ "$SCRATCH" = "$MF_ROOT" ] || build_base
 mf_build || die "building this checkout failed"
 "$CLUSTER" start
 eval "$("$CLUSTER" env)"
@@ -48,7 +55,11 @@ for r in $(seq 1 "$ROUNDS"); do
 	info "round $r: $BASE"
 	measure "$SCRATCH" "$MF_BUILD/cold-base-$r.json"
 	info "round $r: this checkout ($HEAD_REV)"
-	measure "$MF_ROOT" "$MF_BUILD/cold-head-$r.json"
+	if [ "$BASE" = "not preloaded" ]; then
+		MF_PRELOAD_CORE=1 measure "$MF_ROOT" "$MF_BUILD/cold-head-$r.json"
+	else
+		measure "$MF_ROOT" "$MF_BUILD/cold-head-$r.json"
+	fi
 done
 "$PY" - "$BASE" "$HEAD_REV" "$ROUNDS" "$MF_BUILD" <<'PYEOF'
 import json, sys

@@ -20,8 +20,11 @@
 #     others are served), more connections than the limit (503), 405, 404;
 #   - bearer tokens (401 + WWW-Authenticate), rate limits (429 +
 #     Retry-After), GET /metrics through `promtool check metrics`.
+# Then the in-database HTTP server serves the same versions (mf_deploy with a
+# traffic split that puts sc_cls@challenger beside production) and passes the
+# same OIP (OpenAPI-validated) and TF Serving checks, bit for bit.
 # The whole test keeps under about two minutes.
-. "$(dirname "$0")/jobs_lib.bash"
+. "$(dirname "$0")/http_lib.bash"
 wait_for_server || fail "server not reachable"
 SERVE_DIR="$MF_ROOT/test/integration/serve"
 TMP="$(mktemp -d)"
@@ -127,7 +130,23 @@ rc=0
 "$PY" "$SERVE_DIR/conformance.py" --server "$MF_SERVE_BIN" --models "$TMP/models" --one-model "$TMP/one" \
 	--expect "$TMP/expect.json" --npm "$MF_ROOT/build/npm-serve" \
 	--spec "$SERVE_DIR/open_inference_rest.yaml" --work "$TMP" || rc=$?
-for m in sc_cls sc_reg; do sql "SELECT mf_drop_model('$m')"; done
-sql "DROP TABLE sc_train, sc_score"
 [ "$rc" -eq 0 ] || fail "conformance checks failed (see the 'not ok' lines above)"
 pass "mf-serve conformance"
+
+# The in-database server: the same names and versions.  The bare name answers
+# with production (weight 1); the challenger is served by version and label
+# (a weight of 1e-12: about never chosen for the bare name).
+trap '[ "${MF_SERVE_TEST_KEEP:-0}" = 1 ] || rm -rf "$TMP"; http_off >/dev/null 2>&1 || true; sql "ALTER SYSTEM RESET mf.http_workers"; sql "ALTER SYSTEM RESET mf.http_role"; sql "SELECT pg_reload_conf()"' EXIT
+sql "SELECT mf_deploy('sc_cls', 'http', '{\"traffic\": {\"sc_cls@production\": 1, \"sc_cls@challenger\": 1e-12}}')"
+sql "SELECT mf_deploy('sc_reg')"
+http_on 1
+wait_for "SELECT versions = 3 FROM mf._http_state()" 10 || fail "the in-database server does not serve the 3 versions: $(q 'SELECT row(s.*) FROM mf._http_state() s')"
+"$PY" "$SERVE_DIR/conformance.py" --external-port "$HTTP_PORT" --models "$TMP/models" \
+	--expect "$TMP/expect.json" --npm "$MF_ROOT/build/npm-serve" \
+	--spec "$SERVE_DIR/open_inference_rest.yaml" --work "$TMP" || rc=$?
+http_off
+sql "SELECT mf_undeploy(deployment_id) FROM mf.deployments WHERE name IN ('sc_cls', 'sc_reg') AND status = 'active'"
+for m in sc_cls sc_reg; do sql "SELECT mf_drop_model('$m')"; done
+sql "DROP TABLE sc_train, sc_score"
+[ "$rc" -eq 0 ] || fail "in-database server conformance checks failed (see the 'not ok' lines above)"
+pass "in-database HTTP server conformance (OIP answers validated against the OpenAPI file, TF Serving golden cases)"
