@@ -377,14 +377,15 @@ MfSmokeRows(MfSmokeRun *r, const json_t *rows, MfSmokeResult *res, char *err, si
 	{
 		if (r->spec->cancelled != NULL && r->spec->cancelled(r->spec->cancel_arg))
 			return MfSmokeFail(res, "cancelled");
-		if (MfSmokeRow(r, row, i, url, res, err, errlen))
-			failures_in_a_row = 0;
-		else if (++failures_in_a_row >= MF_SMOKE_MAX_TRANSPORT_ERRORS)
+		failures_in_a_row = MfSmokeRow(r, row, i, url, res, err, errlen) ? 0 : failures_in_a_row + 1;
+		if (failures_in_a_row >= MF_SMOKE_MAX_TRANSPORT_ERRORS)
 		{
 			res->mismatches += (int) (json_array_size(rows) - i - 1);
 			res->rows = (int) json_array_size(rows);
 			return false;
 		}
+		if (r->spec->progress != NULL)
+			r->spec->progress(r->spec->cancel_arg, (int) i + 1, (int) json_array_size(rows));
 	}
 	return true;
 }

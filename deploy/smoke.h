@@ -48,7 +48,8 @@ typedef struct MfSmokeSpec
 	const char *rows_json;		/* a JSON array of objects of named raw features */
 	long		timeout_ms;		/* per request */
 	bool		(*cancelled) (void *arg);	/* polled between rows; may be NULL */
-	void	   *cancel_arg;
+	void		(*progress) (void *arg, int done, int total);	/* after each row; may be NULL */
+	void	   *cancel_arg;		/* the argument of both */
 } MfSmokeSpec;
 
 /* What came out. */

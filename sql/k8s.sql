@@ -228,11 +228,14 @@ BEGIN
 		RETURN NULL;
 	END IF;
 	why := CASE WHEN passed THEN NULL
+				WHEN j.cancel_requested THEN 'cancelled by mf_cancel_job()'
 				ELSE coalesce(error, format('smoke test at %s: %s of %s rows answered differently from the database',
 											j.source, mismatches, rows)) END;
+	-- a cancelled test says nothing about the deployment: its status stays
 	UPDATE mf.deployments x
 	   SET status = CASE WHEN passed THEN 'verified' ELSE 'failed' END, error = why, updated_at = now()
 	 WHERE x.deployment_id = (j.options ->> 'deployment_id')::bigint AND x.status <> 'undeployed'
+	   AND (passed OR NOT j.cancel_requested)
 	RETURNING x.* INTO d;
 	INSERT INTO mf.smoke_tests (deployment_id, job_id, endpoint, rows, mismatches, latency_p50_ms, latency_p99_ms,
 								passed, details)
@@ -241,7 +244,8 @@ BEGIN
 	 WHERE EXISTS (SELECT 1 FROM mf.deployments x WHERE x.deployment_id = (j.options ->> 'deployment_id')::bigint)
 	RETURNING smoke_test_id INTO st;
 	UPDATE mf.jobs u
-	   SET status = CASE WHEN passed THEN 'succeeded' ELSE 'failed' END, progress = 1, finished_at = clock_timestamp(),
+	   SET status = CASE WHEN passed THEN 'succeeded' WHEN j.cancel_requested THEN 'cancelled' ELSE 'failed' END,
+		   progress = 1, finished_at = clock_timestamp(),
 		   heartbeat_at = clock_timestamp(), error = why,
 		   result = jsonb_build_object('smoke_test_id', st, 'passed', passed, 'rows', rows, 'mismatches', mismatches,
 									   'latency_p50_ms', latency_p50_ms, 'latency_p99_ms', latency_p99_ms)

@@ -193,6 +193,20 @@ MfCancelRequestedArg(void *arg)
 	return MfCancelRequested();
 }
 
+/* Smoke-test progress into the slot (phase smoke_testing, 10% to 95%); never raises. */
+static void
+MfSmokeProgress(void *arg, int done, int total)
+{
+	MfJobSlot  *s = &MfJobsShmem()->slots[MfSlotIdx];
+
+	SpinLockAcquire(&MfJobsShmem()->mutex);
+	strlcpy(s->phase, MfJobPhaseName(MF_PHASE_SMOKE_TESTING), MF_PHASE_LEN);
+	s->progress = Max(s->progress, 0.1 + 0.85 * done / Max(total, 1));
+	s->heartbeat = GetCurrentTimestamp();
+	s->seq++;
+	SpinLockRelease(&MfJobsShmem()->mutex);
+}
+
 /* Is job job_id of this kind (mf.jobs.kind)? */
 static bool
 MfJobKindIs(int64 job_id, const char *kind)
@@ -472,7 +486,12 @@ MfJobWorkerMain(Datum arg)
 	MfSetBlasThreads(a.train_threads);
 	memset(&spec, 0, sizeof(spec));
 	if (MfJobKindIs(job_id, "smoke_test"))
-		MfSmokeJobRun(job_id, a.role, MfCancelRequestedArg);
+	{
+		MfSmokeJobHooks hooks = {MfCancelRequestedArg, MfSmokeProgress};
+
+		MfSmokeProgress(NULL, 0, 1);
+		MfSmokeJobRun(job_id, a.role, &hooks);
+	}
 	else if (MfJobBegin(job_id, &spec))
 		MfJobRun(job_id, &spec, &a);
 	MfWakeLauncher();

@@ -128,7 +128,7 @@ MfSmokeFinish(int64 job_id, Oid queued_by, const MfSmokeResult *res, const char 
 
 /* Step 2: the test itself, outside any transaction, jansson on malloc. */
 static void
-MfSmokeTest(const MfSmokeJob *j, MfSmokeResult *res, bool (*cancelled) (void *), bool *ran)
+MfSmokeTest(const MfSmokeJob *j, MfSmokeResult *res, const MfSmokeJobHooks *hooks, bool *ran)
 {
 	MfSmokeSpec spec = {0};
 	json_malloc_t old_malloc;
@@ -142,7 +142,8 @@ MfSmokeTest(const MfSmokeJob *j, MfSmokeResult *res, bool (*cancelled) (void *),
 	spec.artifact_len = VARSIZE_ANY_EXHDR(j->artifact);
 	spec.rows_json = j->rows;
 	spec.timeout_ms = j->timeout_ms;
-	spec.cancelled = cancelled;
+	spec.cancelled = hooks->cancelled;
+	spec.progress = hooks->progress;
 	json_get_alloc_funcs(&old_malloc, &old_free);
 	json_set_alloc_funcs(malloc, free);
 	*ran = mf_smoke_run(&spec, res);
@@ -151,7 +152,7 @@ MfSmokeTest(const MfSmokeJob *j, MfSmokeResult *res, bool (*cancelled) (void *),
 
 /* Run a claimed smoke_test job to its recorded end. */
 void
-MfSmokeJobRun(int64 job_id, Oid queued_by, bool (*cancelled) (void *))
+MfSmokeJobRun(int64 job_id, Oid queued_by, const MfSmokeJobHooks *hooks)
 {
 	MfSmokeJob	j = {0};
 	MfSmokeResult res = {0};
@@ -178,7 +179,7 @@ MfSmokeJobRun(int64 job_id, Oid queued_by, bool (*cancelled) (void *))
 	if (ed == NULL)
 	{
 		curl_global_init(CURL_GLOBAL_DEFAULT);
-		MfSmokeTest(&j, &res, cancelled, &ran);
+		MfSmokeTest(&j, &res, hooks, &ran);
 		if (!ran)
 			error = pstrdup(res.error);
 		else if (res.error[0] != '\0')

@@ -7,11 +7,15 @@
 
 #include "postgres.h"
 
-/*
- * Run a claimed smoke_test job and record its outcome (mf._smoke_finish);
- * cancelled(NULL) says whether mf_cancel_job() asked it to stop.
- */
-extern void MfSmokeJobRun(int64 job_id, Oid queued_by, bool (*cancelled) (void *));
+/* What the job worker lends a smoke test: its cancel flag and its progress slot. */
+typedef struct MfSmokeJobHooks
+{
+	bool		(*cancelled) (void *arg);	/* did mf_cancel_job() ask it to stop? */
+	void		(*progress) (void *arg, int done, int total);	/* rows done (no ERROR) */
+} MfSmokeJobHooks;
+
+/* Run a claimed smoke_test job and record its outcome (mf._smoke_finish). */
+extern void MfSmokeJobRun(int64 job_id, Oid queued_by, const MfSmokeJobHooks *hooks);
 
 /* Column n of SPI's first result row as text in TopMemoryContext, or NULL (job_worker.c). */
 extern char *MfResultText(int n);
