@@ -19,8 +19,8 @@ PREVVERSION = 0.3.0
 # (as pgvector builds vector--x.y.z.sql); sql/mf_ext--*.sql are the frozen
 # install and upgrade scripts of released versions (never edited).
 SQL_PARTS   = sql/catalog.sql $(SQL_STANDINS) sql/catalog_view.sql sql/observe_views.sql sql/registry.sql sql/config_yaml.sql \
-              sql/training.sql sql/prediction.sql sql/jobs.sql sql/deploy.sql sql/image.sql sql/http.sql sql/alerts.sql \
-              sql/observe.sql sql/privileges.sql
+              sql/training.sql sql/prediction.sql sql/jobs.sql sql/deploy.sql sql/image.sql sql/http.sql sql/k8s.sql \
+              sql/alerts.sql sql/observe.sql sql/privileges.sql
 # Tables of issue 16 that other branches own, created only while they are
 # missing (see the file); delete with the file once those branches landed.
 SQL_STANDINS = sql/monitoring_standins.sql
@@ -30,7 +30,7 @@ DATA_built  = build/mf_ext--$(EXTVERSION).sql build/mf_ext--$(PREVVERSION)--$(EX
 # function of the new version as CREATE OR REPLACE (so objects of users that
 # depend on them stay), then the privileges.
 SQL_FUNCS   = sql/registry.sql sql/config_yaml.sql sql/training.sql sql/prediction.sql sql/jobs.sql sql/deploy.sql \
-              sql/image.sql sql/http.sql sql/alerts.sql sql/observe.sql
+              sql/image.sql sql/http.sql sql/k8s.sql sql/alerts.sql sql/observe.sql
 
 PG_CONFIG  ?= /usr/lib/postgresql/15/bin/pg_config
 
@@ -46,15 +46,18 @@ KERNEL_OBJS = $(KERNEL_SRCS:.c=.o)
 # Served model directories and their tars (pure C on libarchive; the image builder reuses them).
 IMAGE_SRCS  = $(wildcard image/*.c)
 CORE_SRCS   = $(wildcard src/*.c)
+# Manifests and smoke tests of image deployments (pure C on jansson, libyaml, libcurl).
+DEPLOY_SRCS = $(wildcard deploy/*.c)
 # mf_core also defines the session GUCs when mf_ext is not preloaded; it
 # links the serving core, which the HTTP worker's serving processes run.
 # It also links the tokenizer shim of text/ (C++ on SentencePiece), which the
 # pure-C folders never include.
-CORE_OBJS   = $(CORE_SRCS:.c=.o) bgworker/session_gucs.o $(KERNEL_OBJS) $(IMAGE_SRCS:.c=.o) $(SERVE_OBJS) \
-              build/text/tokenizer.o
+CORE_OBJS   = $(CORE_SRCS:.c=.o) bgworker/session_gucs.o $(KERNEL_OBJS) $(IMAGE_SRCS:.c=.o) $(DEPLOY_SRCS:.c=.o) \
+              $(SERVE_OBJS) build/text/tokenizer.o
 CORE_LIBS   = -ljansson -lyaml -lz -larchive -lm -ldl
-# Alert webhooks (src/alert_webhook.c) POST with libcurl; only mf_core links it.
-ALERT_LIBS  = -lcurl
+# The HTTP client of smoke tests, registries and alert webhooks: mf_core only,
+# never mf-serve (images stay small).
+CURL_LIBS   = -lcurl
 # mf_core loads OpenBLAS on first use (src/blas_loader.c); the unit tests link it.
 BLAS_LIBS   = -lopenblas
 
@@ -67,7 +70,7 @@ SERVING_JSON_SRCS = image/serving_json.c
 SERVE_LIBS  = -lmicrohttpd -lcrypto -lpthread
 
 PG_CPPFLAGS = -I$(CURDIR)/config -I$(CURDIR)/kernels -I$(CURDIR)/model -I$(CURDIR)/image -I$(CURDIR)/src -I$(CURDIR)/bgworker \
-              -I$(CURDIR)/serve -I$(CURDIR)/text
+              -I$(CURDIR)/serve -I$(CURDIR)/text -I$(CURDIR)/deploy
 PG_CFLAGS   = -std=gnu11 $(MF_CFLAGS)
 EXTRA_CLEAN = mf_core$(DLSUFFIX) $(CORE_OBJS) $(SERVE_OBJS) serve/mf_serve.o build regression.diffs regression.out results
 
@@ -104,7 +107,7 @@ build/mf_ext--$(PREVVERSION)--$(EXTVERSION).sql: sql/upgrade/$(PREVVERSION)--$(E
 # relocations were its own functions, looked up through the server's scope).
 mf_core$(DLSUFFIX): $(CORE_OBJS)
 	$(CC) $(CFLAGS) -shared -o $@ $(CORE_OBJS) $(LDFLAGS) $(LDFLAGS_SL) -Wl,-Bsymbolic $(CORE_LIBS) $(SERVE_LIBS) \
-		$(ALERT_LIBS) $(TEXT_LIBS)
+		$(CURL_LIBS) $(TEXT_LIBS)
 	@# the server's own json_object() would shadow jansson's (see mf_config.h)
 	@if nm -D --undefined-only $@ | grep -qw json_object; then \
 		echo "mf_core calls json_object(): use mf_json_object_new()" >&2; rm -f $@; exit 1; fi
@@ -116,7 +119,7 @@ mf_core$(DLSUFFIX): $(CORE_OBJS)
 		if [ -n "$$missing" ]; then echo "mf_core calls OpenBLAS without a trampoline in src/blas_loader.c:" $$missing >&2; \
 			rm -f $@; exit 1; fi; fi
 
-$(CORE_OBJS): $(wildcard config/*.h kernels/*.h model/*.h image/*.h serve/*.h src/*.h bgworker/*.h)
+$(CORE_OBJS): $(wildcard config/*.h kernels/*.h model/*.h image/*.h serve/*.h src/*.h bgworker/*.h deploy/*.h)
 $(SERVE_OBJS) serve/mf_serve.o: $(wildcard kernels/*.h model/*.h serve/*.h image/serving_json.h image/tar.h)
 
 # The standalone server: the serving core, the model module and kernels, no PostgreSQL.
@@ -200,6 +203,13 @@ $(OCI_BINS): build/unit/%: test/unit/%.c $(IMAGE_SRCS) $(SERVE_SRCS) $(KERNEL_SR
 	@mkdir -p build/unit
 	$(CC) $(UNIT_CFLAGS) -D_GNU_SOURCE -Iimage -Iserve -o $@ $< $(IMAGE_SRCS) $(SERVE_SRCS) $(KERNEL_SRCS) \
 		$(SERVE_LIBS) $(CORE_LIBS) $(BLAS_LIBS)
+
+# deploy/: the manifests (the smoke tester needs a server: test/integration/smoke_test.sh).
+DEPLOY_UNIT_SRCS = deploy/k8s.c deploy/iot_edge.c deploy/options.c deploy/yaml_out.c
+
+build/unit/test_deploy_%: test/unit/test_deploy_%.c $(DEPLOY_UNIT_SRCS) $(wildcard deploy/*.h) test/unit/mf_test.h
+	@mkdir -p build/unit
+	$(CC) $(UNIT_CFLAGS) -Ideploy -o $@ $< $(DEPLOY_UNIT_SRCS) -ljansson -lyaml
 
 # Tools the integration tests run (not TAP tests themselves).
 UNIT_TOOLS = build/unit/model_score_cli build/unit/oci_cli

@@ -261,13 +261,13 @@ SELECT pg_catalog.pg_extension_config_dump('mf.events_event_id_seq', '');
 CREATE TABLE mf.jobs (
 	job_id		bigserial PRIMARY KEY,
 	kind		text NOT NULL DEFAULT 'train'
-				CONSTRAINT jobs_kind_known CHECK (kind IN ('train', 'export', 'deploy')),
+				CONSTRAINT jobs_kind_known CHECK (kind IN ('train', 'export', 'deploy', 'smoke_test')),
 	version_id	bigint REFERENCES mf.model_versions ON DELETE SET NULL,
 	status		text NOT NULL DEFAULT 'queued'
 				CONSTRAINT jobs_status_known CHECK (status IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')),
 	progress	float8 NOT NULL DEFAULT 0 CONSTRAINT jobs_progress_range CHECK (progress BETWEEN 0 AND 1),
 	phase		text CONSTRAINT jobs_phase_known CHECK (phase IN ('loading', 'training', 'evaluating', 'registering',
-																  'building', 'verifying', 'pushing')),
+																  'building', 'verifying', 'pushing', 'smoke_testing')),
 	epoch		bigint,
 	total_epochs bigint,
 	loss		float8,
@@ -291,11 +291,11 @@ CREATE TABLE mf.jobs (
 );
 COMMENT ON TABLE mf.jobs IS 'background jobs (training now; export and deploy later), run by the mf_ext launcher of database mf.database';
 COMMENT ON COLUMN mf.jobs.job_id IS 'job number, returned by mf_train_async() and mf_retrain()';
-COMMENT ON COLUMN mf.jobs.kind IS 'what the job does: train, deploy (an image: build, verify, push; src/deploy_job.c); export is reserved';
+COMMENT ON COLUMN mf.jobs.kind IS 'what the job does: train, deploy (an image: build, verify, push; src/deploy_job.c), smoke_test (src/smoke_job.c); export is reserved';
 COMMENT ON COLUMN mf.jobs.version_id IS 'the model version the job trains';
 COMMENT ON COLUMN mf.jobs.status IS 'queued, running, succeeded, failed or cancelled';
 COMMENT ON COLUMN mf.jobs.progress IS 'estimated fraction done, 0..1 (written at most once a second)';
-COMMENT ON COLUMN mf.jobs.phase IS 'train: loading, training, evaluating, registering; deploy: building, verifying, pushing (last phase reached once the job ended)';
+COMMENT ON COLUMN mf.jobs.phase IS 'train: loading, training, evaluating, registering; deploy: building, verifying, pushing; smoke_test: smoke_testing (last phase reached once the job ended)';
 COMMENT ON COLUMN mf.jobs.epoch IS 'last finished epoch (or solver iteration)';
 COMMENT ON COLUMN mf.jobs.total_epochs IS 'most epochs (or iterations) the run may take';
 COMMENT ON COLUMN mf.jobs.loss IS 'training loss after the last finished epoch';
@@ -510,3 +510,33 @@ SELECT pg_catalog.pg_extension_config_dump('mf.alert_rules', '');
 SELECT pg_catalog.pg_extension_config_dump('mf.alert_rules_rule_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('mf.alerts', '');
 SELECT pg_catalog.pg_extension_config_dump('mf.alerts_alert_id_seq', '');
+-- #15 k8s: smoke tests of image deployments (sql/k8s.sql has their functions).
+CREATE TABLE mf.smoke_tests (
+	smoke_test_id bigserial PRIMARY KEY,
+	deployment_id bigint NOT NULL REFERENCES mf.deployments ON DELETE CASCADE,
+	job_id		bigint REFERENCES mf.jobs ON DELETE SET NULL,
+	endpoint	text NOT NULL,
+	rows		integer NOT NULL CONSTRAINT smoke_tests_rows_range CHECK (rows >= 0),
+	mismatches	integer NOT NULL CONSTRAINT smoke_tests_mismatches_range CHECK (mismatches BETWEEN 0 AND rows),
+	latency_p50_ms float8,
+	latency_p99_ms float8,
+	passed		boolean NOT NULL,
+	details		jsonb NOT NULL DEFAULT '{}',
+	tested_at	timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE mf.smoke_tests IS
+	'smoke tests of image deployments (mf_smoke_test): the version''s test rows sent to a running server over the Open Inference Protocol v2, every answer compared with the database''s';
+COMMENT ON COLUMN mf.smoke_tests.smoke_test_id IS 'smoke test number';
+COMMENT ON COLUMN mf.smoke_tests.deployment_id IS 'the deployment tested';
+COMMENT ON COLUMN mf.smoke_tests.job_id IS 'the smoke_test job that ran it';
+COMMENT ON COLUMN mf.smoke_tests.endpoint IS 'base URL of the server tested (http://host:port)';
+COMMENT ON COLUMN mf.smoke_tests.rows IS 'test rows of the run (one request each; rows not sent after the endpoint stopped answering count as mismatches)';
+COMMENT ON COLUMN mf.smoke_tests.mismatches IS 'rows whose answer (status or outputs) differed from the database''s, or that got no answer';
+COMMENT ON COLUMN mf.smoke_tests.latency_p50_ms IS 'median request latency seen by the tester (ms), over the answered rows';
+COMMENT ON COLUMN mf.smoke_tests.latency_p99_ms IS '99th percentile request latency (ms, nearest rank)';
+COMMENT ON COLUMN mf.smoke_tests.passed IS 'every row sent was answered exactly as the database answers it';
+COMMENT ON COLUMN mf.smoke_tests.details IS 'path requested, expected_version and answered_version, status_counts, mismatch_rows (first 10: row, expected and got status and body), transport_error, error';
+COMMENT ON COLUMN mf.smoke_tests.tested_at IS 'when the test finished';
+CREATE INDEX smoke_tests_deployment ON mf.smoke_tests (deployment_id, smoke_test_id);
+SELECT pg_catalog.pg_extension_config_dump('mf.smoke_tests', '');
+SELECT pg_catalog.pg_extension_config_dump('mf.smoke_tests_smoke_test_id_seq', '');

@@ -32,6 +32,7 @@ typedef enum MfJobPhase
 	MF_PHASE_BUILDING,			/* deploy jobs (src/deploy_job.c) */
 	MF_PHASE_VERIFYING,
 	MF_PHASE_PUSHING,
+	MF_PHASE_SMOKE_TESTING,		/* smoke_test jobs */
 	MF_N_JOB_PHASES
 } MfJobPhase;
 
@@ -49,7 +50,7 @@ static inline const char *
 MfJobPhaseName(MfJobPhase p)
 {
 	static const char *const names[MF_N_JOB_PHASES] = {"loading", "training", "evaluating", "registering",
-	"building", "verifying", "pushing"};
+	"building", "verifying", "pushing", "smoke_testing"};
 
 	return names[p];
 }

@@ -29,6 +29,9 @@
  * using up an attempt, so it runs again after the restart.  A worker that
  * dies otherwise (kill -9, FATAL) leaves a running row without a worker,
  * which the launcher re-queues or fails (mf._recover_jobs).
+ * Kinds: the worker reads mf.jobs.kind first and hands a job of another
+ * kind than train to its owner's file (smoke_test: src/smoke_job.c), which
+ * records its own outcome; everything above describes train jobs.
  */
 #include "postgres.h"
 
@@ -60,6 +63,7 @@
 #include "deploy_job.h"
 #include "mf_jobs_shm.h"
 #include "privileges.h"
+#include "smoke_job.h"
 #include "train.h"
 
 extern PGDLLEXPORT void MfJobWorkerMain(Datum arg);
@@ -196,6 +200,45 @@ MfCancelRequested(void)
 	return c;
 }
 
+/* MfCancelRequested for callbacks that take an argument. */
+static bool
+MfCancelRequestedArg(void *arg)
+{
+	return MfCancelRequested();
+}
+
+/* Smoke-test progress into the slot (phase smoke_testing, 10% to 95%); never raises. */
+static void
+MfSmokeProgress(void *arg, int done, int total)
+{
+	MfJobSlot  *s = &MfJobsShmem()->slots[MfSlotIdx];
+
+	SpinLockAcquire(&MfJobsShmem()->mutex);
+	strlcpy(s->phase, MfJobPhaseName(MF_PHASE_SMOKE_TESTING), MF_PHASE_LEN);
+	s->progress = Max(s->progress, 0.1 + 0.85 * done / Max(total, 1));
+	s->heartbeat = GetCurrentTimestamp();
+	s->seq++;
+	SpinLockRelease(&MfJobsShmem()->mutex);
+}
+
+/* The kind of job job_id (mf.jobs.kind) in TopMemoryContext, or "" when it is gone. */
+static const char *
+MfJobKind(int64 job_id)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum(job_id)};
+	const char *kind = "";
+
+	MfBgXactBegin("mf_ext job: reading its kind");
+	if (SPI_execute_with_args("SELECT kind FROM mf.jobs WHERE job_id = $1", 1, argtypes, args, NULL,
+							  true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read mf.jobs");
+	if (SPI_processed == 1)
+		kind = MemoryContextStrdup(TopMemoryContext, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+	MfBgXactCommit();
+	return kind;
+}
+
 /* Find the slot the launcher reserved (or take a free one); record our pid. */
 static bool
 MfAttachSlot(int64 job_id)
@@ -228,29 +271,12 @@ MfAttachSlot(int64 job_id)
 /* ---------------------------------------------------------------- worker */
 
 /* Column n of the first result row as a C string in TopMemoryContext, or NULL. */
-static char *
+char *
 MfResultText(int n)
 {
 	char	   *v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, n);
 
 	return v != NULL ? MemoryContextStrdup(TopMemoryContext, v) : NULL;
-}
-
-/* True when the job is of kind deploy (deploy_job.c runs it). */
-static bool
-MfJobIsDeploy(int64 job_id)
-{
-	Oid			argtypes[1] = {INT8OID};
-	Datum		args[1] = {Int64GetDatum(job_id)};
-	bool		deploy;
-
-	MfBgXactBegin("mf_ext job: reading its kind");
-	if (SPI_execute_with_args("SELECT kind = 'deploy' FROM mf.jobs WHERE job_id = $1", 1, argtypes, args, NULL, true, 1)
-		!= SPI_OK_SELECT)
-		elog(ERROR, "reading the kind of job " INT64_FORMAT " failed", job_id);
-	deploy = SPI_processed == 1 && strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1) ?: "f", "t") == 0;
-	MfBgXactCommit();
-	return deploy;
 }
 
 /* Transaction 1: mf._job_begin(); false when the job is not ours to run any more. */
@@ -461,6 +487,7 @@ MfJobWorkerMain(Datum arg)
 	int64		job_id = DatumGetInt64(arg);
 	MfJobWorkerArgs a;
 	MfJobSpec	spec;
+	const char *kind;
 
 	memcpy(&a, MyBgworkerEntry->bgw_extra, sizeof(a));
 	MfJobId = job_id;
@@ -474,8 +501,16 @@ MfJobWorkerMain(Datum arg)
 				 errmsg("mf_ext job worker for job " INT64_FORMAT " found no job slot", job_id)));
 	MfSetBlasThreads(a.train_threads);
 	memset(&spec, 0, sizeof(spec));
-	if (MfJobIsDeploy(job_id))
+	kind = MfJobKind(job_id);
+	if (strcmp(kind, "deploy") == 0)
 		MfDeployJobRun(job_id);
+	else if (strcmp(kind, "smoke_test") == 0)
+	{
+		MfSmokeJobHooks hooks = {MfCancelRequestedArg, MfSmokeProgress};
+
+		MfSmokeProgress(NULL, 0, 1);
+		MfSmokeJobRun(job_id, a.role, &hooks);
+	}
 	else if (MfJobBegin(job_id, &spec))
 		MfJobRun(job_id, &spec, &a);
 	MfWakeLauncher();
