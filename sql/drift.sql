@@ -81,6 +81,24 @@ COMMENT ON FUNCTION mf_drift(text, text) IS
 -- Live accuracy: labels known later meet the logged predictions
 -- ---------------------------------------------------------------------------
 
+-- Deployment option log_predictions: true (row ids from member "id") or
+-- {"id_field": "<member>"}; false logs nothing.  Stored as {"log_predictions":
+-- {"id_field": ...}} (sql/deploy.sql stores it; the HTTP worker reads it).
+CREATE FUNCTION mf._deploy_log_option(v jsonb, OUT stored jsonb, OUT problems text[])
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, mf, pg_temp AS $$
+	SELECT CASE WHEN f IS NOT NULL THEN jsonb_build_object('log_predictions', jsonb_build_object('id_field', f)) END,
+		   CASE WHEN f IS NOT NULL OR v = 'false' THEN '{}'::text[]
+				ELSE ARRAY[format('options.log_predictions: must be true, false or {"id_field": "<the row member holding its id>"} '
+								  '(a letter or _, then letters, digits or _), got %s', left(v::text, 100))] END
+	  FROM (SELECT CASE WHEN v = 'true' THEN 'id'
+						WHEN jsonb_typeof(v) = 'object' AND (SELECT array_agg(k) FROM jsonb_object_keys(v) k) = ARRAY['id_field']
+							 AND jsonb_typeof(v -> 'id_field') = 'string' AND (v ->> 'id_field') ~ '^[A-Za-z_][A-Za-z0-9_]{0,62}$'
+						THEN v ->> 'id_field' END AS f) x;
+$$;
+COMMENT ON FUNCTION mf._deploy_log_option(jsonb) IS
+	'check and normalise deployment option log_predictions: true = {"id_field": "id"}, or {"id_field": member}; false = not logged';
+
 CREATE FUNCTION mf._outcomes_run(source text, id_column text, target text, author oid, search_path text)
 	RETURNS TABLE(row_id text, label text)
 	AS 'MODULE_PATHNAME', 'mf_outcomes_run'

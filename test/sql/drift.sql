@@ -92,6 +92,10 @@ SELECT mf_record_outcomes('drift_m', 'drift_labels', 'nope', 'truth');
 SELECT mf_record_outcomes('drift_m', 'SELECT ''a'' AS order_id, x AS truth FROM unnest(ARRAY[''1'', ''0'']) x', 'order_id', 'truth');
 SELECT mf_record_outcomes('drift_nope', 'drift_labels', 'order_id', 'truth');
 
+-- Deployment option log_predictions: checked and normalised.
+SELECT v, (mf._deploy_log_option(v::jsonb)).*
+  FROM unnest(ARRAY['true', 'false', '{"id_field": "order_id"}', '{"id_field": "1x"}', '{"id_field": "a", "b": 1}', '3']) v;
+
 -- Leave the database as found (later tests list every model).
 SELECT count(mf_drop_model(name)) AS dropped FROM mf.models WHERE name LIKE 'drift\_%';
 SELECT count(*) AS references_left FROM mf.reference_distributions;
