@@ -5,6 +5,7 @@
 #include "drift.h"
 
 #include <math.h>
+#include <stddef.h>
 
 /* Quantile q of sorted[0..n) by linear interpolation (numpy's default). */
 static double
@@ -36,6 +37,97 @@ mf_drift_edges(const double *sorted, size_t n, int nbins, double *edges)
 	return k;
 }
 
+/* Swap two doubles. */
+static inline void
+mf_drift_swap(double *a, double *b)
+{
+	double		t = *a;
+
+	*a = *b;
+	*b = t;
+}
+
+/* Hoare selection with a median-of-three pivot (Wirth's loop). */
+double
+mf_drift_select(double *a, size_t n, size_t k)
+{
+	ptrdiff_t	l = 0,
+				m = (ptrdiff_t) n - 1;
+
+	while (l < m)
+	{
+		ptrdiff_t	i = l,
+					j = m,
+					mid = (ptrdiff_t) k;
+		double		x;
+
+		/* median of a[l], a[k], a[m] into a[k] */
+		if (a[l] > a[mid])
+			mf_drift_swap(&a[l], &a[mid]);
+		if (a[mid] > a[m])
+			mf_drift_swap(&a[mid], &a[m]);
+		if (a[l] > a[mid])
+			mf_drift_swap(&a[l], &a[mid]);
+		x = a[mid];
+		do
+		{
+			while (a[i] < x)
+				i++;
+			while (x < a[j])
+				j--;
+			if (i <= j)
+			{
+				mf_drift_swap(&a[i], &a[j]);
+				i++;
+				j--;
+			}
+		} while (i <= j);
+		if (j < (ptrdiff_t) k)
+			l = i;
+		if ((ptrdiff_t) k < i)
+			m = j;
+	}
+	return a[k];
+}
+
+/* Smallest of a[0..n). */
+static double
+mf_drift_min(const double *a, size_t n)
+{
+	double		m = a[0];
+
+	for (size_t i = 1; i < n; i++)
+		if (a[i] < m)
+			m = a[i];
+	return m;
+}
+
+/* Deciles by selection: each order statistic from the part above the last. */
+size_t
+mf_drift_edges_unsorted(double *v, size_t n, int nbins, double *edges)
+{
+	size_t		k = 0,
+				done = 0;		/* v[0..done) holds the smallest, in place */
+
+	if (n == 0 || nbins < 2)
+		return 0;
+	for (int i = 1; i < nbins; i++)
+	{
+		double		h = (double) i / nbins * (double) (n - 1);
+		size_t		lo = (size_t) floor(h);
+		double		a,
+					e;
+
+		/* lo < done: the last decile's order statistic, in place */
+		a = lo < done ? v[lo] : mf_drift_select(v + done, n - done, lo - done);
+		done = lo + 1;
+		e = lo + 1 >= n ? a : a + (h - (double) lo) * (mf_drift_min(v + done, n - done) - a);
+		if (k == 0 || e > edges[k - 1])
+			edges[k++] = e;
+	}
+	return k;
+}
+
 /* First edge at or above x (binary search), or n_edges. */
 size_t
 mf_drift_bin(const double *edges, size_t n_edges, double x)
@@ -53,6 +145,31 @@ mf_drift_bin(const double *edges, size_t n_edges, double x)
 			lo = mid + 1;
 	}
 	return lo;
+}
+
+/* Branch-free binning of several columns, row by row. */
+void
+mf_drift_histograms(const double *X, size_t n, size_t p, const size_t *cols, size_t ncols,
+					const bool *const *skip, const double *edges, const size_t *n_edges,
+					int64_t *counts)
+{
+	for (size_t r = 0; r < n; r++)
+	{
+		const double *row = X + r * p;
+
+		for (size_t k = 0; k < ncols; k++)
+		{
+			const double *e = edges + k * MF_DRIFT_BINS;
+			double		v = row[cols[k]];
+			size_t		b = 0;
+
+			if (skip[k] != NULL && skip[k][r])
+				continue;
+			for (size_t j = 0; j < n_edges[k]; j++)
+				b += v > e[j];
+			counts[k * MF_DRIFT_BINS + b]++;
+		}
+	}
 }
 
 /* PSI with every share floored at eps. */

@@ -9,7 +9,9 @@
  * fixed bins whose interior edges are the training deciles (quantiles
  * k/10, k = 1..9, linear interpolation between order statistics like
  * numpy's default; repeated edges dropped, so a feature with few distinct
- * values has fewer bins).  Bin i holds the values x with
+ * values has fewer bins) and the counts are of every training row, or of a
+ * seeded simple random sample of MF_DRIFT_EDGE_SAMPLE rows when there are
+ * more (the deciles found by selection, no sort).  Bin i holds the values x with
  * edges[i-1] < x <= edges[i] (bin 0 is (-inf, edges[0]], the last bin
  * (edges[last], +inf)).  NULLs are a bin of their own in the PSI.
  *
@@ -30,6 +32,7 @@
 #ifndef MF_DRIFT_H
 #define MF_DRIFT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -37,8 +40,10 @@
 
 #define MF_DRIFT_BINS 10
 #define MF_DRIFT_SAMPLE_MAX 1000
+#define MF_DRIFT_EDGE_SAMPLE 20000	/* rows a numeric reference comes from, at most */
 #define MF_DRIFT_SAMPLE_SEED 20261205
 #define MF_DRIFT_MAX_CATEGORIES 100
+#define MF_DRIFT_MAX_VALUE 200		/* bytes of a stored category; longer: "other" */
 #define MF_DRIFT_PSI_EPSILON 1e-4
 #define MF_DRIFT_PSI_WARNING 0.1
 #define MF_DRIFT_PSI_DRIFT 0.25
@@ -48,6 +53,27 @@
  * nbins - 1), strictly increasing; returns how many (0 when n == 0).
  */
 extern size_t mf_drift_edges(const double *sorted, size_t n, int nbins, double *edges);
+
+/*
+ * The same edges from unsorted values v[0..n) in expected linear time
+ * (selection, no sort); v is permuted.  Equal to mf_drift_edges on the
+ * sorted values, bit for bit.
+ */
+extern size_t mf_drift_edges_unsorted(double *v, size_t n, int nbins, double *edges);
+
+/* The k-th smallest of a[0..n) (0-based), a partitioned around it. */
+extern double mf_drift_select(double *a, size_t n, size_t k);
+
+/*
+ * Histograms of several columns of a row-major matrix X (n rows of p) in
+ * one pass over its rows: column cols[k] over edges[k * MF_DRIFT_BINS ..]
+ * (n_edges[k] of them) into counts[k * MF_DRIFT_BINS ..] (n_edges[k] + 1
+ * bins), leaving out row r when skip[k] != NULL and skip[k][r].  A bin is
+ * the number of edges below the value (mf_drift_bin), without branches.
+ */
+extern void mf_drift_histograms(const double *X, size_t n, size_t p, const size_t *cols,
+								size_t ncols, const bool *const *skip, const double *edges,
+								const size_t *n_edges, int64_t *counts);
 
 /* The bin of x over n_edges interior edges: 0..n_edges. */
 extern size_t mf_drift_bin(const double *edges, size_t n_edges, double x);

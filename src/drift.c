@@ -9,9 +9,12 @@
  * population the version was built from), before the encoding may reuse
  * them.  Per feature column, in schema order:
  *   numeric      {"edges": [decile edges], "counts": [per bin], "sample": [sorted]}
- *                the sample: every non-NULL value when there are at most
- *                MF_DRIFT_SAMPLE_MAX, else a seeded simple random sample of
- *                that many (seed MF_DRIFT_SAMPLE_SEED), for the KS statistic
+ *                edges and counts of every row, or of a seeded simple random
+ *                sample of MF_DRIFT_EDGE_SAMPLE rows when there are more (a
+ *                share is then estimated to about 0.7 %, and a training run
+ *                is not slowed by passes over all its rows); the sample:
+ *                MF_DRIFT_SAMPLE_MAX of those values at most (every one when
+ *                fewer), seeded (MF_DRIFT_SAMPLE_SEED), for the KS statistic
  *   boolean      {"counts": [false, true]}
  *   categorical  {"values": [...], "counts": [...], "other": n}: the
  *                MF_DRIFT_MAX_CATEGORIES most frequent values, the rest in other
@@ -34,6 +37,7 @@
 
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "common/hashfn.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
@@ -48,13 +52,6 @@ MfDriftDoubleCmp(const void *a, const void *b)
 	double		y = *(const double *) b;
 
 	return x < y ? -1 : x > y;
-}
-
-/* Byte order of strings. */
-static int
-MfDriftStrCmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *) a, *(char *const *) b);
 }
 
 /* Doubles as a JSON array. */
@@ -94,38 +91,114 @@ MfDriftSortedValues(const MfDataset *ds, const MfColumn *c, size_t *nn)
 	return v;
 }
 
-/* Reference of a numeric column: decile bins, counts, the KS sample. */
-static json_t *
-MfDriftNumericRef(const MfDataset *ds, const MfColumn *c)
+/* The numeric columns of a data set, worked on together (row by row). */
+typedef struct MfDriftNumeric
 {
-	size_t		nn;
-	double	   *v = MfDriftSortedValues(ds, c, &nn);
-	double		edges[MF_DRIFT_BINS];
-	double		counts[MF_DRIFT_BINS] = {0};
-	size_t		ne = mf_drift_edges(v, nn, MF_DRIFT_BINS, edges);
-	json_t	   *o = mf_json_object_new();
+	int			n;				/* columns */
+	int		   *col;			/* [n] index in ds->cols */
+	size_t	   *pos;			/* [n] num_pos */
+	const bool **skip;			/* [n] isnull arrays (NULL: none) */
+	double	  **vals;			/* [n] values of the sampled rows, non-NULL */
+	size_t	   *nv;
+	double	   *edges;			/* [n * MF_DRIFT_BINS] */
+	size_t	   *ne;
+	int64_t    *counts;			/* [n * MF_DRIFT_BINS], of the sampled rows */
+} MfDriftNumeric;
 
-	for (size_t i = 0; i < nn; i++)
-		counts[mf_drift_bin(edges, ne, v[i])] += 1.0;
-	json_object_set_new(o, "edges", MfDriftArray(edges, ne));
-	json_object_set_new(o, "counts", MfDriftCounts(counts, ne + 1));
-	if (nn > MF_DRIFT_SAMPLE_MAX)
+/*
+ * The values of the numeric columns in every row, or in a seeded simple
+ * random sample of MF_DRIFT_EDGE_SAMPLE rows when there are more (selection
+ * sampling, one pass over the rows for all columns).
+ */
+static void
+MfDriftSampleRows(const MfDataset *ds, MfDriftNumeric *nu, MfRng *rng)
+{
+	size_t		want = Min(ds->n, MF_DRIFT_EDGE_SAMPLE),
+				taken = 0;
+
+	for (int k = 0; k < nu->n; k++)
+		nu->vals[k] = MfHugeAlloc(mul_size(Max(want, 1), sizeof(double)));
+	for (size_t r = 0; r < ds->n && taken < want; r++)
 	{
-		size_t	   *idx = palloc(sizeof(size_t) * MF_DRIFT_SAMPLE_MAX);
-		double	   *s = palloc(sizeof(double) * MF_DRIFT_SAMPLE_MAX);
-		MfRng		rng;
-		size_t		k;
-
-		mfk_rng_seed(&rng, MF_DRIFT_SAMPLE_SEED);
-		k = mf_drift_sample(&rng, nn, MF_DRIFT_SAMPLE_MAX, idx);
-		for (size_t i = 0; i < k; i++)
-			s[i] = v[idx[i]];
-		json_object_set_new(o, "sample", MfDriftArray(s, k));
+		if ((r & (MF_CHECK_ROWS - 1)) == 0)
+			CHECK_FOR_INTERRUPTS();
+		if (want < ds->n && (double) (ds->n - r) * mfk_rng_uniform(rng) >= (double) (want - taken))
+			continue;
+		taken++;
+		for (int k = 0; k < nu->n; k++)
+			if (nu->skip[k] == NULL || !nu->skip[k][r])
+				nu->vals[k][nu->nv[k]++] = ds->num[r * ds->nnum + nu->pos[k]];
 	}
-	else
-		json_object_set_new(o, "sample", MfDriftArray(v, nn));
-	pfree(v);
-	return o;
+}
+
+/*
+ * References of every numeric column (design note; no sort of a column,
+ * which was most of a training run's time): the values of the sampled
+ * rows give the deciles (by selection), the counts and the KS sample
+ * (sorted alone).  out[k] gets column nu->col[k]'s data.
+ */
+static void
+MfDriftNumericRefs(const MfDataset *ds, MfDriftNumeric *nu, json_t **out)
+{
+	MfRng		rng;
+	size_t	   *idx = palloc(sizeof(size_t) * MF_DRIFT_SAMPLE_MAX);
+	double	   *sample = palloc(sizeof(double) * MF_DRIFT_SAMPLE_MAX);
+	size_t		zero = 0;
+	const bool *noskip = NULL;
+
+	mfk_rng_seed(&rng, MF_DRIFT_SAMPLE_SEED);
+	MfDriftSampleRows(ds, nu, &rng);
+	for (int k = 0; k < nu->n; k++)
+	{
+		size_t		ns = mf_drift_sample(&rng, nu->nv[k], MF_DRIFT_SAMPLE_MAX, idx);
+
+		for (size_t i = 0; i < ns; i++)
+			sample[i] = nu->vals[k][idx[i]];
+		qsort(sample, ns, sizeof(double), MfDriftDoubleCmp);
+		out[k] = mf_json_object_new();
+		json_object_set_new(out[k], "sample", MfDriftArray(sample, ns));
+		/* permutes the values */
+		nu->ne[k] = mf_drift_edges_unsorted(nu->vals[k], nu->nv[k], MF_DRIFT_BINS, nu->edges + k * MF_DRIFT_BINS);
+		mf_drift_histograms(nu->vals[k], nu->nv[k], 1, &zero, 1, &noskip, nu->edges + k * MF_DRIFT_BINS,
+							&nu->ne[k], nu->counts + k * MF_DRIFT_BINS);
+		pfree(nu->vals[k]);
+		CHECK_FOR_INTERRUPTS();
+	}
+	for (int k = 0; k < nu->n; k++)
+	{
+		double		dcounts[MF_DRIFT_BINS];
+
+		for (size_t i = 0; i <= nu->ne[k]; i++)
+			dcounts[i] = (double) nu->counts[k * MF_DRIFT_BINS + i];
+		json_object_set_new(out[k], "edges", MfDriftArray(nu->edges + k * MF_DRIFT_BINS, nu->ne[k]));
+		json_object_set_new(out[k], "counts", MfDriftCounts(dcounts, nu->ne[k] + 1));
+	}
+}
+
+/* The numeric columns of ds, with room for their work. */
+static MfDriftNumeric *
+MfDriftNumericColumns(const MfDataset *ds)
+{
+	MfDriftNumeric *nu = palloc0(sizeof(MfDriftNumeric));
+	int			m = Max(ds->ncols, 1);
+
+	nu->col = palloc(sizeof(int) * m);
+	nu->pos = palloc(sizeof(size_t) * m);
+	nu->skip = palloc(sizeof(bool *) * m);
+	nu->vals = palloc(sizeof(double *) * m);
+	nu->nv = palloc0(sizeof(size_t) * m);
+	nu->ne = palloc0(sizeof(size_t) * m);
+	nu->edges = palloc0(sizeof(double) * m * MF_DRIFT_BINS);
+	nu->counts = palloc0(sizeof(int64_t) * m * MF_DRIFT_BINS);
+	for (int i = 0; i < ds->ncols; i++)
+		if (ds->cols[i].kind == MF_COL_NUMERIC)
+		{
+			nu->col[nu->n] = i;
+			nu->pos[nu->n] = (size_t) ds->cols[i].num_pos;
+			nu->skip[nu->n] = ds->cols[i].isnull;
+			nu->n++;
+		}
+	return nu;
 }
 
 /* Reference of a boolean column: counts of false and true. */
@@ -160,33 +233,80 @@ MfDriftCountCmp(const void *a, const void *b)
 	return strcmp(x->value, y->value);
 }
 
-/* Reference of a categorical column: the most frequent values and "other". */
+/* The slot of value v in an open addressing table of cap slots. */
+static size_t
+MfDriftSlot(const MfDriftCount *slots, size_t cap, const char *v)
+{
+	size_t		h = hash_bytes((const unsigned char *) v, strlen(v)) & (cap - 1);
+
+	while (slots[h].value != NULL && strcmp(slots[h].value, v) != 0)
+		h = (h + 1) & (cap - 1);
+	return h;
+}
+
+/* The table twice as large, every entry moved (the old one freed). */
+static MfDriftCount *
+MfDriftGrow(MfDriftCount *slots, size_t *cap)
+{
+	size_t		ncap = *cap * 2;
+	MfDriftCount *n = MfHugeAlloc(mul_size(ncap, sizeof(MfDriftCount)));
+
+	memset(n, 0, ncap * sizeof(MfDriftCount));
+	for (size_t i = 0; i < *cap; i++)
+		if (slots[i].value != NULL)
+			n[MfDriftSlot(n, ncap, slots[i].value)] = slots[i];
+	pfree(slots);
+	*cap = ncap;
+	return n;
+}
+
+/*
+ * Reference of a categorical column: the MF_DRIFT_MAX_CATEGORIES most
+ * frequent values (of at most MF_DRIFT_MAX_VALUE bytes: longer ones, such
+ * as documents, count as "other") and "other".  Counted in an open
+ * addressing hash table of the distinct values, not by sorting the rows.
+ */
 static json_t *
 MfDriftCategoricalRef(const MfDataset *ds, const MfColumn *c)
 {
-	char	  **v = MfHugeAlloc(mul_size(Max(ds->n, 1), sizeof(char *)));
-	MfDriftCount *counts = MfHugeAlloc(mul_size(Max(ds->n, 1), sizeof(MfDriftCount)));
-	size_t		nv = 0,
+	size_t		cap = 1024,
 				nc = 0;
+	MfDriftCount *slots = palloc0(sizeof(MfDriftCount) * cap);
+	MfDriftCount *counts;
 	int64		other = 0;
 	json_t	   *values = json_array(),
 			   *cnt = json_array(),
 			   *o = mf_json_object_new();
 
 	for (size_t r = 0; r < ds->n; r++)
-		if (!MfColIsNull(c, r))
-			v[nv++] = c->str[r];
-	qsort(v, nv, sizeof(char *), MfDriftStrCmp);
-	for (size_t i = 0; i < nv; i++)
 	{
-		if (i == 0 || strcmp(v[i - 1], v[i]) != 0)
-			counts[nc++] = (MfDriftCount) {v[i], 0};
-		counts[nc - 1].count++;
+		const char *v = c->str[r];
+		size_t		h;
+
+		if (MfColIsNull(c, r))
+			continue;
+		h = MfDriftSlot(slots, cap, v);
+		if (slots[h].value != NULL)
+			slots[h].count++;
+		else
+		{
+			slots[h].value = v;
+			slots[h].count = 1;
+			if (++nc * 2 > cap)
+				slots = MfDriftGrow(slots, &cap);
+		}
+		if ((r & (MF_CHECK_ROWS - 1)) == 0)
+			CHECK_FOR_INTERRUPTS();
 	}
+	counts = MfHugeAlloc(mul_size(Max(nc, 1), sizeof(MfDriftCount)));
+	nc = 0;
+	for (size_t i = 0; i < cap; i++)
+		if (slots[i].value != NULL)
+			counts[nc++] = slots[i];
 	qsort(counts, nc, sizeof(MfDriftCount), MfDriftCountCmp);
 	for (size_t i = 0; i < nc; i++)
 	{
-		if (i >= MF_DRIFT_MAX_CATEGORIES)
+		if (json_array_size(values) >= MF_DRIFT_MAX_CATEGORIES || strlen(counts[i].value) > MF_DRIFT_MAX_VALUE)
 		{
 			other += counts[i].count;
 			continue;
@@ -197,7 +317,7 @@ MfDriftCategoricalRef(const MfDataset *ds, const MfColumn *c)
 	json_object_set_new(o, "values", values);
 	json_object_set_new(o, "counts", cnt);
 	json_object_set_new(o, "other", json_integer(other));
-	pfree(v);
+	pfree(slots);
 	pfree(counts);
 	return o;
 }
@@ -212,21 +332,27 @@ json_t *
 MfReferenceDistributions(const MfDataset *ds)
 {
 	json_t	   *out = json_array();
+	MfDriftNumeric *nu = MfDriftNumericColumns(ds);
+	json_t	  **numeric = palloc0(sizeof(json_t *) * Max(nu->n, 1));
+	int			k = 0;
 
+	if (nu->n > 0)
+		MfDriftNumericRefs(ds, nu, numeric);
 	for (int i = 0; i < ds->ncols; i++)
 	{
 		const MfColumn *c = &ds->cols[i];
 		json_t	   *f = mf_json_object_new();
 		int64		nulls = 0;
 
-		for (size_t r = 0; r < ds->n; r++)
-			nulls += MfColIsNull(c, r);
+		if (c->isnull != NULL)
+			for (size_t r = 0; r < ds->n; r++)
+				nulls += c->isnull[r];
 		json_object_set_new(f, "feature", json_string(c->name));
 		json_object_set_new(f, "kind", json_string(MfDriftKinds[c->kind]));
 		json_object_set_new(f, "n_rows", json_integer((json_int_t) ds->n));
 		json_object_set_new(f, "n_nulls", json_integer(nulls));
 		json_object_set_new(f, "data",
-							c->kind == MF_COL_NUMERIC ? MfDriftNumericRef(ds, c) :
+							c->kind == MF_COL_NUMERIC ? numeric[k++] :
 							c->kind == MF_COL_BOOLEAN ? MfDriftBooleanRef(ds, c) :
 							MfDriftCategoricalRef(ds, c));
 		json_array_append_new(out, f);
@@ -256,6 +382,7 @@ typedef struct MfDriftRef
 {
 	const char *feature;
 	MfColKind	kind;
+	double		n_rows;
 	double		n_nulls;
 	size_t		n_edges;
 	double	   *edges;
@@ -338,14 +465,17 @@ MfDriftReadRef(MfDriftRef *r, json_t *f)
 	const char *kind = json_string_value(json_object_get(f, "kind"));
 	json_t	   *data = json_object_get(f, "data");
 	json_t	   *nulls = json_object_get(f, "n_nulls");
+	json_t	   *rows = json_object_get(f, "n_rows");
 
 	memset(r, 0, sizeof(*r));
 	r->feature = json_string_value(json_object_get(f, "feature"));
 	if (r->feature == NULL)
 		MfDriftCorrupt("?", "a row has no feature name");
-	if (kind == NULL || !json_is_object(data) || !json_is_integer(nulls) || json_integer_value(nulls) < 0)
-		MfDriftCorrupt(r->feature, "kind, n_nulls or data is missing");
+	if (kind == NULL || !json_is_object(data) || !json_is_integer(nulls) || !json_is_integer(rows) ||
+		json_integer_value(nulls) < 0 || json_integer_value(rows) < json_integer_value(nulls))
+		MfDriftCorrupt(r->feature, "kind, n_rows, n_nulls or data is missing or wrong");
 	r->n_nulls = (double) json_integer_value(nulls);
+	r->n_rows = (double) json_integer_value(rows);
 	if (strcmp(kind, "numeric") == 0)
 	{
 		r->kind = MF_COL_NUMERIC;
@@ -398,12 +528,17 @@ MfDriftFeature(const MfDriftRef *ref, const MfDataset *ds, const MfColumn *c)
 	double	   *rc = palloc(sizeof(double) * k);
 	double	   *cc = palloc0(sizeof(double) * k);
 	double		psi,
-				ks = NAN;
+				ks = NAN,
+				counted = 0.0;
 	json_t	   *o = mf_json_object_new();
 	const char *status;
 
 	memcpy(rc, ref->counts, sizeof(double) * ref->n_bins);
-	rc[ref->n_bins] = ref->n_nulls;
+	/* counts of sampled rows: the NULLs scaled to the same rows (else as they are) */
+	for (size_t i = 0; i < ref->n_bins; i++)
+		counted += rc[i];
+	rc[ref->n_bins] = ref->n_rows > ref->n_nulls ?
+		ref->n_nulls * (counted / (ref->n_rows - ref->n_nulls)) : ref->n_nulls;
 	for (size_t r = 0; r < ds->n; r++)
 		cc[MfDriftCurrentBin(ref, ds, c, r)] += 1.0;
 	psi = mf_drift_psi(rc, cc, k, MF_DRIFT_PSI_EPSILON);

@@ -106,6 +106,24 @@ check dr_small dr_train z full
 check dr_large dr_train_big x sample
 check dr_large dr_train_big z sample
 
+# 50,000 rows: the numeric reference comes from a seeded sample of 20,000 rows
+# (counts of those rows, NULLs scaled alike): the training rows compared with
+# it show no drift.
+sql "DROP TABLE IF EXISTS dr_huge; CREATE TABLE dr_huge AS
+     SELECT i, (i * 7919 % 10007) / 100.0 AS x, CASE WHEN i % 9 = 0 THEN NULL ELSE (i % 17)::float8 END AS z,
+            (ARRAY['a', 'b', 'c'])[1 + (i % 3)] AS cat, (i % 2)::int AS y
+       FROM generate_series(1, 50000) i; GRANT SELECT ON dr_huge TO dr_owner"
+as dr_owner "SELECT mf_create_model('{\"name\": \"dr_huge\", \"family\": \"logistic_regression\"}')" >/dev/null
+as dr_owner "SELECT mf_train('dr_huge', 'SELECT x, z, cat, y FROM dr_huge', 'y')" >/dev/null
+[ "$(q "SELECT string_agg(feature || ':' || ((SELECT sum(c::bigint) FROM jsonb_array_elements_text(data -> 'counts') c)
+                                               BETWEEN CASE feature WHEN 'x' THEN 20000 ELSE 17000 END AND 20000), ' ' ORDER BY position)
+         FROM mf.reference_distributions d JOIN mf.catalog c USING (version_id) WHERE c.ref = 'dr_huge:1.0.0' AND kind = 'numeric'")" \
+	= "x:true z:true" ] || fail "the numeric references of 50,000 rows are not of 20,000 sampled rows"
+got="$(as dr_owner "SELECT string_agg(feature || ':' || (psi < 0.005) || ':' || status, ' ' ORDER BY feature) FROM mf_drift('dr_huge', 'dr_huge')")"
+[ "$got" = "cat:true:ok x:true:ok z:true:ok" ] || fail "50,000 rows against their sampled reference: $got"
+pass "50,000 rows: the reference of a 20,000-row sample finds no drift in the training rows (psi < 0.005)"
+sql "SELECT mf_drop_model('dr_huge'); DROP TABLE dr_huge"
+
 # The categorical feature: shares of a, b, c (200 each), other (the new d), NULL.
 got="$(drift dr_small 'SELECT x, z, cat FROM dr_now' cat)"
 "$PY" - "$got" "$(q "SELECT string_agg(cat, ',' ORDER BY i) FROM dr_now")" <<'EOF' || fail "cat: $got"

@@ -35,6 +35,50 @@ test_edges(void)
 	MF_OK(k == 1 && e[0] == 1.0, "one value: one edge at it");
 }
 
+/* Ascending doubles (qsort). */
+static int
+cmp_double(const void *a, const void *b)
+{
+	double		x = *(const double *) a,
+				y = *(const double *) b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Edges by selection equal the sorted ones bit for bit (ties, small n, sorted and reversed input). */
+static void
+test_edges_unsorted(void)
+{
+	size_t		sizes[] = {1, 2, 3, 7, 10, 11, 100, 1001, 20000};
+	int			ok = 1;
+	MfRng		r;
+
+	mfk_rng_seed(&r, 7);
+	for (size_t si = 0; si < sizeof(sizes) / sizeof(sizes[0]); si++)
+		for (int kind = 0; kind < 4; kind++)
+		{
+			size_t		n = sizes[si];
+			double	   *v = malloc(sizeof(double) * n),
+					   *s = malloc(sizeof(double) * n);
+			double		e1[9],
+						e2[9];
+			size_t		k1,
+						k2;
+
+			for (size_t i = 0; i < n; i++)
+				v[i] = kind == 0 ? mfk_rng_normal(&r) : kind == 1 ? (double) mfk_rng_below(&r, 4) :
+					kind == 2 ? (double) i : (double) (n - i);
+			memcpy(s, v, sizeof(double) * n);
+			qsort(s, n, sizeof(double), cmp_double);
+			k1 = mf_drift_edges(s, n, 10, e1);
+			k2 = mf_drift_edges_unsorted(v, n, 10, e2);
+			ok &= k1 == k2 && memcmp(e1, e2, sizeof(double) * k1) == 0;
+			free(v);
+			free(s);
+		}
+	MF_OK(ok, "edges by selection equal the edges of the sorted values (36 inputs, ties, sorted, reversed)");
+}
+
 /* Bins are closed on the right: (e[i-1], e[i]]. */
 static void
 test_bins(void)
@@ -47,6 +91,24 @@ test_bins(void)
 	MF_OK(mf_drift_bin(e, 3, 3.0) == 2, "on the last edge: bin 2");
 	MF_OK(mf_drift_bin(e, 3, 3.1) == 3, "above the last edge: the last bin");
 	MF_OK(mf_drift_bin(e, 0, 42.0) == 0, "no edges: one bin");
+}
+
+/* The branch-free histograms bin as mf_drift_bin, two columns of three, skipping. */
+static void
+test_histogram(void)
+{
+	double		e[2 * MF_DRIFT_BINS] = {1, 2, 3};
+	double		X[18] = {0.5, 9, 5, 1.0, 9, 5, 1.5, 9, 5, 3.0, 9, 5, 3.1, 9, 5, 2.0, 9, 5};
+	bool		skip0[6] = {false, false, false, false, false, true};
+	const bool *skip[2] = {skip0, NULL};
+	size_t		cols[2] = {0, 2},
+				ne[2] = {3, 0};
+	int64_t		c[2 * MF_DRIFT_BINS] = {0};
+
+	mf_drift_histograms(X, 6, 3, cols, 2, skip, e, ne, c);
+	/* column 0: 0.5, 1.0 -> 0; 1.5 -> 1; 3.0 -> 2; 3.1 -> 3; 2.0 skipped; column 2: no edges */
+	MF_OK(c[0] == 2 && c[1] == 1 && c[2] == 1 && c[3] == 1, "histograms: bins closed on the right, skip");
+	MF_OK(c[MF_DRIFT_BINS] == 6, "histograms: a column without edges is one bin");
 }
 
 /* PSI by hand. */
@@ -148,7 +210,9 @@ int
 main(void)
 {
 	test_edges();
+	test_edges_unsorted();
 	test_bins();
+	test_histogram();
 	test_psi();
 	test_ks();
 	test_status();
