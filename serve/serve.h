@@ -206,12 +206,12 @@ typedef struct MfServeRequest
 	const char *method;			/* "GET", "POST", ... */
 	const char *path;			/* decoded path, without the query */
 	const char *authorization;	/* the Authorization header, or NULL */
-	const char *request_id;		/* the X-Request-Id header, or NULL */
 	const char *client;			/* the peer's address text, or NULL */
 	const char *body;			/* body_len bytes (need not end in NUL) */
 	size_t		body_len;
 	bool		body_too_large; /* the daemon stopped reading: 413 */
 	double		now;			/* monotonic seconds; 0 = read the clock */
+	const char *request_id;		/* the X-Request-Id header, or NULL (last: positional initialisers) */
 } MfServeRequest;
 
 /* An answer (body malloc'd; free with mf_serve_response_free). */

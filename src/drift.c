@@ -11,13 +11,15 @@
  *   numeric      {"edges": [decile edges], "counts": [per bin], "sample": [sorted]}
  *                edges and counts of every row, or of a seeded simple random
  *                sample of MF_DRIFT_EDGE_SAMPLE rows when there are more (a
- *                share is then estimated to about 0.7 %, and a training run
- *                is not slowed by passes over all its rows); the sample:
+ *                bin's share is then within about 0.4 percentage points,
+ *                and a training run is not slowed by passes over all its
+ *                rows); the sample:
  *                MF_DRIFT_SAMPLE_MAX of those values at most (every one when
  *                fewer), seeded (MF_DRIFT_SAMPLE_SEED), for the KS statistic
  *   boolean      {"counts": [false, true]}
  *   categorical  {"values": [...], "counts": [...], "other": n}: the
- *                MF_DRIFT_MAX_CATEGORIES most frequent values, the rest in other
+ *                MF_DRIFT_MAX_CATEGORIES most frequent values of at most
+ *                MF_DRIFT_MAX_VALUE bytes, the rest in other
  * plus n_rows and n_nulls.  sql/drift.sql stores one row per feature in
  * mf.reference_distributions.
  *

@@ -134,12 +134,10 @@ mf_http_spool_ready(const char *name, bool (*alive) (pid_t pid))
 {
 	char	   *end;
 	long		pid = strtol(name, &end, 10);
-	unsigned long seq;
 
 	if (end == name || pid <= 0 || *end != '-')
 		return false;
-	seq = strtoul(end + 1, &end, 10);
-	(void) seq;
+	(void) strtoul(end + 1, &end, 10);	/* the file's number */
 	if (strcmp(end, ".ready") == 0)
 		return true;
 	return strcmp(end, ".open") == 0 && !alive((pid_t) pid);
