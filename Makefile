@@ -20,7 +20,7 @@ PREVVERSION = 0.3.0
 # install and upgrade scripts of released versions (never edited).
 SQL_PARTS   = sql/catalog.sql $(SQL_STANDINS) sql/catalog_view.sql sql/observe_views.sql sql/registry.sql sql/config_yaml.sql \
               sql/training.sql sql/prediction.sql sql/jobs.sql sql/deploy.sql sql/image.sql sql/http.sql sql/k8s.sql \
-              sql/alerts.sql sql/observe.sql sql/privileges.sql
+              sql/alerts.sql sql/observe.sql sql/drift.sql sql/privileges.sql
 # Tables of issue 16 that other branches own, created only while they are
 # missing (see the file); delete with the file once those branches landed.
 SQL_STANDINS = sql/monitoring_standins.sql
@@ -30,7 +30,7 @@ DATA_built  = build/mf_ext--$(EXTVERSION).sql build/mf_ext--$(PREVVERSION)--$(EX
 # function of the new version as CREATE OR REPLACE (so objects of users that
 # depend on them stay), then the privileges.
 SQL_FUNCS   = sql/registry.sql sql/config_yaml.sql sql/training.sql sql/prediction.sql sql/jobs.sql sql/deploy.sql \
-              sql/image.sql sql/http.sql sql/k8s.sql sql/alerts.sql sql/observe.sql
+              sql/image.sql sql/http.sql sql/k8s.sql sql/alerts.sql sql/observe.sql sql/drift.sql
 
 PG_CONFIG  ?= /usr/lib/postgresql/15/bin/pg_config
 

@@ -48,6 +48,7 @@ mf_serve_new(const MfServeOptions *opt)
 	s->metrics = mf_serve_metrics_new();
 	s->limiter = mf_serve_limiter_new();
 	atomic_init(&s->draws, 0);
+	atomic_init(&s->requests, 0);
 	if (s->metrics == NULL || s->limiter == NULL || pthread_mutex_init(&s->lock, NULL) != 0)
 	{
 		mf_serve_metrics_free(s->metrics);

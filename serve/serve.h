@@ -106,6 +106,10 @@ typedef struct MfServePolicy
 	int64_t		default_number; /* the bare name's version; 0 = the rule */
 	int			n_split;		/* 0 = no split */
 	MfServeSplit split[MF_SERVE_MAX_SPLIT];
+	/* prediction log (predlog.c): each scored row to the options' sink */
+	bool		log_predictions;
+	int64_t		deployment_id;	/* written into each logged row */
+	char		log_id_field[MF_SERVE_NAME_LEN];	/* the row object's id member */
 } MfServePolicy;
 
 typedef struct MfServeCatalog MfServeCatalog;
@@ -178,12 +182,22 @@ extern char *mf_serve_model_dir_fingerprint(const char *base);
 
 typedef struct MfServe MfServe;
 
+/*
+ * Where logged predictions go: the JSON lines of one request's rows (one
+ * object per line, see predlog.c), handed over in one call after its answer
+ * is made; the sink must not block (the in-database server appends them to
+ * a file of its serving process).
+ */
+typedef void (*MfServeLogSink) (void *arg, const char *lines, size_t len);
+
 /* Options of a server (zero: defaults). */
 typedef struct MfServeOptions
 {
 	int			default_max_batch;	/* 0 = MF_SERVE_DEFAULT_MAX_BATCH */
 	size_t		max_body;		/* 0 = MF_SERVE_DEFAULT_MAX_BODY (for messages) */
 	bool		no_generated_api;	/* true: no /predict, /batch_predict */
+	MfServeLogSink log_sink;	/* NULL: predictions are not logged */
+	void	   *log_arg;
 } MfServeOptions;
 
 /* A request as the handler sees it (the daemon fills it). */
@@ -197,6 +211,7 @@ typedef struct MfServeRequest
 	size_t		body_len;
 	bool		body_too_large; /* the daemon stopped reading: 413 */
 	double		now;			/* monotonic seconds; 0 = read the clock */
+	const char *request_id;		/* the X-Request-Id header, or NULL (last: positional initialisers) */
 } MfServeRequest;
 
 /* An answer (body malloc'd; free with mf_serve_response_free). */

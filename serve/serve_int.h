@@ -158,6 +158,7 @@ struct MfServe
 	MfServeMetrics *metrics;
 	MfServeLimiter *limiter;
 	atomic_uint_fast64_t draws; /* traffic split sequence */
+	atomic_uint_fast64_t requests;	/* request ids made here (predlog.c) */
 };
 
 /* ------------------------------------------------------------ one call */
@@ -314,5 +315,15 @@ extern void mf_serve_oip(MfServeCall *c, const char *rest);
 
 /* Answer /predict and /batch_predict (the generated one-model API). */
 extern void mf_serve_generated(MfServeCall *c, bool batch);
+
+/* ------------------------------------------------------------ prediction log (predlog.c) */
+
+/*
+ * Log the scored rows of one request when the entry's policy asks for it:
+ * rows_json is the request's list of rows (objects carry the id member),
+ * columns_json its columnar inputs (either may be NULL).
+ */
+extern void mf_serve_log_rows(MfServeCall *c, const MfServeEntry *e, const MfServeRows *rows,
+							  json_t *rows_json, json_t *columns_json);
 
 #endif							/* MF_SERVE_INT_H */

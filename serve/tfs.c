@@ -498,6 +498,8 @@ MfTfsScoreBody(MfServeCall *c, const MfServeTarget *t, MfTfsVerb verb, json_t *b
 		else
 			MfTfsPredictions(&b, &rows, columnar);
 		mf_serve_json_buf(c, 200, &b);
+		if (c->resp->status == 200)
+			mf_serve_log_rows(c, t->entry, &rows, src.columns ? NULL : src.rows, src.columns);
 	}
 	mf_serve_rows_free(&rows);
 	return ok;

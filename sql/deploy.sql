@@ -209,7 +209,7 @@ CREATE FUNCTION mf._deploy_options(model_name text, options jsonb,
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, mf, pg_temp AS $$
 DECLARE
-	known	CONSTANT text[] := ARRAY['name', 'auth', 'rate_limit', 'traffic', 'max_batch'];
+	known	CONSTANT text[] := ARRAY['name', 'auth', 'rate_limit', 'traffic', 'max_batch', 'log_predictions'];
 	k		text;
 	v		jsonb;
 	sub		record;
@@ -262,6 +262,10 @@ BEGIN
 				ELSE
 					stored := stored || jsonb_build_object('max_batch', v);
 				END IF;
+			WHEN 'log_predictions' THEN
+				SELECT * INTO sub FROM mf._deploy_log_option(v);
+				problems := problems || sub.problems;
+				stored := stored || coalesce(sub.stored, '{}');
 			ELSE
 				problems := problems || mf._unknown_key('options', k, known);
 		END CASE;
@@ -388,7 +392,7 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value',
 				  DETAIL = array_to_string(o.problems, E'\n'),
 				  HINT = 'Options: name, auth {"bearer_token": ...}, rate_limit {"requests_per_minute": N}, '
-						 'traffic {"<ref>": weight, ...}, max_batch (README, "Deployments").';
+						 'traffic {"<ref>": weight, ...}, max_batch, log_predictions (README, "Deployments").';
 	END IF;
 	PERFORM mf._require_trained(r.version_id, 'deployed');
 	-- #17: the HTTP servers score tabular models only; a transformer in the snapshot would stop its updates
@@ -441,7 +445,7 @@ CREATE FUNCTION mf_deploy(ref text, target text DEFAULT 'http', options jsonb DE
 	AS 'MODULE_PATHNAME', 'mf_gate_secret'
 	LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION mf_deploy(text, text, jsonb) IS
-	'deploy a trained version (name:version: pinned; name, name@stage, name@alias: follows promotions) to target http under options.name; options name, auth {"bearer_token"}, rate_limit {"requests_per_minute"}, traffic {"<ref>": weight}, max_batch; returns the deployment id';
+	'deploy a trained version (name:version: pinned; name, name@stage, name@alias: follows promotions) to target http under options.name; options name, auth {"bearer_token"}, rate_limit {"requests_per_minute"}, traffic {"<ref>": weight}, max_batch, log_predictions (true or {"id_field": member}: served predictions go to mf.prediction_log); returns the deployment id';
 
 CREATE FUNCTION mf._undeploy(deployment_id bigint) RETURNS mf.deployments
 LANGUAGE plpgsql SECURITY DEFINER

@@ -56,6 +56,11 @@ GRANT SELECT (rule_id, target, metric, condition, threshold, "window", "for", cr
 	ON mf.alert_rules TO mf_reader;
 GRANT SELECT ON mf.alerts, mf.alert_state, mf.deployment_status, mf.model_performance_daily,
 	mf.health_checks, mf.serving_metrics, mf.model_performance TO mf_reader;
+-- Drift and live accuracy: statistics for readers; raw training values (the
+-- reference's data), logged predictions and labels stay the extension owner's
+-- (mf_drift and mf_record_outcomes use them for the model's owner and mf_admin).
+GRANT SELECT ON mf.drift_checks TO mf_reader;
+GRANT SELECT (version_id, position, feature, kind, n_rows, n_nulls) ON mf.reference_distributions TO mf_reader;
 GRANT SELECT (job_id, kind, version_id, status, progress, phase, epoch, total_epochs, loss, attempts,
 			  max_attempts, error, queued_by, queued_at, started_at, heartbeat_at, finished_at, worker_pid,
 			  result, target, options, policy, cancel_requested, run_as)

@@ -25,12 +25,12 @@
 CREATE FUNCTION mf._train_run(family text, config jsonb, source text, target text, options jsonb,
 							  author oid, search_path text,
 							  OUT artifact bytea, OUT format_version integer, OUT feature_schema jsonb,
-							  OUT metrics jsonb, OUT config_updates jsonb, OUT test_rows jsonb)
+							  OUT metrics jsonb, OUT config_updates jsonb, OUT test_rows jsonb, OUT reference jsonb)
 	RETURNS record
 	AS 'MODULE_PATHNAME', 'mf_train_run'
 	LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION mf._train_run(text, jsonb, text, text, jsonb, oid, text) IS
-	'read a source (run with the rights of role author, names resolved on search_path), encode its features, fit one family on a normalised config; returns the artifact, feature schema, metrics, learned config keys and the raw features of the first test rows (no catalog writes)';
+	'read a source (run with the rights of role author, names resolved on search_path), encode its features, fit one family on a normalised config; returns the artifact, feature schema, metrics, learned config keys the raw features of the first test rows and the reference distributions of the raw rows (no catalog writes)';
 
 CREATE FUNCTION mf._evaluate_run(artifact bytea, source text, target text, author oid, search_path text) RETURNS jsonb
 	AS 'MODULE_PATHNAME', 'mf_evaluate_run'
@@ -163,6 +163,7 @@ BEGIN
 	IF res.test_rows IS NOT NULL THEN
 		INSERT INTO mf.test_rows (version_id, rows) VALUES (c.version_id, res.test_rows);
 	END IF;
+	PERFORM mf._store_reference(c.version_id, res.reference);
 	PERFORM mf._event('train', c.model_id, c.model_name, c.version_id, c.version,
 					  jsonb_build_object('status', c.status),
 					  jsonb_build_object('status', 'trained', 'n_parameters', fin.n_parameters,

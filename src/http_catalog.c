@@ -51,6 +51,7 @@ typedef struct MfHttpDeployment
 	char	   *main_ref;		/* what it serves by default */
 	int			requests_per_minute;
 	int			max_batch;
+	char	   *log_id_field;	/* NULL: predictions not logged */
 } MfHttpDeployment;
 
 /* Column n of row r of the last SPI result as a string in cxt, or NULL. */
@@ -82,7 +83,8 @@ MfHttpReadDeployments(MemoryContext cxt)
 					"CASE WHEN jsonb_typeof(d.options #> '{rate_limit,requests_per_minute}') = 'number' "
 					"THEN least(greatest((d.options #>> '{rate_limit,requests_per_minute}')::numeric, 0), 1000000000)::int END, "
 					"CASE WHEN jsonb_typeof(d.options -> 'max_batch') = 'number' "
-					"THEN least(greatest((d.options ->> 'max_batch')::numeric, 0), 1000000000)::int END "
+					"THEN least(greatest((d.options ->> 'max_batch')::numeric, 0), 1000000000)::int END, "
+					"d.options #>> '{log_predictions,id_field}' "
 					"FROM mf.deployments d WHERE d.target = 'http' AND d.status = 'active' "
 					"ORDER BY d.name, d.deployment_id", true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read mf.deployments");
@@ -97,6 +99,7 @@ MfHttpReadDeployments(MemoryContext cxt)
 		d->main_ref = MfHttpCol(r, 3, cxt);
 		d->requests_per_minute = rpm ? pg_strtoint32(rpm) : 0;
 		d->max_batch = mb ? pg_strtoint32(mb) : 0;
+		d->log_id_field = MfHttpCol(r, 6, cxt);
 		out = lappend(out, d);
 	}
 	MemoryContextSwitchTo(cxt);
@@ -292,6 +295,7 @@ MfHttpReadServed(List **problems)
 		s->name = d->name;
 		s->requests_per_minute = d->requests_per_minute;
 		s->max_batch = d->max_batch;
+		s->log_id_field = d->log_id_field;
 		main = MfHttpAddVersion(s, d->main_ref, problems);
 		if (main == NULL)
 			continue;			/* nothing to serve by default: not served */
@@ -325,6 +329,7 @@ MfHttpFingerprint(List *served, List *problems)
 													 strlen(s->bearer_hash)) : 0);
 		for (int i = 0; i < s->n_split; i++)
 			appendStringInfo(&b, INT64_FORMAT ":%.17g,", s->split[i].number, s->split[i].weight);
+		appendStringInfo(&b, "log=%s|", s->log_id_field ? s->log_id_field : "-");
 		foreach(lv, s->versions)
 		{
 			MfHttpVersion *v = lfirst(lv);
@@ -402,6 +407,9 @@ MfHttpBuildSnap(List *served)
 		p.default_number = s->default_number;
 		p.n_split = s->n_split;
 		memcpy(p.split, s->split, sizeof(p.split));
+		p.deployment_id = s->deployment_id;
+		p.log_predictions = s->log_id_field != NULL;
+		strlcpy(p.log_id_field, s->log_id_field ? s->log_id_field : "", sizeof(p.log_id_field));
 		ok = mf_http_snap_add_name(snap, s->name, &p);
 		foreach(lv, s->versions)
 		{

@@ -49,6 +49,7 @@
 #include <jansson.h>
 
 #include "http_snapshot.h"
+#include "http_spool.h"
 #include "serve.h"
 
 #define MF_HTTP_DRAIN_SECONDS 5
@@ -255,6 +256,21 @@ mf_http_server_now(void)
 	return (double) ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+static MfHttpSpool *MfServerSpool = NULL;
+
+/* Log sink: a request's prediction lines to this process's spool file. */
+static void
+mf_http_server_log_predictions(void *arg, const char *lines, size_t len)
+{
+	static bool warned = false;
+
+	if (!mf_http_spool_write(MfServerSpool, lines, len) && !warned)
+	{
+		mf_http_server_say(*(const int *) arg, "log cannot write the prediction log: %s", strerror(errno));
+		warned = true;
+	}
+}
+
 /* Stop the daemons, free the state and leave without running any exit handler. */
 static void
 mf_http_server_exit(MfServe *srv, MfServeDaemon **daemons, int n, int code)
@@ -262,6 +278,7 @@ mf_http_server_exit(MfServe *srv, MfServeDaemon **daemons, int n, int code)
 	for (int i = 0; i < n; i++)
 		mf_serve_daemon_stop(daemons[i]);
 	mf_serve_free(srv);
+	mf_http_spool_free(MfServerSpool);	/* the last lines handed over */
 	_exit(code);
 }
 
@@ -299,6 +316,11 @@ mf_http_server_main(const MfHttpServerArgs *a)
 	memset(&so, 0, sizeof(so));
 	so.max_body = a->max_body;
 	so.no_generated_api = true;
+	if (a->log_dir[0] != '\0' && (MfServerSpool = mf_http_spool_new(a->log_dir, getpid())) != NULL)
+	{
+		so.log_sink = mf_http_server_log_predictions;
+		so.log_arg = (void *) &a->ctl;
+	}
 	srv = mf_serve_new(&so);
 	ep = epoll_create1(EPOLL_CLOEXEC);
 	if (srv == NULL || ep < 0)
@@ -331,6 +353,7 @@ mf_http_server_main(const MfHttpServerArgs *a)
 		for (int i = 0; i < n_daemons; i++)
 			if (!mf_serve_daemon_run(daemons[i]))
 				mf_http_server_say(a->ctl, "log a daemon reported a fatal error");
+		mf_http_spool_rotate(MfServerSpool, false);	/* at least once a second */
 		if (MfServerStop && drain_until == 0)
 		{
 			for (int i = 0; i < n_daemons; i++)

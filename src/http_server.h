@@ -39,6 +39,7 @@ typedef struct MfHttpServerArgs
 	int			n_listen;
 	size_t		max_body;		/* bytes */
 	pid_t		parent;			/* the HTTP worker */
+	char		log_dir[1024];	/* prediction log spool (http_spool.c); "" = none */
 } MfHttpServerArgs;
 
 /* Serve until SIGTERM or the worker's end; never returns (_exit). */

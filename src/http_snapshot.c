@@ -7,7 +7,8 @@
  * 8-byte aligned offset of the data area.  The header:
  *   {"names": [{"name": "churn",
  *               "policy": {"bearer_hash": "sha256$..." | null, "requests_per_minute": 0,
- *                          "max_batch": 0, "default_number": 7, "split": [[7, 0.9], [8, 0.1]]},
+ *                          "max_batch": 0, "default_number": 7, "split": [[7, 0.9], [8, 0.1]],
+ *                          "log_predictions": false, "deployment_id": 3, "log_id_field": ""},
  *               "versions": [{"semver": "1.2.0", "number": 7, "labels": ["production"],
  *                             "trained_at": "..." | null, "sha256": "<hex>", "artifact": 0}]}],
  *    "artifacts": [[offset, length], ...]}
@@ -89,6 +90,9 @@ mf_http_policy_json(const MfServePolicy *p)
 	json_object_set_new(o, "max_batch", json_integer(p->max_batch));
 	json_object_set_new(o, "default_number", json_integer(p->default_number));
 	json_object_set_new(o, "split", split);
+	json_object_set_new(o, "log_predictions", json_boolean(p->log_predictions));
+	json_object_set_new(o, "deployment_id", json_integer(p->deployment_id));
+	json_object_set_new(o, "log_id_field", json_string(p->log_id_field));
 	return o;
 }
 
@@ -260,6 +264,23 @@ mf_http_snap_write(const MfHttpSnap *s, int fd)
 
 /* ------------------------------------------------------------ reading */
 
+/* The prediction log members of a policy object into p; false when malformed. */
+static bool
+mf_http_policy_read_log(json_t *o, MfServePolicy *p)
+{
+	json_t	   *on = json_object_get(o, "log_predictions");
+	json_t	   *id = json_object_get(o, "deployment_id");
+	json_t	   *field = json_object_get(o, "log_id_field");
+
+	if (!json_is_boolean(on) || !json_is_integer(id) || !json_is_string(field) ||
+		json_string_length(field) >= sizeof(p->log_id_field))
+		return false;
+	p->log_predictions = json_is_true(on);
+	p->deployment_id = json_integer_value(id);
+	memcpy(p->log_id_field, json_string_value(field), json_string_length(field) + 1);
+	return true;
+}
+
 /* Read a policy object into p (strings borrowed from the JSON); false when malformed. */
 static bool
 mf_http_policy_read(json_t *o, MfServePolicy *p)
@@ -280,6 +301,8 @@ mf_http_policy_read(json_t *o, MfServePolicy *p)
 	p->requests_per_minute = (int) json_integer_value(json_object_get(o, "requests_per_minute"));
 	p->max_batch = (int) json_integer_value(json_object_get(o, "max_batch"));
 	p->default_number = json_integer_value(json_object_get(o, "default_number"));
+	if (!mf_http_policy_read_log(o, p))
+		return false;
 	json_array_foreach(split, i, e)
 	{
 		if (!json_is_array(e) || json_array_size(e) != 2 || !json_is_integer(json_array_get(e, 0)) ||

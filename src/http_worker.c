@@ -263,6 +263,7 @@ MfHttpBecomeServer(int ctl, pid_t parent)
 	memcpy(a.listen_fds, MfListenFds, sizeof(int) * MfNListen);
 	a.max_body = (size_t) MfCfg.max_body_kb * 1024;
 	a.parent = parent;
+	strlcpy(a.log_dir, MfHttpSpoolDir(), sizeof(a.log_dir));
 	mf_http_server_main(&a);
 }
 
@@ -793,6 +794,7 @@ MfHttpWorkerMain(Datum arg)
 	MfHttpAttach();
 	MfHttpBecomeRole();
 	MfHttpListen();
+	MfHttpSpoolInit();
 	MfHttpRefresh();
 	for (;;)
 	{
@@ -813,6 +815,7 @@ MfHttpWorkerMain(Datum arg)
 		if (pg_atomic_read_u64(&MfHttp->changes) != MfSeenChanges ||
 			TimestampDifferenceExceeds(MfLastRefresh, GetCurrentTimestamp(), MF_HTTP_POLL_MS))
 			MfHttpRefresh();
+		MfHttpFlushPredictions();
 		if (MfSetDirty || set == NULL)
 			set = MfHttpWaitSet(set);
 		(void) WaitEventSetWait(set, MfHttpSleepMs(), events, lengthof(events), PG_WAIT_EXTENSION);

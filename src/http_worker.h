@@ -31,6 +31,7 @@ typedef struct MfHttpServed
 	char	   *bearer_hash;	/* NULL: no authentication */
 	int			requests_per_minute;
 	int			max_batch;
+	char	   *log_id_field;	/* options.log_predictions.id_field; NULL: not logged */
 	int64		default_number; /* the version its ref resolves to */
 	int			n_split;
 	MfServeSplit split[MF_SERVE_MAX_SPLIT];
@@ -42,5 +43,10 @@ extern List *MfHttpReadServed(List **problems);
 extern char *MfHttpFingerprint(List *served, List *problems);
 extern void MfHttpLoadArtifacts(List *served, List *previous);
 extern MfHttpSnap *MfHttpBuildSnap(List *served);
+
+/* http_predlog.c: the prediction log's spool (serving processes -> mf.prediction_log) */
+extern const char *MfHttpSpoolDir(void);
+extern void MfHttpSpoolInit(void);
+extern void MfHttpFlushPredictions(void);
 
 #endif							/* MF_HTTP_WORKER_H */

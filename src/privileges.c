@@ -151,7 +151,8 @@ MfGateCall(FunctionCallInfo fcinfo, bool hide_statement)
 		MfGateTarget(fcinfo->flinfo->fn_oid, target, fcinfo->flinfo->fn_mcxt);
 		fcinfo->flinfo->fn_extra = target;
 	}
-	InitFunctionCallInfoData(*inner, target, PG_NARGS(), PG_GET_COLLATION(), NULL, NULL);
+	/* the caller's ReturnSetInfo: a set-returning body materialises into it */
+	InitFunctionCallInfoData(*inner, target, PG_NARGS(), PG_GET_COLLATION(), NULL, fcinfo->resultinfo);
 	for (int i = 0; i < PG_NARGS(); i++)
 		inner->args[i] = fcinfo->args[i];
 	MfCallerPush(GetUserId(), namespace_search_path);

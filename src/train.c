@@ -5,7 +5,8 @@
  * deriving versions, validating option keys, updating rows, events); the
  * arguments are checked (train_args.c) and the numeric work is done here:
  *   mf._train_run(family, config, source, target, options, author, search_path)
- *       -> (artifact, format_version, feature_schema, metrics, config_updates, test_rows)
+ *       -> (artifact, format_version, feature_schema, metrics, config_updates, test_rows,
+ *           reference)  (reference: drift.c, the raw rows' distributions)
  *   mf._check_training(config, source, target, options, author, search_path)
  *       the checks of _train_run and one row read, when a job is queued
  *   mf._evaluate_run(artifact, source, target, author, search_path) -> jsonb
@@ -149,12 +150,13 @@ mf_train_run(PG_FUNCTION_ARGS)
 	MfTrainArgs args;
 	json_t	   *metrics,
 			   *updates,
-			   *schema;
+			   *schema,
+			   *reference;
 	bytea	   *artifact;
 	MfDataset  *ds;
 	TupleDesc	tupdesc;
-	Datum		values[6];
-	bool		nulls[6] = {false, false, false, false, false, false};
+	Datum		values[7];
+	bool		nulls[7] = {false, false, false, false, false, false, false};
 	HeapTuple	tuple;
 	json_t	   *warnings;
 
@@ -176,6 +178,8 @@ mf_train_run(PG_FUNCTION_ARGS)
 	MfReadSource(ds, MfTextArg(fcinfo, 2), args.target, args.features, args.max_rows,
 				 args.classify, false);
 	MfPhaseEnd("read");
+	reference = MfReferenceDistributions(ds);	/* raw rows: before encoding reuses them */
+	MfPhaseEnd("reference");
 	/* on the raw rows, which training rearranges; said once training succeeded */
 	warnings = args.features == NULL && args.family != MF_FAMILY_TRANSFORMER ?
 		MfIdLikeColumns(ds) : json_array();
@@ -201,6 +205,7 @@ mf_train_run(PG_FUNCTION_ARGS)
 	nulls[5] = ds->test_rows == NULL;
 	if (ds->test_rows != NULL)
 		values[5] = JsonbPGetDatum(MfJanssonToJsonb(ds->test_rows));
+	values[6] = JsonbPGetDatum(MfJanssonToJsonb(reference));
 	tuple = heap_form_tuple(tupdesc, values, nulls);
 	MemoryContextDelete(runctx);
 	MfPhaseEnd("result");

@@ -242,4 +242,7 @@ extern json_t *MfEvaluateArtifactSplit(MfDataset *ds, const void *buf, size_t le
 extern json_t *MfEvaluateArtifact(MfDataset *ds, const void *buf, size_t len,
 								  const char *source, const char *target);
 
+/* drift.c: the reference distributions of the rows read (before encoding) */
+extern json_t *MfReferenceDistributions(const MfDataset *ds);
+
 #endif							/* MF_TRAIN_H */
