@@ -172,6 +172,13 @@ $(TEXT_BINS): build/unit/%: test/unit/%.c build/text/tokenizer.o text/tokenizer.
 	@mkdir -p build/unit
 	$(CC) $(UNIT_CFLAGS) -Itext -o $@ $< build/text/tokenizer.o $(TEXT_LIBS)
 
+# Tests that need both the tokenizer shim and the kernels (the decoder LM on text).
+TEXT_KERNEL_BINS = build/unit/test_transformer_lm
+
+$(TEXT_KERNEL_BINS): build/unit/%: test/unit/%.c build/text/tokenizer.o text/tokenizer.h $(KERNEL_SRCS) $(wildcard kernels/*.h) test/unit/mf_test.h
+	@mkdir -p build/unit
+	$(CC) $(UNIT_CFLAGS) -Itext -o $@ $< build/text/tokenizer.o $(KERNEL_SRCS) $(TEXT_LIBS) $(CORE_LIBS) $(BLAS_LIBS)
+
 # image/: served model directories and tars on libarchive; its unit test links
 # only them.
 IMAGE_BINS = build/unit/test_model_dir
@@ -181,9 +188,9 @@ $(IMAGE_BINS): build/unit/%: test/unit/%.c $(IMAGE_SRCS) $(wildcard image/*.h) t
 	$(CC) $(UNIT_CFLAGS) -Iimage -o $@ $< $(IMAGE_SRCS) -larchive -ljansson
 
 # Tools the integration tests run (not TAP tests themselves).
-UNIT_TOOLS = build/unit/model_score_cli
+UNIT_TOOLS = build/unit/model_score_cli build/unit/tf_torch_dump
 
-unit-build: $(UNIT_BINS) $(TEXT_BINS) $(UNIT_TOOLS)
+unit-build: $(UNIT_BINS) $(TEXT_BINS) $(TEXT_KERNEL_BINS) $(UNIT_TOOLS)
 
 # The two commands of the README, plus helpers.
 deps:
