@@ -179,6 +179,11 @@ $(TEXT_KERNEL_BINS): build/unit/%: test/unit/%.c build/text/tokenizer.o text/tok
 	@mkdir -p build/unit
 	$(CC) $(UNIT_CFLAGS) -Itext -o $@ $< build/text/tokenizer.o $(KERNEL_SRCS) $(TEXT_LIBS) $(CORE_LIBS) $(BLAS_LIBS)
 
+# bench/transformer.sh's driver of the kernels (`make bench` builds it).
+build/bench/transformer_bench: bench/transformer_bench.c $(KERNEL_SRCS) $(wildcard kernels/*.h)
+	@mkdir -p build/bench
+	$(CC) $(UNIT_CFLAGS) -o $@ $< $(KERNEL_SRCS) $(CORE_LIBS) $(BLAS_LIBS)
+
 # image/: served model directories and tars on libarchive; its unit test links
 # only them.
 IMAGE_BINS = build/unit/test_model_dir

@@ -188,14 +188,56 @@ mfk_act_backward(MfAct act, const double *z, const double *dy, double *dz,
 		dz[i] = dy[i] * mfk_act_deriv(act, z[i]);
 }
 
-/* float32 forward (computed in double per element, stored as float). */
+/*
+ * f(x) in float32: the same functions as mfk_act_scalar, with erff/expf for
+ * GELU and SiLU (a double erf per element was 8 % of a transformer training
+ * step); tanh and sigmoid go through the double forms.
+ */
+float
+mfk_act_scalar_f(MfAct act, float x)
+{
+	switch (mfk_act_gate_base(act))
+	{
+		case MF_ACT_RELU:
+			return x > 0.0f ? x : 0.0f;
+		case MF_ACT_GELU:
+			return 0.5f * x * (1.0f + erff(x * (float) MFK_INV_SQRT2));
+		case MF_ACT_SILU:
+			return x >= 0.0f ? x / (1.0f + expf(-x)) : x * expf(x) / (1.0f + expf(x));
+		default:
+			return (float) mfk_act_scalar(act, (double) x);
+	}
+}
+
+/* f'(x) in float32 (as mfk_act_deriv; ReLU'(0) = 0). */
+float
+mfk_act_deriv_f(MfAct act, float x)
+{
+	float		s;
+
+	switch (mfk_act_gate_base(act))
+	{
+		case MF_ACT_RELU:
+			return x > 0.0f ? 1.0f : 0.0f;
+		case MF_ACT_GELU:
+			return 0.5f * (1.0f + erff(x * (float) MFK_INV_SQRT2)) +
+				x * (float) MFK_INV_SQRT_2PI * expf(-0.5f * x * x);
+		case MF_ACT_SILU:
+			s = x >= 0.0f ? 1.0f / (1.0f + expf(-x)) : expf(x) / (1.0f + expf(x));
+			return s * (1.0f + x * (1.0f - s));
+		default:
+			return (float) mfk_act_deriv(act, (double) x);
+	}
+}
+
+/* float32 forward. */
 void
 mfk_act_forward_f(MfAct act, const float *z, float *y, size_t n)
 {
 	size_t		i;
 
 	for (i = 0; i < n; i++)
-		y[i] = (float) mfk_act_scalar(act, (double) z[i]);
+		y[i] = mfk_act_scalar_f(act, z[i]);
 }
 
 /* float32 backward. */
@@ -206,7 +248,7 @@ mfk_act_backward_f(MfAct act, const float *z, const float *dy, float *dz,
 	size_t		i;
 
 	for (i = 0; i < n; i++)
-		dz[i] = (float) ((double) dy[i] * mfk_act_deriv(act, (double) z[i]));
+		dz[i] = dy[i] * mfk_act_deriv_f(act, z[i]);
 }
 
 /* Gated forward: y[r, j] = a[r, j] * g(b[r, j]). */

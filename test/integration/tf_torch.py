@@ -14,7 +14,7 @@ Prints one `ok - ...` / `not ok - ...` line per check; exit 1 on any failure.
 The module: submodules `encoder` / `decoder` (token_emb, pos_emb = nn.Embedding,
 layers = nn.ModuleList of nn.TransformerEncoderLayer, or TransformerDecoderLayer
 for the decoder of an encoder-decoder, norm_first=True, batch_first=True,
-dropout 0; final `norm` = nn.LayerNorm), `classifier` (mean pooling over
+dropout cfg["dropout"] (0 here; bench/transformer_torch.py reuses this module); final `norm` = nn.LayerNorm), `classifier` (mean pooling over
 non-padding tokens) and `lm_head` = nn.Linear (its weight is the decoder's
 token_emb.weight when tied, as in GPT-2: then state_dict lists it twice and
 the C artifact once).  A decoder-only stack is TransformerEncoderLayers with
@@ -56,7 +56,7 @@ class Stack(nn.Module):
         kind = nn.TransformerDecoderLayer if cross else nn.TransformerEncoderLayer
         self.layers = nn.ModuleList()
         for _ in range(cfg["num_layers"]):
-            layer = kind(d, cfg["nhead"], dim_feedforward=f, dropout=0.0,
+            layer = kind(d, cfg["nhead"], dim_feedforward=f, dropout=cfg.get("dropout", 0.0),
                          activation=activation(cfg["act"]), layer_norm_eps=cfg["eps"],
                          batch_first=True, norm_first=True)
             if cfg["act"] in GATES:

@@ -37,11 +37,13 @@
 #include "tokenizer.h"
 #include "transformer_model.h"
 
+static int VOCAB = 384;
+
 extern void openblas_set_num_threads(int);
 
 enum
 {
-	VOCAB = 384, MAX_LEN = 48, BATCH = 32, STEPS = 900, MAX_LINES = 8192
+	VOCAB_ = 384, MAX_LEN = 48, BATCH = 32, STEPS = 600, MAX_LINES = 8192
 };
 
 static const char *const Files[] = {
@@ -278,11 +280,39 @@ lm_spec(size_t vocab)
 	s.decoder.num_layers = 2;
 	s.decoder.num_heads = 4;
 	s.decoder.d_ff = 256;
-	s.decoder.dropout = 0.1;
+	s.decoder.dropout = getenv("DROP") ? atof(getenv("DROP")) : 0.1;
 	s.decoder.attention = MF_TF_ATTN_SOFTMAX;
 	snprintf(s.decoder.activation, sizeof(s.decoder.activation), "gelu");
 	s.decoder.norm = MF_TF_LAYERNORM;
 	return s;
+}
+
+static const Line *SortLines;
+
+/* Order line indices by length (qsort; SortLines is the array). */
+static int
+cmp_len(const void *x, const void *y)
+{
+	int			a = SortLines[*(const size_t *) x].n,
+				b = SortLines[*(const size_t *) y].n;
+
+	return (a > b) - (a < b);
+}
+
+/*
+ * A new epoch's order: a random permutation, sorted by length within
+ * windows of 8 batches, so a batch holds lines of similar lengths (less
+ * padding, same randomness of the batches' contents).
+ */
+static void
+epoch_order(MfRng *r, const Line *lines, size_t *perm, size_t n)
+{
+	size_t		w;
+
+	mfk_rng_permutation(r, perm, n);
+	SortLines = lines;
+	for (w = 0; w < n; w += 8 * BATCH)
+		qsort(perm + w, n - w < 8 * BATCH ? n - w : 8 * BATCH, sizeof(size_t), cmp_len);
 }
 
 /* Train the transformer on the training lines; 0 on success. */
@@ -307,7 +337,7 @@ lm_train(MfTfModel *m, const Line *lines, size_t n, MfArena *a)
 
 	mfk_tf_train_defaults(&o);
 	o.lr.kind = MF_LR_COSINE;
-	o.lr.base_lr = 3e-3;
+	o.lr.base_lr = getenv("LR") ? atof(getenv("LR")) : 3e-3;
 	o.lr.min_lr = 1e-4;
 	o.lr.total_steps = STEPS;
 	o.lr.warmup_steps = 50;
@@ -319,10 +349,11 @@ lm_train(MfTfModel *m, const Line *lines, size_t n, MfArena *a)
 	{
 		if (pos + BATCH > n)
 		{
-			mfk_rng_permutation(&order, perm, n);
+			epoch_order(&order, lines, perm, n);
 			pos = 0;
 		}
-		lm_batch(lines, perm + pos, BATCH, tgt, pad, labels, &in);
+		lm_batch(lines, perm + (pos / BATCH * 7919 % (n / BATCH)) * BATCH, BATCH, tgt, pad,
+				 labels, &in);
 		pos += BATCH;
 		err = mfk_tf_train_step(NULL, m, &o, &in, &drop, a, &info);
 		if (info.peak_bytes > peak)
@@ -364,6 +395,8 @@ main(void)
 	static const double ks[] = {1, 0.1, 0.01, 0.001};
 
 	openblas_set_num_threads(1);
+	if (getenv("VOCAB"))
+		VOCAB = atoi(getenv("VOCAB"));
 	n = read_lines(text, MAX_LINES);
 	if (!MF_OK(n >= 1000, "fortunes-min's lines are readable (install fortunes-min: make deps)"))
 		return mf_test_done();
@@ -404,6 +437,13 @@ main(void)
 		  mfk_arena_init(&a, &mfk_malloc_allocator,
 						 mfk_tf_model_step_bytes(&m, BATCH, 0, MAX_LEN, 1)) == MF_KOK,
 		  "decoder LM builds");
+	if (getenv("EMB_STD"))
+	{
+		for (i = 0; i < VOCAB * 64; i++)
+			m.p.dec.tok[i] *= atof(getenv("EMB_STD"));
+		for (i = 0; i < MAX_LEN * 64; i++)
+			m.p.dec.pos[i] *= atof(getenv("EMB_STD"));
+	}
 	MF_OK(lm_train(&m, train, n_train, &a) == MF_KOK, "decoder LM trains without error");
 	ppl = lm_ppl(&m, test, n_test, &a);
 	MF_DIAG("lm: transformer held-out perplexity %.2f (train lines %.2f)", ppl,
