@@ -43,7 +43,7 @@ extern void openblas_set_num_threads(int);
 
 enum
 {
-	VOCAB_ = 384, MAX_LEN = 48, BATCH = 32, STEPS = 600, MAX_LINES = 8192
+	VOCAB_ = 384, MAX_LEN = 96, BATCH = 32, STEPS = 600, MAX_LINES = 8192
 };
 
 static const char *const Files[] = {
