@@ -10,7 +10,7 @@
  * every backward here adds (see transformer.h).  Norm statistics are
  * accumulated in double per row, so a float32 LayerNorm of wide rows loses
  * nothing to cancellation; elementwise activations reuse activations.c's
- * float32 forms mfk_act_scalar_f / mfk_act_deriv_f (erff, expf; the double
+ * float32 forms mfk_act_scalar_f / mfk_act_deriv_f (own erf, expf; the double
  * forms cost 8 % of a step), so each function is defined in one file.
  */
 #include "transformer.h"
@@ -286,18 +286,15 @@ mfk_tf_act_backward(MfAct act, const float *h, const float *da, float *dh,
 	size_t		i,
 				j;
 
+	if (!mfk_act_is_gated(act))
+	{
+		mfk_act_backward_add_f(act, h, da, dh, n * f);
+		return;
+	}
 	for (i = 0; i < n; i++)
 	{
 		const float *dar = da + i * f;
 
-		if (!mfk_act_is_gated(act))
-		{
-			const float *hr = h + i * f;
-
-			for (j = 0; j < f; j++)
-				dh[i * f + j] += dar[j] * mfk_act_deriv_f(act, hr[j]);
-			continue;
-		}
 		for (j = 0; j < f; j++)
 		{
 			const float *v = h + i * 2 * f;
@@ -310,34 +307,21 @@ mfk_tf_act_backward(MfAct act, const float *h, const float *da, float *dh,
 	}
 }
 
-/*
- * Inverted dropout: keep with probability 1 - p, scale by 1 / (1 - p).  One
- * 64-bit draw decides two elements (each half against p * 2^32): the
- * generator's double per element was 6 % of a training step.
- */
+/* Inverted dropout: keep with probability 1 - p, scale by 1 / (1 - p). */
 void
 mfk_tf_dropout_forward(MfRng *rng, float p, float *x, unsigned char *mask,
 					   size_t n)
 {
 	size_t		i;
 	float		scale;
-	uint32_t	drop_below;
 
 	if (mask == NULL || rng == NULL || p <= 0.0f)
 		return;
 	scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
-	drop_below = (uint32_t) fmin((double) p * 4294967296.0, 4294967295.0);
-	for (i = 0; i < n; i += 2)
+	for (i = 0; i < n; i++)
 	{
-		uint64_t	u = mfk_rng_next(rng);
-
-		mask[i] = (uint32_t) u >= drop_below;
+		mask[i] = mfk_rng_uniform(rng) >= (double) p;
 		x[i] = mask[i] ? x[i] * scale : 0.0f;
-		if (i + 1 < n)
-		{
-			mask[i + 1] = (uint32_t) (u >> 32) >= drop_below;
-			x[i + 1] = mask[i + 1] ? x[i + 1] * scale : 0.0f;
-		}
 	}
 }
 
