@@ -12,7 +12,7 @@
 # over runs.  Ratio = PyTorch time / ours (> 1: ours faster).  Memory: ours
 # is the arena's peak per training step / inference batch (all activations
 # and scratch) and, like theirs, the growth of the process's peak RSS
-# (ru_maxrss) over the run (parameters, gradients, optimiser state,
+# (VmHWM) over the run (parameters, gradients, optimiser state,
 # activations).  Models (GELU, LayerNorm, dropout 0.1, AdamW):
 #   encoder  classifier, 2 classes, mean pooling, vocab 8000
 #   decoder  causal LM, untied head, vocab 2000

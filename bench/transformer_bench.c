@@ -15,7 +15,7 @@
  *   arena     the arena's peak bytes of a training step (every activation,
  *             backward buffer and layer scratch: mfk_tf_model_step_bytes)
  *             and of an inference batch;
- *   rss_kb    growth of the process's peak RSS (getrusage ru_maxrss) from
+ *   rss_kb    growth of the process's peak RSS (VmHWM, /proc/self/status) from
  *             just before the model is built to the end: parameters,
  *             gradients, optimiser moments and the arena (what the peer's
  *             rss_kb measures the same way);
@@ -25,7 +25,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 
 #include "transformer_model.h"
@@ -42,14 +41,24 @@ now(void)
 	return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* Peak RSS of the process in KiB. */
+/*
+ * Peak RSS of this address space in KiB (VmHWM of /proc/self/status; not
+ * getrusage's ru_maxrss, which Linux carries over from the parent across
+ * fork and execve, so a child of a large Python process starts at its peak).
+ */
 static long
 maxrss_kb(void)
 {
-	struct rusage u;
+	FILE	   *f = fopen("/proc/self/status", "r");
+	char		line[256];
+	long		kb = -1;
 
-	getrusage(RUSAGE_SELF, &u);
-	return u.ru_maxrss;
+	while (f != NULL && fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "VmHWM: %ld", &kb) == 1)
+			break;
+	if (f != NULL)
+		fclose(f);
+	return kb;
 }
 
 /* Ascending order of doubles for qsort. */

@@ -13,15 +13,15 @@ Measured as on our side:
             AdamW step) after 2 warm-up steps;
   infer_ms  median of STEPS forwards under torch.inference_mode() in eval mode
             (PyTorch's fast path where it applies);
-  rss_kb    growth of peak RSS (resource.getrusage ru_maxrss) from just before the
-            model is built to the end: parameters, gradients, AdamW state,
+  rss_kb    growth of peak RSS (VmHWM of /proc/self/status; getrusage's ru_maxrss
+            is carried over from the parent across fork and execve on Linux) from
+            just before the model is built to the end: parameters, gradients, AdamW state,
             activations and allocator caches (PyTorch's CPU allocator has no peak
             counter; tracemalloc does not see its buffers).
 One JSON object on stdout.
 """
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -35,6 +35,15 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from tf_torch import Model  # noqa: E402  (the differential test's module)
 
 
+def peak_rss_kb():
+    """VmHWM of this address space, KiB."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return -1
+
+
 def main():
     kind = sys.argv[1]
     B, T, d, layers, heads, dff, vocab, steps, threads = map(int, sys.argv[2:])
@@ -46,7 +55,7 @@ def main():
     ids = torch.randint(vocab, (B, T))
     pad = torch.zeros(B, T, dtype=torch.bool)
     labels = torch.randint(2 if kind == "encoder" else vocab, (B,) if kind == "encoder" else (B * T,))
-    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss0 = peak_rss_kb()
     model = Model(cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
     model.train()
@@ -70,7 +79,7 @@ def main():
             model(ids, pad, ids, pad)
             if i >= 1:
                 times.append(1e3 * (time.perf_counter() - t0))
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0
+    rss = peak_rss_kb() - rss0
     n = sum(p.numel() for p in model.parameters())
     print(json.dumps({"side": "pytorch", "train_ms": round(train_ms, 3),
                       "infer_ms": round(statistics.median(times), 3), "rss_kb": rss,
