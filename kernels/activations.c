@@ -199,11 +199,13 @@ mfk_act_backward(MfAct act, const double *z, const double *dy, double *dz,
 static inline float
 MfkErfF(float x)
 {
-	float		a = fminf(fabsf(x), 4.0f),
-				z = a * a,
+	float		a = fabsf(x) < 4.0f ? fabsf(x) : 4.0f,	/* not fminf: a call */
+				z,
 				p = 2.00010317e-06f,
-				q = 3.76378536e-05f;
+				q = 3.76378536e-05f,
+				r;
 
+	z = a * a;
 	p = p * z + 2.86022715e-04f;
 	p = p * z + 3.89498979e-03f;
 	p = p * z + 5.31334495e-02f;
@@ -214,7 +216,8 @@ MfkErfF(float x)
 	q = q * z + 1.15411986e-01f;
 	q = q * z + 5.04953771e-01f;
 	q = q * z + 1.0f;
-	return copysignf(fminf(a * p / q, 1.0f), x);
+	r = a * p / q;
+	return copysignf(r < 1.0f ? r : 1.0f, x);
 }
 
 /*
