@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Load the C kernels' transformer into the equivalent PyTorch module and compare.
 
-Reads the JSON that build/unit/tf_torch_dump prints (stdin or a file argument),
+Reads the JSON that build/unit/tf_torch_dump prints (stdin, or each file argument),
 builds the PyTorch module the mapping of kernels/README.md describes, loads the
 C tensors with load_state_dict(strict=True) (so every name and shape must match
 one to one, nothing missing, nothing left over), runs the same batch and
@@ -119,9 +119,20 @@ def close(name, ours, theirs):
 
 
 def main():
-    cfg = json.load(open(sys.argv[1]) if len(sys.argv) > 1 else sys.stdin)
-    torch.manual_seed(0)
+    """Check every JSON file named (stdin when none); 1 if any check failed."""
     torch.set_num_threads(1)
+    if len(sys.argv) == 1:
+        return check(json.load(sys.stdin))
+    failed = 0
+    for path in sys.argv[1:]:
+        with open(path) as f:
+            failed += check(json.load(f))
+    return 1 if failed else 0
+
+
+def check(cfg):
+    """All checks of one dumped model; 0 when they pass."""
+    torch.manual_seed(0)
     model = Model(cfg)
     tag = f"{cfg['kind']} {cfg['act']}{' tied' if cfg['tied'] else ''}"
     state = {t["name"]: torch.tensor(t["data"], dtype=torch.float32).reshape(t["shape"])
