@@ -186,6 +186,18 @@ $(TEXT_BINS): build/unit/%: test/unit/%.c build/text/tokenizer.o text/tokenizer.
 	@mkdir -p build/unit
 	$(CC) $(UNIT_CFLAGS) -Itext -o $@ $< build/text/tokenizer.o $(TEXT_LIBS)
 
+# Tests that need both the tokenizer shim and the kernels (the decoder LM on text).
+TEXT_KERNEL_BINS = build/unit/test_transformer_lm
+
+$(TEXT_KERNEL_BINS): build/unit/%: test/unit/%.c build/text/tokenizer.o text/tokenizer.h $(KERNEL_SRCS) $(wildcard kernels/*.h) test/unit/mf_test.h
+	@mkdir -p build/unit
+	$(CC) $(UNIT_CFLAGS) -Itext -o $@ $< build/text/tokenizer.o $(KERNEL_SRCS) $(TEXT_LIBS) $(CORE_LIBS) $(BLAS_LIBS)
+
+# bench/transformer.sh's driver of the kernels (`make bench` builds it).
+build/bench/transformer_bench: bench/transformer_bench.c $(KERNEL_SRCS) $(wildcard kernels/*.h)
+	@mkdir -p build/bench
+	$(CC) $(UNIT_CFLAGS) -o $@ $< $(KERNEL_SRCS) $(CORE_LIBS) $(BLAS_LIBS)
+
 # image/: served model directories and tars on libarchive; its unit test links
 # only them.
 IMAGE_TAR_SRCS = image/tar.c image/model_dir.c image/serving_json.c
@@ -212,9 +224,9 @@ build/unit/test_deploy_%: test/unit/test_deploy_%.c $(DEPLOY_UNIT_SRCS) $(wildca
 	$(CC) $(UNIT_CFLAGS) -Ideploy -o $@ $< $(DEPLOY_UNIT_SRCS) -ljansson -lyaml
 
 # Tools the integration tests run (not TAP tests themselves).
-UNIT_TOOLS = build/unit/model_score_cli build/unit/oci_cli
+UNIT_TOOLS = build/unit/model_score_cli build/unit/oci_cli build/unit/tf_torch_dump
 
-unit-build: $(UNIT_BINS) $(TEXT_BINS) $(UNIT_TOOLS)
+unit-build: $(UNIT_BINS) $(TEXT_BINS) $(TEXT_KERNEL_BINS) $(UNIT_TOOLS)
 
 # The two commands of the README, plus helpers.
 deps:

@@ -8,7 +8,8 @@
 #      (MF_BENCH_BUILD=0 skips this and uses what is installed)
 #   3. recreate extension mf_ext in database mf_bench (the generated tables
 #      bench_lr*, bench_mlp* are kept between runs; MF_BENCH_REGEN=1 rebuilds)
-#   4. run bench/train_logreg.py, train_linreg.py, train_mlp.py, predict.py, serve.sh
+#   4. run bench/train_logreg.py, train_linreg.py, train_mlp.py, transformer.sh
+#      (the transformer kernels against PyTorch on CPU, no server), predict.py, serve.sh
 #      (mf-serve against Flask + gunicorn + scikit-learn and against pgbench, one
 #      SELECT per request, loaded with wrk; its own table, bench_serve) and
 #      cold_start.py (last: it restarts the cluster and times new connections in
@@ -16,8 +17,9 @@
 #      side reads "n/a". bench/cold_start.sh [REV] compares the cold start of
 #      another revision's build with this one's in one run.
 # Knobs: MF_BENCH_REPEATS (3), MF_BENCH_MLP_EPOCHS (5), MF_BENCH_LR_ROWS (1000000),
-# MF_BENCH_ONLY (benchmarks to run, e.g. "predict"; default all five; PyTorch is
-# installed only when train_mlp runs), and predict.py's own (see its docstring).
+# MF_BENCH_ONLY (benchmarks to run, e.g. "predict.py"; default all; PyTorch is
+# installed with the other peers), bench/transformer.sh's (MF_BENCH_TF_STEPS,
+# MF_BENCH_TF_SHAPE) and predict.py's own (see their headers).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/../scripts/lib.sh"
@@ -27,7 +29,7 @@ BENCH_DB=mf_bench
 PY=/usr/bin/python3
 PEER_PKGS="python3-sklearn python3-psycopg2 python3-torch python3-flask gunicorn wrk"
 # Each benchmark by its file name; MF_BENCH_ONLY="predict.py cold_start.py" runs some only.
-BENCHES="${MF_BENCH_ONLY:-train_logreg.py train_linreg.py train_mlp.py predict.py serve.sh cold_start.py}"
+BENCHES="${MF_BENCH_ONLY:-train_logreg.py train_linreg.py train_mlp.py transformer.sh predict.py serve.sh cold_start.py}"
 for b in $BENCHES; do
 	[ -f "$MF_ROOT/bench/$b" ] || die "MF_BENCH_ONLY: no benchmark bench/$b"
 done

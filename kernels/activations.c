@@ -188,14 +188,112 @@ mfk_act_backward(MfAct act, const double *z, const double *dy, double *dz,
 		dz[i] = dy[i] * mfk_act_deriv(act, z[i]);
 }
 
-/* float32 forward (computed in double per element, stored as float). */
+/*
+ * erf in float32 without a library call: x P(x^2) / Q(x^2) on |x| <= 4
+ * (P of degree 5, Q of degree 5 with Q(0) = 1, coefficients fitted for this
+ * file by iteratively reweighted least squares on [0, 4]; max abs error
+ * 3e-8 in double, 4.2e-7 evaluated in float, as good as erff's float
+ * rounding for GELU), +-1 beyond (erf(4) = 1 - 1.5e-8).  Branch-free, so
+ * loops over it vectorise; glibc's erff was 7 % of a training step.
+ */
+static inline float
+MfkErfF(float x)
+{
+	float		a = fabsf(x) < 4.0f ? fabsf(x) : 4.0f,	/* not fminf: a call */
+				z,
+				p = 2.00010317e-06f,
+				q = 3.76378536e-05f,
+				r;
+
+	z = a * a;
+	p = p * z + 2.86022715e-04f;
+	p = p * z + 3.89498979e-03f;
+	p = p * z + 5.31334495e-02f;
+	p = p * z + 1.93654585e-01f;
+	p = p * z + 1.12837905e+00f;
+	q = q * z + 1.19081326e-03f;
+	q = q * z + 1.52264975e-02f;
+	q = q * z + 1.15411986e-01f;
+	q = q * z + 5.04953771e-01f;
+	q = q * z + 1.0f;
+	r = a * p / q;
+	return copysignf(r < 1.0f ? r : 1.0f, x);
+}
+
+/*
+ * f(x) in float32: the same functions as mfk_act_scalar, with MfkErfF and
+ * expf for GELU and SiLU (a double erf per element was 8 % of a
+ * transformer training step); tanh and sigmoid go through the double forms.
+ */
+float
+mfk_act_scalar_f(MfAct act, float x)
+{
+	switch (mfk_act_gate_base(act))
+	{
+		case MF_ACT_RELU:
+			return x > 0.0f ? x : 0.0f;
+		case MF_ACT_GELU:
+			return 0.5f * x * (1.0f + MfkErfF(x * (float) MFK_INV_SQRT2));
+		case MF_ACT_SILU:
+			return x >= 0.0f ? x / (1.0f + expf(-x)) : x * expf(x) / (1.0f + expf(x));
+		default:
+			return (float) mfk_act_scalar(act, (double) x);
+	}
+}
+
+/* f'(x) in float32 (as mfk_act_deriv; ReLU'(0) = 0). */
+float
+mfk_act_deriv_f(MfAct act, float x)
+{
+	float		s;
+
+	switch (mfk_act_gate_base(act))
+	{
+		case MF_ACT_RELU:
+			return x > 0.0f ? 1.0f : 0.0f;
+		case MF_ACT_GELU:
+			return 0.5f * (1.0f + MfkErfF(x * (float) MFK_INV_SQRT2)) +
+				x * (float) MFK_INV_SQRT_2PI * expf(-0.5f * x * x);
+		case MF_ACT_SILU:
+			s = x >= 0.0f ? 1.0f / (1.0f + expf(-x)) : expf(x) / (1.0f + expf(x));
+			return s * (1.0f + x * (1.0f - s));
+		default:
+			return (float) mfk_act_deriv(act, (double) x);
+	}
+}
+
+/* float32 forward (a switch-free loop for GELU, which then vectorises). */
 void
 mfk_act_forward_f(MfAct act, const float *z, float *y, size_t n)
 {
 	size_t		i;
 
+	if (act == MF_ACT_GELU)
+	{
+		for (i = 0; i < n; i++)
+			y[i] = 0.5f * z[i] * (1.0f + MfkErfF(z[i] * (float) MFK_INV_SQRT2));
+		return;
+	}
 	for (i = 0; i < n; i++)
-		y[i] = (float) mfk_act_scalar(act, (double) z[i]);
+		y[i] = mfk_act_scalar_f(act, z[i]);
+}
+
+/* dz += dy * f'(z) in float32 (GELU's loop without a switch). */
+void
+mfk_act_backward_add_f(MfAct act, const float *z, const float *dy, float *dz,
+					   size_t n)
+{
+	size_t		i;
+
+	if (act == MF_ACT_GELU)
+	{
+		for (i = 0; i < n; i++)
+			dz[i] += dy[i] * (0.5f * (1.0f + MfkErfF(z[i] * (float) MFK_INV_SQRT2)) +
+							  z[i] * (float) MFK_INV_SQRT_2PI * expf(-0.5f * z[i] * z[i]));
+		return;
+	}
+	for (i = 0; i < n; i++)
+		dz[i] += dy[i] * mfk_act_deriv_f(act, z[i]);
 }
 
 /* float32 backward. */
@@ -206,7 +304,7 @@ mfk_act_backward_f(MfAct act, const float *z, const float *dy, float *dz,
 	size_t		i;
 
 	for (i = 0; i < n; i++)
-		dz[i] = (float) ((double) dy[i] * mfk_act_deriv(act, (double) z[i]));
+		dz[i] = dy[i] * mfk_act_deriv_f(act, z[i]);
 }
 
 /* Gated forward: y[r, j] = a[r, j] * g(b[r, j]). */

@@ -220,6 +220,12 @@ extern void mfk_act_forward(MfAct act, const double *z, double *y, size_t n);
 /* dz = dy * f'(z) (dz may alias dy). */
 extern void mfk_act_backward(MfAct act, const double *z, const double *dy,
 							 double *dz, size_t n);
+/* float32 f(x) and f'(x) (own erf, expf; tanh and sigmoid through double). */
+extern float mfk_act_scalar_f(MfAct act, float x);
+extern float mfk_act_deriv_f(MfAct act, float x);
+/* dz += dy * f'(z), float32, n values (elementwise activations). */
+extern void mfk_act_backward_add_f(MfAct act, const float *z, const float *dy,
+								   float *dz, size_t n);
 /* float32 versions of the two above. */
 extern void mfk_act_forward_f(MfAct act, const float *z, float *y, size_t n);
 extern void mfk_act_backward_f(MfAct act, const float *z, const float *dy,

@@ -241,6 +241,28 @@ main(void)
 			}
 		}
 		MF_OK(worst < 1e-6, "float activations agree with double");
+		worst = 0;
+		for (a = 0; a < 6; a++)
+		{
+			float		acc[16];
+
+			for (i = 0; i < 16; i++)
+				acc[i] = 1.0f;
+			mfk_act_backward_add_f(el[a], zf, dyf, acc, 16);
+			for (i = 0; i < 16; i++)
+				worst = fmax(worst, fabs(acc[i] - 1.0 - dyf[i] * mfk_act_deriv(el[a], zf[i])));
+		}
+		MF_OK(worst < 1e-6, "float backward_add adds dy * f'(z)");
+		worst = 0;
+		for (i = 0; i <= 16000; i++)
+		{
+			float		x = -8.0f + i * 0.001f;
+
+			worst = fmax(worst, fabs(mfk_act_scalar_f(MF_ACT_GELU, x) - mfk_act_scalar(MF_ACT_GELU, x)));
+			worst = fmax(worst, fabs(mfk_act_deriv_f(MF_ACT_GELU, x) - mfk_act_deriv(MF_ACT_GELU, x)));
+		}
+		MF_DIAG("float GELU on [-8, 8]: max abs error %.3g", worst);
+		MF_OK(worst < 2e-6, "float GELU and its derivative within 2e-6 of double on [-8, 8]");
 	}
 
 	/* names */
