@@ -19,14 +19,14 @@ PREVVERSION = 0.3.0
 # (as pgvector builds vector--x.y.z.sql); sql/mf_ext--*.sql are the frozen
 # install and upgrade scripts of released versions (never edited).
 SQL_PARTS   = sql/catalog.sql sql/catalog_view.sql sql/registry.sql sql/config_yaml.sql sql/training.sql \
-              sql/prediction.sql sql/jobs.sql sql/deploy.sql sql/http.sql sql/privileges.sql
+              sql/prediction.sql sql/jobs.sql sql/deploy.sql sql/http.sql sql/monitor.sql sql/privileges.sql
 DATA        = $(wildcard sql/mf_ext--*.sql)
 DATA_built  = build/mf_ext--$(EXTVERSION).sql build/mf_ext--$(PREVVERSION)--$(EXTVERSION).sql
 # An upgrade script: its own part (tables, dropped signatures), the view, then every
 # function of the new version as CREATE OR REPLACE (so objects of users that
 # depend on them stay), then the privileges.
 SQL_FUNCS   = sql/registry.sql sql/config_yaml.sql sql/training.sql sql/prediction.sql sql/jobs.sql sql/deploy.sql \
-              sql/http.sql
+              sql/http.sql sql/monitor.sql
 
 PG_CONFIG  ?= /usr/lib/postgresql/15/bin/pg_config
 
@@ -46,6 +46,8 @@ CORE_SRCS   = $(wildcard src/*.c)
 # links the serving core, which the HTTP worker's serving processes run.
 CORE_OBJS   = $(CORE_SRCS:.c=.o) bgworker/session_gucs.o $(KERNEL_OBJS) $(IMAGE_SRCS:.c=.o) $(SERVE_OBJS)
 CORE_LIBS   = -ljansson -lyaml -lz -larchive -lm -ldl
+# The monitor worker's health checks and scrapes (src/monitor_*.c) use libcurl.
+MONITOR_LIBS = -lcurl
 # mf_core loads OpenBLAS on first use (src/blas_loader.c); the unit tests link it.
 BLAS_LIBS   = -lopenblas
 
@@ -93,7 +95,7 @@ build/mf_ext--$(PREVVERSION)--$(EXTVERSION).sql: sql/upgrade/$(PREVVERSION)--$(E
 # backend loading it resolves only what it imports (half of the 552 symbol
 # relocations were its own functions, looked up through the server's scope).
 mf_core$(DLSUFFIX): $(CORE_OBJS)
-	$(CC) $(CFLAGS) -shared -o $@ $(CORE_OBJS) $(LDFLAGS) $(LDFLAGS_SL) -Wl,-Bsymbolic $(CORE_LIBS) $(SERVE_LIBS)
+	$(CC) $(CFLAGS) -shared -o $@ $(CORE_OBJS) $(LDFLAGS) $(LDFLAGS_SL) -Wl,-Bsymbolic $(CORE_LIBS) $(SERVE_LIBS) $(MONITOR_LIBS)
 	@# the server's own json_object() would shadow jansson's (see mf_config.h)
 	@if nm -D --undefined-only $@ | grep -qw json_object; then \
 		echo "mf_core calls json_object(): use mf_json_object_new()" >&2; rm -f $@; exit 1; fi

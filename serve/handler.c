@@ -18,6 +18,7 @@
  * policy.
  */
 #include "serve_int.h"
+#include "counters.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -94,6 +95,13 @@ mf_serve_get_catalog(MfServe *s)
 	c = mf_serve_catalog_ref(s->catalog);
 	pthread_mutex_unlock(&s->lock);
 	return c;
+}
+
+/* Count answers in a shared table too (the in-database server's processes). */
+void
+mf_serve_set_counters(MfServe *s, struct MfCounters *c)
+{
+	s->counters = c;
 }
 
 /* The Prometheus text of the server's metrics. */
@@ -589,8 +597,12 @@ mf_serve_handle(MfServe *s, const MfServeRequest *req, MfServeResponse *resp)
 	c.cat = mf_serve_get_catalog(s);
 	MfRoute(&c);
 	mf_serve_catalog_unref((MfServeCatalog *) c.cat);
-	mf_serve_metrics_record(s->metrics, resp->model_name, resp->model_version, resp->status,
-							mf_serve_now() - t0);
+	t0 = mf_serve_now() - t0;
+	mf_serve_metrics_record(s->metrics, resp->model_name, resp->model_version, resp->status, t0,
+							req->body_len, resp->body_len);
+	if (s->counters != NULL && resp->model_name[0] != '\0')
+		mf_counters_add(s->counters, MF_COUNTERS_SERVED, resp->model_name, resp->model_version, resp->status,
+						t0, req->body_len, resp->body_len, 0);
 }
 
 /* True when the method is allowed; else a 405 answer. */

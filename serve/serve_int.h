@@ -143,7 +143,7 @@ extern void mf_serve_metrics_free(MfServeMetrics *m);
 
 /* Count one answer of model/version ("" when none) with its latency. */
 extern void mf_serve_metrics_record(MfServeMetrics *m, const char *model, const char *version,
-									int status, double seconds);
+									int status, double seconds, size_t bytes_in, size_t bytes_out);
 
 /* The Prometheus text of m, malloc'd (NULL when out of memory). */
 extern char *mf_serve_metrics_text(MfServeMetrics *m, size_t *len);
@@ -157,6 +157,7 @@ struct MfServe
 	MfServeCatalog *catalog;
 	MfServeMetrics *metrics;
 	MfServeLimiter *limiter;
+	struct MfCounters *counters;	/* shared counters too, or NULL (counters.h) */
 	atomic_uint_fast64_t draws; /* traffic split sequence */
 };
 

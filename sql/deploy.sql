@@ -214,7 +214,7 @@ CREATE FUNCTION mf._deploy_options(model_name text, options jsonb,
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, mf, pg_temp AS $$
 DECLARE
-	known	CONSTANT text[] := ARRAY['name', 'auth', 'rate_limit', 'traffic', 'max_batch'];
+	known	CONSTANT text[] := ARRAY['name', 'auth', 'rate_limit', 'traffic', 'max_batch', 'health'];
 	k		text;
 	v		jsonb;
 	sub		record;
@@ -260,6 +260,10 @@ BEGIN
 				SELECT * INTO sub FROM mf._deploy_traffic(model_name, v);
 				problems := problems || sub.problems;
 				stored := stored || jsonb_build_object('traffic', sub.stored);
+			WHEN 'health' THEN
+				SELECT * INTO sub FROM mf._health_options(v, 'options.health');
+				problems := problems || sub.problems;
+				stored := stored || jsonb_build_object('health', sub.stored);
 			WHEN 'max_batch' THEN
 				p := mf._positive_integer_problem('options.max_batch', v, mf._max_batch_limit());
 				IF p IS NOT NULL THEN
@@ -438,14 +442,16 @@ CREATE FUNCTION mf_deploy(ref text, target text DEFAULT 'http', options jsonb DE
 COMMENT ON FUNCTION mf_deploy(text, text, jsonb) IS
 	'deploy a trained version (name:version: pinned; name, name@stage, name@alias: follows promotions) to target http under options.name; options name, auth {"bearer_token"}, rate_limit {"requests_per_minute"}, traffic {"<ref>": weight}, max_batch; returns the deployment id';
 
-CREATE FUNCTION mf._undeploy(deployment_id bigint) RETURNS mf.deployments
-LANGUAGE plpgsql SECURITY DEFINER
+-- Lock a deployment for a change that its model's owner or mf_admin may make
+-- ('what': undeploy, set the endpoint of); 42704 when it does not exist.
+CREATE FUNCTION mf._lock_deployment(deployment_id bigint, what text) RETURNS mf.deployments
+LANGUAGE plpgsql
 SET search_path = pg_catalog, mf, pg_temp AS $$
 DECLARE
 	d		mf.deployments;
 	mid		bigint;
 BEGIN
-	SELECT * INTO d FROM mf.deployments x WHERE x.deployment_id = _undeploy.deployment_id FOR UPDATE;
+	SELECT * INTO d FROM mf.deployments x WHERE x.deployment_id = _lock_deployment.deployment_id FOR UPDATE;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'deployment % does not exist', deployment_id
 			USING ERRCODE = 'undefined_object',
@@ -453,10 +459,21 @@ BEGIN
 	END IF;
 	SELECT m.model_id INTO mid FROM mf.models m WHERE m.name = d.model_name;
 	IF mid IS NULL THEN
-		PERFORM mf._require_role('mf_admin', format('undeploy deployment %s of a dropped model', deployment_id));
+		PERFORM mf._require_role('mf_admin', format('%s deployment %s of a dropped model', what, deployment_id));
 	ELSE
-		PERFORM mf._require_owner(mid, 'undeploy');
+		PERFORM mf._require_owner(mid, what);
 	END IF;
+	RETURN d;
+END;
+$$;
+
+CREATE FUNCTION mf._undeploy(deployment_id bigint) RETURNS mf.deployments
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, mf, pg_temp AS $$
+DECLARE
+	d		mf.deployments := mf._lock_deployment(deployment_id, 'undeploy');
+	mid		bigint := (SELECT m.model_id FROM mf.models m WHERE m.name = d.model_name);
+BEGIN
 	IF d.status = 'undeployed' THEN
 		RAISE EXCEPTION 'deployment % is already undeployed', deployment_id
 			USING ERRCODE = 'object_not_in_prerequisite_state',

@@ -42,6 +42,7 @@ REVOKE ALL ON ALL TABLES IN SCHEMA mf FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA mf FROM PUBLIC;
 GRANT SELECT ON mf.templates TO PUBLIC;
 GRANT SELECT ON mf.models, mf.aliases, mf.events, mf.catalog, mf.job_events, mf.deployments TO mf_reader;
+GRANT SELECT ON mf.health_checks, mf.serving_metrics TO mf_reader;
 -- mf.deployment_secrets (bearer-token hashes) stays the extension owner's alone.
 GRANT SELECT (version_id, model_id, version, config, config_hash, parent_version_id, improvements, metadata,
 			  metrics, stage, status, n_parameters, dependencies, created_at, trained_at, created_by)

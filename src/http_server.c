@@ -300,6 +300,8 @@ mf_http_server_main(const MfHttpServerArgs *a)
 	so.max_body = a->max_body;
 	so.no_generated_api = true;
 	srv = mf_serve_new(&so);
+	if (srv != NULL)
+		mf_serve_set_counters(srv, a->counters);
 	ep = epoll_create1(EPOLL_CLOEXEC);
 	if (srv == NULL || ep < 0)
 	{

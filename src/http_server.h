@@ -39,6 +39,7 @@ typedef struct MfHttpServerArgs
 	int			n_listen;
 	size_t		max_body;		/* bytes */
 	pid_t		parent;			/* the HTTP worker */
+	struct MfCounters *counters;	/* shared with the worker (MAP_SHARED), or NULL */
 } MfHttpServerArgs;
 
 /* Serve until SIGTERM or the worker's end; never returns (_exit). */
