@@ -147,7 +147,7 @@ DECLARE
 	mid		bigint := (SELECT m.model_id FROM mf.models m WHERE m.name = d.model_name);
 	after	mf.deployments;
 	hstored jsonb;
-	problems text[] := '{}';
+	probs	text[] := '{}';
 	p		text := mf._endpoint_problem(url);
 BEGIN
 	IF d.status IN ('undeployed', 'failed') THEN
@@ -157,15 +157,15 @@ BEGIN
 				  HINT = 'mf_deploy() deploys the model again.';
 	END IF;
 	IF p IS NOT NULL THEN
-		problems := ARRAY[p];
+		probs := ARRAY[p];
 	END IF;
 	IF health IS NOT NULL THEN
-		SELECT o.stored, problems || o.problems INTO hstored, problems FROM mf._health_options(health, 'health') o;
+		SELECT o.stored, probs || o.problems INTO hstored, probs FROM mf._health_options(health, 'health') o;
 	END IF;
-	IF cardinality(problems) > 0 THEN
+	IF cardinality(probs) > 0 THEN
 		RAISE EXCEPTION 'invalid endpoint of deployment %', deployment_id
 			USING ERRCODE = 'invalid_parameter_value',
-				  DETAIL = array_to_string(problems, E'\n'),
+				  DETAIL = array_to_string(probs, E'\n'),
 				  HINT = 'mf_set_endpoint(deployment_id, ''http://host:port'', ''{"interval": "30 s", "timeout": "5 s", '
 						 '"unhealthy_after": 3, "response_time_ms": 1000, "memory_mb": 512, "canary": {...}}'') (README, "Monitoring").';
 	END IF;

@@ -21,8 +21,9 @@
  *              deployment's /metrics, read by the round, adds to the series;
  *   alerts     (see MfMonitorCycle: the one place where alert rules are
  *              evaluated, once per cycle, after health and metrics);
- *   retention  once a minute, delete rows older than mf.metrics_retention
- *              in batches of MF_MON_PURGE_BATCH, one transaction each.
+ *   retention  once a minute (and after a reload), delete rows older than
+ *              mf.metrics_retention in batches of MF_MON_PURGE_BATCH, one
+ *              transaction each, at most MF_MON_PURGE_MAX a cycle.
  * The worker holds no lock and no transaction while it waits on HTTP.  It
  * stops when the launcher that started it is gone, and does nothing while
  * the extension is not installed in its database.
@@ -326,6 +327,7 @@ MfMonitorWorkerMain(Datum arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			MfMonLastPurge = 0;	/* a new mf.metrics_retention applies at once */
 		}
 		if (!MfLauncherIs(MfMonLauncher))
 		{
