@@ -394,7 +394,7 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value',
 				  DETAIL = array_to_string(o.problems, E'\n'),
 				  HINT = 'Options: name, auth {"bearer_token": ...}, rate_limit {"requests_per_minute": N}, '
-						 'traffic {"<ref>": weight, ...}, max_batch (README, "Deployments").';
+						 'traffic {"<ref>": weight, ...}, max_batch, health {"interval": "30 s", ...} (README, "Deployments").';
 	END IF;
 	PERFORM mf._require_trained(r.version_id, 'deployed');
 	PERFORM mf._lock_model(r.model_id);
@@ -451,6 +451,11 @@ DECLARE
 	d		mf.deployments;
 	mid		bigint;
 BEGIN
+	IF deployment_id IS NULL THEN
+		RAISE EXCEPTION 'deployment_id must not be NULL'
+			USING ERRCODE = 'null_value_not_allowed',
+				  HINT = 'SELECT deployment_id, name, ref, status FROM mf.deployments lists the deployments.';
+	END IF;
 	SELECT * INTO d FROM mf.deployments x WHERE x.deployment_id = _lock_deployment.deployment_id FOR UPDATE;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'deployment % does not exist', deployment_id
