@@ -78,6 +78,36 @@ MfCountersSlot(MfCounters *c, int kind, const char *model, const char *version)
 	return NULL;
 }
 
+/* Add one request to a slot's cumulative totals. */
+static void
+MfCountersTotal(MfCounterSlot *s, int status, double seconds, uint64_t bytes_in, uint64_t bytes_out)
+{
+	for (int i = 0; i < MF_COUNTERS_CODES; i++)
+	{
+		int			code = atomic_load_explicit(&s->code[i], memory_order_acquire);
+
+		if (code == 0)
+		{
+			int			expected = 0;
+
+			if (!atomic_compare_exchange_strong(&s->code[i], &expected, status))
+				code = expected;
+			else
+				code = status;
+		}
+		if (code == status)
+		{
+			atomic_fetch_add_explicit(&s->code_n[i], 1, memory_order_relaxed);
+			break;
+		}
+		/* more codes than MF_COUNTERS_CODES: the histogram still counts the request */
+	}
+	atomic_fetch_add_explicit(&s->t_buckets[mf_counters_bucket(seconds)], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&s->t_sum_ns, (uint64_t) (seconds > 0 ? seconds * 1e9 : 0), memory_order_relaxed);
+	atomic_fetch_add_explicit(&s->t_bytes_in, bytes_in, memory_order_relaxed);
+	atomic_fetch_add_explicit(&s->t_bytes_out, bytes_out, memory_order_relaxed);
+}
+
 /* Count one request. */
 void
 mf_counters_add(MfCounters *c, int kind, const char *model, const char *version,
@@ -102,6 +132,7 @@ mf_counters_add(MfCounters *c, int kind, const char *model, const char *version,
 		atomic_fetch_add_explicit(&s->bytes_out, bytes_out, memory_order_relaxed);
 	if (rows)
 		atomic_fetch_add_explicit(&s->rows, rows, memory_order_relaxed);
+	MfCountersTotal(s, status, seconds, bytes_in, bytes_out);
 	/* last: a drain that sees the request sees most of its details too */
 	atomic_fetch_add_explicit(&s->requests, 1, memory_order_release);
 }
@@ -155,6 +186,41 @@ mf_counters_drain(MfCounters *c, void (*fn) (void *arg, const MfCounterTake *t),
 		n++;
 	}
 	return n;
+}
+
+/* Call fn with the totals of every served series. */
+void
+mf_counters_totals(MfCounters *c, void (*fn) (void *arg, const MfCounterTotals *t), void *arg)
+{
+	for (int i = 0; i < MF_COUNTERS_SLOTS; i++)
+	{
+		MfCounterSlot *s = &c->slots[i];
+		MfCounterTotals t;
+
+		if (atomic_load_explicit(&s->state, memory_order_acquire) != 2 || s->kind != MF_COUNTERS_SERVED)
+			continue;
+		memset(&t, 0, sizeof(t));
+		t.model = s->model;
+		t.version = s->version;
+		for (int b = 0; b <= MF_COUNTERS_NB; b++)
+		{
+			t.buckets[b] = atomic_load_explicit(&s->t_buckets[b], memory_order_relaxed);
+			t.count += t.buckets[b];
+		}
+		for (int k = 0; k < MF_COUNTERS_CODES; k++)
+		{
+			int			code = atomic_load_explicit(&s->code[k], memory_order_acquire);
+
+			if (code == 0)
+				break;
+			t.codes[t.n_codes] = code;
+			t.code_n[t.n_codes++] = atomic_load_explicit(&s->code_n[k], memory_order_relaxed);
+		}
+		t.sum_seconds = (double) atomic_load_explicit(&s->t_sum_ns, memory_order_relaxed) / 1e9;
+		t.bytes_in = atomic_load_explicit(&s->t_bytes_in, memory_order_relaxed);
+		t.bytes_out = atomic_load_explicit(&s->t_bytes_out, memory_order_relaxed);
+		fn(arg, &t);
+	}
 }
 
 /* The q-quantile in milliseconds of a bucket histogram. */

@@ -33,6 +33,7 @@
 #define MF_COUNTERS_NB			16	/* latency buckets with a finite bound */
 #define MF_COUNTERS_MODEL_LEN	128
 #define MF_COUNTERS_VERSION_LEN 64
+#define MF_COUNTERS_CODES		16	/* status codes of one series' totals */
 
 #define MF_COUNTERS_SERVED		1	/* answered by a server */
 #define MF_COUNTERS_PREDICT		2	/* in-database mf_predict* calls */
@@ -53,6 +54,13 @@ typedef struct MfCounterSlot
 	atomic_uint_fast64_t bytes_out;
 	atomic_uint_fast64_t rows;	/* rows scored (predict) */
 	atomic_uint_fast64_t buckets[MF_COUNTERS_NB + 1];
+	/* cumulative totals, never drained (the /metrics of all processes) */
+	atomic_int	code[MF_COUNTERS_CODES];	/* 0: free */
+	atomic_uint_fast64_t code_n[MF_COUNTERS_CODES];
+	atomic_uint_fast64_t t_buckets[MF_COUNTERS_NB + 1];
+	atomic_uint_fast64_t t_sum_ns;
+	atomic_uint_fast64_t t_bytes_in;
+	atomic_uint_fast64_t t_bytes_out;
 } MfCounterSlot;
 
 /* A table; zeroed memory is an empty table. */
@@ -92,6 +100,24 @@ extern void mf_counters_put_back(MfCounters *c, const MfCounterTake *t);
  * series with what was taken.  Returns the number of series taken.
  */
 extern int	mf_counters_drain(MfCounters *c, void (*fn) (void *arg, const MfCounterTake *t), void *arg);
+
+/* The cumulative totals of one series (mf_counters_totals). */
+typedef struct MfCounterTotals
+{
+	const char *model;
+	const char *version;
+	int			n_codes;
+	int			codes[MF_COUNTERS_CODES];
+	uint64_t	code_n[MF_COUNTERS_CODES];
+	uint64_t	buckets[MF_COUNTERS_NB + 1];	/* not cumulative */
+	uint64_t	count;
+	double		sum_seconds;
+	uint64_t	bytes_in;
+	uint64_t	bytes_out;
+} MfCounterTotals;
+
+/* Call fn with the totals of every served series (kind MF_COUNTERS_SERVED). */
+extern void mf_counters_totals(MfCounters *c, void (*fn) (void *arg, const MfCounterTotals *t), void *arg);
 
 /* The q-quantile (0..1) in milliseconds of a bucket histogram, linear within
  * a bucket (the slowest bucket reports its lower bound); 0 when empty. */

@@ -337,3 +337,43 @@ mf_serve_metrics_text(MfServeMetrics *m, size_t *len)
 	*len = t.len;
 	return t.s;
 }
+
+/* Totals callback: one series of the shared table into a private set of metrics. */
+static void
+MfMetricsFromTotals(void *arg, const MfCounterTotals *t)
+{
+	MfServeMetrics *m = (MfServeMetrics *) arg;
+	MfSeries   *s = MfSeriesFor(m, t->model, t->version);
+
+	if (s == NULL)
+		return;
+	for (int i = 0; i < t->n_codes && s->n_codes < (int) (sizeof(s->codes) / sizeof(s->codes[0])); i++)
+	{
+		s->codes[s->n_codes].code = t->codes[i];
+		s->codes[s->n_codes++].n = t->code_n[i];
+	}
+	memcpy(s->buckets, t->buckets, sizeof(s->buckets));
+	s->count = t->count;
+	s->sum = t->sum_seconds;
+	s->bytes_in = t->bytes_in;
+	s->bytes_out = t->bytes_out;
+}
+
+/*
+ * The Prometheus text of a table shared between processes (counters.h):
+ * the totals of every process that counts into it, rendered as
+ * mf_serve_metrics_text renders one process's (NULL when out of memory).
+ */
+char *
+mf_serve_metrics_text_shared(MfCounters *c, size_t *len)
+{
+	MfServeMetrics *m = mf_serve_metrics_new();
+	char	   *text;
+
+	if (m == NULL)
+		return NULL;
+	mf_counters_totals(c, MfMetricsFromTotals, m);
+	text = mf_serve_metrics_text(m, len);
+	mf_serve_metrics_free(m);
+	return text;
+}

@@ -148,6 +148,14 @@ extern void mf_serve_metrics_record(MfServeMetrics *m, const char *model, const 
 /* The Prometheus text of m, malloc'd (NULL when out of memory). */
 extern char *mf_serve_metrics_text(MfServeMetrics *m, size_t *len);
 
+/* The same text from the totals of a table shared between processes (counters.h). */
+struct MfCounters;
+extern char *mf_serve_metrics_text_shared(struct MfCounters *c, size_t *len);
+
+/* Count one answer: in the server's metrics and, when set, in its shared counters. */
+extern void mf_serve_count(MfServe *s, const char *model, const char *version, int status, double seconds,
+						   size_t bytes_in, size_t bytes_out);
+
 /* ------------------------------------------------------------ server */
 
 struct MfServe

@@ -49,7 +49,9 @@
  * more after the serving processes stopped, the worker drains it into the
  * monitor's table in PostgreSQL shared memory (mf_monitor_shm.h), which
  * the monitor worker writes into mf.serving_metrics: counts of all serving
- * processes add up, and none is lost when one dies.
+ * processes add up, and none is lost when one dies.  The table's
+ * cumulative totals (never drained) are what every serving process's
+ * /metrics shows, so a scrape sees all processes whichever answers it.
  */
 #include "postgres.h"
 
@@ -179,7 +181,9 @@ MfHttpPublishServers(void)
 static void
 MfHttpMoveCounts(void *arg, const MfCounterTake *t)
 {
-	mf_counters_put_back((MfCounters *) arg, t);
+	/* requests no model answered (health, metrics, unknown names) are only in /metrics */
+	if (t->model[0] != '\0')
+		mf_counters_put_back((MfCounters *) arg, t);
 }
 
 /* Move the serving processes' counts into the monitor's shared memory. */

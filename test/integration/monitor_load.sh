@@ -29,7 +29,12 @@ for _ in $(seq 1 20); do
 	sleep 1.5
 done
 IFS=/ read -r r0 e0 b0 <<<"$cur"
-pass "baseline after the deploy-time checks: $r0 requests, $e0 errors, $b0 bytes in"
+# requests of the model in a scrape of /metrics (whichever serving process answers it)
+scraped() {
+	curl -sf "$HTTP/metrics" | awk -v m="model=\"$M\"" '/^mf_serve_requests_total\{/ && index($0, m) { n += $NF } END { print n + 0 }'
+}
+m0="$(scraped)"
+pass "baseline after the deploy-time checks: $r0 requests, $e0 errors, $b0 bytes in ($m0 in /metrics)"
 
 BODY='{"instances": [{"x1": 0.5, "x2": 1}, {"x1": -0.25, "x2": -2}]}'
 printf '%s' "$BODY" >"$TMP/body.json"
@@ -54,10 +59,13 @@ sleep 1.5
                         AND latency_p95_ms <= latency_p99_ms AND bytes_out > 0 AND rows IS NULL AND minute = date_trunc('minute', minute))
         FROM mf.serving_metrics WHERE deployment_id = $D")" = t ] ||
 	fail "rows: $(q "SELECT json_agg(s) FROM mf.serving_metrics s WHERE deployment_id = $D")"
+for _ in 1 2 3 4 5 6; do
+	[ "$(scraped)" = $((m0 + 10050)) ] || fail "/metrics shows $(scraped) requests of $M, want $((m0 + 10050))"
+done
 pids="$(q "SELECT array_to_string(server_pids, ' ') FROM mf._http_state()")"
 [ "$(wc -w <<<"$pids")" = 2 ] || fail "not two serving processes: $pids"
 http_alive || fail "server not alive after the load"
-pass "mf.serving_metrics counts exactly the 10050 requests (50 errors, bytes in) across 2 serving processes; server alive"
+pass "mf.serving_metrics counts exactly the 10050 requests (50 errors, bytes in) across 2 serving processes; every scrape of /metrics too; server alive"
 
 # mf.track_predictions: calls and rows of in-database predictions, deployment_id NULL
 p0="$(q "SELECT coalesce(sum(requests), 0) || '/' || coalesce(sum(rows), 0) FROM mf.serving_metrics

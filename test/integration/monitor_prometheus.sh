@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prometheus scrapes both servers: Debian's prometheus, started here on
 # loopback with a 1 s scrape interval, scrapes the in-database HTTP server
-# and an mf-serve serving the same model (exported); the test sends known
+# (two serving processes: whichever answers a scrape shows the counts of
+# both) and an mf-serve serving the same model (exported); the test sends known
 # numbers of good and bad requests to each and finds exactly those counts
 # through Prometheus's HTTP API (requests, errors, histogram count); promtool
 # check metrics is clean on both /metrics; both servers are alive afterwards.
@@ -15,7 +16,7 @@ monitor_model "$M"
 monitor_export "$M"
 SPORT="$(free_port)"
 monitor_serve "$SPORT"
-http_on 1
+http_on 2
 # one round of checks at deploy time, then none for a day: the probes stay out of the counts
 D="$(q "SELECT mf_deploy('$M', 'http', '{\"health\": {\"interval\": \"1 day\"}}')")"
 http_wait_code "$HTTP/v2/models/$M/ready" 200 10 >/dev/null || fail "model not served in the database"
