@@ -1,6 +1,7 @@
 /*
  * prom_text.c - a reader of the Prometheus text format 0.0.4: sample lines
- * `name{label="value",...} value [timestamp]`, comments (#) and blank lines.
+ * `name{label="value",...} value [timestamp]`, comments (#) and blank lines
+ * (the timestamp, an integer, is read over and ignored).
  * Label values may hold \\, \" and \n escapes.  Lines are bounded (4 KB);
  * anything else is refused, never guessed.
  */
@@ -59,6 +60,18 @@ MfPromLine(char *line, MfPromSampleFn fn, void *arg)
 	else
 		v = strtod(p, &end);
 	if (end == p || (*end != '\0' && *end != ' ' && *end != '\t'))
+		return false;
+	/* an optional timestamp: an integer (milliseconds), then nothing */
+	p = end;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (*p == '-')
+		p++;
+	while (isdigit((unsigned char) *p))
+		p++;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (*p != '\0' || (p > end && !isdigit((unsigned char) p[-1]) && !isspace((unsigned char) p[-1])))
 		return false;
 	fn(arg, name, labels, v);
 	return true;
