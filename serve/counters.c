@@ -69,10 +69,11 @@ MfCountersSlot(MfCounters *c, int kind, const char *model, const char *version)
 			}
 			st = expected;
 		}
-		/* another process is writing this slot's key: it is ready within instructions */
-		while (st == 1)
+		/* another process is writing this slot's key: it is ready within instructions
+		 * (unless that process died right there: then the slot is skipped) */
+		for (long spin = 0; st == 1 && spin < 10000000L; spin++)
 			st = atomic_load_explicit(&s->state, memory_order_acquire);
-		if (MfCountersSame(s, kind, model, version))
+		if (st == 2 && MfCountersSame(s, kind, model, version))
 			return s;
 	}
 	return NULL;

@@ -216,7 +216,10 @@ $$;
 -- The live deployments with an endpoint that are due for a round of checks:
 -- the in-database server's http deployments (at its current address, while
 -- mf.http_port is set) and every deployment given an endpoint (remote: their
--- /metrics are scraped too), with their health options merged over the defaults.
+-- /metrics are scraped too), with their health options merged over the
+-- defaults and the canary row: options.health.canary, else the first row the
+-- version was tested on unless the deployment has a rate limit; none with a
+-- bearer token.
 CREATE FUNCTION mf._monitor_targets()
 	RETURNS TABLE (deployment_id bigint, name text, base_url text, remote boolean, health jsonb, canary jsonb)
 LANGUAGE plpgsql STABLE
@@ -244,7 +247,11 @@ BEGIN
 		CONTINUE WHEN base_url IS NULL;
 		deployment_id := d.deployment_id;
 		name := d.name;
-		canary := coalesce(health -> 'canary', mf._monitor_canary(d.ref));
+		-- no canary for a deployment with a bearer token (the monitor has none); the rows the
+		-- version was tested on only where no rate limit is spent by them
+		canary := CASE WHEN EXISTS (SELECT 1 FROM mf.deployment_secrets s WHERE s.deployment_id = d.deployment_id) THEN NULL
+					   WHEN health ? 'canary' THEN health -> 'canary'
+					   WHEN NOT d.options ? 'rate_limit' THEN mf._monitor_canary(d.ref) END;
 		RETURN NEXT;
 	END LOOP;
 END;

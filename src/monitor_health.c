@@ -6,9 +6,13 @@
  * -----------
  * A round asks the server, each with options.health.timeout:
  *   ready          GET <base>/v2/health/ready              200 expected
- *   model_loaded   GET <base>/v2/models/<name>/ready       200 expected
+ *   model_loaded   GET <base>/v2/models/<name>/ready       200 expected (401 too: a
+ *                                                         deployment with a bearer token
+ *                                                         has its model; the monitor has
+ *                                                         no token)
  *   canary         POST <base>/v1/models/<name>:predict    200 and "predictions",
- *                  {"instances": [<canary row>]}          (only with a canary row)
+ *                  {"instances": [<canary row>]}          (only with a canary row: see
+ *                                                         mf._monitor_targets)
  *   response_time  the canary's latency (else model_loaded's) against
  *                  options.health.response_time_ms
  *   memory_usage   GET <base>/metrics: the server's own
@@ -215,9 +219,16 @@ MfMonRunChecks(const MfMonTarget *t, MfMonCheck *out, char **metrics, size_t *me
 	}
 	CHECK_FOR_INTERRUPTS();
 	MfMonRequest(psprintf("%s/v2/models/%s/ready", t->base_url, t->name), NULL, t->timeout_s, &model);
-	MfMonFromAnswer(&out[n++], "model_loaded", &model);
+	MfMonFromAnswer(&out[n], "model_loaded", &model);
+	if (model.status == 401)
+	{
+		/* a deployment with a bearer token: the server has the model (else 404), the monitor no token */
+		out[n].ok = true;
+		out[n].error = NULL;
+	}
+	n++;
 	rt = model.ms;
-	rt_ok = model.status == 200;
+	rt_ok = out[n - 1].ok;
 	if (t->canary != NULL)
 	{
 		CHECK_FOR_INTERRUPTS();

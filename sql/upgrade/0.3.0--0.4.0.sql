@@ -29,9 +29,11 @@ COMMENT ON COLUMN mf.health_checks.checked_at IS 'when the round of checks start
 COMMENT ON COLUMN mf.health_checks."check" IS
 	'ready (GET /v2/health/ready), model_loaded (GET /v2/models/<name>/ready), canary (a prediction), response_time (the canary''s latency against options.health.response_time_ms), memory_usage (the server''s process_resident_memory_bytes against options.health.memory_mb)';
 COMMENT ON COLUMN mf.health_checks.ok IS 'whether the check passed';
-COMMENT ON COLUMN mf.health_checks.latency_ms IS 'time to the answer in milliseconds (memory_usage: the resident memory in MB)';
+COMMENT ON COLUMN mf.health_checks.latency_ms IS 'time to the answer in milliseconds (response_time: the timed answer''s; memory_usage: the /metrics request''s); NULL when none came';
 COMMENT ON COLUMN mf.health_checks.http_status IS 'the HTTP status of the answer; NULL when none came';
-COMMENT ON COLUMN mf.health_checks.error IS 'why the check failed (NULL when it passed)';
+COMMENT ON COLUMN mf.health_checks.error IS 'why the check failed (NULL when it passed; a failed memory_usage gives the resident memory measured)';
+COMMENT ON COLUMN mf.deployments.options IS
+	'validated options without secrets: name, rate_limit, traffic (resolved: [{ref, version, weight}]), max_batch, health (the monitor''s checks; durations in seconds), endpoint_set (true when mf_set_endpoint gave it an endpoint of its own)';
 CREATE INDEX health_checks_deployment ON mf.health_checks (deployment_id, checked_at);
 CREATE INDEX health_checks_checked_at ON mf.health_checks (checked_at);
 
