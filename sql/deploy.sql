@@ -13,6 +13,7 @@
 --   mf._deploy_options: every deployment option, with every problem's path
 --   mf._deploy: recording a deployment (privilege, served name, endpoint, event)
 --   mf._undeploy: the end of a deployment (status, secret removed, event)
+--   mf._lock_deployment: who may change a deployment (its model's owner, mf_admin)
 --
 -- Statuses: mf_deploy records an http deployment as 'active' (the in-database
 -- HTTP server serves every live http row from its next request on);
