@@ -18,19 +18,16 @@ PREVVERSION = 0.3.0
 # The install script of this version is built from one file per concern
 # (as pgvector builds vector--x.y.z.sql); sql/mf_ext--*.sql are the frozen
 # install and upgrade scripts of released versions (never edited).
-SQL_PARTS   = sql/catalog.sql $(SQL_STANDINS) sql/catalog_view.sql sql/observe_views.sql sql/registry.sql sql/config_yaml.sql \
+SQL_PARTS   = sql/catalog.sql sql/catalog_view.sql sql/observe_views.sql sql/registry.sql sql/config_yaml.sql \
               sql/training.sql sql/prediction.sql sql/jobs.sql sql/deploy.sql sql/image.sql sql/http.sql sql/k8s.sql \
-              sql/alerts.sql sql/observe.sql sql/drift.sql sql/privileges.sql
-# Tables of issue 16 that other branches own, created only while they are
-# missing (see the file); delete with the file once those branches landed.
-SQL_STANDINS = sql/monitoring_standins.sql
+              sql/alerts.sql sql/observe.sql sql/drift.sql sql/monitor.sql sql/privileges.sql
 DATA        = $(wildcard sql/mf_ext--*.sql)
 DATA_built  = build/mf_ext--$(EXTVERSION).sql build/mf_ext--$(PREVVERSION)--$(EXTVERSION).sql
 # An upgrade script: its own part (tables, dropped signatures), the view, then every
 # function of the new version as CREATE OR REPLACE (so objects of users that
 # depend on them stay), then the privileges.
 SQL_FUNCS   = sql/registry.sql sql/config_yaml.sql sql/training.sql sql/prediction.sql sql/jobs.sql sql/deploy.sql \
-              sql/image.sql sql/http.sql sql/k8s.sql sql/alerts.sql sql/observe.sql sql/drift.sql
+              sql/image.sql sql/http.sql sql/k8s.sql sql/alerts.sql sql/observe.sql sql/drift.sql sql/monitor.sql
 
 PG_CONFIG  ?= /usr/lib/postgresql/15/bin/pg_config
 
@@ -55,8 +52,8 @@ DEPLOY_SRCS = $(wildcard deploy/*.c)
 CORE_OBJS   = $(CORE_SRCS:.c=.o) bgworker/session_gucs.o $(KERNEL_OBJS) $(IMAGE_SRCS:.c=.o) $(DEPLOY_SRCS:.c=.o) \
               $(SERVE_OBJS) build/text/tokenizer.o
 CORE_LIBS   = -ljansson -lyaml -lz -larchive -lm -ldl
-# The HTTP client of smoke tests, registries and alert webhooks: mf_core only,
-# never mf-serve (images stay small).
+# The HTTP client of smoke tests, registries, alert webhooks and the monitor
+# worker's health checks: mf_core only, never mf-serve (images stay small).
 CURL_LIBS   = -lcurl
 # mf_core loads OpenBLAS on first use (src/blas_loader.c); the unit tests link it.
 BLAS_LIBS   = -lopenblas
@@ -96,10 +93,10 @@ build/mf_ext--$(EXTVERSION).sql: $(SQL_PARTS) mf_ext.control
 	@mkdir -p build
 	cat $(SQL_PARTS) >$@
 
-build/mf_ext--$(PREVVERSION)--$(EXTVERSION).sql: sql/upgrade/$(PREVVERSION)--$(EXTVERSION).sql $(SQL_STANDINS) sql/catalog_view.sql \
+build/mf_ext--$(PREVVERSION)--$(EXTVERSION).sql: sql/upgrade/$(PREVVERSION)--$(EXTVERSION).sql sql/catalog_view.sql \
 		sql/observe_views.sql $(SQL_FUNCS) sql/privileges.sql
 	@mkdir -p build
-	{ cat sql/upgrade/$(PREVVERSION)--$(EXTVERSION).sql $(SQL_STANDINS) sql/catalog_view.sql sql/observe_views.sql; sed 's/^CREATE FUNCTION /CREATE OR REPLACE FUNCTION /' $(SQL_FUNCS); \
+	{ cat sql/upgrade/$(PREVVERSION)--$(EXTVERSION).sql sql/catalog_view.sql sql/observe_views.sql; sed 's/^CREATE FUNCTION /CREATE OR REPLACE FUNCTION /' $(SQL_FUNCS); \
 	  cat sql/privileges.sql; } >$@
 
 # -Bsymbolic: mf_core's calls of its own functions are bound at link time, so a

@@ -5,7 +5,7 @@
  * Design note
  * -----------
  * One static worker, connected to mf.database as the bootstrap superuser.
- * Each pass of its loop runs five units, each in its own short transaction (or none)
+ * Each pass of its loop runs six units, each in its own short transaction (or none)
  * and under PG_TRY, so a failing unit is logged and the loop goes on:
  *   reap      free the slots of workers that have stopped (no transaction);
  *   recover   mf._recover_jobs(live job ids): a running row whose job is in
@@ -21,7 +21,9 @@
  *             free, the claim is undone and the launcher backs off for
  *             mf.poll_interval instead of retrying at once;
  *   http      keep the HTTP worker running with the mf.http_* settings
- *             (start, stop, restart on a change or after it died: http.c).
+ *             (start, stop, restart on a change or after it died: http.c);
+ *   monitor   keep the monitor worker running (health checks, serving
+ *             metrics, retention: monitor.c).
  * It then sleeps on its latch: mf_train_async() sets it when its transaction
  * commits, a job worker sets it when it ends (bgw_notify_pid), and the
  * timeout (1 s while jobs run, else mf.poll_interval) is the fallback.
@@ -68,6 +70,7 @@ static TimestampTz MfLastFlush = 0;
 static bool MfBackoff = false;
 static bool MfExtensionReady = false;
 static bool MfHttpPending = false;
+static bool MfMonitorPending = false;
 
 /* before_shmem_exit: tell backends no launcher runs any more. */
 static void
@@ -103,30 +106,7 @@ MfLauncherAttach(void)
 static bool
 MfRunUnit(const char *what, void (*unit) (void))
 {
-	MemoryContext ctx = CurrentMemoryContext;
-	volatile bool ok = true;
-
-	PG_TRY();
-	{
-		unit();
-	}
-	PG_CATCH();
-	{
-		ErrorData  *ed;
-
-		MemoryContextSwitchTo(ctx);
-		ed = CopyErrorData();
-		FlushErrorState();
-		AbortCurrentTransaction();
-		pgstat_report_activity(STATE_IDLE, NULL);
-		ereport(LOG,
-				(errmsg("mf_ext launcher: %s failed: %s", what, ed->message),
-				 ed->detail ? errdetail_internal("%s", ed->detail) : 0));
-		FreeErrorData(ed);
-		ok = false;
-	}
-	PG_END_TRY();
-	return ok;
+	return MfBgRunUnit("mf_ext launcher", what, unit);
 }
 
 /* Number of busy slots. */
@@ -398,6 +378,13 @@ MfManageHttp(void)
 	MfHttpPending = MfHttpManage();
 }
 
+/* Unit: keep the monitor worker running (monitor.c). */
+static void
+MfManageMonitor(void)
+{
+	MfMonitorPending = MfMonitorManage();
+}
+
 /* One pass of the loop; returns how long to sleep (ms). */
 static long
 MfLauncherPass(void)
@@ -417,8 +404,10 @@ MfLauncherPass(void)
 		MfBackoff = true;
 	if (!MfRunUnit("managing the HTTP server", MfManageHttp))
 		MfHttpPending = true;
+	if (!MfRunUnit("managing the monitor worker", MfManageMonitor))
+		MfMonitorPending = true;
 	busy = MfBusySlots();
-	if (MfHttpPending)
+	if (MfHttpPending || MfMonitorPending)
 		return Min(MfPollInterval, 250);
 	if (MfBackoff || busy == 0)
 		return MfPollInterval;

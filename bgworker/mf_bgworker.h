@@ -10,6 +10,7 @@
 
 #include "mf_http_shm.h"
 #include "mf_jobs_shm.h"
+#include "mf_monitor_shm.h"
 
 /* GUCs (shmem.c) */
 extern char *MfDatabase;
@@ -22,6 +23,7 @@ extern int	MfHttpWorkers;
 extern int	MfHttpMaxBodyKb;
 extern char *MfHttpListenAddresses;
 extern char *MfHttpRole;
+extern int	MfMetricsRetention;
 
 /* shmem.c */
 extern void MfBgworkerInit(void);
@@ -33,6 +35,13 @@ extern Size MfHttpShmemSize(void);
 extern void MfHttpShmemInit(void);
 extern PGDLLEXPORT MfHttpShared *MfHttpShmemGet(void);
 extern bool MfHttpManage(void);
+
+/* monitor.c */
+extern void MfMonitorDefineGucs(void);
+extern Size MfMonitorShmemSize(void);
+extern void MfMonitorShmemInit(void);
+extern PGDLLEXPORT MfMonitorShared *MfMonitorShmemGet(void);
+extern bool MfMonitorManage(void);
 
 /* launcher.c */
 extern PGDLLEXPORT void MfLauncherMain(Datum arg);

@@ -91,4 +91,50 @@ MfBgXactCommit(void)
 	pgstat_report_activity(STATE_IDLE, NULL);
 }
 
+/*
+ * Run one unit of a worker's loop under PG_TRY (launcher, monitor worker):
+ * an ERROR is logged as "<who>: <what> failed: ..." and its transaction
+ * rolled back, so the loop goes on; false then.
+ */
+static inline bool
+MfBgRunUnit(const char *who, const char *what, void (*unit) (void))
+{
+	MemoryContext ctx = CurrentMemoryContext;
+	volatile bool ok = true;
+
+	PG_TRY();
+	{
+		unit();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *ed;
+
+		MemoryContextSwitchTo(ctx);
+		ed = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		pgstat_report_activity(STATE_IDLE, NULL);
+		ereport(LOG,
+				(errmsg("%s: %s failed: %s", who, what, ed->message),
+				 ed->detail ? errdetail_internal("%s", ed->detail) : 0));
+		FreeErrorData(ed);
+		ok = false;
+	}
+	PG_END_TRY();
+	return ok;
+}
+
+/* The pid of the running launcher (0 when none) from the jobs segment. */
+static inline pid_t
+MfBgLauncherPid(MfJobsShared *sh)
+{
+	pid_t		pid;
+
+	SpinLockAcquire(&sh->mutex);
+	pid = sh->launcher_pid;
+	SpinLockRelease(&sh->mutex);
+	return pid;
+}
+
 #endif							/* MF_JOBS_SHM_H */

@@ -1,5 +1,6 @@
 /*
- * session_gucs.c - mf.model_cache_mb and mf.predict_simplify, the settings
+ * session_gucs.c - mf.model_cache_mb, mf.predict_simplify and
+ * mf.track_predictions, the settings
  * that mf_core's SQL functions read.
  *
  * This file is linked into both libraries.  The preloaded mf_ext defines
@@ -20,7 +21,7 @@
 MfSessionGucs *
 MfDefineSessionGucs(void)
 {
-	static MfSessionGucs gucs = {64, true};
+	static MfSessionGucs gucs = {64, true, false};
 	MfSessionGucs **slot = (MfSessionGucs **) find_rendezvous_variable("mf_ext session GUCs");
 
 	if (*slot != NULL)
@@ -39,6 +40,14 @@ MfDefineSessionGucs(void)
 							 &gucs.predict_simplify,
 							 true,
 							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+	DefineCustomBoolVariable("mf.track_predictions",
+							 "Counts mf_predict* calls and rows per model and version in shared memory.",
+							 "The monitor worker writes the counts into mf.serving_metrics (deployment_id NULL) "
+							 "once a second; needs mf_ext in shared_preload_libraries.",
+							 &gucs.track_predictions,
+							 false,
+							 PGC_SUSET, 0,
 							 NULL, NULL, NULL);
 	*slot = &gucs;
 	return *slot;

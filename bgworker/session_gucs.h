@@ -10,6 +10,7 @@ typedef struct MfSessionGucs
 {
 	int			model_cache_mb; /* mf.model_cache_mb */
 	bool		predict_simplify;	/* mf.predict_simplify */
+	bool		track_predictions;	/* mf.track_predictions */
 } MfSessionGucs;
 
 extern MfSessionGucs *MfDefineSessionGucs(void);

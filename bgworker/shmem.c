@@ -1,6 +1,6 @@
 /*
  * shmem.c - GUCs, shared memory and launcher registration of mf_ext
- * (the HTTP server's own GUCs and segment: http.c).
+ * (the HTTP server's own GUCs and segment: http.c; the monitor's: monitor.c).
  *
  * Runs in the postmaster when mf_ext is in shared_preload_libraries.  When a
  * backend loads mf_ext.so later (mf_core asks for MfJobsShmemGet()), only
@@ -44,6 +44,7 @@ MfShmemRequest(void)
 		MfPrevShmemRequest();
 	RequestAddinShmemSpace(MAXALIGN(sizeof(MfJobsShared)));
 	RequestAddinShmemSpace(MfHttpShmemSize());
+	RequestAddinShmemSpace(MfMonitorShmemSize());
 }
 
 /* shmem_startup_hook: create (or, after a crash restart, re-create) the segment. */
@@ -63,6 +64,7 @@ MfShmemStartup(void)
 		MfShared->launcher_procno = -1;
 	}
 	MfHttpShmemInit();
+	MfMonitorShmemInit();
 	LWLockRelease(AddinShmemInitLock);
 }
 
@@ -121,6 +123,7 @@ MfBgworkerInit(void)
 {
 	MfDefineGucs();
 	MfHttpDefineGucs();
+	MfMonitorDefineGucs();
 	(void) MfDefineSessionGucs();
 	MarkGUCPrefixReserved("mf");
 	if (!process_shared_preload_libraries_in_progress)

@@ -149,7 +149,7 @@ MfDaemonRefuse(MfServeDaemon *d, struct MHD_Connection *conn, MfServeConn *st, i
 	r.body_len = r.body ? strlen(r.body) : 0;
 	if (status == 503)
 		r.retry_after = 1;
-	mf_serve_metrics_record(d->srv->metrics, "", "", status, 0.0);
+	mf_serve_count(d->srv, "", "", status, 0.0, 0, r.body_len);
 	return MfDaemonQueue(d, conn, &r);
 }
 

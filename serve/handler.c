@@ -18,6 +18,7 @@
  * policy.
  */
 #include "serve_int.h"
+#include "counters.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -97,10 +98,29 @@ mf_serve_get_catalog(MfServe *s)
 	return c;
 }
 
+/* Count one answer: in the server's metrics and, when set, in its shared counters. */
+void
+mf_serve_count(MfServe *s, const char *model, const char *version, int status, double seconds,
+			   size_t bytes_in, size_t bytes_out)
+{
+	mf_serve_metrics_record(s->metrics, model, version, status, seconds, bytes_in, bytes_out);
+	if (s->counters != NULL)
+		mf_counters_add(s->counters, MF_COUNTERS_SERVED, model, version, status, seconds, bytes_in, bytes_out, 0);
+}
+
+/* Count answers in a shared table too (the in-database server's processes). */
+void
+mf_serve_set_counters(MfServe *s, struct MfCounters *c)
+{
+	s->counters = c;
+}
+
 /* The Prometheus text of the server's metrics. */
 char *
 mf_serve_metrics_render(MfServe *s, size_t *len)
 {
+	if (s->counters != NULL)
+		return mf_serve_metrics_text_shared(s->counters, len);
 	return mf_serve_metrics_text(s->metrics, len);
 }
 
@@ -509,7 +529,9 @@ static void
 MfMetrics(MfServeCall *c)
 {
 	size_t		len = 0;
-	char	   *text = mf_serve_metrics_text(c->srv->metrics, &len);
+	/* processes sharing a table answer with the totals of all of them */
+	char	   *text = c->srv->counters != NULL ? mf_serve_metrics_text_shared(c->srv->counters, &len)
+		: mf_serve_metrics_text(c->srv->metrics, &len);
 
 	mf_serve_response_free(c->resp);
 	c->resp->content_type = MfPromType;
@@ -590,8 +612,8 @@ mf_serve_handle(MfServe *s, const MfServeRequest *req, MfServeResponse *resp)
 	c.cat = mf_serve_get_catalog(s);
 	MfRoute(&c);
 	mf_serve_catalog_unref((MfServeCatalog *) c.cat);
-	mf_serve_metrics_record(s->metrics, resp->model_name, resp->model_version, resp->status,
-							mf_serve_now() - t0);
+	mf_serve_count(s, resp->model_name, resp->model_version, resp->status, mf_serve_now() - t0,
+				   req->body_len, resp->body_len);
 }
 
 /* True when the method is allowed; else a 405 answer. */

@@ -9,23 +9,25 @@
  *   mf_serve_requests_total{model,version,code}        counter
  *   mf_serve_errors_total{model,version,code}          counter (code >= 400)
  *   mf_serve_request_duration_seconds{model,version}   histogram
+ *   mf_serve_request_bytes_total{model,version}        counter (bodies received)
+ *   mf_serve_response_bytes_total{model,version}       counter (bodies sent)
+ *   process_resident_memory_bytes                      gauge (this process; the
+ *                                                       health checks' memory_usage)
  * Everything is behind one mutex: a record is a hash lookup and a few
  * increments.
  */
 #include "serve_int.h"
+#include "counters.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define MF_METRICS_HASH		256
-#define MF_METRICS_NB		16
-
-static const double MfLatencyBounds[MF_METRICS_NB] = {
-	0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
-	0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0
-};
+#define MF_METRICS_NB		MF_COUNTERS_NB
+#define MfLatencyBounds		mf_counters_bounds	/* one set of buckets (counters.c) */
 
 /* The count of one status code. */
 typedef struct MfCodeCount
@@ -46,6 +48,8 @@ typedef struct MfSeries
 	uint64_t	buckets[MF_METRICS_NB];	/* not cumulative */
 	uint64_t	count;
 	double		sum;
+	uint64_t	bytes_in;
+	uint64_t	bytes_out;
 } MfSeries;
 
 struct MfServeMetrics
@@ -121,10 +125,10 @@ MfSeriesFor(MfServeMetrics *m, const char *model, const char *version)
 	return s;
 }
 
-/* Count one answer of model/version with its latency. */
+/* Count one answer of model/version with its latency and body sizes. */
 void
 mf_serve_metrics_record(MfServeMetrics *m, const char *model, const char *version,
-						int status, double seconds)
+						int status, double seconds, size_t bytes_in, size_t bytes_out)
 {
 	MfSeries   *s;
 	int			b = 0;
@@ -149,6 +153,8 @@ mf_serve_metrics_record(MfServeMetrics *m, const char *model, const char *versio
 			s->buckets[b]++;
 		s->count++;
 		s->sum += seconds;
+		s->bytes_in += bytes_in;
+		s->bytes_out += bytes_out;
 	}
 	pthread_mutex_unlock(&m->lock);
 }
@@ -268,6 +274,35 @@ MfTextHistograms(MfText *t, const MfServeMetrics *m)
 	}
 }
 
+/* The byte counters of every series (in: bodies received, else sent). */
+static void
+MfTextBytes(MfText *t, const MfServeMetrics *m, const char *name, bool in)
+{
+	for (const MfSeries *s = m->first; s != NULL; s = s->order)
+	{
+		MfTextPrintf(t, "%s{", name);
+		MfTextSeriesLabels(t, s);
+		MfTextPrintf(t, "} %llu\n", (unsigned long long) (in ? s->bytes_in : s->bytes_out));
+	}
+}
+
+/* Resident memory of this process in bytes (Linux /proc), 0 when unknown. */
+static unsigned long long
+MfResidentBytes(void)
+{
+	FILE	   *f = fopen("/proc/self/statm", "r");
+	unsigned long long size = 0,
+				resident = 0;
+	long		page = sysconf(_SC_PAGESIZE);
+
+	if (f == NULL)
+		return 0;
+	if (fscanf(f, "%llu %llu", &size, &resident) != 2)
+		resident = 0;
+	fclose(f);
+	return resident * (unsigned long long) (page > 0 ? page : 4096);
+}
+
 /* The Prometheus text of m, malloc'd (NULL when out of memory). */
 char *
 mf_serve_metrics_text(MfServeMetrics *m, size_t *len)
@@ -284,7 +319,16 @@ mf_serve_metrics_text(MfServeMetrics *m, size_t *len)
 	MfTextPrintf(&t, "# HELP mf_serve_request_duration_seconds Time to answer a request, by model and version.\n"
 				 "# TYPE mf_serve_request_duration_seconds histogram\n");
 	MfTextHistograms(&t, m);
+	MfTextPrintf(&t, "# HELP mf_serve_request_bytes_total Bytes of request bodies received, by model and version.\n"
+				 "# TYPE mf_serve_request_bytes_total counter\n");
+	MfTextBytes(&t, m, "mf_serve_request_bytes_total", true);
+	MfTextPrintf(&t, "# HELP mf_serve_response_bytes_total Bytes of response bodies sent, by model and version.\n"
+				 "# TYPE mf_serve_response_bytes_total counter\n");
+	MfTextBytes(&t, m, "mf_serve_response_bytes_total", false);
 	pthread_mutex_unlock(&m->lock);
+	MfTextPrintf(&t, "# HELP process_resident_memory_bytes Resident memory size of the answering process in bytes.\n"
+				 "# TYPE process_resident_memory_bytes gauge\n"
+				 "process_resident_memory_bytes %llu\n", MfResidentBytes());
 	if (t.failed)
 	{
 		free(t.s);
@@ -292,4 +336,44 @@ mf_serve_metrics_text(MfServeMetrics *m, size_t *len)
 	}
 	*len = t.len;
 	return t.s;
+}
+
+/* Totals callback: one series of the shared table into a private set of metrics. */
+static void
+MfMetricsFromTotals(void *arg, const MfCounterTotals *t)
+{
+	MfServeMetrics *m = (MfServeMetrics *) arg;
+	MfSeries   *s = MfSeriesFor(m, t->model, t->version);
+
+	if (s == NULL)
+		return;
+	for (int i = 0; i < t->n_codes && s->n_codes < (int) (sizeof(s->codes) / sizeof(s->codes[0])); i++)
+	{
+		s->codes[s->n_codes].code = t->codes[i];
+		s->codes[s->n_codes++].n = t->code_n[i];
+	}
+	memcpy(s->buckets, t->buckets, sizeof(s->buckets));
+	s->count = t->count;
+	s->sum = t->sum_seconds;
+	s->bytes_in = t->bytes_in;
+	s->bytes_out = t->bytes_out;
+}
+
+/*
+ * The Prometheus text of a table shared between processes (counters.h):
+ * the totals of every process that counts into it, rendered as
+ * mf_serve_metrics_text renders one process's (NULL when out of memory).
+ */
+char *
+mf_serve_metrics_text_shared(MfCounters *c, size_t *len)
+{
+	MfServeMetrics *m = mf_serve_metrics_new();
+	char	   *text;
+
+	if (m == NULL)
+		return NULL;
+	mf_counters_totals(c, MfMetricsFromTotals, m);
+	text = mf_serve_metrics_text(m, len);
+	mf_serve_metrics_free(m);
+	return text;
 }

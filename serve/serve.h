@@ -248,6 +248,11 @@ extern void mf_serve_handle(MfServe *s, const MfServeRequest *req, MfServeRespon
 /* Free a response's body. */
 extern void mf_serve_response_free(MfServeResponse *resp);
 
+/* Also count every answer in a table shared between processes (counters.h);
+ * NULL stops.  Set before requests run. */
+struct MfCounters;
+extern void mf_serve_set_counters(MfServe *s, struct MfCounters *c);
+
 /* The Prometheus text (0.0.4) of the server's metrics; malloc'd. */
 extern char *mf_serve_metrics_render(MfServe *s, size_t *len);
 

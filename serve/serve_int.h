@@ -143,10 +143,18 @@ extern void mf_serve_metrics_free(MfServeMetrics *m);
 
 /* Count one answer of model/version ("" when none) with its latency. */
 extern void mf_serve_metrics_record(MfServeMetrics *m, const char *model, const char *version,
-									int status, double seconds);
+									int status, double seconds, size_t bytes_in, size_t bytes_out);
 
 /* The Prometheus text of m, malloc'd (NULL when out of memory). */
 extern char *mf_serve_metrics_text(MfServeMetrics *m, size_t *len);
+
+/* The same text from the totals of a table shared between processes (counters.h). */
+struct MfCounters;
+extern char *mf_serve_metrics_text_shared(struct MfCounters *c, size_t *len);
+
+/* Count one answer: in the server's metrics and, when set, in its shared counters. */
+extern void mf_serve_count(MfServe *s, const char *model, const char *version, int status, double seconds,
+						   size_t bytes_in, size_t bytes_out);
 
 /* ------------------------------------------------------------ server */
 
@@ -157,6 +165,7 @@ struct MfServe
 	MfServeCatalog *catalog;
 	MfServeMetrics *metrics;
 	MfServeLimiter *limiter;
+	struct MfCounters *counters;	/* shared counters too, or NULL (counters.h) */
 	atomic_uint_fast64_t draws; /* traffic split sequence */
 	atomic_uint_fast64_t requests;	/* request ids made here (predlog.c) */
 };

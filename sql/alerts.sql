@@ -7,7 +7,7 @@
 -- of deliveries; the Prometheus rule file of the same rules.  Thin callers
 -- of C: the webhook POST (src/alert_webhook.c, libcurl, outside any
 -- transaction) and the worker that drives evaluation and delivery until
--- the monitor worker does (src/alert_webhook.c, mf._alert_worker_start).
+-- the monitor worker does (src/alert_webhook.c, src/monitor_worker.c).
 -- PL/pgSQL functions of 25 lines or more, each the one owner of its rule:
 --   mf._alert_options: every option, with every problem's path
 --   mf._set_alert: a rule (target, metric, condition, threshold, privilege)
@@ -567,12 +567,6 @@ LANGUAGE sql STABLE
 SET search_path = pg_catalog, mf, pg_temp AS $$
 	SELECT min(w.next_attempt_at) FROM mf.alert_webhooks w WHERE w.status = 'pending';
 $$;
-
-CREATE FUNCTION mf._alert_worker_start(seconds integer) RETURNS integer
-	AS 'MODULE_PATHNAME', 'mf_alert_worker_start'
-	LANGUAGE C VOLATILE STRICT;
-COMMENT ON FUNCTION mf._alert_worker_start(integer) IS
-	'start a background worker that evaluates the alert rules and delivers webhooks every 0.5 s for the given seconds (1 to 3600); returns its pid. The monitor worker does the same per cycle once it calls MfAlertCycle()';
 
 -- ---------------------------------------------------------------------------
 -- Prometheus

@@ -13,6 +13,7 @@
 --   mf._deploy_options: every deployment option, with every problem's path
 --   mf._deploy: recording a deployment (privilege, served name, endpoint, event)
 --   mf._undeploy: the end of a deployment (status, secret removed, event)
+--   mf._lock_deployment: who may change a deployment (its model's owner, mf_admin)
 --
 -- Statuses: mf_deploy records an http deployment as 'active' (the in-database
 -- HTTP server serves every live http row from its next request on);
@@ -209,7 +210,7 @@ CREATE FUNCTION mf._deploy_options(model_name text, options jsonb,
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, mf, pg_temp AS $$
 DECLARE
-	known	CONSTANT text[] := ARRAY['name', 'auth', 'rate_limit', 'traffic', 'max_batch', 'log_predictions'];
+	known	CONSTANT text[] := ARRAY['name', 'auth', 'rate_limit', 'traffic', 'max_batch', 'log_predictions', 'health'];
 	k		text;
 	v		jsonb;
 	sub		record;
@@ -255,6 +256,10 @@ BEGIN
 				SELECT * INTO sub FROM mf._deploy_traffic(model_name, v);
 				problems := problems || sub.problems;
 				stored := stored || jsonb_build_object('traffic', sub.stored);
+			WHEN 'health' THEN
+				SELECT * INTO sub FROM mf._health_options(v, 'options.health');
+				problems := problems || sub.problems;
+				stored := stored || jsonb_build_object('health', sub.stored);
 			WHEN 'max_batch' THEN
 				p := mf._positive_integer_problem('options.max_batch', v, mf._max_batch_limit());
 				IF p IS NOT NULL THEN
@@ -392,7 +397,7 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value',
 				  DETAIL = array_to_string(o.problems, E'\n'),
 				  HINT = 'Options: name, auth {"bearer_token": ...}, rate_limit {"requests_per_minute": N}, '
-						 'traffic {"<ref>": weight, ...}, max_batch, log_predictions (README, "Deployments").';
+						 'traffic {"<ref>": weight, ...}, max_batch, log_predictions, health {"interval": "30 s", ...} (README, "Deployments").';
 	END IF;
 	PERFORM mf._require_trained(r.version_id, 'deployed');
 	-- #17: the HTTP servers score tabular models only; a transformer in the snapshot would stop its updates
@@ -447,14 +452,21 @@ CREATE FUNCTION mf_deploy(ref text, target text DEFAULT 'http', options jsonb DE
 COMMENT ON FUNCTION mf_deploy(text, text, jsonb) IS
 	'deploy a trained version (name:version: pinned; name, name@stage, name@alias: follows promotions) to target http under options.name; options name, auth {"bearer_token"}, rate_limit {"requests_per_minute"}, traffic {"<ref>": weight}, max_batch, log_predictions (true or {"id_field": member}: served predictions go to mf.prediction_log); returns the deployment id';
 
-CREATE FUNCTION mf._undeploy(deployment_id bigint) RETURNS mf.deployments
-LANGUAGE plpgsql SECURITY DEFINER
+-- Lock a deployment for a change that its model's owner or mf_admin may make
+-- ('what': undeploy, set the endpoint of); 42704 when it does not exist.
+CREATE FUNCTION mf._lock_deployment(deployment_id bigint, what text) RETURNS mf.deployments
+LANGUAGE plpgsql
 SET search_path = pg_catalog, mf, pg_temp AS $$
 DECLARE
 	d		mf.deployments;
 	mid		bigint;
 BEGIN
-	SELECT * INTO d FROM mf.deployments x WHERE x.deployment_id = _undeploy.deployment_id FOR UPDATE;
+	IF deployment_id IS NULL THEN
+		RAISE EXCEPTION 'deployment_id must not be NULL'
+			USING ERRCODE = 'null_value_not_allowed',
+				  HINT = 'SELECT deployment_id, name, ref, status FROM mf.deployments lists the deployments.';
+	END IF;
+	SELECT * INTO d FROM mf.deployments x WHERE x.deployment_id = _lock_deployment.deployment_id FOR UPDATE;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'deployment % does not exist', deployment_id
 			USING ERRCODE = 'undefined_object',
@@ -462,10 +474,21 @@ BEGIN
 	END IF;
 	SELECT m.model_id INTO mid FROM mf.models m WHERE m.name = d.model_name;
 	IF mid IS NULL THEN
-		PERFORM mf._require_role('mf_admin', format('undeploy deployment %s of a dropped model', deployment_id));
+		PERFORM mf._require_role('mf_admin', format('%s deployment %s of a dropped model', what, deployment_id));
 	ELSE
-		PERFORM mf._require_owner(mid, 'undeploy');
+		PERFORM mf._require_owner(mid, what);
 	END IF;
+	RETURN d;
+END;
+$$;
+
+CREATE FUNCTION mf._undeploy(deployment_id bigint) RETURNS mf.deployments
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, mf, pg_temp AS $$
+DECLARE
+	d		mf.deployments := mf._lock_deployment(deployment_id, 'undeploy');
+	mid		bigint := (SELECT m.model_id FROM mf.models m WHERE m.name = d.model_name);
+BEGIN
 	IF d.status = 'undeployed' THEN
 		RAISE EXCEPTION 'deployment % is already undeployed', deployment_id
 			USING ERRCODE = 'object_not_in_prerequisite_state',

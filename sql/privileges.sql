@@ -44,6 +44,8 @@ GRANT SELECT ON mf.templates TO PUBLIC;
 GRANT SELECT ON mf.models, mf.aliases, mf.events, mf.catalog, mf.job_events, mf.deployments TO mf_reader;
 -- #15 k8s: smoke tests of deployments.
 GRANT SELECT ON mf.smoke_tests TO mf_reader;
+-- #16 monitor: health checks and serving metrics.
+GRANT SELECT ON mf.health_checks, mf.serving_metrics TO mf_reader;
 -- mf.deployment_secrets (bearer-token hashes) stays the extension owner's alone.
 GRANT SELECT (version_id, model_id, version, config, config_hash, parent_version_id, improvements, metadata,
 			  metrics, stage, status, n_parameters, dependencies, created_at, trained_at, created_by)
@@ -55,7 +57,7 @@ GRANT SELECT (version_id, format_version, size_bytes, sha256, created_at) ON mf.
 GRANT SELECT (rule_id, target, metric, condition, threshold, "window", "for", created_by, created_at)
 	ON mf.alert_rules TO mf_reader;
 GRANT SELECT ON mf.alerts, mf.alert_state, mf.deployment_status, mf.model_performance_daily,
-	mf.health_checks, mf.serving_metrics, mf.model_performance TO mf_reader;
+	mf.model_performance TO mf_reader;
 -- Drift and live accuracy: statistics for readers; raw training values (the
 -- reference's data), logged predictions and labels stay the extension owner's
 -- (mf_drift and mf_record_outcomes use them for the model's owner and mf_admin).

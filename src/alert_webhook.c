@@ -16,12 +16,9 @@
  * A slow or dead receiver therefore holds no lock and no snapshot, and a
  * sender that dies leaves its rows due again when the lease ends.
  *
- * MfAlertCycle() is one evaluation plus one delivery pass: what the monitor
- * worker calls once per cycle (outside a transaction).  Until that worker
- * exists, mf._alert_worker_start(seconds) starts a dynamic background
- * worker here that runs MfAlertCycle() every 0.5 s for that long; the
- * integration test uses it.  Errors of one pass are logged and the worker
- * goes on.
+ * The monitor worker (src/monitor_worker.c) runs MfAlertEvaluate() and
+ * MfAlertDeliverWebhooks() once per cycle, each as a unit of its own: an
+ * error is logged and rolled back, and the next cycle goes on.
  */
 #include "postgres.h"
 
@@ -49,8 +46,6 @@
 #define MF_WEBHOOK_BATCH		20
 #define MF_WEBHOOK_CONNECT_MS	3000L
 #define MF_WEBHOOK_TOTAL_MS		10000L
-#define MF_ALERT_WORKER_TICK_MS 500L
-#define MF_ALERT_WORKER_MAX_S	3600
 
 /* One claimed delivery. */
 typedef struct MfDelivery
@@ -223,112 +218,12 @@ MfAlertDeliverWebhooks(void)
 	return n;
 }
 
-/* Evaluate every rule in a transaction of its own. */
-static void
+/* Evaluate every rule in a transaction of its own (a unit of the monitor worker). */
+void
 MfAlertEvaluate(void)
 {
 	MfAlertXactBegin("mf_ext alerts: evaluate");
 	if (SPI_execute("SELECT mf._evaluate_alerts()", false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "mf._evaluate_alerts failed");
 	MfAlertXactEnd();
-}
-
-/*
- * One alert cycle, outside a transaction: evaluate the rules, then deliver
- * due webhooks.  An error is logged (the cycle's transaction aborted) and
- * the caller goes on; returns false then.
- */
-bool
-MfAlertCycle(void)
-{
-	MemoryContext cxt = CurrentMemoryContext;
-	bool		ok = true;
-
-	PG_TRY();
-	{
-		MfAlertEvaluate();
-		(void) MfAlertDeliverWebhooks();
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(cxt);
-		EmitErrorReport();
-		FlushErrorState();
-		AbortCurrentTransaction();
-		pgstat_report_activity(STATE_IDLE, NULL);
-		ok = false;
-	}
-	PG_END_TRY();
-	return ok;
-}
-
-/* Entry point of the alert worker: bgw_main_arg the database, bgw_extra the seconds. */
-void
-MfAlertWorkerMain(Datum arg)
-{
-	int32		seconds;
-	TimestampTz until;
-	MemoryContext loop;
-
-	memcpy(&seconds, MyBgworkerEntry->bgw_extra, sizeof(seconds));
-	pqsignal(SIGTERM, die);
-	BackgroundWorkerUnblockSignals();
-	BackgroundWorkerInitializeConnectionByOid(DatumGetObjectId(arg), InvalidOid, 0);
-	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
-	pgstat_report_appname("mf_ext alerts");
-	loop = AllocSetContextCreate(TopMemoryContext, "mf alert cycle", ALLOCSET_DEFAULT_SIZES);
-	until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), (int64) seconds * 1000);
-	while (GetCurrentTimestamp() < until)
-	{
-		MemoryContext old = MemoryContextSwitchTo(loop);
-
-		CHECK_FOR_INTERRUPTS();
-		(void) MfAlertCycle();
-		MemoryContextSwitchTo(old);
-		MemoryContextReset(loop);
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, MF_ALERT_WORKER_TICK_MS,
-						 PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-	}
-	proc_exit(0);
-}
-
-PG_FUNCTION_INFO_V1(mf_alert_worker_start);
-
-/* mf._alert_worker_start(seconds): start the alert worker; its pid. */
-Datum
-mf_alert_worker_start(PG_FUNCTION_ARGS)
-{
-	int32		seconds = PG_GETARG_INT32(0);
-	BackgroundWorker w;
-	BackgroundWorkerHandle *handle;
-	pid_t		pid;
-
-	if (seconds < 1 || seconds > MF_ALERT_WORKER_MAX_S)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("alert worker run time must be between 1 and %d seconds", MF_ALERT_WORKER_MAX_S),
-				 errdetail("Got %d.", seconds)));
-	memset(&w, 0, sizeof(w));
-	w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	w.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	w.bgw_restart_time = BGW_NEVER_RESTART;
-	snprintf(w.bgw_library_name, BGW_MAXLEN, "mf_core");
-	snprintf(w.bgw_function_name, BGW_MAXLEN, "MfAlertWorkerMain");
-	snprintf(w.bgw_name, BGW_MAXLEN, "mf_ext alerts");
-	snprintf(w.bgw_type, BGW_MAXLEN, "mf_ext alerts");
-	w.bgw_main_arg = ObjectIdGetDatum(MyDatabaseId);
-	memcpy(w.bgw_extra, &seconds, sizeof(seconds));
-	w.bgw_notify_pid = MyProcPid;
-	if (!RegisterDynamicBackgroundWorker(&w, &handle))
-		ereport(ERROR,
-				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-				 errmsg("could not start the mf_ext alert worker"),
-				 errhint("Every background worker slot is taken: raise max_worker_processes.")));
-	if (WaitForBackgroundWorkerStartup(handle, &pid) != BGWH_STARTED)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("the mf_ext alert worker did not start"),
-				 errhint("The server log says why.")));
-	PG_RETURN_INT32((int32) pid);
 }

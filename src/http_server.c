@@ -322,6 +322,8 @@ mf_http_server_main(const MfHttpServerArgs *a)
 		so.log_arg = (void *) &a->ctl;
 	}
 	srv = mf_serve_new(&so);
+	if (srv != NULL)
+		mf_serve_set_counters(srv, a->counters);
 	ep = epoll_create1(EPOLL_CLOEXEC);
 	if (srv == NULL || ep < 0)
 	{

@@ -40,6 +40,7 @@ typedef struct MfHttpServerArgs
 	size_t		max_body;		/* bytes */
 	pid_t		parent;			/* the HTTP worker */
 	char		log_dir[1024];	/* prediction log spool (http_spool.c); "" = none */
+	struct MfCounters *counters;	/* shared with the worker (MAP_SHARED), or NULL */
 } MfHttpServerArgs;
 
 /* Serve until SIGTERM or the worker's end; never returns (_exit). */

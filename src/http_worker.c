@@ -41,6 +41,17 @@
  * in shared memory and sets this worker's latch at commit), and at least
  * once a second as the fallback, so a promotion, an alias move, a deploy
  * or an undeploy is served within a second.
+ *
+ * Counters.  Before it forks, the worker maps one table of serve/counters.h
+ * (anonymous, MAP_SHARED: the serving processes keep it after they leave
+ * PostgreSQL's shared memory); every serving process adds each answer to
+ * it with atomics.  Each pass of the loop (at least once a second) and once
+ * more after the serving processes stopped, the worker drains it into the
+ * monitor's table in PostgreSQL shared memory (mf_monitor_shm.h), which
+ * the monitor worker writes into mf.serving_metrics: counts of all serving
+ * processes add up, and none is lost when one dies.  The table's
+ * cumulative totals (never drained) are what every serving process's
+ * /metrics shows, so a scrape sees all processes whichever answers it.
  */
 #include "postgres.h"
 
@@ -84,6 +95,7 @@
 #include "http_worker.h"
 #include "mf_http_shm.h"
 #include "mf_jobs_shm.h"
+#include "mf_monitor_shm.h"
 
 extern PGDLLEXPORT void MfHttpWorkerMain(Datum arg);
 
@@ -120,6 +132,8 @@ static TimestampTz MfLastRefresh = 0;
 static bool MfSetDirty = true;
 static bool MfWakeAtCommit = false;
 static bool MfXactCallbackSet = false;
+static MfCounters *MfChildCounters = NULL;	/* shared with the serving processes */
+static MfCounters *MfMonitorCounters = NULL;	/* the monitor's, in shared memory */
 
 /* The HTTP segment of the preloaded mf_ext.so, or NULL when not preloaded. */
 static MfHttpShared *
@@ -159,6 +173,48 @@ MfHttpPublishServers(void)
 			MfHttp->server_pids[n++] = MfChildren[i].pid;
 	MfHttp->n_servers = n;
 	SpinLockRelease(&MfHttp->mutex);
+}
+
+/* ------------------------------------------------------------ counters */
+
+/* Drain callback: add what the serving processes counted to the monitor's table. */
+static void
+MfHttpMoveCounts(void *arg, const MfCounterTake *t)
+{
+	/* requests no model answered (health, metrics, unknown names) are only in /metrics */
+	if (t->model[0] != '\0')
+		mf_counters_put_back((MfCounters *) arg, t);
+}
+
+/* Move the serving processes' counts into the monitor's shared memory. */
+static void
+MfHttpDrainCounters(void)
+{
+	if (MfChildCounters != NULL && MfMonitorCounters != NULL)
+		(void) mf_counters_drain(MfChildCounters, MfHttpMoveCounts, MfMonitorCounters);
+}
+
+/* Map the table the serving processes count into; find the monitor's. */
+static void
+MfHttpMapCounters(void)
+{
+	MfMonitorShmemGetFn get;
+	MfMonitorShared *mon;
+	void	   *p;
+
+	get = (MfMonitorShmemGetFn) load_external_function("$libdir/mf_ext", "MfMonitorShmemGet", false, NULL);
+	mon = get != NULL ? get() : NULL;
+	if (mon == NULL)
+		return;
+	p = mmap(NULL, sizeof(MfCounters), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+	{
+		ereport(LOG, (errmsg("mf_ext http: could not map the request counters: %m"),
+					  errdetail("Requests are not counted into mf.serving_metrics.")));
+		return;
+	}
+	MfChildCounters = p;		/* zeroed: an empty table */
+	MfMonitorCounters = &mon->counters;
 }
 
 /* ------------------------------------------------------------ serving processes */
@@ -201,6 +257,7 @@ static void
 MfHttpDetach(int code, Datum arg)
 {
 	MfHttpStopChildren();
+	MfHttpDrainCounters();		/* what the last requests counted */
 	SpinLockAcquire(&MfHttp->mutex);
 	MfHttp->worker_procno = -1;
 	MfHttp->worker_pid = 0;
@@ -264,6 +321,7 @@ MfHttpBecomeServer(int ctl, pid_t parent)
 	a.max_body = (size_t) MfCfg.max_body_kb * 1024;
 	a.parent = parent;
 	strlcpy(a.log_dir, MfHttpSpoolDir(), sizeof(a.log_dir));
+	a.counters = MfChildCounters;
 	mf_http_server_main(&a);
 }
 
@@ -725,28 +783,6 @@ MfHttpSleepMs(void)
 	return next <= now ? 0 : (long) ((next - now + 999) / 1000);
 }
 
-/* True while the launcher that started this worker still runs. */
-static bool
-MfHttpLauncherAlive(void)
-{
-	static MfJobsShared *jobs = NULL;
-	pid_t		pid = 0;
-
-	if (jobs == NULL)
-	{
-		MfJobsShmemGetFn get = (MfJobsShmemGetFn) load_external_function("$libdir/mf_ext", "MfJobsShmemGet",
-																		  false, NULL);
-
-		jobs = get != NULL ? get() : NULL;
-		if (jobs == NULL)
-			return false;
-	}
-	SpinLockAcquire(&jobs->mutex);
-	pid = jobs->launcher_pid;
-	SpinLockRelease(&jobs->mutex);
-	return pid == MfMyLauncher;
-}
-
 /* Attach to shared memory: take the settings, publish this worker. */
 static void
 MfHttpAttach(void)
@@ -792,6 +828,7 @@ MfHttpWorkerMain(Datum arg)
 	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
 	pgstat_report_appname("mf_ext http");
 	MfHttpAttach();
+	MfHttpMapCounters();
 	MfHttpBecomeRole();
 	MfHttpListen();
 	MfHttpSpoolInit();
@@ -804,7 +841,7 @@ MfHttpWorkerMain(Datum arg)
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 		}
-		if (!MfHttpLauncherAlive())
+		if (!MfLauncherIs(MfMyLauncher))
 		{
 			ereport(LOG, (errmsg("mf_ext http: the launcher that started this worker is gone; stopping")));
 			proc_exit(0);
@@ -812,6 +849,7 @@ MfHttpWorkerMain(Datum arg)
 		for (int i = 0; i < MfCfg.workers; i++)
 			MfHttpReadChild(&MfChildren[i]);
 		MfHttpKeepChildren();
+		MfHttpDrainCounters();
 		if (pg_atomic_read_u64(&MfHttp->changes) != MfSeenChanges ||
 			TimestampDifferenceExceeds(MfLastRefresh, GetCurrentTimestamp(), MF_HTTP_POLL_MS))
 			MfHttpRefresh();

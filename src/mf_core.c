@@ -21,6 +21,7 @@
 #include "utils/jsonb.h"
 
 #include "mf_config.h"
+#include "mf_jobs_shm.h"
 
 PG_MODULE_MAGIC;
 
@@ -74,4 +75,22 @@ mf_build_info(PG_FUNCTION_ARGS)
 	json_object_set_new(info, "jansson", json_string(JANSSON_VERSION));
 	json_object_set_new(info, "libyaml", json_string(yaml_get_version_string()));
 	PG_RETURN_JSONB_P(MfJanssonToJsonb(info));
+}
+
+/* True while the launcher with this pid still runs (a worker it started stops otherwise). */
+bool
+MfLauncherIs(pid_t pid)
+{
+	static MfJobsShared *jobs = NULL;
+
+	if (jobs == NULL)
+	{
+		MfJobsShmemGetFn get = (MfJobsShmemGetFn) load_external_function("$libdir/mf_ext", "MfJobsShmemGet",
+																		  false, NULL);
+
+		jobs = get != NULL ? get() : NULL;
+		if (jobs == NULL)
+			return false;
+	}
+	return MfBgLauncherPid(jobs) == pid;
 }

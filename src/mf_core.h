@@ -35,5 +35,6 @@ extern double MfDatumToDouble(Datum d, Oid typid);
 /* mf_core.c */
 extern void MfInstallJanssonAllocator(void);
 extern MfSessionGucs *MfGucs;	/* session_gucs.c */
+extern bool MfLauncherIs(pid_t pid);
 
 #endif							/* MF_CORE_H */

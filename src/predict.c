@@ -62,6 +62,7 @@ typedef struct MfPredCall
 	bool		ref_stable;		/* argument 0 is a Const or Param: fixed per query */
 	MfPredResolved res;
 	MfPredModel *model;
+	MfPredTrack *track;			/* mf.track_predictions: local counts, or NULL */
 	bool		args_checked;	/* argument forms: every feature is float8 */
 	/* record and column forms: column map for one row type and model */
 	Oid			tup_type;
@@ -109,6 +110,11 @@ MfPredModelFor(FunctionCallInfo fcinfo)
 	if (likely(c != NULL && c->ref != NULL && MfPredSameQuery(c) &&
 			   (c->ref_stable || MfPredSameRef(c, PG_GETARG_TEXT_PP(0)))))
 	{
+		if (unlikely(c->track != NULL))
+		{
+			c->track->calls++;
+			c->track->rows++;
+		}
 		if (likely(c->generation == MfModelCacheGeneration))
 			return c->model;
 		/* something was evicted: find ours again (reload if it went) */
@@ -135,6 +141,12 @@ MfPredModelFor(FunctionCallInfo fcinfo)
 	c->res.ref = pstrdup(c->res.ref);
 	MemoryContextSwitchTo(old);
 	c->model = MfPredGetModel(&c->res);
+	c->track = MfPredTrackFor(&c->res);
+	if (c->track != NULL)
+	{
+		c->track->calls++;
+		c->track->rows++;
+	}
 	c->generation = MfModelCacheGeneration;
 	c->stmt_ts = GetCurrentStatementStartTimestamp();
 	c->lxid = MyProc->lxid;
@@ -142,6 +154,18 @@ MfPredModelFor(FunctionCallInfo fcinfo)
 	c->ref = (text *) MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, VARSIZE_ANY(ref));
 	memcpy(c->ref, ref, VARSIZE_ANY(ref));
 	return c->model;
+}
+
+/* A call that scores n rows, not one: count the other n - 1 (mf.track_predictions). */
+static void
+MfPredTrackRows(FunctionCallInfo fcinfo, size_t n)
+{
+	MfPredCall *c = (MfPredCall *) fcinfo->flinfo->fn_extra;
+
+	if (c != NULL && c->track != NULL)
+		c->track->rows += n > 0 ? n - 1 : 0;
+	if (c != NULL && c->track != NULL && n == 0)
+		c->track->rows--;
 }
 
 /* ------------------------------------------------------------ scoring */
@@ -650,6 +674,7 @@ mf_predict_jsonb(PG_FUNCTION_ARGS)
 		json_t	   *item;
 
 		out = json_array();
+		MfPredTrackRows(fcinfo, json_array_size(in));
 		json_array_foreach(in, i, item)
 			json_array_append_new(out, MfPredJsonResult(m, MfPredJsonArg(m, item)));
 	}
@@ -694,6 +719,7 @@ mf_predict_batch(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("features must not contain NULL")));
 	n = (size_t) ARR_DIMS(a)[0];
+	MfPredTrackRows(fcinfo, n);
 	res = MfHugeAlloc(mul_size(n, sizeof(double)));
 	if (mf_trained_model_score_batch(&m->tm, &env, (const double *) ARR_DATA_PTR(a), n, res,
 									 NULL, &err) != MF_MODEL_OK)

@@ -66,6 +66,19 @@ typedef enum MfPredInput
 	MF_IN_COLS					/* mf._predict_cols: named column arguments */
 } MfPredInput;
 
+/* Local prediction counts of one model (predict_track.c, mf.track_predictions). */
+typedef struct MfPredTrack
+{
+	int64		version_id;
+	char		model[128];		/* MF_COUNTERS_MODEL_LEN */
+	char		version[64];	/* MF_COUNTERS_VERSION_LEN */
+	uint64		calls;
+	uint64		rows;
+} MfPredTrack;
+
+/* predict_track.c */
+extern MfPredTrack *MfPredTrackFor(const MfPredResolved *r);
+
 /* model_cache.c */
 extern uint64 MfModelCacheGeneration;
 extern void MfPredResolve(text *ref, MfPredResolved *out);

@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # An alert fires and resolves through the real pieces: metric rows of a
-# deployment (written here as the monitor worker will write them: the monitor
-# branch is not merged yet) cross a rule's threshold; the alert worker
-# (mf._alert_worker_start: mf._evaluate_alerts() and webhook delivery every
-# 0.5 s, what the monitor worker will call per cycle) opens the alert; a
+# deployment (written here as the monitor worker writes them) cross a rule's
+# threshold; the monitor worker (mf._evaluate_alerts() and webhook delivery
+# once per cycle, every second) opens the alert; a
 # LISTEN mf_alerts session receives the JSON payload; the webhook reaches a
 # receiver started here (test/integration/alert_receiver.py), which answers
 # the first POST 500: the delivery is retried after the backoff and then
@@ -20,7 +19,6 @@ WORKER_PID=""
 cleanup() {
 	[ -n "$RECV_PID" ] && kill "$RECV_PID" 2>/dev/null
 	[ -n "$LISTEN_PID" ] && kill "$LISTEN_PID" 2>/dev/null
-	[ -n "$WORKER_PID" ] && q "SELECT pg_terminate_backend($WORKER_PID)" >/dev/null 2>&1
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -56,8 +54,9 @@ sql "INSERT INTO mf.serving_metrics (model_name, version, deployment_id, minute,
        FROM generate_series(0, 1) m"
 RULE="$(q "SELECT mf_set_alert('$DEP', 'error_rate', '>', 0.05,
                                 '{\"window\": \"2 min\", \"webhook\": \"http://127.0.0.1:$PORT/hook\"}')")"
-WORKER_PID="$(q "SELECT mf._alert_worker_start(40)")"
-pass "rule $RULE set; alert worker $WORKER_PID started"
+wait_for "SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'mf_ext monitor'" 30 || fail "no monitor worker runs"
+WORKER_PID="$(q "SELECT pid FROM pg_stat_activity WHERE backend_type = 'mf_ext monitor'")"
+pass "rule $RULE set; the monitor worker ($WORKER_PID) evaluates it"
 
 wait_for "SELECT count(*) = 1 FROM mf.alerts WHERE rule_id = $RULE AND resolved_at IS NULL" 10 || fail "the alert did not fire"
 ALERT="$(q "SELECT alert_id FROM mf.alerts WHERE rule_id = $RULE")"
@@ -129,8 +128,8 @@ pass "LISTEN mf_alerts received the firing and the resolution as JSON"
 
 curl -sf "http://127.0.0.1:$PORT/health" >/dev/null || fail "the receiver died"
 [ "$(q "SELECT 1")" = 1 ] || fail "the server does not answer"
-[ "$(q "SELECT count(*) FROM pg_stat_activity WHERE pid = $WORKER_PID")" = 1 ] || fail "the alert worker died early"
-pass "receiver, server and alert worker alive at the end"
+[ "$(q "SELECT count(*) FROM pg_stat_activity WHERE pid = $WORKER_PID")" = 1 ] || fail "the monitor worker died"
+pass "receiver, server and monitor worker alive at the end"
 
 sql "SELECT mf_drop_alert($RULE)"
 sql "DELETE FROM mf.serving_metrics WHERE model_name = 'aw_model'"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # When no background worker process is free (max_worker_processes leaves
-# room for one job worker while mf.max_workers allows 2), the launcher puts
+# room for one job worker beside the workers that always run, the monitor
+# worker included, while mf.max_workers allows 2), the launcher puts
 # the claimed job back in the queue, logs why and retries: every job runs,
 # one at a time, none is lost or stuck as running, no attempt is used up.
 . "$(dirname "$0")/jobs_lib.bash"
@@ -10,12 +11,17 @@ restore() {
 	"$CLUSTER_SH" restart >/dev/null || true
 }
 trap restore EXIT
-static="$(q "SELECT count(*) FROM pg_stat_activity WHERE backend_type IN ('logical replication launcher', 'pg_cron launcher', 'mf_ext launcher')")"
+# the workers that always run (the monitor worker too: it holds a worker process for good)
+wait_for "SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'mf_ext monitor'" 30 || fail "no mf_ext monitor worker"
+static="$(q "SELECT count(*) FROM pg_stat_activity WHERE backend_type IN ('logical replication launcher', 'pg_cron launcher', 'mf_ext launcher',
+                                                                        'mf_ext monitor')")"
 [ "$static" -ge 1 ] || fail "no mf_ext launcher among the background workers"
 sql "ALTER SYSTEM SET max_worker_processes = $((static + 1))"
 "$CLUSTER_SH" restart >/dev/null
 wait_for_server || fail "server did not restart"
 wait_for "SELECT launcher_pid > 0 FROM mf._jobs_state()" 30 || fail "no mf_ext launcher after the restart"
+wait_for "SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'mf_ext monitor'" 30 ||
+	fail "no mf_ext monitor worker after the restart"
 [ "$(q "SHOW mf.max_workers")" = 2 ] || fail "expected mf.max_workers = 2"
 log="$(dirname "$(q "SHOW data_directory")")/log/postgresql.log"
 [ -r "$log" ] || fail "cannot read the server log $log"

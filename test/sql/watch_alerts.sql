@@ -104,8 +104,6 @@ SELECT mf_debug('al_churn') -> 'artifact' ->> 'loads' AS loads, mf_debug('al_chu
 SELECT mf_prewarm('al_churn');
 SELECT mf_debug('al_churn') -> 'cache' ->> 'cached' AS cached_after_prewarm;
 SELECT source, message FROM mf_deployment_log(:dep);
-SELECT mf._alert_worker_start(0);
-\echo :LAST_ERROR_SQLSTATE
 
 SELECT mf_drop_alert(rule_id) FROM mf.alert_rules WHERE target LIKE 'al\_churn%' OR target = :'dep';
 SELECT mf_drop_model('al_churn');
