@@ -45,7 +45,7 @@ CORE_SRCS   = $(wildcard src/*.c)
 # mf_core also defines the session GUCs when mf_ext is not preloaded; it
 # links the serving core, which the HTTP worker's serving processes run.
 CORE_OBJS   = $(CORE_SRCS:.c=.o) bgworker/session_gucs.o $(KERNEL_OBJS) $(IMAGE_SRCS:.c=.o) $(SERVE_OBJS)
-CORE_LIBS   = -ljansson -lyaml -lz -larchive -lm -ldl
+CORE_LIBS   = -ljansson -lyaml -lz -larchive -lcurl -lm -ldl
 # mf_core loads OpenBLAS on first use (src/blas_loader.c); the unit tests link it.
 BLAS_LIBS   = -lopenblas
 
@@ -172,16 +172,22 @@ $(TEXT_BINS): build/unit/%: test/unit/%.c build/text/tokenizer.o text/tokenizer.
 	@mkdir -p build/unit
 	$(CC) $(UNIT_CFLAGS) -Itext -o $@ $< build/text/tokenizer.o $(TEXT_LIBS)
 
-# image/: served model directories and tars on libarchive; its unit test links
-# only them.
-IMAGE_BINS = build/unit/test_model_dir
+# image/: served model directories and tars on libarchive, the registry client
+# on libcurl; its unit tests link only them.
+IMAGE_BINS = build/unit/test_model_dir build/unit/test_registry
+IMAGE_LIBS = -larchive -ljansson -lcurl -lcrypto
 
 $(IMAGE_BINS): build/unit/%: test/unit/%.c $(IMAGE_SRCS) $(wildcard image/*.h) test/unit/mf_test.h
 	@mkdir -p build/unit
-	$(CC) $(UNIT_CFLAGS) -Iimage -o $@ $< $(IMAGE_SRCS) -larchive -ljansson
+	$(CC) $(UNIT_CFLAGS) -Iimage -o $@ $< $(IMAGE_SRCS) $(IMAGE_LIBS)
+
+# The registry client as a command (test/integration/registry_push.sh drives it).
+build/unit/registry_cli: test/unit/registry_cli.c $(IMAGE_SRCS) $(wildcard image/*.h)
+	@mkdir -p build/unit
+	$(CC) $(UNIT_CFLAGS) -D_GNU_SOURCE -Iimage -o $@ $< $(IMAGE_SRCS) $(IMAGE_LIBS)
 
 # Tools the integration tests run (not TAP tests themselves).
-UNIT_TOOLS = build/unit/model_score_cli
+UNIT_TOOLS = build/unit/model_score_cli build/unit/registry_cli
 
 unit-build: $(UNIT_BINS) $(TEXT_BINS) $(UNIT_TOOLS)
 
