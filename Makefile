@@ -19,14 +19,14 @@ PREVVERSION = 0.3.0
 # (as pgvector builds vector--x.y.z.sql); sql/mf_ext--*.sql are the frozen
 # install and upgrade scripts of released versions (never edited).
 SQL_PARTS   = sql/catalog.sql sql/catalog_view.sql sql/registry.sql sql/config_yaml.sql sql/training.sql \
-              sql/prediction.sql sql/jobs.sql sql/deploy.sql sql/http.sql sql/privileges.sql
+              sql/prediction.sql sql/jobs.sql sql/deploy.sql sql/registries.sql sql/http.sql sql/privileges.sql
 DATA        = $(wildcard sql/mf_ext--*.sql)
 DATA_built  = build/mf_ext--$(EXTVERSION).sql build/mf_ext--$(PREVVERSION)--$(EXTVERSION).sql
 # An upgrade script: its own part (tables, dropped signatures), the view, then every
 # function of the new version as CREATE OR REPLACE (so objects of users that
 # depend on them stay), then the privileges.
 SQL_FUNCS   = sql/registry.sql sql/config_yaml.sql sql/training.sql sql/prediction.sql sql/jobs.sql sql/deploy.sql \
-              sql/http.sql
+              sql/registries.sql sql/http.sql
 
 PG_CONFIG  ?= /usr/lib/postgresql/15/bin/pg_config
 

@@ -98,6 +98,7 @@ typedef struct MfRegistryConfig
 	const char *username;		/* Basic auth / token GET / password grant */
 	const char *password;
 	const char *refresh_token;	/* ACR: exchanged at the realm (/oauth2/token) */
+	bool		bearer_only;	/* credentials go to the token realm only, never as Basic to the registry */
 	uint64_t	max_blob_bytes; /* 0: MF_REGISTRY_MAX_BLOB_BYTES */
 	size_t		chunk_bytes;	/* 0: MF_REGISTRY_CHUNK_BYTES */
 	int			max_retries;	/* retries of one request; <0: none, 0: default 4 */

@@ -595,7 +595,11 @@ mf_reg_authenticate(MfRegistry *reg, const MfRegRequest *req, const char *www_au
 		return mf_reg_fail(reg, err, MF_REGISTRY_AUTH, 401, NULL,
 						   "%s: the registry asks for an authentication scheme this client does not know "
 						   "(Basic and Bearer are supported)", req->what);
-	if (strcasecmp(c.scheme, "basic") == 0)
+	if (strcasecmp(c.scheme, "basic") == 0 && reg->cfg.bearer_only)
+		s = mf_reg_fail(reg, err, MF_REGISTRY_AUTH, 401, "UNAUTHORIZED",
+						"%s: the registry asks for Basic auth, but this registry's credentials are for its token "
+						"server only (auth bearer or acr): they are not sent", req->what);
+	else if (strcasecmp(c.scheme, "basic") == 0)
 	{
 		s = mf_reg_set_basic(reg, err);
 		if (s == MF_REGISTRY_OK)

@@ -286,7 +286,7 @@ mf_reg_read_layout(MfRegistry *reg, const char *dir, const char *tag, MfRegManif
 	{
 		json_decref(root);
 		return mf_reg_fail(reg, err, MF_REGISTRY_BAD_LAYOUT, 0, NULL,
-						   "%s is not an OCI image layout: %s/oci-layout %s", dir, dir,
+						   "%s is not an OCI image layout: %s/oci-layout: %s", dir, dir,
 						   e ? strerror(e) : "has no imageLayoutVersion");
 	}
 	json_decref(root);
