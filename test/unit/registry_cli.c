@@ -9,7 +9,7 @@
  * MF_REG_USERNAME, MF_REG_PASSWORD, MF_REG_REFRESH_TOKEN (the copy's source:
  * MF_REG_SRC_*).  MF_REG_INSECURE=1 allows http; MF_REG_CHUNK, MF_REG_MAX_BLOB,
  * MF_REG_RETRIES, MF_REG_BACKOFF_MS tune the client.  MF_REG_PAUSE=<N>:<file>
- * stops after the Nth blob event, creates <file>.paused and waits for
+ * stops after the Nth progress event (a chunk, a blob or the manifest), creates <file>.paused and waits for
  * <file>.go (a test stops the registry meanwhile).  Prints the digest on
  * success; on failure "error: <kind> http=<status> code=<code>: <message>"
  * on stderr and exit 1.  SIGINT cancels through the client's callback.
@@ -50,8 +50,6 @@ progress(void *arg, const char *what, const char *digest, uint64_t done, uint64_
 	(void) arg;
 	fprintf(stderr, "progress: %s %s %llu/%llu\n", what, digest, (unsigned long long) done,
 			(unsigned long long) total);
-	if (done != total)
-		return;
 	events++;
 	if (pause && atoi(pause) == events && strchr(pause, ':'))
 	{

@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """Write a small valid OCI image layout (image-spec 1.0) for the registry tests.
 
-usage: make_layout.py DIR TAG SEED [BIG_LAYER_BYTES]
+usage: make_layout.py DIR TAG SEED [BIG_LAYER_BYTES [huge]]
 One config, a small gzip layer whose file content depends on SEED, and
 optionally a second layer of BIG_LAYER_BYTES pseudo-random bytes (stored,
-not compressed, so its size is what the test asks for).  Prints the
+not compressed, so its size is what the test asks for).  With "huge", a
+last layer claims 1 GiB + 1 byte (a sparse file: the 1 GiB limit is
+checked before a byte is read).  Prints the
 manifest digest.  The same arguments give the same bytes.
 """
 import gzip
@@ -55,6 +57,13 @@ def main():
     for gz, diff in layers:
         descs.append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
                       "digest": blob(root, gz), "size": len(gz)})
+    if len(sys.argv) > 5 and sys.argv[5] == "huge":
+        d = hashlib.sha256(b"huge").hexdigest()
+        with open(os.path.join(root, "blobs", "sha256", d), "wb") as f:
+            f.truncate(2**30 + 1)
+        descs.append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                      "digest": "sha256:" + d, "size": 2**30 + 1})
+        layers.append((b"", d))
     config = json.dumps({"architecture": "amd64", "os": "linux",
                          "config": {"Entrypoint": ["/bin/true"]},
                          "rootfs": {"type": "layers", "diff_ids": ["sha256:" + d for _, d in layers]}},
