@@ -56,9 +56,10 @@ COMMENT ON FUNCTION mf._record_refusal_autonomously(text, bigint, text) IS
 -- ---------------------------------------------------------------------------
 
 -- The problem of a JSON value that must be a string of 1..max characters
--- without control characters (and, when no_space, without spaces or
--- extra_forbidden), or NULL.  Never quotes the value.
-CREATE FUNCTION mf._secret_string_problem(path text, value jsonb, max integer, forbidden text) RETURNS text
+-- without control characters nor any character of forbidden (a bracket
+-- expression body, named by forbidden_name), or NULL.  Never quotes the value.
+CREATE FUNCTION mf._secret_string_problem(path text, value jsonb, max integer, forbidden text, forbidden_name text)
+	RETURNS text
 LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, mf, pg_temp AS $$
 	SELECT CASE WHEN jsonb_typeof(value) IS DISTINCT FROM 'string'
@@ -67,7 +68,7 @@ SET search_path = pg_catalog, mf, pg_temp AS $$
 				THEN format('%s: must have 1 to %s characters', path, max)
 				WHEN (value #>> '{}') ~ ('[[:cntrl:]' || forbidden || ']')
 				THEN format('%s: must not contain control characters%s', path,
-							CASE WHEN forbidden <> '' THEN ' or ' || forbidden ELSE '' END) END;
+							CASE WHEN forbidden <> '' THEN ' or ' || forbidden_name ELSE '' END) END;
 $$;
 
 -- Validate mf_create_registry options: every problem as 'path: problem'
@@ -96,13 +97,13 @@ BEGIN
 		p := NULL;
 		CASE k
 			WHEN 'username' THEN
-				p := mf._secret_string_problem('options.username', v, 256, ': ');
+				p := mf._secret_string_problem('options.username', v, 256, ':', 'colons');
 				username := CASE WHEN p IS NULL THEN v #>> '{}' END;
 			WHEN 'password' THEN
-				p := mf._secret_string_problem('options.password', v, 4096, '');
+				p := mf._secret_string_problem('options.password', v, 4096, '', '');
 				password := CASE WHEN p IS NULL THEN v #>> '{}' END;
 			WHEN 'refresh_token' THEN
-				p := mf._secret_string_problem('options.refresh_token', v, 16384, ' ');
+				p := mf._secret_string_problem('options.refresh_token', v, 16384, ' ', 'spaces');
 				refresh_token := CASE WHEN p IS NULL THEN v #>> '{}' END;
 			WHEN 'insecure', 'gated' THEN
 				IF jsonb_typeof(v) <> 'boolean' THEN
@@ -247,13 +248,13 @@ CREATE FUNCTION mf._record_refusal(registry text, from_deployment bigint, actor 
 LANGUAGE sql
 SET search_path = pg_catalog, mf, pg_temp AS $$
 	INSERT INTO mf.events (actor, action, model_id, model_name, version_id, version, before, after)
-	SELECT actor, 'gate_refused', m.model_id, coalesce(d.model_name, '?'), v.version_id, d.version,
+	SELECT actor, 'gate_refused', m.model_id, d.model_name, v.version_id, d.version,
 		   jsonb_build_object('deployment_id', from_deployment, 'image', d.image),
 		   jsonb_build_object('registry', registry, 'refused', reason)
-	  FROM (SELECT 1) one
-	  LEFT JOIN mf.deployments d ON d.deployment_id = from_deployment
+	  FROM mf.deployments d
 	  LEFT JOIN mf.models m ON m.name = d.model_name
-	  LEFT JOIN mf.model_versions v ON v.model_id = m.model_id AND v.version = d.version;
+	  LEFT JOIN mf.model_versions v ON v.model_id = m.model_id AND v.version = d.version
+	 WHERE d.deployment_id = from_deployment;
 $$;
 
 -- The digest of an image reference host/repository@sha256:..., or NULL.
@@ -263,9 +264,10 @@ SET search_path = pg_catalog, mf, pg_temp AS $$
 	SELECT (regexp_match(image, '@(sha256:[0-9a-f]{64})$'))[1];
 $$;
 
--- The source deployment of a copy to a gated registry: its image's digest
--- must have passed its latest smoke test (of any deployment of that digest).
--- Otherwise 55000, and the refusal is recorded as an event that stays.
+-- The source deployment of a copy (mf_deploy option "from"): it must exist
+-- (42704) and have an image by digest (55000); for a gated registry, that
+-- digest's latest smoke test (of any deployment of the digest) must have
+-- passed, else 55000 and the refusal is recorded as an event that stays.
 CREATE FUNCTION mf._gate_source(registry text, from_deployment bigint) RETURNS mf.deployments
 LANGUAGE plpgsql
 SET search_path = pg_catalog, mf, pg_temp AS $$
@@ -277,29 +279,35 @@ DECLARE
 	why		text;
 BEGIN
 	SELECT * INTO d FROM mf.deployments x WHERE x.deployment_id = from_deployment;
-	digest := mf._image_digest(d.image);
 	IF NOT FOUND THEN
-		why := format('deployment %s does not exist', from_deployment);
-	ELSIF digest IS NULL THEN
-		why := format('deployment %s has no image pushed by digest (target %s, status %s)', from_deployment, d.target, d.status);
-	ELSE
-		SELECT s.passed, s.smoke_test_id, s.mismatches, s.rows INTO last
-		  FROM mf.smoke_tests s JOIN mf.deployments x USING (deployment_id)
-		 WHERE mf._image_digest(x.image) = digest
-		 ORDER BY s.tested_at DESC, s.smoke_test_id DESC LIMIT 1;
-		IF NOT FOUND THEN
-			why := format('image %s has not been smoke-tested', digest);
-		ELSIF last.passed IS NOT TRUE THEN
-			why := format('the latest smoke test of image %s (smoke test %s) failed: %s of %s rows mismatched',
-						  digest, last.smoke_test_id, coalesce(last.mismatches::text, '?'), coalesce(last.rows::text, '?'));
-		END IF;
+		RAISE EXCEPTION 'deployment % does not exist', from_deployment
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'SELECT deployment_id, ref, image FROM mf.deployments WHERE target = ''oci'' lists the images.';
 	END IF;
-	IF why IS NULL THEN
+	digest := mf._image_digest(d.image);
+	IF digest IS NULL THEN
+		RAISE EXCEPTION 'deployment % has no image to copy', from_deployment
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  DETAIL = format('Its target is %s and its status %s; only an image pushed by digest can be copied.',
+								  d.target, d.status),
+				  HINT = 'Name an oci deployment whose push succeeded (its image column holds host/repository@sha256:...).';
+	END IF;
+	IF NOT reg.gated THEN
 		RETURN d;
 	END IF;
-	IF reg.gated THEN
-		PERFORM mf._record_refusal_autonomously(registry, from_deployment, why);
+	SELECT s.passed, s.smoke_test_id, s.mismatches, s.rows INTO last
+	  FROM mf.smoke_tests s JOIN mf.deployments x USING (deployment_id)
+	 WHERE mf._image_digest(x.image) = digest
+	 ORDER BY s.tested_at DESC, s.smoke_test_id DESC LIMIT 1;
+	IF NOT FOUND THEN
+		why := format('image %s has not been smoke-tested', digest);
+	ELSIF last.passed IS NOT TRUE THEN
+		why := format('the latest smoke test of image %s (smoke test %s) failed: %s of %s rows mismatched',
+					  digest, last.smoke_test_id, coalesce(last.mismatches::text, '?'), coalesce(last.rows::text, '?'));
+	ELSE
+		RETURN d;
 	END IF;
+	PERFORM mf._record_refusal_autonomously(registry, from_deployment, why);
 	RAISE EXCEPTION 'registry "%" accepts only smoke-tested images', registry
 		USING ERRCODE = 'object_not_in_prerequisite_state',
 			  DETAIL = why || '.',
