@@ -38,6 +38,10 @@ CREATE TABLE mf.registry_secrets (
 );
 COMMENT ON TABLE mf.registry_secrets IS
 	'credentials of registries, readable by the extension''s owner alone (no grant); the deploy job reads them to push; never copied into errors, events or job logs';
+COMMENT ON COLUMN mf.registry_secrets.registry IS 'the registry (mf.registries.name)';
+COMMENT ON COLUMN mf.registry_secrets.username IS 'username for Basic auth or the token server (NULL for ACR refresh tokens)';
+COMMENT ON COLUMN mf.registry_secrets.password IS 'password for Basic auth or the token server';
+COMMENT ON COLUMN mf.registry_secrets.refresh_token IS 'ACR refresh token, exchanged at the registry''s /oauth2/token';
 
 SELECT pg_catalog.pg_extension_config_dump('mf.registries', '');
 SELECT pg_catalog.pg_extension_config_dump('mf.registry_secrets', '');
