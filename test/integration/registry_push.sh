@@ -196,6 +196,18 @@ got="$("$CLI" push "$BASIC" "$W/lay2" models/churn v2 2>"$W/retry.err")" || fail
 [ "$got" = "$D2" ] && grep -q '^progress: exists ' "$W/retry.err" || fail "the retry did not reuse the blobs already pushed"
 pass "the retried push succeeds, blobs already pushed are not sent again"
 
+# ---- 429 and 503 are retried with backoff ----------------------------------------
+P_FLAKY="$($PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+$PY "$HERE/flaky_proxy.py" "$P_FLAKY" "$P_BASIC" 2>"$W/flaky.err" &
+PIDS+=($!)
+for i in $(seq 1 50); do curl -s "http://127.0.0.1:$P_FLAKY/__stats" >/dev/null && break; sleep 0.1; done
+D3="$($PY "$HERE/make_layout.py" "$W/lay3" v3 three)"
+got="$("$CLI" push "http://127.0.0.1:$P_FLAKY" "$W/lay3" models/flaky v3 2>"$W/flaky-push.err")" ||
+	fail "push through 429/503 failures: $(cat "$W/flaky-push.err")"
+injected="$(curl -s "http://127.0.0.1:$P_FLAKY/__stats" | $PY -c 'import json,sys; print(json.load(sys.stdin)["injected"])')"
+[ "$got" = "$D3" ] && [ "$injected" -ge 6 ] || fail "flaky push: digest $got, $injected failures injected"
+pass "every other request answered 503 or 429 (Retry-After): $injected retried with backoff, the push succeeds"
+
 # ---- Cancel -----------------------------------------------------------------------
 MF_REG_PAUSE="1:$W/cancel" "$CLI" push "$BASIC" "$W/lay1" models/cancelled v1 >/dev/null 2>"$W/cancel.err" &
 cli_pid=$!
@@ -230,6 +242,10 @@ EOF
 	"it_acr:acr:true:true,it_basic:basic:false:true" ] || fail "mf.registries: $(q "TABLE mf.registries")"
 pass "mf_create_registry: basic and ACR registries (the refresh token passed through \\copy)"
 
+# A failing mf_create_registry logs neither its statement nor its context (the password is in it).
+"$PG_BIN/psql" -X -q -c "SELECT mf_create_registry('it_bad', 'ftp://x', '{\"username\": \"u\", \"password\": \"$WRONG\"}')" \
+	2>"$W/badcreate.err" && fail "a bad registry was created"
+grep -q 'url: must start with https://' "$W/badcreate.err" || fail "bad registry: $(cat "$W/badcreate.err")"
 ref="$(q "SELECT mf._registry_push('it_basic', '$W/lay1', 'sql/churn', 'v1')")"
 [ "$ref" = "127.0.0.1:$P_BASIC/sql/churn@$D1" ] || fail "SQL push returned $ref"
 ref="$(q "SELECT mf._registry_copy('it_basic', 'sql/churn', '$D1', 'it_acr', 'prod/churn', '1.0.0')")"
