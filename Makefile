@@ -172,24 +172,29 @@ $(TEXT_BINS): build/unit/%: test/unit/%.c build/text/tokenizer.o text/tokenizer.
 	@mkdir -p build/unit
 	$(CC) $(UNIT_CFLAGS) -Itext -o $@ $< build/text/tokenizer.o $(TEXT_LIBS)
 
-# image/: served model directories and tars on libarchive, the registry client
-# on libcurl; its unit tests link only them.
-IMAGE_BINS = build/unit/test_model_dir build/unit/test_registry
-IMAGE_LIBS = -larchive -ljansson -lcurl -lcrypto
+# The OCI registry client (image/registry*.c, on libcurl, jansson and
+# libcrypto): its unit test and the command test/integration/registry_push.sh drives.
+REGISTRY_SRCS = $(wildcard image/registry*.c)
+REGISTRY_BINS = build/unit/test_registry build/unit/registry_cli
 
-$(IMAGE_BINS): build/unit/%: test/unit/%.c $(IMAGE_SRCS) $(wildcard image/*.h) test/unit/mf_test.h
+$(REGISTRY_BINS): build/unit/%: test/unit/%.c $(REGISTRY_SRCS) $(wildcard image/registry*.h) test/unit/mf_test.h
 	@mkdir -p build/unit
-	$(CC) $(UNIT_CFLAGS) -Iimage -o $@ $< $(IMAGE_SRCS) $(IMAGE_LIBS)
+	$(CC) $(UNIT_CFLAGS) -D_GNU_SOURCE -Iimage -o $@ $< $(REGISTRY_SRCS) -ljansson -lcurl -lcrypto
 
-# The registry client as a command (test/integration/registry_push.sh drives it).
-build/unit/registry_cli: test/unit/registry_cli.c $(IMAGE_SRCS) $(wildcard image/*.h)
+# image/: served model directories and tars on libarchive; its unit test links
+# only them.
+IMAGE_TAR_SRCS = image/tar.c image/model_dir.c image/serving_json.c
+IMAGE_BINS = build/unit/test_model_dir
+
+$(IMAGE_BINS): build/unit/%: test/unit/%.c $(IMAGE_TAR_SRCS) $(wildcard image/*.h) test/unit/mf_test.h
 	@mkdir -p build/unit
-	$(CC) $(UNIT_CFLAGS) -D_GNU_SOURCE -Iimage -o $@ $< $(IMAGE_SRCS) $(IMAGE_LIBS)
+	$(CC) $(UNIT_CFLAGS) -Iimage -o $@ $< $(IMAGE_TAR_SRCS) -larchive -ljansson
 
 # Tools the integration tests run (not TAP tests themselves).
-UNIT_TOOLS = build/unit/model_score_cli build/unit/registry_cli
+UNIT_TOOLS = build/unit/model_score_cli
 
 unit-build: $(UNIT_BINS) $(TEXT_BINS) $(UNIT_TOOLS)
+unit-build: $(REGISTRY_BINS)
 
 # The two commands of the README, plus helpers.
 deps:

@@ -17,10 +17,10 @@ DEPS_GROUPS=(
 	"tokenizer (SentencePiece, C++):libsentencepiece-dev g++"
 	"pgTAP:pgtap postgresql-15-pgtap"
 	"pg_cron:postgresql-15-cron"
+	"registry tests (docker-registry, skopeo, htpasswd -B, the token server's JWTs):docker-registry skopeo apache2-utils python3-cryptography openssl"
 	"Python:python3"
 	# npm only when no npm is on PATH (NodeSource's nodejs ships its own, and conflicts with Debian's npm)
 	"serving tests (promtool; Node.js and npm for the OpenAPI validator):prometheus nodejs$(command -v npm >/dev/null || echo ' npm')"
-	"registry tests (docker-registry, skopeo, htpasswd -B, the token server's JWTs):docker-registry skopeo apache2-utils python3-cryptography openssl"
 	"valgrind (optional):valgrind?"
 )
 APT_LOG="$MF_BUILD/logs/apt.log"
