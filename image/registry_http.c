@@ -499,8 +499,6 @@ mf_reg_perform(MfRegistry *reg, const MfRegRequest *req, MfRegResponse *resp, Mf
 		curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
 	}
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "mf_ext-registry/0.4");
-	if (getenv("MF_REGISTRY_CURL_VERBOSE"))
-		curl_easy_setopt(c, CURLOPT_VERBOSE, 1L);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, mf_reg_header_cb);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, t);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, mf_reg_write_cb);
