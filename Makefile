@@ -19,7 +19,7 @@ PREVVERSION = 0.3.0
 # (as pgvector builds vector--x.y.z.sql); sql/mf_ext--*.sql are the frozen
 # install and upgrade scripts of released versions (never edited).
 SQL_PARTS   = sql/catalog.sql sql/catalog_view.sql sql/observe_views.sql sql/registry.sql sql/config_yaml.sql \
-              sql/training.sql sql/prediction.sql sql/jobs.sql sql/deploy.sql sql/image.sql sql/http.sql sql/k8s.sql \
+              sql/training.sql sql/prediction.sql sql/jobs.sql sql/deploy.sql sql/image.sql sql/registries.sql sql/http.sql sql/k8s.sql \
               sql/alerts.sql sql/observe.sql sql/drift.sql sql/monitor.sql sql/privileges.sql
 DATA        = $(wildcard sql/mf_ext--*.sql)
 DATA_built  = build/mf_ext--$(EXTVERSION).sql build/mf_ext--$(PREVVERSION)--$(EXTVERSION).sql
@@ -27,7 +27,7 @@ DATA_built  = build/mf_ext--$(EXTVERSION).sql build/mf_ext--$(PREVVERSION)--$(EX
 # function of the new version as CREATE OR REPLACE (so objects of users that
 # depend on them stay), then the privileges.
 SQL_FUNCS   = sql/registry.sql sql/config_yaml.sql sql/training.sql sql/prediction.sql sql/jobs.sql sql/deploy.sql \
-              sql/image.sql sql/http.sql sql/k8s.sql sql/alerts.sql sql/observe.sql sql/drift.sql sql/monitor.sql
+              sql/image.sql sql/registries.sql sql/http.sql sql/k8s.sql sql/alerts.sql sql/observe.sql sql/drift.sql sql/monitor.sql
 
 PG_CONFIG  ?= /usr/lib/postgresql/15/bin/pg_config
 
@@ -195,6 +195,15 @@ build/bench/transformer_bench: bench/transformer_bench.c $(KERNEL_SRCS) $(wildca
 	@mkdir -p build/bench
 	$(CC) $(UNIT_CFLAGS) -o $@ $< $(KERNEL_SRCS) $(CORE_LIBS) $(BLAS_LIBS)
 
+# The OCI registry client (image/registry*.c, on libcurl, jansson and
+# libcrypto): its unit test and the command test/integration/registry_push.sh drives.
+REGISTRY_SRCS = $(wildcard image/registry*.c)
+REGISTRY_BINS = build/unit/test_registry build/unit/registry_cli
+
+$(REGISTRY_BINS): build/unit/%: test/unit/%.c $(REGISTRY_SRCS) $(wildcard image/registry*.h) test/unit/mf_test.h
+	@mkdir -p build/unit
+	$(CC) $(UNIT_CFLAGS) -D_GNU_SOURCE -Iimage -o $@ $< $(REGISTRY_SRCS) -ljansson -lcurl -lcrypto
+
 # image/: served model directories and tars on libarchive; its unit test links
 # only them.
 IMAGE_TAR_SRCS = image/tar.c image/model_dir.c image/serving_json.c
@@ -223,7 +232,7 @@ build/unit/test_deploy_%: test/unit/test_deploy_%.c $(DEPLOY_UNIT_SRCS) $(wildca
 # Tools the integration tests run (not TAP tests themselves).
 UNIT_TOOLS = build/unit/model_score_cli build/unit/oci_cli build/unit/tf_torch_dump
 
-unit-build: $(UNIT_BINS) $(TEXT_BINS) $(TEXT_KERNEL_BINS) $(UNIT_TOOLS)
+unit-build: $(UNIT_BINS) $(TEXT_BINS) $(TEXT_KERNEL_BINS) $(UNIT_TOOLS) $(REGISTRY_BINS)
 
 # The two commands of the README, plus helpers.
 deps:

@@ -19,6 +19,7 @@ DEPS_GROUPS=(
 	"pg_cron:postgresql-15-cron"
 	"Python (python3-scipy for the drift test, scipy.stats.ks_2samp):python3 python3-scipy"
 	"transformer tests (PyTorch differential test, decoder LM on fortunes):python3-torch fortunes-min"
+	"registry tests (docker-registry, skopeo, htpasswd -B, the token server's JWTs):docker-registry skopeo apache2-utils python3-cryptography openssl"
 	# npm only when no npm is on PATH (NodeSource's nodejs ships its own, and conflicts with Debian's npm)
 	"serving tests (promtool; Node.js and npm for the OpenAPI validator):prometheus nodejs$(command -v npm >/dev/null || echo ' npm')"
 	"images (OCI tools, image-spec schemas, a local registry):umoci skopeo runc golang-github-opencontainers-image-spec-dev python3-jsonschema docker-registry apache2-utils"

@@ -47,6 +47,9 @@ GRANT SELECT ON mf.smoke_tests TO mf_reader;
 -- #16 monitor: health checks and serving metrics.
 GRANT SELECT ON mf.health_checks, mf.serving_metrics TO mf_reader;
 -- mf.deployment_secrets (bearer-token hashes) stays the extension owner's alone.
+-- Registries: readable by every mf_ext role (no secret in mf.registries); created and
+-- dropped by mf_admin; mf.registry_secrets stays the extension owner's alone.
+GRANT SELECT ON mf.registries TO mf_reader;
 GRANT SELECT (version_id, model_id, version, config, config_hash, parent_version_id, improvements, metadata,
 			  metrics, stage, status, n_parameters, dependencies, created_at, trained_at, created_by)
 	ON mf.model_versions TO mf_reader;
