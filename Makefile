@@ -216,10 +216,11 @@ $(IMAGE_BINS): build/unit/%: test/unit/%.c $(IMAGE_TAR_SRCS) $(wildcard image/*.
 # The OCI image builder and verifier (image/oci*.c): they link the serving core
 # (the verifier's in-process handler) and the kernels.
 OCI_BINS = build/unit/test_oci build/unit/oci_cli
+OCI_IMAGE_SRCS = $(filter-out $(wildcard image/registry*.c),$(IMAGE_SRCS))
 
-$(OCI_BINS): build/unit/%: test/unit/%.c $(IMAGE_SRCS) $(SERVE_SRCS) $(KERNEL_SRCS) $(wildcard image/*.h serve/*.h) test/unit/mf_test.h
+$(OCI_BINS): build/unit/%: test/unit/%.c $(OCI_IMAGE_SRCS) $(SERVE_SRCS) $(KERNEL_SRCS) $(wildcard image/*.h serve/*.h) test/unit/mf_test.h
 	@mkdir -p build/unit
-	$(CC) $(UNIT_CFLAGS) -D_GNU_SOURCE -Iimage -Iserve -o $@ $< $(IMAGE_SRCS) $(SERVE_SRCS) $(KERNEL_SRCS) \
+	$(CC) $(UNIT_CFLAGS) -D_GNU_SOURCE -Iimage -Iserve -o $@ $< $(OCI_IMAGE_SRCS) $(SERVE_SRCS) $(KERNEL_SRCS) \
 		$(SERVE_LIBS) $(CORE_LIBS) $(BLAS_LIBS)
 
 # deploy/: the manifests (the smoke tester needs a server: test/integration/smoke_test.sh).

@@ -17,9 +17,10 @@
  *   verifying  the image's own mf-serve, run from the layer bytes through
  *              the layer's loader, answers the test rows; every answer must
  *              equal the in-process handler's on the database's artifact;
- *   pushing    the layout goes to the registry (image/registry*.c, written
- *              on branch registry: until it is merged, this phase fails with
- *              a message saying so, after the build and the verification).
+ *   pushing    the layout goes to the registry of options.registry
+ *              (src/registry_pg.c over image/registry*.c: stored
+ *              credentials, blob HEAD first, manifest last); the
+ *              deployment records the image by digest.
  * The directory is removed whatever the outcome.  A cancel (mf_cancel_job)
  * is honoured between phases; an ERROR anywhere is caught and recorded as
  * the job's and the deployment's failure.
@@ -43,6 +44,7 @@
 #include "deploy_job.h"
 #include "mf_jobs_shm.h"
 #include "oci.h"
+#include "registry_pg.h"
 
 /* What one deploy job builds (copied out of the reading transaction). */
 typedef struct MfDeployWork
@@ -278,14 +280,26 @@ MfDeployVerify(int64 job_id, MfDeployWork *w, const MfOciResult *res)
 	return NULL;
 }
 
-/* pushing: the layout to the registry; NULL or the failure (*image set on success). */
+/* pushing: the layout to the registry (an ERROR is the failure); *image the reference by digest. */
 static char *
-MfDeployPush(MfDeployWork *w, const MfOciResult *res, char **image)
+MfDeployPush(MfDeployWork *w, char **image)
 {
-	(void) res;
-	*image = NULL;
-	return psprintf("pushing to registry options %s needs the registry client (image/registry*.c), "
-					"which this build does not have yet; the image was built and verified", w->options);
+	json_error_t jerr;
+	json_t	   *o = json_loads(w->options, 0, &jerr);
+	const char *registry = o != NULL ? json_string_value(json_object_get(o, "registry")) : NULL;
+	const char *repository = o != NULL ? json_string_value(json_object_get(o, "repository")) : NULL;
+	const char *tag = o != NULL ? json_string_value(json_object_get(o, "tag")) : NULL;
+	char	   *ref;
+
+	if (registry == NULL || repository == NULL || tag == NULL)
+		return psprintf("the stored options of deployment " INT64_FORMAT " lack registry, repository or tag: %s",
+						w->deployment_id, w->options);
+	MfBgXactBegin("mf_ext deploy job: pushing");
+	ref = MfRegistryPush(registry, psprintf("%s/image", w->dir), repository, tag, NULL, NULL);
+	*image = MemoryContextStrdup(GetMemoryChunkContext(w), ref);	/* the job's context */
+	MfBgXactCommit();
+	json_decref(o);
+	return NULL;
 }
 
 /* Remove a job's directory when it exists. */
@@ -321,7 +335,7 @@ MfDeployJobRun(int64 job_id)
 			if (failure == NULL)
 				failure = MfDeployVerify(job_id, w, res);
 			if (failure == NULL)
-				failure = MfDeployPush(w, res, &image);
+				failure = MfDeployPush(w, &image);
 		}
 	}
 	PG_CATCH();
