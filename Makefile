@@ -159,14 +159,27 @@ UNIT_BINS  = $(patsubst test/unit/%.c,build/unit/%,$(UNIT_SRCS)) \
              $(patsubst image/test/%.c,build/unit/%,$(IMAGE_UNIT_SRCS))
 UNIT_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -O2 -g -Wall -Wextra -Iconfig -Ikernels -Imodel $(MF_CFLAGS)
 
-build/unit/%: test/unit/%.c $(wildcard test/unit/*.h) $(KERNEL_SRCS) $(wildcard config/*.h kernels/*.h model/*.h)
+# The tests link the very objects mf_core and mf-serve are built from (compiled
+# once, kept in two archives), not a per-test compilation of every source.
+KERNEL_LIB = build/libmfkernels.a
+SERVE_LIB  = build/libmfserve.a
+
+$(KERNEL_LIB): $(KERNEL_OBJS)
+	@mkdir -p build
+	rm -f $@ && $(AR) rcs $@ $^
+
+$(SERVE_LIB): $(SERVE_OBJS) $(SERVING_JSON_SRCS:.c=.o)
+	@mkdir -p build
+	rm -f $@ && $(AR) rcs $@ $^
+
+build/unit/%: test/unit/%.c $(wildcard test/unit/*.h) $(KERNEL_LIB) $(wildcard config/*.h kernels/*.h model/*.h)
 	@mkdir -p build/unit
-	$(CC) $(UNIT_CFLAGS) -o $@ $< $(KERNEL_SRCS) $(CORE_LIBS) $(BLAS_LIBS)
+	$(CC) $(UNIT_CFLAGS) -o $@ $< $(KERNEL_LIB) $(CORE_LIBS) $(BLAS_LIBS)
 
 # The serving core's tests (test_serve_*.c) also link serve/ (not mf-serve's main).
-build/unit/test_serve_%: test/unit/test_serve_%.c $(wildcard test/unit/*.h serve/*.h image/*.h) $(SERVE_SRCS) $(SERVING_JSON_SRCS) $(KERNEL_SRCS)
+build/unit/test_serve_%: test/unit/test_serve_%.c $(wildcard test/unit/*.h serve/*.h image/*.h) $(SERVE_LIB) $(KERNEL_LIB)
 	@mkdir -p build/unit
-	$(CC) $(UNIT_CFLAGS) -D_GNU_SOURCE -Iserve -Iimage -o $@ $< $(SERVE_SRCS) $(SERVING_JSON_SRCS) $(KERNEL_SRCS) \
+	$(CC) $(UNIT_CFLAGS) -D_GNU_SOURCE -Iserve -Iimage -o $@ $< $(SERVE_LIB) $(KERNEL_LIB) \
 		$(SERVE_LIBS) $(CORE_LIBS) $(BLAS_LIBS)
 
 # text/: the SentencePiece tokenizer shim (C++ behind a C interface, outside
@@ -186,14 +199,14 @@ $(TEXT_BINS): build/unit/%: test/unit/%.c build/text/tokenizer.o text/tokenizer.
 # Tests that need both the tokenizer shim and the kernels (the decoder LM on text).
 TEXT_KERNEL_BINS = build/unit/test_transformer_lm
 
-$(TEXT_KERNEL_BINS): build/unit/%: test/unit/%.c build/text/tokenizer.o text/tokenizer.h $(KERNEL_SRCS) $(wildcard kernels/*.h) test/unit/mf_test.h
+$(TEXT_KERNEL_BINS): build/unit/%: test/unit/%.c build/text/tokenizer.o text/tokenizer.h $(KERNEL_LIB) $(wildcard kernels/*.h) test/unit/mf_test.h
 	@mkdir -p build/unit
-	$(CC) $(UNIT_CFLAGS) -Itext -o $@ $< build/text/tokenizer.o $(KERNEL_SRCS) $(TEXT_LIBS) $(CORE_LIBS) $(BLAS_LIBS)
+	$(CC) $(UNIT_CFLAGS) -Itext -o $@ $< build/text/tokenizer.o $(KERNEL_LIB) $(TEXT_LIBS) $(CORE_LIBS) $(BLAS_LIBS)
 
 # bench/transformer.sh's driver of the kernels (`make bench` builds it).
-build/bench/transformer_bench: bench/transformer_bench.c $(KERNEL_SRCS) $(wildcard kernels/*.h)
+build/bench/transformer_bench: bench/transformer_bench.c $(KERNEL_LIB) $(wildcard kernels/*.h)
 	@mkdir -p build/bench
-	$(CC) $(UNIT_CFLAGS) -o $@ $< $(KERNEL_SRCS) $(CORE_LIBS) $(BLAS_LIBS)
+	$(CC) $(UNIT_CFLAGS) -o $@ $< $(KERNEL_LIB) $(CORE_LIBS) $(BLAS_LIBS)
 
 # The OCI registry client (image/registry*.c, on libcurl, jansson and
 # libcrypto): its unit test and the command test/integration/registry_push.sh drives.
@@ -218,9 +231,9 @@ $(IMAGE_BINS): build/unit/%: test/unit/%.c $(IMAGE_TAR_SRCS) $(wildcard image/*.
 OCI_BINS = build/unit/test_oci build/unit/oci_cli
 OCI_IMAGE_SRCS = $(filter-out $(wildcard image/registry*.c),$(IMAGE_SRCS))
 
-$(OCI_BINS): build/unit/%: test/unit/%.c $(OCI_IMAGE_SRCS) $(SERVE_SRCS) $(KERNEL_SRCS) $(wildcard image/*.h serve/*.h) test/unit/mf_test.h
+$(OCI_BINS): build/unit/%: test/unit/%.c $(OCI_IMAGE_SRCS:.c=.o) $(SERVE_LIB) $(KERNEL_LIB) $(wildcard image/*.h serve/*.h) test/unit/mf_test.h
 	@mkdir -p build/unit
-	$(CC) $(UNIT_CFLAGS) -D_GNU_SOURCE -Iimage -Iserve -o $@ $< $(OCI_IMAGE_SRCS) $(SERVE_SRCS) $(KERNEL_SRCS) \
+	$(CC) $(UNIT_CFLAGS) -D_GNU_SOURCE -Iimage -Iserve -o $@ $< $(OCI_IMAGE_SRCS:.c=.o) $(SERVE_LIB) $(KERNEL_LIB) \
 		$(SERVE_LIBS) $(CORE_LIBS) $(BLAS_LIBS)
 
 # deploy/: the manifests (the smoke tester needs a server: test/integration/smoke_test.sh).
