@@ -21,7 +21,8 @@ CREATE FUNCTION mf._deploy_oci_options(version text, options jsonb, OUT stored j
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, mf, pg_temp AS $$
 DECLARE
-	known	CONSTANT text[] := ARRAY['registry', 'repository', 'tag'];
+	known	CONSTANT text[] := ARRAY['registry', 'repository', 'tag', 'from'];
+	src		jsonb := options -> 'from';
 	reg		jsonb := options -> 'registry';
 	repo	jsonb := options -> 'repository';
 	tag		jsonb := coalesce(options -> 'tag', to_jsonb(version));
@@ -33,10 +34,11 @@ BEGIN
 								 coalesce(jsonb_typeof(options), 'NULL'))];
 		RETURN;
 	END IF;
-	problems := problems || ARRAY(SELECT CASE WHEN k = 'from'
-											  THEN 'options.from: copying a verified image (gated registries) is not supported yet'
-											  ELSE mf._unknown_key('options', k, known) END
+	problems := problems || ARRAY(SELECT mf._unknown_key('options', k, known)
 									FROM jsonb_object_keys(options) k WHERE k <> ALL (known) ORDER BY 1);
+	IF src IS NOT NULL AND (jsonb_typeof(src) <> 'number' OR (src #>> '{}') !~ '^[1-9][0-9]{0,17}$') THEN
+		problems := problems || format('options.from: must be a deployment id (a positive integer), got %s', left(src::text, 100));
+	END IF;
 	IF reg IS NULL THEN
 		problems := problems || 'options.registry: required (a registry name of mf.registries)'::text;
 	ELSIF jsonb_typeof(reg) <> 'string' OR (reg #>> '{}') !~ '^[a-z][a-z0-9_]{0,62}$' THEN
@@ -48,8 +50,10 @@ BEGIN
 			problems := problems || format('options.registry: no registry %s (mf_create_registry() creates one)', reg::text);
 		END IF;
 	END IF;
-	IF repo IS NULL THEN
+	IF repo IS NULL AND src IS NULL THEN
 		problems := problems || 'options.repository: required (e.g. "models/churn")'::text;
+	ELSIF repo IS NULL THEN
+		NULL;	-- a copy keeps the source's repository (mf._queue_deploy)
 	ELSIF jsonb_typeof(repo) <> 'string' OR length(repo #>> '{}') > 255
 		  OR (repo #>> '{}') !~ '^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$' THEN
 		problems := problems || format('options.repository: must be a repository name of the OCI distribution spec '
@@ -59,11 +63,11 @@ BEGIN
 		problems := problems || format('options.tag: must be a tag of the OCI distribution spec '
 									   '(^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$), got %s', left(tag::text, 100));
 	END IF;
-	stored := jsonb_build_object('registry', reg, 'repository', repo, 'tag', tag);
+	stored := jsonb_strip_nulls(jsonb_build_object('registry', reg, 'repository', repo, 'tag', tag, 'from', src));
 END;
 $$;
 COMMENT ON FUNCTION mf._deploy_oci_options(text, jsonb) IS
-	'the problems (path: problem) of the options of an oci deployment and their stored form {registry, repository, tag}';
+	'the problems (path: problem) of the options of an oci deployment and their stored form {registry, repository, tag[, from]}';
 
 -- mf_deploy(ref, 'oci', options) after mf._deploy resolved the ref and checked
 -- ownership: record the deployment (queued, pinned to the resolved version) and
@@ -76,6 +80,7 @@ DECLARE
 	o		record;
 	st		record;
 	d		mf.deployments;
+	src		mf.deployments;
 	id		bigint;
 BEGIN
 	SELECT * INTO o FROM mf._deploy_oci_options(version, coalesce(options, '{}'));
@@ -83,9 +88,26 @@ BEGIN
 		RAISE EXCEPTION 'invalid deployment options'
 			USING ERRCODE = 'invalid_parameter_value',
 				  DETAIL = array_to_string(o.problems, E'\n'),
-				  HINT = 'Options of target oci: registry (a name of mf.registries), repository, tag (default: the version).';
+				  HINT = 'Options of target oci: registry (a name of mf.registries), repository, tag (default: the version), '
+						 'from (a deployment id: copy its smoke-tested image instead of building one).';
 	END IF;
 	PERFORM mf._require_trained(version_id, 'deployed');
+	IF o.stored ? 'from' THEN
+		-- the gate (55000 and a lasting gate_refused event when the image was not smoke-tested)
+		src := mf._gate_source(o.stored ->> 'registry', (o.stored ->> 'from')::bigint);
+		IF src.model_name IS DISTINCT FROM model_name OR src.version IS DISTINCT FROM version THEN
+			RAISE EXCEPTION 'invalid deployment options'
+				USING ERRCODE = 'invalid_parameter_value',
+					  DETAIL = format('options.from: deployment %s serves %s:%s, not %s:%s', src.deployment_id,
+									  src.model_name, src.version, model_name, version);
+		END IF;
+		o.stored := o.stored || jsonb_build_object('repository', coalesce(o.stored ->> 'repository', src.options ->> 'repository'));
+	ELSIF (SELECT r.gated FROM mf.registries r WHERE r.name = o.stored ->> 'registry') THEN
+		RAISE EXCEPTION 'registry "%" accepts only smoke-tested images', o.stored ->> 'registry'
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  DETAIL = 'A gated registry never receives a new build: only the exact image of a deployment that passed mf_smoke_test().',
+				  HINT = 'Push to an ungated registry, smoke-test that deployment, then mf_deploy(ref, ''oci'', ''{"registry": "...", "from": <its id>}'').';
+	END IF;
 	SELECT * INTO st FROM mf._require_job_launcher();
 	INSERT INTO mf.deployments (model_name, version, ref, target, name, options, status, created_by)
 	VALUES (model_name, version, ref, 'oci', model_name, o.stored, 'queued', mf._actor())
@@ -95,9 +117,10 @@ BEGIN
 			'pg_catalog')
 	RETURNING job_id INTO id;
 	UPDATE mf.deployments x SET job_id = id WHERE x.deployment_id = d.deployment_id RETURNING * INTO d;
-	PERFORM mf._job_event(id, 'info', format('queued by %s: deploy %s:%s as an image to registry %s, %s:%s', mf._actor(),
+	PERFORM mf._job_event(id, 'info', format('queued by %s: deploy %s:%s as an image to registry %s, %s:%s%s', mf._actor(),
 											 model_name, version, o.stored ->> 'registry', o.stored ->> 'repository',
-											 o.stored ->> 'tag'),
+											 o.stored ->> 'tag', CASE WHEN o.stored ? 'from'
+																 THEN format(' (a copy of deployment %s''s image)', o.stored ->> 'from') ELSE '' END),
 						  jsonb_build_object('deployment_id', d.deployment_id, 'options', o.stored));
 	PERFORM mf._event('deploy', model_id, model_name, version_id, version, NULL,
 					  mf._deployment_state(d) || jsonb_build_object('job_id', id));
@@ -165,6 +188,29 @@ END;
 $$;
 COMMENT ON FUNCTION mf._deploy_job_phase(bigint, text, float8, text, jsonb) IS
 	'deploy job worker: a new phase (building, verifying, pushing) with a log line';
+
+-- Deploy job worker, for a deployment with options.from: the gate checked
+-- again, the source's image copied by digest (blobs then manifest) to the
+-- deployment's registry; its layers recorded; returns the image by digest.
+CREATE FUNCTION mf._deploy_copy(job_id bigint) RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, mf, pg_temp AS $$
+DECLARE
+	d		mf.deployments;
+	src		mf.deployments;
+	image	text;
+BEGIN
+	SELECT x.* INTO d FROM mf.deployments x JOIN mf.jobs j ON x.deployment_id = (j.options ->> 'deployment_id')::bigint
+	 WHERE j.job_id = _deploy_copy.job_id;
+	src := mf._gate_source(d.options ->> 'registry', (d.options ->> 'from')::bigint);
+	image := mf._registry_copy(src.options ->> 'registry', src.options ->> 'repository', mf._image_digest(src.image),
+							   d.options ->> 'registry', d.options ->> 'repository', d.options ->> 'tag');
+	UPDATE mf.deployments x SET layers = src.layers WHERE x.deployment_id = d.deployment_id;
+	RETURN image;
+END;
+$$;
+COMMENT ON FUNCTION mf._deploy_copy(bigint) IS
+	'deploy job worker, options.from: check the gate again and copy the source deployment''s smoke-tested image to the registry by digest; returns the image reference';
 
 -- Deploy job worker: the end of the job: the deployment active (pushed) with
 -- its image and layers, or failed with the error; the job succeeded or failed.

@@ -21,7 +21,10 @@
  *              (src/registry_pg.c over image/registry*.c: stored
  *              credentials, blob HEAD first, manifest last); the
  *              deployment records the image by digest.
- * The directory is removed whatever the outcome.  A cancel (mf_cancel_job)
+ * A deployment with options.from (a gated registry) builds nothing: the
+ * job checks the gate again and copies the source deployment's smoke-tested
+ * image by digest (mf._deploy_copy), so production gets exactly the tested
+ * bytes.  The directory is removed whatever the outcome.  A cancel (mf_cancel_job)
  * is honoured between phases; an ERROR anywhere is caught and recorded as
  * the job's and the deployment's failure.
  */
@@ -302,6 +305,35 @@ MfDeployPush(MfDeployWork *w, char **image)
 	return NULL;
 }
 
+/* Is this deployment a copy of another's image (options.from)? */
+static bool
+MfDeployIsCopy(const MfDeployWork *w)
+{
+	json_t	   *o = json_loads(w->options, 0, NULL);
+	bool		copy = o != NULL && json_object_get(o, "from") != NULL;
+
+	json_decref(o);
+	return copy;
+}
+
+/* copying (options.from): the gate again, then the source's image by digest; an ERROR is the failure. */
+static char *
+MfDeployCopy(int64 job_id, MfDeployWork *w, char **image)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum(job_id)};
+
+	MfDeployPhase(job_id, MF_PHASE_PUSHING, 0.5,
+				  psprintf("copying the smoke-tested image of the deployment options.from names: %s", w->options), NULL);
+	MfBgXactBegin("mf_ext deploy job: copying");
+	if (SPI_execute_with_args("SELECT mf._deploy_copy($1)", 1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "mf._deploy_copy failed");
+	*image = MemoryContextStrdup(GetMemoryChunkContext(w), MfDeployText(1));
+	MfBgXactCommit();
+	return NULL;
+}
+
 /* Remove a job's directory when it exists. */
 static void
 MfDeployRemoveDir(const char *dir)
@@ -329,13 +361,18 @@ MfDeployJobRun(int64 job_id)
 		if (MfDeployBegin(job_id, w, ctx))
 		{
 			begun = true;
-			snprintf(w->dir, sizeof(w->dir), "%s/mf_images/" INT64_FORMAT, DataDir, w->deployment_id);
-			MfDeployRemoveDir(w->dir);	/* what an interrupted attempt left */
-			failure = MfDeployBuild(job_id, w, res);
-			if (failure == NULL)
-				failure = MfDeployVerify(job_id, w, res);
-			if (failure == NULL)
-				failure = MfDeployPush(w, &image);
+			if (MfDeployIsCopy(w))
+				failure = MfDeployCopy(job_id, w, &image);
+			else
+			{
+				snprintf(w->dir, sizeof(w->dir), "%s/mf_images/" INT64_FORMAT, DataDir, w->deployment_id);
+				MfDeployRemoveDir(w->dir);	/* what an interrupted attempt left */
+				failure = MfDeployBuild(job_id, w, res);
+				if (failure == NULL)
+					failure = MfDeployVerify(job_id, w, res);
+				if (failure == NULL)
+					failure = MfDeployPush(w, &image);
+			}
 		}
 	}
 	PG_CATCH();

@@ -236,4 +236,50 @@ pulled="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["manif
 got="$(python3 -c 'import json,sys; m = json.load(open(sys.argv[1] + "/blobs/sha256/" + sys.argv[2][7:])); print(",".join(l["digest"] for l in m["layers"]))' "$TMP/pulled" "$manifest")"
 [ "$got" = "$want" ] || fail "the pulled image's layers are $got, not $want"
 pass "mf_deploy(oci): the job built the layers of oci_cli ($want), verified the stored test rows, pushed $manifest (pulled back by skopeo: same digest, same layers), removed its directory"
+# The gate: a registry created with "gated": true takes no new build, and an image only once its
+# digest passed a smoke test; the refusal is an event.  The image pulled back above (its own bytes,
+# unpacked by umoci, its mf-serve started through its own loader) is smoke-tested; then the copy to the
+# gated registry is exactly that digest.
+GPORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+sed -e "s/127.0.0.1:$RPORT/127.0.0.1:$GPORT/" -e "s|$TMP/registry-data|$TMP/prod-data|" "$TMP/registry.yml" >"$TMP/prod.yml"
+docker-registry serve "$TMP/prod.yml" >"$TMP/prod.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 100); do [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$GPORT/v2/" || true)" = 200 ] && break; sleep 0.1; done
+sql "SELECT mf_drop_registry(name) FROM mf.registries WHERE name = 'oci_prod'"
+sql "SELECT mf_create_registry('oci_prod', 'http://127.0.0.1:$GPORT', '{\"insecure\": true, \"gated\": true}')"
+refusals="$(q "SELECT count(*) FROM mf.events WHERE action = 'gate_refused'")"
+out="$(q "SELECT mf_deploy('oci_iris:1.0.0', 'oci', '{\"registry\": \"oci_prod\", \"from\": $dep}')" 2>&1)" && fail "an untested image was copied to a gated registry"
+grep -q "registry \"oci_prod\" accepts only smoke-tested images" <<<"$out" || fail "gate refusal: $out"
+wait_for "SELECT count(*) = $refusals + 1 FROM mf.events WHERE action = 'gate_refused'" 10 || fail "the refusal is not an event"
+out="$(q "SELECT mf_deploy('oci_iris:1.0.0', 'oci', '{\"registry\": \"oci_prod\", \"repository\": \"models/oci-iris\"}')" 2>&1)" &&
+	fail "a new build was pushed to a gated registry"
+grep -q "accepts only smoke-tested images" <<<"$out" || fail "gated direct push refusal: $out"
+pass "the gated registry refuses an untested image (55000, a gate_refused event) and any new build"
+
+umoci unpack --image "$TMP/pulled:1.0.0" "$TMP/bundle2" >"$TMP/umoci2.log" 2>&1 || { cat "$TMP/umoci2.log" >&2; fail "umoci unpack of the pulled image failed"; }
+ROOT2="$TMP/bundle2/rootfs"
+libdirs2="$(find "$ROOT2" -name '*.so*' -type f -printf '%h\n' | sort -u | paste -sd:)"
+env -i "$ROOT2/lib64/ld-linux-x86-64.so.2" --library-path "$libdirs2" "$ROOT2/usr/bin/mf-serve" \
+	--model-base-path "$ROOT2/models" --host 127.0.0.1 --port 0 --poll-seconds 0 --threads 2 2>"$TMP/serve2.log" &
+PIDS+=($!)
+for _ in $(seq 1 100); do grep -q 'listening on' "$TMP/serve2.log" && break; sleep 0.1; done
+PORT2="$(sed -n 's/.*listening on http:\/\/127.0.0.1:\([0-9]*\)\/.*/\1/p' "$TMP/serve2.log")"
+[ -n "$PORT2" ] || { cat "$TMP/serve2.log" >&2; fail "the pulled image's mf-serve did not start"; }
+sj="$(q "SELECT mf_smoke_test($dep, 'http://127.0.0.1:$PORT2', '{\"rows\": 50}')")"
+PGOPTIONS="-c client_min_messages=warning" q "SELECT status FROM mf_wait($sj, '60 s')" >/dev/null
+[ "$(q "SELECT status FROM mf.deployments WHERE deployment_id = $dep")" = verified ] ||
+	fail "the pulled image did not pass its smoke test: $(q "SELECT status, error FROM mf.deployments WHERE deployment_id = $dep")"
+pass "the pushed image, pulled back and run from its own bytes, passes mf_smoke_test (50 rows, 0 mismatches): verified"
+
+gdep="$(q "SELECT mf_deploy('oci_iris:1.0.0', 'oci', '{\"registry\": \"oci_prod\", \"from\": $dep}')")" || fail "the copy of a verified image was refused"
+gjob="$(q "SELECT job_id FROM mf.deployments WHERE deployment_id = $gdep")"
+PGOPTIONS="-c client_min_messages=warning" q "SELECT status FROM mf_wait($gjob, '60 s')" >/dev/null
+grow="$(q "SELECT status || '|' || coalesce(image, '') || '|' || coalesce(array_to_string(layers, ','), '') || '|' || coalesce(error, '') FROM mf.deployments WHERE deployment_id = $gdep")"
+[ "$grow" = "active|127.0.0.1:$GPORT/models/oci-iris@$manifest|$want|" ] || fail "gated copy: $grow"
+skopeo copy -q --src-tls-verify=false "docker://127.0.0.1:$GPORT/models/oci-iris:1.0.0" "oci:$TMP/prod:1.0.0" >"$TMP/skopeo2.out" 2>&1 ||
+	fail "skopeo could not pull from the gated registry: $(cat "$TMP/skopeo2.out")"
+[ "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["manifests"][0]["digest"])' "$TMP/prod/index.json")" = "$manifest" ] ||
+	fail "the gated registry holds another manifest"
+pass "mf_deploy(..., {registry: gated, from: $dep}) copies exactly the smoke-tested digest $manifest (no rebuild; pulled back by skopeo)"
+sql "SELECT mf_drop_registry('oci_prod')"
 sql "SELECT mf_drop_registry('oci_local')"
