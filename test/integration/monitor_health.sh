@@ -7,7 +7,10 @@
 # becomes unhealthy after 2 failed rounds (not before), with its error and a
 # 'health' event; mf-serve is started again -> active again with an event;
 # the remote server's /metrics is scraped into mf.serving_metrics (the 400s
-# sent are counted exactly: the checks never produce one).
+# sent are counted exactly: the checks never produce one).  An alert rule on
+# the deployment's health (< 1 over 3 s, with a webhook) fires while the server
+# is down - an mf.alerts row, NOTIFY mf_alerts, Alertmanager's payload at a
+# receiver the test starts - and resolves (row, NOTIFY, webhook) once it is back.
 . "$(dirname "$0")/monitor_lib.bash"
 wait_for_server || fail "server not reachable"
 make -s -C "$MF_ROOT" build/mf-serve >/dev/null || fail "mf-serve does not build"
@@ -59,6 +62,19 @@ wait_for "SELECT sum(errors) = 7 AND sum(requests) >= 27 FROM mf.serving_metrics
 	fail "scraped rows: $(q "SELECT json_agg(s) FROM mf.serving_metrics s WHERE deployment_id = $D")"
 pass "the remote /metrics is scraped into mf.serving_metrics (7 errors exactly, >= 27 requests, bytes, percentiles)"
 
+# an alert on the deployment's health, a webhook receiver and a LISTEN session
+python3 "$MF_ROOT/test/integration/alert_receiver.py" "$TMP/rport" "$TMP/hooks.jsonl" &
+PIDS+=($!)
+for _ in $(seq 1 50); do [ -s "$TMP/rport" ] && break; sleep 0.1; done
+RPORT="$(cat "$TMP/rport")" || fail "the webhook receiver did not start"
+RULE="$(q "SELECT mf_set_alert('$D', 'health', '<', 1, '{\"window\": \"3 s\", \"webhook\": \"http://127.0.0.1:$RPORT/hook\"}')")"
+{ echo "LISTEN mf_alerts;"; for _ in $(seq 1 160); do echo "SELECT pg_sleep(0.25);"; done; } >"$TMP/listen.sql"
+"$PG_BIN/psql" -X -q -tA -f "$TMP/listen.sql" >"$TMP/listen.out" 2>&1 &
+LISTEN_PID=$!
+PIDS+=($LISTEN_PID)
+sleep 4
+[ "$(q "SELECT count(*) FROM mf.alerts WHERE rule_id = $RULE")" = 0 ] || fail "the health alert fired while every check passed"
+
 # fault: stop mf-serve
 kill "$SERVE_PID"
 wait "$SERVE_PID" 2>/dev/null || true
@@ -80,6 +96,9 @@ esac
         WHERE action = 'health' AND (after ->> 'deployment_id')::bigint = $D ORDER BY event_id")" = "active>unhealthy" ] ||
 	fail "health events: $(q "SELECT json_agg(e) FROM mf.events e WHERE action = 'health'")"
 pass "mf-serve stopped: unhealthy after exactly 2 failed rounds ($(($(date +%s) - t0)) s), error \"$err\", one event"
+wait_for "SELECT count(*) = 1 FROM mf.alerts WHERE rule_id = $RULE AND resolved_at IS NULL AND value < 1" 10 ||
+	fail "the health alert did not fire: $(q "SELECT json_agg(a) FROM mf.alerts a WHERE rule_id = $RULE")"
+pass "the health alert fires: $(q "SELECT message FROM mf.alerts WHERE rule_id = $RULE")"
 
 # recovery
 monitor_serve "$PORT"
@@ -90,6 +109,23 @@ wait_for "SELECT status = 'active' FROM mf.deployments WHERE deployment_id = $D"
         WHERE action = 'health' AND (after ->> 'deployment_id')::bigint = $D")" = "active>unhealthy unhealthy>active" ] ||
 	fail "health events after recovery"
 pass "mf-serve back: active again after one passing round, error cleared, event unhealthy>active"
+wait_for "SELECT count(*) = 1 FROM mf.alerts WHERE rule_id = $RULE AND resolved_at IS NOT NULL" 15 ||
+	fail "the health alert did not resolve: $(q "SELECT json_agg(a) FROM mf.alerts a WHERE rule_id = $RULE")"
+wait_for "SELECT count(*) = 2 FROM mf.alert_webhooks w JOIN mf.alerts a USING (alert_id) WHERE a.rule_id = $RULE AND w.status = 'delivered'" 15 ||
+	fail "webhooks: $(q "SELECT json_agg(w) FROM mf.alert_webhooks w JOIN mf.alerts a USING (alert_id) WHERE a.rule_id = $RULE")"
+python3 - "$TMP/hooks.jsonl" "$RULE" <<'EOF' || fail "the webhook payloads"
+import json, sys
+hooks = [json.loads(l) for l in open(sys.argv[1])]
+ok = [h["body"] for h in hooks if h["answered"] == 200]
+assert [b["status"] for b in ok] == ["firing", "resolved"], hooks
+assert all(b["version"] == "4" and b["alerts"][0]["labels"]["rule_id"] == sys.argv[2]
+           and b["alerts"][0]["labels"]["metric"] == "health" for b in ok), ok
+EOF
+kill "$LISTEN_PID" 2>/dev/null || true
+wait "$LISTEN_PID" 2>/dev/null || true
+[ "$(grep -c "mf_alerts" "$TMP/listen.out")" -ge 2 ] || fail "NOTIFY mf_alerts: $(head -c 600 "$TMP/listen.out")"
+pass "the health alert resolves; NOTIFY mf_alerts and the webhook (Alertmanager payload, firing then resolved) saw both"
+sql "SELECT mf_drop_alert($RULE)"
 
 # an undeployed deployment is not checked any more
 sql "SELECT mf_undeploy($D)"
