@@ -143,3 +143,30 @@ SELECT title, mf_predict_label('product_category', title) AS category,
        round((SELECT max(p) FROM unnest(mf_predict_proba('product_category', title)) p)::numeric, 3) AS confidence
   FROM (VALUES ('Alto wireless earbuds with microphone'), ('Zephyr cast iron frying pan'),
                ('Lumen waterproof rain jacket'), ('Kestrel galvanised watering can')) AS t(title);
+
+-- 14. Watch it: the monitor worker checks every live deployment (every 30 s by default), writes serving metrics
+--     per model, version and minute, and evaluates alert rules every second. With mf.track_predictions (a
+--     superuser setting) in-database predictions are counted too. A rule on the classifier's throughput fires
+--     once its predictions are counted (metrics are per minute: it would resolve when a minute without them has
+--     passed); dropping the rule resolves it at once, and the history stays in mf.alerts.
+SET mf.track_predictions = on;
+SELECT mf_set_alert('iris_species', 'throughput', '>', 0, '{"window": "3 s"}') AS rule_id \gset
+SELECT set_config('quickstart.rule_id', :'rule_id', false) IS NOT NULL AS rule_set;
+SELECT count(mf_predict_label('iris_species', i)) AS scored FROM quickstart.iris i;
+DO $$
+BEGIN  -- wait (at most 30 s) for the monitor worker to flush the counts and fire
+	FOR i IN 1 .. 60 LOOP
+		EXIT WHEN EXISTS (SELECT 1 FROM mf.alerts WHERE rule_id = current_setting('quickstart.rule_id')::bigint);
+		PERFORM pg_sleep(0.5);
+	END LOOP;
+END;
+$$;
+SELECT metric, condition, threshold, resolved_at IS NULL AS firing, message
+  FROM mf.alerts JOIN mf.alert_rules USING (rule_id) WHERE rule_id = :rule_id;
+SELECT sum(requests) AS predictions_counted FROM mf.serving_metrics
+ WHERE model_name = 'iris_species' AND deployment_id IS NULL AND minute > now() - interval '5 minutes';
+SELECT deployment_id, status, healthy, health_checked_at IS NOT NULL AS checked, requests_5m, open_alerts
+  FROM mf.deployment_status WHERE model_name = 'iris_species' AND target = 'http' AND status <> 'undeployed';
+SELECT mf_drop_alert(:rule_id);
+SELECT resolved_at > started_at AS resolved, value FROM mf.alerts WHERE rule_id = :rule_id;
+RESET mf.track_predictions;
