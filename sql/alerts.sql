@@ -561,13 +561,6 @@ SET search_path = pg_catalog, mf, pg_temp AS $$
 	 WHERE w.delivery_id = _webhook_result.delivery_id AND w.status = 'pending';
 $$;
 
--- When the next pending delivery is due (NULL when none is pending).
-CREATE FUNCTION mf._webhook_next_due() RETURNS timestamptz
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, mf, pg_temp AS $$
-	SELECT min(w.next_attempt_at) FROM mf.alert_webhooks w WHERE w.status = 'pending';
-$$;
-
 -- ---------------------------------------------------------------------------
 -- Prometheus
 -- ---------------------------------------------------------------------------
