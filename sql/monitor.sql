@@ -248,10 +248,11 @@ BEGIN
 		deployment_id := d.deployment_id;
 		name := d.name;
 		-- no canary for a deployment with a bearer token (the monitor has none); the rows the
-		-- version was tested on only where no rate limit is spent by them
+		-- version was tested on only where no rate limit is spent by them and no prediction log
+		-- records them (log_predictions: the log is the users' predictions)
 		canary := CASE WHEN EXISTS (SELECT 1 FROM mf.deployment_secrets s WHERE s.deployment_id = d.deployment_id) THEN NULL
 					   WHEN health ? 'canary' THEN health -> 'canary'
-					   WHEN NOT d.options ? 'rate_limit' THEN mf._monitor_canary(d.ref) END;
+					   WHEN NOT d.options ?| ARRAY['rate_limit', 'log_predictions'] THEN mf._monitor_canary(d.ref) END;
 		RETURN NEXT;
 	END LOOP;
 END;
