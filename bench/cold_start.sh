@@ -41,6 +41,7 @@ build_base() {
 # Install one tree's build and measure it; the medians go to $2.
 measure() {
 	run_logged "$MF_BUILD/logs/cold-install.log" as_root make -C "$1" install || die "installing $1 failed"
+	"$CLUSTER" restart >/dev/null	# a preloaded mf_core is the postmaster's: load the new build
 	(cd "$MF_ROOT/bench" && MF_BENCH_COLD_JSON="$2" "$PY" cold_start.py)
 }
 
