@@ -28,6 +28,13 @@
 #include "job_state.h"
 
 #define MF_JOBS_SHMEM_NAME "mf_ext background jobs"
+
+/*
+ * The search_path of every mf_ext background worker: the names of its own
+ * queries resolve in pg_catalog (mf.* qualified), never in a schema a user
+ * can write; user SQL (a training source) runs with its author's path.
+ */
+#define MF_WORKER_SEARCH_PATH "pg_catalog, pg_temp"
 #define MF_MAX_JOB_SLOTS 64
 #define MF_PHASE_LEN 16
 

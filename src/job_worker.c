@@ -528,6 +528,8 @@ MfJobWorkerMain(Datum arg)
 	pqsignal(SIGTERM, MfJobSigterm);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(a.database, InvalidOid, 0);
+	/* a session value: the run-as of user SQL sets its author's path over it and back */
+	SetConfigOption("search_path", MF_WORKER_SEARCH_PATH, PGC_SUSET, PGC_S_SESSION);
 	pgstat_report_appname(psprintf("mf_ext job " INT64_FORMAT, job_id));
 	if (MfJobsShmem() == NULL || !MfAttachSlot(job_id))
 		ereport(FATAL,

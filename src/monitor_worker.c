@@ -308,7 +308,7 @@ MfMonitorWorkerMain(Datum arg)
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(DatumGetObjectId(arg), InvalidOid, 0);
 	/* its queries name mf.* objects; built-ins resolve in pg_catalog only */
-	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("search_path", MF_WORKER_SEARCH_PATH, PGC_SUSET, PGC_S_OVERRIDE);
 	pgstat_report_appname("mf_ext monitor");
 	get = (MfMonitorShmemGetFn) load_external_function("$libdir/mf_ext", "MfMonitorShmemGet", false, NULL);
 	MfMon = get != NULL ? get() : NULL;

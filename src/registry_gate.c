@@ -33,8 +33,10 @@
 #include "storage/ipc.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/snapmgr.h"
 
+#include "mf_jobs_shm.h"
 #include "privileges.h"
 
 extern PGDLLEXPORT void MfRefusalWorkerMain(Datum arg);
@@ -65,6 +67,7 @@ MfRefusalWorkerMain(Datum arg)
 	memcpy(&r, dsm_segment_address(seg), sizeof(r));
 	dsm_detach(seg);
 	BackgroundWorkerInitializeConnectionByOid(r.database, InvalidOid, 0);
+	SetConfigOption("search_path", MF_WORKER_SEARCH_PATH, PGC_SUSET, PGC_S_OVERRIDE);
 	pgstat_report_appname("mf_ext gate refusal");
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
