@@ -145,10 +145,8 @@ DECLARE
 	d		mf.deployments;
 	v		mf.model_versions;
 BEGIN
-	UPDATE mf.jobs u SET worker_pid = pid, phase = 'building', progress = 0.05, heartbeat_at = clock_timestamp()
-	 WHERE u.job_id = _deploy_job_begin.job_id AND u.status = 'running' AND u.kind = 'deploy'
-	RETURNING u.* INTO j;
-	IF NOT FOUND THEN
+	j := mf._take_job(job_id, pid, 'deploy', 'building', 0.05);
+	IF j.job_id IS NULL THEN
 		RETURN;
 	END IF;
 	UPDATE mf.deployments x SET status = 'running', updated_at = now(), error = NULL

@@ -472,6 +472,19 @@ COMMENT ON FUNCTION mf._recover_jobs(bigint[]) IS
 	'launcher: running jobs not in the live list lost their worker: re-queued while attempts < max_attempts, else failed with their version';
 
 -- Launcher: copy a worker's progress (at most once a second per job).
+-- A job worker of a kind other than train takes its running job: its pid, its
+-- first phase; the job row, or NULL when the job is not this kind's or not running.
+CREATE FUNCTION mf._take_job(job_id bigint, pid integer, kind text, phase text, progress float8) RETURNS mf.jobs
+LANGUAGE sql
+SET search_path = pg_catalog, mf, pg_temp AS $$
+	UPDATE mf.jobs u SET worker_pid = _take_job.pid, phase = _take_job.phase, progress = _take_job.progress,
+		   heartbeat_at = clock_timestamp()
+	 WHERE u.job_id = _take_job.job_id AND u.status = 'running' AND u.kind = _take_job.kind
+	RETURNING u.*;
+$$;
+COMMENT ON FUNCTION mf._take_job(bigint, integer, text, text, float8) IS
+	'deploy and smoke-test workers: take the running job of that kind (pid, first phase, progress); NULL when it is not theirs';
+
 CREATE FUNCTION mf._job_progress(job_id bigint, phase text, progress float8, epoch bigint, total_epochs bigint,
 								 loss float8, seen_at timestamptz, log_epoch boolean) RETURNS void
 LANGUAGE plpgsql

@@ -181,10 +181,8 @@ DECLARE
 	d		mf.deployments;
 	v		mf.model_versions;
 BEGIN
-	UPDATE mf.jobs u SET worker_pid = pid, phase = 'smoke_testing', progress = 0.1, heartbeat_at = clock_timestamp()
-	 WHERE u.job_id = _smoke_begin.job_id AND u.status = 'running' AND u.kind = 'smoke_test'
-	RETURNING u.* INTO j;
-	IF NOT FOUND THEN
+	j := mf._take_job(job_id, pid, 'smoke_test', 'smoke_testing', 0.1);
+	IF j.job_id IS NULL THEN
 		RETURN;
 	END IF;
 	SELECT * INTO d FROM mf.deployments x WHERE x.deployment_id = (j.options ->> 'deployment_id')::bigint;
