@@ -163,9 +163,7 @@ MfPredTrackRows(FunctionCallInfo fcinfo, size_t n)
 	MfPredCall *c = (MfPredCall *) fcinfo->flinfo->fn_extra;
 
 	if (c != NULL && c->track != NULL)
-		c->track->rows += n > 0 ? n - 1 : 0;
-	if (c != NULL && c->track != NULL && n == 0)
-		c->track->rows--;
+		c->track->rows = c->track->rows - 1 + n;	/* the call counted one row already */
 }
 
 /* ------------------------------------------------------------ scoring */
