@@ -195,15 +195,11 @@ static void
 MfFlushProgress(void)
 {
 	MfJobsShared *sh = MfJobsShmemGet();
-	Oid			argtypes[8] = {INT8OID, TEXTOID, FLOAT8OID, INT8OID, INT8OID, FLOAT8OID,
-	TIMESTAMPTZOID, BOOLOID};
 	bool		begun = false;
 
 	for (int i = 0; i < MF_MAX_JOB_SLOTS; i++)
 	{
 		MfJobSlot	s;
-		Datum		args[8];
-		char		nulls[8] = "        ";
 		bool		new_epoch;
 
 		SpinLockAcquire(&sh->mutex);
@@ -217,21 +213,7 @@ MfFlushProgress(void)
 			begun = true;
 		}
 		new_epoch = s.epoch > MfLocal[i].logged_epoch;
-		args[0] = Int64GetDatum(s.job_id);
-		args[1] = CStringGetTextDatum(s.phase[0] ? s.phase : MfJobPhaseName(MF_PHASE_LOADING));
-		args[2] = Float8GetDatum(s.progress);
-		args[3] = Int64GetDatum(s.epoch);
-		args[4] = Int64GetDatum(s.total_epochs);
-		args[5] = Float8GetDatum(s.loss);
-		args[6] = TimestampTzGetDatum(GetCurrentTimestamp());
-		args[7] = BoolGetDatum(new_epoch);
-		if (s.epoch == 0)
-			nulls[3] = nulls[4] = nulls[5] = 'n';
-		else if (isnan(s.loss))
-			nulls[5] = 'n';
-		if (SPI_execute_with_args("SELECT mf._job_progress($1, $2, $3, $4, $5, $6, $7, $8)",
-								  8, argtypes, args, nulls, false, 1) != SPI_OK_SELECT)
-			elog(ERROR, "mf._job_progress failed");
+		MfBgWriteJobProgress(&s, new_epoch);
 		MfLocal[i].flushed_seq = s.seq;
 		if (new_epoch)
 			MfLocal[i].logged_epoch = s.epoch;

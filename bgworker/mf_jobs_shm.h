@@ -18,12 +18,17 @@
 
 #include "postgres.h"
 
+#include <math.h>
+
 #include "access/xact.h"
+#include "catalog/pg_type.h"
 #include "datatype/timestamp.h"
 #include "executor/spi.h"
 #include "pgstat.h"
 #include "storage/spin.h"
+#include "utils/builtins.h"
 #include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 
 #include "job_state.h"
 
@@ -142,6 +147,35 @@ MfBgLauncherPid(MfJobsShared *sh)
 	pid = sh->launcher_pid;
 	SpinLockRelease(&sh->mutex);
 	return pid;
+}
+
+/*
+ * Write a slot's phase, progress, epoch, total and loss into its mf.jobs row
+ * (mf._job_progress), in the caller's transaction with SPI connected: the
+ * launcher's periodic flush, and a job worker's last word at success.
+ */
+static inline void
+MfBgWriteJobProgress(const MfJobSlot *s, bool log_epoch)
+{
+	Oid			argtypes[8] = {INT8OID, TEXTOID, FLOAT8OID, INT8OID, INT8OID, FLOAT8OID, TIMESTAMPTZOID, BOOLOID};
+	Datum		args[8];
+	char		nulls[8] = "        ";
+
+	args[0] = Int64GetDatum(s->job_id);
+	args[1] = CStringGetTextDatum(s->phase[0] ? s->phase : MfJobPhaseName(MF_PHASE_LOADING));
+	args[2] = Float8GetDatum(s->progress);
+	args[3] = Int64GetDatum(s->epoch);
+	args[4] = Int64GetDatum(s->total_epochs);
+	args[5] = Float8GetDatum(s->loss);
+	args[6] = TimestampTzGetDatum(GetCurrentTimestamp());
+	args[7] = BoolGetDatum(log_epoch);
+	if (s->epoch == 0)
+		nulls[3] = nulls[4] = nulls[5] = 'n';
+	else if (isnan(s->loss))
+		nulls[5] = 'n';
+	if (SPI_execute_with_args("SELECT mf._job_progress($1, $2, $3, $4, $5, $6, $7, $8)",
+							  8, argtypes, args, nulls, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "mf._job_progress failed");
 }
 
 #endif							/* MF_JOBS_SHM_H */

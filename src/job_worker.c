@@ -180,36 +180,20 @@ MfJobReportPhase(MfJobPhase phase)
 }
 
 /*
- * The slot's last epoch, total and loss into mf.jobs (mf._job_progress), in
- * the caller's transaction: a job that ends before the launcher's next
- * flush (about a second) still shows them.
+ * The slot's last epoch, total and loss into mf.jobs, in the caller's
+ * transaction: a job that ends before the launcher's next flush (about a
+ * second) still shows them.
  */
 static void
-MfJobFlushSlot(int64 job_id)
+MfJobFlushSlot(void)
 {
-	Oid			argtypes[8] = {INT8OID, TEXTOID, FLOAT8OID, INT8OID, INT8OID, FLOAT8OID, TIMESTAMPTZOID, BOOLOID};
-	Datum		args[8];
-	char		nulls[8] = "        ";
 	MfJobSlot	s;
 
 	SpinLockAcquire(&MfJobsShmem()->mutex);
 	s = MfJobsShmem()->slots[MfSlotIdx];
 	SpinLockRelease(&MfJobsShmem()->mutex);
-	if (s.epoch <= 0)
-		return;
-	args[0] = Int64GetDatum(job_id);
-	args[1] = CStringGetTextDatum(s.phase[0] ? s.phase : MfJobPhaseName(MF_PHASE_TRAINING));
-	args[2] = Float8GetDatum(s.progress);
-	args[3] = Int64GetDatum(s.epoch);
-	args[4] = Int64GetDatum(s.total_epochs);
-	args[5] = Float8GetDatum(s.loss);
-	args[6] = TimestampTzGetDatum(GetCurrentTimestamp());
-	args[7] = BoolGetDatum(false);
-	if (isnan(s.loss))
-		nulls[5] = 'n';
-	if (SPI_execute_with_args("SELECT mf._job_progress($1, $2, $3, $4, $5, $6, $7, $8)", 8, argtypes, args, nulls,
-							  false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "mf._job_progress failed");
+	if (s.epoch > 0)
+		MfBgWriteJobProgress(&s, false);
 }
 
 /* Mark this worker's slot as (not) inside the cancellable training transaction. */
@@ -381,7 +365,7 @@ MfJobTrain(int64 job_id, const MfJobSpec *spec, Oid queued_by)
 								  false, 1) != SPI_OK_SELECT || SPI_processed != 1)
 			elog(ERROR, "mf._train_version returned no row");
 		trained = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-		MfJobFlushSlot(job_id);
+		MfJobFlushSlot();
 		fin_args[0] = Int64GetDatum(job_id);
 		fin_args[1] = CStringGetTextDatum(trained);
 		if (SPI_execute_with_args("SELECT mf._job_succeeded($1, $2)", 2, fin_types, fin_args, NULL, false, 1) != SPI_OK_SELECT)
