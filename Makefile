@@ -60,14 +60,18 @@ BLAS_LIBS   = -lopenblas
 
 # The HTTP serving core (serve/*.c but the program's main) and mf-serve.
 SERVE_SRCS  = $(filter-out serve/mf_serve.c,$(wildcard serve/*.c))
-SERVE_OBJS  = $(SERVE_SRCS:.c=.o)
+# numjson/: numeric request bodies read by simdjson (C++ behind a C interface,
+# outside the pure-C folders, as text/ is); linked wherever the serving core is.
+NUMJSON_OBJ = build/numjson/numjson.o
+SERVE_OBJS  = $(SERVE_SRCS:.c=.o) $(NUMJSON_OBJ)
 # The one owner of serving.json's format (image/, no libarchive): mf-serve reads
 # served directories through it; mf_core has it among the image objects.
 SERVING_JSON_SRCS = image/serving_json.c
-SERVE_LIBS  = -lmicrohttpd -lcrypto -lpthread
+SERVE_LIBS  = -lmicrohttpd -lcrypto -lpthread -lsimdjson -lstdc++
+NUMJSON_CXXFLAGS = -std=c++17 -O2 -g -Wall -Wextra -fPIC
 
 PG_CPPFLAGS = -I$(CURDIR)/config -I$(CURDIR)/kernels -I$(CURDIR)/model -I$(CURDIR)/image -I$(CURDIR)/src -I$(CURDIR)/bgworker \
-              -I$(CURDIR)/serve -I$(CURDIR)/text -I$(CURDIR)/deploy
+              -I$(CURDIR)/serve -I$(CURDIR)/text -I$(CURDIR)/deploy -I$(CURDIR)/numjson
 PG_CFLAGS   = -std=gnu11 $(MF_CFLAGS)
 EXTRA_CLEAN = mf_core$(DLSUFFIX) $(CORE_OBJS) $(SERVE_OBJS) serve/mf_serve.o build regression.diffs regression.out results
 
@@ -118,6 +122,10 @@ mf_core$(DLSUFFIX): $(CORE_OBJS)
 
 $(CORE_OBJS): $(wildcard config/*.h kernels/*.h model/*.h image/*.h serve/*.h src/*.h bgworker/*.h deploy/*.h)
 $(SERVE_OBJS) serve/mf_serve.o: $(wildcard kernels/*.h model/*.h serve/*.h image/serving_json.h image/tar.h)
+
+$(NUMJSON_OBJ): numjson/numjson.cc numjson/numjson.h
+	@mkdir -p build/numjson
+	$(CXX) $(NUMJSON_CXXFLAGS) -c -o $@ $<
 
 # The standalone server: the serving core, the model module and kernels, no PostgreSQL.
 build/mf-serve: serve/mf_serve.o $(SERVE_OBJS) $(SERVING_JSON_SRCS:.c=.o) $(KERNEL_OBJS)
@@ -179,7 +187,7 @@ build/unit/%: test/unit/%.c $(wildcard test/unit/*.h) $(KERNEL_LIB) $(wildcard c
 # The serving core's tests (test_serve_*.c) also link serve/ (not mf-serve's main).
 build/unit/test_serve_%: test/unit/test_serve_%.c $(wildcard test/unit/*.h serve/*.h image/*.h) $(SERVE_LIB) $(KERNEL_LIB)
 	@mkdir -p build/unit
-	$(CC) $(UNIT_CFLAGS) -D_GNU_SOURCE -Iserve -Iimage -o $@ $< $(SERVE_LIB) $(KERNEL_LIB) \
+	$(CC) $(UNIT_CFLAGS) -D_GNU_SOURCE -Iserve -Iimage -Inumjson -o $@ $< $(SERVE_LIB) $(KERNEL_LIB) \
 		$(SERVE_LIBS) $(CORE_LIBS) $(BLAS_LIBS)
 
 # text/: the SentencePiece tokenizer shim (C++ behind a C interface, outside
@@ -207,6 +215,11 @@ $(TEXT_KERNEL_BINS): build/unit/%: test/unit/%.c build/text/tokenizer.o text/tok
 build/bench/transformer_bench: bench/transformer_bench.c $(KERNEL_LIB) $(wildcard kernels/*.h)
 	@mkdir -p build/bench
 	$(CC) $(UNIT_CFLAGS) -o $@ $< $(KERNEL_LIB) $(CORE_LIBS) $(BLAS_LIBS)
+
+# The serving handler alone, without sockets (bench/serve.sh runs it beside the HTTP doors).
+build/bench/serve_handler_bench: bench/serve_handler_bench.c $(SERVE_LIB) $(KERNEL_LIB) $(wildcard serve/*.h)
+	@mkdir -p build/bench
+	$(CC) $(UNIT_CFLAGS) -D_GNU_SOURCE -Iserve -o $@ $< $(SERVE_LIB) $(KERNEL_LIB) $(SERVE_LIBS) $(CORE_LIBS) $(BLAS_LIBS)
 
 # The OCI registry client (image/registry*.c, on libcurl, jansson and
 # libcrypto): its unit test and the command test/integration/registry_push.sh drives.

@@ -15,6 +15,7 @@ DEPS_GROUPS=(
 	"BLAS/LAPACK (pthread OpenBLAS):libopenblas-dev libopenblas-pthread-dev liblapacke-dev"
 	"C libraries:libjansson-dev libyaml-dev zlib1g-dev libcurl4-openssl-dev libmicrohttpd-dev libssl-dev libarchive-dev"
 	"tokenizer (SentencePiece, C++):libsentencepiece-dev g++"
+	"numeric request bodies of the serving core (simdjson, C++):libsimdjson-dev"
 	"pgTAP:pgtap postgresql-15-pgtap"
 	"pg_cron:postgresql-15-cron"
 	"Python (python3-scipy for the drift test, scipy.stats.ks_2samp):python3 python3-scipy"

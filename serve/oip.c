@@ -473,11 +473,28 @@ MfOipTensorsFree(MfOipTensor *ts, int nt)
 	free(ts);
 }
 
+/* infer of one numeric tensor read without a JSON tree (numbody.c); false: the JSON path answers. */
+static bool
+MfOipInferFast(MfServeCall *c, const MfServeTarget *t)
+{
+	MfServeRows rows;
+	MfServeBuf	b = {0};
+	json_t	   *id = NULL;
+
+	if (!mf_serve_fast_oip(c, t, &rows, &id))
+		return false;
+	MfOipAnswer(&b, t, &rows, NULL, id);
+	mf_serve_json_buf(c, 200, &b);
+	mf_serve_rows_free(&rows);
+	json_decref(id);
+	return true;
+}
+
 /* POST .../infer. */
 static void
 MfOipInfer(MfServeCall *c, const MfServeTarget *t)
 {
-	json_t	   *body = mf_serve_parse_body(c);
+	json_t	   *body = MfOipInferFast(c, t) ? NULL : mf_serve_parse_body(c);
 	MfOipTensor *ts = NULL;
 	int			nt = 0;
 	MfServeRows rows = {0};

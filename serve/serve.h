@@ -198,6 +198,7 @@ typedef struct MfServeOptions
 	bool		no_generated_api;	/* true: no /predict, /batch_predict */
 	MfServeLogSink log_sink;	/* NULL: predictions are not logged */
 	void	   *log_arg;
+	bool		no_fast_bodies; /* true: every body through jansson (numbody.c off) */
 } MfServeOptions;
 
 /* A request as the handler sees it (the daemon fills it). */

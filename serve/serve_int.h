@@ -325,6 +325,20 @@ extern void mf_serve_oip(MfServeCall *c, const char *rest);
 /* Answer /predict and /batch_predict (the generated one-model API). */
 extern void mf_serve_generated(MfServeCall *c, bool batch);
 
+/* ------------------------------------------------------------ numeric bodies without a JSON tree (numbody.c) */
+
+/*
+ * The scored rows of a TF :predict body of numbers (rows of lists, objects
+ * of the named columns, columnar inputs); *columnar: the rows came as
+ * "inputs".  False, with nothing answered and rows empty, for any other
+ * body or any refusal: the JSON path then answers.
+ */
+extern bool mf_serve_fast_tfs(MfServeCall *c, const MfServeTarget *t, MfServeRows *rows, bool *columnar);
+
+/* The scored rows of an OIP infer body of one FP64/FP32/INT64 tensor [n, p];
+ * *id the request's id (or NULL); false as above. */
+extern bool mf_serve_fast_oip(MfServeCall *c, const MfServeTarget *t, MfServeRows *rows, json_t **id);
+
 /* ------------------------------------------------------------ prediction log (predlog.c) */
 
 /*

@@ -505,6 +505,22 @@ MfTfsScoreBody(MfServeCall *c, const MfServeTarget *t, MfTfsVerb verb, json_t *b
 	return ok;
 }
 
+/* :predict of a numeric body read without a JSON tree (numbody.c); false: the JSON path answers. */
+static bool
+MfTfsScoreFast(MfServeCall *c, const MfServeTarget *t)
+{
+	MfServeRows rows;
+	MfServeBuf	b = {0};
+	bool		columnar = false;
+
+	if (!mf_serve_fast_tfs(c, t, &rows, &columnar))
+		return false;
+	MfTfsPredictions(&b, &rows, columnar);
+	mf_serve_json_buf(c, 200, &b);
+	mf_serve_rows_free(&rows);
+	return true;
+}
+
 /* POST :predict, :classify, :regress. */
 static void
 MfTfsScore(MfServeCall *c, const MfServeTarget *t, MfTfsVerb verb)
@@ -519,6 +535,8 @@ MfTfsScore(MfServeCall *c, const MfServeTarget *t, MfTfsVerb verb)
 					   t->entry->name, t->version->io.task);
 	else if (verb == MF_TFS_REGRESS && classifier)
 		mf_serve_error(c, 400, "model \"%s\" is a classifier: use :classify or :predict", t->entry->name);
+	else if (verb == MF_TFS_PREDICT && MfTfsScoreFast(c, t))
+		return;
 	else if ((body = mf_serve_parse_body(c)) != NULL)
 	{
 		if (!MfTfsScoreBody(c, t, verb, body, msg, sizeof(msg), &status))
