@@ -19,6 +19,13 @@
              serves the model through mf_deploy: started here when this
              database is mf.database (bench/serve.sh runs in a cluster of its
              own where it is), or MF_BENCH_HTTP_WORKER_URL; else "n/a"
+MF_BENCH_SERVE_BEFORE=/path/to/another/mf-serve adds the door "mf-serve-before"
+(the same model and flags), so a change is measured against the build
+before it in the same run.
+Besides requests/s and latency, each HTTP door's server CPU time per
+request is read from /proc (utime + stime of the server's processes over
+the wrk run): a figure that the machine's load disturbs much less than
+requests/s (wrk and the other helpers' work share the cores).
 Loads: `wrk` on loopback with the body of one row and of 100 rows, at
 MF_BENCH_SERVE_CONNS connections (default 16, two wrk threads: throughput)
 and at one connection (latency without queueing); pgbench the same with
@@ -118,15 +125,21 @@ def post(url, body):
     return json.loads(urllib.request.urlopen(req, timeout=10).read())
 
 
-def start_doors(work, models):
-    """mf-serve and gunicorn on free ports: {name: (url, process)}."""
-    doors = {}
+def start_mf_serve(work, models, binary, name):
+    """One mf-serve on a free port: (url, process)."""
     port = free_port()
-    log = open(os.path.join(work, "mf-serve.log"), "w")
-    p = subprocess.Popen([mf_serve_binary(), "--model-base-path", models, "--host", "127.0.0.1", "--port", str(port),
+    log = open(os.path.join(work, name + ".log"), "w")
+    p = subprocess.Popen([binary, "--model-base-path", models, "--host", "127.0.0.1", "--port", str(port),
                           "--threads", str(CORES), "--max-batch", "1000"], stdout=log, stderr=subprocess.STDOUT)
     wait_http("http://127.0.0.1:%d/v2/health/ready" % port, p)
-    doors["mf-serve"] = ("http://127.0.0.1:%d/v1/models/%s:predict" % (port, MODEL), p)
+    return ("http://127.0.0.1:%d/v1/models/%s:predict" % (port, MODEL), p)
+
+
+def start_doors(work, models):
+    """mf-serve and gunicorn on free ports: {name: (url, process)}."""
+    doors = {"mf-serve": start_mf_serve(work, models, mf_serve_binary(), "mf-serve")}
+    if os.environ.get("MF_BENCH_SERVE_BEFORE"):
+        doors["mf-serve-before"] = start_mf_serve(work, models, os.environ["MF_BENCH_SERVE_BEFORE"], "mf-serve-before")
     port = free_port()
     log = open(os.path.join(work, "gunicorn.log"), "w")
     env = dict(os.environ, MF_PEER_MODEL=os.path.join(work, "peer_model.json"))
@@ -198,17 +211,50 @@ f:close()
 """
 
 
+def server_pids(name, proc):
+    """The processes whose CPU time a door's requests cost."""
+    if proc is None:  # the in-database HTTP worker's serving processes
+        return [int(x) for x in psql("SELECT array_to_string(server_pids, ' ') FROM mf._http_state()").split()]
+    pids = [proc.pid]
+    try:
+        with open("/proc/%d/task/%d/children" % (proc.pid, proc.pid)) as f:
+            pids += [int(x) for x in f.read().split()]  # gunicorn's workers
+    except OSError:
+        pass
+    return pids
+
+
+def cpu_seconds(pids):
+    """utime + stime of the processes (all their threads), in seconds."""
+    total = 0
+    for pid in pids:
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except OSError:
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def loadavg():
+    """The machine's 1-minute load average (other helpers share it)."""
+    with open("/proc/loadavg") as f:
+        return float(f.read().split()[0])
+
+
 def to_ms(text):
     m = re.fullmatch(r"([0-9.]+)(us|ms|s|m)", text)
     v = float(m.group(1))
     return v * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[m.group(2)]
 
 
-def wrk(url, body_file, conns, threads, work):
-    """requests/s, p50 ms, p99 ms, errors of one wrk run."""
+def wrk(url, body_file, conns, threads, work, pids=()):
+    """requests/s, p50 ms, p99 ms, errors, server CPU us per request of one wrk run."""
     lua = os.path.join(work, "post.lua")
     with open(lua, "w") as f:
         f.write(WRK_LUA)
+    cpu0 = cpu_seconds(pids)
     out = subprocess.run(["wrk", "-t%d" % threads, "-c%d" % conns, "-d%ds" % SECONDS, "--latency", "-s", lua, url],
                          capture_output=True, text=True, env=dict(os.environ, MF_WRK_BODY=body_file),
                          timeout=SECONDS + 60).stdout
@@ -216,11 +262,13 @@ def wrk(url, body_file, conns, threads, work):
     p50 = to_ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))
     p99 = to_ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))
     m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    cpu = cpu_seconds(pids) - cpu0
     errs = int(m.group(1)) if m else 0
     m = re.search(r"Socket errors: .*", out)
     if m:
         errs += sum(int(x) for x in re.findall(r"\d+", m.group(0)))
-    return rps, p50, p99, errs
+    n = int(re.search(r"(\d+) requests in", out).group(1))
+    return rps, p50, p99, errs, (cpu * 1e6 / n if pids and n else None), loadavg()
 
 
 def pgbench(rows, conns, work):
@@ -245,7 +293,7 @@ def pgbench(rows, conns, work):
     failed = re.search(r"number of failed transactions: (\d+)", out.stdout)
     shutil.rmtree(logdir, ignore_errors=True)
     return (float(m.group(1)), lat[len(lat) // 2], lat[min(len(lat) - 1, int(len(lat) * 0.99))],
-            int(failed.group(1)) if failed else 0)
+            int(failed.group(1)) if failed else 0, None, loadavg())
 
 
 def main():
@@ -266,8 +314,8 @@ def main():
         loads = [("throughput", CONNS, min(2, CONNS)), ("latency", 1, 1)]
         for n in (1, 100):
             for load, conns, threads in loads:
-                for name, (url, _) in doors.items():
-                    results[(name, n, load)] = wrk(url, bodies[n], conns, threads, work)
+                for name, (url, proc) in doors.items():
+                    results[(name, n, load)] = wrk(url, bodies[n], conns, threads, work, server_pids(name, proc))
                 results[("pgbench", n, load)] = pgbench(rows[:n], conns, work)
         report(results, same, diff)
     finally:
@@ -284,15 +332,16 @@ def main():
 
 
 def report(res, same, diff):
-    names = sorted({k[0] for k in res}, key=["mf-serve", "http-worker", "flask", "pgbench"].index)
-    print("\n| door | rows/request | load | requests/s | p50 ms | p99 ms | errors |")
-    print("|---|---|---|---|---|---|---|")
+    names = sorted({k[0] for k in res}, key=["mf-serve", "mf-serve-before", "http-worker", "flask", "pgbench"].index)
+    print("\n| door | rows/request | load | requests/s | p50 ms | p99 ms | errors | server CPU us/request | load avg |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for n in (1, 100):
         for load in ("throughput", "latency"):
             for name in names:
                 if (name, n, load) in res:
-                    rps, p50, p99, errs = res[(name, n, load)]
-                    print("| %s | %d | %s | %.0f | %.3f | %.3f | %d |" % (name, n, load, rps, p50, p99, errs))
+                    rps, p50, p99, errs, cpu, la = res[(name, n, load)]
+                    print("| %s | %d | %s | %.0f | %.3f | %.3f | %d | %s | %.1f |"
+                          % (name, n, load, rps, p50, p99, errs, "%.1f" % cpu if cpu is not None else "n/a", la))
     print()
     for n in (1, 100):
         a, b, c = res[("mf-serve", n, "throughput")], res[("flask", n, "throughput")], res[("pgbench", n, "throughput")]
@@ -301,6 +350,14 @@ def report(res, same, diff):
               "p99 at one connection mf-serve %.3f ms vs flask %.3f ms%s"
               % (n, a[0] / b[0], "met" if a[0] / b[0] >= 10 else "not met", a[0] / c[0], la[2], lb[2],
                  (" (target < 1 ms: %s)" % ("met" if la[2] < 1.0 else "not met")) if n == 1 else ""))
+        ca, cb = a[4], b[4]
+        if ca and cb:
+            print("   server CPU per request (throughput load): mf-serve %.1f us, flask %.1f us: flask / mf-serve %.1fx"
+                  % (ca, cb, cb / ca))
+        if ("mf-serve-before", n, "throughput") in res:
+            o = res[("mf-serve-before", n, "throughput")]
+            print("   mf-serve / mf-serve-before requests/s %.2fx, server CPU per request %.1f -> %.1f us"
+                  % (a[0] / o[0], o[4] or 0, ca or 0))
         if ("http-worker", n, "throughput") in res:
             w, wt = res[("http-worker", n, "latency")], res[("http-worker", n, "throughput")]
             print("   http-worker / mf-serve: p50 latency %.2fx (target <= 1.3x: %s), requests/s %.2fx"

@@ -17,7 +17,9 @@
 #define SIMDJSON_EXCEPTIONS 0
 #include <simdjson.h>
 
+#include <cerrno>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <new>
 #include <string_view>
@@ -89,36 +91,47 @@ MfNumString(ondemand::value v, std::string_view *s)
 
 /*
  * One number as jansson reads it: an integer token through int64 (out of
- * range: false, jansson refuses it), any other token correctly rounded.
+ * range: false, jansson refuses it; -0 is +0.0), any other token correctly
+ * rounded.  The token is only looked at when its value is integral: a
+ * fractional value was written with '.' or an exponent.
  */
 bool
 MfNumNumber(ondemand::value v, double *x, bool *integer)
 {
-	std::string_view tok;
+	std::string_view tok = v.raw_json_token();
 	size_t		i = 0;
 
-	tok = v.raw_json_token();
-	if (tok.empty())
+	*integer = false;
+	if (v.get_double().get(*x) || !std::isfinite(*x))
 		return false;
+	if (*x != std::trunc(*x))
+		return true;
 	if (tok[0] == '-')
 		i++;
-	if (i >= tok.size() || tok[i] < '0' || tok[i] > '9')
-		return false;
 	while (i < tok.size() && tok[i] >= '0' && tok[i] <= '9')
 		i++;
-	*integer = !(i < tok.size() && (tok[i] == '.' || tok[i] == 'e' || tok[i] == 'E'));
-	if (*integer)
+	if (i < tok.size() && (tok[i] == '.' || tok[i] == 'e' || tok[i] == 'E'))
+		return true;
+	*integer = true;
+	if (std::fabs(*x) >= 9007199254740992.0)
 	{
-		int64_t		k;
+		/* beyond 2^53: jansson's strtoll decides the range, and the cast the double */
+		char		digits[24];
+		long long	k;
 
-		if (v.get_int64().get(k))
+		if (i >= sizeof(digits))
+			return false;
+		memcpy(digits, tok.data(), i);
+		digits[i] = '\0';
+		errno = 0;
+		k = strtoll(digits, NULL, 10);
+		if (errno == ERANGE)
 			return false;
 		*x = (double) k;
-		return true;
 	}
-	if (v.get_double().get(*x))
-		return false;
-	return std::isfinite(*x);
+	else
+		*x += 0.0;				/* -0 -> +0 */
+	return true;
 }
 
 /* The column index of a key, or -1 (tries the column after the last one first). */
