@@ -47,7 +47,12 @@
  * (MF_SERVE_MAX_STRING), parsed by jansson (which refuses NaN, Infinity,
  * overflowing numbers, NUL in strings and, with our flag, duplicate keys),
  * and limited in rows (the policy's max_batch).  Every refusal is the
- * protocol's error object {"error": "..."} with its status code.
+ * protocol's error object {"error": "..."} with its status code.  The
+ * numeric bodies of :predict and infer (rows of numbers, objects or
+ * columns of numbers, one OIP tensor) are first offered to a fast path
+ * that reads them without a JSON tree (numbody.c on numjson/, simdjson)
+ * and answers only when the jansson path would answer 200 with the same
+ * bytes; everything else, every error included, takes the jansson path.
  *
  * Numbers.  Predictions come from mf_trained_model_score (the per-row
  * path of mf_predict) and are printed with the fewest digits that read
