@@ -30,4 +30,5 @@ export PGDATABASE=mf_bench
 for tool in wrk gunicorn; do
 	command -v "$tool" >/dev/null || die "$tool not found (bench/run.sh installs the benchmark peers)"
 done
-exec /usr/bin/python3 "$MF_ROOT/bench/serve.py"
+# not exec: the EXIT trap above must still stop the cluster
+/usr/bin/python3 "$MF_ROOT/bench/serve.py"
