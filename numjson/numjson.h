@@ -27,7 +27,10 @@
  *   OIP {"inputs": [{"name", "shape": [n, p], "datatype", "data"}]}
  *       one tensor, data flat or nested one level, an optional "id".
  * The values stay valid until the next call on the same thread (one
- * scratch area per thread); no C++ exception crosses this interface.
+ * scratch area per thread, kept: the padded copy of the body, simdjson's
+ * parser and the doubles, several times the largest body the thread has
+ * read, so a steady load allocates nothing); no C++ exception crosses this
+ * interface.
  */
 #ifndef MF_NUMJSON_H
 #define MF_NUMJSON_H
