@@ -215,7 +215,8 @@ $$;
 
 -- The live deployments with an endpoint that are due for a round of checks:
 -- the in-database server's http deployments (at its current address, while
--- mf.http_port is set) and every deployment given an endpoint (remote: their
+-- mf.http_port is set) and every deployment given an endpoint by
+-- mf_set_endpoint or by a passing mf_smoke_test (remote: their
 -- /metrics are scraped too), with their health options merged over the
 -- defaults and the canary row: options.health.canary, else the first row the
 -- version was tested on unless the deployment has a rate limit; none with a
