@@ -8,7 +8,10 @@
 # label and the time.  Checked: a refused request logs nothing; 40
 # concurrent requests leave 160 whole lines (one write per request); the
 # file loads with COPY into a table and its predictions are mf_predict's labels
-# on the same rows; SIGHUP reopens the file (rotation); the server is alive.
+# on the same rows; mf_import_predictions makes them a deployment's logged
+# predictions (once: a second import adds none; bad lines, unknown deployments
+# and non-owners refused) and mf_record_outcomes joins labels with them;
+# SIGHUP reopens the file (rotation); the server is alive.
 . "$(dirname "$0")/monitor_lib.bash"
 M=msp_churn
 LOG="$TMP/predictions.jsonl"
@@ -61,6 +64,33 @@ sql "DROP TABLE IF EXISTS msp_log; CREATE TABLE msp_log (line jsonb)"
 	fail "logged predictions differ from mf_predict's labels: $(q "SELECT json_agg(line) FROM msp_log WHERE line ->> 'request_id' IN ('tf-1', 'oip-1', 'gen-1')")"
 pass "COPY loads the 168 lines into a jsonb table; the logged labels are mf_predict's on the same rows"
 
+# mf_import_predictions: the lines become a deployment's logged predictions; mf_record_outcomes joins them.
+D="$(q "SELECT mf_deploy('$M')" 2>/dev/null)"
+sql "DELETE FROM mf.prediction_log WHERE model_name = '$M'; DELETE FROM mf.outcomes WHERE model_name = '$M';
+     DELETE FROM mf.model_performance WHERE model_name = '$M'"
+[ "$(q "SELECT mf_import_predictions($D, jsonb_agg(line)) FROM msp_log")" = 168 ] || fail "import did not add 168 rows"
+[ "$(q "SELECT mf_import_predictions($D, jsonb_agg(line)) FROM msp_log")" = 0 ] || fail "a second import added rows"
+[ "$(q "SELECT count(*) FROM mf.prediction_log p JOIN msp_log l ON l.line ->> 'row_id' = p.row_id
+         AND l.line ->> 'request_id' = p.request_id AND l.line -> 'prediction' = p.prediction AND p.version = '1.0.0'
+       WHERE p.deployment_id = $D AND p.model_name = '$M'")" = 168 ] || fail "imported rows differ from the lines"
+sql "DROP TABLE IF EXISTS msp_labels; CREATE TABLE msp_labels AS
+     SELECT row_id AS order_id, CASE WHEN row_id IN ('T1', 'O2') THEN 'miss' ELSE 'hit' END AS y
+       FROM unnest(ARRAY['T1', 'T2', '3', 'O1', 'O2', 'G1', 'nobody']) row_id"
+[ "$(q "SELECT mf_record_outcomes('$M', 'msp_labels', 'order_id', 'y')")" = 6 ] || fail "mf_record_outcomes did not match the 6 labelled rows"
+expected="$(q "SELECT round(avg((l.line ->> 'prediction' = b.y)::int)::numeric, 12) FROM msp_log l JOIN msp_labels b ON b.order_id = l.line ->> 'row_id'")"
+[ "$(q "SELECT n || ' ' || round(accuracy::numeric, 12) FROM mf.model_performance WHERE model_name = '$M' AND version = '1.0.0'")" = "6 $expected" ] ||
+	fail "model_performance: $(q "SELECT json_agg(p) FROM mf.model_performance p WHERE model_name = '$M'"), expected 6 $expected"
+pass "mf_import_predictions loads the 168 lines as deployment $D's (again: 0 added); mf_record_outcomes matches 6 labels, accuracy $expected"
+refused "$PGUSER" "SELECT mf_import_predictions($D, '[{\"row_id\": \"x\", \"version\": \"9.9.9\", \"prediction\": \"hit\", \"at\": 1}]')" 22023 \
+	"mf_import_predictions: a line naming no version of the model" "version: 9.9.9 is not a version of $M"
+refused "$PGUSER" "SELECT mf_import_predictions($D, '[{\"row_id\": \"x\", \"version\": \"1.0.0\", \"prediction\": \"hit\", \"at\": 1}, {\"row_id\": 5}]')" 22023 \
+	"mf_import_predictions: a malformed second line" "invalid prediction log line 2 of 2"
+refused "$PGUSER" "SELECT mf_import_predictions(987654321, '[]')" 42704 "mf_import_predictions: an unknown deployment"
+sql "DROP ROLE IF EXISTS msp_trainer; CREATE ROLE msp_trainer LOGIN IN ROLE mf_trainer"
+refused msp_trainer "SELECT mf_import_predictions($D, '[]')" 42501 "mf_import_predictions by a trainer who does not own the model"
+[ "$(q "SELECT count(*) FROM mf.prediction_log WHERE model_name = '$M'")" = 168 ] || fail "a refused import added rows"
+sql "DROP ROLE msp_trainer"
+
 # Rotation: move the file away, SIGHUP, the next request goes to a new file.
 mv "$LOG" "$LOG.1"
 kill -HUP "$SERVE_PID"
@@ -74,5 +104,7 @@ pass "SIGHUP reopens the log: the rotated file keeps its 168 lines, new rows go 
 
 [ "$(curl -s -o /dev/null -w '%{http_code}' "$URL/v2/health/live")" = 200 ] || fail "mf-serve is not alive at the end"
 pass "mf-serve is alive at the end"
-sql "DROP TABLE msp_log; DROP TABLE ${M}_train"
+sql "DROP TABLE msp_log, msp_labels, ${M}_train"
+sql "DELETE FROM mf.prediction_log WHERE model_name = '$M'; DELETE FROM mf.outcomes WHERE model_name = '$M';
+     DELETE FROM mf.model_performance WHERE model_name = '$M'"
 sql "SELECT mf_drop_model('$M')"
