@@ -5,7 +5,10 @@
 #   1. mf-serve (installed in pg bindir) serving the version exported with
 #      mf_export_model: the smoke test passes, mf.smoke_tests records every
 #      test row with 0 mismatches and latencies, the deployment is verified,
-#      the job succeeded, the job log and mf.events say so; the server is alive.
+#      the job succeeded, the job log and mf.events say so; the server is alive;
+#      the deployment now has the tested endpoint and the monitor worker
+#      checks it (health_checks rows, no mf_set_endpoint); an endpoint the
+#      user set with mf_set_endpoint survives a later passing test.
 #   2. a server serving a tampered model (another version's artifact under
 #      this version's name, semver and number): mismatches, the deployment
 #      failed with the error, the job failed, the mismatching rows in details.
@@ -141,6 +144,25 @@ SERVED="$(curl -s -X POST -H 'Content-Type: application/json' -d "$BODY" "http:/
 	jq -c '.outputs[] | select(.name == "probabilities") | .data | sort')"
 [ -n "$SERVED" ] && [ "$DB" = "$SERVED" ] || fail "served $SERVED, database $DB"
 pass "a served answer has mf_predict's probabilities, the same doubles ($SERVED)"
+
+# The passing test gave the deployment its endpoint: the monitor worker polls it (no mf_set_endpoint).
+[ "$(q "SELECT endpoint || ' ' || (options ? 'endpoint_set')::text FROM mf.deployments WHERE deployment_id = $DEP")" = \
+	"http://$EDGE_IP:8501 false" ] || fail "endpoint after the smoke test: $(q "SELECT endpoint FROM mf.deployments WHERE deployment_id = $DEP")"
+wait_for "SELECT count(*) >= 3 FROM mf.health_checks WHERE deployment_id = $DEP AND \"check\" IN ('ready', 'model_loaded', 'canary')" 15 ||
+	fail "no health checks of the smoke-tested endpoint within 15 s"
+got="$(q "SELECT string_agg(\"check\" || ':' || ok || ':' || coalesce(http_status::text, '-'), ' ' ORDER BY \"check\")
+          FROM mf.health_checks WHERE deployment_id = $DEP AND \"check\" IN ('ready', 'model_loaded', 'canary')
+           AND checked_at = (SELECT min(checked_at) FROM mf.health_checks WHERE deployment_id = $DEP)")"
+[ "$got" = "canary:true:200 model_loaded:true:200 ready:true:200" ] || fail "first round at the smoke-tested endpoint: $got"
+pass "the smoke-tested endpoint is the deployment's: the monitor worker checks it (ready, model_loaded, canary: 200)"
+
+# An endpoint set with mf_set_endpoint stays when a later smoke test elsewhere passes.
+q "SELECT mf_set_endpoint($DEP, 'http://127.0.0.1:9')" >/dev/null
+J="$(smoke "http://$EDGE_IP:8501" '{"rows": 5}')"
+[ "$(job "$J" status)" = succeeded ] || fail "second smoke test: job $J is $(job "$J" status)"
+[ "$(q "SELECT status || ' ' || endpoint FROM mf.deployments WHERE deployment_id = $DEP")" = "verified http://127.0.0.1:9" ] ||
+	fail "a user's endpoint was replaced: $(q "SELECT status, endpoint FROM mf.deployments WHERE deployment_id = $DEP")"
+pass "an endpoint set with mf_set_endpoint is kept by a passing smoke test at another URL"
 stop_edge
 
 # 2. A tampered model under the same name and version fails.
@@ -181,5 +203,5 @@ HTTP_DEP="$(q "INSERT INTO mf.deployments (model_name, version, ref, target, nam
 refused "$PGUSER" "SELECT mf_smoke_test($HTTP_DEP, 'http://$EDGE_IP:8501')" 55000 "mf_smoke_test: a deployment without image" "deployment $HTTP_DEP has no image to smoke-test"
 sql "CREATE ROLE smk_trainer LOGIN IN ROLE mf_trainer"
 refused smk_trainer "SELECT mf_smoke_test($DEP, 'http://$EDGE_IP:8501')" 42501 "mf_smoke_test by a trainer who does not own the model"
-[ "$(q "SELECT count(*) FROM mf.smoke_tests WHERE deployment_id = $DEP")" = 3 ] || fail "refused calls left smoke tests behind"
+[ "$(q "SELECT count(*) FROM mf.smoke_tests WHERE deployment_id = $DEP")" = 4 ] || fail "refused calls left smoke tests behind"
 pass "refused calls record no smoke test"
