@@ -14,17 +14,19 @@
  * the backend's 4 kB pages.  (Mapping the file instead costs the same
  * first touch per 4 kB page as shared buffers: measured, no gain.)
  *
- * - Name: base/pgsql_tmp/pgsql_tmp_mf_<database oid>_<sha256>.mfa.
- *   PostgreSQL removes every base/pgsql_tmp/pgsql_tmp* file at server
- *   start, so files of dropped versions or databases live until the next
- *   restart; pg_ls_tmpdir() lists them, base backups skip them, and only
- *   the cluster's owner can read them (0600, inside the data directory).
- * - Content-addressed, per database: a file is written only when the bytes
- *   a backend read from mf.artifacts hash to the sha256 of its name (an
- *   artifacts row whose sha256 disagrees with its bytes never gets one),
- *   under a temporary name renamed into place, so a reader sees a whole
- *   file or none; the database oid keeps a row of another database that
- *   claims the same sha256 from reading this database's weights.
+ * - Name: base/pgsql_tmp/pgsql_tmp_mf_<database oid>_<version_id>_<sha256>.mfa.
+ *   Writing a version's file removes its other files (a retrained
+ *   version's old artifact).  PostgreSQL removes every
+ *   base/pgsql_tmp/pgsql_tmp* file at server start, so files of dropped
+ *   versions or databases live until the next restart; pg_ls_tmpdir()
+ *   lists them, base backups skip them, and only the cluster's owner can
+ *   read them (0600, inside the data directory).
+ * - Checked content: a file is written only when the bytes a backend read
+ *   from mf.artifacts hash to the sha256 of its name (mf.artifacts.sha256
+ *   is generated from the bytes; this checks the read path that copied
+ *   them), under a temporary name renamed into place, so a reader sees a
+ *   whole file or none; the database oid keeps a row of another database that claims the
+ *   same version_id and sha256 from reading this database's weights.
  * - Read only after MfPredResolve: the caller holds mf_reader, and the
  *   sha256 and size come from the artifacts row its snapshot sees, so the
  *   bytes are those the TOAST read would return.  The artifact format's
@@ -49,23 +51,35 @@
 
 #define MF_ARTIFACT_DIR "base/" PG_TEMP_FILES_DIR
 
-/* The file name of an artifact of this database. */
+/* The file name (without directory) of a version's artifact in this database; sha256 NULL: the prefix of them all. */
 static void
-MfArtifactFilePath(char *path, Size size, const char *sha256)
+MfArtifactFileName(char *name, Size size, int64 version_id, const char *sha256)
 {
-	snprintf(path, size, "%s/%s_mf_%u_%s.mfa", MF_ARTIFACT_DIR, PG_TEMP_FILE_PREFIX,
-			 MyDatabaseId, sha256);
+	snprintf(name, size, "%s_mf_%u_" INT64_FORMAT "_%s", PG_TEMP_FILE_PREFIX, MyDatabaseId, version_id,
+			 sha256 ? sha256 : "");
+	if (sha256 != NULL)
+		strlcat(name, ".mfa", size);
 }
 
-/* An open descriptor of the artifact file of sha256 when it has len bytes, else -1. */
+/* The path of a version's artifact file in this database. */
+static void
+MfArtifactFilePath(char *path, Size size, int64 version_id, const char *sha256)
+{
+	char		name[MAXPGPATH];
+
+	MfArtifactFileName(name, sizeof(name), version_id, sha256);
+	snprintf(path, size, "%s/%s", MF_ARTIFACT_DIR, name);
+}
+
+/* An open descriptor of a version's artifact file when it has len bytes, else -1. */
 int
-MfArtifactFileOpen(const char *sha256, Size len)
+MfArtifactFileOpen(int64 version_id, const char *sha256, Size len)
 {
 	char		path[MAXPGPATH];
 	struct stat st;
 	int			fd;
 
-	MfArtifactFilePath(path, sizeof(path), sha256);
+	MfArtifactFilePath(path, sizeof(path), version_id, sha256);
 	fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
 	if (fd >= 0 && (fstat(fd, &st) != 0 || (Size) st.st_size != len))
 	{
@@ -95,13 +109,13 @@ MfArtifactFileRead(int fd, char *buf, Size len)
 	return done == len;
 }
 
-/* Remove the artifact file of sha256 (a damaged one). */
+/* Remove a version's artifact file (a damaged one). */
 void
-MfArtifactFileDrop(const char *sha256)
+MfArtifactFileDrop(int64 version_id, const char *sha256)
 {
 	char		path[MAXPGPATH];
 
-	MfArtifactFilePath(path, sizeof(path), sha256);
+	MfArtifactFilePath(path, sizeof(path), version_id, sha256);
 	if (unlink(path) != 0 && errno != ENOENT)
 		elog(LOG, "mf artifact file: could not remove \"%s\": %m", path);
 }
@@ -124,25 +138,44 @@ MfWriteAll(int fd, const char *buf, Size len)
 	return true;
 }
 
+/* Remove a version's artifact files other than keep (older artifacts). */
+static void
+MfArtifactFilePrune(int64 version_id, const char *keep)
+{
+	char		prefix[MAXPGPATH];
+	char		path[MAXPGPATH];
+	DIR		   *dir = AllocateDir(MF_ARTIFACT_DIR);
+	struct dirent *de;
+
+	MfArtifactFileName(prefix, sizeof(prefix), version_id, NULL);
+	while ((de = ReadDirExtended(dir, MF_ARTIFACT_DIR, DEBUG1)) != NULL)
+	{
+		if (strncmp(de->d_name, prefix, strlen(prefix)) != 0 || strcmp(de->d_name, keep) == 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", MF_ARTIFACT_DIR, de->d_name);
+		if (unlink(path) != 0 && errno != ENOENT)
+			elog(DEBUG1, "mf artifact file: could not remove \"%s\": %m", path);
+	}
+	FreeDir(dir);
+}
+
 /*
- * Leave the artifact bytes read from mf.artifacts in its file when they
- * hash to sha256 (nothing otherwise; failures are logged at DEBUG1).
+ * Leave the artifact bytes of a version read from mf.artifacts in its file
+ * when they hash to sha256, and remove its older files (nothing otherwise;
+ * failures are logged at DEBUG1).
  */
 void
-MfArtifactFileWrite(const char *sha256, const char *bytes, Size len)
+MfArtifactFileWrite(int64 version_id, const char *sha256, const char *bytes, Size len)
 {
+	char		name[MAXPGPATH];
 	char		path[MAXPGPATH];
 	char		tmp[MAXPGPATH];
-	char	   *actual = MfSha256Hex(bytes, len);
+	char	   *actual;
 	int			fd;
 	bool		ok;
 
-	if (strcmp(actual, sha256) != 0)
-	{
-		elog(DEBUG1, "mf artifact file: stored sha256 %s, bytes hash to %s: no file", sha256, actual);
-		return;
-	}
-	MfArtifactFilePath(path, sizeof(path), sha256);
+	MfArtifactFileName(name, sizeof(name), version_id, sha256);
+	MfArtifactFilePath(path, sizeof(path), version_id, sha256);
 	snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, MyProcPid);
 	if (MakePGDirectory(MF_ARTIFACT_DIR) < 0 && errno != EEXIST)
 	{
@@ -155,12 +188,21 @@ MfArtifactFileWrite(const char *sha256, const char *bytes, Size len)
 		elog(DEBUG1, "mf artifact file: could not create \"%s\": %m", tmp);
 		return;
 	}
-	ok = MfWriteAll(fd, bytes, len);
+	/* hashed only once the file could be created: a read-only directory costs nothing */
+	actual = MfSha256Hex(bytes, len);
+	ok = strcmp(actual, sha256) == 0;
+	if (!ok)
+		elog(DEBUG1, "mf artifact file: stored sha256 %s, bytes hash to %s: no file", sha256, actual);
+	else if (!MfWriteAll(fd, bytes, len))
+		ok = false;
 	if (CloseTransientFile(fd) != 0)
 		ok = false;
 	if (!ok || rename(tmp, path) != 0)
 	{
-		elog(DEBUG1, "mf artifact file: could not write \"%s\": %m", path);
+		if (ok)
+			elog(DEBUG1, "mf artifact file: could not write \"%s\": %m", path);
 		unlink(tmp);
+		return;
 	}
+	MfArtifactFilePrune(version_id, name);
 }

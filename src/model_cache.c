@@ -376,7 +376,7 @@ MfPredUnpack(const MfPredResolved *r, MemoryContext cxt, char *bytes, Size len, 
 static MfPredModel *
 MfPredLoadFile(const MfPredResolved *r, MemoryContext caller)
 {
-	int			fd = r->artifact_len > 0 ? MfArtifactFileOpen(r->sha256, r->artifact_len) : -1;
+	int			fd = r->artifact_len > 0 ? MfArtifactFileOpen(r->version_id, r->sha256, r->artifact_len) : -1;
 	MemoryContext cxt;
 	char	   *bytes;
 	Size		mapped;
@@ -404,7 +404,7 @@ MfPredLoadFile(const MfPredResolved *r, MemoryContext caller)
 		if (ed->sqlerrcode != ERRCODE_DATA_CORRUPTED)
 			PG_RE_THROW();
 		FlushErrorState();
-		MfArtifactFileDrop(r->sha256);
+		MfArtifactFileDrop(r->version_id, r->sha256);
 		elog(LOG, "mf: removed the damaged artifact file of %s, reading mf.artifacts instead: %s",
 			 r->ref, ed->message);
 		FreeErrorData(ed);
@@ -440,7 +440,7 @@ MfPredLoad(const MfPredResolved *r)
 		from = "mf.artifacts";
 
 		m = MfPredUnpack(r, cxt, bytes, len, mapped);
-		MfArtifactFileWrite(r->sha256, bytes, len);
+		MfArtifactFileWrite(r->version_id, r->sha256, bytes, len);
 	}
 	INSTR_TIME_SET_CURRENT(done);
 	INSTR_TIME_SUBTRACT(done, start);

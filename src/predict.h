@@ -88,10 +88,10 @@ extern bytea *MfPredReadArtifact(int64 version_id, const char *ref);
 extern MfPredModel *MfPredLookup(int64 version_id);
 
 /* artifact_file.c: artifact files read instead of TOAST chunks */
-extern int	MfArtifactFileOpen(const char *sha256, Size len);
+extern int	MfArtifactFileOpen(int64 version_id, const char *sha256, Size len);
 extern bool MfArtifactFileRead(int fd, char *buf, Size len);
-extern void MfArtifactFileDrop(const char *sha256);
-extern void MfArtifactFileWrite(const char *sha256, const char *bytes, Size len);
+extern void MfArtifactFileDrop(int64 version_id, const char *sha256);
+extern void MfArtifactFileWrite(int64 version_id, const char *sha256, const char *bytes, Size len);
 
 /* predict_text.c: text models in the per-row forms, and the other forms' refusal */
 extern Datum MfPredTextForm(FunctionCallInfo fcinfo, MfPredModel *m, MfPredInput in, MfPredWhat what);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Artifact files (src/artifact_file.c): the first backend that loads a model
-# leaves its artifact in base/pgsql_tmp, named by database and sha256; a new
+# leaves its artifact in base/pgsql_tmp, named by database, version and
+# sha256 (a retrained version's older file is removed); a new
 # backend reads that file instead of the TOAST chunks and predicts bit for
 # bit what the TOAST read predicts. A damaged file (same size, flipped bytes)
 # or a file of another size is never used: prediction answers the same from
@@ -24,6 +25,7 @@ sql "CREATE TABLE af_data AS
 sql "SELECT mf_create_model('{\"name\": \"af\", \"family\": \"mlp\", \"task\": \"regression\", \"hidden_layers\": [96, 96]}')"
 sql "SELECT mf_train('af', 'SELECT x1, x2, x3, y FROM af_data', 'y', '{\"epochs\": 2, \"early_stopping\": false}')"
 
+VID="$(q "SELECT v.version_id FROM mf.model_versions v JOIN mf.models m USING (model_id) WHERE m.name = 'af'")"
 SHA="$(q "SELECT a.sha256 FROM mf.artifacts a JOIN mf.model_versions v USING (version_id)
           JOIN mf.models m USING (model_id) WHERE m.name = 'af'")"
 SIZE="$(q "SELECT a.size_bytes FROM mf.artifacts a JOIN mf.model_versions v USING (version_id)
@@ -31,11 +33,11 @@ SIZE="$(q "SELECT a.size_bytes FROM mf.artifacts a JOIN mf.model_versions v USIN
 [ "$(q "SELECT pg_column_size(bytes) < octet_length(bytes) FROM mf.artifacts WHERE sha256 = '$SHA'")" = f ] &&
 	[ "$SIZE" -gt 8192 ] || fail "the artifact ($SIZE bytes) should be large enough to be TOASTed"
 OID="$(q "SELECT oid FROM pg_database WHERE datname = current_database()")"
-FILE="$(q "SHOW data_directory")/base/pgsql_tmp/pgsql_tmp_mf_${OID}_${SHA}.mfa"
+FILE="$(q "SHOW data_directory")/base/pgsql_tmp/pgsql_tmp_mf_${OID}_${VID}_${SHA}.mfa"
 rm -f "$FILE"
 
 # One new connection: where the model came from (DEBUG2 line) and the sum of its predictions (exact text).
-PREDICT="SELECT sum(mf_predict('af', ARRAY[x1, x2, x3]))::text FROM af_data"
+PREDICT="SELECT sum(mf_predict('af:1.0.0', ARRAY[x1, x2, x3]))::text FROM af_data"
 predict() {
 	PGOPTIONS='-c client_min_messages=debug2' "$PG_BIN/psql" -X -tA -v ON_ERROR_STOP=1 -c "$PREDICT" 2>&1 |
 		grep -E '^DEBUG:  mf model cache: af:1.0.0 loaded from|^-?[0-9]' | sed -e 's/ in [0-9.]* ms$//'
@@ -51,7 +53,7 @@ pass "the first backend reads mf.artifacts (sum $from_table)"
 [ "$(stat -c %s "$FILE")" = "$SIZE" ] || fail "artifact file of $(stat -c %s "$FILE") bytes, stored $SIZE"
 [ "$(stat -c %a "$FILE")" = 600 ] || fail "artifact file mode $(stat -c %a "$FILE"), expected 600"
 [ "$(sha256sum "$FILE" | cut -d' ' -f1)" = "$SHA" ] || fail "artifact file does not hash to $SHA"
-[ "$(q "SELECT count(*) FROM pg_ls_tmpdir() WHERE name = 'pgsql_tmp_mf_${OID}_${SHA}.mfa'")" = 1 ] ||
+[ "$(q "SELECT count(*) FROM pg_ls_tmpdir() WHERE name = 'pgsql_tmp_mf_${OID}_${VID}_${SHA}.mfa'")" = 1 ] ||
 	fail "pg_ls_tmpdir() does not list the artifact file"
 pass "the artifact file holds exactly the stored bytes (sha256, $SIZE bytes, mode 600, listed by pg_ls_tmpdir)"
 
@@ -81,3 +83,17 @@ out="$(PGOPTIONS='-c client_min_messages=warning' "$PG_BIN/psql" -X -tA -U "$ROL
 	-c "SELECT mf_predict('af', ARRAY[0.1, 0.2, 0.3])" 2>&1 || true)"
 grep -q '42501' <<<"$out" || fail "a role without mf_reader predicted: $out"
 pass "a role without mf_reader still gets 42501 while the file exists"
+
+# A rewritten artifact (here: version 1.0.0 given the bytes of a second version): read from
+# mf.artifacts, it gets its own file and the version's old file goes.
+sql "SELECT mf_train('af:1.0.0', 'SELECT x1, x2, x3, y FROM af_data', 'y', '{\"epochs\": 3, \"early_stopping\": false}')"
+sql "UPDATE mf.artifacts a SET bytes = b.bytes
+       FROM mf.artifacts b WHERE a.version_id = $VID AND b.version_id = (SELECT max(version_id) FROM mf.artifacts)"
+SHA2="$(q "SELECT sha256 FROM mf.artifacts WHERE version_id = $VID")"
+[ "$SHA2" != "$SHA" ] || fail "the rewrite left the same artifact"
+rewritten="$(predict)"
+grep -q 'loaded from mf.artifacts' <<<"$rewritten" || fail "the rewritten artifact was not read from mf.artifacts: $rewritten"
+[ "$(sed -n 2p <<<"$rewritten")" != "$from_table" ] || fail "the rewritten version predicts as before"
+[ -f "${FILE%_"$SHA".mfa}_$SHA2.mfa" ] || fail "no file for the rewritten artifact"
+[ ! -e "$FILE" ] || fail "the old artifact's file was kept"
+pass "a rewritten artifact is read from mf.artifacts, gets its own file, and the old file is removed"
