@@ -30,8 +30,7 @@ SHA="$(q "SELECT a.sha256 FROM mf.artifacts a JOIN mf.model_versions v USING (ve
           JOIN mf.models m USING (model_id) WHERE m.name = 'af'")"
 SIZE="$(q "SELECT a.size_bytes FROM mf.artifacts a JOIN mf.model_versions v USING (version_id)
            JOIN mf.models m USING (model_id) WHERE m.name = 'af'")"
-[ "$(q "SELECT pg_column_size(bytes) < octet_length(bytes) FROM mf.artifacts WHERE sha256 = '$SHA'")" = f ] &&
-	[ "$SIZE" -gt 8192 ] || fail "the artifact ($SIZE bytes) should be large enough to be TOASTed"
+[ "$SIZE" -gt 8192 ] || fail "the artifact ($SIZE bytes) should be large enough to be TOASTed"
 OID="$(q "SELECT oid FROM pg_database WHERE datname = current_database()")"
 FILE="$(q "SHOW data_directory")/base/pgsql_tmp/pgsql_tmp_mf_${OID}_${VID}_${SHA}.mfa"
 rm -f "$FILE"
