@@ -31,6 +31,7 @@
  *   sha256 and size come from the artifacts row its snapshot sees, so the
  *   bytes are those the TOAST read would return.  The artifact format's
  *   own checks (magic, lengths, crc32) run on them as on a stored artifact.
+ * - Artifacts over MF_ARTIFACT_FILE_MAX (64 MB) get no file.
  * - A cache only: when anything fails on the file side (no space, no
  *   directory, another size), prediction reads the TOAST chunks as before.
  *   Files are replaced only by rename, never rewritten in place.
@@ -50,6 +51,13 @@
 #include "predict.h"
 
 #define MF_ARTIFACT_DIR "base/" PG_TEMP_FILES_DIR
+
+/*
+ * Only artifacts up to this size get a file: a large model's load is
+ * dominated by its unpacking, and a second on-disk copy of hundreds of
+ * megabytes is not worth the page faults it saves.
+ */
+#define MF_ARTIFACT_FILE_MAX ((Size) 64 * 1024 * 1024)
 
 /* The file name (without directory) of a version's artifact in this database; sha256 NULL: the prefix of them all. */
 static void
@@ -79,6 +87,8 @@ MfArtifactFileOpen(int64 version_id, const char *sha256, Size len)
 	struct stat st;
 	int			fd;
 
+	if (len > MF_ARTIFACT_FILE_MAX)
+		return -1;
 	MfArtifactFilePath(path, sizeof(path), version_id, sha256);
 	fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
 	if (fd >= 0 && (fstat(fd, &st) != 0 || (Size) st.st_size != len))
@@ -174,6 +184,8 @@ MfArtifactFileWrite(int64 version_id, const char *sha256, const char *bytes, Siz
 	int			fd;
 	bool		ok;
 
+	if (len > MF_ARTIFACT_FILE_MAX)
+		return;
 	MfArtifactFileName(name, sizeof(name), version_id, sha256);
 	MfArtifactFilePath(path, sizeof(path), version_id, sha256);
 	snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, MyProcPid);
