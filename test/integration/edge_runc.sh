@@ -79,11 +79,14 @@ pass "mf_deploy(edge_iris:1.0.0, oci): built, verified and pushed by the deploy 
 edge_pull "127.0.0.1:$REGISTRY_PORT/models/edge-iris:1.0.0" "$TMP/pulled" 1.0.0 || fail "pull failed"
 [ "$(jq -r '.manifests[0].digest' "$TMP/pulled/index.json")" = "${IMAGE#*@}" ] || fail "skopeo pulled another manifest"
 edge_bundle "$TMP/pulled" 1.0.0 "$TMP/bundle" || fail "no bundle"
-[ "$(jq -c '[.process.user.uid, .process.user.gid, .process.args[0], .process.terminal, .root.readonly,
+blob() { echo "$TMP/pulled/blobs/sha256/${1#sha256:}"; }
+USER_OF_IMAGE="$(jq -r .config.User "$(blob "$(jq -r .config.digest "$(blob "${IMAGE#*@}")")")")"
+[ "$USER_OF_IMAGE" = 65532:65532 ] || fail "the image's config names user $USER_OF_IMAGE"
+[ "$(jq -c '[(.process.user | "\(.uid):\(.gid)"), .process.args[0], .process.terminal, .root.readonly,
              (.linux.namespaces[] | select(.type == "network") | .path)]' "$TMP/bundle/config.json")" = \
-	"[65532,65532,\"/usr/bin/mf-serve\",false,true,\"/var/run/netns/$EDGE_NS\"]" ] ||
+	"[\"$USER_OF_IMAGE\",\"/usr/bin/mf-serve\",false,true,\"/var/run/netns/$EDGE_NS\"]" ] ||
 	fail "bundle config: $(jq -c '{user: .process.user, args: .process.args, root, ns: .linux.namespaces}' "$TMP/bundle/config.json")"
-pass "skopeo copy pulled $IMAGE back; umoci unpacked it: entrypoint /usr/bin/mf-serve as 65532:65532 (the image's user), read-only root, network namespace /var/run/netns/$EDGE_NS"
+pass "skopeo copy pulled $IMAGE back; umoci unpacked it: entrypoint /usr/bin/mf-serve as $USER_OF_IMAGE (the image config's User), read-only root, network namespace /var/run/netns/$EDGE_NS"
 
 # 1. runc runs it in the edge namespace.
 edge_net_up || fail "no edge namespace"
@@ -93,12 +96,13 @@ edge_wait "http://$EDGE_IP:8501/v2/health/ready" 30 || fail "the container did n
 [ "$(stat -L -c %i "/proc/$EDGE_PID/ns/net")" = "$(stat -L -c %i "/var/run/netns/$EDGE_NS")" ] ||
 	fail "the container is not in the namespace $EDGE_NS"
 [ "$(stat -L -c %i "/proc/$EDGE_PID/ns/net")" != "$(stat -L -c %i /proc/$$/ns/net)" ] || fail "the container shares the host's network"
-[ "$(awk '/^Uid:/ {print $2 ":" $3}' "/proc/$EDGE_PID/status")" = 65532:65532 ] || fail "mf-serve does not run as 65532"
+[ "$(awk '/^Uid:/ {u = $2} /^Gid:/ {g = $2} END {print u ":" g}' "/proc/$EDGE_PID/status")" = "$USER_OF_IMAGE" ] ||
+	fail "mf-serve does not run as $USER_OF_IMAGE"
 [ "$(tr '\0' ' ' <"/proc/$EDGE_PID/cmdline")" = "/usr/bin/mf-serve --model-base-path /models --port 8501 " ] ||
 	fail "the container runs $(tr '\0' ' ' <"/proc/$EDGE_PID/cmdline")"
 awk '$5 == "/" {print $6}' "/proc/$EDGE_PID/mountinfo" | grep -q '^ro' || fail "the container's root is writable"
 ip route get "$EDGE_IP" | grep -q "dev $EDGE_VETH_HOST" || fail "$EDGE_IP is not routed over $EDGE_VETH_HOST: $(ip route get "$EDGE_IP")"
-pass "runc runs the bundle as container $CID: mf-serve as 65532 in namespace $EDGE_NS (read-only root), $EDGE_IP:8501 reached over $EDGE_VETH_HOST ($EDGE_HOST_IP/30) only"
+pass "runc runs the bundle as container $CID: mf-serve as $USER_OF_IMAGE in namespace $EDGE_NS (read-only root), $EDGE_IP:8501 reached over $EDGE_VETH_HOST ($EDGE_HOST_IP/30) only"
 
 # 2. The smoke test from the database, over the link.
 SJ="$(q "SELECT mf_smoke_test($DEP, 'http://$EDGE_IP:8501')")"
