@@ -34,7 +34,8 @@ q() { "$PG_BIN/psql" -X -q -tA -v ON_ERROR_STOP=1 -c "$1"; }
 make -s -C "$MF_ROOT" build/unit/oci_cli >/dev/null
 TMP="$(mktemp -d)"
 chmod 755 "$TMP"
-EDGE_RUNC_ROOT="$TMP/runc"
+EDGE_RUNC_ROOT="$TMP/runc"	# runc's state (edge_lib.bash)
+export EDGE_RUNC_ROOT
 edge_net_init bst
 cleanup() {
 	local c

@@ -43,7 +43,6 @@ edge_net_down() {
 # registry_up DIR: Debian's docker-registry on a free loopback port, anonymous,
 # storing under DIR; sets REGISTRY_PORT and REGISTRY_PID once /v2/ answers 200.
 registry_up() {
-	local i
 	REGISTRY_PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 	mkdir -p "$1"
 	cat >"$1/registry.yml" <<EOF
@@ -54,7 +53,7 @@ http: {addr: "127.0.0.1:$REGISTRY_PORT", secret: mf-edge-$$}
 EOF
 	docker-registry serve "$1/registry.yml" >"$1/registry.log" 2>&1 &
 	REGISTRY_PID=$!
-	for i in $(seq 100); do
+	for _ in $(seq 100); do
 		[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$REGISTRY_PORT/v2/" || true)" = 200 ] && return 0
 		kill -0 "$REGISTRY_PID" 2>/dev/null || break
 		sleep 0.1
@@ -94,6 +93,7 @@ edge_bundle_config() {
 edge_run() {
 	runc --root "$EDGE_RUNC_ROOT" run -d --bundle "$2" --pid-file "$2.pid" "$1" >"$3" 2>&1 </dev/null ||
 		{ echo "runc run $1 failed: $(cat "$3")" >&2; return 1; }
+	# shellcheck disable=SC2034 # read by the callers
 	EDGE_PID="$(cat "$2.pid")"
 }
 

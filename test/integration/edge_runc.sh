@@ -48,7 +48,8 @@ cleanup() {
 trap cleanup EXIT
 cleanup
 TMP="$(mktemp -d)"
-EDGE_RUNC_ROOT="$TMP/runc"
+EDGE_RUNC_ROOT="$TMP/runc"	# runc's state (edge_lib.bash)
+export EDGE_RUNC_ROOT
 
 # Two versions of an iris classifier: 1.0.0 is deployed, 1.1.0's artifact is the tampering.
 sql "CREATE TABLE edge_iris_data (sepal_length float8, sepal_width float8, petal_length float8, petal_width float8,
