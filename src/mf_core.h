@@ -32,6 +32,9 @@ extern void *MfHugeAlloc(Size size);
 extern void MfPrefault(void *ptr, Size size);
 extern double MfDatumToDouble(Datum d, Oid typid);
 
+/* config_sql.c: lowercase hex sha256, palloc'd */
+extern char *MfSha256Hex(const char *data, size_t len);
+
 /* mf_core.c */
 extern void MfInstallJanssonAllocator(void);
 extern MfSessionGucs *MfGucs;	/* session_gucs.c */
