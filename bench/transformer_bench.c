@@ -11,7 +11,8 @@
  * no padding.  THREADS goes to openblas_set_num_threads.  Measured:
  *   train_ms  median of STEPS calls of mfk_tf_train_step (forward, backward,
  *             clip, AdamW) after 2 warm-up steps;
- *   infer_ms  median of STEPS evaluation forwards of the same batch;
+ *   infer_ms  median of STEPS evaluation forwards of the same batch, without
+ *             labels (logits only: no loss, as the peer's inference);
  *   arena     the arena's peak bytes of a training step (every activation,
  *             backward buffer and layer scratch: mfk_tf_model_step_bytes)
  *             and of an inference batch;
@@ -115,7 +116,8 @@ main(int argc, char **argv)
 	MfTfModel	m;
 	MfTfTrainOpts o;
 	MfTfStepInfo info;
-	MfTfInput	in;
+	MfTfInput	in,
+				infer;
 	MfTfFwd		f;
 	MfArena		a;
 	MfRng		r,
@@ -187,12 +189,14 @@ main(int argc, char **argv)
 		if (i >= 0)
 			t_train[i] = 1e3 * (now() - t0);
 	}
+	infer = in;
+	infer.labels = NULL;
 	for (i = -1; i < steps; i++)
 	{
 		t0 = now();
 		mfk_arena_release(&a, 0);
 		a.peak = 0;
-		if (mfk_tf_model_forward(NULL, &m, &in, NULL, &a, &f) != MF_KOK)
+		if (mfk_tf_model_forward(NULL, &m, &infer, NULL, &a, &f) != MF_KOK)
 		{
 			fprintf(stderr, "transformer_bench: inference failed\n");
 			return 1;
