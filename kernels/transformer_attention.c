@@ -104,6 +104,15 @@ mfk_tf_attn_forward(const MfEnv *env, const MfTfAttnShape *s, const float *Q,
 			const float *v = V + b * s->Tk * ldv + h * s->dh;
 			float	   *p = P + (b * s->H + h) * s->Tq * s->Tk;
 
+			if (tq == 1)		/* one query (decoding): two sgemv, no packing */
+			{
+				cblas_sgemv(CblasRowMajor, CblasNoTrans, tk, dh, scale, k, (int) ldk,
+							q, 1, 0.0f, p, 1);
+				MfAttnSoftmaxRow(s, b, 0, p);
+				cblas_sgemv(CblasRowMajor, CblasTrans, tk, dh, 1.0f, v, (int) ldv,
+							MfAttnDropFwd(s, b, h, p), 1, 0.0f, O + b * ldo + h * s->dh, 1);
+				continue;
+			}
 			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, tq, tk, dh,
 						scale, q, (int) ldq, k, (int) ldk, 0.0f, p, tk);
 			for (i = 0; i < s->Tq; i++)

@@ -36,8 +36,12 @@ mfk_tf_linear_forward(const float *X, size_t n, size_t in, const float *W,
 		memset(Y, 0, n * out * sizeof(float));
 	if (in == 0)
 		return;
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int) n, (int) out,
-				(int) in, 1.0f, X, (int) in, W, (int) in, 1.0f, Y, (int) out);
+	if (n == 1)					/* one row (decoding): sgemm would pack all of W */
+		cblas_sgemv(CblasRowMajor, CblasNoTrans, (int) out, (int) in, 1.0f, W,
+					(int) in, X, 1, 1.0f, Y, 1);
+	else
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int) n, (int) out,
+					(int) in, 1.0f, X, (int) in, W, (int) in, 1.0f, Y, (int) out);
 }
 
 /* dW += dY' X, db += colsum(dY), dX += dY W. */
