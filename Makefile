@@ -141,6 +141,12 @@ kernels/logreg.o kernels/linreg.o kernels/moments.o src/features.o src/source.o:
 # So do the model module's row scorer (MLP dense rows, scaling), which every
 # prediction form calls.
 model/model.o: CFLAGS += -fvect-cost-model=dynamic
+# The transformer kernels and their float math (kernels/vecmath.h): the
+# dynamic cost model, and no trapping math so the clamps of exp / erf are
+# if-converted (no FP exception is ever enabled here: same results).
+TF_VEC_OBJS = kernels/vecmath.o kernels/activations.o $(patsubst %.c,%.o,$(wildcard kernels/transformer_*.c))
+$(TF_VEC_OBJS): CFLAGS += -fvect-cost-model=dynamic -fno-trapping-math
+$(TF_VEC_OBJS): kernels/vecmath.h
 
 install: install-core install-serve
 install-core: mf_core$(DLSUFFIX)

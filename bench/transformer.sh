@@ -9,7 +9,8 @@
 # Each (model, threads) runs both sides MF_BENCH_REPEATS times (default 3),
 # alternating ours / theirs so load drifts hit both; each run reports the
 # median of MF_BENCH_TF_STEPS steps (default 5); the table shows the median
-# over runs.  Ratio = PyTorch time / ours (> 1: ours faster).  Memory: ours
+# over runs.  Ratio = PyTorch time / ours (> 1: ours faster), in wall time and
+# in CPU time of the process (a loaded machine inflates wall time).  Memory: ours
 # is the arena's peak per training step / inference batch (all activations
 # and scratch) and, like theirs, the growth of the process's peak RSS
 # (VmHWM) over the run (parameters, gradients, optimiser state,

@@ -11,7 +11,11 @@
  * no padding.  THREADS goes to openblas_set_num_threads.  Measured:
  *   train_ms  median of STEPS calls of mfk_tf_train_step (forward, backward,
  *             clip, AdamW) after 2 warm-up steps;
- *   infer_ms  median of STEPS evaluation forwards of the same batch;
+ *   infer_ms  median of STEPS evaluation forwards of the same batch, without
+ *             labels (logits only: no loss, as the peer's inference);
+ *   train_cpu_ms, infer_cpu_ms  the same medians in CPU time of the process
+ *             (CLOCK_PROCESS_CPUTIME_ID): on a machine shared with other
+ *             work, time spent waiting for a core is not counted;
  *   arena     the arena's peak bytes of a training step (every activation,
  *             backward buffer and layer scratch: mfk_tf_model_step_bytes)
  *             and of an inference batch;
@@ -31,14 +35,28 @@
 
 extern void openblas_set_num_threads(int);
 
-/* Seconds of the monotonic clock. */
+/* Seconds of a clock. */
 static double
-now(void)
+clock_s(clockid_t id)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(id, &ts);
 	return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Seconds of the monotonic clock (wall time). */
+static double
+now(void)
+{
+	return clock_s(CLOCK_MONOTONIC);
+}
+
+/* CPU seconds of this process, every thread (what a loaded machine does not inflate by waiting). */
+static double
+cpu_now(void)
+{
+	return clock_s(CLOCK_PROCESS_CPUTIME_ID);
 }
 
 /*
@@ -115,7 +133,8 @@ main(int argc, char **argv)
 	MfTfModel	m;
 	MfTfTrainOpts o;
 	MfTfStepInfo info;
-	MfTfInput	in;
+	MfTfInput	in,
+				infer;
 	MfTfFwd		f;
 	MfArena		a;
 	MfRng		r,
@@ -131,7 +150,10 @@ main(int argc, char **argv)
 			   *labels;
 	double	   *t_train,
 			   *t_infer,
-				t0;
+			   *c_train,
+			   *c_infer,
+				t0,
+				c0;
 	long		rss0;
 
 	if (argc != 11)
@@ -151,6 +173,8 @@ main(int argc, char **argv)
 	labels = malloc(B * T * sizeof(int32_t));
 	t_train = malloc(steps * sizeof(double));
 	t_infer = malloc(steps * sizeof(double));
+	c_train = malloc(steps * sizeof(double));
+	c_infer = malloc(steps * sizeof(double));
 	mfk_rng_seed(&r, 1);
 	mfk_rng_seed(&drop, 2);
 	for (k = 0; k < B * T; k++)
@@ -179,32 +203,44 @@ main(int argc, char **argv)
 	for (i = -2; i < steps; i++)
 	{
 		t0 = now();
+		c0 = cpu_now();
 		if (mfk_tf_train_step(NULL, &m, &o, &in, &drop, &a, &info) != MF_KOK)
 		{
 			fprintf(stderr, "transformer_bench: training step failed\n");
 			return 1;
 		}
 		if (i >= 0)
+		{
 			t_train[i] = 1e3 * (now() - t0);
+			c_train[i] = 1e3 * (cpu_now() - c0);
+		}
 	}
+	infer = in;
+	infer.labels = NULL;
 	for (i = -1; i < steps; i++)
 	{
 		t0 = now();
+		c0 = cpu_now();
 		mfk_arena_release(&a, 0);
 		a.peak = 0;
-		if (mfk_tf_model_forward(NULL, &m, &in, NULL, &a, &f) != MF_KOK)
+		if (mfk_tf_model_forward(NULL, &m, &infer, NULL, &a, &f) != MF_KOK)
 		{
 			fprintf(stderr, "transformer_bench: inference failed\n");
 			return 1;
 		}
 		if (i >= 0)
+		{
 			t_infer[i] = 1e3 * (now() - t0);
+			c_infer[i] = 1e3 * (cpu_now() - c0);
+		}
 	}
 	infer_peak = a.peak;
 	printf("{\"side\": \"mf_ext\", \"train_ms\": %.3f, \"infer_ms\": %.3f, "
+		   "\"train_cpu_ms\": %.3f, \"infer_cpu_ms\": %.3f, "
 		   "\"arena_train_bytes\": %zu, \"arena_infer_bytes\": %zu, \"rss_kb\": %ld, "
 		   "\"params\": %zu, \"loss\": %.4f}\n",
-		   median(t_train, steps), median(t_infer, steps), info.peak_bytes, infer_peak,
+		   median(t_train, steps), median(t_infer, steps), median(c_train, steps),
+		   median(c_infer, steps), info.peak_bytes, infer_peak,
 		   maxrss_kb() - rss0, m.n_trained, info.loss);
 	mfk_arena_free(&a, &mfk_malloc_allocator);
 	mfk_tf_model_free(&m);

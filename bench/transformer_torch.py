@@ -13,6 +13,9 @@ Measured as on our side:
             AdamW step) after 2 warm-up steps;
   infer_ms  median of STEPS forwards under torch.inference_mode() in eval mode
             (PyTorch's fast path where it applies);
+  train_cpu_ms, infer_cpu_ms  the same medians in CPU time of the process
+            (time.process_time: every thread; time spent waiting for a core on
+            a shared machine is not counted);
   rss_kb    growth of peak RSS (VmHWM of /proc/self/status; getrusage's ru_maxrss
             is carried over from the parent across fork and execve on Linux) from
             just before the model is built to the end: parameters, gradients, AdamW state,
@@ -59,9 +62,9 @@ def main():
     model = Model(cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
     model.train()
-    times = []
+    times, cpu = [], []
     for i in range(steps + 2):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         opt.zero_grad(set_to_none=False)
         _, logits = model(ids, pad, ids, pad)
         loss = F.cross_entropy(logits.reshape(labels.shape[0], -1), labels)
@@ -70,19 +73,23 @@ def main():
         opt.step()
         if i >= 2:
             times.append(1e3 * (time.perf_counter() - t0))
-    train_ms = statistics.median(times)
+            cpu.append(1e3 * (time.process_time() - c0))
+    train_ms, train_cpu_ms = statistics.median(times), statistics.median(cpu)
     model.eval()
-    times = []
+    times, cpu = [], []
     with torch.inference_mode():
         for i in range(steps + 1):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             model(ids, pad, ids, pad)
             if i >= 1:
                 times.append(1e3 * (time.perf_counter() - t0))
+                cpu.append(1e3 * (time.process_time() - c0))
     rss = peak_rss_kb() - rss0
     n = sum(p.numel() for p in model.parameters())
     print(json.dumps({"side": "pytorch", "train_ms": round(train_ms, 3),
-                      "infer_ms": round(statistics.median(times), 3), "rss_kb": rss,
+                      "infer_ms": round(statistics.median(times), 3),
+                      "train_cpu_ms": round(train_cpu_ms, 3),
+                      "infer_cpu_ms": round(statistics.median(cpu), 3), "rss_kb": rss,
                       "params": n, "loss": round(loss.item(), 4),
                       "torch": torch.__version__}))
 
@@ -105,9 +112,11 @@ def compare(driver):
     cores = os.cpu_count() or 1
     print(f"transformer: B T d layers heads d_ff = {' '.join(shape)}, GELU, dropout 0.1, AdamW; "
           f"median of {repeats} runs of the median of {steps} steps; torch {torch.__version__}")
+    print(f"load average at the start: {' '.join(open('/proc/loadavg').read().split()[:3])}")
     print("| model | threads | train ms ours / torch (ratio) | infer ms ours / torch (ratio) "
-          "| arena train / infer MiB | RSS growth MiB ours / torch |")
-    print("|---|---|---|---|---|---|")
+          "| train CPU ms (ratio) | infer CPU ms (ratio) "
+          "| arena train / infer MiB | RSS growth MiB ours / torch | load after |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for kind, vocab in MODELS.items():
         args = [kind] + shape + [str(vocab), steps]
         for threads in sorted({1, cores}):
@@ -119,11 +128,15 @@ def compare(driver):
             med = lambda runs, k: statistics.median(r[k] for r in runs)  # noqa: E731
             tr, ti = med(ours, "train_ms"), med(ours, "infer_ms")
             pr, pi = med(theirs, "train_ms"), med(theirs, "infer_ms")
+            ctr, cti = med(ours, "train_cpu_ms"), med(ours, "infer_cpu_ms")
+            cpr, cpi = med(theirs, "train_cpu_ms"), med(theirs, "infer_cpu_ms")
             mib = 1 / 1048576
             print(f"| {kind} | {threads} | {tr:.1f} / {pr:.1f} ({pr / tr:.2f}x) | "
                   f"{ti:.1f} / {pi:.1f} ({pi / ti:.2f}x) | "
+                  f"{ctr:.1f} / {cpr:.1f} ({cpr / ctr:.2f}x) | {cti:.1f} / {cpi:.1f} ({cpi / cti:.2f}x) | "
                   f"{ours[0]['arena_train_bytes'] * mib:.1f} / {ours[0]['arena_infer_bytes'] * mib:.1f} | "
-                  f"{med(ours, 'rss_kb') / 1024:.1f} / {med(theirs, 'rss_kb') / 1024:.1f} |", flush=True)
+                  f"{med(ours, 'rss_kb') / 1024:.1f} / {med(theirs, 'rss_kb') / 1024:.1f} | "
+                  f"{open('/proc/loadavg').read().split()[0]} |", flush=True)
             assert ours[0]["params"] == theirs[0]["params"], "the two sides' models differ"
 
 

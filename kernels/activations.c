@@ -7,6 +7,7 @@
  * log-softmax subtract the row maximum so no exp overflows.
  */
 #include "mf_kernels.h"
+#include "vecmath.h"
 
 #include <math.h>
 #include <string.h>
@@ -189,53 +190,25 @@ mfk_act_backward(MfAct act, const double *z, const double *dy, double *dz,
 }
 
 /*
- * erf in float32 without a library call: x P(x^2) / Q(x^2) on |x| <= 4
- * (P of degree 5, Q of degree 5 with Q(0) = 1, coefficients fitted for this
- * file by iteratively reweighted least squares on [0, 4]; max abs error
- * 3e-8 in double, 4.2e-7 evaluated in float, as good as erff's float
- * rounding for GELU), +-1 beyond (erf(4) = 1 - 1.5e-8).  Branch-free, so
- * loops over it vectorise; glibc's erff was 7 % of a training step.
- */
-static inline float
-MfkErfF(float x)
-{
-	float		a = fabsf(x) < 4.0f ? fabsf(x) : 4.0f,	/* not fminf: a call */
-				z,
-				p = 2.00010317e-06f,
-				q = 3.76378536e-05f,
-				r;
-
-	z = a * a;
-	p = p * z + 2.86022715e-04f;
-	p = p * z + 3.89498979e-03f;
-	p = p * z + 5.31334495e-02f;
-	p = p * z + 1.93654585e-01f;
-	p = p * z + 1.12837905e+00f;
-	q = q * z + 1.19081326e-03f;
-	q = q * z + 1.52264975e-02f;
-	q = q * z + 1.15411986e-01f;
-	q = q * z + 5.04953771e-01f;
-	q = q * z + 1.0f;
-	r = a * p / q;
-	return copysignf(r < 1.0f ? r : 1.0f, x);
-}
-
-/*
- * f(x) in float32: the same functions as mfk_act_scalar, with MfkErfF and
- * expf for GELU and SiLU (a double erf per element was 8 % of a
+ * f(x) in float32: the same functions as mfk_act_scalar, with vecmath.h's
+ * erf and exp for GELU and SiLU (a double erf per element was 8 % of a
  * transformer training step); tanh and sigmoid go through the double forms.
+ * The vectorised loops below compute the same expressions.
  */
 float
 mfk_act_scalar_f(MfAct act, float x)
 {
+	float		s;
+
 	switch (mfk_act_gate_base(act))
 	{
 		case MF_ACT_RELU:
 			return x > 0.0f ? x : 0.0f;
 		case MF_ACT_GELU:
-			return 0.5f * x * (1.0f + MfkErfF(x * (float) MFK_INV_SQRT2));
+			return 0.5f * x * (1.0f + mfk_erff_v(x * (float) MFK_INV_SQRT2));
 		case MF_ACT_SILU:
-			return x >= 0.0f ? x / (1.0f + expf(-x)) : x * expf(x) / (1.0f + expf(x));
+			s = mfk_expf_v(-fabsf(x));
+			return x * (x >= 0.0f ? 1.0f / (1.0f + s) : s / (1.0f + s));
 		default:
 			return (float) mfk_act_scalar(act, (double) x);
 	}
@@ -252,18 +225,22 @@ mfk_act_deriv_f(MfAct act, float x)
 		case MF_ACT_RELU:
 			return x > 0.0f ? 1.0f : 0.0f;
 		case MF_ACT_GELU:
-			return 0.5f * (1.0f + MfkErfF(x * (float) MFK_INV_SQRT2)) +
-				x * (float) MFK_INV_SQRT_2PI * expf(-0.5f * x * x);
+			return 0.5f * (1.0f + mfk_erff_v(x * (float) MFK_INV_SQRT2)) +
+				x * (float) MFK_INV_SQRT_2PI * mfk_expf_v(-0.5f * x * x);
 		case MF_ACT_SILU:
-			s = x >= 0.0f ? 1.0f / (1.0f + expf(-x)) : expf(x) / (1.0f + expf(x));
+			s = mfk_expf_v(-fabsf(x));
+			s = x >= 0.0f ? 1.0f / (1.0f + s) : s / (1.0f + s);
 			return s * (1.0f + x * (1.0f - s));
 		default:
 			return (float) mfk_act_deriv(act, (double) x);
 	}
 }
 
-/* float32 forward (a switch-free loop for GELU, which then vectorises). */
-void
+/*
+ * float32 forward: switch-free loops for GELU, ReLU and SiLU, which
+ * vectorise (with an AVX2 clone; the same bits as mfk_act_scalar_f).
+ */
+MFK_VEC_CLONES void
 mfk_act_forward_f(MfAct act, const float *z, float *y, size_t n)
 {
 	size_t		i;
@@ -271,15 +248,31 @@ mfk_act_forward_f(MfAct act, const float *z, float *y, size_t n)
 	if (act == MF_ACT_GELU)
 	{
 		for (i = 0; i < n; i++)
-			y[i] = 0.5f * z[i] * (1.0f + MfkErfF(z[i] * (float) MFK_INV_SQRT2));
+			y[i] = 0.5f * z[i] * (1.0f + mfk_erff_v(z[i] * (float) MFK_INV_SQRT2));
+		return;
+	}
+	if (act == MF_ACT_RELU)
+	{
+		for (i = 0; i < n; i++)
+			y[i] = z[i] > 0.0f ? z[i] : 0.0f;
+		return;
+	}
+	if (act == MF_ACT_SILU)
+	{
+		for (i = 0; i < n; i++)
+		{
+			float		e = mfk_expf_v(-fabsf(z[i]));
+
+			y[i] = z[i] * (z[i] >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e));
+		}
 		return;
 	}
 	for (i = 0; i < n; i++)
 		y[i] = mfk_act_scalar_f(act, z[i]);
 }
 
-/* dz += dy * f'(z) in float32 (GELU's loop without a switch). */
-void
+/* dz += dy * f'(z) in float32 (GELU's loop without a switch, vectorised). */
+MFK_VEC_CLONES void
 mfk_act_backward_add_f(MfAct act, const float *z, const float *dy, float *dz,
 					   size_t n)
 {
@@ -288,8 +281,8 @@ mfk_act_backward_add_f(MfAct act, const float *z, const float *dy, float *dz,
 	if (act == MF_ACT_GELU)
 	{
 		for (i = 0; i < n; i++)
-			dz[i] += dy[i] * (0.5f * (1.0f + MfkErfF(z[i] * (float) MFK_INV_SQRT2)) +
-							  z[i] * (float) MFK_INV_SQRT_2PI * expf(-0.5f * z[i] * z[i]));
+			dz[i] += dy[i] * (0.5f * (1.0f + mfk_erff_v(z[i] * (float) MFK_INV_SQRT2)) +
+							  z[i] * (float) MFK_INV_SQRT_2PI * mfk_expf_v(-0.5f * z[i] * z[i]));
 		return;
 	}
 	for (i = 0; i < n; i++)

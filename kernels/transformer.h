@@ -451,6 +451,27 @@ extern int	mfk_tf_layer_backward(const MfEnv *env, const MfTfLayerDims *dims,
 								  MfArena *arena, MfTfLayer *g, float *dx,
 								  float *dmem);
 
+/*
+ * Incremental decoding (evaluation, softmax attention only): one position
+ * at a time with the keys and values of the earlier positions cached.
+ * kv holds one row of 2d floats (key, value) per position already seen;
+ * a step appends row t.  mem_kv holds the memory's keys and values of a
+ * cross-attention layer (mfk_tf_layer_memory_kv, S rows of 2d).  work
+ * holds mfk_tf_layer_step_floats(dims, keys) floats, keys >= t + 1 and S.
+ * y equals row t of mfk_tf_layer_forward on positions 0..t up to float
+ * rounding (the same operations on one row instead of a block).
+ */
+extern size_t mfk_tf_layer_step_floats(const MfTfLayerDims *dims, size_t tk);
+/* The memory's keys and values (S rows of 2d) of a cross-attention layer. */
+extern void mfk_tf_layer_memory_kv(const MfTfLayerDims *dims, const MfTfLayer *p,
+								   const float *mem, size_t S, float *mem_kv);
+/* One layer step at position t (MF_KERR_BADARG for linear attention). */
+extern int	mfk_tf_layer_step(const MfEnv *env, const MfTfLayerDims *dims,
+							  const MfTfLayer *p, const float *x, size_t t,
+							  float *kv, const float *mem_kv, size_t S,
+							  const unsigned char *mem_pad, float *work,
+							  float *y);
+
 /* ------------------------------------------------------------------ head */
 
 /* pooled (B x d) from X (B*T x d): mean over non-padding tokens or token 0. */

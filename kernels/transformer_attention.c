@@ -15,50 +15,36 @@
  * for long sequences; the progress callback is called between sequences.
  */
 #include "transformer.h"
+#include "vecmath.h"
 
 #include <cblas.h>
 #include <math.h>
 #include <string.h>
 
-/* 1 when key j is hidden from query i of sequence b. */
-static inline int
-MfAttnMasked(const MfTfAttnShape *s, size_t b, size_t i, size_t j)
-{
-	if (s->causal && j > i + (s->Tk - s->Tq))
-		return 1;
-	return s->key_pad != NULL && s->key_pad[b * s->Tk + j] != 0;
-}
-
-/* Masked, stable softmax of one row of scores in place. */
+/*
+ * Masked, stable softmax of one row of scores in place: the causal mask
+ * cuts the row at the last visible key, padding is skipped; the loops
+ * are vecmath.h's (vectorised).
+ */
 static void
 MfAttnSoftmaxRow(const MfTfAttnShape *s, size_t b, size_t i, float *row)
 {
-	size_t		j;
-	float		m = -INFINITY;
-	double		sum = 0.0;
-	float		inv;
+	size_t		n = s->Tk;
+	const unsigned char *pad = s->key_pad != NULL ? s->key_pad + b * s->Tk : NULL;
+	float		m;
+	double		sum;
 
-	for (j = 0; j < s->Tk; j++)
-		if (!MfAttnMasked(s, b, i, j) && row[j] > m)
-			m = row[j];
+	if (s->causal && i + (s->Tk - s->Tq) + 1 < n)
+		n = i + (s->Tk - s->Tq) + 1;
+	memset(row + n, 0, (s->Tk - n) * sizeof(float));
+	m = mfk_vec_max(row, n, pad);
 	if (m == -INFINITY)
 	{
-		memset(row, 0, s->Tk * sizeof(float));
+		memset(row, 0, n * sizeof(float));
 		return;
 	}
-	for (j = 0; j < s->Tk; j++)
-	{
-		if (MfAttnMasked(s, b, i, j))
-			row[j] = 0.0f;
-		else
-		{
-			row[j] = expf(row[j] - m);
-			sum += row[j];
-		}
-	}
-	inv = (float) (1.0 / sum);
-	for (j = 0; j < s->Tk; j++)
-		row[j] *= inv;
+	sum = mfk_vec_exp_shift(row, n, m, pad);
+	mfk_vec_scale(row, n, (float) (1.0 / sum));
 }
 
 /* A between-sequences progress report (MF_KERR_CANCELLED stops). */
@@ -118,6 +104,15 @@ mfk_tf_attn_forward(const MfEnv *env, const MfTfAttnShape *s, const float *Q,
 			const float *v = V + b * s->Tk * ldv + h * s->dh;
 			float	   *p = P + (b * s->H + h) * s->Tq * s->Tk;
 
+			if (tq == 1)		/* one query (decoding): two sgemv, no packing */
+			{
+				cblas_sgemv(CblasRowMajor, CblasNoTrans, tk, dh, scale, k, (int) ldk,
+							q, 1, 0.0f, p, 1);
+				MfAttnSoftmaxRow(s, b, 0, p);
+				cblas_sgemv(CblasRowMajor, CblasTrans, tk, dh, 1.0f, v, (int) ldv,
+							MfAttnDropFwd(s, b, h, p), 1, 0.0f, O + b * ldo + h * s->dh, 1);
+				continue;
+			}
 			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, tq, tk, dh,
 						scale, q, (int) ldq, k, (int) ldk, 0.0f, p, tk);
 			for (i = 0; i < s->Tq; i++)

@@ -14,6 +14,7 @@
  * forms cost 8 % of a step), so each function is defined in one file.
  */
 #include "transformer.h"
+#include "vecmath.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -35,8 +36,12 @@ mfk_tf_linear_forward(const float *X, size_t n, size_t in, const float *W,
 		memset(Y, 0, n * out * sizeof(float));
 	if (in == 0)
 		return;
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int) n, (int) out,
-				(int) in, 1.0f, X, (int) in, W, (int) in, 1.0f, Y, (int) out);
+	if (n == 1)					/* one row (decoding): sgemm would pack all of W */
+		cblas_sgemv(CblasRowMajor, CblasNoTrans, (int) out, (int) in, 1.0f, W,
+					(int) in, X, 1, 1.0f, Y, 1);
+	else
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int) n, (int) out,
+					(int) in, 1.0f, X, (int) in, W, (int) in, 1.0f, Y, (int) out);
 }
 
 /* dW += dY' X, db += colsum(dY), dX += dY W. */
@@ -113,28 +118,32 @@ mfk_tf_embed_backward(const int32_t *ids, size_t B, size_t T, size_t d,
 }
 
 /* LayerNorm forward, statistics in double. */
-void
+MFK_VEC_CLONES void
 mfk_tf_layernorm_forward(const float *X, size_t n, size_t d, const float *w,
 						 const float *b, float eps, float *Y, float *mean,
 						 float *rstd)
 {
 	size_t		i,
-				j;
+				j,
+				l;
 
 	for (i = 0; i < n; i++)
 	{
 		const float *x = X + i * d;
 		float	   *y = Y + i * d;
-		double		m = 0.0,
-					v = 0.0;
+		double		m = mfk_vec_sum_d(x, d) / (double) d,
+					v = 0.0,
+					lane[8] = {0};
 		float		mf,
 					rf;
 
-		for (j = 0; j < d; j++)
-			m += x[j];
-		m /= (double) d;
-		for (j = 0; j < d; j++)
+		for (j = 0; j + 8 <= d; j += 8)
+			for (l = 0; l < 8; l++)
+				lane[l] += ((double) x[j + l] - m) * ((double) x[j + l] - m);
+		for (; j < d; j++)
 			v += ((double) x[j] - m) * ((double) x[j] - m);
+		for (l = 0; l < 8; l++)
+			v += lane[l];
 		v /= (double) d;
 		mf = (float) m;
 		rf = (float) (1.0 / sqrt(v + (double) eps));

@@ -2,13 +2,19 @@
  * transformer_decode.c - greedy and sampled generation for decoder-only
  * and encoder-decoder models.
  *
- * Design note: no key/value cache.  Every new token reruns the decoder
- * stack over the whole window (the last max_length tokens of the prompt
- * plus what was generated) and takes the last position's logits: O(T^2)
- * layer work per sequence, exactly the training forward in evaluation
- * mode, so what was trained is what decodes (linear attention included).
- * An encoder_decoder encodes its source once, at the bottom of the arena;
- * each decoder pass is carved above it and released.  Choice of the next
+ * Design note: softmax decoders decode incrementally with a key/value
+ * cache: every position runs once through the layers (mfk_tf_layer_step),
+ * its keys and values are kept per layer, and the next token's logits are
+ * the LM head of the last position alone: O(T) layer work per token
+ * instead of the whole window.  An encoder_decoder encodes its source once
+ * (at the bottom of the arena) and each cross-attention layer projects the
+ * memory's keys and values once.  The cache holds at most max_length
+ * positions (learned positions): when the sequence outgrows it, and for
+ * linear attention, and with o->no_cache (the reference path the unit test
+ * compares against), every new token reruns the decoder stack over the
+ * window (the last max_length tokens) and takes the last position's
+ * logits, exactly the training forward in evaluation mode; each such pass
+ * is carved above the encoder's memory and released.  Choice of the next
  * token: temperature <= 0 is greedy (argmax, lowest id on ties); else
  * softmax(logits / temperature) over the top_k largest logits (all when
  * 0; ties broken by the lower id), sampled with an MfRng seeded by
@@ -105,6 +111,140 @@ MfTfGenCheck(const MfTfModel *m, const int32_t *prompt, size_t n_prompt,
 	return MF_KOK;
 }
 
+/* The next token from the last position's logits. */
+static int32_t
+MfTfNext(const float *logits, size_t V, const MfTfGenOpts *o, MfTfCand *cand,
+		 MfRng *r)
+{
+	return o->temperature <= 0.0 ? MfTfArgmax(logits, V)
+		: MfTfSample(logits, V, o->temperature, o->top_k, cand, r);
+}
+
+/* The key/value cache of a decoder stack for one sequence. */
+typedef struct MfTfKvCache
+{
+	float	   *buf;			/* everything below, one allocation */
+	float	   *kv;				/* layers x L x 2d */
+	float	   *mem_kv;			/* layers x S x 2d (cross-attention) */
+	float	   *x,
+			   *y,
+			   *nout;			/* 1 x d each */
+	float	   *work;			/* mfk_tf_layer_step_floats */
+	size_t		S;
+	size_t		len;			/* positions cached */
+} MfTfKvCache;
+
+/* Allocate the cache (and project the memory of an encoder_decoder). */
+static int
+MfTfCacheInit(MfTfModel *m, const MfTfStackActs *enc, MfTfKvCache *c)
+{
+	const MfTfLayerDims *dims = &m->dec_dims;
+	size_t		d = dims->d_model,
+				nl = m->spec.decoder.num_layers,
+				L = m->spec.max_length,
+				S = enc != NULL ? enc->b.T : 0,
+				w = mfk_tf_layer_step_floats(dims, L > S ? L : S),
+				l;
+
+	memset(c, 0, sizeof(*c));
+	c->S = S;
+	c->buf = mfk_alloc_bytes(&m->alloc, (nl * (L + S) * 2 * d + 3 * d + w) * sizeof(float));
+	if (c->buf == NULL)
+		return MF_KERR_NOMEM;
+	c->kv = c->buf;
+	c->mem_kv = S > 0 ? c->kv + nl * L * 2 * d : NULL;
+	c->x = c->kv + nl * (L + S) * 2 * d;
+	c->y = c->x + d;
+	c->nout = c->y + d;
+	c->work = c->nout + d;
+	for (l = 0; l < nl && S > 0; l++)
+		mfk_tf_layer_memory_kv(dims, &m->p.dec.layers[l], enc->out, S,
+							   c->mem_kv + l * S * 2 * d);
+	return MF_KOK;
+}
+
+/*
+ * Run token id at the next position through the decoder stack; with
+ * logits != NULL also the final norm and the LM head (the next token's
+ * logits).
+ */
+static int
+MfTfCacheStep(const MfEnv *env, MfTfModel *m, MfTfKvCache *c, int32_t id,
+			  float *logits)
+{
+	const MfTfLayerDims *dims = &m->dec_dims;
+	size_t		d = dims->d_model,
+				L = m->spec.max_length,
+				l;
+	float	   *x = c->x,
+			   *y = c->y,
+			   *tmp,
+				st[2];
+	const float *out;
+	int			err;
+
+	mfk_tf_embed_forward(&id, 1, 1, d, m->p.dec.tok, m->p.dec.pos + c->len * d, x);
+	for (l = 0; l < m->spec.decoder.num_layers; l++)
+	{
+		err = mfk_tf_layer_step(env, dims, &m->p.dec.layers[l], x, c->len,
+								c->kv + l * L * 2 * d,
+								c->mem_kv != NULL ? c->mem_kv + l * c->S * 2 * d : NULL,
+								c->S, NULL, c->work, y);
+		if (err != MF_KOK)
+			return err;
+		tmp = x, x = y, y = tmp;
+	}
+	c->len++;
+	if (logits == NULL)
+		return MF_KOK;
+	out = dims->norm == MF_TF_REZERO ? x : c->nout;
+	if (dims->norm == MF_TF_LAYERNORM)
+		mfk_tf_layernorm_forward(x, 1, d, m->p.dec.norm.w, m->p.dec.norm.b, dims->eps,
+								 c->nout, st, st + 1);
+	else if (dims->norm == MF_TF_SCALENORM)
+		mfk_tf_scalenorm_forward(x, 1, d, m->p.dec.norm.w, dims->eps, c->nout, st);
+	mfk_tf_linear_forward(out, 1, d, m->p.lm_w, m->p.lm_b, m->spec.vocab_size, logits);
+	return mfk_tick(env, "decoding", 0, 0, 1.0);
+}
+
+/*
+ * The cached part of generation: the context ctx[0..*len) (at most
+ * max_length) is fed once, then each new token; stops at eos (*done), at
+ * max_tokens, or when the sequence would outgrow max_length (the caller
+ * then recomputes windows).  *t counts the tokens chosen.
+ */
+static int
+MfTfGenerateCached(const MfEnv *env, MfTfModel *m, const MfTfStackActs *enc,
+				   const MfTfGenOpts *o, int32_t *ctx, size_t *len,
+				   float *logits, MfTfCand *cand, MfRng *r, int32_t *out,
+				   size_t *n_out, size_t *t, int *done)
+{
+	MfTfKvCache c;
+	size_t		i;
+	int			err = MfTfCacheInit(m, enc, &c);
+
+	for (i = 0; err == MF_KOK && i < *len; i++)
+		err = MfTfCacheStep(env, m, &c, ctx[i], i + 1 == *len ? logits : NULL);
+	while (err == MF_KOK && *t < o->max_tokens)
+	{
+		int32_t		next = MfTfNext(logits, m->spec.vocab_size, o, cand, r);
+
+		(*t)++;
+		if (next == o->eos)
+		{
+			*done = 1;
+			break;
+		}
+		out[(*n_out)++] = next;
+		ctx[(*len)++] = next;
+		if (*len > m->spec.max_length || *t == o->max_tokens)
+			break;
+		err = MfTfCacheStep(env, m, &c, next, logits);
+	}
+	mfk_free(&m->alloc, c.buf);
+	return err;
+}
+
 /* Generate up to o->max_tokens ids after the prompt. */
 int
 mfk_tf_generate(const MfEnv *env, MfTfModel *m, const int32_t *prompt,
@@ -123,7 +263,8 @@ mfk_tf_generate(const MfEnv *env, MfTfModel *m, const int32_t *prompt,
 	MfTfInput	in;
 	MfTfStackActs enc;
 	MfRng		r;
-	int			err = MfTfGenCheck(m, prompt, n_prompt, o);
+	int			done = 0,
+				err = MfTfGenCheck(m, prompt, n_prompt, o);
 
 	*n_out = 0;
 	if (err != MF_KOK)
@@ -149,7 +290,11 @@ mfk_tf_generate(const MfEnv *env, MfTfModel *m, const int32_t *prompt,
 		err = mfk_tf_model_encode(env, m, &in, arena, &enc);
 	}
 	base = mfk_arena_mark(arena);
-	for (t = 0; err == MF_KOK && t < o->max_tokens; t++)
+	t = 0;
+	if (err == MF_KOK && !o->no_cache && !m->dec_dims.linear_attention && len <= L)
+		err = MfTfGenerateCached(env, m, seq2seq ? &enc : NULL, o, ctx, &len, logits,
+								 cand, &r, out, n_out, &t, &done);
+	for (; err == MF_KOK && !done && t < o->max_tokens; t++)
 	{
 		int32_t		next;
 
@@ -159,8 +304,7 @@ mfk_tf_generate(const MfEnv *env, MfTfModel *m, const int32_t *prompt,
 		mfk_arena_release(arena, base);
 		if (err != MF_KOK)
 			break;
-		next = o->temperature <= 0.0 ? MfTfArgmax(logits, V)
-			: MfTfSample(logits, V, o->temperature, o->top_k, cand, &r);
+		next = MfTfNext(logits, V, o, cand, &r);
 		if (next == o->eos)
 			break;
 		out[(*n_out)++] = next;

@@ -563,6 +563,106 @@ mfk_tf_layer_forward(const MfEnv *env, const MfTfLayerDims *dims,
 	return mfk_tick(env, "transformer layer", 0, 0, 1.0);
 }
 
+/* ------------------------------------------------- incremental decoding */
+
+/* Floats of mfk_tf_layer_step's work space for up to tk keys. */
+size_t
+mfk_tf_layer_step_floats(const MfTfLayerDims *dims, size_t tk)
+{
+	size_t		d = dims->d_model;
+
+	return 8 * d + 4 + dims->n_heads * tk + MfTfF2(dims) + dims->d_ff;
+}
+
+/*
+ * One attention sublayer for one query at position t: q from norm(x);
+ * self-attention (mem_kv NULL) appends this position's key and value to
+ * kv (rows of 2d) and attends over rows 0..t; cross-attention attends over
+ * the S rows of mem_kv.  xout = x + k * out_proj(attention).
+ */
+static int
+MfTfAttnStep(const MfEnv *env, const MfTfLayerDims *dims,
+			 const MfTfAttnParams *p, const MfTfNormParams *np,
+			 const float *x, size_t t, float *kv, const float *mem_kv,
+			 size_t S, const unsigned char *mem_pad, float *w, float *xout)
+{
+	size_t		d = dims->d_model;
+	float	   *u = w,
+			   *q = w + d,
+			   *attn = w + 2 * d,
+			   *out = w + 3 * d,
+			   *st = w + 4 * d,
+			   *P = st + 2;
+	const float *keys = mem_kv != NULL ? mem_kv : kv;
+	const float *un = MfTfNormFwd(dims, np, x, 1, u, st, st + 1);
+	MfTfAttnShape s = {1, 1, mem_kv != NULL ? S : t + 1, dims->n_heads,
+	d / dims->n_heads, 0, mem_kv != NULL ? mem_pad : NULL, NULL};
+	int			err;
+
+	mfk_tf_linear_forward(un, 1, d, p->in_w, p->in_b, d, q);
+	if (mem_kv == NULL)
+		mfk_tf_linear_forward(un, 1, d, p->in_w + d * d, p->in_b + d, 2 * d, kv + t * 2 * d);
+	err = mfk_tf_attn_forward(env, &s, q, d, keys, 2 * d, keys + d, 2 * d, P, attn, d);
+	if (err != MF_KOK)
+		return err;
+	mfk_tf_linear_forward(attn, 1, d, p->out_w, p->out_b, d, out);
+	MfTfResidual(dims, np, x, out, xout, d);
+	return MF_KOK;
+}
+
+/* The memory's keys and values of a cross-attention layer (S rows of 2d). */
+void
+mfk_tf_layer_memory_kv(const MfTfLayerDims *dims, const MfTfLayer *p,
+					   const float *mem, size_t S, float *mem_kv)
+{
+	size_t		d = dims->d_model;
+
+	mfk_tf_linear_forward(mem, S, d, p->ca.in_w + d * d, p->ca.in_b + d, 2 * d, mem_kv);
+}
+
+/*
+ * One decoding step of a softmax layer (evaluation): x (1 x d) at
+ * position t, keys and values of positions 0..t-1 in kv (this one's are
+ * appended); y (1 x d) gets what row t of mfk_tf_layer_forward would.
+ */
+int
+mfk_tf_layer_step(const MfEnv *env, const MfTfLayerDims *dims,
+				  const MfTfLayer *p, const float *x, size_t t, float *kv,
+				  const float *mem_kv, size_t S, const unsigned char *mem_pad,
+				  float *work, float *y)
+{
+	size_t		d = dims->d_model,
+				f = dims->d_ff;
+	float	   *x1 = work,
+			   *x2 = work + d,
+			   *h1 = work + 2 * d,
+			   *a = h1 + MfTfF2(dims),
+			   *u = a + f,
+			   *ff = u + d,
+			   *st = ff + d,
+			   *w = st + 2;
+	const float *un;
+	int			err;
+
+	if (!MfTfDimsValid(dims) || dims->linear_attention ||
+		(dims->cross_attention && (mem_kv == NULL || S == 0)))
+		return MF_KERR_BADARG;
+	/* w: the attention's own part (4d + 2 + H * keys) reuses the tail */
+	err = MfTfAttnStep(env, dims, &p->sa, &p->norm_sa, x, t, kv, NULL, 0, NULL, w, x1);
+	if (err == MF_KOK && dims->cross_attention)
+		err = MfTfAttnStep(env, dims, &p->ca, &p->norm_ca, x1, t, NULL, mem_kv, S, mem_pad, w, x2);
+	else
+		memcpy(x2, x1, d * sizeof(float));
+	if (err != MF_KOK)
+		return err;
+	un = MfTfNormFwd(dims, &p->norm_ff, x2, 1, u, st, st + 1);
+	mfk_tf_linear_forward(un, 1, d, p->lin1_w, p->lin1_b, MfTfF2(dims), h1);
+	mfk_tf_act_forward(dims->act, h1, a, 1, f);
+	mfk_tf_linear_forward(a, 1, f, p->lin2_w, p->lin2_b, d, ff);
+	MfTfResidual(dims, &p->norm_ff, x2, ff, y, d);
+	return MF_KOK;
+}
+
 /* ------------------------------------------------------------ backward */
 
 /*

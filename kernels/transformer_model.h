@@ -50,10 +50,11 @@
  * redraw k (= s / interval) of a stack draws from an MfRng seeded by
  * (seed, stack, k) alone, so a resumed run redraws the same features.
  *
- * Decoding (transformer_decode.c) recomputes the whole prefix for every
- * new token (no key/value cache): O(T^2) layer work per sequence, simple
- * and exactly the training forward; fine for the short sequences these
- * models see.  The encoder runs once per source.
+ * Decoding (transformer_decode.c) of softmax decoders keeps a key/value
+ * cache per layer (mfk_tf_layer_step): each position runs through the
+ * layers once.  Beyond max_length positions, for linear attention, and
+ * with MfTfGenOpts.no_cache, every new token recomputes the window (the
+ * training forward in evaluation mode).  The encoder runs once per source.
  */
 #ifndef MF_TRANSFORMER_MODEL_H
 #define MF_TRANSFORMER_MODEL_H
@@ -245,6 +246,8 @@ typedef struct MfTfGenOpts
 	int32_t		bos;			/* first decoder token (encoder_decoder; and
 								 * a decoder with an empty prompt) */
 	int32_t		eos;			/* stops generation (< 0: none); not emitted */
+	int			no_cache;		/* 1: recompute the window for every token
+								 * (the reference of the key/value cache) */
 } MfTfGenOpts;
 
 /*

@@ -39,6 +39,7 @@ typedef struct MfBlasApi
 	__typeof__(cblas_dgemv) *dgemv;
 	__typeof__(cblas_dsyrk) *dsyrk;
 	__typeof__(cblas_sgemm) *sgemm;
+	__typeof__(cblas_sgemv) *sgemv;
 	__typeof__(dpotrf_) *dpotrf;
 	__typeof__(dpotrs_) *dpotrs;
 	__typeof__(dpocon_) *dpocon;
@@ -98,6 +99,7 @@ MfBlasLoad(void)
 	a.dgemv = MfBlasSym(h, "cblas_dgemv");
 	a.dsyrk = MfBlasSym(h, "cblas_dsyrk");
 	a.sgemm = MfBlasSym(h, "cblas_sgemm");
+	a.sgemv = MfBlasSym(h, "cblas_sgemv");
 	a.dpotrf = MfBlasSym(h, "dpotrf_");
 	a.dpotrs = MfBlasSym(h, "dpotrs_");
 	a.dpocon = MfBlasSym(h, "dpocon_");
@@ -155,6 +157,17 @@ cblas_sgemm(OPENBLAS_CONST enum CBLAS_ORDER Order, OPENBLAS_CONST enum CBLAS_TRA
 			OPENBLAS_CONST blasint ldc)
 {
 	MfBlas()->sgemm(Order, TransA, TransB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+/* cblas_sgemv. */
+void
+cblas_sgemv(OPENBLAS_CONST enum CBLAS_ORDER order, OPENBLAS_CONST enum CBLAS_TRANSPOSE trans,
+			OPENBLAS_CONST blasint m, OPENBLAS_CONST blasint n, OPENBLAS_CONST float alpha,
+			OPENBLAS_CONST float *a, OPENBLAS_CONST blasint lda, OPENBLAS_CONST float *x,
+			OPENBLAS_CONST blasint incx, OPENBLAS_CONST float beta, float *y,
+			OPENBLAS_CONST blasint incy)
+{
+	MfBlas()->sgemv(order, trans, m, n, alpha, a, lda, x, incx, beta, y, incy);
 }
 
 /* cblas_dgemv. */

@@ -12,7 +12,8 @@
  * encoder with the artifact's stored schema (features.c).  Training scores
  * the artifact it has just written through the same function, so
  * evaluating exactly its test rows reproduces the stored metrics bit for
- * bit.  Everything is palloc'd in the caller's memory context.
+ * bit.  Transformer artifacts are evaluated on their text column by
+ * evaluate_text.c.  Everything is palloc'd in the caller's memory context.
  */
 #include "postgres.h"
 
@@ -80,22 +81,20 @@ MfConfusionJson(const int64 *cm, int K, char **labels, json_t *out)
 	json_object_set_new(out, "labels", lj);
 }
 
-/* Classification metrics against the labels of ds rows idx. */
-static void
-MfClassMetrics(const MfTrainedModel *tm, const MfDataset *ds, const double *X,
-			   const size_t *idx, size_t n, json_t *out)
+/*
+ * Classification metrics of the predicted classes yp and probabilities
+ * proba (n x K) against the true classes yt: accuracy, macro precision,
+ * recall and F1, log loss, ROC AUC (two classes), the confusion matrix and
+ * the labels.  Tabular and text classifiers report through this one.
+ */
+void
+MfClassReportJson(const int *yt, const int *yp, const double *proba, size_t n,
+				  int K, char **labels, json_t *out)
 {
-	int			K = tm->meta.n_labels;
-	double	   *proba = MfHugeAlloc(mul_size(mul_size(Max(n, 1), K), sizeof(double)));
-	int		   *yt = MfHugeAlloc(mul_size(Max(n, 1), sizeof(int)));
-	int		   *yp = MfHugeAlloc(mul_size(Max(n, 1), sizeof(int)));
 	int64	   *cm = palloc0(sizeof(int64) * K * K);
 	MfClassReport rep;
 	double		ll;
 
-	MfScoreRows(tm, X, n, NULL, yp, proba);
-	for (size_t i = 0; i < n; i++)
-		yt[i] = ds->y_class[idx[i]];
 	MfMetricCheck(mf_metrics_confusion(yt, yp, n, K, cm));
 	MfMetricCheck(mf_metrics_class_report(cm, K, &rep));
 	MfMetricCheck(mf_metrics_log_loss(yt, proba, n, K, &ll));
@@ -116,7 +115,23 @@ MfClassMetrics(const MfTrainedModel *tm, const MfDataset *ds, const double *X,
 		MfMetricCheck(mf_metrics_roc_auc(yt, score, n, scratch, &auc, &avail));
 		json_object_set_new(out, "roc_auc", avail ? json_real(auc) : json_null());
 	}
-	MfConfusionJson(cm, K, ds->labels, out);
+	MfConfusionJson(cm, K, labels, out);
+}
+
+/* Classification metrics against the labels of ds rows idx. */
+static void
+MfClassMetrics(const MfTrainedModel *tm, const MfDataset *ds, const double *X,
+			   const size_t *idx, size_t n, json_t *out)
+{
+	int			K = tm->meta.n_labels;
+	double	   *proba = MfHugeAlloc(mul_size(mul_size(Max(n, 1), K), sizeof(double)));
+	int		   *yt = MfHugeAlloc(mul_size(Max(n, 1), sizeof(int)));
+	int		   *yp = MfHugeAlloc(mul_size(Max(n, 1), sizeof(int)));
+
+	MfScoreRows(tm, X, n, NULL, yp, proba);
+	for (size_t i = 0; i < n; i++)
+		yt[i] = ds->y_class[idx[i]];
+	MfClassReportJson(yt, yp, proba, n, K, ds->labels, out);
 }
 
 /* Regression metrics against the targets of ds rows idx. */
@@ -193,12 +208,16 @@ MfEvaluateArtifactSplit(MfDataset *ds, const void *data, size_t len,
 	json_t	   *out;
 
 	if (MfArtifactFamily(data, len) == MF_ART_FAMILY_TRANSFORMER)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("transformer models cannot be evaluated on other rows yet"),
-				 errdetail("mf_evaluate() and the promotion of retrained versions score tabular models only."),
-				 errhint("The test-split metrics of training are in mf.catalog.metrics; "
-						 "mf_predict_label(ref, text) scores any rows.")));
+	{
+		if (split != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("transformer models cannot be evaluated on a held-out split yet"),
+					 errdetail("The promotion of retrained versions scores tabular models only."),
+					 errhint("The test-split metrics of training are in mf.catalog.metrics; "
+							 "mf_evaluate(ref, source, target) scores a transformer on any rows.")));
+		return MfEvaluateText(ds, data, len, source, target);
+	}
 	MfOpenTrainedModel(data, len, &tm);
 	MfEvaluationRows(ds, &tm, source, target);
 	if (split != NULL)

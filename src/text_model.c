@@ -143,6 +143,27 @@ MfTextIds(MfTokenizer *tok, const char *text, size_t len, size_t cap, size_t *n)
 	return ids;
 }
 
+/*
+ * Decoder ids of a text: *tgt = bos + ids, *lab = ids + eos, at most L
+ * each (palloc'd); returns their length.
+ */
+size_t
+MfTextDecoderIds(MfTokenizer *tok, int32 bos, int32 eos, size_t L, const char *text,
+				 int32 **tgt, int32 **lab)
+{
+	size_t		n;
+	int32	   *ids = MfTextIds(tok, text, strlen(text), L - 1, &n);
+
+	*tgt = palloc((n + 1) * sizeof(int32));
+	*lab = palloc((n + 1) * sizeof(int32));
+	(*tgt)[0] = bos;
+	memcpy(*tgt + 1, ids, n * sizeof(int32));
+	memcpy(*lab, ids, n * sizeof(int32));
+	(*lab)[n] = eos;
+	pfree(ids);
+	return n + 1;
+}
+
 /* An evaluation forward of one text through the encoder (classifier or embedding). */
 static void
 MfTextEncoderForward(MfTextModel *tm, const char *text, size_t len, MfArena *arena, MfTfFwd *f)
@@ -194,6 +215,43 @@ MfTextClassify(MfTextModel *tm, const char *text, size_t len, double *proba)
 	}
 	mfk_arena_free(&arena, &env.alloc);
 	return best;
+}
+
+/*
+ * Summed cross-entropy (nats) of a decoder on one text laid out as
+ * training lays it out (bos + ids -> ids + eos); *tokens gets the
+ * predicted tokens.
+ */
+double
+MfTextTokenLoss(MfTextModel *tm, const char *text, size_t *tokens)
+{
+	MfEnv		env = MfKernelEnv();
+	MfArena		arena;
+	MfTfFwd		f;
+	MfTfInput	in;
+	int32	   *tgt,
+			   *lab;
+	size_t		T = MfTextDecoderIds(tm->tok, tm->bos, tm->eos, tm->art.spec.max_length,
+									 text, &tgt, &lab);
+	int			rc;
+	double		loss;
+
+	memset(&in, 0, sizeof(in));
+	in.B = 1;
+	in.T = T;
+	in.tgt = tgt;
+	in.labels = lab;
+	rc = mfk_arena_init(&arena, &env.alloc, mfk_tf_model_step_bytes(&tm->model, 1, 0, T, 0));
+	if (rc == MF_KOK)
+		rc = mfk_tf_model_forward(&env, &tm->model, &in, NULL, &arena, &f);
+	if (rc != MF_KOK)
+		MfTextKernelError(rc, "running the decoder");
+	loss = f.loss * (double) T;
+	mfk_arena_free(&arena, &env.alloc);
+	pfree(tgt);
+	pfree(lab);
+	*tokens = T;
+	return loss;
 }
 
 /* The pooled encoder output of one text. */

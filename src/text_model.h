@@ -54,8 +54,13 @@ extern MfTokenizer *MfTokenizerLoadPg(const void *bytes, size_t len, const char 
 /* Token ids of len bytes of text (palloc'd, *n ids, at most cap); raises on failure. */
 extern int32 *MfTextIds(MfTokenizer *tok, const char *text, size_t len, size_t cap, size_t *n);
 
+/* Decoder inputs bos + ids and labels ids + eos of a text (at most L each); their length. */
+extern size_t MfTextDecoderIds(MfTokenizer *tok, int32 bos, int32 eos, size_t L,
+							   const char *text, int32 **tgt, int32 **lab);
 /* Class probabilities (n_labels) of one text; returns the class index. */
 extern int	MfTextClassify(MfTextModel *tm, const char *text, size_t len, double *proba);
+/* Summed cross-entropy of a decoder LM on one text (*tokens predicted tokens). */
+extern double MfTextTokenLoss(MfTextModel *tm, const char *text, size_t *tokens);
 /* The pooled encoder output (d_model floats, palloc'd) of one text. */
 extern float *MfTextEmbed(MfTextModel *tm, const char *text, size_t len, size_t *d);
 /* Generation options (mf_generate's options object, checked). */

@@ -169,24 +169,15 @@ MfTfTrainTokenizer(MfTfRun *run, const size_t *idx, size_t n)
 	run->eos = mf_tokenizer_eos(run->tok);
 }
 
-/* Decoder ids of a text: tgt = bos + ids, lab = ids + eos (at most L each). */
+/* Decoder ids of a text (text_model.h's layout). */
 static void
 MfTfDecoderIds(MfTfRun *run, const char *text, size_t r)
 {
-	size_t		L = run->spec.max_length,
-				n;
-	int32	   *ids = MfTextIds(run->tok, text, strlen(text), L - 1, &n);
 	MfTfRows   *rw = &run->rows;
 
-	rw->tgt[r] = palloc((n + 1) * sizeof(int32));
-	rw->lab[r] = palloc((n + 1) * sizeof(int32));
-	rw->tgt[r][0] = run->bos;
-	memcpy(rw->tgt[r] + 1, ids, n * sizeof(int32));
-	memcpy(rw->lab[r], ids, n * sizeof(int32));
-	rw->lab[r][n] = run->eos;
-	rw->tgt_len[r] = n + 1;
-	rw->max_tgt = Max(rw->max_tgt, n + 1);
-	pfree(ids);
+	rw->tgt_len[r] = MfTextDecoderIds(run->tok, run->bos, run->eos, run->spec.max_length,
+									  text, &rw->tgt[r], &rw->lab[r]);
+	rw->max_tgt = Max(rw->max_tgt, rw->tgt_len[r]);
 }
 
 /* Token ids of every row, by the layout of text_model.h. */

@@ -1,9 +1,12 @@
 /*
  * test_activations.c - activation values, finite-difference derivatives
- * (elementwise, gated, softmax, log-softmax), stability, float variants.
+ * (elementwise, gated, softmax, log-softmax), stability, float variants,
+ * and vecmath.h's exp and row loops (accuracy, masks, the vectorised loops
+ * giving the scalar forms' bits).
  */
 #include "mf_kernels.h"
 #include "mf_test.h"
+#include "vecmath.h"
 
 #include <stdlib.h>
 
@@ -263,6 +266,64 @@ main(void)
 		}
 		MF_DIAG("float GELU on [-8, 8]: max abs error %.3g", worst);
 		MF_OK(worst < 2e-6, "float GELU and its derivative within 2e-6 of double on [-8, 8]");
+	}
+
+	/* vecmath.h: exp accuracy, the row loops, vector = scalar bits */
+	{
+		double		worst = 0;
+		float		row[37],
+					ref[37],
+					y[37];
+		unsigned char skip[37];
+		double		sum = 0,
+					got;
+		int			ok = 1,
+					b;
+
+		for (i = 0; i <= 175300; i++)
+		{
+			float		x = -87.0f + i * 0.001f;
+
+			worst = fmax(worst, fabs((double) mfk_expf_v(x) / exp((double) x) - 1.0));
+		}
+		MF_DIAG("mfk_expf_v on [-87, 88.3]: max relative error %.3g", worst);
+		MF_OK(worst < 2e-7, "mfk_expf_v within 2e-7 relative (2 ulp) of exp on [-87, 88.3]");
+		MF_OK(mfk_expf_v(-90.0f) == 0.0f && mfk_expf_v(-1000.0f) == 0.0f && isfinite(mfk_expf_v(1000.0f)),
+			  "mfk_expf_v: 0 below -87.34, finite above 88.38");
+		for (i = 0; i < 37; i++)
+		{
+			row[i] = (float) (3 * mfk_rng_normal(&r));
+			skip[i] = i % 5 == 2;
+		}
+		{
+			float		m = -INFINITY;
+
+			for (i = 0; i < 37; i++)
+				if (!skip[i] && row[i] > m)
+					m = row[i];
+			ok &= mfk_vec_max(row, 37, skip) == m;
+			memcpy(ref, row, sizeof(row));
+			got = mfk_vec_exp_shift(row, 37, m, skip);
+			for (i = 0; i < 37; i++)
+			{
+				double		e = exp((double) (ref[i] - m));	/* of the float difference */
+
+				ok &= skip[i] ? row[i] == 0.0f : fabs(row[i] - e) <= 2e-7 * e;
+				sum += row[i];
+			}
+			ok &= fabs(got - sum) <= 1e-12 * sum;
+		}
+		MF_OK(ok, "masked max, shifted exp (masked entries exactly 0) and their sum");
+		ok = 1;
+		for (b = 0; b < 3; b++)
+		{
+			MfAct		acts[3] = {MF_ACT_GELU, MF_ACT_RELU, MF_ACT_SILU};
+
+			mfk_act_forward_f(acts[b], ref, y, 37);
+			for (i = 0; i < 37; i++)
+				ok &= y[i] == mfk_act_scalar_f(acts[b], ref[i]);
+		}
+		MF_OK(ok, "vectorised GELU, ReLU, SiLU loops give the scalar forms' bits");
 	}
 
 	/* names */

@@ -3,7 +3,8 @@
  * gradients of every kind (encoder classifier, decoder LM, encoder-decoder)
  * with softmax, linear and causal-linear attention and each norm against
  * central differences of the float32 loss; the named layout; the arena
- * size; seeded feature redraw; determinism of training and decoding.
+ * size; seeded feature redraw; determinism of training and decoding;
+ * decoding with the key/value cache against recomputing every window.
  *
  * Gradient check.  There is no float64 model, so the check is a central
  * difference of the float32 loss along a random unit direction v, one per
@@ -376,20 +377,69 @@ test_training_and_redraw(void)
 	free(before);
 }
 
-/* Generate with options; returns the count. */
+/* Generate with options o; returns the count ((size_t) -1 on error). */
 static size_t
-gen(MfTfModel *m, const int32_t *prompt, size_t n, double temp, size_t k,
-	uint64_t seed, int32_t eos, int32_t *out)
+gen_opts(MfTfModel *m, const int32_t *prompt, size_t n, const MfTfGenOpts *o,
+		 int32_t *out)
 {
-	MfTfGenOpts o = {6, temp, k, seed, 1, eos};
 	MfArena		a;
 	size_t		got = 0;
 
 	mfk_arena_init(&a, &mfk_malloc_allocator, mfk_tf_model_step_bytes(m, 1, n, L, 0));
-	if (mfk_tf_generate(NULL, m, prompt, n, &o, &a, out, &got) != MF_KOK)
+	if (mfk_tf_generate(NULL, m, prompt, n, o, &a, out, &got) != MF_KOK)
 		got = (size_t) -1;
 	mfk_arena_free(&a, &mfk_malloc_allocator);
 	return got;
+}
+
+/* Generate 6 tokens with options; returns the count. */
+static size_t
+gen(MfTfModel *m, const int32_t *prompt, size_t n, double temp, size_t k,
+	uint64_t seed, int32_t eos, int32_t *out)
+{
+	MfTfGenOpts o = {6, temp, k, seed, 1, eos, 0};
+
+	return gen_opts(m, prompt, n, &o, out);
+}
+
+/*
+ * The key/value cache against the reference path (no_cache: every token
+ * recomputes the window): the same tokens, greedy and sampled, also past
+ * max_length, where the window takes over.
+ */
+static void
+test_decode_cache(MfTfKind kind, MfTfNorm norm, const char *act, const char *label)
+{
+	MfTfSpec	s = small_spec(kind, MF_TF_ATTN_SOFTMAX, norm, act, 0.0);
+	MfTfModel	m;
+	int32_t		prompt[3] = {3, 4, 5},
+				a[24],
+				b[24];
+	size_t		i,
+				c;
+	int			same = 1,
+				varied = 0;
+	char		name[200];
+
+	mfk_tf_model_init(&m, &s, 11, &mfk_malloc_allocator);
+	for (i = 0; i < m.n_floats; i++)	/* sharper logits than the initialisation's */
+		m.params[i] *= 1.5f;
+	for (c = 0; c < 3; c++)
+	{
+		MfTfGenOpts o = {c == 2 ? 20 : 5, c == 1 ? 1.0 : 0.0, 0, 5, 1, -1, 0};
+		size_t		na = gen_opts(&m, prompt, 3, &o, a),
+					nb;
+
+		o.no_cache = 1;
+		nb = gen_opts(&m, prompt, 3, &o, b);
+		same &= na == o.max_tokens && nb == na && memcmp(a, b, na * sizeof(int32_t)) == 0;
+		for (i = 1; i < na; i++)
+			varied |= a[i] != a[0];
+	}
+	snprintf(name, sizeof(name), "%s: key/value cache = recompute (greedy, sampled, 20 tokens past max_length %d)",
+			 label, L);
+	MF_OK(same && varied, name);
+	mfk_tf_model_free(&m);
 }
 
 /* Greedy and sampled decoding: deterministic with the seed. */
@@ -469,5 +519,9 @@ main(void)
 	test_training_and_redraw();
 	test_decode(MF_TF_KIND_DECODER, "decoder");
 	test_decode(MF_TF_KIND_ENCODER_DECODER, "encoder-decoder");
+	test_decode_cache(MF_TF_KIND_DECODER, MF_TF_LAYERNORM, "gelu", "decoder, layernorm, gelu");
+	test_decode_cache(MF_TF_KIND_DECODER, MF_TF_REZERO, "swiglu", "decoder, rezero, swiglu");
+	test_decode_cache(MF_TF_KIND_DECODER, MF_TF_SCALENORM, "relu", "decoder, scalenorm, relu");
+	test_decode_cache(MF_TF_KIND_ENCODER_DECODER, MF_TF_LAYERNORM, "gelu", "encoder-decoder, layernorm, gelu");
 	return mf_test_done();
 }
