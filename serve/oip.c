@@ -66,6 +66,8 @@ MfOipProperties(const MfServeVersion *v)
 	char	   *ftext;
 	json_t	   *o;
 
+	if (v->text != NULL)
+		return mf_serve_text_properties(v);
 	for (size_t j = 0; feats != NULL && j < io->n_features; j++)
 		json_array_append_new(feats, json_string(io->feature_names[j]));
 	ftext = feats ? json_dumps(feats, JSON_COMPACT) : NULL;
@@ -256,8 +258,12 @@ MfOipColumnsCheck(const MfServeVersion *v, MfOipTensor *ts, int nt, MfOipTensor 
 
 	for (int i = 0; i < nt; i++)
 	{
-		int			col = mf_trained_model_column(&v->model, ts[i].name);
+		/* a text version's one tensor may have any name */
+		int			col = v->text != NULL && nt == 1 ? 0 : mf_trained_model_column(&v->model, ts[i].name);
 
+		if (v->text != NULL && strcmp(ts[i].datatype, "BYTES") != 0)
+			return mf_serve_fail(msg, msglen, "input \"%s\": a text model takes one BYTES tensor of texts, not %s",
+								 ts[i].name, ts[i].datatype);
 		if (col < 0)
 			return mf_serve_fail(msg, msglen, "input \"%s\" is not an input of the model (see its metadata), "
 							"and a single [n, %zu] tensor must be the only input", ts[i].name, mm->p);
@@ -400,7 +406,8 @@ MfOipScore(MfServeCall *c, const MfServeTarget *t, MfOipTensor *ts, int nt, MfSe
 {
 	const MfServeVersion *v = t->version;
 	const MfModelMeta *mm = &v->model.meta;
-	bool		single = nt == 1 && (mm->ncols != 1 || mf_trained_model_column(&v->model, ts[0].name) < 0);
+	bool		single = nt == 1 && v->text == NULL &&
+		(mm->ncols != 1 || mf_trained_model_column(&v->model, ts[0].name) < 0);
 	MfOipColumns cols = {0};
 	size_t		n = 0;
 	bool		ok = true;

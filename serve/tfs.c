@@ -183,7 +183,7 @@ MfTfsMetadata(MfServeCall *c, const MfServeTarget *t)
 									"metadata", "signature_def", "signature_def", "serving_default",
 									"inputs", in, "outputs", out,
 									"method_name", "tensorflow/serving/predict",
-									"mf_model", mf_trained_model_describe_json(&t->version->model)));
+									"mf_model", mf_serve_describe_json(t->version)));
 }
 
 /* ------------------------------------------------------------ rows */

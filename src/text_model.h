@@ -29,19 +29,11 @@
 #include "postgres.h"
 
 #include "model_transformer.h"
+#include "text_run.h"
 #include "tokenizer.h"
 
-/* A loaded text model (everything in the context it was opened in). */
-typedef struct MfTextModel
-{
-	MfTfArtifact art;
-	MfTfModel	model;
-	MfTokenizer *tok;
-	int32		bos;
-	int32		eos;
-	bool		labels_numeric;
-	double	   *label_values;
-} MfTextModel;
+/* A loaded text model (everything in the context it was opened in; text/text_run.h). */
+typedef MfTextRun MfTextModel;
 
 /* Tokenizer kinds by option name ("unigram", "bpe", "char"); -1 when none. */
 extern int	MfTokenizerKindFromName(const char *name);

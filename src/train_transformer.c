@@ -556,6 +556,9 @@ MfTrainTransformer(MfDataset *ds, const MfTrainArgs *args, bytea **artifact,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("no training rows are left after the split"),
 				 errhint("Lower option \"test_size\" or add rows.")));
+	/* classifiers keep test rows as every family does: images and smoke tests send them */
+	if (run.task == MF_TF_TASK_CLASSIFICATION)
+		ds->test_rows = MfRawRowsJson(ds, test, Min(n_test, MF_TEST_ROWS_KEPT));
 	MfTfTrainTokenizer(&run, train, n_train);
 	MfTfTokenizeRows(&run);
 	MfPhaseEnd("tokenize");
