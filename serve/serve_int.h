@@ -313,6 +313,17 @@ extern bool mf_serve_text_cell(MfServeRows *rows, size_t r, json_t *v, char *msg
 /* Score every row of a text version; false with msg. */
 extern bool mf_serve_text_score(MfServeRows *rows, char *msg, size_t msglen);
 
+/* True when a version generates text (decoders, encoder-decoders). */
+extern bool mf_serve_text_generates(const MfServeVersion *v);
+
+/*
+ * Generate from the prompt of every row (kept by mf_serve_text_cell) with
+ * the options of params (mf_generate's; may be NULL): out[r] malloc'd;
+ * false with msg (out[] so far still to free).
+ */
+extern bool mf_serve_text_generate(const MfServeRows *rows, json_t *params, char **out,
+								   char *msg, size_t msglen);
+
 /* The model's description as JSON (any version). */
 extern json_t *mf_serve_describe_json(const MfServeVersion *v);
 

@@ -13,6 +13,10 @@
  * keeps the row's JSON string (borrowed from the body); scoring classifies
  * each text with mf_text_run_classify, the arithmetic of
  * mf_predict(ref, text), so the answers are the database's bit for bit.
+ * Decoders and encoder-decoders generate (OIP infer only: one BYTES tensor
+ * of prompts, the request's parameters as mf_generate's options, one BYTES
+ * output "text"), with mf_text_run_generate: mf_generate's text for the
+ * same prompt and options.
  * A text must be a JSON string: jansson has already refused invalid UTF-8
  * and NUL, and the body bounds its length (MF_SERVE_MAX_STRING).
  * Everything a version holds comes from one chain of malloc'd blocks freed
@@ -176,6 +180,14 @@ mf_serve_text_cell(MfServeRows *rows, size_t r, json_t *v, char *msg, size_t msg
 	return true;
 }
 
+/* True when a version generates text (a decoder or an encoder-decoder). */
+bool
+mf_serve_text_generates(const MfServeVersion *v)
+{
+	return v->text != NULL && (v->text->run.art.task == MF_TF_TASK_LANGUAGE_MODEL ||
+							   v->text->run.art.task == MF_TF_TASK_SEQ2SEQ);
+}
+
 /* Score every row of a text version (classifiers); false with msg. */
 bool
 mf_serve_text_score(MfServeRows *rows, char *msg, size_t msglen)
@@ -189,7 +201,7 @@ mf_serve_text_score(MfServeRows *rows, char *msg, size_t msglen)
 		return mf_serve_fail(msg, msglen, "this %s transformer does not classify: %s",
 							 mf_tf_task_name(t->run.art.task),
 							 t->run.art.task == MF_TF_TASK_EMBEDDING ? "embeddings are not served over HTTP" :
-							 "generate with POST /v2/models/{name}/generate");
+							 "generate with POST /v2/models/{name}/infer, one BYTES tensor of prompts");
 	for (size_t r = 0; r < rows->n; r++)
 	{
 		json_t	   *s = rows->texts[r];
@@ -206,6 +218,50 @@ mf_serve_text_score(MfServeRows *rows, char *msg, size_t msglen)
 								 st == MF_TEXT_NOMEM ? "out of memory" : err);
 		rows->values[r] = mf_text_run_value(&t->run, k);
 		rows->index[r] = k;
+	}
+	return true;
+}
+
+/* Generation options from a request's parameters (mf_generate's options; others ignored). */
+static bool
+MfTextGenParams(const MfServeVersion *v, json_t *params, MfTfGenOpts *o, char *msg, size_t msglen)
+{
+	static const char *const keys[] = {"greedy", "temperature", "top_k", "max_tokens", "seed", NULL};
+	const char *must;
+
+	mf_text_gen_defaults(&v->text->run, o);
+	for (int i = 0; keys[i] != NULL; i++)
+	{
+		json_t	   *x = json_object_get(params, keys[i]);
+
+		if (x != NULL && mf_text_gen_option(o, keys[i], x, &must) != MF_TEXT_OK)
+			return mf_serve_fail(msg, msglen, "parameter \"%s\" must be %s", keys[i], must);
+	}
+	mf_text_gen_finish(o, json_is_true(json_object_get(params, "greedy")));
+	return true;
+}
+
+/* Generate from every row's prompt into out (malloc'd texts, rows->n); false with msg. */
+bool
+mf_serve_text_generate(const MfServeRows *rows, json_t *params, char **out, char *msg, size_t msglen)
+{
+	MfEnv		env = {mfk_malloc_allocator, NULL, NULL};
+	MfTfGenOpts o;
+	char		err[256];
+
+	if (!MfTextGenParams(rows->v, params, &o, msg, msglen))
+		return false;
+	for (size_t r = 0; r < rows->n; r++)
+	{
+		json_t	   *s = rows->texts[r];
+		MfTextStatus st;
+
+		if (s == NULL)
+			return mf_serve_fail(msg, msglen, "row %zu: the prompt must be a string", r);
+		st = mf_text_run_generate(&env, &rows->v->text->run, json_string_value(s), json_string_length(s),
+								  &o, &out[r], err, sizeof(err));
+		if (st != MF_TEXT_OK)
+			return mf_serve_fail(msg, msglen, "row %zu: %s", r, st == MF_TEXT_NOMEM ? "out of memory" : err);
 	}
 	return true;
 }
