@@ -1,8 +1,9 @@
 /*
  * text_model.h - transformer text models inside the server: the tokenizer
  * (text/, SentencePiece) and the model module's transformer artifact
- * (model/model_transformer.h) joined; how a text becomes token ids, for
- * training and prediction alike (text_model.c).
+ * (model/model_transformer.h) joined through text/text_run.h (the pure-C
+ * runner the HTTP servers share), with SQLSTATEs, palloc and cancels; how a
+ * text becomes token ids, for training and prediction alike (text_model.c).
  *
  * Design note
  * -----------
