@@ -29,6 +29,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Tokens one request may generate (prompts x max_tokens): a bound on its time. */
+#define MF_SERVE_MAX_GEN_TOKENS 16384
+
 /* One block of a version's chain (16 bytes keep the payload aligned as malloc's). */
 typedef struct MfTextBlock
 {
@@ -251,6 +254,9 @@ mf_serve_text_generate(const MfServeRows *rows, json_t *params, char **out, char
 
 	if (!MfTextGenParams(rows->v, params, &o, msg, msglen))
 		return false;
+	if (rows->n > 0 && o.max_tokens > MF_SERVE_MAX_GEN_TOKENS / rows->n)
+		return mf_serve_fail(msg, msglen, "%zu prompts of max_tokens %zu exceed the %d tokens one request may generate; "
+							 "send fewer prompts or lower max_tokens", rows->n, o.max_tokens, MF_SERVE_MAX_GEN_TOKENS);
 	for (size_t r = 0; r < rows->n; r++)
 	{
 		json_t	   *s = rows->texts[r];

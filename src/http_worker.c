@@ -831,6 +831,8 @@ MfHttpWorkerMain(Datum arg)
 	MfHttpMapCounters();
 	MfHttpBecomeRole();
 	MfHttpListen();
+	/* serving processes score transformers with BLAS: load it here, where an ERROR is safe */
+	(void) MfBlasPreload();
 	MfHttpSpoolInit();
 	MfHttpRefresh();
 	for (;;)

@@ -286,6 +286,9 @@ test_generate(void)
 	call("POST", "/v2/models/lm/infer", "{\"inputs\": [{\"name\": \"p\", \"shape\": [1], \"datatype\": \"BYTES\", "
 		 "\"data\": [\"ab\"]}], \"parameters\": {\"max_tokens\": 0}}");
 	MF_OK(is_error(400, "max_tokens"), "a bad generation parameter: 400 naming it");
+	call("POST", "/v2/models/lm/infer", "{\"inputs\": [{\"name\": \"p\", \"shape\": [5], \"datatype\": \"BYTES\", "
+		 "\"data\": [\"a\", \"b\", \"c\", \"d\", \"e\"]}], \"parameters\": {\"max_tokens\": 4000}}");
+	MF_OK(is_error(400, "tokens one request may generate"), "5 prompts x 4000 tokens (over 16384): 400");
 	call("GET", "/v2/models/lm", NULL);
 	MF_OK(resp.status == 200 && strcmp(json_string_value(json_object_get(json_array_get(json_object_get(ans, "outputs"), 0),
 																	  "name")), "text") == 0,
