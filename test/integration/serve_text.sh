@@ -103,6 +103,9 @@ PYEOF
 [ "$(q "SELECT count(*) FROM jsonb_array_elements(mf._test_rows($VID, 100)) r
          WHERE mf_predict_label('st_cls', r ->> 'title') IS NULL")" = 0 ] || fail "test rows not scored"
 pass "training stored $(q "SELECT jsonb_array_length(mf._test_rows($VID, 100))") text test rows in mf.test_rows"
+[ "$(q "SELECT count(*) > 0 AND bool_and(r ?& ARRAY['title'] AND (SELECT count(*) FROM jsonb_object_keys(r)) = 1)
+          FROM mf.catalog c, jsonb_array_elements(mf._test_rows(c.version_id, 100)) r WHERE c.ref = 'st_lm:1.0.0'")" = t ] ||
+	fail "the decoder's test rows are not prompts {\"title\": ...}"
 
 # The texts to score and the database's answers (bits of the doubles).
 sql "CREATE TABLE st_texts AS
