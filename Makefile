@@ -262,6 +262,7 @@ reset:
 	scripts/demo.sh --reset
 test:
 	scripts/run-tests.sh
+# Stops the demo cluster and its local OCI registry (their data stays).
 stop:
 	scripts/cluster.sh stop
 start:

@@ -15,6 +15,10 @@ Cases, each on its own new connections, in turn (so a burst of load hits all):
   library      LOAD 'mf_core' as the first statement (loading alone)
   model        after a first prediction of a small logistic model: the ~1 MB
                model alone (resolving and catalogs are warm)
+The restart empties base/pgsql_tmp, where the first backend that loads an
+artifact leaves a copy for later backends (src/artifact_file.c): the first
+"everything" connection reads mf.artifacts and writes that file, the others
+read the file; the medians are those of the later connections.
 Besides wall time (medians, ms), the backend's own CPU time
 (/proc/<pid>/schedstat) and minor page faults (/proc/<pid>/stat) when this
 process may read them (same machine, root or the cluster's owner): on a

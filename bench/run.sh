@@ -11,9 +11,12 @@
 #   4. run bench/train_logreg.py, train_linreg.py, train_mlp.py, transformer.sh
 #      (the transformer kernels against PyTorch on CPU, no server), predict.py, serve.sh
 #      (mf-serve against Flask + gunicorn + scikit-learn and against pgbench, one
-#      SELECT per request, loaded with wrk; its own table, bench_serve) and
-#      cold_start.py (last: it restarts the cluster and times new connections in
-#      database mf_cold); each prints a one-line summary. Until mf_train exists our
+#      SELECT per request, loaded with wrk; its own table, bench_serve),
+#      image_push.sh (build + push of a new version as an image, against
+#      skopeo copy of the same layout), image_start.sh (root: the image's
+#      cold start under runc against Flask + gunicorn + scikit-learn started
+#      the same way) and cold_start.py (last: it restarts the cluster and
+#      times new connections in database mf_cold); each prints a summary. Until mf_train exists our
 #      side reads "n/a". bench/cold_start.sh [REV] compares the cold start of
 #      another revision's build with this one's in one run.
 # Knobs: MF_BENCH_REPEATS (3), MF_BENCH_MLP_EPOCHS (5), MF_BENCH_LR_ROWS (1000000),
@@ -29,7 +32,7 @@ BENCH_DB=mf_bench
 PY=/usr/bin/python3
 PEER_PKGS="python3-sklearn python3-psycopg2 python3-torch python3-flask gunicorn wrk"
 # Each benchmark by its file name; MF_BENCH_ONLY="predict.py cold_start.py" runs some only.
-BENCHES="${MF_BENCH_ONLY:-train_logreg.py train_linreg.py train_mlp.py transformer.sh predict.py serve.sh cold_start.py}"
+BENCHES="${MF_BENCH_ONLY:-train_logreg.py train_linreg.py train_mlp.py transformer.sh predict.py serve.sh image_push.sh image_start.sh cold_start.py}"
 for b in $BENCHES; do
 	[ -f "$MF_ROOT/bench/$b" ] || die "MF_BENCH_ONLY: no benchmark bench/$b"
 done

@@ -42,6 +42,19 @@ MfMonitorShmemSize(void)
 	return MAXALIGN(sizeof(MfMonitorShared));
 }
 
+/* A random probe token of MF_SERVE_PROBE_TOKEN_LEN hex characters ("" without random bytes). */
+static void
+MfMonitorMakeProbeToken(char *out)
+{
+	uint8		bytes[MF_SERVE_PROBE_TOKEN_LEN / 2];
+
+	out[0] = '\0';
+	if (!pg_strong_random(bytes, sizeof(bytes)))
+		return;
+	for (size_t i = 0; i < sizeof(bytes); i++)
+		snprintf(out + 2 * i, 3, "%02x", bytes[i]);
+}
+
 /* Create (or after a crash restart re-create) the segment; caller holds AddinShmemInitLock. */
 void
 MfMonitorShmemInit(void)
@@ -54,6 +67,7 @@ MfMonitorShmemInit(void)
 		/* zeroed memory is an empty counters table (counters.h) */
 		memset(MfMonitor, 0, sizeof(MfMonitorShared));
 		SpinLockInit(&MfMonitor->mutex);
+		MfMonitorMakeProbeToken(MfMonitor->probe_token);
 	}
 }
 

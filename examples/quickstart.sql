@@ -144,29 +144,72 @@ SELECT title, mf_predict_label('product_category', title) AS category,
   FROM (VALUES ('Alto wireless earbuds with microphone'), ('Zephyr cast iron frying pan'),
                ('Lumen waterproof rain jacket'), ('Kestrel galvanised watering can')) AS t(title);
 
--- 14. Watch it: the monitor worker checks every live deployment (every 30 s by default), writes serving metrics
---     per model, version and minute, and evaluates alert rules every second. With mf.track_predictions (a
---     superuser setting) in-database predictions are counted too. A rule on the classifier's throughput fires
---     once its predictions are counted (metrics are per minute: it would resolve when a minute without them has
---     passed); dropping the rule resolves it at once, and the history stays in mf.alerts.
+-- 14. Ship it as an image: mf_deploy(ref, 'oci', ...) builds an OCI image in C, with no Docker engine (mf-serve and
+--     exactly the libraries it loads, then a small layer with the model), starts the image's own mf-serve to check that
+--     it answers the version's test rows as the database does, bit for bit, and only then pushes it. `make demo` runs a
+--     local registry (Debian's docker-registry on 127.0.0.1, images kept under .mf/) and passes its URL as registry_url.
+\if :{?registry_url}
+\else
+\set registry_url http://127.0.0.1:10499
+\endif
+SELECT mf_create_registry('local', :'registry_url', '{"insecure": true}')
+ WHERE NOT EXISTS (SELECT FROM mf.registries WHERE name = 'local');
+SELECT name, url, auth, insecure FROM mf.registries WHERE name = 'local';
+SELECT mf_deploy('iris_species', 'oci', '{"registry": "local", "repository": "quickstart/iris_species"}') AS image_deployment \gset
+SELECT job_id AS image_job FROM mf.deployments WHERE deployment_id = :image_deployment \gset
+SELECT job_id, status, phase, error FROM mf_wait(:image_job, '3 min');
+SELECT message FROM mf_job_log(:image_job) WHERE message ~ '^(built|verified|succeeded)' ORDER BY event_id;
+SELECT deployment_id, ref, version, target, status, image, layers FROM mf.deployments
+ WHERE deployment_id = :image_deployment \gx
+-- Its Kubernetes manifests: a Deployment of the image by digest (probes on /v2/health/ready and /v2/health/live), a
+-- Service and a HorizontalPodAutoscaler (options: replicas, resources, service, scaling, namespace, kserve).
+SELECT mf_render_k8s(:image_deployment, '{"namespace": "models"}') \g (format=unaligned tuples_only=on)
+
+-- 15. Watch it: the monitor worker checks every live deployment with an endpoint (every 30 s by default: ready, model
+--     loaded, memory, response time, a canary prediction), writes serving metrics per model, version and minute, and
+--     evaluates alert rules every second. With mf.track_predictions (a superuser setting) in-database predictions are
+--     counted too.
 SET mf.track_predictions = on;
-SELECT mf_set_alert('iris_species', 'throughput', '>', 0, '{"window": "3 s"}') AS rule_id \gset
-SELECT set_config('quickstart.rule_id', :'rule_id', false) IS NOT NULL AS rule_set;
 SELECT count(mf_predict_label('iris_species', i)) AS scored FROM quickstart.iris i;
+-- An alert on drift: training stored every feature's distribution; mf_drift compares new rows with it (PSI, KS) and
+-- records the check; the rule fires when a feature's PSI in the last 5 s is above 0.25. A batch without setosa has
+-- drifted; the next batch looks like the training data, and once the drifted check has left the window the alert
+-- resolves by itself.
+SELECT mf_set_alert('iris_species', 'drift_psi', '>', 0.25, '{"window": "5 s"}') AS rule_id \gset
+SELECT set_config('quickstart.rule_id', :'rule_id', false) IS NOT NULL AS rule_set;
+SELECT feature, round(psi::numeric, 3) AS psi, round(ks::numeric, 3) AS ks, status
+  FROM mf_drift('iris_species', 'SELECT * FROM quickstart.iris WHERE species <> ''setosa''');
 DO $$
-BEGIN  -- wait (at most 30 s) for the monitor worker to flush the counts and fire
-	FOR i IN 1 .. 60 LOOP
-		EXIT WHEN EXISTS (SELECT 1 FROM mf.alerts WHERE rule_id = current_setting('quickstart.rule_id')::bigint);
-		PERFORM pg_sleep(0.5);
+BEGIN  -- wait (at most 30 s) for the monitor worker to fire it
+	FOR i IN 1 .. 150 LOOP
+		EXIT WHEN EXISTS (SELECT FROM mf.alerts WHERE rule_id = current_setting('quickstart.rule_id')::bigint);
+		PERFORM pg_sleep(0.2);
 	END LOOP;
 END;
 $$;
-SELECT metric, condition, threshold, resolved_at IS NULL AS firing, message
-  FROM mf.alerts JOIN mf.alert_rules USING (rule_id) WHERE rule_id = :rule_id;
+SELECT alert_id, started_at, resolved_at IS NULL AS firing, message FROM mf.alerts WHERE rule_id = :rule_id;
+SELECT feature, round(psi::numeric, 3) AS psi, round(ks::numeric, 3) AS ks, status
+  FROM mf_drift('iris_species', 'quickstart.iris');
+DO $$
+BEGIN  -- wait (at most 30 s) for it to resolve
+	FOR i IN 1 .. 150 LOOP
+		EXIT WHEN NOT EXISTS (SELECT FROM mf.alerts WHERE rule_id = current_setting('quickstart.rule_id')::bigint
+									 AND resolved_at IS NULL);
+		PERFORM pg_sleep(0.2);
+	END LOOP;
+END;
+$$;
+SELECT alert_id, started_at, resolved_at, round(extract(epoch FROM resolved_at - started_at)::numeric, 1) AS lasted_s,
+       round(value::numeric, 3) AS psi FROM mf.alerts WHERE rule_id = :rule_id;
+-- Health and metrics in SQL, in the tables and views BI tools read: the classifier's last health round, the counted
+-- predictions, and one row per deployment (the image has no endpoint until one is set: mf_set_endpoint).
+SELECT DISTINCT ON (h."check") h."check", h.ok, round(h.latency_ms::numeric, 2) AS latency_ms, h.http_status
+  FROM mf.health_checks h JOIN mf.deployments d USING (deployment_id)
+ WHERE d.model_name = 'iris_species' AND d.target = 'http' AND d.status <> 'undeployed'
+ ORDER BY h."check", h.checked_at DESC;
 SELECT sum(requests) AS predictions_counted FROM mf.serving_metrics
  WHERE model_name = 'iris_species' AND deployment_id IS NULL AND minute > now() - interval '5 minutes';
-SELECT deployment_id, status, healthy, health_checked_at IS NOT NULL AS checked, requests_5m, open_alerts
-  FROM mf.deployment_status WHERE model_name = 'iris_species' AND target = 'http' AND status <> 'undeployed';
+SELECT deployment_id, target, status, healthy, health_checked_at IS NOT NULL AS checked, requests_5m, open_alerts
+  FROM mf.deployment_status WHERE model_name = 'iris_species' AND status <> 'undeployed' ORDER BY deployment_id;
 SELECT mf_drop_alert(:rule_id);
-SELECT resolved_at > started_at AS resolved, value FROM mf.alerts WHERE rule_id = :rule_id;
 RESET mf.track_predictions;

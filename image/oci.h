@@ -32,6 +32,13 @@
  * mtime 0); the JSON documents are written with sorted keys.  The same
  * version and the same installed files give the same digests.
  *
+ * Base layer cache (oci_cache.c).  With spec->layer_cache set, the base
+ * layer's tar is hashed alone first; a gzip blob an earlier build kept
+ * there for that diff_id (checked by inflating it) is hard-linked into the
+ * layout instead of deflating the same bytes again, and a new one is kept.
+ * A new version then costs the model layer, the documents and one hashing
+ * pass over the base layer's files.
+ *
  * Digests.  A layer is streamed once: the tar bytes go through sha256
  * (its diff_id) and deflate, the gzip bytes through sha256 (its digest)
  * into the blob file.  A layer whose tar exceeds the limit (1 GiB unless
@@ -89,6 +96,7 @@ typedef struct MfOciSpec
 	const char *dpkg_dir;		/* NULL = /var/lib/dpkg */
 	int			port;			/* exposed port; 0 = MF_OCI_DEFAULT_PORT */
 	uint64_t	max_layer_bytes;	/* 0 = MF_OCI_MAX_LAYER_DEFAULT */
+	const char *layer_cache;	/* base layer cache directory (created), or NULL */
 } MfOciSpec;
 
 /* One blob of the image. */
@@ -108,6 +116,7 @@ typedef struct MfOciResult
 	int			n_layers;
 	int			n_libraries;	/* shared objects in the base layer, loader included */
 	int			n_packages;		/* Debian packages recorded */
+	bool		base_cached;	/* the base layer came from spec->layer_cache */
 } MfOciResult;
 
 /* Build the image of spec into spec->out_dir (see the design note). */

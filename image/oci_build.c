@@ -97,6 +97,30 @@ MfOciModelLayer(const MfOciSpec *spec, const MfOciModel *m, uint64_t max, MfOciB
 	return st;
 }
 
+/* The base layer's blob: from the cache when it holds this very tar, else written (and kept there). */
+static MfImageStatus
+MfOciBaseBlob(const MfOciSpec *spec, MfOciMembers *l, uint64_t max, MfOciResult *res, MfImageError *err)
+{
+	char		diff_id[MF_OCI_DIGEST_LEN];
+	MfImageStatus st;
+
+	res->base_cached = false;
+	if (spec->layer_cache == NULL)
+		return mf_oci_write_layer(l, spec->out_dir, MF_OCI_BASE_MTIME, max, &res->layers[0], err);
+	st = mf_oci_layer_diff_id(l, MF_OCI_BASE_MTIME, max, diff_id, err);
+	if (st != MF_IMAGE_OK)
+		return st;
+	if (mf_oci_cache_take(spec->layer_cache, diff_id, spec->out_dir, &res->layers[0]))
+	{
+		res->base_cached = true;
+		return MF_IMAGE_OK;
+	}
+	st = mf_oci_write_layer(l, spec->out_dir, MF_OCI_BASE_MTIME, max, &res->layers[0], err);
+	if (st == MF_IMAGE_OK)
+		mf_oci_cache_put(spec->layer_cache, spec->out_dir, &res->layers[0]);
+	return st;
+}
+
 /* The base layer: mf-serve, loader, libraries, dpkg records, user, /tmp. */
 static MfImageStatus
 MfOciBaseLayer(const MfOciSpec *spec, uint64_t max, MfOciResult *res, MfImageError *err)
@@ -138,7 +162,7 @@ MfOciBaseLayer(const MfOciSpec *spec, uint64_t max, MfOciResult *res, MfImageErr
 		st = mf_oci_dpkg_record(spec->dpkg_dir ? spec->dpkg_dir : "/var/lib/dpkg", reals, (size_t) libs->n, &l,
 								&res->n_packages, err);
 	if (st == MF_IMAGE_OK)
-		st = mf_oci_write_layer(&l, spec->out_dir, MF_OCI_BASE_MTIME, max, &res->layers[0], err);
+		st = MfOciBaseBlob(spec, &l, max, res, err);
 	res->n_libraries = libs->n;
 	mf_oci_members_free(&l);
 	free(libs);

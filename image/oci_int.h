@@ -56,6 +56,23 @@ extern void mf_oci_members_free(MfOciMembers *l);
 extern MfImageStatus mf_oci_write_layer(MfOciMembers *l, const char *layout, int64_t mtime,
 										uint64_t max_bytes, MfOciBlob *blob, MfImageError *err);
 
+/*
+ * The diff_id ("sha256:<hex>" of the tar) mf_oci_write_layer would give these
+ * members, without compressing or writing anything; MF_IMAGE_TOO_LARGE as there.
+ */
+extern MfImageStatus mf_oci_layer_diff_id(MfOciMembers *l, int64_t mtime, uint64_t max_bytes,
+										  char diff_id[MF_OCI_DIGEST_LEN], MfImageError *err);
+
+/*
+ * The base layer cache (oci_cache.c): take puts the cached gzip blob of the
+ * tar with this diff_id into the layout (a hard link) and fills blob, after
+ * checking that it inflates to exactly that tar; false when there is none or
+ * it does not check.  put keeps a layout's freshly written blob as the
+ * cache's entry, replacing the others; failures are ignored (a cache).
+ */
+extern bool mf_oci_cache_take(const char *cache, const char *diff_id, const char *layout, MfOciBlob *blob);
+extern void mf_oci_cache_put(const char *cache, const char *layout, const MfOciBlob *blob);
+
 /* Write len bytes as a blob <layout>/blobs/sha256/<hex>; blob gets digest and size. */
 extern MfImageStatus mf_oci_write_blob(const char *layout, const void *data, size_t len,
 									   MfOciBlob *blob, MfImageError *err);

@@ -8,6 +8,8 @@
  * blobs/sha256/<hex> at the end.  Members are sorted by path and written
  * with fixed owner (0:0, root/root), the caller's modes and one mtime; a
  * host file is copied in 64 KiB pieces, so a layer never sits in memory.
+ * The same tar can also be hashed alone, without deflate or file (the
+ * base layer cache's key, oci_cache.c).
  */
 #include "oci_int.h"
 
@@ -37,6 +39,7 @@ typedef struct MfOciStream
 	uint64_t	max_bytes;
 	bool		too_large;
 	bool		io_error;
+	bool		hash_only;		/* the diff_id only: no deflate, no file */
 	unsigned char buf[MF_OCI_CHUNK];
 } MfOciStream;
 
@@ -247,6 +250,8 @@ MfOciWriteCb(struct archive *a, void *arg, const void *buf, size_t len)
 		return -1;
 	}
 	EVP_DigestUpdate(s->tar_sha, buf, len);
+	if (s->hash_only)
+		return (la_ssize_t) len;
 	s->z.next_in = (Bytef *) buf;
 	s->z.avail_in = (uInt) len;
 	if (!MfOciDeflate(s, Z_NO_FLUSH))
@@ -386,6 +391,36 @@ mf_oci_write_layer(MfOciMembers *l, const char *layout, int64_t mtime, uint64_t 
 		unlink(tmp);
 	EVP_MD_CTX_free(s->tar_sha);
 	EVP_MD_CTX_free(s->gz_sha);
+	free(s);
+	return st;
+}
+
+/* The diff_id of the layer of l, nothing written (see oci_int.h). */
+MfImageStatus
+mf_oci_layer_diff_id(MfOciMembers *l, int64_t mtime, uint64_t max_bytes, char diff_id[MF_OCI_DIGEST_LEN],
+					 MfImageError *err)
+{
+	MfOciStream *s = calloc(1, sizeof(MfOciStream));
+	unsigned char md[32];
+	unsigned int mdlen;
+	MfImageStatus st;
+
+	if (s == NULL)
+		return mf_image_fail(err, MF_IMAGE_NOMEM, "out of memory");
+	MfOciMembersSort(l);
+	s->hash_only = true;
+	s->max_bytes = max_bytes;
+	s->tar_sha = EVP_MD_CTX_new();
+	if (s->tar_sha == NULL || !EVP_DigestInit_ex(s->tar_sha, EVP_sha256(), NULL))
+		st = mf_image_fail(err, MF_IMAGE_NOMEM, "cannot start a sha256 digest");
+	else
+		st = MfOciWriteTar(l, s, mtime, err);
+	if (st == MF_IMAGE_OK)
+	{
+		EVP_DigestFinal_ex(s->tar_sha, md, &mdlen);
+		mf_oci_digest_hex(md, diff_id);
+	}
+	EVP_MD_CTX_free(s->tar_sha);
 	free(s);
 	return st;
 }

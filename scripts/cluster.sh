@@ -2,6 +2,7 @@
 # A private PostgreSQL 15 cluster for mf_ext development and tests.
 #
 #   scripts/cluster.sh start|stop|status|restart|env|psql [psql args]|destroy
+#   scripts/cluster.sh registry start|stop|status|url   (its local OCI registry)
 #
 # Layout: the demo cluster lives in .mf/ of the checkout (.mf/data, .mf/run for
 # the socket, .mf/log/postgresql.log). $MF_CLUSTER_DIR names another cluster
@@ -12,7 +13,8 @@
 # to /var/tmp/mf-<checkout name>[-<cluster name>]-<hash> and <dir>/cluster is
 # a symlink to it. Port: $MF_PORT, default 5499. Superuser: `postgres` (trust
 # auth, so the server listens on 127.0.0.1 only and its socket directory is
-# private to the cluster), database: mf.
+# private to the cluster), database: mf. `stop` also stops the cluster's
+# local OCI registry (scripts/registry.bash) when it runs.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -23,6 +25,8 @@ MARKER=.mf-cluster
 PORT="${MF_PORT:-5499}"
 DB_SUPERUSER=postgres
 DB_NAME=mf
+# shellcheck source=scripts/registry.bash
+. "$(dirname "$0")/registry.bash"
 
 # Directory of a fallback cluster under /var/tmp, named after the checkout
 # (and after the cluster directory when it is not the demo cluster).
@@ -195,13 +199,23 @@ cmd_start() {
 	ensure_database
 }
 
-# Stop the server (idempotent: nothing to do when not running).
+# Stop the server and the cluster's registry (idempotent).
 cmd_stop() {
+	stop_server registry
+}
+
+# Stop the server (idempotent: nothing to do when not running); with $1 =
+# registry, the cluster's registry first.
+stop_server() {
 	if ! cluster_exists; then
 		info "no cluster in $MF_DIR"
 		return 0
 	fi
 	resolve_paths
+	if [ "${1:-}" = registry ]; then
+		registry_paths
+		registry_stop
+	fi
 	if ! is_running; then
 		info "cluster not running"
 		return 0
@@ -213,7 +227,7 @@ cmd_stop() {
 
 # Stop then start, e.g. so newly installed libraries are loaded.
 cmd_restart() {
-	cmd_stop
+	stop_server
 	cmd_start
 }
 
@@ -224,8 +238,10 @@ cmd_status() {
 		return 3
 	fi
 	resolve_paths
+	registry_paths
 	if is_running; then
 		echo "running: port $(current_port), data $DATA, socket dir $RUN, log $LOG"
+		[ -z "$(registry_pid)" ] || cmd_registry status
 	else
 		echo "stopped: data $DATA"
 		return 3
@@ -272,8 +288,9 @@ main() {
 	env) cmd_env ;;
 	psql) cmd_psql "$@" ;;
 	destroy) cmd_destroy ;;
+	registry) cmd_registry "$@" ;;
 	*)
-		echo "usage: $0 {start|stop|status|restart|env|psql [args]|destroy}" >&2
+		echo "usage: $0 {start|stop|status|restart|env|psql [args]|destroy|registry {start|stop|status|url}}" >&2
 		exit 2
 		;;
 	esac

@@ -14,6 +14,11 @@
 # The in-database HTTP server is turned on at $MF_HTTP_PORT (default: the
 # cluster's port + 3266, so 8765 for the demo cluster's 5499; 0 leaves it
 # off); the quickstart deploys its classifier there.
+# A local OCI registry (Debian's docker-registry on 127.0.0.1, images in
+# .mf/registry, port $MF_REGISTRY_PORT, default the cluster's port + 5000)
+# is started, or reused when it runs; `make stop` stops it. The quickstart
+# gets its URL as psql variable registry_url and pushes its classifier's
+# image there.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -22,6 +27,9 @@ CLUSTER="$MF_ROOT/scripts/cluster.sh"
 QUICKSTART="${MF_QUICKSTART:-$MF_ROOT/examples/quickstart.sql}"
 QUICKSTART_TAG=quickstart
 HTTP_MODEL=iris_species
+IMAGE_MODEL=iris_species
+IMAGE=""
+REGISTRY_URL=""
 
 # Install packages, build, install, and restart so the new libraries load.
 setup() {
@@ -65,7 +73,24 @@ run_quickstart() {
 	check_quickstart_names
 	info "running ${QUICKSTART#"$MF_ROOT"/}"
 	echo
-	"$PG_BIN/psql" -X -v ON_ERROR_STOP=1 --echo-all -f "$QUICKSTART"
+	"$PG_BIN/psql" -X -v ON_ERROR_STOP=1 -v registry_url="$REGISTRY_URL" --echo-all -f "$QUICKSTART"
+	echo
+}
+
+# Start the local OCI registry (or reuse it) and set REGISTRY_URL.
+start_registry() {
+	"$CLUSTER" registry start
+	REGISTRY_URL="$("$CLUSTER" registry url)" || die "the local registry is not running"
+}
+
+# Say where the quickstart's image is and show it as a client pulling it sees it.
+show_image() {
+	IMAGE="$(mf_query "SELECT image FROM mf.deployments WHERE model_name = '$IMAGE_MODEL' AND target = 'oci'
+	                     AND status = 'active' ORDER BY deployment_id DESC LIMIT 1")"
+	[ -n "$IMAGE" ] || return 0
+	info "the quickstart pushed $IMAGE_MODEL as an image to the local registry at $REGISTRY_URL"
+	echo "\$ skopeo inspect --tls-verify=false docker://$IMAGE"
+	skopeo inspect --tls-verify=false "docker://$IMAGE" || warn "skopeo could not read $IMAGE"
 	echo
 }
 
@@ -112,10 +137,12 @@ a directory only its owner can open. Keep it for demo data.
   connect:  psql -h $PGHOST -p $PGPORT -U $PGUSER $PGDATABASE
             (or: eval "\$(scripts/cluster.sh env)"; psql   or: scripts/cluster.sh psql)
   over TCP: psql -h 127.0.0.1 -p $PGPORT -U $PGUSER $PGDATABASE
+  registry: $REGISTRY_URL (plain HTTP on 127.0.0.1, images kept under .mf/: scripts/cluster.sh registry status)${IMAGE:+
+  image:    skopeo copy --src-tls-verify=false docker://$IMAGE oci:$IMAGE_MODEL:latest}
   re-run:   make demo keeps your models and objects; make reset drops them (it lists them first)${HTTP_URL:+
   HTTP:     $HTTP_URL/v1/models/$HTTP_MODEL (TensorFlow Serving REST), $HTTP_URL/v2/models/$HTTP_MODEL (Open Inference
             Protocol v2), $HTTP_URL/health, $HTTP_URL/metrics; mf_deploy() serves more models there}
-  stop:     make stop
+  stop:     make stop (the cluster and the registry)
 EOF2
 }
 
@@ -126,8 +153,10 @@ main() {
 	mf_ensure_extension
 	mf_wait_for_launcher 30
 	enable_http
+	start_registry
 	run_quickstart
 	show_http
+	show_image
 	print_next_steps
 }
 

@@ -22,8 +22,8 @@ DEPS_GROUPS=(
 	"registry tests (docker-registry, skopeo, htpasswd -B, the token server's JWTs):docker-registry skopeo apache2-utils python3-cryptography openssl"
 	# npm only when no npm is on PATH (NodeSource's nodejs ships its own, and conflicts with Debian's npm)
 	"serving tests (promtool; Node.js and npm for the OpenAPI validator):prometheus nodejs$(command -v npm >/dev/null || echo ' npm')"
-	"images (OCI tools, image-spec schemas, a local registry):umoci skopeo runc golang-github-opencontainers-image-spec-dev python3-jsonschema docker-registry apache2-utils"
-	"test clients (curl; ip netns for the smoke test's edge host):curl iproute2"
+	"images (OCI tools, runc for the edge test, image-spec schemas, a local registry):umoci skopeo runc golang-github-opencontainers-image-spec-dev python3-jsonschema docker-registry apache2-utils"
+	"test clients (curl, jq; ip netns for the edge host of the smoke and runc tests):curl jq iproute2"
 	"valgrind (optional):valgrind?"
 )
 APT_LOG="$MF_BUILD/logs/apt.log"

@@ -180,6 +180,7 @@ MfDaemonAnswer(MfServeDaemon *d, struct MHD_Connection *conn, MfServeConn *st,
 	req.path = url;
 	req.authorization = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
 	req.request_id = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
+	req.probe = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MF_SERVE_PROBE_HEADER);
 	req.client = client;
 	req.body = st->body;
 	req.body_len = st->len;

@@ -431,6 +431,16 @@ MfGeneratedRow(MfServeBuf *b, const MfServeRows *rows, size_t r)
 	mf_serve_buf_text(b, "}");
 }
 
+/* Log the scored rows of /predict (one object) or /batch_predict (a list). */
+static void
+MfGeneratedLog(MfServeCall *c, const MfServeEntry *e, const MfServeRows *rows, json_t *body, bool batch)
+{
+	json_t	   *list = batch ? json_incref(body) : json_pack("[O]", body);
+
+	mf_serve_log_rows(c, e, rows, list, NULL, NULL);
+	json_decref(list);
+}
+
 /* Answer /predict (one object) and /batch_predict (a list of objects). */
 void
 mf_serve_generated(MfServeCall *c, bool batch)
@@ -476,10 +486,10 @@ mf_serve_generated(MfServeCall *c, bool batch)
 	for (size_t r = 0; r < n; r++)
 		if (!mf_serve_encode_object(&rows, r, batch ? json_array_get(body, r) : body, msg, sizeof(msg)))
 			break;
-	json_decref(body);
 	if (msg[0] != '\0' || !mf_serve_rows_score(&rows, msg, sizeof(msg)))
 	{
 		mf_serve_rows_free(&rows);
+		json_decref(body);
 		mf_serve_error(c, 400, "%s", msg);
 		return;
 	}
@@ -493,8 +503,11 @@ mf_serve_generated(MfServeCall *c, bool batch)
 	}
 	if (batch)
 		mf_serve_buf_text(&out, "]");
-	mf_serve_rows_free(&rows);
 	mf_serve_json_buf(c, 200, &out);
+	if (c->resp->status == 200)
+		MfGeneratedLog(c, t.entry, &rows, body, batch);
+	mf_serve_rows_free(&rows);
+	json_decref(body);
 }
 
 /* GET /health: the served versions, 503 before the first catalog. */

@@ -8,6 +8,8 @@
  *            [--timeout SECONDS] [--poll-seconds S] [--log-requests]
  *            [--bearer-token-file FILE] [--requests-per-minute N]
  *            [--max-batch N] [--drain-seconds S]
+ *            [--prediction-log FILE [--prediction-log-id-field NAME]
+ *             [--deployment-id N]]
  *
  * Signals: SIGHUP re-reads the directory now; every --poll-seconds (default
  * 5; 0 = never) it is re-read when a file of it changed.  A new catalog
@@ -18,10 +20,20 @@
  * taken by the main thread with sigtimedwait, so no handler runs inside
  * libmicrohttpd.  The policy flags apply to every served name; the token
  * file holds the token itself or its stored hash (sha256$salt$digest).
+ *
+ * --prediction-log FILE appends one JSON line per scored row of every
+ * served name (serve/predlog.c has the format, the in-database server's:
+ * deployment_id from --deployment-id, default 0; row ids from the member
+ * or input named by --prediction-log-id-field, default "id"), written
+ * with one write(2) per request under a lock, from any route that scores
+ * (TF Serving, OIP, /predict, /batch_predict).  SIGHUP reopens the file
+ * (for log rotation) before re-reading the directory.  A failed write is
+ * reported on stderr (once per reopen); the request is answered anyway.
  */
 #include "serve.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
@@ -41,8 +53,19 @@ typedef struct MfServeArgs
 	int			drain_seconds;
 	int			requests_per_minute;
 	int			max_batch;
+	const char *prediction_log; /* NULL: none */
+	const char *log_id_field;
+	long		deployment_id;
 	MfServeDaemonOptions daemon;
 } MfServeArgs;
+
+/* The prediction log file (--prediction-log), shared by the daemon's threads. */
+static struct
+{
+	pthread_mutex_t lock;
+	int			fd;
+	bool		failed;			/* a write failed since the last (re)open */
+}			MfPredLog = {PTHREAD_MUTEX_INITIALIZER, -1, false};
 
 /* Print a line to stderr with the program's prefix. */
 static void
@@ -85,7 +108,10 @@ MfUsage(int status)
 			"  --log-requests            one line per request on stderr\n"
 			"  --bearer-token-file FILE  require this bearer token (or its sha256$salt$digest hash)\n"
 			"  --requests-per-minute N   per client and model; beyond: 429 with Retry-After\n"
-			"  --max-batch N             rows per request (default %d)\n",
+			"  --max-batch N             rows per request (default %d)\n"
+			"  --prediction-log FILE     append one JSON line per scored row (SIGHUP reopens it)\n"
+			"  --prediction-log-id-field NAME  the row member (or input) holding row ids (default id)\n"
+			"  --deployment-id N         the deployment_id written into each logged row (default 0)\n",
 			MF_SERVE_DEFAULT_MAX_BODY, MF_SERVE_DEFAULT_MAX_CONNECTIONS, MF_SERVE_DEFAULT_TIMEOUT,
 			MF_SERVE_DEFAULT_MAX_BATCH);
 	exit(status);
@@ -121,6 +147,9 @@ MfParseArgs(int argc, char **argv, MfServeArgs *a)
 		{"bearer-token-file", required_argument, NULL, 'k'},
 		{"requests-per-minute", required_argument, NULL, 'r'},
 		{"max-batch", required_argument, NULL, 'n'}, {"help", no_argument, NULL, 'h'},
+		{"prediction-log", required_argument, NULL, 'P'},
+		{"prediction-log-id-field", required_argument, NULL, 'I'},
+		{"deployment-id", required_argument, NULL, 'D'},
 		{NULL, 0, NULL, 0}
 	};
 	int			ch;
@@ -130,6 +159,7 @@ MfParseArgs(int argc, char **argv, MfServeArgs *a)
 	a->drain_seconds = 10;
 	a->daemon.port = 8501;
 	a->daemon.listen_fd = -1;
+	a->log_id_field = "id";
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1)
 	{
 		switch (ch)
@@ -147,6 +177,9 @@ MfParseArgs(int argc, char **argv, MfServeArgs *a)
 			case 'k': a->token_file = optarg; break;
 			case 'r': a->requests_per_minute = (int) MfIntArg("--requests-per-minute", optarg, 1000000000); break;
 			case 'n': a->max_batch = (int) MfIntArg("--max-batch", optarg, 10000000); break;
+			case 'P': a->prediction_log = optarg; break;
+			case 'I': a->log_id_field = optarg; break;
+			case 'D': a->deployment_id = MfIntArg("--deployment-id", optarg, 1L << 62); break;
 			case 'h': MfUsage(0); break;
 			default: MfUsage(2);
 		}
@@ -156,6 +189,59 @@ MfParseArgs(int argc, char **argv, MfServeArgs *a)
 		MfLog(a->base == NULL ? "--model-base-path is required" : "unexpected argument \"%s\"", argv[optind]);
 		MfUsage(2);
 	}
+	if (strlen(a->log_id_field) == 0 || strlen(a->log_id_field) >= MF_SERVE_NAME_LEN)
+	{
+		MfLog("--prediction-log-id-field must have 1 to %d bytes", MF_SERVE_NAME_LEN - 1);
+		exit(2);
+	}
+}
+
+/* (Re)open the prediction log for appending; false with a message on stderr. */
+static bool
+MfPredLogOpen(const char *path)
+{
+	int			fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	bool		ok = fd >= 0;
+
+	if (!ok)
+		MfLog("cannot open --prediction-log %s: %s", path, strerror(errno));
+	pthread_mutex_lock(&MfPredLog.lock);
+	if (ok)
+	{
+		if (MfPredLog.fd >= 0)
+			close(MfPredLog.fd);
+		MfPredLog.fd = fd;
+		MfPredLog.failed = false;
+	}
+	pthread_mutex_unlock(&MfPredLog.lock);
+	return ok;
+}
+
+/* The serving core's log sink: the lines of one request, appended whole. */
+static void
+MfPredLogSink(void *arg, const char *lines, size_t len)
+{
+	const char *path = arg;
+	size_t		done = 0;
+
+	pthread_mutex_lock(&MfPredLog.lock);
+	while (MfPredLog.fd >= 0 && done < len)
+	{
+		ssize_t		n = write(MfPredLog.fd, lines + done, len - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+		{
+			if (!MfPredLog.failed)
+				MfLog("cannot write --prediction-log %s: %s; rows are lost until it is writable",
+					  path, n < 0 ? strerror(errno) : "no progress");
+			MfPredLog.failed = true;
+			break;
+		}
+		done += (size_t) n;
+	}
+	pthread_mutex_unlock(&MfPredLog.lock);
 }
 
 /* The stored hash of the token file (hashing a plain token); exit 2 on errors. */
@@ -245,6 +331,8 @@ MfLoop(MfServe *srv, MfServeDaemon *d, const MfServeArgs *a, const MfServePolicy
 			MfDrain(d, a->drain_seconds);
 			break;
 		}
+		if (sig == SIGHUP && a->prediction_log != NULL)
+			(void) MfPredLogOpen(a->prediction_log);
 		if (sig == SIGHUP || (sig < 0 && errno == EAGAIN && a->poll_seconds > 0))
 		{
 			char	   *now = mf_serve_model_dir_fingerprint(a->base);
@@ -278,6 +366,14 @@ main(int argc, char **argv)
 	}
 	policy.requests_per_minute = a.requests_per_minute;
 	policy.max_batch = a.max_batch;
+	if (a.prediction_log != NULL)
+	{
+		if (!MfPredLogOpen(a.prediction_log))
+			return 1;
+		policy.log_predictions = true;
+		policy.deployment_id = a.deployment_id;
+		snprintf(policy.log_id_field, sizeof(policy.log_id_field), "%s", a.log_id_field);
+	}
 	/* the signals go to sigtimedwait only: block them before any thread starts */
 	sigemptyset(&set);
 	sigaddset(&set, SIGHUP);
@@ -285,7 +381,8 @@ main(int argc, char **argv)
 	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	srv = mf_serve_new(&(MfServeOptions) {.default_max_batch = a.max_batch, .max_body = a.daemon.max_body});
+	srv = mf_serve_new(&(MfServeOptions) {.default_max_batch = a.max_batch, .max_body = a.daemon.max_body,
+			.log_sink = a.prediction_log ? MfPredLogSink : NULL, .log_arg = (void *) a.prediction_log});
 	if (srv == NULL)
 		return 1;
 	if (!MfReload(srv, &a, &policy, "start"))

@@ -534,6 +534,54 @@ MfOipGenerated(MfServeCall *c, const MfServeTarget *t, const MfServeRows *rows, 
 	free(out);
 }
 
+/*
+ * The prediction log's row-id input (the policy's log_id_field, not an
+ * input of the model) moved to the end of ts; returns the tensors left to
+ * score (nt when there is none).
+ */
+static int
+MfOipSetIdAside(const MfServeTarget *t, MfOipTensor *ts, int nt)
+{
+	const char *field = t->entry->policy.log_id_field;
+
+	if (!t->entry->policy.log_predictions || field[0] == '\0' ||
+		mf_trained_model_column(&t->version->model, field) >= 0)
+		return nt;
+	for (int i = 0; i < nt; i++)
+		if (strcmp(ts[i].name, field) == 0)
+		{
+			MfOipTensor id = ts[i];
+
+			ts[i] = ts[nt - 1];
+			ts[nt - 1] = id;
+			return nt - 1;
+		}
+	return nt;
+}
+
+/* Log the scored rows, their ids from the named input (one element a row) when it has them. */
+static void
+MfOipLog(MfServeCall *c, const MfServeTarget *t, const MfServeRows *rows, const MfOipTensor *ts,
+		 int nt, json_t *body)
+{
+	json_t	   *cols = NULL;
+	const char *field = t->entry->policy.log_id_field;
+
+	if (!t->entry->policy.log_predictions)
+		return;
+	for (int i = 0; i < nt && cols == NULL; i++)
+		if (field[0] != '\0' && strcmp(ts[i].name, field) == 0 && ts[i].n_data == rows->n)
+		{
+			json_t	   *ids = json_array();
+
+			for (size_t r = 0; ids != NULL && r < ts[i].n_data; r++)
+				json_array_append(ids, ts[i].data[r]);
+			cols = ids ? json_pack("{s:o}", field, ids) : NULL;
+		}
+	mf_serve_log_rows(c, t->entry, rows, NULL, cols, json_string_value(json_object_get(body, "id")));
+	json_decref(cols);
+}
+
 /* POST .../infer. */
 static void
 MfOipInfer(MfServeCall *c, const MfServeTarget *t)
@@ -541,16 +589,20 @@ MfOipInfer(MfServeCall *c, const MfServeTarget *t)
 	json_t	   *body = mf_serve_parse_body(c);
 	MfOipTensor *ts = NULL;
 	int			nt = 0;
+	int			scored = 0;
 	MfServeRows rows = {0};
 	char		msg[512];
 	json_t	   *wanted;
+	bool		ok;
 
 	if (body == NULL)
 		return;
 	wanted = json_object_get(body, "outputs");
-	if (!MfOipInputs(body, &ts, &nt, msg, sizeof(msg)) ||
-		!MfOipOutputsOk(t->version, wanted, msg, sizeof(msg)) ||
-		!MfOipScore(c, t, ts, nt, &rows, msg, sizeof(msg)))
+	ok = MfOipInputs(body, &ts, &nt, msg, sizeof(msg)) && MfOipOutputsOk(t->version, wanted, msg, sizeof(msg));
+	if (ok && (scored = MfOipSetIdAside(t, ts, nt)) == 0)
+		ok = mf_serve_fail(msg, sizeof(msg), "\"inputs\" holds only the row-id input \"%s\"; add the model's inputs",
+						   t->entry->policy.log_id_field);
+	if (!ok || !MfOipScore(c, t, ts, scored, &rows, msg, sizeof(msg)))
 		mf_serve_error(c, 400, "%s", msg);
 	else if (mf_serve_text_generates(t->version))
 		MfOipGenerated(c, t, &rows, body);
@@ -560,6 +612,8 @@ MfOipInfer(MfServeCall *c, const MfServeTarget *t)
 
 		MfOipAnswer(&b, t, &rows, wanted, json_object_get(body, "id"));
 		mf_serve_json_buf(c, 200, &b);
+		if (c->resp->status == 200)
+			MfOipLog(c, t, &rows, ts, nt, body);
 	}
 	mf_serve_rows_free(&rows);
 	MfOipTensorsFree(ts, nt);

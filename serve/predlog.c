@@ -9,10 +9,17 @@
  *
  * prediction is the label (classifiers) or the value (mf_predict's).
  * request_id is the X-Request-Id header when it is 1 to 128 printable
- * ASCII characters, else one made here (<pid>-<sequence>); row_id is the
- * row object's member named by the policy's log_id_field (a string, or an
- * integer as its digits; in the columnar form, that input's element),
- * else <request_id>/<row index from 0>.
+ * ASCII characters, else the body's request id (OIP "id") under the same
+ * rule, else one made here (<pid>-<sequence>); row_id is the row object's
+ * member named by the policy's log_id_field (a string, or an integer as
+ * its digits; in the columnar form, that input's element; over OIP, the
+ * element of the input tensor of that name), else <request_id>/<row index
+ * from 0).  Every scoring route logs the same lines: TF Serving's predict,
+ * classify and regress, OIP infer, /predict and /batch_predict.
+ *
+ * A request that carries MF_SERVE_PROBE_HEADER equal to the server's
+ * probe token (the monitor worker's canary, see src/monitor_health.c) is
+ * answered and counted but not logged: the log holds users' predictions.
  */
 #include "serve_int.h"
 
@@ -62,6 +69,21 @@ MfPredlogRowId(const MfServeEntry *e, json_t *rows_json, json_t *columns_json, s
 	return NULL;
 }
 
+/* True when the request is a probe of the server's own monitor (constant time). */
+static bool
+MfPredlogProbe(const MfServeCall *c)
+{
+	const char *token = c->srv->opt.probe_token;
+	const char *got = c->req->probe;
+	unsigned char diff = 0;
+
+	if (token[0] == '\0' || got == NULL || strlen(got) != strlen(token))
+		return false;
+	for (size_t i = 0; token[i] != '\0'; i++)
+		diff |= (unsigned char) (token[i] ^ got[i]);
+	return diff == 0;
+}
+
 /* Wall-clock seconds since the epoch. */
 static double
 MfPredlogWallClock(void)
@@ -75,7 +97,7 @@ MfPredlogWallClock(void)
 /* Log the scored rows of one request (see the file's comment). */
 void
 mf_serve_log_rows(MfServeCall *c, const MfServeEntry *e, const MfServeRows *rows,
-				  json_t *rows_json, json_t *columns_json)
+				  json_t *rows_json, json_t *columns_json, const char *body_id)
 {
 	MfServeBuf	b = {0};
 	char		made[64],
@@ -84,8 +106,10 @@ mf_serve_log_rows(MfServeCall *c, const MfServeEntry *e, const MfServeRows *rows
 	const char *request_id = c->req->request_id;
 	double		at = MfPredlogWallClock();
 
-	if (!e->policy.log_predictions || c->srv->opt.log_sink == NULL || rows->n == 0)
+	if (!e->policy.log_predictions || c->srv->opt.log_sink == NULL || rows->n == 0 || MfPredlogProbe(c))
 		return;
+	if (!MfPredlogIdOk(request_id))
+		request_id = body_id;
 	if (!MfPredlogIdOk(request_id))
 	{
 		snprintf(made, sizeof(made), "%ld-%llu", (long) getpid(),

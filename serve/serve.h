@@ -75,6 +75,8 @@
 #define MF_SERVE_MAX_SPLIT			16	/* versions of one traffic split */
 #define MF_SERVE_NAME_LEN			128 /* served names, labels: bytes + NUL */
 #define MF_SERVE_SEMVER_LEN			64
+#define MF_SERVE_PROBE_HEADER		"X-Mf-Probe"	/* a monitor's request, not logged (predlog.c) */
+#define MF_SERVE_PROBE_TOKEN_LEN	32	/* hex characters of a probe token */
 
 /* ------------------------------------------------------------ snapshot */
 
@@ -198,6 +200,8 @@ typedef struct MfServeOptions
 	bool		no_generated_api;	/* true: no /predict, /batch_predict */
 	MfServeLogSink log_sink;	/* NULL: predictions are not logged */
 	void	   *log_arg;
+	/* a request whose MF_SERVE_PROBE_HEADER equals this token is not logged; "" = none */
+	char		probe_token[MF_SERVE_PROBE_TOKEN_LEN + 1];
 } MfServeOptions;
 
 /* A request as the handler sees it (the daemon fills it). */
@@ -211,7 +215,8 @@ typedef struct MfServeRequest
 	size_t		body_len;
 	bool		body_too_large; /* the daemon stopped reading: 413 */
 	double		now;			/* monotonic seconds; 0 = read the clock */
-	const char *request_id;		/* the X-Request-Id header, or NULL (last: positional initialisers) */
+	const char *request_id;		/* the X-Request-Id header, or NULL */
+	const char *probe;			/* the MF_SERVE_PROBE_HEADER header, or NULL (last: positional initialisers) */
 } MfServeRequest;
 
 /* An answer (body malloc'd; free with mf_serve_response_free). */

@@ -373,9 +373,10 @@ extern void mf_serve_generated(MfServeCall *c, bool batch);
 /*
  * Log the scored rows of one request when the entry's policy asks for it:
  * rows_json is the request's list of rows (objects carry the id member),
- * columns_json its columnar inputs (either may be NULL).
+ * columns_json its columnar inputs: an object of arrays (either may be
+ * NULL); body_id the request id the body carries (OIP "id"), or NULL.
  */
 extern void mf_serve_log_rows(MfServeCall *c, const MfServeEntry *e, const MfServeRows *rows,
-							  json_t *rows_json, json_t *columns_json);
+							  json_t *rows_json, json_t *columns_json, const char *body_id);
 
 #endif							/* MF_SERVE_INT_H */

@@ -504,7 +504,7 @@ MfTfsScoreBody(MfServeCall *c, const MfServeTarget *t, MfTfsVerb verb, json_t *b
 			MfTfsPredictions(&b, &rows, columnar);
 		mf_serve_json_buf(c, 200, &b);
 		if (c->resp->status == 200)
-			mf_serve_log_rows(c, t->entry, &rows, src.columns ? NULL : src.rows, src.columns);
+			mf_serve_log_rows(c, t->entry, &rows, src.columns ? NULL : src.rows, src.columns, NULL);
 	}
 	mf_serve_rows_free(&rows);
 	return ok;

@@ -519,6 +519,8 @@ DECLARE
 BEGIN
 	PERFORM mf._require_role('mf_reader', 'export models');
 	SELECT * INTO r FROM mf._resolve(ref);
+	-- The artifact holds the training categories: only who may see them (README, "Privileges").
+	PERFORM mf._require_owner(r.model_id, 'export');
 	PERFORM mf._require_trained(r.version_id, 'exported');
 	RETURN (
 		SELECT mf._model_dir_tar(m.name, v.version_id, v.version, m.family, mf._served_labels(v),

@@ -10,6 +10,7 @@
 -- PL/pgSQL functions of 25 lines or more, each the one owner of its rule:
 --   mf._drift: the privilege, the missing reference, the stored check
 --   mf._record_outcomes: labels in, accuracy per model, version and day out
+--   mf._import_predictions: an mf-serve prediction log into mf.prediction_log
 
 -- ---------------------------------------------------------------------------
 -- Reference distributions (written by training) and mf_drift
@@ -181,3 +182,69 @@ CREATE FUNCTION mf_record_outcomes(ref text, source text, id_column text, target
 	LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION mf_record_outcomes(text, text, text, text) IS
 	'record labels that became known later (id_column and target of a table, view or query, run with the caller''s rights) for a model''s logged predictions (mf.prediction_log, row_id = id_column as text), and write live accuracy per version and UTC day into mf.model_performance; a ref naming a version (name:1.2.0) limits it to that version; returns the predictions matched; the model''s owner and mf_admin only';
+
+-- The problem of one prediction-log line (mf-serve --prediction-log, the
+-- in-database server's format) for a deployment of model_name, or NULL.
+CREATE FUNCTION mf._prediction_line_problem(line jsonb, model_name text) RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, mf, pg_temp AS $$
+	SELECT CASE
+		WHEN jsonb_typeof(line) IS DISTINCT FROM 'object' THEN 'a line must be a JSON object'
+		WHEN jsonb_typeof(line -> 'row_id') IS DISTINCT FROM 'string' OR length(line ->> 'row_id') NOT BETWEEN 1 AND 256
+		THEN 'row_id: must be a string of 1 to 256 characters'
+		WHEN line ? 'request_id' AND jsonb_typeof(line -> 'request_id') NOT IN ('string', 'null') THEN 'request_id: must be a string'
+		WHEN NOT line ? 'prediction' OR jsonb_typeof(line -> 'prediction') = 'null' THEN 'prediction: missing'
+		WHEN jsonb_typeof(line -> 'at') IS DISTINCT FROM 'number' OR (line ->> 'at')::numeric NOT BETWEEN 0 AND 32503680000
+		THEN 'at: must be seconds since 1970 (a number)'
+		WHEN line ? 'name' AND line ->> 'name' IS DISTINCT FROM model_name
+		THEN format('name: %s is not the deployment''s model %s', left(line ->> 'name', 100), model_name)
+		WHEN jsonb_typeof(line -> 'version') IS DISTINCT FROM 'string'
+			 OR NOT EXISTS (SELECT 1 FROM mf.model_versions v JOIN mf.models m ON m.model_id = v.model_id
+							 WHERE m.name = model_name AND v.version = line ->> 'version')
+		THEN format('version: %s is not a version of %s', coalesce(left(line ->> 'version', 100), 'missing'), model_name) END;
+$$;
+
+-- Load prediction-log lines written elsewhere (mf-serve --prediction-log)
+-- into mf.prediction_log as a deployment's: every line checked first (22023
+-- naming the first bad one), lines already there (same request, row and
+-- time) skipped; returns the rows added.
+CREATE FUNCTION mf._import_predictions(deployment_id bigint, lines jsonb) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, mf, pg_temp AS $$
+DECLARE
+	d		mf.deployments := mf._lock_deployment(deployment_id, 'import predictions of');
+	bad		record;
+	added	bigint;
+BEGIN
+	IF jsonb_typeof(lines) IS DISTINCT FROM 'array' THEN
+		RAISE EXCEPTION 'invalid prediction log lines'
+			USING ERRCODE = 'invalid_parameter_value', DETAIL = 'lines must be a JSON array of the log''s lines, got ' || coalesce('a ' || jsonb_typeof(lines), 'NULL') || '.',
+				  HINT = 'SELECT mf_import_predictions(7, jsonb_agg(line)) FROM served.';
+	END IF;
+	SELECT e.i, mf._prediction_line_problem(e.l, d.model_name) AS problem INTO bad
+	  FROM jsonb_array_elements(lines) WITH ORDINALITY e(l, i)
+	 WHERE mf._prediction_line_problem(e.l, d.model_name) IS NOT NULL
+	 ORDER BY e.i LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'invalid prediction log line % of %', bad.i, jsonb_array_length(lines)
+			USING ERRCODE = 'invalid_parameter_value', DETAIL = bad.problem || '.',
+				  HINT = 'Lines are those of mf-serve --prediction-log (README, "The standalone server"); nothing was imported.';
+	END IF;
+	INSERT INTO mf.prediction_log (deployment_id, model_name, version, request_id, row_id, prediction, logged_at)
+	SELECT DISTINCT ON (l ->> 'request_id', l ->> 'row_id', to_timestamp((l ->> 'at')::float8))
+		   d.deployment_id, d.model_name, l ->> 'version', l ->> 'request_id', l ->> 'row_id', l -> 'prediction',
+		   to_timestamp((l ->> 'at')::float8)
+	  FROM jsonb_array_elements(lines) l
+	 WHERE NOT EXISTS (SELECT 1 FROM mf.prediction_log p
+						WHERE p.deployment_id = d.deployment_id AND p.row_id = l ->> 'row_id'
+						  AND p.request_id IS NOT DISTINCT FROM l ->> 'request_id'
+						  AND p.logged_at = to_timestamp((l ->> 'at')::float8));
+	GET DIAGNOSTICS added = ROW_COUNT;
+	RETURN added;
+END;
+$$;
+CREATE FUNCTION mf_import_predictions(deployment_id bigint, lines jsonb) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'mf_gate'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION mf_import_predictions(bigint, jsonb) IS
+	'load the lines of an mf-serve --prediction-log file (a JSON array of them, e.g. jsonb_agg of a table COPY filled) into mf.prediction_log as the predictions of a deployment, so mf_record_outcomes joins them; every line checked (22023 naming the first bad one, nothing imported), lines already loaded skipped; the model''s owner and mf_admin only; returns the rows added';

@@ -168,7 +168,7 @@ CREATE FUNCTION mf_smoke_test(deployment_id bigint, endpoint text, options jsonb
 	AS 'MODULE_PATHNAME', 'mf_gate'
 	LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION mf_smoke_test(bigint, text, jsonb) IS
-	'queue a smoke test of an image deployment: the version''s test rows (options.rows, default 100) sent to the server at endpoint over OIP v2, each answer compared with the database''s; records mf.smoke_tests and makes the deployment verified or failed; returns the job id (mf_wait)';
+	'queue a smoke test of an image deployment: the version''s test rows (options.rows, default 100) sent to the server at endpoint over OIP v2, each answer compared with the database''s; records mf.smoke_tests and makes the deployment verified (its endpoint then the tested one, watched by the monitor worker, unless mf_set_endpoint set one) or failed; returns the job id (mf_wait)';
 
 -- Worker: take a smoke_test job; what to send and the artifact to compare with (no row: nothing to do).
 CREATE FUNCTION mf._smoke_begin(job_id bigint, pid integer, OUT deployment_id bigint, OUT endpoint text,
@@ -229,9 +229,12 @@ BEGIN
 				WHEN j.cancel_requested THEN 'cancelled by mf_cancel_job()'
 				ELSE coalesce(error, format('smoke test at %s: %s of %s rows answered differently from the database',
 											j.source, mismatches, rows)) END;
-	-- a cancelled test says nothing about the deployment: its status stays
+	-- a cancelled test says nothing about the deployment: its status stays; a passing one gives
+	-- it the tested endpoint (polled by the monitor worker) unless mf_set_endpoint set one
 	UPDATE mf.deployments x
-	   SET status = CASE WHEN passed THEN 'verified' ELSE 'failed' END, error = why, updated_at = now()
+	   SET status = CASE WHEN passed THEN 'verified' ELSE 'failed' END, error = why, updated_at = now(),
+		   endpoint = CASE WHEN passed AND NOT coalesce((x.options ->> 'endpoint_set')::boolean, false)
+						   THEN j.source ELSE x.endpoint END
 	 WHERE x.deployment_id = (j.options ->> 'deployment_id')::bigint AND x.status <> 'undeployed'
 	   AND (passed OR NOT j.cancel_requested)
 	RETURNING x.* INTO d;
@@ -263,7 +266,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION mf._smoke_finish(bigint, integer, integer, float8, float8, boolean, jsonb, text) IS
-	'smoke-test worker: record the outcome: mf.smoke_tests row, deployment verified or failed (with error), job succeeded or failed, job and audit events';
+	'smoke-test worker: record the outcome: mf.smoke_tests row, deployment verified (with the tested endpoint, unless mf_set_endpoint set one) or failed (with error), job succeeded or failed, job and audit events';
 
 REVOKE EXECUTE ON FUNCTION mf._smoke_begin(bigint, integer),
 	mf._smoke_finish(bigint, integer, integer, float8, float8, boolean, jsonb, text) FROM PUBLIC;

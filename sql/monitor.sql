@@ -215,11 +215,12 @@ $$;
 
 -- The live deployments with an endpoint that are due for a round of checks:
 -- the in-database server's http deployments (at its current address, while
--- mf.http_port is set) and every deployment given an endpoint (remote: their
+-- mf.http_port is set) and every deployment given an endpoint by
+-- mf_set_endpoint or by a passing mf_smoke_test (remote: their
 -- /metrics are scraped too), with their health options merged over the
 -- defaults and the canary row: options.health.canary, else the first row the
--- version was tested on unless the deployment has a rate limit; none with a
--- bearer token.
+-- version was tested on unless the deployment has a rate limit (or a
+-- prediction log, when remote); none with a bearer token.
 CREATE FUNCTION mf._monitor_targets()
 	RETURNS TABLE (deployment_id bigint, name text, base_url text, remote boolean, health jsonb, canary jsonb)
 LANGUAGE plpgsql STABLE
@@ -249,10 +250,13 @@ BEGIN
 		name := d.name;
 		-- no canary for a deployment with a bearer token (the monitor has none); the rows the
 		-- version was tested on only where no rate limit is spent by them and no prediction log
-		-- records them (log_predictions: the log is the users' predictions)
+		-- records them (log_predictions: the log is the users' predictions; the in-database
+		-- server knows the monitor's canary by its probe token and does not log it, a remote
+		-- server does not)
 		canary := CASE WHEN EXISTS (SELECT 1 FROM mf.deployment_secrets s WHERE s.deployment_id = d.deployment_id) THEN NULL
 					   WHEN health ? 'canary' THEN health -> 'canary'
-					   WHEN NOT d.options ?| ARRAY['rate_limit', 'log_predictions'] THEN mf._monitor_canary(d.ref) END;
+					   WHEN NOT d.options ? 'rate_limit' AND (NOT remote OR NOT d.options ? 'log_predictions')
+					   THEN mf._monitor_canary(d.ref) END;
 		RETURN NEXT;
 	END LOOP;
 END;

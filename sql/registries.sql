@@ -183,6 +183,7 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, mf, pg_temp AS $$
 DECLARE
 	o		record;
+	created mf.registries;
 BEGIN
 	PERFORM mf._require_role('mf_admin', 'create registries');
 	IF name IS NULL OR name !~ '^[a-z][a-z0-9_]{0,62}$' THEN
@@ -205,11 +206,13 @@ BEGIN
 				  HINT = format('mf_drop_registry(%L) first to change it.', name);
 	END IF;
 	INSERT INTO mf.registries (name, url, auth, gated, insecure, created_by)
-	VALUES (name, rtrim(url, '/'), o.auth, o.gated, o.insecure, mf._actor());
+	VALUES (name, rtrim(url, '/'), o.auth, o.gated, o.insecure, mf._actor())
+	RETURNING * INTO created;
 	IF o.auth <> 'anonymous' THEN
 		INSERT INTO mf.registry_secrets (registry, username, password, refresh_token)
 		VALUES (name, o.username, o.password, o.refresh_token);
 	END IF;
+	PERFORM mf._event('create_registry', NULL, NULL, NULL, NULL, NULL, to_jsonb(created));
 	RETURN name;
 EXCEPTION WHEN unique_violation THEN
 	RAISE EXCEPTION 'registry "%" already exists', name
@@ -221,22 +224,25 @@ CREATE FUNCTION mf_create_registry(name text, url text, options jsonb DEFAULT '{
 	AS 'MODULE_PATHNAME', 'mf_gate_secret'
 	LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION mf_create_registry(text, text, jsonb) IS
-	'add an OCI registry images are pushed to (mf_admin): url https://host[:port]; options username+password (auth "basic" or "bearer"), refresh_token (ACR), insecure, gated; secrets are kept where only the extension owner reads them; returns the name';
+	'add an OCI registry images are pushed to (mf_admin): url https://host[:port]; options username+password (auth "basic" or "bearer"), refresh_token (ACR), insecure, gated; secrets are kept where only the extension owner reads them; an mf.events row (create_registry, the row without secrets); returns the name';
 
 CREATE FUNCTION mf._drop_registry(name text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, mf, pg_temp AS $$
+DECLARE
+	gone	mf.registries;
 BEGIN
 	PERFORM mf._require_role('mf_admin', 'drop registries');
 	PERFORM mf._registry(name);
-	DELETE FROM mf.registries r WHERE r.name = _drop_registry.name;
+	DELETE FROM mf.registries r WHERE r.name = _drop_registry.name RETURNING * INTO gone;
+	PERFORM mf._event('drop_registry', NULL, NULL, NULL, NULL, to_jsonb(gone), NULL);
 END;
 $$;
 CREATE FUNCTION mf_drop_registry(name text) RETURNS void
 	AS 'MODULE_PATHNAME', 'mf_gate'
 	LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION mf_drop_registry(text) IS
-	'remove a registry and its credentials (mf_admin); images already pushed stay in it, deployments keep their image references';
+	'remove a registry and its credentials (mf_admin); images already pushed stay in it, deployments keep their image references; an mf.events row (drop_registry, the row without secrets)';
 
 -- ---------------------------------------------------------------------------
 -- The gate

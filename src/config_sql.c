@@ -57,8 +57,8 @@ MfReportProblems(json_t *problems)
 			 errhint("mf_validate_config() lists the problems as rows.")));
 }
 
-/* Lowercase hex sha256 of a string. */
-static char *
+/* Lowercase hex sha256 of a string (also the artifact files' check). */
+char *
 MfSha256Hex(const char *data, size_t len)
 {
 	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);

@@ -13,7 +13,9 @@
  * runs outside any transaction, in pure C (image/oci.h):
  *   building   the served model directory is written under
  *              $PGDATA/mf_images/<deployment_id>/models from the database's
- *              bytes, and the image layout under .../image;
+ *              bytes, and the image layout under .../image; the base
+ *              layer comes from $PGDATA/mf_images/base-layer-cache when an
+ *              earlier job built the same one (image/oci_cache.c);
  *   verifying  the image's own mf-serve, run from the layer bytes through
  *              the layer's loader, answers the test rows; every answer must
  *              equal the in-process handler's on the database's artifact;
@@ -48,6 +50,9 @@
 #include "mf_jobs_shm.h"
 #include "oci.h"
 #include "registry_pg.h"
+
+/* Under $PGDATA/mf_images: the base layer cache, kept between jobs (no deployment id is a name like it). */
+#define MF_DEPLOY_LAYER_CACHE "base-layer-cache"
 
 /* What one deploy job builds (copied out of the reading transaction). */
 typedef struct MfDeployWork
@@ -252,6 +257,7 @@ MfDeployBuild(int64 job_id, MfDeployWork *w, MfOciResult *res)
 	spec.out_dir = psprintf("%s/image", w->dir);
 	spec.config_hash = w->config_hash;
 	spec.metrics_json = w->metrics;
+	spec.layer_cache = psprintf("%s/mf_images/" MF_DEPLOY_LAYER_CACHE, DataDir);
 	if (mf_oci_build(&spec, res, &err) != MF_IMAGE_OK)
 		return psprintf("building the image failed: %s", err.detail);
 	return NULL;
@@ -266,9 +272,10 @@ MfDeployVerify(int64 job_id, MfDeployWork *w, const MfOciResult *res)
 	MfOciVerifyResult vr;
 
 	MfDeployPhase(job_id, MF_PHASE_VERIFYING, 0.5,
-				  psprintf("built %s (base layer %s, %llu bytes, %d shared objects, %d packages; model layer %s, %llu bytes); "
+				  psprintf("built %s (base layer %s, %llu bytes, %d shared objects, %d packages%s; model layer %s, %llu bytes); "
 						   "verifying its answers", res->manifest.digest, res->layers[0].digest,
 						   (unsigned long long) res->layers[0].size, res->n_libraries, res->n_packages,
+						   res->base_cached ? ", from the base layer cache" : "",
 						   res->layers[1].digest, (unsigned long long) res->layers[1].size),
 				  psprintf("{\"manifest\": \"%s\", \"config\": \"%s\", \"layers\": [\"%s\", \"%s\"]}", res->manifest.digest,
 						   res->config.digest, res->layers[0].digest, res->layers[1].digest));

@@ -316,6 +316,7 @@ mf_http_server_main(const MfHttpServerArgs *a)
 	memset(&so, 0, sizeof(so));
 	so.max_body = a->max_body;
 	so.no_generated_api = true;
+	snprintf(so.probe_token, sizeof(so.probe_token), "%s", a->probe_token);
 	if (a->log_dir[0] != '\0' && (MfServerSpool = mf_http_spool_new(a->log_dir, getpid())) != NULL)
 	{
 		so.log_sink = mf_http_server_log_predictions;

@@ -41,6 +41,7 @@ typedef struct MfHttpServerArgs
 	pid_t		parent;			/* the HTTP worker */
 	char		log_dir[1024];	/* prediction log spool (http_spool.c); "" = none */
 	struct MfCounters *counters;	/* shared with the worker (MAP_SHARED), or NULL */
+	char		probe_token[33];	/* the monitor's canary token (serve.h's MfServeOptions); "" = none */
 } MfHttpServerArgs;
 
 /* Serve until SIGTERM or the worker's end; never returns (_exit). */

@@ -134,6 +134,7 @@ static bool MfWakeAtCommit = false;
 static bool MfXactCallbackSet = false;
 static MfCounters *MfChildCounters = NULL;	/* shared with the serving processes */
 static MfCounters *MfMonitorCounters = NULL;	/* the monitor's, in shared memory */
+static char MfProbeToken[MF_SERVE_PROBE_TOKEN_LEN + 1];	/* copied: the children detach */
 
 /* The HTTP segment of the preloaded mf_ext.so, or NULL when not preloaded. */
 static MfHttpShared *
@@ -194,7 +195,7 @@ MfHttpDrainCounters(void)
 		(void) mf_counters_drain(MfChildCounters, MfHttpMoveCounts, MfMonitorCounters);
 }
 
-/* Map the table the serving processes count into; find the monitor's. */
+/* Map the table the serving processes count into; find the monitor's (and its probe token). */
 static void
 MfHttpMapCounters(void)
 {
@@ -206,6 +207,7 @@ MfHttpMapCounters(void)
 	mon = get != NULL ? get() : NULL;
 	if (mon == NULL)
 		return;
+	strlcpy(MfProbeToken, mon->probe_token, sizeof(MfProbeToken));
 	p = mmap(NULL, sizeof(MfCounters), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
 	{
@@ -322,6 +324,7 @@ MfHttpBecomeServer(int ctl, pid_t parent)
 	a.parent = parent;
 	strlcpy(a.log_dir, MfHttpSpoolDir(), sizeof(a.log_dir));
 	a.counters = MfChildCounters;
+	strlcpy(a.probe_token, MfProbeToken, sizeof(a.probe_token));
 	mf_http_server_main(&a);
 }
 

@@ -35,6 +35,9 @@ extern double MfDatumToDouble(Datum d, Oid typid);
 /* blas_loader.c: load OpenBLAS now (false, with a WARNING, when it cannot be) */
 extern bool MfBlasPreload(void);
 
+/* config_sql.c: lowercase hex sha256, palloc'd */
+extern char *MfSha256Hex(const char *data, size_t len);
+
 /* mf_core.c */
 extern void MfInstallJanssonAllocator(void);
 extern MfSessionGucs *MfGucs;	/* session_gucs.c */

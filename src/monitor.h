@@ -26,6 +26,7 @@ typedef struct MfMonTarget
 	double		response_time_ms;
 	double		memory_mb;		/* 0: no threshold */
 	char	   *canary;			/* JSON object of raw features, or NULL */
+	const char *probe;			/* the probe token sent with the canary (local only), or NULL */
 } MfMonTarget;
 
 /* One check's result (a row of mf.health_checks). */

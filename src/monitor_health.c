@@ -12,7 +12,11 @@
  *                                                         no token)
  *   canary         POST <base>/v1/models/<name>:predict    200 and "predictions",
  *                  {"instances": [<canary row>]}          (only with a canary row: see
- *                                                         mf._monitor_targets)
+ *                                                         mf._monitor_targets); to the
+ *                                                         in-database server with header
+ *                                                         X-Mf-Probe: <the cluster's probe
+ *                                                         token>, so it is not logged as a
+ *                                                         prediction (serve/predlog.c)
  *   response_time  the canary's latency (else model_loaded's) against
  *                  options.health.response_time_ms
  *   memory_usage   GET <base>/metrics: the server's own
@@ -35,6 +39,7 @@
 
 #include "monitor.h"
 #include "prom_text.h"
+#include "serve.h"
 
 #define MF_MON_MAX_BODY (4 * 1024 * 1024)
 
@@ -77,9 +82,9 @@ MfMonProgress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultota
 	return (ProcDiePending || QueryCancelPending) ? 1 : 0;
 }
 
-/* One request (body NULL: GET; else POST of JSON). */
+/* One request (body NULL: GET; else POST of JSON, with the probe header when probe is set). */
 static void
-MfMonRequest(const char *url, const char *body, double timeout_s, MfMonAnswer *a)
+MfMonRequest(const char *url, const char *body, const char *probe, double timeout_s, MfMonAnswer *a)
 {
 	CURL	   *h = curl_easy_init();
 	struct curl_slist *hdr = NULL;
@@ -108,6 +113,8 @@ MfMonRequest(const char *url, const char *body, double timeout_s, MfMonAnswer *a
 	if (body != NULL)
 	{
 		hdr = curl_slist_append(hdr, "Content-Type: application/json");
+		if (probe != NULL)
+			hdr = curl_slist_append(hdr, psprintf("%s: %s", MF_SERVE_PROBE_HEADER, probe));
 		curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
 	}
@@ -204,7 +211,7 @@ MfMonRunChecks(const MfMonTarget *t, MfMonCheck *out, char **metrics, size_t *me
 
 	*metrics = NULL;
 	*metrics_len = 0;
-	MfMonRequest(psprintf("%s/v2/health/ready", t->base_url), NULL, t->timeout_s, &a);
+	MfMonRequest(psprintf("%s/v2/health/ready", t->base_url), NULL, NULL, t->timeout_s, &a);
 	MfMonFromAnswer(&out[n++], "ready", &a);
 	if (a.status == 0)
 	{
@@ -218,7 +225,7 @@ MfMonRunChecks(const MfMonTarget *t, MfMonCheck *out, char **metrics, size_t *me
 		return n;
 	}
 	CHECK_FOR_INTERRUPTS();
-	MfMonRequest(psprintf("%s/v2/models/%s/ready", t->base_url, t->name), NULL, t->timeout_s, &model);
+	MfMonRequest(psprintf("%s/v2/models/%s/ready", t->base_url, t->name), NULL, NULL, t->timeout_s, &model);
 	MfMonFromAnswer(&out[n], "model_loaded", &model);
 	if (model.status == 401)
 	{
@@ -233,7 +240,7 @@ MfMonRunChecks(const MfMonTarget *t, MfMonCheck *out, char **metrics, size_t *me
 	{
 		CHECK_FOR_INTERRUPTS();
 		MfMonRequest(psprintf("%s/v1/models/%s:predict", t->base_url, t->name),
-					 psprintf("{\"instances\": [%s]}", t->canary), t->timeout_s, &a);
+					 psprintf("{\"instances\": [%s]}", t->canary), t->probe, t->timeout_s, &a);
 		MfMonFromAnswer(&out[n], "canary", &a);
 		if (out[n].ok && strstr(a.body.data, "\"predictions\"") == NULL)
 		{
@@ -253,7 +260,7 @@ MfMonRunChecks(const MfMonTarget *t, MfMonCheck *out, char **metrics, size_t *me
 		psprintf("%.1f ms is over options.health.response_time_ms %g", rt, t->response_time_ms);
 	n++;
 	CHECK_FOR_INTERRUPTS();
-	MfMonRequest(psprintf("%s/metrics", t->base_url), NULL, t->timeout_s, &a);
+	MfMonRequest(psprintf("%s/metrics", t->base_url), NULL, NULL, t->timeout_s, &a);
 	MfMonMemory(t, &out[n++], &a);
 	if (a.status == 200)
 	{

@@ -149,6 +149,8 @@ MfMonReadTargets(MemoryContext cxt)
 		t->memory_mb = DatumGetFloat8(SPI_getbinval(tup, td, 7, &isnull));
 		canary = SPI_getvalue(tup, td, 8);
 		t->canary = canary;
+		/* the in-database server only: the token never goes to an endpoint outside the cluster */
+		t->probe = !t->remote && MfMon->probe_token[0] != '\0' ? MfMon->probe_token : NULL;
 		out = lappend(out, t);
 		MemoryContextSwitchTo(old);
 	}

@@ -46,6 +46,7 @@ typedef struct MfPredResolved
 {
 	int64		version_id;
 	char		sha256[65];
+	Size		artifact_len;	/* bytes of the stored artifact */
 	char	   *ref;
 } MfPredResolved;
 
@@ -85,6 +86,12 @@ extern void MfPredResolve(text *ref, MfPredResolved *out);
 extern MfPredModel *MfPredGetModel(const MfPredResolved *r);
 extern bytea *MfPredReadArtifact(int64 version_id, const char *ref);
 extern MfPredModel *MfPredLookup(int64 version_id);
+
+/* artifact_file.c: artifact files read instead of TOAST chunks */
+extern int	MfArtifactFileOpen(int64 version_id, const char *sha256, Size len);
+extern bool MfArtifactFileRead(int fd, char *buf, Size len);
+extern void MfArtifactFileDrop(int64 version_id, const char *sha256);
+extern void MfArtifactFileWrite(int64 version_id, const char *sha256, const char *bytes, Size len);
 
 /* predict_text.c: text models in the per-row forms, and the other forms' refusal */
 extern Datum MfPredTextForm(FunctionCallInfo fcinfo, MfPredModel *m, MfPredInput in, MfPredWhat what);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # mf_export_model of a model of every family trained in the database (linear
 # regression, binary and 3-class logistic regression, MLP classifier and
-# regressor, k-means), as a LOGIN role holding only mf_reader, piped as the
+# regressor, k-means), as a LOGIN role holding mf_admin (a role holding only
+# mf_reader is refused: the artifact holds the training categories), piped as the
 # README says (base64 | base64 -d | tar -x): the TensorFlow Serving layout
 # <name>/<n>/ with n = version_id, owner root, modes 0755/0644, every member
 # dated trained_at, model.mfa whose sha256 is mf.artifacts.sha256,
@@ -16,7 +17,7 @@ MODELS=(ex_lin ex_log ex_log3 ex_mlp ex_mlpr ex_km)
 cleanup() {
 	local m
 	for m in "${MODELS[@]}"; do sql "SELECT mf_drop_model(name) FROM mf.models WHERE name = '$m'" || true; done
-	sql "DROP TABLE IF EXISTS ex_train; DROP ROLE IF EXISTS ex_reader" || true
+	sql "DROP TABLE IF EXISTS ex_train; DROP ROLE IF EXISTS ex_reader; DROP ROLE IF EXISTS ex_admin" || true
 	[ -z "$TMP" ] || rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -46,10 +47,13 @@ sql "SELECT mf_set_stage('ex_log:1.0.0', 'production'); SELECT mf_set_alias('ex_
      SELECT mf_set_alias('ex_log:1.0.0', 'blue'); SELECT mf_set_stage('ex_mlp:1.0.0', 'staging');
      SELECT mf_train(mf_create_version('ex_km', '{}', '{\"k\": 4}'), 'ex_train', NULL,
                      '{\"features\": [\"x1\", \"x2\", \"colour\"], \"test_size\": 0}')"
-sql "CREATE ROLE ex_reader LOGIN IN ROLE mf_reader"
+sql "CREATE ROLE ex_reader LOGIN IN ROLE mf_reader; CREATE ROLE ex_admin LOGIN IN ROLE mf_admin"
+out="$(PGUSER=ex_reader q "SELECT mf_export_model('ex_log')" 2>&1)" && fail "a reader exported a model"
+case "$out" in *'permission denied to export model "ex_log"'*) ;; *) fail "a reader's export: $out" ;; esac
+pass "a role holding only mf_reader may not export (42501 naming the model)"
 
-# Export ref $1 as ex_reader into file $2 the README's way.
-export_to() { PGUSER=ex_reader q "SELECT encode(mf_export_model('$1'), 'base64')" | base64 -d >"$2"; }
+# Export ref $1 as ex_admin into file $2 the README's way.
+export_to() { PGUSER=ex_admin q "SELECT encode(mf_export_model('$1'), 'base64')" | base64 -d >"$2"; }
 
 mkdir -p "$TMP/models"
 for m in "${MODELS[@]}"; do

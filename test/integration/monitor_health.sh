@@ -12,13 +12,8 @@
 # is down - an mf.alerts row, NOTIFY mf_alerts, Alertmanager's payload at a
 # receiver the test starts - and resolves (row, NOTIFY, webhook) once it is back.
 . "$(dirname "$0")/monitor_lib.bash"
-wait_for_server || fail "server not reachable"
-make -s -C "$MF_ROOT" build/mf-serve >/dev/null || fail "mf-serve does not build"
 M=mh_log
-monitor_model "$M"
-monitor_export "$M"
-PORT="$(free_port)"
-monitor_serve "$PORT"
+monitor_start "$M"
 pass "mf-serve serves $M on port $PORT"
 
 D="$(q "SELECT mf_deploy('$M')")"

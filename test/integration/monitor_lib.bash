@@ -34,9 +34,9 @@ monitor_export() {
 	"$PG_BIN/psql" -X -Atc "SELECT encode(mf_export_model('$1'), 'base64')" | base64 -d | tar -x -C "$TMP/models"
 }
 
-# Start mf-serve on port $1 over $TMP/models; sets SERVE_PID; waits until it is ready.
+# Start mf-serve on port $1 over $TMP/models (more mf-serve options after it); sets SERVE_PID; waits until it is ready.
 monitor_serve() {
-	"$SERVE" --model-base-path "$TMP/models" --host 127.0.0.1 --port "$1" --threads 2 --poll-seconds 0 \
+	"$SERVE" --model-base-path "$TMP/models" --host 127.0.0.1 --port "$1" --threads 2 --poll-seconds 0 "${@:2}" \
 		2>>"$TMP/serve.log" &
 	SERVE_PID=$!
 	PIDS+=("$SERVE_PID")
@@ -46,4 +46,15 @@ monitor_serve() {
 	done
 	cat "$TMP/serve.log" >&2
 	fail "mf-serve not ready on port $1"
+}
+
+# The server, mf-serve built, classifier $1 trained and exported, served on a free
+# port (PORT; more mf-serve options after $1).
+monitor_start() {
+	wait_for_server || fail "server not reachable"
+	make -s -C "$MF_ROOT" build/mf-serve >/dev/null || fail "mf-serve does not build"
+	monitor_model "$1"
+	monitor_export "$1"
+	PORT="$(free_port)"
+	monitor_serve "$PORT" "${@:2}"
 }

@@ -16,6 +16,7 @@
 # - the same version builds the same digests twice; a new version changes
 #   the model layer only; the layer limit is refused with a clear error.
 . "$(dirname "$0")/jobs_lib.bash"
+. "$(dirname "$0")/edge_lib.bash"
 wait_for_server || fail "server not reachable"
 make -s -C "$MF_ROOT" build/unit/oci_cli >/dev/null || fail "oci_cli does not build"
 CLI="$MF_ROOT/build/unit/oci_cli"
@@ -202,16 +203,9 @@ pass "a layer over the limit is refused: $(head -c 160 "$TMP/small.out")"
 # loopback, anonymous), records the image by digest and the layers, removes its directory; skopeo pulls
 # the pushed image back: its manifest is the deployment's digest, its layers oci_cli's.
 command -v docker-registry >/dev/null && command -v skopeo >/dev/null || fail "docker-registry and skopeo (scripts/install-deps.sh)"
-RPORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-cat >"$TMP/registry.yml" <<EOF
-version: 0.1
-log: {level: warn}
-storage: {filesystem: {rootdirectory: $TMP/registry-data}}
-http: {addr: "127.0.0.1:$RPORT", secret: mf-oci-image-test}
-EOF
-docker-registry serve "$TMP/registry.yml" >"$TMP/registry.log" 2>&1 &
-PIDS+=($!)
-for _ in $(seq 100); do [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$RPORT/v2/" || true)" = 200 ] && break; sleep 0.1; done
+registry_up "$TMP/registry" || fail "no registry"
+RPORT="$REGISTRY_PORT"
+PIDS+=("$REGISTRY_PID")
 sql "SELECT mf_drop_registry(name) FROM mf.registries WHERE name = 'oci_local'"
 sql "SELECT mf_create_registry('oci_local', 'http://127.0.0.1:$RPORT', '{\"insecure\": true}')"
 wait_for "SELECT launcher_pid > 0 FROM mf._jobs_state()" 30 || fail "no mf_ext launcher runs"
@@ -229,8 +223,7 @@ grep -q "verified: the image answered $(q "SELECT jsonb_array_length(mf._test_ro
 	fail "deploy job log lacks the verification: $log"
 [ "$(q "SELECT phase || '|' || status FROM mf.jobs WHERE job_id = $job")" = "pushing|succeeded" ] || fail "job phase/status: $(q "SELECT phase, status FROM mf.jobs WHERE job_id = $job")"
 [ ! -e "$(q "SHOW data_directory")/mf_images/$dep" ] || fail "the deploy job left \$PGDATA/mf_images/$dep"
-skopeo copy -q --src-tls-verify=false "docker://127.0.0.1:$RPORT/models/oci-iris:1.0.0" "oci:$TMP/pulled:1.0.0" >"$TMP/skopeo.out" 2>&1 ||
-	fail "skopeo could not pull the pushed image: $(cat "$TMP/skopeo.out")"
+edge_pull "127.0.0.1:$RPORT/models/oci-iris:1.0.0" "$TMP/pulled" 1.0.0 || fail "skopeo could not pull the pushed image"
 pulled="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["manifests"][0]["digest"])' "$TMP/pulled/index.json")"
 [ "$pulled" = "$manifest" ] || fail "the pulled manifest is $pulled, not $manifest"
 got="$(python3 -c 'import json,sys; m = json.load(open(sys.argv[1] + "/blobs/sha256/" + sys.argv[2][7:])); print(",".join(l["digest"] for l in m["layers"]))' "$TMP/pulled" "$manifest")"
@@ -240,11 +233,9 @@ pass "mf_deploy(oci): the job built the layers of oci_cli ($want), verified the 
 # digest passed a smoke test; the refusal is an event.  The image pulled back above (its own bytes,
 # unpacked by umoci, its mf-serve started through its own loader) is smoke-tested; then the copy to the
 # gated registry is exactly that digest.
-GPORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-sed -e "s/127.0.0.1:$RPORT/127.0.0.1:$GPORT/" -e "s|$TMP/registry-data|$TMP/prod-data|" "$TMP/registry.yml" >"$TMP/prod.yml"
-docker-registry serve "$TMP/prod.yml" >"$TMP/prod.log" 2>&1 &
-PIDS+=($!)
-for _ in $(seq 100); do [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$GPORT/v2/" || true)" = 200 ] && break; sleep 0.1; done
+registry_up "$TMP/prod-registry" || fail "no second registry"
+GPORT="$REGISTRY_PORT"
+PIDS+=("$REGISTRY_PID")
 sql "SELECT mf_drop_registry(name) FROM mf.registries WHERE name = 'oci_prod'"
 sql "SELECT mf_create_registry('oci_prod', 'http://127.0.0.1:$GPORT', '{\"insecure\": true, \"gated\": true}')"
 refusals="$(q "SELECT count(*) FROM mf.events WHERE action = 'gate_refused'")"
@@ -276,8 +267,7 @@ gjob="$(q "SELECT job_id FROM mf.deployments WHERE deployment_id = $gdep")"
 PGOPTIONS="-c client_min_messages=warning" q "SELECT status FROM mf_wait($gjob, '60 s')" >/dev/null
 grow="$(q "SELECT status || '|' || coalesce(image, '') || '|' || coalesce(array_to_string(layers, ','), '') || '|' || coalesce(error, '') FROM mf.deployments WHERE deployment_id = $gdep")"
 [ "$grow" = "active|127.0.0.1:$GPORT/models/oci-iris@$manifest|$want|" ] || fail "gated copy: $grow"
-skopeo copy -q --src-tls-verify=false "docker://127.0.0.1:$GPORT/models/oci-iris:1.0.0" "oci:$TMP/prod:1.0.0" >"$TMP/skopeo2.out" 2>&1 ||
-	fail "skopeo could not pull from the gated registry: $(cat "$TMP/skopeo2.out")"
+edge_pull "127.0.0.1:$GPORT/models/oci-iris:1.0.0" "$TMP/prod" 1.0.0 || fail "skopeo could not pull from the gated registry"
 [ "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["manifests"][0]["digest"])' "$TMP/prod/index.json")" = "$manifest" ] ||
 	fail "the gated registry holds another manifest"
 pass "mf_deploy(..., {registry: gated, from: $dep}) copies exactly the smoke-tested digest $manifest (no rebuild; pulled back by skopeo)"

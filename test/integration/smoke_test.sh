@@ -5,7 +5,10 @@
 #   1. mf-serve (installed in pg bindir) serving the version exported with
 #      mf_export_model: the smoke test passes, mf.smoke_tests records every
 #      test row with 0 mismatches and latencies, the deployment is verified,
-#      the job succeeded, the job log and mf.events say so; the server is alive.
+#      the job succeeded, the job log and mf.events say so; the server is alive;
+#      the deployment now has the tested endpoint and the monitor worker
+#      checks it (health_checks rows, no mf_set_endpoint); an endpoint the
+#      user set with mf_set_endpoint survives a later passing test.
 #   2. a server serving a tampered model (another version's artifact under
 #      this version's name, semver and number): mismatches, the deployment
 #      failed with the error, the job failed, the mismatching rows in details.
@@ -14,30 +17,27 @@
 #   4. refusals: bad endpoint, bad options, a deployment without image, a role
 #      that does not own the model.
 # The oci deployment is a row this test inserts as superuser (an image
-# reference by digest), standing in for the image branch's mf_deploy(ref,
-# 'oci', ...) until it lands; once images land, the same test runs the image
-# under runc in the namespace instead of mf-serve from bindir.
+# reference by digest) and the edge server is mf-serve from bindir, so the
+# job's rules are tested without building an image; test/integration/
+# edge_runc.sh runs the real chain (mf_deploy to a registry, skopeo, umoci,
+# the image under runc in the same kind of namespace, edge_lib.bash).
 . "$(dirname "$0")/jobs_lib.bash"
+. "$(dirname "$0")/edge_lib.bash"
 [ "$(id -u)" = 0 ] || fail "this test makes a network namespace: run it as root"
 command -v ip >/dev/null || fail "ip (iproute2) is missing"
 wait_for_server || fail "server not reachable"
 sql "CREATE EXTENSION IF NOT EXISTS mf_ext"
 wait_for "SELECT launcher_pid > 0 FROM mf._jobs_state()" 30 || fail "no mf_ext launcher runs"
 TMP=""
-NS="mfsmk$$"
-VH="smkh$$"
-VN="smkn$$"
-SUB="10.$((200 + $$ % 50)).$(($$ / 50 % 250)).$((($$ % 60) * 4))"
-HOST_IP="${SUB%.*}.$((${SUB##*.} + 1))"
-EDGE_IP="${SUB%.*}.$((${SUB##*.} + 2))"
+edge_net_init smk
+NS="$EDGE_NS"
 SERVE_PID=""
 
 # Stop the server, remove the namespace and the link, the test's rows and files (also at exit).
 cleanup() {
 	[ -z "$SERVE_PID" ] || { kill "$SERVE_PID" 2>/dev/null; wait "$SERVE_PID" 2>/dev/null; } || true
 	SERVE_PID=""
-	ip netns del "$NS" 2>/dev/null || true
-	ip link del "$VH" 2>/dev/null || true
+	edge_net_down
 	sql "DELETE FROM mf.deployments WHERE model_name IN ('smk_churn', 'smk_other')" || true
 	sql "SELECT mf_drop_model(name) FROM mf.models WHERE name IN ('smk_churn', 'smk_other')" || true
 	sql "DROP TABLE IF EXISTS smk_train; DROP ROLE IF EXISTS smk_trainer" || true
@@ -48,15 +48,9 @@ cleanup
 TMP="$(mktemp -d)"
 chmod 755 "$TMP"
 
-# The edge host: namespace, veth pair, HOST_IP/30 here and EDGE_IP/30 there.
-ip netns add "$NS" || fail "ip netns add failed"
-ip link add "$VH" type veth peer name "$VN" || fail "ip link add veth failed"
-ip link set "$VN" netns "$NS"
-ip addr add "$HOST_IP/30" dev "$VH" && ip link set "$VH" up
-ip netns exec "$NS" ip addr add "$EDGE_IP/30" dev "$VN"
-ip netns exec "$NS" ip link set "$VN" up
-ip netns exec "$NS" ip link set lo up
-pass "edge host: network namespace $NS, veth $VH ($HOST_IP/30) <-> $VN ($EDGE_IP/30)"
+# The edge host: namespace, veth pair, EDGE_HOST_IP/30 here and EDGE_IP/30 there.
+edge_net_up || fail "no edge namespace"
+pass "edge host: network namespace $NS, veth $EDGE_VETH_HOST ($EDGE_HOST_IP/30) <-> $EDGE_VETH_NS ($EDGE_IP/30)"
 
 # Two models trained on different data: the tampered server serves the other one's artifact.
 sql "CREATE TABLE smk_train AS
@@ -113,7 +107,7 @@ st() { q "SELECT $2 FROM mf.smoke_tests WHERE job_id = $1"; }
 
 # The server is reachable over the link only (nothing listens on that address on this side).
 start_edge "$TMP/good"
-ip netns exec "$NS" ip route | grep -q "$SUB/30 dev $VN" || fail "no link route in the namespace"
+ip netns exec "$NS" ip route | grep -q "$EDGE_SUB/30 dev $EDGE_VETH_NS" || fail "no link route in the namespace"
 pass "mf-serve from pg bindir serves the exported smk_churn:1.0.0 (number $VID) at $EDGE_IP:8501 inside $NS"
 
 # 1. The true model passes.
@@ -141,6 +135,25 @@ SERVED="$(curl -s -X POST -H 'Content-Type: application/json' -d "$BODY" "http:/
 	jq -c '.outputs[] | select(.name == "probabilities") | .data | sort')"
 [ -n "$SERVED" ] && [ "$DB" = "$SERVED" ] || fail "served $SERVED, database $DB"
 pass "a served answer has mf_predict's probabilities, the same doubles ($SERVED)"
+
+# The passing test gave the deployment its endpoint: the monitor worker polls it (no mf_set_endpoint).
+[ "$(q "SELECT endpoint || ' ' || (options ? 'endpoint_set')::text FROM mf.deployments WHERE deployment_id = $DEP")" = \
+	"http://$EDGE_IP:8501 false" ] || fail "endpoint after the smoke test: $(q "SELECT endpoint FROM mf.deployments WHERE deployment_id = $DEP")"
+wait_for "SELECT count(*) >= 3 FROM mf.health_checks WHERE deployment_id = $DEP AND \"check\" IN ('ready', 'model_loaded', 'canary')" 15 ||
+	fail "no health checks of the smoke-tested endpoint within 15 s"
+got="$(q "SELECT string_agg(\"check\" || ':' || ok || ':' || coalesce(http_status::text, '-'), ' ' ORDER BY \"check\")
+          FROM mf.health_checks WHERE deployment_id = $DEP AND \"check\" IN ('ready', 'model_loaded', 'canary')
+           AND checked_at = (SELECT min(checked_at) FROM mf.health_checks WHERE deployment_id = $DEP)")"
+[ "$got" = "canary:true:200 model_loaded:true:200 ready:true:200" ] || fail "first round at the smoke-tested endpoint: $got"
+pass "the smoke-tested endpoint is the deployment's: the monitor worker checks it (ready, model_loaded, canary: 200)"
+
+# An endpoint set with mf_set_endpoint stays when a later smoke test elsewhere passes.
+q "SELECT mf_set_endpoint($DEP, 'http://127.0.0.1:9')" >/dev/null
+J="$(smoke "http://$EDGE_IP:8501" '{"rows": 5}')"
+[ "$(job "$J" status)" = succeeded ] || fail "second smoke test: job $J is $(job "$J" status)"
+[ "$(q "SELECT status || ' ' || endpoint FROM mf.deployments WHERE deployment_id = $DEP")" = "verified http://127.0.0.1:9" ] ||
+	fail "a user's endpoint was replaced: $(q "SELECT status, endpoint FROM mf.deployments WHERE deployment_id = $DEP")"
+pass "an endpoint set with mf_set_endpoint is kept by a passing smoke test at another URL"
 stop_edge
 
 # 2. A tampered model under the same name and version fails.
@@ -181,5 +194,5 @@ HTTP_DEP="$(q "INSERT INTO mf.deployments (model_name, version, ref, target, nam
 refused "$PGUSER" "SELECT mf_smoke_test($HTTP_DEP, 'http://$EDGE_IP:8501')" 55000 "mf_smoke_test: a deployment without image" "deployment $HTTP_DEP has no image to smoke-test"
 sql "CREATE ROLE smk_trainer LOGIN IN ROLE mf_trainer"
 refused smk_trainer "SELECT mf_smoke_test($DEP, 'http://$EDGE_IP:8501')" 42501 "mf_smoke_test by a trainer who does not own the model"
-[ "$(q "SELECT count(*) FROM mf.smoke_tests WHERE deployment_id = $DEP")" = 3 ] || fail "refused calls left smoke tests behind"
+[ "$(q "SELECT count(*) FROM mf.smoke_tests WHERE deployment_id = $DEP")" = 4 ] || fail "refused calls left smoke tests behind"
 pass "refused calls record no smoke test"

@@ -3,7 +3,7 @@
 -- who may deploy, undeploy and export (test/integration/deploy_roles.sh replays these from
 -- real LOGIN roles and checks the server log).
 BEGIN;
-SELECT plan(36);
+SELECT plan(37);
 
 CREATE TABLE tap_dep_data AS
 SELECT i::float8 / 10 AS x, ((i * 7) % 13)::float8 AS z, (i % 3 = 0)::int::text AS y FROM generate_series(1, 300) i;
@@ -96,7 +96,8 @@ SELECT is((SELECT count(*) FROM mf.deployments WHERE model_name = 'tap_dep' AND 
 		  'a reader reads mf.deployments');
 SELECT throws_ok($$SELECT * FROM mf.deployment_secrets$$, '42501', NULL, 'a reader cannot read mf.deployment_secrets');
 SELECT throws_ok($$SELECT mf_deploy('tap_dep', 'http', '{"name": "tap_reader"}')$$, '42501', NULL, 'a reader cannot deploy');
-SELECT ok(length(mf_export_model('tap_dep')) > 0, 'a reader may export what it may predict');
+SELECT throws_ok($$SELECT mf_export_model('tap_dep')$$, '42501', 'permission denied to export model "tap_dep"',
+				 'a reader may predict but not export the artifact (it holds the training categories)');
 SET LOCAL ROLE tap_dep_trainer;
 SELECT throws_ok($$SELECT * FROM mf.deployment_secrets$$, '42501', NULL, 'a trainer cannot read mf.deployment_secrets');
 SELECT throws_ok($$SELECT mf_deploy('tap_dep', 'http', '{"name": "tap_theirs"}')$$, '42501',
@@ -106,6 +107,7 @@ SELECT throws_ok(format('SELECT mf_undeploy(%s)', (SELECT deployment_id FROM mf.
 SELECT mf_create_model('{"name": "tap_dep_own", "family": "linear_regression"}');
 SELECT mf_train('tap_dep_own', 'tap_dep_data', 'z', '{"features": ["x"]}');
 SELECT lives_ok($$SELECT mf_undeploy(mf_deploy('tap_dep_own'))$$, 'a trainer deploys and undeploys its own model');
+SELECT ok(length(mf_export_model('tap_dep_own')) > 0, 'a trainer exports its own model');
 SET LOCAL ROLE tap_dep_nobody;
 SELECT throws_ok($$SELECT mf_export_model('tap_dep')$$, '42501', NULL, 'a role without mf_reader cannot export');
 SELECT throws_ok($$SELECT mf_deploy('tap_dep')$$, '42501', NULL, 'nor deploy');

@@ -80,6 +80,19 @@ SELECT count(*) AS left_behind FROM mf.registry_secrets WHERE registry IN ('rg_b
 SELECT mf_drop_registry('rg_acr3');
 \echo :LAST_ERROR_SQLSTATE
 
+-- Creating and dropping are mf.events rows about no model (model_name NULL), without secrets;
+-- refused calls left none.
+SELECT action, CASE WHEN actor = current_user THEN 'me' ELSE actor END AS actor, model_name IS NULL AS no_model, coalesce(after, before) ->> 'name' AS registry,
+       coalesce(after, before) ->> 'auth' AS auth, (after IS NULL) = (action = 'drop_registry') AS shape
+  FROM mf.events WHERE action IN ('create_registry', 'drop_registry') AND coalesce(after, before) ->> 'name' LIKE 'rg\_%'
+ ORDER BY event_id;
+SELECT count(*) AS leaks FROM mf.events e WHERE action LIKE '%registry' AND row_to_json(e)::text ~ 's3cret';
+-- Only these actions may name no model.
+\set VERBOSITY terse
+INSERT INTO mf.events (actor, action, model_name) VALUES (current_user, 'train', NULL);
+\echo :LAST_ERROR_SQLSTATE
+\set VERBOSITY default
+
 -- The gate: a source deployment must exist and have an image by digest.
 SELECT mf._gate_source('rg_acr', 999999);
 \echo :LAST_ERROR_SQLSTATE

@@ -5,7 +5,9 @@
  * mtime read back; the tar members of both layers (sorted, owner 0:0,
  * modes, mtime = trained_at, the program's loader and libraries, the dpkg
  * records, the user); config, manifest and index JSON member by member;
- * the layer limit and bad inputs refused.  The "mf-serve" packed is this
+ * the layer limit and bad inputs refused; the base layer cache (a miss
+ * keeps the blob, a hit gives the same digests and a valid blob, a damaged
+ * or foreign cache entry is not used and is replaced).  The "mf-serve" packed is this
  * test program itself (a dynamically linked ELF with jansson, libarchive,
  * OpenSSL), so the test needs nothing installed.  The image's server run
  * and its answers are test/integration/oci_image.sh's.
@@ -33,6 +35,7 @@
 
 static char tmpdir[256];
 static char self[PATH_MAX];
+static const char *layer_cache;	/* build()'s spec.layer_cache */
 
 /* Write a served model directory <tmp>/models/churn/7 with these artifact bytes. */
 static void
@@ -71,7 +74,7 @@ build(const char *out, const char *model_base, uint64_t max, MfOciResult *res, M
 	char		dir[512];
 	MfOciSpec	spec = {.model_base = model_base, .name = "churn", .version_number = 7, .mf_serve = self,
 		.out_dir = dir, .tag = "1.2.0", .config_hash = "abc123", .metrics_json = "{\"accuracy\":0.9}",
-	.max_layer_bytes = max};
+	.max_layer_bytes = max, .layer_cache = layer_cache};
 
 	snprintf(dir, sizeof(dir), "%s/%s", tmpdir, out);
 	return mf_oci_build(&spec, res, err);
@@ -334,6 +337,77 @@ test_refusals(const char *models)
 		  "refused: an artifact whose sha256 is not serving.json's");
 }
 
+/* Are two builds' manifest, config and layer digests all equal? */
+static bool
+same_digests(const MfOciResult *a, const MfOciResult *b)
+{
+	return strcmp(a->manifest.digest, b->manifest.digest) == 0 && strcmp(a->config.digest, b->config.digest) == 0 &&
+		strcmp(a->layers[0].digest, b->layers[0].digest) == 0 && a->layers[0].size == b->layers[0].size &&
+		strcmp(a->layers[0].diff_id, b->layers[0].diff_id) == 0 && strcmp(a->layers[1].digest, b->layers[1].digest) == 0;
+}
+
+/* Copy file from to file to (a new inode); false on failure. */
+static bool
+copy_file(const char *from, const char *to)
+{
+	MfImageError err;
+	size_t		len;
+	char	   *data = mf_oci_read_file(from, (size_t) 1 << 30, &len, &err);
+	FILE	   *f = data != NULL ? fopen(to, "wb") : NULL;
+	bool		ok = f != NULL && fwrite(data, 1, len, f) == len;
+
+	if (f != NULL)
+		ok = fclose(f) == 0 && ok;
+	free(data);
+	return ok;
+}
+
+/* The base layer cache: miss, hit, a damaged entry, a foreign entry (a is an uncached build). */
+static void
+test_cache(const char *models, const MfOciResult *a)
+{
+	MfOciResult r;
+	MfImageError err = {0};
+	char		cache[512],
+				entry[1024],
+				path[1100];
+	size_t		tar_len;
+	unsigned char *tar;
+	struct stat st;
+	FILE	   *f;
+
+	snprintf(cache, sizeof(cache), "%s/cache", tmpdir);
+	snprintf(entry, sizeof(entry), "%s/%s", cache, a->layers[0].diff_id + 7);
+	layer_cache = cache;
+	MF_OK(build("k1", models, 0, &r, &err) == MF_IMAGE_OK && !r.base_cached && same_digests(a, &r) &&
+		  stat(entry, &st) == 0 && st.st_size == (off_t) a->layers[0].size,
+		  "cache miss: the same digests as without cache, the base layer kept under its diff_id");
+	MF_OK(build("k2", models, 0, &r, &err) == MF_IMAGE_OK && r.base_cached && same_digests(a, &r),
+		  "cache hit: the base layer taken from the cache, the same digests");
+	free(check_layer("k2", &r.layers[0], &tar_len, "cached base layer"));
+	/* a flipped byte in the entry (a copy, so k1's blob stays intact): not used, rebuilt, replaced */
+	snprintf(path, sizeof(path), "%s.copy", entry);
+	copy_file(entry, path);
+	rename(path, entry);
+	f = fopen(entry, "r+b");
+	fseek(f, 5000, SEEK_SET);
+	fputc(fgetc(f) ^ 0x55, f);
+	fclose(f);
+	MF_OK(build("k3", models, 0, &r, &err) == MF_IMAGE_OK && !r.base_cached && same_digests(a, &r),
+		  "a damaged cache entry is not used: rebuilt with the same digests");
+	MF_OK(build("k4", models, 0, &r, &err) == MF_IMAGE_OK && r.base_cached && same_digests(a, &r),
+		  "the damaged entry was replaced: the next build hits again");
+	/* a valid gzip blob of another tar (the model layer) under the base layer's name */
+	snprintf(path, sizeof(path), "%s/k1/blobs/sha256/%s", tmpdir, a->layers[1].digest + 7);
+	unlink(entry);
+	copy_file(path, entry);
+	MF_OK(build("k5", models, 0, &r, &err) == MF_IMAGE_OK && !r.base_cached && same_digests(a, &r),
+		  "a foreign gzip blob under the base layer's diff_id is not used");
+	tar = check_layer("k5", &r.layers[0], &tar_len, "rebuilt base layer");
+	free(tar);
+	layer_cache = NULL;
+}
+
 int
 main(void)
 {
@@ -364,6 +438,7 @@ main(void)
 	test_layers(&a);
 	test_json(&a);
 	test_refusals(models);
+	test_cache(models, &a);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
 	if (system(cmd) != 0)
 		MF_DIAG("cannot remove %s", tmpdir);

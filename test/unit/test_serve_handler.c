@@ -532,7 +532,7 @@ test_generated(void)
 		  "the old catalog stays whole while a reference is held");
 	mf_serve_catalog_unref(old);
 	{
-		MfServeRequest req = {"POST", "/predict", NULL, "1.2.3.4", "{}", 2, true, 0, NULL};
+		MfServeRequest req = {"POST", "/predict", NULL, "1.2.3.4", "{}", 2, true, 0, NULL, NULL};
 
 		mf_serve_response_free(&resp);
 		mf_serve_handle(srv, &req, &resp);
