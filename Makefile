@@ -50,7 +50,7 @@ DEPLOY_SRCS = $(wildcard deploy/*.c)
 # It also links the tokenizer shim of text/ (C++ on SentencePiece), which the
 # pure-C folders never include.
 CORE_OBJS   = $(CORE_SRCS:.c=.o) bgworker/session_gucs.o $(KERNEL_OBJS) $(IMAGE_SRCS:.c=.o) $(DEPLOY_SRCS:.c=.o) \
-              $(SERVE_OBJS) build/text/tokenizer.o
+              $(SERVE_OBJS) $(TEXT_OBJS)
 CORE_LIBS   = -ljansson -lyaml -lz -larchive -lm -ldl
 # The HTTP client of smoke tests, registries, alert webhooks and the monitor
 # worker's health checks: mf_core only, never mf-serve (images stay small).
@@ -69,6 +69,10 @@ SERVE_OBJS  = $(SERVE_SRCS:.c=.o) $(NUMJSON_OBJ)
 SERVING_JSON_SRCS = image/serving_json.c
 SERVE_LIBS  = -lmicrohttpd -lcrypto -lpthread -lsimdjson -lstdc++
 NUMJSON_CXXFLAGS = -std=c++17 -O2 -g -Wall -Wextra -fPIC
+# Text models (text/): running them (pure C) and the tokenizer shim (C++ on
+# SentencePiece); the serving core serves transformers through them, so
+# mf_core, mf-serve and every test linking serve/ link them.
+TEXT_OBJS   = text/text_run.o build/text/tokenizer.o
 
 PG_CPPFLAGS = -I$(CURDIR)/config -I$(CURDIR)/kernels -I$(CURDIR)/model -I$(CURDIR)/image -I$(CURDIR)/src -I$(CURDIR)/bgworker \
               -I$(CURDIR)/serve -I$(CURDIR)/text -I$(CURDIR)/deploy -I$(CURDIR)/numjson
@@ -121,17 +125,17 @@ mf_core$(DLSUFFIX): $(CORE_OBJS)
 			rm -f $@; exit 1; fi; fi
 
 $(CORE_OBJS): $(wildcard config/*.h kernels/*.h model/*.h image/*.h serve/*.h src/*.h bgworker/*.h deploy/*.h)
-$(SERVE_OBJS) serve/mf_serve.o: $(wildcard kernels/*.h model/*.h serve/*.h image/serving_json.h image/tar.h)
+$(SERVE_OBJS) serve/mf_serve.o text/text_run.o: $(wildcard kernels/*.h model/*.h serve/*.h text/*.h image/serving_json.h image/tar.h)
 
 $(NUMJSON_OBJ): numjson/numjson.cc numjson/numjson.h
 	@mkdir -p build/numjson
 	$(CXX) $(NUMJSON_CXXFLAGS) -c -o $@ $<
 
 # The standalone server: the serving core, the model module and kernels, no PostgreSQL.
-build/mf-serve: serve/mf_serve.o $(SERVE_OBJS) $(SERVING_JSON_SRCS:.c=.o) $(KERNEL_OBJS)
+build/mf-serve: serve/mf_serve.o $(SERVE_OBJS) $(SERVING_JSON_SRCS:.c=.o) $(KERNEL_OBJS) $(TEXT_OBJS)
 	@mkdir -p build
-	$(CC) $(CFLAGS) -o $@ serve/mf_serve.o $(SERVE_OBJS) $(SERVING_JSON_SRCS:.c=.o) $(KERNEL_OBJS) $(LDFLAGS) \
-		$(SERVE_LIBS) $(CORE_LIBS) $(BLAS_LIBS)
+	$(CC) $(CFLAGS) -o $@ serve/mf_serve.o $(SERVE_OBJS) $(SERVING_JSON_SRCS:.c=.o) $(TEXT_OBJS) $(KERNEL_OBJS) $(LDFLAGS) \
+		$(SERVE_LIBS) $(CORE_LIBS) $(BLAS_LIBS) $(TEXT_LIBS)
 # The row loops of predict.c (argument copies, encoding) need the vectorizer's
 # dynamic cost model (-O2 uses "very cheap", which leaves loops of unknown length scalar).
 src/predict.o: CFLAGS += -fvect-cost-model=dynamic
@@ -182,7 +186,7 @@ $(KERNEL_LIB): $(KERNEL_OBJS)
 	@mkdir -p build
 	rm -f $@ && $(AR) rcs $@ $^
 
-$(SERVE_LIB): $(SERVE_OBJS) $(SERVING_JSON_SRCS:.c=.o)
+$(SERVE_LIB): $(SERVE_OBJS) $(SERVING_JSON_SRCS:.c=.o) $(TEXT_OBJS)
 	@mkdir -p build
 	rm -f $@ && $(AR) rcs $@ $^
 
@@ -193,8 +197,8 @@ build/unit/%: test/unit/%.c $(wildcard test/unit/*.h) $(KERNEL_LIB) $(wildcard c
 # The serving core's tests (test_serve_*.c) also link serve/ (not mf-serve's main).
 build/unit/test_serve_%: test/unit/test_serve_%.c $(wildcard test/unit/*.h serve/*.h image/*.h) $(SERVE_LIB) $(KERNEL_LIB)
 	@mkdir -p build/unit
-	$(CC) $(UNIT_CFLAGS) -D_GNU_SOURCE -Iserve -Iimage -Inumjson -o $@ $< $(SERVE_LIB) $(KERNEL_LIB) \
-		$(SERVE_LIBS) $(CORE_LIBS) $(BLAS_LIBS)
+	$(CC) $(UNIT_CFLAGS) -D_GNU_SOURCE -Iserve -Iimage -Inumjson -Itext -o $@ $< $(SERVE_LIB) $(KERNEL_LIB) \
+		$(SERVE_LIBS) $(CORE_LIBS) $(BLAS_LIBS) $(TEXT_LIBS)
 
 # text/: the SentencePiece tokenizer shim (C++ behind a C interface, outside
 # the pure-C folders); its unit test links it instead of the kernels.
@@ -225,7 +229,7 @@ build/bench/transformer_bench: bench/transformer_bench.c $(KERNEL_LIB) $(wildcar
 # The serving handler alone, without sockets (bench/serve.sh runs it beside the HTTP doors).
 build/bench/serve_handler_bench: bench/serve_handler_bench.c $(SERVE_LIB) $(KERNEL_LIB) $(wildcard serve/*.h)
 	@mkdir -p build/bench
-	$(CC) $(UNIT_CFLAGS) -D_GNU_SOURCE -Iserve -o $@ $< $(SERVE_LIB) $(KERNEL_LIB) $(SERVE_LIBS) $(CORE_LIBS) $(BLAS_LIBS)
+	$(CC) $(UNIT_CFLAGS) -D_GNU_SOURCE -Iserve -o $@ $< $(SERVE_LIB) $(KERNEL_LIB) $(SERVE_LIBS) $(CORE_LIBS) $(BLAS_LIBS) $(TEXT_LIBS)
 
 # The OCI registry client (image/registry*.c, on libcurl, jansson and
 # libcrypto): its unit test and the command test/integration/registry_push.sh drives.
@@ -253,7 +257,7 @@ OCI_IMAGE_SRCS = $(filter-out $(wildcard image/registry*.c),$(IMAGE_SRCS))
 $(OCI_BINS): build/unit/%: test/unit/%.c $(OCI_IMAGE_SRCS:.c=.o) $(SERVE_LIB) $(KERNEL_LIB) $(wildcard image/*.h serve/*.h) test/unit/mf_test.h
 	@mkdir -p build/unit
 	$(CC) $(UNIT_CFLAGS) -D_GNU_SOURCE -Iimage -Iserve -o $@ $< $(OCI_IMAGE_SRCS:.c=.o) $(SERVE_LIB) $(KERNEL_LIB) \
-		$(SERVE_LIBS) $(CORE_LIBS) $(BLAS_LIBS)
+		$(SERVE_LIBS) $(CORE_LIBS) $(BLAS_LIBS) $(TEXT_LIBS)
 
 # deploy/: the manifests (the smoke tester needs a server: test/integration/smoke_test.sh).
 DEPLOY_UNIT_SRCS = deploy/k8s.c deploy/iot_edge.c deploy/options.c deploy/yaml_out.c

@@ -8,8 +8,9 @@
  * libarchive (no absolute paths, no "..", no links or devices, no owner
  * change: nothing needs root); the config's Entrypoint run through the
  * layer's own loader with --library-path naming the layer's library
- * directories, on 127.0.0.1 and a port the server picks (read back from its
- * "listening on" line); one OIP v2 infer request of the test rows sent to
+ * directories (and the verifier's OPENBLAS_CORETYPE, when set: the
+ * database's BLAS kernel), on 127.0.0.1 and a port the server picks (read
+ * back from its "listening on" line); one OIP v2 infer request of the test rows sent to
  * it and handed to the in-process handler over the expected artifact;
  * every output element compared bit for bit.  The server is stopped with
  * SIGTERM (SIGKILL after 5 s) and the work directory removed.
@@ -56,6 +57,26 @@ typedef struct MfVerifyServer
 	char		stderr_text[2048];
 	size_t		stderr_len;
 } MfVerifyServer;
+
+/*
+ * OPENBLAS_CORETYPE=<the verifier's> when it is set (else ""): the image
+ * then runs the OpenBLAS kernel the database runs, so float32 models
+ * (transformers: sgemm) can be compared bit for bit; another kernel rounds
+ * sums differently.
+ */
+static void
+MfVerifyBlasEnv(char *out, size_t len)
+{
+	const char *v = getenv("OPENBLAS_CORETYPE");
+	size_t		n = v ? strlen(v) : 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < n; i++)
+		if (!((v[i] >= 'A' && v[i] <= 'Z') || (v[i] >= 'a' && v[i] <= 'z') || (v[i] >= '0' && v[i] <= '9')))
+			return;
+	if (n > 0 && n < 64)
+		snprintf(out, len, "OPENBLAS_CORETYPE=%s", v);
+}
 
 /* Seconds on the monotonic clock. */
 static double
@@ -300,7 +321,8 @@ MfVerifyStart(const char *root, json_t *config, char dirs[][512], int n_dirs, do
 				interp[256],
 				loader[1500],
 				models[1200],
-				libpath[4096] = "";
+				libpath[4096] = "",
+				blas_env[96];
 	int			pipefd[2];
 	MfImageStatus st;
 
@@ -318,6 +340,7 @@ MfVerifyStart(const char *root, json_t *config, char dirs[][512], int n_dirs, do
 		snprintf(libpath + strlen(libpath), sizeof(libpath) - strlen(libpath), "%s%s/%s", i ? ":" : "", root, dirs[i]);
 	if (access(loader, X_OK) != 0)
 		return mf_image_fail(err, MF_IMAGE_RUN, "the image has no loader %s", interp);
+	MfVerifyBlasEnv(blas_env, sizeof(blas_env));
 	if (pipe2(pipefd, O_CLOEXEC) != 0)
 		return mf_image_fail(err, MF_IMAGE_IO, "pipe: %s", strerror(errno));
 	srv->pid = fork();
@@ -325,7 +348,7 @@ MfVerifyStart(const char *root, json_t *config, char dirs[][512], int n_dirs, do
 	{
 		char	   *argv[] = {loader, "--library-path", libpath, prog, "--model-base-path", models, "--host", "127.0.0.1",
 		"--port", "0", "--poll-seconds", "0", "--threads", "2", NULL};
-		char	   *envp[] = {"PATH=/usr/bin", NULL};
+		char	   *envp[] = {"PATH=/usr/bin", blas_env[0] ? blas_env : NULL, NULL};
 		int			devnull = open("/dev/null", O_RDWR);
 
 		/* the server dies with its verifier, even one killed with SIGKILL */

@@ -107,7 +107,9 @@ MfServeVersionFree(MfServeVersion *v)
 	free(v->labels);
 	free(v->trained_at);
 	free(v->io.inputs);
-	mf_trained_model_free(&v->model);
+	mf_serve_text_free(v->text);
+	if (v->text == NULL)
+		mf_trained_model_free(&v->model);
 	free(v);
 }
 
@@ -238,15 +240,24 @@ mf_serve_builder_add_version(MfServeCatalogBuilder *b, const char *name,
 		MfServeVersionFree(v);
 		return mf_serve_fail(err, errlen, "out of memory");
 	}
-	st = mf_trained_model_open(&v->model, spec->artifact, spec->artifact_len, true, &heap, &merr);
-	if (st != MF_MODEL_OK)
+	if (mf_serve_text_is(spec->artifact, spec->artifact_len))
+	{
+		/* a transformer: its text model (text.c) */
+		if (!mf_serve_text_open(v, spec->artifact, spec->artifact_len, merr.detail, sizeof(merr.detail)))
+		{
+			MfServeVersionFree(v);
+			return mf_serve_fail(err, errlen, "artifact of version %lld of \"%s\" refused: %s",
+								 (long long) spec->number, name, merr.detail);
+		}
+	}
+	else if ((st = mf_trained_model_open(&v->model, spec->artifact, spec->artifact_len, true, &heap, &merr)) != MF_MODEL_OK)
 	{
 		MfServeVersionFree(v);
 		return mf_serve_fail(err, errlen, "artifact of version %lld of \"%s\" refused: %s%s%s",
 						   (long long) spec->number, name, merr.detail,
 						   merr.member[0] ? " at " : "", merr.member);
 	}
-	if (mf_trained_model_describe(&v->model, &heap, &v->io) != MF_MODEL_OK)
+	if (v->text == NULL && mf_trained_model_describe(&v->model, &heap, &v->io) != MF_MODEL_OK)
 	{
 		MfServeVersionFree(v);
 		return mf_serve_fail(err, errlen, "out of memory");

@@ -35,7 +35,9 @@ mf_serve_rows_init(MfServeRows *rows, const MfServeVersion *v, size_t n)
 	rows->values = calloc(m, sizeof(double));
 	rows->index = calloc(m, sizeof(int));
 	rows->proba = mf_serve_is_classifier(v) ? calloc(m * k, sizeof(double)) : NULL;
-	return rows->X && rows->values && rows->index && (rows->proba || !mf_serve_is_classifier(v));
+	rows->texts = v->text != NULL ? calloc(m, sizeof(json_t *)) : NULL;
+	return rows->X && rows->values && rows->index && (rows->proba || !mf_serve_is_classifier(v)) &&
+		(rows->texts || v->text == NULL);
 }
 
 /* Free the rows. */
@@ -46,6 +48,9 @@ mf_serve_rows_free(MfServeRows *rows)
 	free(rows->values);
 	free(rows->index);
 	free(rows->proba);
+	for (size_t r = 0; rows->texts != NULL && r < rows->n; r++)
+		json_decref(rows->texts[r]);
+	free(rows->texts);
 	memset(rows, 0, sizeof(*rows));
 }
 
@@ -123,6 +128,8 @@ MfRowsEncodeValue(MfServeRows *rows, size_t r, int i, json_t *v, double *xraw,
 	bool		bad;
 	MfModelStatus s;
 
+	if (rows->v->text != NULL)
+		return mf_serve_text_cell(rows, r, v, msg, msglen);
 	if (v == NULL)
 	{
 		snprintf(msg, msglen, "row %zu: input \"%s\" is missing", r, col->name);
@@ -254,6 +261,8 @@ mf_serve_rows_score(MfServeRows *rows, char *msg, size_t msglen)
 	MfModelError err;
 	bool		ok = true;
 
+	if (rows->v->text != NULL)
+		return mf_serve_text_score(rows, msg, msglen);
 	if (mf_model_work_init(m, &w, &heap) != MF_MODEL_OK)
 	{
 		snprintf(msg, msglen, "out of memory");

@@ -16,7 +16,14 @@
 
 /* ------------------------------------------------------------ catalog */
 
-/* One loaded version (immutable once in a catalog). */
+/* A transformer version's text model (text.c). */
+typedef struct MfServeText MfServeText;
+
+/*
+ * One loaded version (immutable once in a catalog).  A transformer version
+ * has text set and no tabular model: model.meta and io only present its
+ * one text input and its labels (text.c).
+ */
 typedef struct MfServeVersion
 {
 	char		semver[MF_SERVE_SEMVER_LEN];
@@ -26,6 +33,7 @@ typedef struct MfServeVersion
 	char	   *trained_at;		/* or NULL */
 	MfTrainedModel model;
 	MfModelIO	io;				/* the description, from the model */
+	MfServeText *text;			/* transformers, else NULL */
 } MfServeVersion;
 
 /* A bearer hash taken apart. */
@@ -247,6 +255,7 @@ typedef struct MfServeRows
 	double	   *values;			/* n */
 	int		   *index;			/* n */
 	double	   *proba;			/* n x n_labels, classifiers */
+	json_t	  **texts;			/* n: text versions, each row's string (a reference) */
 } MfServeRows;
 
 /* The JSON value of row r, column col of some input; NULL = missing. */
@@ -286,6 +295,40 @@ extern const char *mf_serve_label(const MfServeRows *rows, size_t r);
 
 /* True when the version is a classifier. */
 extern bool mf_serve_is_classifier(const MfServeVersion *v);
+
+/* ------------------------------------------------------------ text versions (text.c) */
+
+/* True when artifact bytes hold a transformer model. */
+extern bool mf_serve_text_is(const void *bytes, size_t len);
+
+/* Open a transformer artifact into v (bytes copied); false with err (free v as usual). */
+extern bool mf_serve_text_open(MfServeVersion *v, const void *bytes, size_t len, char *err, size_t errlen);
+
+/* Free a version's text model (NULL: nothing). */
+extern void mf_serve_text_free(MfServeText *t);
+
+/* Keep the JSON string of row r of a text version; false with msg. */
+extern bool mf_serve_text_cell(MfServeRows *rows, size_t r, json_t *v, char *msg, size_t msglen);
+
+/* Score every row of a text version; false with msg. */
+extern bool mf_serve_text_score(MfServeRows *rows, char *msg, size_t msglen);
+
+/* True when a version generates text (decoders, encoder-decoders). */
+extern bool mf_serve_text_generates(const MfServeVersion *v);
+
+/*
+ * Generate from the prompt of every row (kept by mf_serve_text_cell) with
+ * the options of params (mf_generate's; may be NULL): out[r] malloc'd;
+ * false with msg (out[] so far still to free).
+ */
+extern bool mf_serve_text_generate(const MfServeRows *rows, json_t *params, char **out,
+								   char *msg, size_t msglen);
+
+/* The model's description as JSON (any version). */
+extern json_t *mf_serve_describe_json(const MfServeVersion *v);
+
+/* The OIP metadata properties of a text version. */
+extern json_t *mf_serve_text_properties(const MfServeVersion *v);
 
 /* ------------------------------------------------------------ answers written directly (json_out.c) */
 

@@ -15,7 +15,10 @@
  * one input.  The columnar form ("inputs" as an object) maps each input
  * name to a list of n values.  Outputs are named predict (mf_predict),
  * label and probabilities (classifiers); a model with one output gives
- * bare values, as TF Serving does for one output tensor.  Errors are
+ * bare values, as TF Serving does for one output tensor.  Transformer
+ * classifiers take a string per instance (or an object / columnar input
+ * named as their text column: text.c); decoders are described here but
+ * generate through OIP infer only.  Errors are
  * {"error": "..."} with 400, 401, 404, 405, 413 or 429.
  */
 #include "serve_int.h"
@@ -167,7 +170,9 @@ MfTfsMetadata(MfServeCall *c, const MfServeTarget *t)
 	for (int i = 0; in != NULL && i < io->n_inputs; i++)
 		json_object_set_new(in, io->inputs[i].name,
 							MfTfsTensor(io->inputs[i].name, MfTfsDtype(io->inputs[i].kind), 0));
-	if (out != NULL)
+	if (out != NULL && mf_serve_text_generates(t->version))
+		json_object_set_new(out, "text", MfTfsTensor("text", "DT_STRING", 0));	/* served by OIP infer */
+	else if (out != NULL)
 	{
 		json_object_set_new(out, "predict", MfTfsTensor("predict", "DT_DOUBLE", 0));
 		if (io->output == MF_OUT_CLASS)
@@ -183,7 +188,7 @@ MfTfsMetadata(MfServeCall *c, const MfServeTarget *t)
 									"metadata", "signature_def", "signature_def", "serving_default",
 									"inputs", in, "outputs", out,
 									"method_name", "tensorflow/serving/predict",
-									"mf_model", mf_trained_model_describe_json(&t->version->model)));
+									"mf_model", mf_serve_describe_json(t->version)));
 }
 
 /* ------------------------------------------------------------ rows */

@@ -400,13 +400,6 @@ BEGIN
 						 'traffic {"<ref>": weight, ...}, max_batch, log_predictions, health {"interval": "30 s", ...} (README, "Deployments").';
 	END IF;
 	PERFORM mf._require_trained(r.version_id, 'deployed');
-	-- #17: the HTTP servers score tabular models only; a transformer in the snapshot would stop its updates
-	IF (SELECT mv.config ->> 'family' FROM mf.model_versions mv WHERE mv.version_id = r.version_id) = 'transformer' THEN
-		RAISE EXCEPTION 'transformer models cannot be served over HTTP yet'
-			USING ERRCODE = 'feature_not_supported',
-				  DETAIL = format('Version "%s" of model "%s" is a transformer.', r.version, r.model_name),
-				  HINT = 'Predict in SQL: mf_predict(ref, text), mf_generate(ref, prompt), mf_embed(ref, text).';
-	END IF;
 	PERFORM mf._lock_model(r.model_id);
 	pinned := ref LIKE '%:%';
 

@@ -124,6 +124,39 @@ MfBlasLoad(void)
 	blas_loaded = true;
 }
 
+/*
+ * Load OpenBLAS now, in a process where an ERROR is safe (the HTTP worker,
+ * before it forks its serving processes, which call no PostgreSQL function
+ * and so must never be the first to load it); false, with a WARNING, when
+ * it cannot be loaded (transformers then fail to score, tabular models
+ * need no BLAS).
+ */
+bool
+MfBlasPreload(void)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	bool		ok = true;
+
+	PG_TRY();
+	{
+		if (!blas_loaded)
+			MfBlasLoad();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *e;
+
+		MemoryContextSwitchTo(cxt);
+		e = CopyErrorData();
+		FlushErrorState();
+		ereport(WARNING, (errcode(e->sqlerrcode), errmsg("%s", e->message),
+						  e->detail ? errdetail("%s", e->detail) : 0, e->hint ? errhint("%s", e->hint) : 0));
+		ok = false;
+	}
+	PG_END_TRY();
+	return ok;
+}
+
 /* The loaded library. */
 static inline const MfBlasApi *
 MfBlas(void)

@@ -834,6 +834,8 @@ MfHttpWorkerMain(Datum arg)
 	MfHttpMapCounters();
 	MfHttpBecomeRole();
 	MfHttpListen();
+	/* serving processes score transformers with BLAS: load it here, where an ERROR is safe */
+	(void) MfBlasPreload();
 	MfHttpSpoolInit();
 	MfHttpRefresh();
 	for (;;)

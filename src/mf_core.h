@@ -32,6 +32,9 @@ extern void *MfHugeAlloc(Size size);
 extern void MfPrefault(void *ptr, Size size);
 extern double MfDatumToDouble(Datum d, Oid typid);
 
+/* blas_loader.c: load OpenBLAS now (false, with a WARNING, when it cannot be) */
+extern bool MfBlasPreload(void);
+
 /* config_sql.c: lowercase hex sha256, palloc'd */
 extern char *MfSha256Hex(const char *data, size_t len);
 

@@ -38,7 +38,7 @@ typedef struct MfPredModel
 	dlist_node	lru;
 	MfTrainedModel tm;			/* the model: schema, labels, tensors */
 	MfModelWork work;			/* the buffers of one row */
-	struct MfTextModel *text;	/* a transformer (tm and work unused), else NULL */
+	struct MfTextRun *text;	/* a transformer (tm and work unused), else NULL */
 } MfPredModel;
 
 /* What a reference resolved to. */

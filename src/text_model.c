@@ -57,31 +57,26 @@ MfTokenizerLoadPg(const void *bytes, size_t len, const char *what)
 	return tok;
 }
 
-/* Raise the SQL error of a kernel status while doing what. */
+/* Raise the SQL error of a failed text call (st) while doing what. */
 static void
-MfTextKernelError(int rc, const char *what)
+MfTextRaise(MfTextStatus st, const char *err, const char *what)
 {
-	if (rc == MF_KERR_NOMEM)
+	if (st == MF_TEXT_NOMEM)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory while %s", what)));
+	if (st == MF_TEXT_BAD_TEXT)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("the text cannot be tokenized"),
+				 errdetail("%s", err)));
+	if (st == MF_TEXT_DECODE)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("the generated tokens cannot be decoded"),
+				 errdetail("%s", err)));
 	ereport(ERROR,
 			(errcode(ERRCODE_INTERNAL_ERROR),
 			 errmsg("the transformer kernels failed while %s", what),
-			 errdetail("Kernel status %d.", rc)));
-}
-
-/* The numeric values of a classifier's labels, when every label is a number. */
-static void
-MfTextLabelValues(MfTextModel *tm)
-{
-	tm->label_values = palloc(sizeof(double) * Max(tm->art.n_labels, 1));
-	tm->labels_numeric = tm->art.n_labels > 0;
-	for (int i = 0; i < tm->art.n_labels && tm->labels_numeric; i++)
-	{
-		char	   *end;
-
-		tm->label_values[i] = strtod(tm->art.labels[i], &end);
-		tm->labels_numeric = end != tm->art.labels[i] && *end == '\0' && isfinite(tm->label_values[i]);
-	}
+			 errdetail("%s.", err)));
 }
 
 /* Open a transformer artifact (checked view) into the current context. */
@@ -92,26 +87,37 @@ MfTextModelOpen(const MfArtifactView *view, const char *ref)
 	MfEnv		env = MfKernelEnv();
 	MfTextModel *tm = palloc0(sizeof(MfTextModel));
 	char		err[320];
+	MfTextStatus st = mf_text_run_open(tm, view, &alloc, &env.alloc, err, sizeof(err));
+	MemoryContextCallback *cb;
 
-	if (mf_tf_artifact_read(view, &alloc, &tm->art, err, sizeof(err)) != 0 ||
-		mf_tf_model_from_artifact(&tm->art, &tm->model, &env.alloc, err, sizeof(err)) != 0)
+	if (tm->tok != NULL)
+	{
+		/* freed with the context, whatever happens next */
+		cb = MemoryContextAllocZero(CurrentMemoryContext, sizeof(MemoryContextCallback));
+		cb->func = MfTokenizerFreeCb;
+		cb->arg = tm->tok;
+		MemoryContextRegisterResetCallback(CurrentMemoryContext, cb);
+	}
+	if (st == MF_TEXT_BAD_ARTIFACT)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("the model artifact is inconsistent"),
 				 errdetail("Transformer artifact of \"%s\": %s.", ref, err),
 				 errhint("Retrain the version with mf_train().")));
-	tm->tok = MfTokenizerLoadPg(tm->art.tokenizer, tm->art.tokenizer_len, ref);
-	if (mf_tokenizer_size(tm->tok) > (int) tm->art.spec.vocab_size ||
-		mf_tokenizer_bos(tm->tok) < 0 || mf_tokenizer_eos(tm->tok) < 0)
+	if (st == MF_TEXT_BAD_TOKENIZER)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("the tokenizer of %s cannot be loaded", ref),
+				 errdetail("%s", err),
+				 errhint("Retrain the version with mf_train().")));
+	if (st == MF_TEXT_TOKENIZER_MISMATCH)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("the model artifact is inconsistent"),
-				 errdetail("The tokenizer of \"%s\" has %d pieces for a vocabulary of %zu, or no bos/eos.",
-						   ref, mf_tokenizer_size(tm->tok), tm->art.spec.vocab_size),
+				 errdetail("The tokenizer of \"%s\" has %s.", ref, err),
 				 errhint("Retrain the version with mf_train().")));
-	tm->bos = mf_tokenizer_bos(tm->tok);
-	tm->eos = mf_tokenizer_eos(tm->tok);
-	MfTextLabelValues(tm);
+	if (st != MF_TEXT_OK)
+		MfTextRaise(st, err, "opening a text model");
 	return tm;
 }
 
@@ -119,28 +125,24 @@ MfTextModelOpen(const MfArtifactView *view, const char *ref)
 int32 *
 MfTextIds(MfTokenizer *tok, const char *text, size_t len, size_t cap, size_t *n)
 {
+	MfEnv		env = MfKernelEnv();
 	char		err[256];
-	size_t		want = Max(len + 8, 16);
-	int32	   *ids = palloc(want * sizeof(int32));
+	int32	   *ids;
+	MfTextStatus st = mf_text_run_ids(tok, &env.alloc, text, len, cap, &ids, n, err, sizeof(err));
 
-	if (mf_tokenizer_encode(tok, text, len, ids, want, n, err, sizeof(err)) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-				 errmsg("the text cannot be tokenized"),
-				 errdetail("%s", err)));
-	if (*n > want)
-	{
-		want = *n;
-		ids = repalloc(ids, want * sizeof(int32));
-		if (mf_tokenizer_encode(tok, text, len, ids, want, n, err, sizeof(err)) != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-					 errmsg("the text cannot be tokenized"),
-					 errdetail("%s", err)));
-	}
-	if (*n > cap)
-		*n = cap;
+	if (st != MF_TEXT_OK)
+		MfTextRaise(st, err, "tokenizing");
 	return ids;
+}
+
+/* Raise the SQL error of a kernel status rc while doing what. */
+static void
+MfTextKernelError(int rc, const char *what)
+{
+	char		err[64];
+
+	snprintf(err, sizeof(err), "Kernel status %d", rc);
+	MfTextRaise(rc == MF_KERR_NOMEM ? MF_TEXT_NOMEM : MF_TEXT_KERNEL, err, what);
 }
 
 /*
@@ -164,57 +166,18 @@ MfTextDecoderIds(MfTokenizer *tok, int32 bos, int32 eos, size_t L, const char *t
 	return n + 1;
 }
 
-/* An evaluation forward of one text through the encoder (classifier or embedding). */
-static void
-MfTextEncoderForward(MfTextModel *tm, const char *text, size_t len, MfArena *arena, MfTfFwd *f)
-{
-	MfEnv		env = MfKernelEnv();
-	size_t		n;
-	int32	   *ids = MfTextIds(tm->tok, text, len, tm->art.spec.max_length, &n);
-	MfTfInput	in;
-	int			rc;
-
-	if (n == 0)
-		ids[n++] = tm->eos;
-	memset(&in, 0, sizeof(in));
-	in.B = 1;
-	in.S = n;
-	in.src = ids;
-	/* sized by this text, not by max_length: a stored max_length never sizes an allocation */
-	rc = mfk_arena_init(arena, &env.alloc, mfk_tf_model_step_bytes(&tm->model, 1, n, 0, 0));
-	if (rc == MF_KOK)
-		rc = mfk_tf_model_forward(&env, &tm->model, &in, NULL, arena, f);
-	if (rc != MF_KOK)
-		MfTextKernelError(rc, "running the encoder");
-	pfree(ids);
-}
-
 /* Class probabilities of one text; the class index. */
 int
 MfTextClassify(MfTextModel *tm, const char *text, size_t len, double *proba)
 {
 	MfEnv		env = MfKernelEnv();
-	MfArena		arena;
-	MfTfFwd		f;
-	int			K = tm->art.n_labels,
-				best = 0;
-	double		mx,
-				sum = 0.0;
+	char		err[256];
+	int			k;
+	MfTextStatus st = mf_text_run_classify(&env, tm, text, len, proba, &k, err, sizeof(err));
 
-	MfTextEncoderForward(tm, text, len, &arena, &f);
-	mx = f.logits[0];
-	for (int k = 1; k < K; k++)
-		mx = Max(mx, (double) f.logits[k]);
-	for (int k = 0; k < K; k++)
-		sum += proba[k] = exp((double) f.logits[k] - mx);
-	for (int k = 0; k < K; k++)
-	{
-		proba[k] /= sum;
-		if (f.logits[k] > f.logits[best])
-			best = k;
-	}
-	mfk_arena_free(&arena, &env.alloc);
-	return best;
+	if (st != MF_TEXT_OK)
+		MfTextRaise(st, err, "running the encoder");
+	return k;
 }
 
 /*
@@ -259,26 +222,16 @@ float *
 MfTextEmbed(MfTextModel *tm, const char *text, size_t len, size_t *d)
 {
 	MfEnv		env = MfKernelEnv();
-	MfArena		arena;
-	MfTfFwd		f;
+	char		err[256];
 	float	   *out;
+	MfTextStatus st;
 
-	MfTextEncoderForward(tm, text, len, &arena, &f);
 	*d = tm->art.spec.encoder.d_model;
 	out = palloc(*d * sizeof(float));
-	memcpy(out, mfk_tf_model_embedding(&f), *d * sizeof(float));
-	mfk_arena_free(&arena, &env.alloc);
+	st = mf_text_run_embed(&env, tm, text, len, out, err, sizeof(err));
+	if (st != MF_TEXT_OK)
+		MfTextRaise(st, err, "running the encoder");
 	return out;
-}
-
-/* 22023 for a bad generation option. */
-static void
-MfGenOptError(const char *key, const char *must)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("option \"%s\" of mf_generate() must be %s", key, must),
-			 errhint("Options: greedy, temperature, top_k, max_tokens, seed.")));
 }
 
 /* Generation options from mf_generate's options object. */
@@ -287,6 +240,7 @@ MfTextGenOptions(MfTextModel *tm, Jsonb *options, MfTfGenOpts *o)
 {
 	json_t	   *opts = MfJsonbToJansson(options, "options");
 	const char *key;
+	const char *must;
 	json_t	   *v;
 
 	if (!json_is_object(opts))
@@ -295,54 +249,22 @@ MfTextGenOptions(MfTextModel *tm, Jsonb *options, MfTfGenOpts *o)
 				 errmsg("options of mf_generate() must be a JSON object"),
 				 errdetail("Got a JSON %s.", json_is_array(opts) ? "array" : "scalar"),
 				 errhint("Options: greedy, temperature, top_k, max_tokens, seed.")));
-	memset(o, 0, sizeof(*o));
-	o->max_tokens = Min((size_t) 64, tm->art.spec.max_length);
-	o->temperature = 0.0;
-	o->seed = 42;
-	o->bos = tm->bos;
-	o->eos = tm->eos;
+	mf_text_gen_defaults(tm, o);
 	json_object_foreach(opts, key, v)
 	{
-		if (strcmp(key, "greedy") == 0)
-		{
-			if (!json_is_boolean(v))
-				MfGenOptError(key, "true or false");
-			if (json_is_false(v) && o->temperature <= 0.0)
-				o->temperature = 1.0;
-		}
-		else if (strcmp(key, "temperature") == 0)
-		{
-			if (!json_is_number(v) || !(json_number_value(v) >= 0.0 && json_number_value(v) <= 100.0))
-				MfGenOptError(key, "a number between 0 (greedy) and 100");
-			o->temperature = json_number_value(v);
-		}
-		else if (strcmp(key, "top_k") == 0)
-		{
-			if (!json_is_integer(v) || json_integer_value(v) < 0)
-				MfGenOptError(key, "an integer >= 0 (0: every token)");
-			o->top_k = (size_t) json_integer_value(v);
-		}
-		else if (strcmp(key, "max_tokens") == 0)
-		{
-			if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 4096)
-				MfGenOptError(key, "an integer between 1 and 4096");
-			o->max_tokens = (size_t) json_integer_value(v);
-		}
-		else if (strcmp(key, "seed") == 0)
-		{
-			if (!json_is_integer(v) || json_integer_value(v) < 0)
-				MfGenOptError(key, "an integer >= 0");
-			o->seed = (uint64) json_integer_value(v);
-		}
-		else
+		if (mf_text_gen_option(o, key, v, &must) == MF_TEXT_OK)
+			continue;
+		if (must != NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("unknown option \"%s\" of mf_generate()", key),
+					 errmsg("option \"%s\" of mf_generate() must be %s", key, must),
 					 errhint("Options: greedy, temperature, top_k, max_tokens, seed.")));
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown option \"%s\" of mf_generate()", key),
+				 errhint("Options: greedy, temperature, top_k, max_tokens, seed.")));
 	}
-	/* greedy: true wins over a temperature */
-	if (json_is_true(json_object_get(opts, "greedy")))
-		o->temperature = 0.0;
+	mf_text_gen_finish(o, json_is_true(json_object_get(opts, "greedy")));
 }
 
 /* Generate text from a prompt. */
@@ -350,46 +272,13 @@ char *
 MfTextGenerate(MfTextModel *tm, const char *prompt, size_t len, const MfTfGenOpts *o)
 {
 	MfEnv		env = MfKernelEnv();
-	bool		seq2seq = tm->art.spec.kind == MF_TF_KIND_ENCODER_DECODER;
-	size_t		L = tm->art.spec.max_length,
-				n,
-				n_out;
-	int32	   *ids = MfTextIds(tm->tok, prompt, len, seq2seq ? L : SIZE_MAX, &n);
-	int32	   *in = palloc((n + 2) * sizeof(int32));
-	int32	   *out = palloc((o->max_tokens + 1) * sizeof(int32));
-	size_t		n_in = 0;
-	MfArena		arena;
 	char		err[256];
-	char	   *text,
+	char	   *text = NULL,
 			   *result;
-	int			rc;
+	MfTextStatus st = mf_text_run_generate(&env, tm, prompt, len, o, &text, err, sizeof(err));
 
-	if (!seq2seq)
-		in[n_in++] = tm->bos;	/* a decoder continues bos + the prompt */
-	memcpy(in + n_in, ids, n * sizeof(int32));
-	n_in += n;
-	if (n_in == 0)
-		in[n_in++] = tm->eos;	/* an empty source */
-	if (!seq2seq && n_in > L)
-	{
-		memmove(in, in + (n_in - L), L * sizeof(int32));	/* the last max_length tokens */
-		n_in = L;
-	}
-	/* the decoder's window: at most the prompt, bos and every new token (and max_length) */
-	rc = mfk_arena_init(&arena, &env.alloc,
-						mfk_tf_model_step_bytes(&tm->model, 1, seq2seq ? n_in : 0,
-												Min(L, (seq2seq ? 1 : n_in) + o->max_tokens + 1), 0));
-	if (rc == MF_KOK)
-		rc = mfk_tf_generate(&env, &tm->model, in, n_in, o, &arena, out, &n_out);
-	if (rc != MF_KOK)
-		MfTextKernelError(rc, "generating");
-	mfk_arena_free(&arena, &env.alloc);
-	text = mf_tokenizer_decode(tm->tok, out, n_out, err, sizeof(err));
-	if (text == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("the generated tokens cannot be decoded"),
-				 errdetail("%s", err)));
+	if (st != MF_TEXT_OK)
+		MfTextRaise(st, err, "generating");
 	result = pstrdup(text);
 	free(text);
 	return result;

@@ -1,8 +1,9 @@
 /*
  * text_model.h - transformer text models inside the server: the tokenizer
  * (text/, SentencePiece) and the model module's transformer artifact
- * (model/model_transformer.h) joined; how a text becomes token ids, for
- * training and prediction alike (text_model.c).
+ * (model/model_transformer.h) joined through text/text_run.h (the pure-C
+ * runner the HTTP servers share), with SQLSTATEs, palloc and cancels; how a
+ * text becomes token ids, for training and prediction alike (text_model.c).
  *
  * Design note
  * -----------
@@ -29,19 +30,11 @@
 #include "postgres.h"
 
 #include "model_transformer.h"
+#include "text_run.h"
 #include "tokenizer.h"
 
-/* A loaded text model (everything in the context it was opened in). */
-typedef struct MfTextModel
-{
-	MfTfArtifact art;
-	MfTfModel	model;
-	MfTokenizer *tok;
-	int32		bos;
-	int32		eos;
-	bool		labels_numeric;
-	double	   *label_values;
-} MfTextModel;
+/* A loaded text model (everything in the context it was opened in; text/text_run.h). */
+typedef MfTextRun MfTextModel;
 
 /* Tokenizer kinds by option name ("unigram", "bpe", "char"); -1 when none. */
 extern int	MfTokenizerKindFromName(const char *name);

@@ -134,6 +134,23 @@ MfTfText(const MfDataset *ds, int c, size_t r)
 	return s != NULL ? s : "";
 }
 
+/*
+ * The test rows a version keeps (mf.test_rows): objects of the one column a
+ * served text model reads (the text, or an encoder-decoder's source), as
+ * the image verification and the smoke test send them; NULL texts skipped.
+ */
+static json_t *
+MfTfTestRows(const MfTfRun *run, const size_t *test, size_t n_test)
+{
+	int			c = run->task == MF_TF_TASK_SEQ2SEQ ? run->src_col : run->text_col;
+	json_t	   *rows = json_array();
+
+	for (size_t i = 0; i < n_test && json_array_size(rows) < MF_TEST_ROWS_KEPT; i++)
+		if (run->ds->cols[c].str[test[i]] != NULL)
+			json_array_append_new(rows, json_pack("{s:s}", run->ds->cols[c].name, run->ds->cols[c].str[test[i]]));
+	return rows;
+}
+
 /* Train the tokenizer on the texts of the training rows (both columns for seq2seq). */
 static void
 MfTfTrainTokenizer(MfTfRun *run, const size_t *idx, size_t n)
@@ -547,6 +564,8 @@ MfTrainTransformer(MfDataset *ds, const MfTrainArgs *args, bytea **artifact,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("no training rows are left after the split"),
 				 errhint("Lower option \"test_size\" or add rows.")));
+	/* test rows as every family keeps them: images and smoke tests send them */
+	ds->test_rows = MfTfTestRows(&run, test, n_test);
 	MfTfTrainTokenizer(&run, train, n_train);
 	MfTfTokenizeRows(&run);
 	MfPhaseEnd("tokenize");

@@ -94,8 +94,16 @@ SELECT c AS call, pg_temp.err('SELECT ' || c) AS error
                ($$mf_generate('tf_lm', 'red', '{"top_k": 1.5}')$$),
                ($$mf_generate('tf_lm', 'red', '{"greedy": 1}')$$),
                ($$mf_generate('tf_lm', 'red', '[]')$$),
-               ($$mf_generate('tf_lm', 'red', '{"max_tokens": 5000}')$$),
-               ($$mf_deploy('tf_cls')$$)) v(c);
+               ($$mf_generate('tf_lm', 'red', '{"max_tokens": 5000}')$$)) v(c);
+
+-- transformer versions are served over HTTP (#17): mf_deploy accepts them,
+-- and a classifier's training kept text test rows for images and smoke tests
+SELECT mf_deploy('tf_cls') AS tf_deployment \gset
+SELECT status, target, name, ref FROM mf.deployments WHERE deployment_id = :tf_deployment;
+SELECT (mf_undeploy(:tf_deployment)).status AS undeployed;
+SELECT status FROM mf.deployments WHERE deployment_id = :tf_deployment;
+SELECT count(*) > 0 AS has_rows, bool_and(jsonb_typeof(r -> 'body') = 'string') AS text_rows
+  FROM mf.catalog c, jsonb_array_elements(mf._test_rows(c.version_id, 5)) r WHERE c.ref = 'tf_cls:1.0.0';
 
 SELECT mf_drop_model(m) FROM unnest(ARRAY['tf_cls', 'tf_lm', 'tf_s2s', 'tf_emb', 'tf_novocab', 'tf_tab']) m;
 DROP TABLE tf_src, tf_pairs;

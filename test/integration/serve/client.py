@@ -264,6 +264,26 @@ def is_error_object(resp):
             and resp.headers.get('content-type', '').startswith('application/json'))
 
 
+def run_oip_validator(spec_yaml, npm, work, records, stem='oip'):
+    """Validate OIP answers (records: {"id", "op", "method", "status", "body"})
+    against the protocol's OpenAPI file with validate_oip.js (node +
+    openapi-response-validator under npm/node_modules); returns the
+    CompletedProcess (its stdout has one ok / not ok line per record)."""
+    import yaml
+    with open(spec_yaml) as f:
+        spec = yaml.safe_load(f)
+    spec_json = os.path.join(work, stem + '-spec.json')
+    rec = os.path.join(work, stem + '-records.jsonl')
+    with open(spec_json, 'w') as f:
+        json.dump(spec, f)
+    with open(rec, 'w') as f:
+        for r in records:
+            f.write(json.dumps(r) + '\n')
+    js = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'validate_oip.js')
+    return subprocess.run(['node', js, os.path.join(npm, 'node_modules'), spec_json, rec],
+                          capture_output=True, text=True, timeout=60)
+
+
 def log(msg):
     sys.stderr.write(msg + '\n')
     sys.stderr.flush()

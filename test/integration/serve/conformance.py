@@ -22,7 +22,6 @@ import glob
 import json
 import os
 import struct
-import subprocess
 import sys
 import time
 
@@ -477,20 +476,7 @@ def generated_checks(ctx, srv):
 
 def validate_records(ctx):
     tap = ctx.tap
-    work = ctx.args.work
-    spec_json = os.path.join(work, 'oip-spec.json')
-    import yaml
-    with open(ctx.args.spec) as f:
-        spec = yaml.safe_load(f)
-    with open(spec_json, 'w') as f:
-        json.dump(spec, f)
-    rec = os.path.join(work, 'oip-records.jsonl')
-    with open(rec, 'w') as f:
-        for r in ctx.records:
-            f.write(json.dumps(r) + '\n')
-    js = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'validate_oip.js')
-    p = subprocess.run(['node', js, os.path.join(ctx.args.npm, 'node_modules'), spec_json, rec],
-                       capture_output=True, text=True, timeout=60)
+    p = client.run_oip_validator(ctx.args.spec, ctx.args.npm, ctx.args.work, ctx.records)
     lines = p.stdout.splitlines()
     bad = [l for l in lines if l.startswith('not ok')]
     for l in bad:
