@@ -105,5 +105,13 @@ SELECT status FROM mf.deployments WHERE deployment_id = :tf_deployment;
 SELECT count(*) > 0 AS has_rows, bool_and(jsonb_typeof(r -> 'body') = 'string') AS text_rows
   FROM mf.catalog c, jsonb_array_elements(mf._test_rows(c.version_id, 5)) r WHERE c.ref = 'tf_cls:1.0.0';
 
-SELECT mf_drop_model(m) FROM unnest(ARRAY['tf_cls', 'tf_lm', 'tf_s2s', 'tf_emb', 'tf_novocab', 'tf_tab']) m;
+-- Every transformer template trains: bert_classifier (BERT-base shaped as shipped) shrunk like tf_cls.
+SELECT mf_create_model('bert_classifier',
+       '{"name": "tf_bert", "d_model": 8, "num_layers": 1, "num_heads": 2, "d_ff": 2, "dropout": 0.0,
+         "vocab_size": 40, "max_length": 8, "num_classes": 2}');
+SELECT mf_train('tf_bert', 'tf_src', 'label', '{"text_column": "body", "epochs": 1}');
+SELECT mf_predict_label('tf_bert', 'red apple') IN ('fruit a', 'fruit b') AS bert_label_ok,
+       array_length(mf_predict_proba('tf_bert', 'red apple'), 1) AS bert_n_proba;
+
+SELECT mf_drop_model(m) FROM unnest(ARRAY['tf_cls', 'tf_lm', 'tf_s2s', 'tf_emb', 'tf_novocab', 'tf_tab', 'tf_bert']) m;
 DROP TABLE tf_src, tf_pairs;
