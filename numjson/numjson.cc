@@ -3,8 +3,9 @@
  *
  * Design note: the body is copied into the thread's padded buffer
  * (simdjson reads up to SIMDJSON_PADDING bytes past the end), iterated
- * once, and every token on the way is read with a typed accessor, so each
- * byte the fast path accepts has been validated (stage 1 validates the
+ * once, and every token on the way is read with a typed accessor or, for
+ * numbers, checked against the grammar here, so each byte the fast path
+ * accepts has been validated (stage 1 validates the
  * UTF-8 of the whole body; the end check refuses anything after the top-level
  * object).  Nothing is skipped: an unknown key or a value of another type
  * makes the call answer false, and the caller's jansson path then gives
@@ -18,6 +19,7 @@
 #include <simdjson.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -89,48 +91,117 @@ MfNumString(ondemand::value v, std::string_view *s)
 	return MfNumPlain(r.raw(), s);
 }
 
+/* True for an ASCII digit. */
+inline bool
+MfNumDigit(char ch)
+{
+	return ch >= '0' && ch <= '9';
+}
+
+/* The end of the run of digits at p (before end), eight bytes at a time while they fit. */
+inline const char *
+MfNumDigits(const char *p, const char *end)
+{
+	while (end - p >= 8)
+	{
+		uint64_t	w;
+
+		memcpy(&w, p, 8);
+		/* every byte 0x30..0x39: high nibbles 3, and adding 6 carries out of none */
+		if (((w & 0xF0F0F0F0F0F0F0F0ull) | (((w + 0x0606060606060606ull) & 0xF0F0F0F0F0F0F0F0ull) >> 4)) !=
+			0x3333333333333333ull)
+			break;
+		p += 8;
+	}
+	while (p < end && MfNumDigit(*p))
+		p++;
+	return p;
+}
+
+/* A token std::from_chars finds out of range, read by strtod as jansson does: underflow is 0 or subnormal, overflow false. */
+bool
+MfNumStrtod(const char *start, const char *end, double *x)
+{
+	char		text[512];
+
+	if (end - start >= (long) sizeof(text))
+		return false;
+	memcpy(text, start, (size_t) (end - start));
+	text[end - start] = '\0';
+	errno = 0;
+	*x = strtod(text, NULL);
+	return !(errno == ERANGE && std::isinf(*x));
+}
+
 /*
- * One number as jansson reads it: an integer token through int64 (out of
- * range: false, jansson refuses it; -0 is +0.0), any other token correctly
- * rounded.  The token is only looked at when its value is integral: a
- * fractional value was written with '.' or an exponent.
+ * One number as jansson reads it: the token is checked against JSON's
+ * number grammar here and converted by std::from_chars (libstdc++: correctly
+ * rounded, as glibc's strtod that jansson calls); an integer token goes
+ * through int64 as jansson's strtoll (out of range: false, jansson refuses
+ * it; -0 is +0.0).  A token out of a double's range is read by strtod.
  */
 bool
 MfNumNumber(ondemand::value v, double *x, bool *integer)
 {
-	std::string_view tok = v.raw_json_token();
-	size_t		i = 0;
+	std::string_view tok = v.raw_json_token();	/* the token and the blanks after it */
+	const char *start = tok.data(),
+			   *end = start + tok.size(),
+			   *p = start,
+			   *digits;
 
-	*integer = false;
-	if (v.get_double().get(*x) || !std::isfinite(*x))
-		return false;
-	if (*x != std::trunc(*x))
-		return true;
-	if (tok[0] == '-')
-		i++;
-	while (i < tok.size() && tok[i] >= '0' && tok[i] <= '9')
-		i++;
-	if (i < tok.size() && (tok[i] == '.' || tok[i] == 'e' || tok[i] == 'E'))
-		return true;
 	*integer = true;
-	if (std::fabs(*x) >= 9007199254740992.0)
+	if (p < end && *p == '-')
+		p++;
+	digits = p;
+	if (p == end || !MfNumDigit(*p))
+		return false;
+	p = *p == '0' ? p + 1 : MfNumDigits(p, end);
+	if (p < end && *p == '.')
 	{
-		/* beyond 2^53: jansson's strtoll decides the range, and the cast the double */
-		char		digits[24];
+		*integer = false;
+		if (++p == end || !MfNumDigit(*p))
+			return false;
+		p = MfNumDigits(p, end);
+	}
+	if (p < end && (*p == 'e' || *p == 'E'))
+	{
+		*integer = false;
+		if (++p < end && (*p == '+' || *p == '-'))
+			p++;
+		if (p == end || !MfNumDigit(*p))
+			return false;
+		p = MfNumDigits(p, end);
+	}
+	for (const char *q = p; q < end; q++)
+		if (*q != ' ' && *q != '\t' && *q != '\n' && *q != '\r')
+			return false;
+	if (!*integer || p - digits < 16)
+	{
+		std::from_chars_result r = std::from_chars(start, p, *x);
+
+		if (r.ec == std::errc::result_out_of_range && !MfNumStrtod(start, p, x))
+			return false;
+		if ((r.ec != std::errc() && r.ec != std::errc::result_out_of_range) || r.ptr != p || !std::isfinite(*x))
+			return false;
+		if (*integer)
+			*x += 0.0;			/* -0 -> +0; a real -0.0 stays */
+	}
+	else
+	{
+		/* an integer of 16 digits or more: jansson's strtoll decides the range, the cast the double */
+		char		text[24];
 		long long	k;
 
-		if (i >= sizeof(digits))
+		if (p - start >= (long) sizeof(text))
 			return false;
-		memcpy(digits, tok.data(), i);
-		digits[i] = '\0';
+		memcpy(text, start, (size_t) (p - start));
+		text[p - start] = '\0';
 		errno = 0;
-		k = strtoll(digits, NULL, 10);
+		k = strtoll(text, NULL, 10);
 		if (errno == ERANGE)
 			return false;
 		*x = (double) k;
 	}
-	else
-		*x += 0.0;				/* -0 -> +0 */
 	return true;
 }
 
@@ -564,4 +635,31 @@ mf_numjson_oip(const char *body, size_t len, MfNumBody *out)
 	if (!ok)
 		MfNumReset(out);
 	return ok;
+}
+
+/* The shortest digits of a finite nonzero double and the exponent of the first (see numjson.h). */
+extern "C" int
+mf_numjson_shortest(double v, char digits[17], int *exp10)
+{
+	char		buf[40];
+	std::to_chars_result r = std::to_chars(buf, buf + sizeof(buf), std::fabs(v),
+										   std::chars_format::scientific);
+	const char *p = buf;
+	int			n = 0,
+				e = 0,
+				sign = 1;
+
+	/* "d[.ddd]e[+-]xx" */
+	for (; p < r.ptr && *p != 'e'; p++)
+		if (*p != '.')
+			digits[n++] = *p;
+	for (p++; p < r.ptr; p++)
+	{
+		if (*p == '-')
+			sign = -1;
+		else if (*p != '+')
+			e = e * 10 + (*p - '0');
+	}
+	*exp10 = sign * e;
+	return n;
 }

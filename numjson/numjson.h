@@ -15,8 +15,10 @@
  * ragged rows, integers outside int64 (jansson refuses them), numbers that
  * overflow a double.  Numbers are jansson's doubles: an integer token is
  * (double) of its int64 (so -0 is +0.0, and integers above 2^53 round to
- * nearest even as strtoll then a cast does), any other token is read
- * correctly rounded by simdjson, as glibc's strtod reads it.
+ * nearest even as strtoll then a cast does), any other token is checked
+ * against JSON's number grammar here and read correctly rounded by
+ * libstdc++'s std::from_chars, as glibc's strtod reads it (simdjson finds
+ * the tokens; its own number parser is not used: this one is faster).
  *
  * Forms:
  *   TF  {"instances": [[v...], ...]}   rows of numbers (also under "inputs")
@@ -86,6 +88,15 @@ extern bool mf_numjson_tf(const char *body, size_t len, const char *const *colum
 
 /* Read an Open Inference Protocol infer body of one numeric tensor; false as above. */
 extern bool mf_numjson_oip(const char *body, size_t len, MfNumBody *out);
+
+/*
+ * The shortest decimal digits of a finite nonzero double (std::to_chars: the
+ * fewest significant digits that read back as it, the nearest of them when
+ * several are that short): writes n ASCII digits (no point, no sign; n <= 17,
+ * the last one not 0) into digits, the decimal exponent of the first into
+ * *exp10, and answers n.
+ */
+extern int	mf_numjson_shortest(double v, char digits[17], int *exp10);
 
 #ifdef __cplusplus
 }
