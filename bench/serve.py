@@ -19,6 +19,13 @@
              serves the model through mf_deploy: started here when this
              database is mf.database (bench/serve.sh runs in a cluster of its
              own where it is), or MF_BENCH_HTTP_WORKER_URL; else "n/a"
+  floor      bench/http_floor.c (latency runs, one row): a blocking C server
+             that reads each request and answers a constant of the size of
+             mf-serve's answer, nothing else: the p99 that loopback, the
+             scheduler and wrk give any server on this machine
+For mf-serve the latency runs also read its own request-duration histogram
+(GET /metrics, before and after): the share of requests the server itself
+took over 1 ms, and the bucket holding its p99, apart from wrk's round trip.
 MF_BENCH_SERVE_BEFORE=/path/to/another/mf-serve adds the door "mf-serve-before"
 (the same model and flags), so a change is measured against the build
 before it in the same run.
@@ -135,7 +142,7 @@ def start_mf_serve(work, models, binary, name):
     return ("http://127.0.0.1:%d/v1/models/%s:predict" % (port, MODEL), p)
 
 
-def start_doors(work, models):
+def start_doors(work, models, rows):
     """mf-serve and gunicorn on free ports: {name: (url, process)}."""
     doors = {"mf-serve": start_mf_serve(work, models, mf_serve_binary(), "mf-serve")}
     if os.environ.get("MF_BENCH_SERVE_BEFORE"):
@@ -148,10 +155,46 @@ def start_doors(work, models):
                           "serve_peer:app"], stdout=log, stderr=subprocess.STDOUT, env=env)
     wait_http("http://127.0.0.1:%d/health" % port, p)
     doors["flask"] = ("http://127.0.0.1:%d/v1/models/%s:predict" % (port, MODEL), p)
+    one_row = urllib.request.Request(doors["mf-serve"][0], data=json.dumps({"instances": rows[:1]}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    doors["floor"] = start_floor(work, len(urllib.request.urlopen(one_row, timeout=10).read()))
     worker = os.environ.get("MF_BENCH_HTTP_WORKER_URL") or start_http_worker()
     if worker:
         doors["http-worker"] = (worker, None)
     return doors
+
+
+def start_floor(work, answer_bytes):
+    """bench/http_floor.c built and started, answering answer_bytes of body (mf-serve's one-row answer)."""
+    binary = os.path.join(work, "http_floor")
+    subprocess.run(["cc", "-O2", "-pthread", "-o", binary, os.path.join(ROOT, "bench", "http_floor.c")], check=True)
+    port = free_port()
+    p = subprocess.Popen([binary, str(port), str(answer_bytes)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    wait_http("http://127.0.0.1:%d/" % port, p)
+    return ("http://127.0.0.1:%d/v1/models/%s:predict" % (port, MODEL), p)
+
+
+def server_histogram(url):
+    """mf-serve's request-duration buckets {le: count} for the model (GET /metrics)."""
+    base = url.split("/v1/")[0]
+    text = urllib.request.urlopen(base + "/metrics", timeout=5).read().decode()
+    out = {}
+    for m in re.finditer(r'^mf_serve_request_duration_seconds_bucket\{model="%s",[^}]*le="([^"]+)"\} (\d+)$' % MODEL,
+                         text, re.M):
+        le = float("inf") if m.group(1) == "+Inf" else float(m.group(1))
+        out[le] = out.get(le, 0) + int(m.group(2))
+    return out
+
+
+def server_tail(before, after):
+    """(share of requests over 1 ms, upper bound of the p99 bucket in ms) between two histograms."""
+    d = {le: after.get(le, 0) - before.get(le, 0) for le in after}
+    total = d.get(float("inf"), 0)
+    if total == 0:
+        return None
+    over = (total - d.get(0.001, total)) / total
+    p99 = next(le for le in sorted(d) if d[le] >= 0.99 * total)
+    return over, p99 * 1000.0
 
 
 def start_http_worker():
@@ -301,7 +344,7 @@ def main():
     doors = {}
     try:
         models, rows = prepare(work)
-        doors = start_doors(work, models)
+        doors = start_doors(work, models, rows)
         same, diff = parity(doors, rows)
         print("parity (100 rows): labels %s, max |probability difference| %.3g" % ("equal" if same else "DIFFER", diff))
         bodies = {}
@@ -310,14 +353,19 @@ def main():
             with open(path, "w") as f:
                 json.dump({"instances": rows[:n]}, f)
             bodies[n] = path
-        results = {}
+        results, tails = {}, {}
         loads = [("throughput", CONNS, min(2, CONNS)), ("latency", 1, 1)]
         for n in (1, 100):
             for load, conns, threads in loads:
                 for name, (url, proc) in doors.items():
+                    if name == "floor" and (load, n) != ("latency", 1):
+                        continue
+                    hist = server_histogram(url) if name == "mf-serve" and load == "latency" else None
                     results[(name, n, load)] = wrk(url, bodies[n], conns, threads, work, server_pids(name, proc))
+                    if hist is not None:
+                        tails[n] = server_tail(hist, server_histogram(url))
                 results[("pgbench", n, load)] = pgbench(rows[:n], conns, work)
-        report(results, same, diff)
+        report(results, same, diff, tails)
     finally:
         if "http-worker" in doors and not os.environ.get("MF_BENCH_HTTP_WORKER_URL"):
             stop_http_worker()
@@ -331,8 +379,9 @@ def main():
         shutil.rmtree(work, ignore_errors=True)
 
 
-def report(res, same, diff):
-    names = sorted({k[0] for k in res}, key=["mf-serve", "mf-serve-before", "http-worker", "flask", "pgbench"].index)
+def report(res, same, diff, tails):
+    names = sorted({k[0] for k in res},
+                   key=["mf-serve", "mf-serve-before", "http-worker", "flask", "pgbench", "floor"].index)
     print("\n| door | rows/request | load | requests/s | p50 ms | p99 ms | errors | server CPU us/request | load avg |")
     print("|---|---|---|---|---|---|---|---|---|")
     for n in (1, 100):
@@ -350,6 +399,13 @@ def report(res, same, diff):
               "p99 at one connection mf-serve %.3f ms vs flask %.3f ms%s"
               % (n, a[0] / b[0], "met" if a[0] / b[0] >= 10 else "not met", a[0] / c[0], la[2], lb[2],
                  (" (target < 1 ms: %s)" % ("met" if la[2] < 1.0 else "not met")) if n == 1 else ""))
+        if tails.get(n):
+            over, bucket = tails[n]
+            print("   mf-serve's own time per request at one connection (its /metrics histogram): p99 <= %g ms, "
+                  "%.3f %% of requests over 1 ms" % (bucket, 100 * over))
+        if n == 1 and ("floor", 1, "latency") in res:
+            print("   floor (a C server answering a constant, same wrk): p99 %.3f ms at one connection"
+                  % res[("floor", 1, "latency")][2])
         ca, cb = a[4], b[4]
         if ca and cb:
             print("   server CPU per request (throughput load): mf-serve %.1f us, flask %.1f us: flask / mf-serve %.1fx"
