@@ -105,23 +105,14 @@ mf_serve_buf_raw(MfServeBuf *b, const char *s, size_t n)
 	b->data[b->len] = '\0';
 }
 
-/* Append a NUL-terminated text as is. */
-void
-mf_serve_buf_text(MfServeBuf *b, const char *s)
-{
-	mf_serve_buf_raw(b, s, strlen(s));
-}
-
-/* Append a double as a JSON number (shortest digits); null when not finite. */
+/* Append a double as a JSON number (shortest digits, printed in place); null when not finite. */
 void
 mf_serve_buf_real(MfServeBuf *b, double v)
 {
-	char		text[MF_SERVE_DTOA_LEN];
-
 	if (!isfinite(v))
 		mf_serve_buf_raw(b, "null", 4);
-	else
-		mf_serve_buf_raw(b, text, mf_serve_dtoa(v, text));
+	else if (MfBufGrow(b, MF_SERVE_DTOA_LEN))
+		b->len += mf_serve_dtoa(v, b->data + b->len);
 }
 
 /* Append an integer. */

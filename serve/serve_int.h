@@ -13,6 +13,7 @@
 #include <jansson.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <string.h>
 
 /* ------------------------------------------------------------ catalog */
 
@@ -349,7 +350,14 @@ struct MfServeBuf
 };
 
 extern void mf_serve_buf_raw(MfServeBuf *b, const char *s, size_t n);
-extern void mf_serve_buf_text(MfServeBuf *b, const char *s);
+
+/* Append a NUL-terminated text as is (inline: the length of a literal is folded). */
+static inline void
+mf_serve_buf_text(MfServeBuf *b, const char *s)
+{
+	mf_serve_buf_raw(b, s, strlen(s));
+}
+
 extern void mf_serve_buf_real(MfServeBuf *b, double v);
 extern void mf_serve_buf_int(MfServeBuf *b, long long v);
 extern void mf_serve_buf_str(MfServeBuf *b, const char *s);
