@@ -1,6 +1,6 @@
 /*
- * artifact.c - writer and validating loader of the binary model artifact
- * (layout in artifact.h).
+ * artifact.c - validating loader of the binary model artifact and its
+ * lookups (layout in artifact.h; the writer is artifact_write.c).
  *
  * Design note
  * -----------
@@ -21,9 +21,15 @@
  * Duplicate names are found by comparing each name with the earlier ones;
  * with at most MF_ARTIFACT_MAX_TENSORS entries that stays cheap.
  *
- * Nothing here allocates except the writer, through the caller's allocator.
+ * Element types.  Format 1 has float64 tensors only; format 2 adds
+ * float32.  The loader reads both versions, and a version-2 artifact must
+ * hold a float32 tensor (else format 1 is its canonical form).  Lookups
+ * hand out a pointer of the tensor's own type and refuse a request for the
+ * other type (MF_ART_ERR_WRONG_DTYPE): bytes are never reinterpreted.
+ *
+ * Nothing here allocates.
  */
-#include "artifact.h"
+#include "artifact_layout.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -32,23 +38,7 @@
 #include <string.h>
 #include <zlib.h>
 
-static const unsigned char ArtMagic[8] = {'M', 'F', 'A', 'R', 'T', 0, 0, 1};
-
-/* Header field offsets. */
-#define ART_OFF_VERSION		8
-#define ART_OFF_FAMILY		12
-#define ART_OFF_NTENSORS	16
-#define ART_OFF_METALEN		20
-#define ART_OFF_TOTALLEN	24
-#define ART_OFF_RESERVED	32
-#define ART_OFF_CRC			36
-
-/* Directory entry field offsets. */
-#define ART_DE_DTYPE		32
-#define ART_DE_NDIM			36
-#define ART_DE_DIMS			40
-#define ART_DE_OFFSET		72
-#define ART_DE_NBYTES		80
+const unsigned char mf_art_magic[8] = {'M', 'F', 'A', 'R', 'T', 0, 0, 1};
 
 /* The header fields, decoded. */
 typedef struct ArtHeader
@@ -75,63 +65,8 @@ typedef struct ArtDirent
 
 static void ArtSetErr(char *err, size_t errlen, const char *fmt,...)
 			__attribute__((format(printf, 3, 4)));
-static MfArtErr ArtWriterFail(MfArtifactWriter *w, MfArtErr code,
-							  const char *fmt,...)
-			__attribute__((format(printf, 3, 4)));
 
 /* ------------------------------------------------------------ helpers */
-
-/* True on a little-endian host. */
-static bool
-ArtHostIsLittleEndian(void)
-{
-	const uint32_t one = 1;
-	unsigned char b;
-
-	memcpy(&b, &one, 1);
-	return b == 1;
-}
-
-/* Read a u32 (the host is known to be little-endian). */
-static uint32_t
-ArtGet32(const unsigned char *p)
-{
-	uint32_t	v;
-
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
-/* Read a u64 (the host is known to be little-endian). */
-static uint64_t
-ArtGet64(const unsigned char *p)
-{
-	uint64_t	v;
-
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
-/* Write a u32 in host (little-endian) order. */
-static void
-ArtPut32(unsigned char *p, uint32_t v)
-{
-	memcpy(p, &v, sizeof(v));
-}
-
-/* Write a u64 in host (little-endian) order. */
-static void
-ArtPut64(unsigned char *p, uint64_t v)
-{
-	memcpy(p, &v, sizeof(v));
-}
-
-/* Round up to a multiple of 8; the caller guarantees no overflow. */
-static uint64_t
-ArtAlign8(uint64_t x)
-{
-	return (x + 7) & ~(uint64_t) 7;
-}
 
 /* Format a message into err (if any). */
 static void
@@ -147,8 +82,8 @@ ArtSetErr(char *err, size_t errlen, const char *fmt,...)
 }
 
 /* crc32 of the artifact, skipping the crc field itself. */
-static uint32_t
-ArtChecksum(const unsigned char *buf, size_t len)
+uint32_t
+mf_art_checksum(const unsigned char *buf, size_t len)
 {
 	uLong		crc = crc32_z(0L, Z_NULL, 0);
 
@@ -158,25 +93,36 @@ ArtChecksum(const unsigned char *buf, size_t len)
 	return (uint32_t) crc;
 }
 
-/* Product of dims times 8 (bytes); false on 64-bit overflow. */
-static bool
-ArtShapeBytes(uint32_t ndim, const uint64_t *dims, uint64_t *n_elems,
-			  uint64_t *nbytes)
+/*
+ * Index of the first non-finite element of x[0..n) of dtype (a known one),
+ * its value in *bad; n when all are finite.  One loop per type, so each
+ * vectorises.
+ */
+uint64_t
+mf_art_first_non_finite(const void *x, uint32_t dtype, uint64_t n, double *bad)
 {
-	uint64_t	n = 1;
-	uint32_t	i;
+	uint64_t	k = 0;
 
-	for (i = 0; i < ndim; i++)
+	*bad = 0;
+	if (dtype == MF_ARTIFACT_DTYPE_FLOAT32)
 	{
-		if (dims[i] != 0 && n > UINT64_MAX / dims[i])
-			return false;
-		n *= dims[i];
+		const float *f = x;
+
+		while (k < n && isfinite(f[k]))
+			k++;
+		if (k < n)
+			*bad = (double) f[k];
 	}
-	if (n > UINT64_MAX / sizeof(double))
-		return false;
-	*n_elems = n;
-	*nbytes = n * sizeof(double);
-	return true;
+	else
+	{
+		const double *v = x;
+
+		while (k < n && isfinite(v[k]))
+			k++;
+		if (k < n)
+			*bad = v[k];
+	}
+	return k;
 }
 
 /* Render dims as "[2, 3]" into buf. */
@@ -195,19 +141,12 @@ ArtShapeStr(char *buf, size_t buflen, uint32_t ndim, const uint64_t *dims)
 	return buf;
 }
 
-/* A name character: printable ASCII other than quote and backslash. */
-static bool
-ArtNameChar(unsigned char c)
-{
-	return c > 0x20 && c < 0x7f && c != '"' && c != '\\';
-}
-
 /*
  * Validate UTF-8 without NUL (no overlongs, surrogates or code points past
  * U+10FFFF).  Returns true, or false with the offending offset in *bad.
  */
-static bool
-ArtUtf8Valid(const unsigned char *s, size_t len, size_t *bad)
+bool
+mf_art_utf8_valid(const unsigned char *s, size_t len, size_t *bad)
 {
 	size_t		i = 0;
 
@@ -338,8 +277,18 @@ mf_artifact_strerror(MfArtErr code)
 			return "tensor not found in artifact";
 		case MF_ART_ERR_WRONG_SHAPE:
 			return "tensor has an unexpected shape";
+		case MF_ART_ERR_WRONG_DTYPE:
+			return "tensor has an unexpected element type";
 	}
 	return "unknown artifact error";
+}
+
+/* "float64", "float32" or "unknown". */
+const char *
+mf_artifact_dtype_name(uint32_t dtype)
+{
+	return dtype == MF_ARTIFACT_DTYPE_FLOAT64 ? "float64" :
+		dtype == MF_ARTIFACT_DTYPE_FLOAT32 ? "float32" : "unknown";
 }
 
 /* True when the code means damaged or inconsistent stored bytes. */
@@ -381,331 +330,6 @@ mf_artifact_family_from_name(const char *name)
 		if (strcmp(mf_artifact_family_name(f), name) == 0)
 			return f;
 	return 0;
-}
-
-/* ------------------------------------------------------------- writer */
-
-/* Record the writer's first error and return it. */
-static MfArtErr
-ArtWriterFail(MfArtifactWriter *w, MfArtErr code, const char *fmt,...)
-{
-	va_list		ap;
-
-	if (w->status != MF_ART_OK)
-		return w->status;
-	w->status = code;
-	va_start(ap, fmt);
-	vsnprintf(w->errmsg, sizeof(w->errmsg), fmt, ap);
-	va_end(ap);
-	return code;
-}
-
-/* Release the writer's directory. */
-static void
-ArtWriterFreeEntries(MfArtifactWriter *w)
-{
-	if (w->entries != NULL && w->alloc.free != NULL)
-		w->alloc.free(w->alloc.ctx, w->entries);
-	w->entries = NULL;
-	w->n_entries = 0;
-	w->cap_entries = 0;
-}
-
-/* Start a writer for a family; allocations go through *alloc. */
-MfArtErr
-mf_artifact_writer_begin(MfArtifactWriter *w, uint32_t family,
-						 const MfArtAllocator *alloc)
-{
-	if (w == NULL)
-		return MF_ART_ERR_ARG;
-	memset(w, 0, sizeof(*w));
-	if (alloc == NULL || alloc->alloc == NULL)
-		return ArtWriterFail(w, MF_ART_ERR_ARG, "artifact writer needs an allocator");
-	w->alloc = *alloc;
-	if (mf_artifact_family_name(family) == NULL)
-		return ArtWriterFail(w, MF_ART_ERR_ARG, "unknown model family code %" PRIu32, family);
-	w->family = family;
-	return MF_ART_OK;
-}
-
-/* Check a tensor name for the writer; false with a message in w. */
-static bool
-ArtWriterNameOk(MfArtifactWriter *w, const char *name)
-{
-	size_t		len,
-				i;
-	uint32_t	j;
-
-	if (name == NULL || name[0] == '\0')
-	{
-		ArtWriterFail(w, MF_ART_ERR_ARG, "tensor name must not be empty");
-		return false;
-	}
-	len = strlen(name);
-	if (len >= MF_ARTIFACT_NAME_LEN)
-	{
-		ArtWriterFail(w, MF_ART_ERR_ARG, "tensor name \"%.40s\" is too long (%zu bytes, at most %d)",
-					  name, len, MF_ARTIFACT_NAME_LEN - 1);
-		return false;
-	}
-	for (i = 0; i < len; i++)
-	{
-		if (!ArtNameChar((unsigned char) name[i]))
-		{
-			ArtWriterFail(w, MF_ART_ERR_ARG,
-						  "tensor name has an invalid byte 0x%02x (printable ASCII other than quote, backslash and space only)",
-						  (unsigned char) name[i]);
-			return false;
-		}
-	}
-	for (j = 0; j < w->n_entries; j++)
-	{
-		if (strcmp(w->entries[j].name, name) == 0)
-		{
-			ArtWriterFail(w, MF_ART_ERR_ARG, "duplicate tensor name \"%s\"", name);
-			return false;
-		}
-	}
-	return true;
-}
-
-/* Make room for one more directory entry. */
-static MfArtErr
-ArtWriterGrow(MfArtifactWriter *w)
-{
-	MfArtWriterEntry *n;
-	uint32_t	cap;
-
-	if (w->n_entries < w->cap_entries)
-		return MF_ART_OK;
-	cap = w->cap_entries ? w->cap_entries * 2 : 16;
-	if (cap > MF_ARTIFACT_MAX_TENSORS)
-		cap = MF_ARTIFACT_MAX_TENSORS;
-	n = w->alloc.alloc(w->alloc.ctx, (size_t) cap * sizeof(MfArtWriterEntry));
-	if (n == NULL)
-		return ArtWriterFail(w, MF_ART_ERR_NOMEM, "out of memory for the artifact directory");
-	if (w->n_entries > 0)
-		memcpy(n, w->entries, (size_t) w->n_entries * sizeof(MfArtWriterEntry));
-	if (w->entries != NULL && w->alloc.free != NULL)
-		w->alloc.free(w->alloc.ctx, w->entries);
-	w->entries = n;
-	w->cap_entries = cap;
-	return MF_ART_OK;
-}
-
-/* Queue a tensor: ndim 0..4 dims (NULL when ndim is 0), row-major data. */
-MfArtErr
-mf_artifact_writer_add(MfArtifactWriter *w, const char *name, uint32_t ndim,
-					   const uint64_t *dims, const double *data)
-{
-	MfArtWriterEntry *e;
-	uint64_t	n_elems,
-				nbytes;
-	MfArtErr	rc;
-
-	if (w == NULL)
-		return MF_ART_ERR_ARG;
-	if (w->status != MF_ART_OK)
-		return w->status;
-	if (!ArtWriterNameOk(w, name))
-		return w->status;
-	if (ndim > MF_ARTIFACT_MAX_NDIM)
-		return ArtWriterFail(w, MF_ART_ERR_ARG, "tensor \"%s\" has %" PRIu32 " dimensions (at most %d)",
-							 name, ndim, MF_ARTIFACT_MAX_NDIM);
-	if (ndim > 0 && dims == NULL)
-		return ArtWriterFail(w, MF_ART_ERR_ARG, "tensor \"%s\" has no dims", name);
-	if (!ArtShapeBytes(ndim, dims, &n_elems, &nbytes) || nbytes > SIZE_MAX / 2)
-		return ArtWriterFail(w, MF_ART_ERR_ARG, "tensor \"%s\" is too large", name);
-	if (n_elems > 0 && data == NULL)
-		return ArtWriterFail(w, MF_ART_ERR_ARG, "tensor \"%s\" has no data", name);
-	if (w->n_entries >= MF_ARTIFACT_MAX_TENSORS)
-		return ArtWriterFail(w, MF_ART_ERR_ARG, "too many tensors (at most %d)",
-							 MF_ARTIFACT_MAX_TENSORS);
-	rc = ArtWriterGrow(w);
-	if (rc != MF_ART_OK)
-		return rc;
-	e = &w->entries[w->n_entries++];
-	memset(e, 0, sizeof(*e));
-	strcpy(e->name, name);
-	e->ndim = ndim;
-	if (ndim > 0)
-		memcpy(e->dims, dims, ndim * sizeof(uint64_t));
-	e->n_elems = n_elems;
-	e->data = data;
-	return MF_ART_OK;
-}
-
-/* Set the metadata text (UTF-8 without NUL); referenced until finish. */
-MfArtErr
-mf_artifact_writer_set_meta(MfArtifactWriter *w, const char *meta, size_t len)
-{
-	size_t		bad;
-
-	if (w == NULL)
-		return MF_ART_ERR_ARG;
-	if (w->status != MF_ART_OK)
-		return w->status;
-	if (len > 0 && meta == NULL)
-		return ArtWriterFail(w, MF_ART_ERR_ARG, "artifact metadata is NULL");
-	if (len > UINT32_MAX)
-		return ArtWriterFail(w, MF_ART_ERR_ARG, "artifact metadata is too long (%zu bytes)", len);
-	if (!ArtUtf8Valid((const unsigned char *) meta, len, &bad))
-		return ArtWriterFail(w, MF_ART_ERR_ARG,
-							 "artifact metadata is not valid UTF-8 without NUL (byte %zu)", bad);
-	w->meta = meta;
-	w->meta_len = len;
-	return MF_ART_OK;
-}
-
-/* Release a writer's memory without producing an artifact. */
-void
-mf_artifact_writer_discard(MfArtifactWriter *w)
-{
-	if (w != NULL)
-		ArtWriterFreeEntries(w);
-}
-
-/* Total length of the artifact; false when it would not fit in size_t. */
-static bool
-ArtWriterLayout(const MfArtifactWriter *w, uint64_t *total)
-{
-	uint64_t	pos;
-	uint32_t	i;
-
-	/* every step keeps pos <= SIZE_MAX - 8, so aligning cannot overflow */
-	pos = MF_ARTIFACT_HEADER_SIZE + (uint64_t) w->n_entries * MF_ARTIFACT_DIRENT_SIZE;
-	if ((uint64_t) w->meta_len > (uint64_t) SIZE_MAX - 8 - pos)
-		return false;
-	pos += w->meta_len;
-	for (i = 0; i < w->n_entries; i++)
-	{
-		uint64_t	nbytes = w->entries[i].n_elems * sizeof(double);
-
-		pos = ArtAlign8(pos);
-		if (nbytes > (uint64_t) SIZE_MAX - 8 - pos)
-			return false;
-		pos += nbytes;
-	}
-	*total = ArtAlign8(pos);
-	return true;
-}
-
-/* Write header and directory (buffer already zeroed). */
-static void
-ArtWriterEmitDirectory(const MfArtifactWriter *w, unsigned char *buf,
-					   uint64_t total)
-{
-	uint64_t	pos;
-	uint32_t	i,
-				d;
-
-	memcpy(buf, ArtMagic, sizeof(ArtMagic));
-	ArtPut32(buf + ART_OFF_VERSION, MF_ARTIFACT_FORMAT_VERSION);
-	ArtPut32(buf + ART_OFF_FAMILY, w->family);
-	ArtPut32(buf + ART_OFF_NTENSORS, w->n_entries);
-	ArtPut32(buf + ART_OFF_METALEN, (uint32_t) w->meta_len);
-	ArtPut64(buf + ART_OFF_TOTALLEN, total);
-	pos = MF_ARTIFACT_HEADER_SIZE + (uint64_t) w->n_entries * MF_ARTIFACT_DIRENT_SIZE + w->meta_len;
-	for (i = 0; i < w->n_entries; i++)
-	{
-		const MfArtWriterEntry *e = &w->entries[i];
-		unsigned char *de = buf + MF_ARTIFACT_HEADER_SIZE + (size_t) i * MF_ARTIFACT_DIRENT_SIZE;
-		uint64_t	nbytes = e->n_elems * sizeof(double);
-
-		pos = ArtAlign8(pos);
-		memcpy(de, e->name, strlen(e->name));
-		ArtPut32(de + ART_DE_DTYPE, MF_ARTIFACT_DTYPE_FLOAT64);
-		ArtPut32(de + ART_DE_NDIM, e->ndim);
-		for (d = 0; d < e->ndim; d++)
-			ArtPut64(de + ART_DE_DIMS + 8 * d, e->dims[d]);
-		ArtPut64(de + ART_DE_OFFSET, pos);
-		ArtPut64(de + ART_DE_NBYTES, nbytes);
-		pos += nbytes;
-	}
-	if (w->meta_len > 0)
-		memcpy(buf + MF_ARTIFACT_HEADER_SIZE + (size_t) w->n_entries * MF_ARTIFACT_DIRENT_SIZE,
-			   w->meta, w->meta_len);
-}
-
-/* Copy one tensor's data into place; false (with message) on NaN/Inf. */
-static bool
-ArtWriterEmitTensor(MfArtifactWriter *w, const MfArtWriterEntry *e,
-					unsigned char *dst)
-{
-	uint64_t	k;
-
-	for (k = 0; k < e->n_elems; k++)
-	{
-		if (!isfinite(e->data[k]))
-		{
-			ArtWriterFail(w, MF_ART_ERR_ARG, "tensor \"%s\" element %" PRIu64 " is not finite (%g)",
-						  e->name, k, e->data[k]);
-			return false;
-		}
-	}
-	if (e->n_elems > 0)
-		memcpy(dst, e->data, (size_t) e->n_elems * sizeof(double));
-	return true;
-}
-
-/*
- * Lay out the artifact in one buffer from the allocator (*out, *out_len)
- * and release the writer's own memory.
- */
-MfArtErr
-mf_artifact_writer_finish(MfArtifactWriter *w, void **out, size_t *out_len)
-{
-	unsigned char *buf;
-	uint64_t	total = 0,
-				pos;
-	uint32_t	i;
-	MfArtErr	rc;
-
-	if (out != NULL)
-		*out = NULL;
-	if (out_len != NULL)
-		*out_len = 0;
-	if (w == NULL)
-		return MF_ART_ERR_ARG;
-	if (out == NULL || out_len == NULL)
-		ArtWriterFail(w, MF_ART_ERR_ARG, "artifact writer finish needs an output pointer");
-	if (!ArtHostIsLittleEndian())
-		ArtWriterFail(w, MF_ART_ERR_BIG_ENDIAN, "model artifacts are little-endian and cannot be written on a big-endian host");
-	if (w->status == MF_ART_OK && !ArtWriterLayout(w, &total))
-		ArtWriterFail(w, MF_ART_ERR_ARG, "artifact would be too large");
-	if (w->status != MF_ART_OK)
-	{
-		ArtWriterFreeEntries(w);
-		return w->status;
-	}
-	buf = w->alloc.alloc(w->alloc.ctx, (size_t) total);
-	if (buf == NULL)
-	{
-		ArtWriterFreeEntries(w);
-		return ArtWriterFail(w, MF_ART_ERR_NOMEM, "out of memory for a %" PRIu64 "-byte artifact", total);
-	}
-	memset(buf, 0, (size_t) total);
-	ArtWriterEmitDirectory(w, buf, total);
-	pos = MF_ARTIFACT_HEADER_SIZE + (uint64_t) w->n_entries * MF_ARTIFACT_DIRENT_SIZE + w->meta_len;
-	for (i = 0; i < w->n_entries; i++)
-	{
-		pos = ArtAlign8(pos);
-		if (!ArtWriterEmitTensor(w, &w->entries[i], buf + pos))
-			break;
-		pos += w->entries[i].n_elems * sizeof(double);
-	}
-	ArtWriterFreeEntries(w);
-	rc = w->status;
-	if (rc != MF_ART_OK)
-	{
-		if (w->alloc.free != NULL)
-			w->alloc.free(w->alloc.ctx, buf);
-		return rc;
-	}
-	ArtPut32(buf + ART_OFF_CRC, ArtChecksum(buf, (size_t) total));
-	*out = buf;
-	*out_len = (size_t) total;
-	return MF_ART_OK;
 }
 
 /* ------------------------------------------------------------- loader */
@@ -763,16 +387,16 @@ ArtCheckEnvelope(const unsigned char *b, size_t len, ArtHeader *h,
 				  len, MF_ARTIFACT_HEADER_SIZE);
 		return MF_ART_ERR_TRUNCATED;
 	}
-	if (memcmp(b, ArtMagic, sizeof(ArtMagic)) != 0)
+	if (memcmp(b, mf_art_magic, sizeof(mf_art_magic)) != 0)
 	{
 		ArtSetErr(err, errlen, "not a model artifact (bad magic number)");
 		return MF_ART_ERR_MAGIC;
 	}
 	ArtReadHeader(b, h);
-	if (h->version != MF_ARTIFACT_FORMAT_VERSION)
+	if (h->version < MF_ARTIFACT_FORMAT_VERSION_MIN || h->version > MF_ARTIFACT_FORMAT_VERSION)
 	{
-		ArtSetErr(err, errlen, "unsupported artifact format version %" PRIu32 " (this build reads %d)",
-				  h->version, MF_ARTIFACT_FORMAT_VERSION);
+		ArtSetErr(err, errlen, "unsupported artifact format version %" PRIu32 " (this build reads %d to %d)",
+				  h->version, MF_ARTIFACT_FORMAT_VERSION_MIN, MF_ARTIFACT_FORMAT_VERSION);
 		return MF_ART_ERR_VERSION;
 	}
 	if (h->total_len > len)
@@ -787,7 +411,7 @@ ArtCheckEnvelope(const unsigned char *b, size_t len, ArtHeader *h,
 				  len, h->total_len);
 		return MF_ART_ERR_LENGTH;
 	}
-	crc = ArtChecksum(b, len);
+	crc = mf_art_checksum(b, len);
 	if (crc != h->crc)
 	{
 		ArtSetErr(err, errlen, "artifact checksum mismatch: stored 0x%08" PRIx32 ", computed 0x%08" PRIx32,
@@ -836,7 +460,7 @@ ArtCheckLayout(const unsigned char *b, size_t len, const ArtHeader *h,
 				  h->meta_len, dir_end, len);
 		return MF_ART_ERR_METADATA;
 	}
-	if (!ArtUtf8Valid(b + dir_end, h->meta_len, &bad))
+	if (!mf_art_utf8_valid(b + dir_end, h->meta_len, &bad))
 	{
 		if (b[dir_end + bad] == 0)
 			ArtSetErr(err, errlen, "metadata contains a NUL byte at offset %zu", bad);
@@ -898,18 +522,24 @@ ArtCheckName(const unsigned char *b, uint32_t i, char *err, size_t errlen)
 	return MF_ART_OK;
 }
 
-/* dtype, ndim, unused dims and nbytes of an entry. */
+/* dtype (one the artifact's format version has), ndim, unused dims and nbytes of an entry. */
 static MfArtErr
-ArtCheckShape(const ArtDirent *d, char *err, size_t errlen)
+ArtCheckShape(const ArtDirent *d, uint32_t version, char *err, size_t errlen)
 {
 	uint64_t	n_elems,
 				nbytes;
 	uint32_t	k;
 	char		shape[128];
 
-	if (d->dtype != MF_ARTIFACT_DTYPE_FLOAT64)
+	if (ArtDtypeSize(d->dtype) == 0)
 	{
 		ArtSetErr(err, errlen, "tensor \"%s\" has unknown dtype %" PRIu32, d->name, d->dtype);
+		return MF_ART_ERR_DTYPE;
+	}
+	if (d->dtype == MF_ARTIFACT_DTYPE_FLOAT32 && version < 2)
+	{
+		ArtSetErr(err, errlen, "tensor \"%s\" has dtype 2 (float32), which format version %" PRIu32 " does not have",
+				  d->name, version);
 		return MF_ART_ERR_DTYPE;
 	}
 	if (d->ndim > MF_ARTIFACT_MAX_NDIM)
@@ -926,7 +556,7 @@ ArtCheckShape(const ArtDirent *d, char *err, size_t errlen)
 			return MF_ART_ERR_SHAPE;
 		}
 	}
-	if (!ArtShapeBytes(d->ndim, d->dims, &n_elems, &nbytes))
+	if (!ArtShapeBytes(d->ndim, d->dims, ArtDtypeSize(d->dtype), &n_elems, &nbytes))
 	{
 		ArtSetErr(err, errlen, "tensor \"%s\" shape %s overflows 64 bits", d->name,
 				  ArtShapeStr(shape, sizeof(shape), d->ndim, d->dims));
@@ -1008,17 +638,14 @@ static MfArtErr
 ArtCheckFinite(const unsigned char *b, const ArtDirent *d, char *err,
 			   size_t errlen)
 {
-	const double *x = (const double *) (const void *) (b + d->offset);
-	uint64_t	n = d->nbytes / sizeof(double);
-	uint64_t	k;
+	uint64_t	n = d->nbytes / ArtDtypeSize(d->dtype);
+	double		bad;
+	uint64_t	k = mf_art_first_non_finite(b + d->offset, d->dtype, n, &bad);
 
-	for (k = 0; k < n; k++)
+	if (k < n)
 	{
-		if (!isfinite(x[k]))
-		{
-			ArtSetErr(err, errlen, "tensor \"%s\" element %" PRIu64 " is not finite (%g)", d->name, k, x[k]);
-			return MF_ART_ERR_NOT_FINITE;
-		}
+		ArtSetErr(err, errlen, "tensor \"%s\" element %" PRIu64 " is not finite (%g)", d->name, k, bad);
+		return MF_ART_ERR_NOT_FINITE;
 	}
 	return MF_ART_OK;
 }
@@ -1033,6 +660,7 @@ ArtCheckTensors(const unsigned char *b, size_t len, const ArtHeader *h,
 	uint64_t	prev_end = meta_end;
 	const char *prev = "";
 	uint32_t	i;
+	bool		has_f32 = false;
 	MfArtErr	rc;
 	ArtDirent	d;
 
@@ -1042,7 +670,7 @@ ArtCheckTensors(const unsigned char *b, size_t len, const ArtHeader *h,
 		if (rc != MF_ART_OK)
 			return rc;
 		ArtReadDirent(b, i, &d);
-		rc = ArtCheckShape(&d, err, errlen);
+		rc = ArtCheckShape(&d, h->version, err, errlen);
 		if (rc == MF_ART_OK)
 			rc = ArtCheckPlacement(b, len, &d, meta_end, prev_end, prev, err, errlen);
 		if (rc == MF_ART_OK)
@@ -1051,6 +679,12 @@ ArtCheckTensors(const unsigned char *b, size_t len, const ArtHeader *h,
 			return rc;
 		prev_end = d.offset + d.nbytes;
 		prev = d.name;
+		has_f32 |= d.dtype == MF_ARTIFACT_DTYPE_FLOAT32;
+	}
+	if (h->version == 2 && !has_f32)
+	{
+		ArtSetErr(err, errlen, "artifact says format version 2 but holds no float32 tensor (such contents are written as version 1)");
+		return MF_ART_ERR_HEADER;
 	}
 	if ((uint64_t) len != ArtAlign8(prev_end))
 	{
@@ -1105,6 +739,7 @@ mf_artifact_tensor_at(const MfArtifactView *view, uint32_t index,
 					  MfArtifactTensor *out)
 {
 	const unsigned char *p;
+	const void *data;
 	uint64_t	n_elems = 0,
 				nbytes = 0;
 	uint32_t	ndim;
@@ -1116,12 +751,18 @@ mf_artifact_tensor_at(const MfArtifactView *view, uint32_t index,
 	p = view->base + MF_ARTIFACT_HEADER_SIZE + (size_t) index * MF_ARTIFACT_DIRENT_SIZE;
 	ndim = ArtGet32(p + ART_DE_NDIM);
 	out->name = (const char *) p;
+	out->dtype = ArtGet32(p + ART_DE_DTYPE);
 	out->ndim = ndim;
 	/* 8-aligned: base is aligned, 40 + i * 88 + 40 is a multiple of 8 */
 	out->dims = (const uint64_t *) (const void *) (p + ART_DE_DIMS);
-	(void) ArtShapeBytes(ndim, out->dims, &n_elems, &nbytes);
+	/* the loader proved dtype known and the shape's size to fit */
+	(void) ArtShapeBytes(ndim, out->dims, ArtDtypeSize(out->dtype), &n_elems, &nbytes);
 	out->n_elems = n_elems;
-	out->data = (const double *) (const void *) (view->base + ArtGet64(p + ART_DE_OFFSET));
+	data = view->base + ArtGet64(p + ART_DE_OFFSET);
+	if (out->dtype == MF_ARTIFACT_DTYPE_FLOAT32)
+		out->data_f32 = data;
+	else
+		out->data = data;
 	return MF_ART_OK;
 }
 
@@ -1157,11 +798,12 @@ ArtCheckExpected(const MfArtifactTensor *t, int expected_ndim,
 	return MF_ART_OK;
 }
 
-/* Find a tensor by name and check its shape. */
+/* Find a tensor of dtype (0: either) by name and check its shape. */
 MfArtErr
-mf_artifact_tensor(const MfArtifactView *view, const char *name,
-				   int expected_ndim, const uint64_t *expected_dims,
-				   MfArtifactTensor *out, char *err, size_t errlen)
+mf_artifact_tensor_typed(const MfArtifactView *view, const char *name,
+						 uint32_t dtype, int expected_ndim,
+						 const uint64_t *expected_dims, MfArtifactTensor *out,
+						 char *err, size_t errlen)
 {
 	uint32_t	i;
 	MfArtErr	rc;
@@ -1169,7 +811,7 @@ mf_artifact_tensor(const MfArtifactView *view, const char *name,
 	if (out != NULL)
 		memset(out, 0, sizeof(*out));
 	if (view == NULL || view->base == NULL || name == NULL || out == NULL ||
-		expected_ndim > MF_ARTIFACT_MAX_NDIM)
+		expected_ndim > MF_ARTIFACT_MAX_NDIM || (dtype != 0 && ArtDtypeSize(dtype) == 0))
 	{
 		ArtSetErr(err, errlen, "mf_artifact_tensor: invalid argument");
 		return MF_ART_ERR_ARG;
@@ -1182,6 +824,12 @@ mf_artifact_tensor(const MfArtifactView *view, const char *name,
 		if (strncmp(n, name, MF_ARTIFACT_NAME_LEN) == 0)
 		{
 			rc = mf_artifact_tensor_at(view, i, out);
+			if (rc == MF_ART_OK && dtype != 0 && out->dtype != dtype)
+			{
+				ArtSetErr(err, errlen, "tensor \"%s\" holds %s values, expected %s", out->name,
+						  mf_artifact_dtype_name(out->dtype), mf_artifact_dtype_name(dtype));
+				rc = MF_ART_ERR_WRONG_DTYPE;
+			}
 			if (rc == MF_ART_OK)
 				rc = ArtCheckExpected(out, expected_ndim, expected_dims, err, errlen);
 			if (rc != MF_ART_OK)
@@ -1191,4 +839,24 @@ mf_artifact_tensor(const MfArtifactView *view, const char *name,
 	}
 	ArtSetErr(err, errlen, "artifact has no tensor \"%.64s\"", name);
 	return MF_ART_ERR_NOT_FOUND;
+}
+
+/* Find a float64 tensor by name and check its shape. */
+MfArtErr
+mf_artifact_tensor(const MfArtifactView *view, const char *name,
+				   int expected_ndim, const uint64_t *expected_dims,
+				   MfArtifactTensor *out, char *err, size_t errlen)
+{
+	return mf_artifact_tensor_typed(view, name, MF_ARTIFACT_DTYPE_FLOAT64, expected_ndim,
+									expected_dims, out, err, errlen);
+}
+
+/* The format version of an artifact's header, or 0. */
+uint32_t
+mf_artifact_format_version(const void *buf, size_t len)
+{
+	if (buf == NULL || len < MF_ARTIFACT_HEADER_SIZE ||
+		memcmp(buf, mf_art_magic, sizeof(mf_art_magic)) != 0)
+		return 0;
+	return ArtGet32((const unsigned char *) buf + ART_OFF_VERSION);
 }

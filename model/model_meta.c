@@ -449,8 +449,18 @@ MetaTensor(MetaCtx *c, const char *name, int ndim, const uint64_t *dims, const c
 	char		want[64],
 				got[64];
 	bool		ok;
+	MfArtErr	rc = mf_artifact_tensor(c->view, name, -1, NULL, &t, NULL, 0);
 
-	if (mf_artifact_tensor(c->view, name, -1, NULL, &t, NULL, 0) != MF_ART_OK)
+	if (rc == MF_ART_ERR_WRONG_DTYPE)
+	{
+		MfArtifactTensor any;
+
+		(void) mf_artifact_tensor_typed(c->view, name, 0, -1, NULL, &any, NULL, 0);
+		MetaFail(c, member, "needs tensor \"%s\" as float64, the artifact holds %s", name,
+				 mf_artifact_dtype_name(any.dtype));
+		return NULL;
+	}
+	if (rc != MF_ART_OK)
 	{
 		MetaFail(c, member, "needs tensor \"%s\", which the artifact lacks", name);
 		return NULL;

@@ -209,26 +209,19 @@ mf_tf_artifact_write(const MfTfModel *m, const MfTfArtifact *a, const MfArtAlloc
 	MfArtifactWriter w;
 	json_t	   *meta = TfMetaJson(a);
 	char	   *text = meta != NULL ? json_dumps(meta, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-	double	   *params = malloc((m->n_floats ? m->n_floats : 1) * sizeof(double));
 	uint64_t	dims[1] = {m->n_floats};
 	MfArtErr	rc;
 
 	*out = NULL;
 	json_decref(meta);
-	if (text == NULL || params == NULL)
-	{
-		TfJsonFree(text);
-		free(params);
+	if (text == NULL)
 		return TfErr(err, errlen, "out of memory");
-	}
-	for (size_t i = 0; i < m->n_floats; i++)
-		params[i] = m->params[i];
+	/* the model's floats are referenced, not copied, until finish */
 	mf_artifact_writer_begin(&w, MF_ART_FAMILY_TRANSFORMER, alloc);
-	mf_artifact_writer_add(&w, "params", 1, dims, params);
+	mf_artifact_writer_add_f32(&w, "params", 1, dims, m->params);
 	mf_artifact_writer_set_meta(&w, text, strlen(text));
 	rc = mf_artifact_writer_finish(&w, out, out_len);
 	TfJsonFree(text);
-	free(params);
 	if (rc != MF_ART_OK)
 		return TfErr(err, errlen, "%s", w.errmsg);
 	return 0;
@@ -471,7 +464,7 @@ TfReadTokenizer(TfRead *r, const json_t *v, const MfArtAllocator *alloc, MfTfArt
 		TfBad(r, "tokenizer.model", "must be the tokenizer's bytes in base64");
 }
 
-/* The "params" tensor: at least the trained floats of the spec. */
+/* The "params" tensor (float32, or float64 in format 1): at least the trained floats of the spec. */
 static void
 TfReadParams(TfRead *r, const MfArtifactView *view, MfTfArtifact *a)
 {
@@ -479,12 +472,14 @@ TfReadParams(TfRead *r, const MfArtifactView *view, MfTfArtifact *a)
 	char		msg[160];
 
 	if (view->n_tensors != 1 ||
-		mf_artifact_tensor(view, "params", 1, NULL, &t, msg, sizeof(msg)) != MF_ART_OK)
+		mf_artifact_tensor_typed(view, "params", 0, 1, NULL, &t, msg, sizeof(msg)) != MF_ART_OK)
 		{ TfBad(r, "params", "a transformer artifact holds one tensor, \"params\", of one dimension"); return; }
 	if (t.n_elems < (uint64_t) mf_tf_spec_n_params(&a->spec))
 		{ TfBad(r, "params", "%" PRIu64 " floats, fewer than the %" PRId64 " parameters of the spec",
 					 t.n_elems, mf_tf_spec_n_params(&a->spec)); return; }
-	a->params = t.data;
+	a->params_dtype = t.dtype;
+	a->params_f32 = t.data_f32;
+	a->params_f64 = t.data;
 	a->n_params = (size_t) t.n_elems;
 }
 
@@ -548,11 +543,24 @@ mf_tf_model_from_artifact(const MfTfArtifact *a, MfTfModel *m, const MfAllocator
 		mfk_tf_model_free(m);
 		return TfErr(err, errlen, "params: %zu floats, the model has %zu", a->n_params, want);
 	}
+	if (a->params_dtype == MF_ARTIFACT_DTYPE_FLOAT32 && (a->n_params == 0 || a->params_f32 != NULL))
+	{
+		/* the model's own bits, proved finite by mf_artifact_open */
+		if (a->n_params > 0)
+			memcpy(m->params, a->params_f32, a->n_params * sizeof(float));
+		return 0;
+	}
+	if (a->params_dtype != MF_ARTIFACT_DTYPE_FLOAT64 || (a->n_params > 0 && a->params_f64 == NULL))
+	{
+		mfk_tf_model_free(m);
+		return TfErr(err, errlen, "params: no float32 or float64 tensor was read");
+	}
+	/* format 1: float64 values, each exactly a float32 */
 	for (size_t i = 0; i < a->n_params; i++)
 	{
-		float		f = (float) a->params[i];
+		float		f = (float) a->params_f64[i];
 
-		if (!isfinite(f) || (double) f != a->params[i])
+		if (!isfinite(f) || (double) f != a->params_f64[i])
 		{
 			mfk_tf_model_free(m);
 			return TfErr(err, errlen, "params: value %zu is not a finite float32", i);

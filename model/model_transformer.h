@@ -8,10 +8,13 @@
  * Design note
  * -----------
  * Contents.  One tensor "params": every float of the model (parameters and
- * linear-attention buffers, in the state_dict order of transformer_model.h),
- * float32 values stored exactly as float64 (the artifact format has one
- * element type; every float32 is a double, and the loader refuses a value
- * that is not a float32, so the round trip is bit-exact).  The metadata is
+ * linear-attention buffers, in the state_dict order of transformer_model.h)
+ * as a float32 tensor (artifact format 2: 4 bytes a weight, the model's own
+ * bits, written and read without conversion).  Artifacts written before
+ * float32 tensors existed (format 1, up to mf_ext 0.5.0) hold the same
+ * floats as a float64 tensor, every value exactly a float32; they still
+ * load: each value is narrowed (exactly, or refused when it is not a
+ * float32), so both forms give the same model bit for bit.  The metadata is
  * JSON: "format" "mf-transformer/1", "family" "transformer", "task"
  * (classification | embedding | language_model | seq2seq), "spec" (every
  * field of MfTfSpec, stacks by name), "seed" (redraws of linear-attention
@@ -75,7 +78,9 @@ typedef struct MfTfArtifact
 	int			tokenizer_size;
 	unsigned char *tokenizer;	/* SentencePiece model bytes */
 	size_t		tokenizer_len;
-	const double *params;		/* into the artifact */
+	uint32_t	params_dtype;	/* MF_ARTIFACT_DTYPE_FLOAT32, or _FLOAT64 (format 1) */
+	const float *params_f32;	/* into the artifact (float32 tensor) */
+	const double *params_f64;	/* into the artifact (format-1 float64 tensor) */
 	size_t		n_params;
 } MfTfArtifact;
 
@@ -85,8 +90,8 @@ extern int	mf_tf_task_from_name(const char *name);
 
 /*
  * Write the artifact of a trained model: a->spec, task, seed, labels,
- * columns and tokenizer as given (a->params ignored: the model's floats are
- * written).  0 and *out / *out_len from alloc, or -1 with a message.
+ * columns and tokenizer as given (a->params_* ignored: the model's floats
+ * are written, as a float32 tensor).  0 and *out / *out_len from alloc, or -1 with a message.
  */
 extern int	mf_tf_artifact_write(const MfTfModel *m, const MfTfArtifact *a,
 								 const MfArtAllocator *alloc, void **out,

@@ -198,7 +198,9 @@ mf_train_run(PG_FUNCTION_ARGS)
 
 	MemoryContextSwitchTo(caller);
 	values[0] = PointerGetDatum(DatumGetByteaPCopy(PointerGetDatum(artifact)));
-	values[1] = Int32GetDatum(MF_ARTIFACT_FORMAT_VERSION);
+	/* the writer picks the version its contents need (1: float64 only) */
+	values[1] = Int32GetDatum((int32) mf_artifact_format_version(VARDATA_ANY(artifact),
+																 VARSIZE_ANY_EXHDR(artifact)));
 	values[2] = JsonbPGetDatum(MfJanssonToJsonb(schema));
 	values[3] = JsonbPGetDatum(MfJanssonToJsonb(metrics));
 	values[4] = JsonbPGetDatum(MfJanssonToJsonb(updates));

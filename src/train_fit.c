@@ -105,6 +105,21 @@ MfArrayJson(const double *v, size_t n)
 	return a;
 }
 
+/* float32 values as a JSON array of numbers (each widened exactly). */
+static json_t *
+MfFloatArrayJson(const float *v, size_t n)
+{
+	json_t	   *a = json_array();
+
+	for (size_t i = 0; i < n; i++)
+	{
+		if ((i & 0xffff) == 0)
+			CHECK_FOR_INTERRUPTS();
+		json_array_append_new(a, isfinite(v[i]) ? json_real((double) v[i]) : json_null());
+	}
+	return a;
+}
+
 /* The hidden widths of an mlp config as a JSON array. */
 static json_t *
 MfMlpHiddenJson(const MfMlpConfig *c)
@@ -674,7 +689,9 @@ MfArtifactTensorsJson(const void *data, size_t len)
 
 		if (mf_artifact_tensor_at(&v, i, &t) != MF_ART_OK)
 			MfArtifactRequire(false, "tensor directory");
-		json_object_set_new(out, t.name, MfArrayJson(t.data, t.n_elems));
+		json_object_set_new(out, t.name, t.dtype == MF_ARTIFACT_DTYPE_FLOAT32 ?
+							MfFloatArrayJson(t.data_f32, t.n_elems) :
+							MfArrayJson(t.data, t.n_elems));
 	}
 	return out;
 }

@@ -35,29 +35,6 @@ static double w1[8] = {-1, -2, -3, -4, 5, 6, 7, 8};
 static double b1[2] = {4.940656458412465e-324, -1.5};
 static double scale = 42.0;
 
-static int	n_allocs = 0;
-
-/* malloc that fills the block with garbage, to prove padding is zeroed. */
-static void *
-garbage_alloc(void *ctx, size_t size)
-{
-	void	   *p = malloc(size);
-
-	(void) ctx;
-	if (p != NULL)
-		memset(p, 0xa5, size);
-	n_allocs++;
-	return p;
-}
-
-/* free for garbage_alloc. */
-static void
-test_free(void *ctx, void *p)
-{
-	(void) ctx;
-	free(p);
-}
-
 /* An allocator that always fails. */
 static void *
 failing_alloc(void *ctx, size_t size)
@@ -67,7 +44,7 @@ failing_alloc(void *ctx, size_t size)
 	return NULL;
 }
 
-static const MfArtAllocator talloc = {garbage_alloc, test_free, NULL};
+static const MfArtAllocator talloc = {art_garbage_alloc, art_test_free, NULL};
 
 /* Write the sample artifact (caller frees). */
 static unsigned char *
@@ -93,49 +70,6 @@ make_sample(size_t *len)
 		exit(1);
 	}
 	return out;
-}
-
-/* Store a fresh checksum. */
-static void
-reseal(unsigned char *b, size_t len)
-{
-	put32(b + 36, crc_of(b, len));
-}
-
-/* Directory entry i. */
-static unsigned char *
-dirent(unsigned char *b, int i)
-{
-	return b + 40 + 88 * i;
-}
-
-/* A private copy of buf (malloc: 16-byte aligned), with room to spare. */
-static unsigned char *
-copy_of(const unsigned char *b, size_t len, size_t extra)
-{
-	unsigned char *c = calloc(1, len + extra + 8);
-
-	memcpy(c, b, len);
-	return c;
-}
-
-/* Open b and assert the error code and the exact message. */
-static void
-expect_err(const unsigned char *b, size_t len, MfArtErr code,
-		   const char *msg, const char *name)
-{
-	MfArtifactView v;
-	char		err[512];
-	char		label[300];
-	MfArtErr	rc = mf_artifact_open(b, len, &v, err, sizeof(err));
-
-	snprintf(label, sizeof(label), "%s: code %s", name, mf_artifact_strerror(code));
-	if (!MF_OK(rc == code, label))
-		MF_DIAG("  got code %d (%s): %s", (int) rc, mf_artifact_strerror(rc), err);
-	snprintf(label, sizeof(label), "%s: message", name);
-	MF_STR_EQ(err, msg, label);
-	snprintf(label, sizeof(label), "%s: view cleared", name);
-	MF_OK(v.base == NULL && v.n_tensors == 0, label);
 }
 
 /* Round trip: every tensor, its shape and the metadata come back. */
@@ -221,7 +155,7 @@ test_determinism(void)
 	zero = 1;
 	for (k = 0; k < 5; k++)
 	{
-		const unsigned char *de = dirent(a, (int) k);
+		const unsigned char *de = art_dirent(a, (int) k);
 		size_t		j;
 
 		for (j = strlen((const char *) de); j < 32; j++)
@@ -229,7 +163,7 @@ test_determinism(void)
 	}
 	MF_OK(zero, "name padding is zero");
 	MF_OK(get32(a + 32) == 0, "reserved field is zero");
-	MF_OK(get64(dirent(a, 0) + 56) == 0 && get64(dirent(a, 0) + 64) == 0, "unused dims are zero");
+	MF_OK(get64(art_dirent(a, 0) + 56) == 0 && get64(art_dirent(a, 0) + 64) == 0, "unused dims are zero");
 	MF_OK(get32(a + 36) == crc_of(a, len1), "checksum field is crc32 of all other bytes");
 	free(a);
 	free(b);
@@ -390,36 +324,36 @@ test_envelope_errors(const unsigned char *s, size_t len)
 
 	MF_OK(mf_artifact_open(NULL, len, &v, msg, sizeof(msg)) == MF_ART_ERR_ARG, "NULL buffer: argument error");
 
-	b = copy_of(s, len, 8);
-	expect_err(b, 10, MF_ART_ERR_TRUNCATED,
+	b = art_copy_of(s, len, 8);
+	art_expect_err(b, 10, MF_ART_ERR_TRUNCATED,
 			   "artifact is truncated: 10 bytes, shorter than its 40-byte header", "10-byte artifact");
-	expect_err(b, 0, MF_ART_ERR_TRUNCATED,
+	art_expect_err(b, 0, MF_ART_ERR_TRUNCATED,
 			   "artifact is truncated: 0 bytes, shorter than its 40-byte header", "empty buffer");
-	expect_err(b, len - 8, MF_ART_ERR_TRUNCATED,
+	art_expect_err(b, len - 8, MF_ART_ERR_TRUNCATED,
 			   "artifact is truncated: 736 bytes, its header says 744", "truncated by 8 bytes");
-	expect_err(b, len - 1, MF_ART_ERR_TRUNCATED,
+	art_expect_err(b, len - 1, MF_ART_ERR_TRUNCATED,
 			   "artifact is truncated: 743 bytes, its header says 744", "truncated by 1 byte");
-	expect_err(b, len + 8, MF_ART_ERR_LENGTH,
+	art_expect_err(b, len + 8, MF_ART_ERR_LENGTH,
 			   "artifact has 752 bytes but its header says 744 (trailing bytes)", "extended by 8 bytes");
 	memmove(b + 1, b, len);
-	expect_err(b + 1, len, MF_ART_ERR_UNALIGNED,
+	art_expect_err(b + 1, len, MF_ART_ERR_UNALIGNED,
 			   "artifact buffer is not 8-byte aligned (address mod 8 = 1)", "unaligned buffer");
 	free(b);
 
-	b = copy_of(s, len, 0);
+	b = art_copy_of(s, len, 0);
 	b[0] = 'X';
-	expect_err(b, len, MF_ART_ERR_MAGIC, "not a model artifact (bad magic number)", "bad magic");
+	art_expect_err(b, len, MF_ART_ERR_MAGIC, "not a model artifact (bad magic number)", "bad magic");
 	memcpy(b, s, len);
 	b[7] = 2;
-	expect_err(b, len, MF_ART_ERR_MAGIC, "not a model artifact (bad magic number)", "bad magic (last byte)");
+	art_expect_err(b, len, MF_ART_ERR_MAGIC, "not a model artifact (bad magic number)", "bad magic (last byte)");
 	memcpy(b, s, len);
 	put32(b + 8, 99);
-	expect_err(b, len, MF_ART_ERR_VERSION, "unsupported artifact format version 99 (this build reads 1)",
+	art_expect_err(b, len, MF_ART_ERR_VERSION, "unsupported artifact format version 99 (this build reads 1 to 2)",
 			   "version 99");
 	MF_OK(!mf_artifact_err_is_corruption(MF_ART_ERR_VERSION), "version is not corruption (22023/0A000)");
 	put32(b + 8, 0);
-	reseal(b, len);
-	expect_err(b, len, MF_ART_ERR_VERSION, "unsupported artifact format version 0 (this build reads 1)",
+	art_reseal(b, len);
+	art_expect_err(b, len, MF_ART_ERR_VERSION, "unsupported artifact format version 0 (this build reads 1 to 2)",
 			   "version 0 (resealed)");
 
 	stored = get32(s + 36);
@@ -436,19 +370,19 @@ test_envelope_errors(const unsigned char *s, size_t len)
 			b[flips[k] + 4] ^= 0x01;
 			snprintf(msg, sizeof(msg), "artifact is truncated: 744 bytes, its header says %" PRIu64,
 					 get64(b + 24));
-			expect_err(b, len, MF_ART_ERR_TRUNCATED, msg, "flipped total_len");
+			art_expect_err(b, len, MF_ART_ERR_TRUNCATED, msg, "flipped total_len");
 			continue;
 		}
 		snprintf(msg, sizeof(msg), "artifact checksum mismatch: stored 0x%08x, computed 0x%08x",
 				 stored, crc_of(b, len));
 		snprintf(name, sizeof(name), "flipped byte in %s", where[k]);
-		expect_err(b, len, MF_ART_ERR_CHECKSUM, msg, name);
+		art_expect_err(b, len, MF_ART_ERR_CHECKSUM, msg, name);
 	}
 	memcpy(b, s, len);
 	b[37] ^= 0x01;
 	snprintf(msg, sizeof(msg), "artifact checksum mismatch: stored 0x%08x, computed 0x%08x",
 			 get32(b + 36), stored);
-	expect_err(b, len, MF_ART_ERR_CHECKSUM, msg, "flipped byte in the checksum itself");
+	art_expect_err(b, len, MF_ART_ERR_CHECKSUM, msg, "flipped byte in the checksum itself");
 	MF_OK(mf_artifact_err_is_corruption(MF_ART_ERR_CHECKSUM), "checksum is corruption (XX001)");
 	free(b);
 }
@@ -457,66 +391,66 @@ test_envelope_errors(const unsigned char *s, size_t len)
 static void
 test_layout_errors(const unsigned char *s, size_t len)
 {
-	unsigned char *b = copy_of(s, len, 0);
+	unsigned char *b = art_copy_of(s, len, 0);
 
 	put32(b + 32, 0xdeadbeef);
-	reseal(b, len);
-	expect_err(b, len, MF_ART_ERR_HEADER, "artifact header reserved field is 0xdeadbeef, expected 0",
+	art_reseal(b, len);
+	art_expect_err(b, len, MF_ART_ERR_HEADER, "artifact header reserved field is 0xdeadbeef, expected 0",
 			   "reserved field set");
 
 	memcpy(b, s, len);
 	put32(b + 12, 9);
-	reseal(b, len);
-	expect_err(b, len, MF_ART_ERR_FAMILY, "unknown model family code 9 in artifact", "family 9");
+	art_reseal(b, len);
+	art_expect_err(b, len, MF_ART_ERR_FAMILY, "unknown model family code 9 in artifact", "family 9");
 
 	memcpy(b, s, len);
 	put32(b + 16, 1025);
-	reseal(b, len);
-	expect_err(b, len, MF_ART_ERR_TOO_MANY_TENSORS, "artifact declares 1025 tensors (at most 1024)",
+	art_reseal(b, len);
+	art_expect_err(b, len, MF_ART_ERR_TOO_MANY_TENSORS, "artifact declares 1025 tensors (at most 1024)",
 			   "1025 tensors");
 	memcpy(b, s, len);
 	put32(b + 16, 0xffffffff);
-	reseal(b, len);
-	expect_err(b, len, MF_ART_ERR_TOO_MANY_TENSORS, "artifact declares 4294967295 tensors (at most 1024)",
+	art_reseal(b, len);
+	art_expect_err(b, len, MF_ART_ERR_TOO_MANY_TENSORS, "artifact declares 4294967295 tensors (at most 1024)",
 			   "2^32-1 tensors");
 
 	memcpy(b, s, len);
 	put32(b + 16, 9);			/* 40 + 9 * 88 = 832 > 744 */
-	reseal(b, len);
-	expect_err(b, len, MF_ART_ERR_DIRECTORY,
+	art_reseal(b, len);
+	art_expect_err(b, len, MF_ART_ERR_DIRECTORY,
 			   "tensor directory (9 entries, ending at byte 832) extends past the end of the artifact (744 bytes)",
 			   "directory past the end");
 
 	memcpy(b, s, len);
 	put32(b + 20, 265);			/* 480 + 265 = 745 > 744 */
-	reseal(b, len);
-	expect_err(b, len, MF_ART_ERR_METADATA,
+	art_reseal(b, len);
+	art_expect_err(b, len, MF_ART_ERR_METADATA,
 			   "metadata (265 bytes at offset 480) extends past the end of the artifact (744 bytes)",
 			   "metadata past the end");
 	memcpy(b, s, len);
 	put32(b + 20, 0xffffffff);
-	reseal(b, len);
-	expect_err(b, len, MF_ART_ERR_METADATA,
+	art_reseal(b, len);
+	art_expect_err(b, len, MF_ART_ERR_METADATA,
 			   "metadata (4294967295 bytes at offset 480) extends past the end of the artifact (744 bytes)",
 			   "metadata length 2^32-1");
 
 	memcpy(b, s, len);
 	b[DIR_END + 3] = 0;
-	reseal(b, len);
-	expect_err(b, len, MF_ART_ERR_METADATA, "metadata contains a NUL byte at offset 3", "NUL in metadata");
+	art_reseal(b, len);
+	art_expect_err(b, len, MF_ART_ERR_METADATA, "metadata contains a NUL byte at offset 3", "NUL in metadata");
 	memcpy(b, s, len);
 	b[DIR_END + 10] = 0xff;
-	reseal(b, len);
-	expect_err(b, len, MF_ART_ERR_METADATA, "metadata is not valid UTF-8 (byte 10)", "0xff in metadata");
+	art_reseal(b, len);
+	art_expect_err(b, len, MF_ART_ERR_METADATA, "metadata is not valid UTF-8 (byte 10)", "0xff in metadata");
 	memcpy(b, s, len);
 	b[DIR_END + META_LEN - 1] = 0xe2;	/* a 3-byte sequence cut by the end */
-	reseal(b, len);
-	expect_err(b, len, MF_ART_ERR_METADATA, "metadata is not valid UTF-8 (byte 44)",
+	art_reseal(b, len);
+	art_expect_err(b, len, MF_ART_ERR_METADATA, "metadata is not valid UTF-8 (byte 44)",
 			   "UTF-8 sequence cut by the end of the metadata");
 	memcpy(b, s, len);
 	put32(b + 20, META_LEN + 1);	/* swallows the first padding byte (a NUL) */
-	reseal(b, len);
-	expect_err(b, len, MF_ART_ERR_METADATA, "metadata contains a NUL byte at offset 45",
+	art_reseal(b, len);
+	art_expect_err(b, len, MF_ART_ERR_METADATA, "metadata contains a NUL byte at offset 45",
 			   "metadata length one too long");
 	free(b);
 }
@@ -525,82 +459,93 @@ test_layout_errors(const unsigned char *s, size_t len)
 static void
 test_entry_errors(const unsigned char *s, size_t len)
 {
-	unsigned char *b = copy_of(s, len, 0);
+	unsigned char *b = art_copy_of(s, len, 0);
 
-	memset(dirent(b, 2), 'a', 32);
-	reseal(b, len);
-	expect_err(b, len, MF_ART_ERR_NAME, "tensor 2 name is not NUL-terminated", "name without NUL");
-
-	memcpy(b, s, len);
-	dirent(b, 0)[0] = 0;
-	dirent(b, 0)[1] = 0;
-	reseal(b, len);
-	expect_err(b, len, MF_ART_ERR_NAME, "tensor 0 has an empty name", "empty name");
+	memset(art_dirent(b, 2), 'a', 32);
+	art_reseal(b, len);
+	art_expect_err(b, len, MF_ART_ERR_NAME, "tensor 2 name is not NUL-terminated", "name without NUL");
 
 	memcpy(b, s, len);
-	dirent(b, 1)[0] = '"';
-	reseal(b, len);
-	expect_err(b, len, MF_ART_ERR_NAME, "tensor 1 name has an invalid byte 0x22", "quote in name");
+	art_dirent(b, 0)[0] = 0;
+	art_dirent(b, 0)[1] = 0;
+	art_reseal(b, len);
+	art_expect_err(b, len, MF_ART_ERR_NAME, "tensor 0 has an empty name", "empty name");
 
 	memcpy(b, s, len);
-	dirent(b, 1)[20] = 'x';
-	reseal(b, len);
-	expect_err(b, len, MF_ART_ERR_NAME, "tensor \"b0\" name padding is not zero", "junk after the NUL of a name");
+	art_dirent(b, 1)[0] = '"';
+	art_reseal(b, len);
+	art_expect_err(b, len, MF_ART_ERR_NAME, "tensor 1 name has an invalid byte 0x22", "quote in name");
 
 	memcpy(b, s, len);
-	memcpy(dirent(b, 3), "w0", 2);	/* b1 -> w0 */
-	reseal(b, len);
-	expect_err(b, len, MF_ART_ERR_DUPLICATE_NAME, "duplicate tensor name \"w0\" (tensors 0 and 3)",
+	art_dirent(b, 1)[20] = 'x';
+	art_reseal(b, len);
+	art_expect_err(b, len, MF_ART_ERR_NAME, "tensor \"b0\" name padding is not zero", "junk after the NUL of a name");
+
+	memcpy(b, s, len);
+	memcpy(art_dirent(b, 3), "w0", 2);	/* b1 -> w0 */
+	art_reseal(b, len);
+	art_expect_err(b, len, MF_ART_ERR_DUPLICATE_NAME, "duplicate tensor name \"w0\" (tensors 0 and 3)",
 			   "duplicate name");
 
 	memcpy(b, s, len);
-	put32(dirent(b, 1) + 32, 2);
-	reseal(b, len);
-	expect_err(b, len, MF_ART_ERR_DTYPE, "tensor \"b0\" has unknown dtype 2", "dtype 2");
+	put32(art_dirent(b, 1) + 32, 3);
+	art_reseal(b, len);
+	art_expect_err(b, len, MF_ART_ERR_DTYPE, "tensor \"b0\" has unknown dtype 3", "dtype 3");
+	memcpy(b, s, len);
+	put32(art_dirent(b, 1) + 32, 0);
+	art_reseal(b, len);
+	art_expect_err(b, len, MF_ART_ERR_DTYPE, "tensor \"b0\" has unknown dtype 0", "dtype 0");
+	/* float32 exists from format 2 on: in a format-1 artifact it is refused */
+	memcpy(b, s, len);
+	put32(art_dirent(b, 1) + 32, 2);
+	art_reseal(b, len);
+	art_expect_err(b, len, MF_ART_ERR_DTYPE,
+			   "tensor \"b0\" has dtype 2 (float32), which format version 1 does not have",
+			   "float32 in a format-1 artifact");
 
 	memcpy(b, s, len);
-	put32(dirent(b, 1) + 36, 5);
-	reseal(b, len);
-	expect_err(b, len, MF_ART_ERR_NDIM, "tensor \"b0\" has 5 dimensions (at most 4)", "ndim 5");
+	put32(art_dirent(b, 1) + 36, 5);
+	art_reseal(b, len);
+	art_expect_err(b, len, MF_ART_ERR_NDIM, "tensor \"b0\" has 5 dimensions (at most 4)", "ndim 5");
 	memcpy(b, s, len);
-	put32(dirent(b, 1) + 36, 0x80000000u);
-	reseal(b, len);
-	expect_err(b, len, MF_ART_ERR_NDIM, "tensor \"b0\" has 2147483648 dimensions (at most 4)", "ndim 2^31");
+	put32(art_dirent(b, 1) + 36, 0x80000000u);
+	art_reseal(b, len);
+	art_expect_err(b, len, MF_ART_ERR_NDIM, "tensor \"b0\" has 2147483648 dimensions (at most 4)", "ndim 2^31");
 
 	memcpy(b, s, len);
-	put64(dirent(b, 1) + 48, 1);	/* dims[1] of a 1-d tensor */
-	reseal(b, len);
-	expect_err(b, len, MF_ART_ERR_SHAPE, "tensor \"b0\" has a non-zero unused dimension 1",
+	put64(art_dirent(b, 1) + 48, 1);	/* dims[1] of a 1-d tensor */
+	art_reseal(b, len);
+	art_expect_err(b, len, MF_ART_ERR_SHAPE, "tensor \"b0\" has a non-zero unused dimension 1",
 			   "unused dimension set");
 
 	/* 2^32 * 2^32 = 2^64 overflows the element count */
 	memcpy(b, s, len);
-	put64(dirent(b, 0) + 40, UINT64_C(1) << 32);
-	put64(dirent(b, 0) + 48, UINT64_C(1) << 32);
-	put64(dirent(b, 0) + 80, 0);
-	reseal(b, len);
-	expect_err(b, len, MF_ART_ERR_SHAPE, "tensor \"w0\" shape [4294967296, 4294967296] overflows 64 bits",
+	put64(art_dirent(b, 0) + 40, UINT64_C(1) << 32);
+	put64(art_dirent(b, 0) + 48, UINT64_C(1) << 32);
+	put64(art_dirent(b, 0) + 80, 0);
+	art_reseal(b, len);
+	art_expect_err(b, len, MF_ART_ERR_SHAPE, "tensor \"w0\" shape [4294967296, 4294967296] overflows 64 bits",
 			   "dims product overflows");
 	/* 2^61 elements fit, 2^64 bytes do not; a wrapped nbytes of 0 must not pass */
 	memcpy(b, s, len);
-	put64(dirent(b, 0) + 40, UINT64_C(1) << 61);
-	put64(dirent(b, 0) + 48, 1);
-	put64(dirent(b, 0) + 80, 0);
-	reseal(b, len);
-	expect_err(b, len, MF_ART_ERR_SHAPE, "tensor \"w0\" shape [2305843009213693952, 1] overflows 64 bits",
+	put64(art_dirent(b, 0) + 40, UINT64_C(1) << 61);
+	put64(art_dirent(b, 0) + 48, 1);
+	put64(art_dirent(b, 0) + 80, 0);
+	art_reseal(b, len);
+	art_expect_err(b, len, MF_ART_ERR_SHAPE, "tensor \"w0\" shape [2305843009213693952, 1] overflows 64 bits",
 			   "byte count overflows");
 	/* 2^32+1 times (2^32-1) = 2^64-1 elements: product fits, bytes do not */
 	memcpy(b, s, len);
-	put64(dirent(b, 0) + 40, (UINT64_C(1) << 32) + 1);
-	put64(dirent(b, 0) + 48, (UINT64_C(1) << 32) - 1);
-	reseal(b, len);
-	expect_err(b, len, MF_ART_ERR_SHAPE, "tensor \"w0\" shape [4294967297, 4294967295] overflows 64 bits",
+	put64(art_dirent(b, 0) + 40, (UINT64_C(1) << 32) + 1);
+	put64(art_dirent(b, 0) + 48, (UINT64_C(1) << 32) - 1);
+	art_reseal(b, len);
+	art_expect_err(b, len, MF_ART_ERR_SHAPE, "tensor \"w0\" shape [4294967297, 4294967295] overflows 64 bits",
 			   "element count 2^64-1");
 
 	memcpy(b, s, len);
-	put64(dirent(b, 0) + 80, 88);
-	reseal(b, len);
-	expect_err(b, len, MF_ART_ERR_SHAPE, "tensor \"w0\" shape [3, 4] needs 96 bytes but the directory says 88",
+	put64(art_dirent(b, 0) + 80, 88);
+	art_reseal(b, len);
+	art_expect_err(b, len, MF_ART_ERR_SHAPE, "tensor \"w0\" shape [3, 4] needs 96 bytes but the directory says 88",
 			   "nbytes disagrees with dims");
 	free(b);
 }
@@ -609,87 +554,87 @@ test_entry_errors(const unsigned char *s, size_t len)
 static void
 test_placement_errors(const unsigned char *s, size_t len)
 {
-	unsigned char *b = copy_of(s, len, 16);
+	unsigned char *b = art_copy_of(s, len, 16);
 	double		bad;
 
-	put64(dirent(b, 1) + 72, OFF_B0 + 4);
-	reseal(b, len);
-	expect_err(b, len, MF_ART_ERR_MISALIGNED, "tensor \"b0\" offset 628 is not a multiple of 8",
+	put64(art_dirent(b, 1) + 72, OFF_B0 + 4);
+	art_reseal(b, len);
+	art_expect_err(b, len, MF_ART_ERR_MISALIGNED, "tensor \"b0\" offset 628 is not a multiple of 8",
 			   "misaligned offset");
 
 	memcpy(b, s, len);
-	put64(dirent(b, 0) + 72, 520);
-	reseal(b, len);
-	expect_err(b, len, MF_ART_ERR_BOUNDS,
+	put64(art_dirent(b, 0) + 72, 520);
+	art_reseal(b, len);
+	art_expect_err(b, len, MF_ART_ERR_BOUNDS,
 			   "tensor \"w0\" starts at offset 520, inside the header, directory or metadata (which end at 525)",
 			   "tensor over the metadata");
 	memcpy(b, s, len);
-	put64(dirent(b, 0) + 72, 0);
-	reseal(b, len);
-	expect_err(b, len, MF_ART_ERR_BOUNDS,
+	put64(art_dirent(b, 0) + 72, 0);
+	art_reseal(b, len);
+	art_expect_err(b, len, MF_ART_ERR_BOUNDS,
 			   "tensor \"w0\" starts at offset 0, inside the header, directory or metadata (which end at 525)",
 			   "tensor over the header");
 
 	memcpy(b, s, len);
-	put64(dirent(b, 1) + 72, OFF_W0);
-	reseal(b, len);
-	expect_err(b, len, MF_ART_ERR_OVERLAP,
+	put64(art_dirent(b, 1) + 72, OFF_W0);
+	art_reseal(b, len);
+	art_expect_err(b, len, MF_ART_ERR_OVERLAP,
 			   "tensor \"b0\" at offset 528 overlaps tensor \"w0\", which ends at 624 (tensors are stored in directory order)",
 			   "overlapping tensors");
 	memcpy(b, s, len);
-	put64(dirent(b, 2) + 72, OFF_B0 + 8);
-	reseal(b, len);
-	expect_err(b, len, MF_ART_ERR_OVERLAP,
+	put64(art_dirent(b, 2) + 72, OFF_B0 + 8);
+	art_reseal(b, len);
+	art_expect_err(b, len, MF_ART_ERR_OVERLAP,
 			   "tensor \"w1\" at offset 632 overlaps tensor \"b0\", which ends at 656 (tensors are stored in directory order)",
 			   "partly overlapping tensors");
 
 	/* the scalar grows to 2 elements: 736 + 16 > 744 */
 	memcpy(b, s, len);
-	put32(dirent(b, 4) + 36, 1);
-	put64(dirent(b, 4) + 40, 2);
-	put64(dirent(b, 4) + 80, 16);
-	reseal(b, len);
-	expect_err(b, len, MF_ART_ERR_BOUNDS,
+	put32(art_dirent(b, 4) + 36, 1);
+	put64(art_dirent(b, 4) + 40, 2);
+	put64(art_dirent(b, 4) + 80, 16);
+	art_reseal(b, len);
+	art_expect_err(b, len, MF_ART_ERR_BOUNDS,
 			   "tensor \"scale\" extends past the end of the artifact (offset 736 + 16 bytes > 744)",
 			   "tensor past the end");
 	memcpy(b, s, len);
-	put64(dirent(b, 4) + 72, UINT64_C(0xfffffffffffffff8));
-	reseal(b, len);
-	expect_err(b, len, MF_ART_ERR_BOUNDS,
+	put64(art_dirent(b, 4) + 72, UINT64_C(0xfffffffffffffff8));
+	art_reseal(b, len);
+	art_expect_err(b, len, MF_ART_ERR_BOUNDS,
 			   "tensor \"scale\" extends past the end of the artifact (offset 18446744073709551608 + 8 bytes > 744)",
 			   "offset near 2^64 (no wrap-around)");
 
 	memcpy(b, s, len);
-	put64(dirent(b, 3) + 72, OFF_B1 + 8);
-	reseal(b, len);
-	expect_err(b, len, MF_ART_ERR_PADDING, "tensor \"b1\" starts at offset 728, expected 720 (gaps are not allowed)",
+	put64(art_dirent(b, 3) + 72, OFF_B1 + 8);
+	art_reseal(b, len);
+	art_expect_err(b, len, MF_ART_ERR_PADDING, "tensor \"b1\" starts at offset 728, expected 720 (gaps are not allowed)",
 			   "gap between tensors");
 
 	memcpy(b, s, len);
 	b[META_END + 1] = 7;
-	reseal(b, len);
-	expect_err(b, len, MF_ART_ERR_PADDING, "non-zero padding byte 0x07 at offset 526",
+	art_reseal(b, len);
+	art_expect_err(b, len, MF_ART_ERR_PADDING, "non-zero padding byte 0x07 at offset 526",
 			   "non-zero padding after the metadata");
 
 	/* an artifact 8 bytes longer than its content, length fields agreeing */
 	memcpy(b, s, len);
 	memset(b + len, 0, 8);
 	put64(b + 24, len + 8);
-	reseal(b, len + 8);
-	expect_err(b, len + 8, MF_ART_ERR_PADDING,
+	art_reseal(b, len + 8);
+	art_expect_err(b, len + 8, MF_ART_ERR_PADDING,
 			   "artifact is 752 bytes but its last region ends at 744 (expected length 744)",
 			   "trailing bytes behind the last tensor");
 
 	memcpy(b, s, len);
 	bad = NAN;
 	memcpy(b + OFF_W1 + 8 * 5, &bad, 8);
-	reseal(b, len);
-	expect_err(b, len, MF_ART_ERR_NOT_FINITE, "tensor \"w1\" element 5 is not finite (nan)", "NaN weight");
+	art_reseal(b, len);
+	art_expect_err(b, len, MF_ART_ERR_NOT_FINITE, "tensor \"w1\" element 5 is not finite (nan)", "NaN weight");
 	memcpy(b, s, len);
 	bad = -INFINITY;
 	memcpy(b + OFF_SCALE, &bad, 8);
-	reseal(b, len);
-	expect_err(b, len, MF_ART_ERR_NOT_FINITE, "tensor \"scale\" element 0 is not finite (-inf)", "-Inf weight");
+	art_reseal(b, len);
+	art_expect_err(b, len, MF_ART_ERR_NOT_FINITE, "tensor \"scale\" element 0 is not finite (-inf)", "-Inf weight");
 	free(b);
 }
 
@@ -769,6 +714,6 @@ main(void)
 	free(s);
 	test_large();
 	test_names();
-	MF_DIAG("%d allocations through the test allocator", n_allocs);
+	MF_DIAG("%d allocations through the test allocator", art_n_allocs);
 	return mf_test_done();
 }

@@ -610,6 +610,36 @@ text_cases(void)
 	arena_reset();
 }
 
+/* A linear model whose coef is a float32 tensor: refused, never read as float64. */
+static void
+f32_coef_case(void)
+{
+	static const MfArtAllocator heap = {arena_alloc, NULL, NULL};
+	const Model *lin = model("linear");
+	char	   *text = json_dumps(lin->meta, JSON_COMPACT | JSON_SORT_KEYS);
+	float		coef[4] = {1, 2, 3, 4};
+	MfArtifactWriter w;
+	MfArtifactView v;
+	MfModelMeta mm;
+	MfMetaError err;
+	void	   *buf = NULL;
+	size_t		len;
+
+	mf_artifact_writer_begin(&w, MF_ART_FAMILY_LINEAR_REGRESSION, &heap);
+	mf_artifact_writer_add_f32(&w, lin->tnames[0], lin->ndim[0], lin->dims[0], coef);
+	for (int t = 1; t < lin->n_tensors; t++)
+		mf_artifact_writer_add(&w, lin->tnames[t], lin->ndim[t], lin->ndim[t] ? lin->dims[t] : NULL,
+							   lin->data[t]);
+	mf_artifact_writer_set_meta(&w, text, strlen(text));
+	MF_OK(lin->dims[0][0] == 4 && mf_artifact_writer_finish(&w, &buf, &len) == MF_ART_OK &&
+		  mf_artifact_open(buf, len, &v, NULL, 0) == MF_ART_OK &&
+		  mf_model_meta_read(&v, &talloc, &mm, &err) == MF_META_INVALID &&
+		  strstr(err.detail, "needs tensor \"coef\" as float64, the artifact holds float32") != NULL,
+		  "a linear coef stored as float32 is refused as such");
+	free(text);
+	arena_reset();
+}
+
 /* Tensor-level cases: a missing or misshapen tensor under valid metadata. */
 static void
 tensor_cases(void)
@@ -638,6 +668,7 @@ tensor_cases(void)
 	MF_OK(read_meta(&m, m.meta, &mm, &err) == MF_META_INVALID && strcmp(err.member, "labels") == 0,
 		  "multinomial coef stored flat is refused");
 	arena_reset();
+	f32_coef_case();
 }
 
 /* A wide schema is read in O(p log p): 200000 one-hot features. */

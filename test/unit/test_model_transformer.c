@@ -3,13 +3,17 @@
  *   - round trip: every kind written from a model, read back and rebuilt
  *     gives bit-identical floats, the same spec, labels, columns and
  *     tokenizer bytes, and the same logits;
+ *   - format 1: the same floats stored as a float64 tensor (what mf_ext up
+ *     to 0.5.0 wrote) load into the same model, bit for bit, with the same
+ *     logits as the float32 artifact (format 2) the writer makes now;
  *   - refusals: hand-made metadata (wrong types, out-of-range sizes, heads
  *     not dividing d_model, a task that does not fit the kind, too few
  *     floats, non-float32 values, bad base64, duplicate labels) is refused
  *     with a message naming the member;
  *   - fuzz: seeded random mutations of the metadata text (bytes, numbers
  *     replaced by extremes, keys deleted) and of the whole artifact are fed
- *     to mf_artifact_open, mf_tf_artifact_read and mf_tf_model_from_artifact:
+ *     to mf_artifact_open, mf_tf_artifact_read and mf_tf_model_from_artifact
+ *     (as float64 and as float32 artifacts):
  *     every input is refused with a message or accepted as a model whose
  *     floats match its tensor; nothing crashes (run it under valgrind or
  *     ASan for reads out of bounds).
@@ -232,6 +236,26 @@ artifact_of(const char *meta, const double *params, size_t n, size_t *len)
 	return buf;
 }
 
+/* An artifact of metadata text meta and float32 params[n] (format 2). */
+static void *
+artifact_of_f32(const char *meta, const double *params, size_t n, size_t *len)
+{
+	MfArtifactWriter w;
+	uint64_t	dims[1] = {n};
+	float	   *f = malloc((n ? n : 1) * sizeof(float));
+	void	   *buf = NULL;
+
+	for (size_t i = 0; i < n; i++)
+		f[i] = (float) params[i];
+	mf_artifact_writer_begin(&w, MF_ART_FAMILY_TRANSFORMER, &talloc);
+	mf_artifact_writer_add_f32(&w, "params", 1, dims, f);
+	mf_artifact_writer_set_meta(&w, meta, strlen(meta));
+	if (mf_artifact_writer_finish(&w, &buf, len) != MF_ART_OK)
+		buf = NULL;
+	free(f);
+	return buf;
+}
+
 /* The metadata and floats of a written encoder. */
 static char *
 encoder_meta(double **params, size_t *n)
@@ -270,6 +294,84 @@ meta_with(const char *meta, const char *obj, const char *key, const char *value)
 	out = json_dumps(j, JSON_COMPACT);
 	json_decref(j);
 	return out;
+}
+
+/*
+ * A format-1 artifact (the floats as float64, as mf_ext 0.5.0 wrote) and the
+ * float32 artifact of the same model load into the same model and logits.
+ */
+static void
+test_format1(void)
+{
+	for (int kind = 0; kind <= MF_TF_KIND_ENCODER_DECODER; kind++)
+	{
+		MfTfModel	m,
+					m1,
+					m2;
+		MfTfArtifact a1,
+					a2;
+		MfArtifactView v2;
+		MfArtifactTensor t;
+		size_t		len2,
+					len1 = 0;
+		void	   *buf2 = write_kind((MfTfKind) kind, &m, &len2),
+				   *buf1 = NULL;
+		double	   *wide = malloc(m.n_floats * sizeof(double));
+		char	   *meta,
+					err[256] = "",
+					name[160];
+		float		l0[64],
+					l1[64],
+					l2[64];
+		int			ok;
+
+		snprintf(name, sizeof(name), "kind %d: written as format 2 with the model's float32 bits in place", kind);
+		MF_OK(buf2 != NULL && mf_artifact_open(buf2, len2, &v2, err, sizeof(err)) == MF_ART_OK &&
+			  v2.version == 2 &&
+			  mf_artifact_tensor_typed(&v2, "params", MF_ARTIFACT_DTYPE_FLOAT32, 1, NULL, &t, err,
+									   sizeof(err)) == MF_ART_OK &&
+			  t.n_elems == m.n_floats && t.data == NULL &&
+			  memcmp(t.data_f32, m.params, m.n_floats * sizeof(float)) == 0, name);
+		meta = strndup(v2.meta, v2.meta_len);
+		for (size_t i = 0; i < m.n_floats; i++)
+			wide[i] = m.params[i];
+		buf1 = artifact_of(meta, wide, m.n_floats, &len1);
+		snprintf(name, sizeof(name), "kind %d: the format-1 artifact is %zu bytes, the float32 one %zu (%zu floats)",
+				 kind, len1, len2, m.n_floats);
+		MF_OK(buf1 != NULL && mf_artifact_format_version(buf1, len1) == 1 &&
+			  len1 - len2 >= 4 * m.n_floats - 4 && len1 - len2 <= 4 * m.n_floats + 4, name);
+		memset(&a1, 0, sizeof(a1));
+		memset(&a2, 0, sizeof(a2));
+		ok = read_all(buf1, len1, &a1, &m1, err, sizeof(err)) == 0;
+		ok = ok && read_all(buf2, len2, &a2, &m2, err, sizeof(err)) == 0;
+		snprintf(name, sizeof(name), "kind %d: both formats load into the model's floats bit for bit", kind);
+		MF_OK(ok && a1.params_dtype == MF_ARTIFACT_DTYPE_FLOAT64 &&
+			  a2.params_dtype == MF_ARTIFACT_DTYPE_FLOAT32 &&
+			  m1.n_floats == m.n_floats && m2.n_floats == m.n_floats &&
+			  memcmp(m1.params, m.params, m.n_floats * sizeof(float)) == 0 &&
+			  memcmp(m2.params, m.params, m.n_floats * sizeof(float)) == 0, name);
+		if (!ok)
+			MF_DIAG("%s", err);
+		memset(l0, 0, sizeof(l0));
+		memset(l1, 0, sizeof(l1));
+		memset(l2, 0, sizeof(l2));
+		snprintf(name, sizeof(name), "kind %d: format 1 and format 2 give the same logits, bit for bit", kind);
+		MF_OK(ok && logits_of(&m, l0, 64) == MF_KOK && logits_of(&m1, l1, 64) == MF_KOK &&
+			  logits_of(&m2, l2, 64) == MF_KOK && memcmp(l0, l1, sizeof(l0)) == 0 &&
+			  memcmp(l1, l2, sizeof(l1)) == 0, name);
+		if (ok)
+		{
+			mfk_tf_model_free(&m1);
+			mfk_tf_model_free(&m2);
+		}
+		free_contents(&a1);
+		free_contents(&a2);
+		mfk_tf_model_free(&m);
+		free(meta);
+		free(wide);
+		free(buf1);
+		free(buf2);
+	}
 }
 
 /* Hand-made refusals, each naming its member. */
@@ -459,7 +561,8 @@ test_fuzz(void)
 
 		for (int j = 0; j < k; j++)
 			mutate_text(&s, t);
-		buf = artifact_of(t, params, n, &len);
+		/* every other input is a float32 artifact (format 2) */
+		buf = it % 2 ? artifact_of_f32(t, params, n, &len) : artifact_of(t, params, n, &len);
 		if (buf == NULL)
 		{
 			free(t);
@@ -476,7 +579,9 @@ test_fuzz(void)
 		{
 			accepted++;
 			for (size_t i = 0; i < m.n_floats; i++)
-				if ((double) m.params[i] != a.params[i])
+				if (a.params_dtype == MF_ARTIFACT_DTYPE_FLOAT32 ?
+					memcmp(&m.params[i], &a.params_f32[i], sizeof(float)) != 0 :
+					(double) m.params[i] != a.params_f64[i])
 				{
 					inconsistent++;
 					break;
@@ -506,6 +611,7 @@ int
 main(void)
 {
 	test_round_trip();
+	test_format1();
 	test_refusals();
 	test_fuzz();
 	return mf_test_done();
