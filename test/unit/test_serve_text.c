@@ -78,6 +78,9 @@ spec_of(MfTfKind kind)
 	return s;
 }
 
+/* d_model of the models write_model writes (8; wider for the bound of one answer's floats). */
+static size_t model_width = 8;
+
 /* The artifact of a model of a task with tokenizer bytes tok; malloc'd bytes. */
 static void *
 write_model(MfTfTask task, const unsigned char *tok, size_t tok_len, int tok_size, size_t *len)
@@ -94,6 +97,7 @@ write_model(MfTfTask task, const unsigned char *tok, size_t tok_len, int tok_siz
 
 	if (!cls)
 		s.num_classes = 0;		/* an embedding model has no head */
+	s.encoder.d_model = s.decoder.d_model = model_width;
 	memset(&a, 0, sizeof(a));
 	a.spec = s;
 	a.task = task;
@@ -398,6 +402,40 @@ test_embed_generated(const void *emb, size_t emb_len)
 	srv = one;
 }
 
+/* More texts x d_model than one answer may hold: 400 before anything is embedded. */
+static void
+test_embed_bound(const unsigned char *tok, size_t tok_len, int tok_size)
+{
+	MfServeCatalogBuilder *b = mf_serve_builder_new();
+	MfServeVersionSpec v = {"1.0.0", 1, NULL, 0, NULL, NULL, 0};
+	MfServe    *one = srv;
+	MfServeOptions opt = {.default_max_batch = 20000};
+	size_t		n = 8193;		/* x 512 = 4,194,816 floats, over 4,194,304 */
+	char	   *body = malloc(n * 4 + 64),
+			   *p = body;
+	char		err[256];
+	void	   *wide;
+
+	model_width = 512;
+	wide = write_model(MF_TF_TASK_EMBEDDING, tok, tok_len, tok_size, &v.artifact_len);
+	model_width = 8;
+	v.artifact = wide;
+	srv = mf_serve_new(&opt);
+	MF_OK(wide != NULL && body != NULL && mf_serve_builder_add_version(b, "wide", &v, err, sizeof(err)),
+		  "an embedding version of d_model 512");
+	mf_serve_set_catalog(srv, mf_serve_builder_finish(b, err, sizeof(err)));
+	p += sprintf(p, "{\"instances\": [");
+	for (size_t i = 0; i < n; i++)
+		p += sprintf(p, i > 0 ? ",\"a\"" : "\"a\"");
+	sprintf(p, "]}");
+	call("POST", "/v1/models/wide:predict", body);
+	MF_OK(is_error(400, "4194304 values one answer may hold"), "8,193 texts x 512 floats: 400 naming the bound");
+	mf_serve_free(srv);
+	srv = one;
+	free(wide);
+	free(body);
+}
+
 /* Floats printed by the serving core read back as the same float, by strtof and through a double. */
 static void
 test_ftoa(void)
@@ -555,6 +593,7 @@ main(void)
 	test_generate();
 	test_embed();
 	test_embed_generated(emb, emb_len);
+	test_embed_bound(tok, tok_len, tok_size);
 	test_ftoa();
 
 	json_decref(ans);
