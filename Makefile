@@ -48,9 +48,9 @@ DEPLOY_SRCS = $(wildcard deploy/*.c)
 # mf_core also defines the session GUCs when mf_ext is not preloaded; it
 # links the serving core, which the HTTP worker's serving processes run.
 # It also links the tokenizer shim of text/ (C++ on SentencePiece), which the
-# pure-C folders never include.
+# pure-C folders never include, and its training half.
 CORE_OBJS   = $(CORE_SRCS:.c=.o) bgworker/session_gucs.o $(KERNEL_OBJS) $(IMAGE_SRCS:.c=.o) $(DEPLOY_SRCS:.c=.o) \
-              $(SERVE_OBJS) $(TEXT_OBJS)
+              $(SERVE_OBJS) $(TEXT_OBJS) $(TEXT_TRAIN_OBJ)
 CORE_LIBS   = -ljansson -lyaml -lz -larchive -lm -ldl
 # The HTTP client of smoke tests, registries, alert webhooks and the monitor
 # worker's health checks: mf_core only, never mf-serve (images stay small).
@@ -71,8 +71,12 @@ SERVE_LIBS  = -lmicrohttpd -lcrypto -lpthread -lsimdjson -lstdc++
 NUMJSON_CXXFLAGS = -std=c++17 -O2 -g -Wall -Wextra -fPIC
 # Text models (text/): running them (pure C) and the tokenizer shim (C++ on
 # SentencePiece); the serving core serves transformers through them, so
-# mf_core, mf-serve and every test linking serve/ link them.
+# mf_core, mf-serve and every test linking serve/ link them.  Training the
+# tokenizer is its own object on libsentencepiece_train (1.5 MB): only what
+# trains links it (mf_core and the unit tests that train a tokenizer), so
+# mf-serve and its images do not carry it.
 TEXT_OBJS   = text/text_run.o build/text/tokenizer.o
+TEXT_TRAIN_OBJ = build/text/tokenizer_train.o
 
 PG_CPPFLAGS = -I$(CURDIR)/config -I$(CURDIR)/kernels -I$(CURDIR)/model -I$(CURDIR)/image -I$(CURDIR)/src -I$(CURDIR)/bgworker \
               -I$(CURDIR)/serve -I$(CURDIR)/text -I$(CURDIR)/deploy -I$(CURDIR)/numjson
@@ -112,7 +116,7 @@ build/mf_ext--$(PREVVERSION)--$(EXTVERSION).sql: sql/upgrade/$(PREVVERSION)--$(E
 # relocations were its own functions, looked up through the server's scope).
 mf_core$(DLSUFFIX): $(CORE_OBJS)
 	$(CC) $(CFLAGS) -shared -o $@ $(CORE_OBJS) $(LDFLAGS) $(LDFLAGS_SL) -Wl,-Bsymbolic $(CORE_LIBS) $(SERVE_LIBS) \
-		$(CURL_LIBS) $(TEXT_LIBS)
+		$(CURL_LIBS) $(TEXT_TRAIN_LIBS) $(TEXT_LIBS)
 	@# the server's own json_object() would shadow jansson's (see mf_config.h)
 	@if nm -D --undefined-only $@ | grep -qw json_object; then \
 		echo "mf_core calls json_object(): use mf_json_object_new()" >&2; rm -f $@; exit 1; fi
@@ -194,32 +198,37 @@ build/unit/%: test/unit/%.c $(wildcard test/unit/*.h) $(KERNEL_LIB) $(wildcard c
 	@mkdir -p build/unit
 	$(CC) $(UNIT_CFLAGS) -o $@ $< $(KERNEL_LIB) $(CORE_LIBS) $(BLAS_LIBS)
 
-# The serving core's tests (test_serve_*.c) also link serve/ (not mf-serve's main).
+# The serving core's tests (test_serve_*.c) also link serve/ (not mf-serve's main);
+# those that train a tokenizer add its training half (TRAIN_LINK).
 build/unit/test_serve_%: test/unit/test_serve_%.c $(wildcard test/unit/*.h serve/*.h image/*.h) $(SERVE_LIB) $(KERNEL_LIB)
 	@mkdir -p build/unit
-	$(CC) $(UNIT_CFLAGS) -D_GNU_SOURCE -Iserve -Iimage -Inumjson -Itext -o $@ $< $(SERVE_LIB) $(KERNEL_LIB) \
+	$(CC) $(UNIT_CFLAGS) -D_GNU_SOURCE -Iserve -Iimage -Inumjson -Itext -o $@ $< $(TRAIN_LINK) $(SERVE_LIB) $(KERNEL_LIB) \
 		$(SERVE_LIBS) $(CORE_LIBS) $(BLAS_LIBS) $(TEXT_LIBS)
+build/unit/test_serve_text: $(TEXT_TRAIN_OBJ)
+build/unit/test_serve_text: TRAIN_LINK = $(TEXT_TRAIN_OBJ) $(TEXT_TRAIN_LIBS)
 
 # text/: the SentencePiece tokenizer shim (C++ behind a C interface, outside
 # the pure-C folders); its unit test links it instead of the kernels.
 TEXT_CXXFLAGS = -std=c++17 -O2 -g -Wall -Wextra -fPIC
-TEXT_LIBS  = -lsentencepiece_train -lsentencepiece -lstdc++
+TEXT_LIBS  = -lsentencepiece -lstdc++
+TEXT_TRAIN_LIBS = -lsentencepiece_train
 TEXT_BINS  = build/unit/test_tokenizer
 
-build/text/tokenizer.o: text/tokenizer.cc text/tokenizer.h
+build/text/%.o: text/%.cc text/tokenizer.h text/tokenizer_int.h
 	@mkdir -p build/text
 	$(CXX) $(TEXT_CXXFLAGS) -c -o $@ $<
 
-$(TEXT_BINS): build/unit/%: test/unit/%.c build/text/tokenizer.o text/tokenizer.h test/unit/mf_test.h
+$(TEXT_BINS): build/unit/%: test/unit/%.c build/text/tokenizer.o $(TEXT_TRAIN_OBJ) text/tokenizer.h test/unit/mf_test.h
 	@mkdir -p build/unit
-	$(CC) $(UNIT_CFLAGS) -Itext -o $@ $< build/text/tokenizer.o $(TEXT_LIBS)
+	$(CC) $(UNIT_CFLAGS) -Itext -o $@ $< $(TEXT_TRAIN_OBJ) build/text/tokenizer.o $(TEXT_TRAIN_LIBS) $(TEXT_LIBS)
 
 # Tests that need both the tokenizer shim and the kernels (the decoder LM on text).
 TEXT_KERNEL_BINS = build/unit/test_transformer_lm
 
-$(TEXT_KERNEL_BINS): build/unit/%: test/unit/%.c build/text/tokenizer.o text/tokenizer.h $(KERNEL_LIB) $(wildcard kernels/*.h) test/unit/mf_test.h
+$(TEXT_KERNEL_BINS): build/unit/%: test/unit/%.c build/text/tokenizer.o $(TEXT_TRAIN_OBJ) text/tokenizer.h $(KERNEL_LIB) $(wildcard kernels/*.h) test/unit/mf_test.h
 	@mkdir -p build/unit
-	$(CC) $(UNIT_CFLAGS) -Itext -o $@ $< build/text/tokenizer.o $(KERNEL_LIB) $(TEXT_LIBS) $(CORE_LIBS) $(BLAS_LIBS)
+	$(CC) $(UNIT_CFLAGS) -Itext -o $@ $< $(TEXT_TRAIN_OBJ) build/text/tokenizer.o $(KERNEL_LIB) $(TEXT_TRAIN_LIBS) $(TEXT_LIBS) \
+		$(CORE_LIBS) $(BLAS_LIBS)
 
 # bench/transformer.sh's driver of the kernels (`make bench` builds it).
 build/bench/transformer_bench: bench/transformer_bench.c $(KERNEL_LIB) $(wildcard kernels/*.h)
@@ -267,7 +276,8 @@ build/unit/test_deploy_%: test/unit/test_deploy_%.c $(DEPLOY_UNIT_SRCS) $(wildca
 	$(CC) $(UNIT_CFLAGS) -Ideploy -o $@ $< $(DEPLOY_UNIT_SRCS) -ljansson -lyaml
 
 # Tools the integration tests run (not TAP tests themselves).
-UNIT_TOOLS = build/unit/model_score_cli build/unit/oci_cli build/unit/tf_torch_dump build/unit/artifact_cli
+UNIT_TOOLS = build/unit/model_score_cli build/unit/oci_cli build/unit/tf_torch_dump build/unit/artifact_cli \
+             build/unit/tf_embed_artifact
 
 unit-build: $(UNIT_BINS) $(TEXT_BINS) $(TEXT_KERNEL_BINS) $(UNIT_TOOLS) $(REGISTRY_BINS)
 

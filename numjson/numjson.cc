@@ -637,23 +637,18 @@ mf_numjson_oip(const char *body, size_t len, MfNumBody *out)
 	return ok;
 }
 
-/* The shortest digits of a finite nonzero double and the exponent of the first (see numjson.h). */
-extern "C" int
-mf_numjson_shortest(double v, char digits[17], int *exp10)
+/* Digits and exponent of std::to_chars' scientific text "d[.ddd]e[+-]xx" (end at end); the digit count. */
+static int
+MfNumSciDigits(const char *p, const char *end, char *digits, int *exp10)
 {
-	char		buf[40];
-	std::to_chars_result r = std::to_chars(buf, buf + sizeof(buf), std::fabs(v),
-										   std::chars_format::scientific);
-	const char *p = buf;
 	int			n = 0,
 				e = 0,
 				sign = 1;
 
-	/* "d[.ddd]e[+-]xx" */
-	for (; p < r.ptr && *p != 'e'; p++)
+	for (; p < end && *p != 'e'; p++)
 		if (*p != '.')
 			digits[n++] = *p;
-	for (p++; p < r.ptr; p++)
+	for (p++; p < end; p++)
 	{
 		if (*p == '-')
 			sign = -1;
@@ -662,4 +657,34 @@ mf_numjson_shortest(double v, char digits[17], int *exp10)
 	}
 	*exp10 = sign * e;
 	return n;
+}
+
+/* The shortest digits of a finite nonzero double and the exponent of the first (see numjson.h). */
+extern "C" int
+mf_numjson_shortest(double v, char digits[17], int *exp10)
+{
+	char		buf[40];
+	std::to_chars_result r = std::to_chars(buf, buf + sizeof(buf), std::fabs(v),
+										   std::chars_format::scientific);
+
+	return MfNumSciDigits(buf, r.ptr, digits, exp10);
+}
+
+/*
+ * The same for a finite nonzero float (see numjson.h): std::to_chars(float)'s
+ * digits, unless a reader that takes them as a double and rounds that to
+ * float would get another float; then the shortest digits of the double.
+ */
+extern "C" int
+mf_numjson_shortest_float(float v, char digits[17], int *exp10)
+{
+	char		buf[32];
+	float		a = std::fabs(v);
+	std::to_chars_result r = std::to_chars(buf, buf + sizeof(buf), a, std::chars_format::scientific);
+	double		d = 0.0;
+
+	std::from_chars(buf, r.ptr, d, std::chars_format::scientific);
+	if (static_cast<float>(d) != a)
+		return mf_numjson_shortest(static_cast<double>(a), digits, exp10);
+	return MfNumSciDigits(buf, r.ptr, digits, exp10);
 }

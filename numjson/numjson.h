@@ -98,6 +98,18 @@ extern bool mf_numjson_oip(const char *body, size_t len, MfNumBody *out);
  */
 extern int	mf_numjson_shortest(double v, char digits[17], int *exp10);
 
+/*
+ * The same for a finite nonzero float: the fewest digits that read back as
+ * that float (std::to_chars(float), n <= 9: what strtof and PostgreSQL's
+ * float4in read back, the digits float4out prints), unless a reader that
+ * parses them as a double and rounds that to float would get a neighbour
+ * (a double rounding: 1 of the 2.1 billion positive floats, see
+ * bench/RESULTS.md and bench/float_roundtrip.cc): then the shortest
+ * digits of the float as a double (n <= 17), which both readers read back
+ * as the float.  Embeddings are printed with them.
+ */
+extern int	mf_numjson_shortest_float(float v, char digits[17], int *exp10);
+
 #ifdef __cplusplus
 }
 #endif

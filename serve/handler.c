@@ -11,6 +11,7 @@
  *   /v2, /v2/...                    Open Inference Protocol v2 (oip.c)
  *   POST /predict, /batch_predict   one object / a list of objects of named
  *                                   features; answers as mf_predict(ref, jsonb)
+ *                                   (embedding versions: {"embedding": [...]})
  *   GET /health, /metrics           liveness with the served versions;
  *                                   Prometheus text 0.0.4
  * HEAD is answered as GET (the daemon sends no body).  Health, metrics and
@@ -406,6 +407,14 @@ MfGeneratedRow(MfServeBuf *b, const MfServeRows *rows, size_t r)
 	const MfModelMeta *mm = &rows->v->model.meta;
 	const char *label = mf_serve_label(rows, r);
 
+	if (rows->emb != NULL)
+	{
+		/* an embedding version: mf_embed's floats */
+		mf_serve_buf_text(b, "{\"embedding\":");
+		mf_serve_buf_embedding(b, rows, r);
+		mf_serve_buf_text(b, "}");
+		return;
+	}
 	mf_serve_buf_text(b, "{\"prediction\":");
 	mf_serve_buf_real(b, rows->values[r]);
 	if (label != NULL)

@@ -3,7 +3,15 @@
  * growing buffer (no JSON tree per row, no json_dumps), and doubles
  * printed with the fewest significant digits that read back as the same
  * double (the nearest such digits: those of libstdc++'s std::to_chars,
- * through numjson/), instead of printf's %.17g.
+ * through numjson/), instead of printf's %.17g.  Floats (embeddings) are
+ * printed with the fewest digits that read back as the same float
+ * (std::to_chars(float)): the digits PostgreSQL's float4out prints, at
+ * most 9, which strtof and float4in read back bit for bit.  A client that
+ * parses JSON numbers as doubles (Python, JavaScript, jansson) and rounds
+ * them to float gets the same float too: for the rare floats whose
+ * shortest digits it would round to a neighbour (a double rounding), the
+ * float's shortest digits as a double are printed instead
+ * (mf_numjson_shortest_float).
  */
 #include "serve_int.h"
 #include "numjson.h"
@@ -13,19 +21,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Print a finite double with the fewest digits that read back as it: plain from 1e-5 to 1e17, else with an exponent. */
-size_t
-mf_serve_dtoa(double v, char *out)
+/*
+ * Write the number of n shortest digits dig (first of exponent e, sign neg)
+ * as a JSON real: plain from 1e-5 to 1e17, else with an exponent; the length.
+ */
+static size_t
+MfFormatShortest(bool neg, const char *dig, int n, int e, char *out)
 {
-	char		dig[17];
-	int			e,
-				n;
 	size_t		o = 0;
 
-	if (v == 0.0)
-		return (size_t) sprintf(out, signbit(v) ? "-0.0" : "0.0");
-	n = mf_numjson_shortest(v, dig, &e);
-	if (signbit(v))
+	if (neg)
 		out[o++] = '-';
 	if (e >= -5 && e < 17)
 	{
@@ -67,6 +72,39 @@ mf_serve_dtoa(double v, char *out)
 	return o;
 }
 
+/* Print a finite double (a float's value when is_float: its digits as a float) with the fewest digits; the length. */
+static size_t
+MfPrintShortest(double v, bool is_float, char *out)
+{
+	char		dig[17];
+	int			e,
+				n;
+
+	if (v == 0.0)
+		return (size_t) sprintf(out, signbit(v) ? "-0.0" : "0.0");
+	n = is_float ? mf_numjson_shortest_float((float) v, dig, &e) : mf_numjson_shortest(v, dig, &e);
+	return MfFormatShortest(signbit(v), dig, n, e, out);
+}
+
+/* Print a finite double with the fewest digits that read back as it: plain from 1e-5 to 1e17, else with an exponent. */
+size_t
+mf_serve_dtoa(double v, char *out)
+{
+	return MfPrintShortest(v, false, out);
+}
+
+/*
+ * Print a finite float with the fewest digits that read back as that float
+ * (strtof, float4in: the digits PostgreSQL prints for a float4; see the
+ * note atop for readers of doubles), laid out as mf_serve_dtoa lays out a
+ * double; the length.
+ */
+size_t
+mf_serve_ftoa(float v, char *out)
+{
+	return MfPrintShortest((double) v, true, out);
+}
+
 /* ------------------------------------------------------------ the answer buffer */
 
 /* Make room for n more bytes (and a NUL); false (and failed) when out of memory. */
@@ -105,14 +143,40 @@ mf_serve_buf_raw(MfServeBuf *b, const char *s, size_t n)
 	b->data[b->len] = '\0';
 }
 
-/* Append a double as a JSON number (shortest digits, printed in place); null when not finite. */
-void
-mf_serve_buf_real(MfServeBuf *b, double v)
+/* Append a number (a float's value when is_float) as a JSON number, shortest digits printed in place; null when not finite. */
+static void
+MfBufNumber(MfServeBuf *b, double v, bool is_float)
 {
 	if (!isfinite(v))
 		mf_serve_buf_raw(b, "null", 4);
 	else if (MfBufGrow(b, MF_SERVE_DTOA_LEN))
-		b->len += mf_serve_dtoa(v, b->data + b->len);
+		b->len += MfPrintShortest(v, is_float, b->data + b->len);
+}
+
+/* Append a double as a JSON number (shortest digits); null when not finite. */
+void
+mf_serve_buf_real(MfServeBuf *b, double v)
+{
+	MfBufNumber(b, v, false);
+}
+
+/* Append a float as a JSON number (its shortest digits as a float); null when not finite. */
+void
+mf_serve_buf_float(MfServeBuf *b, float v)
+{
+	MfBufNumber(b, (double) v, true);
+}
+
+/* Append n floats separated by commas. */
+void
+mf_serve_buf_floats(MfServeBuf *b, const float *v, size_t n)
+{
+	for (size_t i = 0; i < n && !b->failed; i++)
+	{
+		if (i > 0)
+			mf_serve_buf_raw(b, ",", 1);
+		mf_serve_buf_float(b, v[i]);
+	}
 }
 
 /* Append an integer. */

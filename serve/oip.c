@@ -22,7 +22,9 @@
  * Transformers (text.c) take one BYTES tensor of texts, any name;
  * decoders and encoder-decoders answer one BYTES output "text", generated
  * with the request's parameters (max_tokens, temperature, top_k, seed,
- * greedy: mf_generate's options).
+ * greedy: mf_generate's options); embedding versions answer one output
+ * "embedding", FP32 [n, d], row-major: mf_embed's floats, printed with the
+ * fewest digits that read back as the same float.
  */
 #include "serve_int.h"
 
@@ -101,6 +103,8 @@ MfOipModelMeta(MfServeCall *c, const MfServeTarget *t)
 												  io->inputs[i].kind == MF_COL_BOOLEAN ? "BOOL" : "FP64", 0));
 	if (mf_serve_text_generates(t->version))
 		json_array_append_new(out, MfOipMetaTensor("text", "BYTES", 0));
+	else if (mf_serve_text_embed_dim(t->version) > 0)
+		json_array_append_new(out, MfOipMetaTensor("embedding", "FP32", (int) mf_serve_text_embed_dim(t->version)));
 	else
 		json_array_append_new(out, MfOipMetaTensor("predict", "FP64", 0));
 	if (io->output == MF_OUT_CLASS)
@@ -336,7 +340,13 @@ MfOipAnswer(MfServeBuf *b, const MfServeTarget *t, const MfServeRows *rows, json
 	mf_serve_buf_text(b, ",\"model_version\":");
 	mf_serve_buf_str(b, t->version->semver);
 	mf_serve_buf_text(b, ",\"outputs\":[");
-	if (MfOipWants(wanted, "predict"))
+	if (rows->emb != NULL)
+	{
+		MfOipOutputHead(b, true, "embedding", "FP32", rows->n, (int) rows->emb_dim);
+		mf_serve_buf_floats(b, rows->emb, rows->n * rows->emb_dim);
+		mf_serve_buf_text(b, "]}");
+	}
+	else if (MfOipWants(wanted, "predict"))
 	{
 		MfOipOutputHead(b, first, "predict", "FP64", rows->n, 0);
 		for (size_t r = 0; r < rows->n; r++)
@@ -401,6 +411,12 @@ MfOipOutputsOk(const MfServeVersion *v, json_t *wanted, char *msg, size_t msglen
 		{
 			if (strcmp(name, "text") != 0)
 				return mf_serve_fail(msg, msglen, "unknown output \"%s\"; this model has text", name);
+			continue;
+		}
+		if (mf_serve_text_embed_dim(v) > 0)
+		{
+			if (strcmp(name, "embedding") != 0)
+				return mf_serve_fail(msg, msglen, "unknown output \"%s\"; this model has embedding", name);
 			continue;
 		}
 		if (strcmp(name, "predict") != 0 &&

@@ -17,6 +17,9 @@
  * from 0).  Every scoring route logs the same lines: TF Serving's predict,
  * classify and regress, OIP infer, /predict and /batch_predict.
  *
+ * Embeddings are not logged: the log holds predictions whose outcomes
+ * mf_record_outcomes can join, and a vector has none.
+ *
  * A request that carries MF_SERVE_PROBE_HEADER equal to the server's
  * probe token (the monitor worker's canary, see src/monitor_health.c) is
  * answered and counted but not logged: the log holds users' predictions.
@@ -106,7 +109,8 @@ mf_serve_log_rows(MfServeCall *c, const MfServeEntry *e, const MfServeRows *rows
 	const char *request_id = c->req->request_id;
 	double		at = MfPredlogWallClock();
 
-	if (!e->policy.log_predictions || c->srv->opt.log_sink == NULL || rows->n == 0 || MfPredlogProbe(c))
+	if (!e->policy.log_predictions || c->srv->opt.log_sink == NULL || rows->n == 0 || rows->emb != NULL ||
+		MfPredlogProbe(c))
 		return;
 	if (!MfPredlogIdOk(request_id))
 		request_id = body_id;

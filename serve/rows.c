@@ -36,8 +36,11 @@ mf_serve_rows_init(MfServeRows *rows, const MfServeVersion *v, size_t n)
 	rows->index = calloc(m, sizeof(int));
 	rows->proba = mf_serve_is_classifier(v) ? calloc(m * k, sizeof(double)) : NULL;
 	rows->texts = v->text != NULL ? calloc(m, sizeof(json_t *)) : NULL;
+	rows->emb_dim = mf_serve_text_embed_dim(v);
+	if (rows->emb_dim > 0 && m <= SIZE_MAX / sizeof(float) / rows->emb_dim)
+		rows->emb = calloc(m * rows->emb_dim, sizeof(float));
 	return rows->X && rows->values && rows->index && (rows->proba || !mf_serve_is_classifier(v)) &&
-		(rows->texts || v->text == NULL);
+		(rows->texts || v->text == NULL) && (rows->emb || rows->emb_dim == 0);
 }
 
 /* Free the rows. */
@@ -51,6 +54,7 @@ mf_serve_rows_free(MfServeRows *rows)
 	for (size_t r = 0; rows->texts != NULL && r < rows->n; r++)
 		json_decref(rows->texts[r]);
 	free(rows->texts);
+	free(rows->emb);
 	memset(rows, 0, sizeof(*rows));
 }
 
@@ -300,6 +304,15 @@ mf_serve_buf_proba(MfServeBuf *b, const MfServeRows *rows, size_t r)
 			mf_serve_buf_text(b, ",");
 		mf_serve_buf_real(b, rows->proba[r * (size_t) k + (size_t) j]);
 	}
+	mf_serve_buf_text(b, "]");
+}
+
+/* Row r's embedding as a JSON list of floats. */
+void
+mf_serve_buf_embedding(MfServeBuf *b, const MfServeRows *rows, size_t r)
+{
+	mf_serve_buf_text(b, "[");
+	mf_serve_buf_floats(b, rows->emb + r * rows->emb_dim, rows->emb_dim);
 	mf_serve_buf_text(b, "]");
 }
 

@@ -257,6 +257,8 @@ typedef struct MfServeRows
 	int		   *index;			/* n */
 	double	   *proba;			/* n x n_labels, classifiers */
 	json_t	  **texts;			/* n: text versions, each row's string (a reference) */
+	float	   *emb;			/* n x emb_dim: embedding versions (text.c), else NULL */
+	size_t		emb_dim;
 } MfServeRows;
 
 /* The JSON value of row r, column col of some input; NULL = missing. */
@@ -317,6 +319,12 @@ extern bool mf_serve_text_score(MfServeRows *rows, char *msg, size_t msglen);
 /* True when a version generates text (decoders, encoder-decoders). */
 extern bool mf_serve_text_generates(const MfServeVersion *v);
 
+/* The dimension of an embedding version's vectors (d_model), else 0. */
+extern size_t mf_serve_text_embed_dim(const MfServeVersion *v);
+
+/* Row r's embedding as a JSON list of floats into b. */
+extern void mf_serve_buf_embedding(MfServeBuf *b, const MfServeRows *rows, size_t r);
+
 /*
  * Generate from the prompt of every row (kept by mf_serve_text_cell) with
  * the options of params (mf_generate's; may be NULL): out[r] malloc'd;
@@ -340,6 +348,9 @@ extern json_t *mf_serve_text_properties(const MfServeVersion *v);
  * double (always with '.' or an exponent: a JSON real); the length. */
 extern size_t mf_serve_dtoa(double v, char *out);
 
+/* The same for a float: the fewest digits that read back as the same float. */
+extern size_t mf_serve_ftoa(float v, char *out);
+
 /* A growing answer text (zero-initialised; failed after out of memory or bad UTF-8). */
 struct MfServeBuf
 {
@@ -359,6 +370,9 @@ mf_serve_buf_text(MfServeBuf *b, const char *s)
 }
 
 extern void mf_serve_buf_real(MfServeBuf *b, double v);
+extern void mf_serve_buf_float(MfServeBuf *b, float v);
+/* n floats separated by commas (no brackets). */
+extern void mf_serve_buf_floats(MfServeBuf *b, const float *v, size_t n);
 extern void mf_serve_buf_int(MfServeBuf *b, long long v);
 extern void mf_serve_buf_str(MfServeBuf *b, const char *s);
 

@@ -13,6 +13,12 @@
  * keeps the row's JSON string (borrowed from the body); scoring classifies
  * each text with mf_text_run_classify, the arithmetic of
  * mf_predict(ref, text), so the answers are the database's bit for bit.
+ * Embedding versions (task "embedding": an encoder without a head) embed
+ * each text with mf_text_run_embed, the arithmetic of mf_embed(ref, text),
+ * into the rows' float vectors (d_model each); the codecs print them as
+ * floats with the fewest digits that read back as the same float, so they
+ * read back as mf_embed's float4 values bit for bit.  A request may ask for
+ * at most MF_SERVE_MAX_EMBED_VALUES floats (texts x d_model).
  * Decoders and encoder-decoders generate (OIP infer only: one BYTES tensor
  * of prompts, the request's parameters as mf_generate's options, one BYTES
  * output "text"), with mf_text_run_generate: mf_generate's text for the
@@ -31,6 +37,8 @@
 
 /* Tokens one request may generate (prompts x max_tokens): a bound on its time. */
 #define MF_SERVE_MAX_GEN_TOKENS 16384
+/* Floats one request's embeddings may hold (texts x d_model): a bound on its answer (~50 MB). */
+#define MF_SERVE_MAX_EMBED_VALUES (1 << 22)
 
 /* One block of a version's chain (16 bytes keep the payload aligned as malloc's). */
 typedef struct MfTextBlock
@@ -113,7 +121,7 @@ MfTextPresent(MfServeVersion *v, MfServeText *t)
 	v->model.meta.p = 1;
 	v->model.meta.n_labels = classify ? a->n_labels : 0;
 	v->model.meta.labels = classify ? a->labels : NULL;
-	v->model.meta.n_out = classify ? a->n_labels : 1;
+	v->model.meta.n_out = classify ? a->n_labels : 1;	/* an embedding: rows->emb */
 	memset(&v->io, 0, sizeof(v->io));
 	v->io.inputs = calloc(1, sizeof(MfModelInput));
 	if (v->io.inputs == NULL)
@@ -191,7 +199,43 @@ mf_serve_text_generates(const MfServeVersion *v)
 							   v->text->run.art.task == MF_TF_TASK_SEQ2SEQ);
 }
 
-/* Score every row of a text version (classifiers); false with msg. */
+/* The dimension of an embedding version's vectors, else 0. */
+size_t
+mf_serve_text_embed_dim(const MfServeVersion *v)
+{
+	return v->text != NULL && v->text->run.art.task == MF_TF_TASK_EMBEDDING ?
+		v->text->run.art.spec.encoder.d_model : 0;
+}
+
+/* Embed every row of an embedding version into rows->emb (mf_embed's floats); false with msg. */
+static bool
+MfTextEmbedRows(MfServeRows *rows, char *msg, size_t msglen)
+{
+	MfEnv		env = {mfk_malloc_allocator, NULL, NULL};
+	size_t		d = rows->emb_dim;
+	char		err[256];
+
+	if (rows->n > MF_SERVE_MAX_EMBED_VALUES / d)
+		return mf_serve_fail(msg, msglen, "%zu texts of %zu dimensions exceed the %d values one answer may hold; "
+							 "send at most %zu texts", rows->n, d, MF_SERVE_MAX_EMBED_VALUES,
+							 (size_t) MF_SERVE_MAX_EMBED_VALUES / d);
+	for (size_t r = 0; r < rows->n; r++)
+	{
+		json_t	   *s = rows->texts[r];
+		MfTextStatus st;
+
+		if (s == NULL)
+			return mf_serve_fail(msg, msglen, "row %zu: input \"%s\" must be a string (the text)", r,
+								 rows->v->model.meta.cols[0].name);
+		st = mf_text_run_embed(&env, &rows->v->text->run, json_string_value(s), json_string_length(s),
+							   rows->emb + r * d, err, sizeof(err));
+		if (st != MF_TEXT_OK)
+			return mf_serve_fail(msg, msglen, "row %zu: %s", r, st == MF_TEXT_NOMEM ? "out of memory" : err);
+	}
+	return true;
+}
+
+/* Score every row of a text version (classifiers; embedding versions embed); false with msg. */
 bool
 mf_serve_text_score(MfServeRows *rows, char *msg, size_t msglen)
 {
@@ -200,10 +244,11 @@ mf_serve_text_score(MfServeRows *rows, char *msg, size_t msglen)
 	size_t		K = (size_t) t->run.art.n_labels;
 	char		err[256];
 
+	if (t->run.art.task == MF_TF_TASK_EMBEDDING && rows->emb != NULL)
+		return MfTextEmbedRows(rows, msg, msglen);
 	if (t->run.art.task != MF_TF_TASK_CLASSIFICATION)
 		return mf_serve_fail(msg, msglen, "this %s transformer does not classify: %s",
 							 mf_tf_task_name(t->run.art.task),
-							 t->run.art.task == MF_TF_TASK_EMBEDDING ? "embeddings are not served over HTTP" :
 							 "generate with POST /v2/models/{name}/infer, one BYTES tensor of prompts");
 	for (size_t r = 0; r < rows->n; r++)
 	{
@@ -279,13 +324,18 @@ MfTextDescribe(const MfServeVersion *v)
 	const MfTfArtifact *a = &v->text->run.art;
 	json_t	   *labels = json_array();
 
+	json_t	   *o;
+
 	for (int i = 0; labels != NULL && i < a->n_labels; i++)
 		json_array_append_new(labels, json_string(a->labels[i]));
-	return json_pack("{s:s,s:s,s:[{s:s,s:s}],s:o*,s:i,s:s,s:i}", "family", "transformer",
-					 "task", mf_tf_task_name(a->task),
-					 "inputs", "name", v->model.meta.cols[0].name, "kind", "text",
-					 "labels", labels, "max_length", (int) a->spec.max_length,
-					 "tokenizer", a->tokenizer_kind, "vocab_size", (int) a->spec.vocab_size);
+	o = json_pack("{s:s,s:s,s:[{s:s,s:s}],s:o*,s:i,s:s,s:i}", "family", "transformer",
+				  "task", mf_tf_task_name(a->task),
+				  "inputs", "name", v->model.meta.cols[0].name, "kind", "text",
+				  "labels", labels, "max_length", (int) a->spec.max_length,
+				  "tokenizer", a->tokenizer_kind, "vocab_size", (int) a->spec.vocab_size);
+	if (o != NULL && mf_serve_text_embed_dim(v) > 0)
+		json_object_set_new(o, "embedding_dim", json_integer((json_int_t) mf_serve_text_embed_dim(v)));
+	return o;
 }
 
 /* The model's description as JSON (text versions described by text.c). */
@@ -301,13 +351,19 @@ mf_serve_text_properties(const MfServeVersion *v)
 {
 	const MfTfArtifact *a = &v->text->run.art;
 	char		num[24],
-				len[24];
+				len[24],
+				dim[24];
+	json_t	   *o;
 
 	snprintf(num, sizeof(num), "%lld", (long long) v->number);
 	snprintf(len, sizeof(len), "%zu", a->spec.max_length);
-	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "family", "transformer",
-					 "task", mf_tf_task_name(a->task), "version_number", num,
-					 "text_input", v->model.meta.cols[0].name, "max_length", len,
-					 "tensor_input", "one BYTES tensor [n] or [n, 1] of UTF-8 texts (any name), "
-					 "cut to max_length tokens");
+	o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "family", "transformer",
+				  "task", mf_tf_task_name(a->task), "version_number", num,
+				  "text_input", v->model.meta.cols[0].name, "max_length", len,
+				  "tensor_input", "one BYTES tensor [n] or [n, 1] of UTF-8 texts (any name), "
+				  "cut to max_length tokens");
+	snprintf(dim, sizeof(dim), "%zu", mf_serve_text_embed_dim(v));
+	if (o != NULL && mf_serve_text_embed_dim(v) > 0)
+		json_object_set_new(o, "embedding_dim", json_string(dim));
+	return o;
 }

@@ -17,8 +17,11 @@
  * label and probabilities (classifiers); a model with one output gives
  * bare values, as TF Serving does for one output tensor.  Transformer
  * classifiers take a string per instance (or an object / columnar input
- * named as their text column: text.c); decoders are described here but
- * generate through OIP infer only.  Errors are
+ * named as their text column: text.c); embedding versions answer one
+ * vector of d floats per text (mf_embed's, printed with the fewest digits
+ * that read back as the same float): {"predictions": [[...], ...]}, or
+ * {"outputs": [[...], ...]} for the columnar form; decoders are described
+ * here but generate through OIP infer only.  Errors are
  * {"error": "..."} with 400, 401, 404, 405, 413 or 429.
  */
 #include "serve_int.h"
@@ -172,6 +175,9 @@ MfTfsMetadata(MfServeCall *c, const MfServeTarget *t)
 							MfTfsTensor(io->inputs[i].name, MfTfsDtype(io->inputs[i].kind), 0));
 	if (out != NULL && mf_serve_text_generates(t->version))
 		json_object_set_new(out, "text", MfTfsTensor("text", "DT_STRING", 0));	/* served by OIP infer */
+	else if (out != NULL && mf_serve_text_embed_dim(t->version) > 0)
+		json_object_set_new(out, "embedding", MfTfsTensor("embedding", "DT_FLOAT",
+														  (int) mf_serve_text_embed_dim(t->version)));
 	else if (out != NULL)
 	{
 		json_object_set_new(out, "predict", MfTfsTensor("predict", "DT_DOUBLE", 0));
@@ -348,7 +354,9 @@ MfTfsPredictions(MfServeBuf *b, const MfServeRows *rows, bool columnar)
 	{
 		if (r > 0)
 			mf_serve_buf_text(b, ",");
-		if (multi && !columnar)
+		if (rows->emb != NULL)
+			mf_serve_buf_embedding(b, rows, r);
+		else if (multi && !columnar)
 			MfTfsRowObject(b, rows, r);
 		else
 			mf_serve_buf_real(b, rows->values[r]);
@@ -535,7 +543,9 @@ MfTfsScore(MfServeCall *c, const MfServeTarget *t, MfTfsVerb verb)
 	char		msg[512];
 	int			status;
 
-	if (verb == MF_TFS_CLASSIFY && !classifier)
+	if (verb != MF_TFS_PREDICT && mf_serve_text_embed_dim(t->version) > 0)
+		mf_serve_error(c, 400, "model \"%s\" embeds texts: use :predict (one vector per text)", t->entry->name);
+	else if (verb == MF_TFS_CLASSIFY && !classifier)
 		mf_serve_error(c, 400, "model \"%s\" is a %s model, not a classifier: use :regress or :predict",
 					   t->entry->name, t->version->io.task);
 	else if (verb == MF_TFS_REGRESS && classifier)

@@ -40,7 +40,8 @@ typedef enum MfTokenizerKind
 /*
  * Train on n lines (lens[i] bytes each, UTF-8).  On success 0 and
  * *model / *model_len, the serialized model (malloc'd); else -1 with a
- * lowercase message in err.
+ * lowercase message in err.  Defined in tokenizer_train.cc: a program that
+ * calls it links that object and -lsentencepiece_train (mf-serve does not).
  */
 extern int	mf_tokenizer_train(const char *const *lines, const size_t *lens,
 							   size_t n, int vocab_size, MfTokenizerKind kind,

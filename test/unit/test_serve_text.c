@@ -5,20 +5,23 @@
  * are written as mf_train writes them, put in a catalog and asked through
  * the handler: TF Serving :predict with strings, objects and columnar
  * inputs, OIP v2 infer with one BYTES tensor, metadata of both protocols,
- * generation through OIP (parameters as mf_generate's options), malformed
+ * generation through OIP (parameters as mf_generate's options), an
+ * embedding version (OIP output "embedding" FP32 [n, d], TF vectors: the
+ * runner's floats bit for bit after reading the printed numbers back;
+ * floats printed by the serving core read back by strtof), malformed
  * text bodies (400 with the error object), an artifact whose tokenizer does
  * not load (refused by the builder).  Expected answers come from the text
  * runner (text/text_run.h) on the same artifact, compared bit for bit after
  * parsing the JSON.  The comparison with the SQL functions is
- * test/integration/serve_text.sh.  (Under valgrind the bit-for-bit checks
- * fail: json_out.c prints doubles with long double arithmetic, which
- * valgrind runs at double precision; it reports no memory error or leak.)
+ * test/integration/serve_text.sh.  (Under valgrind 3.19 every check
+ * passes and it reports no memory error or leak.)
  */
 #include "serve_int.h"
 #include "text_run.h"
 #include "mf_test.h"
 
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +30,8 @@ static MfServe *srv;
 static MfServeResponse resp;
 static json_t *ans;
 static MfTextRun cls_run,
-			lm_run;
+			lm_run,
+			emb_run;
 
 static const char *const texts[] = {"great product, works well", "", "terrible", "ok I guess",
 "Küche für 🍳 – très bien", "a fairly long review that goes well beyond the sixteen tokens of max_length"};
@@ -74,24 +78,32 @@ spec_of(MfTfKind kind)
 	return s;
 }
 
-/* The artifact of a model of kind with tokenizer bytes tok; malloc'd bytes. */
+/* d_model of the models write_model writes (8; wider for the bound of one answer's floats). */
+static size_t model_width = 8;
+
+/* The artifact of a model of a task with tokenizer bytes tok; malloc'd bytes. */
 static void *
-write_model(MfTfKind kind, const unsigned char *tok, size_t tok_len, int tok_size, size_t *len)
+write_model(MfTfTask task, const unsigned char *tok, size_t tok_len, int tok_size, size_t *len)
 {
 	static char *labels[] = {"neg", "neu", "pos"};
 	MfArtAllocator heap = {mfk_malloc_allocator.alloc, mfk_malloc_allocator.free, NULL};
+	MfTfKind	kind = task == MF_TF_TASK_LANGUAGE_MODEL ? MF_TF_KIND_DECODER : MF_TF_KIND_ENCODER;
+	bool		cls = task == MF_TF_TASK_CLASSIFICATION;
 	MfTfSpec	s = spec_of(kind);
 	MfTfArtifact a;
 	MfTfModel	m;
 	void	   *buf = NULL;
 	char		err[256] = "";
 
+	if (!cls)
+		s.num_classes = 0;		/* an embedding model has no head */
+	s.encoder.d_model = s.decoder.d_model = model_width;
 	memset(&a, 0, sizeof(a));
 	a.spec = s;
-	a.task = kind == MF_TF_KIND_ENCODER ? MF_TF_TASK_CLASSIFICATION : MF_TF_TASK_LANGUAGE_MODEL;
+	a.task = task;
 	a.seed = 3;
-	a.n_labels = kind == MF_TF_KIND_ENCODER ? 3 : 0;
-	a.labels = kind == MF_TF_KIND_ENCODER ? labels : NULL;
+	a.n_labels = cls ? 3 : 0;
+	a.labels = cls ? labels : NULL;
 	a.text_column = kind == MF_TF_KIND_ENCODER ? "review" : "prompt";
 	snprintf(a.tokenizer_kind, sizeof(a.tokenizer_kind), "char");
 	a.tokenizer_size = tok_size;
@@ -149,6 +161,16 @@ same_row(int i, json_t *value, json_t *label, json_t *proba)
 	return true;
 }
 
+/* The serving_default signature of a TF metadata answer. */
+static json_t *
+serving_default(void)
+{
+	json_t	   *sig = json_object_get(json_object_get(json_object_get(ans, "metadata"), "signature_def"),
+									  "signature_def");
+
+	return json_object_get(sig, "serving_default");
+}
+
 /* A JSON list of the test texts. */
 static char *
 texts_json(void)
@@ -194,9 +216,7 @@ test_tfs(void)
 					  json_array_get(json_object_get(o, "probabilities"), i));
 	MF_OK(ok, "TF :predict, columnar inputs: bit for bit");
 	call("GET", "/v1/models/rev/metadata", NULL);
-	p = json_object_get(json_object_get(json_object_get(json_object_get(json_object_get(ans, "metadata"),
-																		"signature_def"), "signature_def"),
-										"serving_default"), "inputs");
+	p = json_object_get(serving_default(), "inputs");
 	MF_OK(resp.status == 200 && json_object_size(p) == 1 &&
 		  strcmp(json_string_value(json_object_get(json_object_get(p, "review"), "dtype")), "DT_STRING") == 0,
 		  "TF metadata: one DT_STRING input named as the text column");
@@ -257,6 +277,217 @@ test_malformed(void)
 	MF_OK(is_error(400, "infer"), "TF :predict of a decoder: 400 pointing to OIP infer");
 }
 
+/* True when the n x d floats of data (JSON numbers, read back as floats) are the runner's embeddings of texts. */
+static bool
+same_embeddings(json_t *data, size_t n, bool nested)
+{
+	MfEnv		env = {mfk_malloc_allocator, NULL, NULL};
+	size_t		d = emb_run.art.spec.encoder.d_model;
+	float		want[64];
+	char		err[256];
+
+	if (json_array_size(data) != (nested ? n : n * d))
+		return false;
+	for (size_t i = 0; i < n; i++)
+	{
+		if (mf_text_run_embed(&env, &emb_run, texts[i], strlen(texts[i]), want, err, sizeof(err)) != MF_TEXT_OK ||
+			(nested && json_array_size(json_array_get(data, i)) != d))
+			return false;
+		for (size_t j = 0; j < d; j++)
+		{
+			json_t	   *x = nested ? json_array_get(json_array_get(data, i), j) : json_array_get(data, i * d + j);
+			float		got = (float) json_number_value(x);
+
+			if (!json_is_real(x) || memcmp(&got, &want[j], sizeof(float)) != 0)
+			{
+				MF_DIAG("  text %zu, value %zu: got %.9g, expected %.9g", i, j, got, want[j]);
+				return false;
+			}
+		}
+	}
+	return true;
+}
+
+/* An embedding version over OIP, TF Serving and their metadata; its refusals. */
+static void
+test_embed(void)
+{
+	char	   *list = texts_json();
+	char		body[4096];
+	json_t	   *out,
+			   *p;
+
+	snprintf(body, sizeof(body), "{\"id\": \"e1\", \"inputs\": [{\"name\": \"t\", \"shape\": [%d], "
+			 "\"datatype\": \"BYTES\", \"data\": %s}]}", N_TEXTS, list);
+	call("POST", "/v2/models/emb/infer", body);
+	out = json_array_get(json_object_get(ans, "outputs"), 0);
+	p = json_object_get(out, "shape");
+	MF_OK(resp.status == 200 && json_array_size(json_object_get(ans, "outputs")) == 1 &&
+		  strcmp(json_string_value(json_object_get(out, "name")), "embedding") == 0 &&
+		  strcmp(json_string_value(json_object_get(out, "datatype")), "FP32") == 0 &&
+		  json_integer_value(json_array_get(p, 0)) == N_TEXTS && json_integer_value(json_array_get(p, 1)) == 8 &&
+		  strcmp(json_string_value(json_object_get(ans, "id")), "e1") == 0 &&
+		  same_embeddings(json_object_get(out, "data"), N_TEXTS, false),
+		  "OIP infer of an embedding version: one output embedding FP32 [n, 8], the runner's floats bit for bit");
+	snprintf(body, sizeof(body), "{\"instances\": %s}", list);
+	call("POST", "/v1/models/emb:predict", body);
+	MF_OK(resp.status == 200 && same_embeddings(json_object_get(ans, "predictions"), N_TEXTS, true),
+		  "TF :predict of an embedding version, instances of strings: one vector per text, bit for bit");
+	snprintf(body, sizeof(body), "{\"inputs\": {\"review\": %s}}", list);
+	call("POST", "/v1/models/emb:predict", body);
+	MF_OK(resp.status == 200 && same_embeddings(json_object_get(ans, "outputs"), N_TEXTS, true),
+		  "TF :predict of an embedding version, columnar inputs: outputs, bit for bit");
+	call("GET", "/v2/models/emb", NULL);
+	out = json_array_get(json_object_get(ans, "outputs"), 0);
+	MF_OK(resp.status == 200 && json_array_size(json_object_get(ans, "outputs")) == 1 &&
+		  strcmp(json_string_value(json_object_get(out, "name")), "embedding") == 0 &&
+		  strcmp(json_string_value(json_object_get(out, "datatype")), "FP32") == 0 &&
+		  json_integer_value(json_array_get(json_object_get(out, "shape"), 1)) == 8 &&
+		  strcmp(json_string_value(json_object_get(json_object_get(ans, "properties"), "embedding_dim")), "8") == 0,
+		  "OIP metadata of an embedding version: output embedding FP32 [-1, 8]");
+	call("GET", "/v1/models/emb/metadata", NULL);
+	p = json_object_get(serving_default(), "outputs");
+	MF_OK(resp.status == 200 && json_object_size(p) == 1 &&
+		  strcmp(json_string_value(json_object_get(json_object_get(p, "embedding"), "dtype")), "DT_FLOAT") == 0,
+		  "TF metadata of an embedding version: one DT_FLOAT output embedding");
+	call("POST", "/v2/models/emb/infer", "{\"inputs\": [{\"name\": \"t\", \"shape\": [1], \"datatype\": \"BYTES\", "
+		 "\"data\": [\"a\"]}], \"outputs\": [{\"name\": \"predict\"}]}");
+	MF_OK(is_error(400, "embedding"), "OIP infer asking an embedding version for output predict: 400 naming embedding");
+	call("POST", "/v1/models/emb:regress", "{\"examples\": [{\"review\": \"a\"}]}");
+	MF_OK(is_error(400, ":predict"), "TF :regress of an embedding version: 400 pointing to :predict");
+	call("POST", "/v1/models/emb:predict", "{\"instances\": [null]}");
+	MF_OK(is_error(400, "string"), "TF :predict of an embedding version with a null text: 400");
+	free(list);
+}
+
+/* Significant digits of a printed number (no leading or trailing zeros). */
+static int
+significant_digits(const char *text)
+{
+	char		d[40];
+	int			n = 0,
+				first = -1;
+
+	for (const char *c = text; *c != '\0' && *c != 'e' && n < 39; c++)
+		if (*c >= '0' && *c <= '9' && (first >= 0 || *c != '0'))
+		{
+			first = 0;
+			d[n++] = *c;
+		}
+	while (n > 0 && d[n - 1] == '0')
+		n--;
+	return n;
+}
+
+/* The generated /predict of a server of one embedding version: {"embedding": [...]}. */
+static void
+test_embed_generated(const void *emb, size_t emb_len)
+{
+	MfServeCatalogBuilder *b = mf_serve_builder_new();
+	MfServeVersionSpec v = {"1.0.0", 1, NULL, 0, NULL, emb, emb_len};
+	MfServe    *one = srv;
+	char		err[256];
+	json_t	   *rows;
+
+	srv = mf_serve_new(NULL);
+	MF_OK(mf_serve_builder_add_version(b, "emb", &v, err, sizeof(err)), "a server of the embedding version alone");
+	mf_serve_set_catalog(srv, mf_serve_builder_finish(b, err, sizeof(err)));
+	call("POST", "/batch_predict", "[{\"review\": \"great product, works well\"}, {\"review\": \"\"}]");
+	rows = json_pack("[O,O]", json_object_get(json_array_get(ans, 0), "embedding"),
+					 json_object_get(json_array_get(ans, 1), "embedding"));
+	MF_OK(resp.status == 200 && same_embeddings(rows, 2, true),
+		  "generated /batch_predict of an embedding version: {\"embedding\": [...]} per row, bit for bit");
+	json_decref(rows);
+	mf_serve_free(srv);
+	srv = one;
+}
+
+/* More texts x d_model than one answer may hold: 400 before anything is embedded. */
+static void
+test_embed_bound(const unsigned char *tok, size_t tok_len, int tok_size)
+{
+	MfServeCatalogBuilder *b = mf_serve_builder_new();
+	MfServeVersionSpec v = {"1.0.0", 1, NULL, 0, NULL, NULL, 0};
+	MfServe    *one = srv;
+	MfServeOptions opt = {.default_max_batch = 20000};
+	size_t		n = 8193;		/* x 512 = 4,194,816 floats, over 4,194,304 */
+	char	   *body = malloc(n * 4 + 64),
+			   *p = body;
+	char		err[256];
+	void	   *wide;
+
+	model_width = 512;
+	wide = write_model(MF_TF_TASK_EMBEDDING, tok, tok_len, tok_size, &v.artifact_len);
+	model_width = 8;
+	v.artifact = wide;
+	srv = mf_serve_new(&opt);
+	MF_OK(wide != NULL && body != NULL && mf_serve_builder_add_version(b, "wide", &v, err, sizeof(err)),
+		  "an embedding version of d_model 512");
+	mf_serve_set_catalog(srv, mf_serve_builder_finish(b, err, sizeof(err)));
+	p += sprintf(p, "{\"instances\": [");
+	for (size_t i = 0; i < n; i++)
+		p += sprintf(p, i > 0 ? ",\"a\"" : "\"a\"");
+	sprintf(p, "]}");
+	call("POST", "/v1/models/wide:predict", body);
+	MF_OK(is_error(400, "4194304 values one answer may hold"), "8,193 texts x 512 floats: 400 naming the bound");
+	mf_serve_free(srv);
+	srv = one;
+	free(wide);
+	free(body);
+}
+
+/* Floats printed by the serving core read back as the same float, by strtof and through a double. */
+static void
+test_ftoa(void)
+{
+	static const float fixed[] = {0.1f, -0.0f, 1e-5f, 9.99999e-6f, 1e17f, 1.0e16f, 3.4028235e38f, 1.17549435e-38f,
+	1.4e-45f, -2.5f, 16777216.0f, 0.33333334f,
+	7.038531e-26f};				/* its shortest digits, read as a double, round to a neighbour */
+	uint32_t	x = 12345;
+	int			bad = 0,
+				longest = 0,
+				short9 = 0,
+				n = 0;
+
+	for (int i = 0; i < 200000; i++, n++)
+	{
+		float		f,
+					g,
+					h;
+		char		text[MF_SERVE_DTOA_LEN];
+		int			digits = 0;
+
+		if (i < (int) (sizeof(fixed) / sizeof(fixed[0])))
+			f = fixed[i];
+		else
+		{
+			x = x * 1664525u + 1013904223u;
+			memcpy(&f, &x, sizeof(f));
+			if (!isfinite(f))
+			{
+				n--;
+				continue;
+			}
+		}
+		mf_serve_ftoa(f, text);
+		g = strtof(text, NULL);
+		h = (float) strtod(text, NULL);
+		digits = significant_digits(text);
+		longest = digits > longest ? digits : longest;
+		short9 += digits <= 9;
+		if (memcmp(&f, &g, sizeof(f)) != 0 || memcmp(&f, &h, sizeof(f)) != 0 ||
+			(strchr(text, '.') == NULL && strchr(text, 'e') == NULL))
+		{
+			if (bad++ < 3)
+				MF_DIAG("  %a printed %s, read back %a (as a double, then float: %a)", f, text, g, h);
+		}
+	}
+	MF_DIAG("%d of %d floats printed with at most 9 significant digits; the longest %d", short9, n, longest);
+	MF_OK(bad == 0 && longest <= 17 && short9 >= n - n / 1000,
+		  "200,000 floats (random bits and edge values) printed by mf_serve_ftoa read back bit for bit by strtof "
+		  "and as a double rounded to float; almost all with at most 9 significant digits");
+}
+
 /* Generation through OIP infer: mf_generate's text for the same options. */
 static void
 test_generate(void)
@@ -306,10 +537,12 @@ main(void)
 	size_t		tok_len = 0,
 				cls_len = 0,
 				lm_len = 0,
+				emb_len = 0,
 				bad_len = 0;
 	char		err[256] = "";
 	void	   *cls,
 			   *lm,
+			   *emb,
 			   *badart;
 	MfTokenizer *t;
 	int			tok_size;
@@ -326,14 +559,16 @@ main(void)
 	}
 	tok_size = mf_tokenizer_size(t);
 	mf_tokenizer_free(t);
-	cls = write_model(MF_TF_KIND_ENCODER, tok, tok_len, tok_size, &cls_len);
-	lm = write_model(MF_TF_KIND_DECODER, tok, tok_len, tok_size, &lm_len);
+	cls = write_model(MF_TF_TASK_CLASSIFICATION, tok, tok_len, tok_size, &cls_len);
+	lm = write_model(MF_TF_TASK_LANGUAGE_MODEL, tok, tok_len, tok_size, &lm_len);
+	emb = write_model(MF_TF_TASK_EMBEDDING, tok, tok_len, tok_size, &emb_len);
 	bad = malloc(tok_len);
 	memset(bad, 0x41, tok_len);
 	bad_len = tok_len;
-	badart = write_model(MF_TF_KIND_ENCODER, bad, bad_len, tok_size, &bad_len);
-	MF_OK(cls && lm && badart && open_run(&cls_run, cls, cls_len) && open_run(&lm_run, lm, lm_len),
-		  "an encoder classifier and a decoder written as mf_train writes them, opened by the runner");
+	badart = write_model(MF_TF_TASK_CLASSIFICATION, bad, bad_len, tok_size, &bad_len);
+	MF_OK(cls && lm && emb && badart && open_run(&cls_run, cls, cls_len) && open_run(&lm_run, lm, lm_len) &&
+		  open_run(&emb_run, emb, emb_len),
+		  "an encoder classifier and a decoder written as mf_train writes them, an embedding encoder (no head), opened by the runner");
 
 	b = mf_serve_builder_new();
 	v.artifact = cls;
@@ -342,6 +577,9 @@ main(void)
 	v.artifact = lm;
 	v.artifact_len = lm_len;
 	MF_OK(mf_serve_builder_add_version(b, "lm", &v, err, sizeof(err)), "the builder opens a decoder");
+	v.artifact = emb;
+	v.artifact_len = emb_len;
+	MF_OK(mf_serve_builder_add_version(b, "emb", &v, err, sizeof(err)), "the builder opens an embedding encoder");
 	v.artifact = badart;
 	v.artifact_len = bad_len;
 	MF_OK(!mf_serve_builder_add_version(b, "bad", &v, err, sizeof(err)) && strstr(err, "tokenizer") != NULL,
@@ -353,12 +591,17 @@ main(void)
 	test_oip();
 	test_malformed();
 	test_generate();
+	test_embed();
+	test_embed_generated(emb, emb_len);
+	test_embed_bound(tok, tok_len, tok_size);
+	test_ftoa();
 
 	json_decref(ans);
 	mf_serve_response_free(&resp);
 	mf_serve_free(srv);
 	free(cls);
 	free(lm);
+	free(emb);
 	free(badart);
 	free(bad);
 	free(tok);

@@ -284,6 +284,74 @@ def run_oip_validator(spec_yaml, npm, work, records, stem='oip'):
                           capture_output=True, text=True, timeout=60)
 
 
+OIP_INFER = '/v2/models/${MODEL_NAME}/versions/${MODEL_VERSION}/infer'
+OIP_META = '/v2/models/${MODEL_NAME}/versions/${MODEL_VERSION}'
+
+
+class ServedCheck:
+    """What the checkers of one served model share (text_check.py,
+    embed_check.py): the arguments, the expected answers (--expect, JSON),
+    POSTs, the OIP answers kept for the OpenAPI validator, liveness, and the
+    malformed-body loop."""
+
+    def __init__(self, args):
+        self.args = args
+        self.tap = Tap()
+        self.conn = Conn(args.port)
+        self.records = []
+        with open(args.expect) as f:
+            self.e = json.load(f)
+
+    def post(self, path, body, raw=False):
+        data = body if raw else json.dumps(body).encode()
+        return self.conn.request('POST', path, data, {'Content-Type': 'application/json'})
+
+    def record(self, rid, op, method, resp):
+        self.records.append({'id': rid, 'op': op, 'method': method, 'status': resp.status,
+                             'body': resp.json() if resp.body else None})
+
+    def alive(self, what):
+        c = Conn(self.args.port)
+        try:
+            r = c.request('GET', '/v2/health/live')
+            ok = r.status == 200
+        except (OSError, EOFError, ValueError) as e:
+            ok, r = False, e
+        c.close()
+        self.tap.ok(ok, 'server alive after ' + what, r)
+
+    def refused(self, cases, infer, statuses=range(400, 500)):
+        """Each (what, path, body or bytes) answered a status of statuses with the error object, the server alive after."""
+        for what, path, body in cases:
+            r = self.post(path, body, raw=isinstance(body, bytes))
+            if path == infer:
+                self.record(what, OIP_INFER, 'post', r)
+            self.tap.ok(r.status in statuses and is_error_object(r), '%s: %d with the error object' % (what, r.status), r)
+            self.alive(what)
+
+    def validate(self, stem, what):
+        p = run_oip_validator(self.args.spec, self.args.npm, self.args.work, self.records, stem)
+        bad = [line for line in p.stdout.splitlines() if line.startswith('not ok')]
+        self.tap.ok(p.returncode == 0 and not bad and self.records,
+                    '%d OIP answers (%s) valid against open_inference_rest.yaml' % (len(self.records), what),
+                    (bad[:3], p.stderr[-300:]))
+
+
+def check_args(extra=()):
+    """The command line of a ServedCheck (extra: more store_true flags)."""
+    import argparse
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--port', type=int, required=True)
+    ap.add_argument('--expect', required=True)
+    ap.add_argument('--model', required=True)
+    ap.add_argument('--work', required=True)
+    ap.add_argument('--npm')
+    ap.add_argument('--spec')
+    for flag in extra:
+        ap.add_argument(flag, action='store_true')
+    return ap.parse_args()
+
+
 def log(msg):
     sys.stderr.write(msg + '\n')
     sys.stderr.flush()

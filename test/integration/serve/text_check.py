@@ -22,17 +22,13 @@ mf_predict / mf_predict_proba (float8send).  Checks, on a running server
     openapi-response-validator, as conformance.py does).
 Python standard library only (+ yaml for the spec).  Exit 0 when all pass.
 """
-import argparse
 import json
 import os
 import struct
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from client import Conn, Tap, is_error_object, run_oip_validator  # noqa: E402
-
-OIP_INFER = '/v2/models/${MODEL_NAME}/versions/${MODEL_VERSION}/infer'
-OIP_META = '/v2/models/${MODEL_NAME}/versions/${MODEL_VERSION}'
+from client import OIP_INFER, OIP_META, ServedCheck, check_args, is_error_object  # noqa: E402
 
 
 def hexbits(x):
@@ -40,34 +36,11 @@ def hexbits(x):
     return struct.pack('>d', x).hex()
 
 
-class Check:
+class Check(ServedCheck):
     def __init__(self, args):
-        self.args = args
-        self.tap = Tap()
-        self.conn = Conn(args.port)
-        self.records = []
-        with open(args.expect) as f:
-            e = json.load(f)
-        self.texts, self.col, self.expect = e['texts'], e['text_column'], e['expect']
-        self.labels = e['labels']
-
-    def post(self, path, body, raw=False):
-        data = body if raw else json.dumps(body).encode()
-        return self.conn.request('POST', path, data, {'Content-Type': 'application/json'})
-
-    def record(self, rid, op, method, resp):
-        self.records.append({'id': rid, 'op': op, 'method': method, 'status': resp.status,
-                             'body': resp.json() if resp.body else None})
-
-    def alive(self, what):
-        c = Conn(self.args.port)
-        try:
-            r = c.request('GET', '/v2/health/live')
-            ok = r.status == 200
-        except (OSError, EOFError, ValueError) as e:
-            ok, r = False, e
-        c.close()
-        self.tap.ok(ok, 'server alive after ' + what, r)
+        super().__init__(args)
+        self.texts, self.col, self.expect = self.e['texts'], self.e['text_column'], self.e['expect']
+        self.labels = self.e['labels']
 
     def same(self, what, values, labels, probas):
         """values, labels, probas of every text against the database's, bit for bit."""
@@ -177,63 +150,30 @@ class Check:
             ('TF :classify of no examples', '/v1/models/%s:classify' % m, {'examples': [{self.col: 1}]}),
             ('TF :regress of a classifier', '/v1/models/%s:regress' % m, {'examples': [{self.col: 'a'}]}),
         ]
-        for what, path, body in cases:
-            r = self.post(path, body)
-            if path == infer:
-                self.record(what, OIP_INFER, 'post', r)
-            self.tap.ok(400 <= r.status < 500 and is_error_object(r), '%s: %d with the error object' % (what, r.status), r)
-            self.alive(what)
+        self.refused(cases, infer)
         long_text = 'x' * 70000    # beyond the 65,536 bytes of one JSON string, within the body limit
-        for what, path, body in (('OIP string beyond the string bound', infer, t('BYTES', [long_text])),
-                                 ('TF string beyond the string bound', pred, {'instances': [long_text]})):
-            r = self.post(path, body)
-            if path == infer:
-                self.record(what, OIP_INFER, 'post', r)
-            self.tap.ok(r.status == 400 and is_error_object(r), '%s: 400 with the error object' % what, r)
-            self.alive(what)
+        self.refused((('OIP string beyond the string bound', infer, t('BYTES', [long_text])),
+                      ('TF string beyond the string bound', pred, {'instances': [long_text]})), infer, (400,))
         huge = json.dumps({'instances': ['word ' * 1000] * 300}).encode()    # ~1.5 MB: beyond the body limit
         r = self.post(pred, huge, raw=True)
         self.tap.ok(r.status == 413 and is_error_object(r), 'a body of %d bytes (beyond the limit): 413' % len(huge), r)
         self.conn.close()
         self.alive('a body beyond the limit')
-        for what, path, raw in (('TF invalid UTF-8', pred, b'{"instances": ["caf\xe9"]}'),
-                                ('OIP invalid UTF-8', infer,
-                                 b'{"inputs": [{"name": "t", "shape": [1], "datatype": "BYTES", "data": ["\xff\xfe"]}]}'),
-                                ('TF NUL escaped in a text', pred, b'{"instances": ["a\\u0000b"]}')):
-            r = self.post(path, raw, raw=True)
-            if path == infer:
-                self.record(what, OIP_INFER, 'post', r)
-            self.tap.ok(r.status == 400 and is_error_object(r), '%s: 400 with the error object' % what, r)
-            self.alive(what)
-
-    # ---------------------------------------------------------- validator
-
-    def validate(self):
-        p = run_oip_validator(self.args.spec, self.args.npm, self.args.work, self.records, 'oip-text')
-        bad = [line for line in p.stdout.splitlines() if line.startswith('not ok')]
-        self.tap.ok(p.returncode == 0 and not bad and self.records,
-                    '%d OIP answers (text model) valid against open_inference_rest.yaml' % len(self.records),
-                    (bad[:3], p.stderr[-300:]))
+        self.refused((('TF invalid UTF-8', pred, b'{"instances": ["caf\xe9"]}'),
+                      ('OIP invalid UTF-8', infer,
+                       b'{"inputs": [{"name": "t", "shape": [1], "datatype": "BYTES", "data": ["\xff\xfe"]}]}'),
+                      ('TF NUL escaped in a text', pred, b'{"instances": ["a\\u0000b"]}')), infer, (400,))
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument('--port', type=int, required=True)
-    ap.add_argument('--expect', required=True)
-    ap.add_argument('--model', required=True)
-    ap.add_argument('--work', required=True)
-    ap.add_argument('--npm')
-    ap.add_argument('--spec')
-    ap.add_argument('--one-model', action='store_true')
-    args = ap.parse_args()
-    c = Check(args)
+    c = Check(check_args(('--one-model',)))
     c.tfs()
     c.oip()
-    if args.one_model:
+    if c.args.one_model:
         c.generated()
     c.malformed()
-    if args.npm:
-        c.validate()
+    if c.args.npm:
+        c.validate('oip-text', 'text model')
     return c.tap.done()
 
 
