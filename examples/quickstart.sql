@@ -152,10 +152,16 @@ SELECT title, mf_predict_label('product_category', title) AS category,
 \else
 \set registry_url http://127.0.0.1:10499
 \endif
-SELECT mf_create_registry('local', :'registry_url', '{"insecure": true}')
- WHERE NOT EXISTS (SELECT FROM mf.registries WHERE name = 'local');
-SELECT name, url, auth, insecure FROM mf.registries WHERE name = 'local';
-SELECT mf_deploy('iris_species', 'oci', '{"registry": "local", "repository": "quickstart/iris_species"}') AS image_deployment \gset
+-- The registry is called local, unless a registry of that name already points elsewhere (a cluster moved, or one of
+-- yours): then local_<port>. Nothing existing is changed.
+SELECT CASE WHEN coalesce((SELECT url FROM mf.registries WHERE name = 'local'), :'registry_url') = :'registry_url'
+            THEN 'local' ELSE 'local_' || coalesce(substring(:'registry_url' FROM ':([0-9]+)/?$'), 'demo') END
+       AS registry_name \gset
+SELECT mf_create_registry(:'registry_name', :'registry_url', '{"insecure": true}')
+ WHERE NOT EXISTS (SELECT FROM mf.registries WHERE name = :'registry_name');
+SELECT name, url, auth, insecure FROM mf.registries WHERE name = :'registry_name';
+SELECT mf_deploy('iris_species', 'oci', jsonb_build_object('registry', :'registry_name',
+                 'repository', 'quickstart/iris_species')) AS image_deployment \gset
 SELECT job_id AS image_job FROM mf.deployments WHERE deployment_id = :image_deployment \gset
 SELECT job_id, status, phase, error FROM mf_wait(:image_job, '3 min');
 SELECT message FROM mf_job_log(:image_job) WHERE message ~ '^(built|verified|succeeded)' ORDER BY event_id;
