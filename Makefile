@@ -230,6 +230,13 @@ $(TEXT_KERNEL_BINS): build/unit/%: test/unit/%.c build/text/tokenizer.o $(TEXT_T
 	$(CC) $(UNIT_CFLAGS) -Itext -o $@ $< $(TEXT_TRAIN_OBJ) build/text/tokenizer.o $(KERNEL_LIB) $(TEXT_TRAIN_LIBS) $(TEXT_LIBS) \
 		$(CORE_LIBS) $(BLAS_LIBS)
 
+# The text runner (text/text_run.c) on the kernels, the model module and the tokenizer shim.
+TEXT_RUN_BINS = build/unit/test_text_run
+
+$(TEXT_RUN_BINS): build/unit/%: test/unit/%.c $(TEXT_OBJS) $(KERNEL_LIB) $(wildcard kernels/*.h model/*.h text/*.h) test/unit/mf_test.h
+	@mkdir -p build/unit
+	$(CC) $(UNIT_CFLAGS) -Itext -o $@ $< $(TEXT_OBJS) $(KERNEL_LIB) $(TEXT_LIBS) $(CORE_LIBS) $(BLAS_LIBS)
+
 # bench/transformer.sh's driver of the kernels (`make bench` builds it).
 build/bench/transformer_bench: bench/transformer_bench.c $(KERNEL_LIB) $(wildcard kernels/*.h)
 	@mkdir -p build/bench
@@ -279,7 +286,7 @@ build/unit/test_deploy_%: test/unit/test_deploy_%.c $(DEPLOY_UNIT_SRCS) $(wildca
 UNIT_TOOLS = build/unit/model_score_cli build/unit/oci_cli build/unit/tf_torch_dump build/unit/artifact_cli \
              build/unit/tf_embed_artifact
 
-unit-build: $(UNIT_BINS) $(TEXT_BINS) $(TEXT_KERNEL_BINS) $(UNIT_TOOLS) $(REGISTRY_BINS)
+unit-build: $(UNIT_BINS) $(TEXT_BINS) $(TEXT_KERNEL_BINS) $(TEXT_RUN_BINS) $(UNIT_TOOLS) $(REGISTRY_BINS)
 
 # The two commands of the README, plus helpers.
 deps:

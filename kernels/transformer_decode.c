@@ -18,7 +18,12 @@
  * token: temperature <= 0 is greedy (argmax, lowest id on ties); else
  * softmax(logits / temperature) over the top_k largest logits (all when
  * 0; ties broken by the lower id), sampled with an MfRng seeded by
- * o->seed, so the same seed gives the same tokens.
+ * o->seed, so the same seed gives the same tokens.  Both look at ids below
+ * o->n_ids only, when it is set and smaller than the vocabulary (the
+ * logits of the other ids masked out): a tokenizer trained on a small
+ * corpus has fewer pieces than the model's vocab_size, and an id it lacks
+ * could not be decoded.  Without such a limit the choice is exactly the
+ * unmasked one.
  */
 #include "transformer_model.h"
 
@@ -111,13 +116,15 @@ MfTfGenCheck(const MfTfModel *m, const int32_t *prompt, size_t n_prompt,
 	return MF_KOK;
 }
 
-/* The next token from the last position's logits. */
+/* The next token from the last position's logits (ids below o->n_ids when set). */
 static int32_t
 MfTfNext(const float *logits, size_t V, const MfTfGenOpts *o, MfTfCand *cand,
 		 MfRng *r)
 {
-	return o->temperature <= 0.0 ? MfTfArgmax(logits, V)
-		: MfTfSample(logits, V, o->temperature, o->top_k, cand, r);
+	size_t		n = o->n_ids > 0 && o->n_ids < V ? o->n_ids : V;
+
+	return o->temperature <= 0.0 ? MfTfArgmax(logits, n)
+		: MfTfSample(logits, n, o->temperature, o->top_k, cand, r);
 }
 
 /* The key/value cache of a decoder stack for one sequence. */

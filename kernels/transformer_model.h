@@ -248,6 +248,9 @@ typedef struct MfTfGenOpts
 	int32_t		eos;			/* stops generation (< 0: none); not emitted */
 	int			no_cache;		/* 1: recompute the window for every token
 								 * (the reference of the key/value cache) */
+	size_t		n_ids;			/* only ids < n_ids are chosen (a tokenizer
+								 * smaller than the vocabulary); 0 or >=
+								 * vocab_size: every id */
 } MfTfGenOpts;
 
 /*

@@ -283,6 +283,7 @@ mf_text_run_generate(const MfEnv *env, MfTextRun *tr, const char *prompt, size_t
 			   *in,
 			   *gen;
 	MfArena		arena;
+	MfTfGenOpts go = *o;
 	int			rc;
 	MfTextStatus st = mf_text_run_ids(tr->tok, a, prompt, len, seq2seq ? L : SIZE_MAX, &ids, &n, err, errlen);
 
@@ -309,8 +310,10 @@ mf_text_run_generate(const MfEnv *env, MfTextRun *tr, const char *prompt, size_t
 	memset(&arena, 0, sizeof(arena));
 	rc = mfk_arena_init(&arena, a, mfk_tf_model_step_bytes(&tr->model, 1, seq2seq ? n_in : 0,
 														   win < L ? win : L, 0));
+	/* never an id the tokenizer lacks (it may have fewer pieces than vocab_size) */
+	go.n_ids = (size_t) mf_tokenizer_size(tr->tok);
 	if (rc == MF_KOK)
-		rc = mfk_tf_generate(env, &tr->model, in, n_in, o, &arena, gen, &n_out);
+		rc = mfk_tf_generate(env, &tr->model, in, n_in, &go, &arena, gen, &n_out);
 	mfk_arena_free(&arena, a);
 	if (rc == MF_KOK && (*out = mf_tokenizer_decode(tr->tok, gen, n_out, err, errlen)) == NULL)
 		st = MF_TEXT_DECODE;

@@ -98,7 +98,11 @@ extern MfTextStatus mf_text_gen_option(MfTfGenOpts *o, const char *key, const st
 /* After every option: greedy true wins over a temperature. */
 extern void mf_text_gen_finish(MfTfGenOpts *o, bool greedy_true);
 
-/* Generate from a prompt: *out malloc'd UTF-8 text (free()) (decoders, encoder-decoders). */
+/*
+ * Generate from a prompt: *out malloc'd UTF-8 text (free()) (decoders,
+ * encoder-decoders).  Only the tokenizer's ids are chosen: a tokenizer
+ * trained on little text has fewer pieces than vocab_size.
+ */
 extern MfTextStatus mf_text_run_generate(const MfEnv *env, MfTextRun *tr, const char *prompt,
 										 size_t len, const MfTfGenOpts *o, char **out,
 										 char *err, size_t errlen);

@@ -79,6 +79,12 @@ SELECT mf_predict_label('tf_cls', 'red apple') IN ('fruit a', 'fruit b') AS labe
 SELECT mf_generate('tf_lm', 'red', '{"max_tokens": 4}') = mf_generate('tf_lm', 'red', '{"max_tokens": 4, "greedy": true}') AS greedy_same,
        mf_generate('tf_lm', 'red', '{"temperature": 1, "seed": 3}') = mf_generate('tf_lm', 'red', '{"temperature": 1, "seed": 3}') AS seed_same,
        mf_generate('tf_s2s', 'ab7') IS NOT NULL AS s2s_ok;
+-- The char tokenizer of tf_s2s has fewer pieces than vocab_size 40 (only the characters seen; the
+-- bpe one of tf_lm has all 40): generation, sampled with any seed, never picks an id it lacks.
+SELECT c.model, (v.metrics ->> 'vocab_size')::int < 40 AS tokenizer_smaller,
+       (SELECT count(mf_generate(c.model, 'ab' || s, jsonb_build_object('temperature', 2, 'seed', s)))
+          FROM generate_series(1, 30) s) AS generated
+  FROM mf.catalog c JOIN mf.model_versions v USING (version_id) WHERE c.model IN ('tf_lm', 'tf_s2s') ORDER BY 1;
 
 -- Prediction calls refused.
 SELECT c AS call, pg_temp.err('SELECT ' || c) AS error

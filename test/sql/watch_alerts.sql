@@ -1,7 +1,8 @@
 -- Alert rules: mf_set_alert / mf_drop_alert, the rows they write and every error with its
 -- SQLSTATE (options' problems listed at once with their paths); who may set and drop rules;
--- mf_render_prometheus_rules; mf_debug and mf_deployment_log errors.  Evaluation is
--- test/pgtap/alerts.sql, the webhook and NOTIFY test/integration/alerts_webhook.sh.
+-- mf_render_prometheus_rules; mf_debug and mf_deployment_log errors; mf_debug's artifact check of
+-- a transformer version.  Evaluation is test/pgtap/alerts.sql, the webhook and NOTIFY
+-- test/integration/alerts_webhook.sh.
 -- (Named watch_alerts so that it runs after deploy.sql, whose expected output names deployment ids.)
 \set SHOW_CONTEXT never
 
@@ -105,7 +106,50 @@ SELECT mf_prewarm('al_churn');
 SELECT mf_debug('al_churn') -> 'cache' ->> 'cached' AS cached_after_prewarm;
 SELECT source, message FROM mf_deployment_log(:dep);
 
+-- mf_debug of a transformer version: its artifact is opened by the text models' loader (members,
+-- weights, tokenizer), so it loads; with its tokenizer's bytes damaged (the checksum made right
+-- again, so only that loader can tell) the report carries that loader's error.
+CREATE TABLE al_text AS SELECT i, (ARRAY['red apple', 'green pear'])[1 + i % 2] AS body, (i % 2)::text AS label
+  FROM generate_series(1, 20) i;
+SELECT mf_create_model('transformer_encoder_classifier',
+       '{"name": "al_text", "d_model": 8, "num_layers": 1, "num_heads": 2, "d_ff": 2, "vocab_size": 40,
+         "max_length": 8, "num_classes": 2}');
+SELECT mf_train('al_text', 'al_text', 'label', '{"text_column": "body", "epochs": 1}');
+SELECT (mf_debug('al_text') -> 'artifact') - '{sha256,size_bytes}'::text[] AS artifact;
+-- The artifact with its header's crc32 (zlib's, over every byte but the four at offset 36) recomputed.
+CREATE FUNCTION pg_temp.recrc(b bytea) RETURNS bytea LANGUAGE plpgsql AS $$
+DECLARE
+	tab		bigint[];
+	c		bigint;
+	d		bytea := overlay(b placing '\x'::bytea from 37 for 4);
+BEGIN
+	FOR i IN 0..255 LOOP
+		c := i;
+		FOR k IN 1..8 LOOP
+			c := CASE WHEN c & 1 = 1 THEN (c >> 1) # 3988292384 ELSE c >> 1 END;
+		END LOOP;
+		tab[i] := c;
+	END LOOP;
+	c := 4294967295;
+	FOR i IN 0..length(d) - 1 LOOP
+		c := tab[(c # get_byte(d, i)) & 255] # (c >> 8);
+	END LOOP;
+	c := c # 4294967295;
+	FOR k IN 0..3 LOOP
+		b := set_byte(b, 36 + k, ((c >> (8 * k)) & 255)::int);
+	END LOOP;
+	RETURN b;
+END;
+$$;
+SELECT pg_temp.recrc(a.bytes) = a.bytes AS crc_as_written
+  FROM mf.artifacts a JOIN mf.catalog c USING (version_id) WHERE c.model = 'al_text';
+UPDATE mf.artifacts a SET bytes = pg_temp.recrc(overlay(a.bytes placing 'AAAA'::bytea
+                                                        from position('"model":"'::bytea in a.bytes) + 9))
+  FROM mf.catalog c WHERE c.version_id = a.version_id AND c.model = 'al_text';
+SELECT (mf_debug('al_text') -> 'artifact') - '{sha256,size_bytes}'::text[] AS damaged;
+
 SELECT mf_drop_alert(rule_id) FROM mf.alert_rules WHERE target LIKE 'al\_churn%' OR target = :'dep';
 SELECT mf_drop_model('al_churn');
-DROP TABLE al_data;
+SELECT mf_drop_model('al_text');
+DROP TABLE al_data, al_text;
 DROP ROLE al_reader;

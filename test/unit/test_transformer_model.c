@@ -4,7 +4,8 @@
  * with softmax, linear and causal-linear attention and each norm against
  * central differences of the float32 loss; the named layout; the arena
  * size; seeded feature redraw; determinism of training and decoding;
- * decoding with the key/value cache against recomputing every window.
+ * decoding with the key/value cache against recomputing every window;
+ * decoding limited to the ids of a smaller tokenizer.
  *
  * Gradient check.  There is no float64 model, so the check is a central
  * difference of the float32 loss along a random unit direction v, one per
@@ -397,7 +398,7 @@ static size_t
 gen(MfTfModel *m, const int32_t *prompt, size_t n, double temp, size_t k,
 	uint64_t seed, int32_t eos, int32_t *out)
 {
-	MfTfGenOpts o = {6, temp, k, seed, 1, eos, 0};
+	MfTfGenOpts o = {6, temp, k, seed, 1, eos, 0, 0};
 
 	return gen_opts(m, prompt, n, &o, out);
 }
@@ -426,7 +427,7 @@ test_decode_cache(MfTfKind kind, MfTfNorm norm, const char *act, const char *lab
 		m.params[i] *= 1.5f;
 	for (c = 0; c < 3; c++)
 	{
-		MfTfGenOpts o = {c == 2 ? 20 : 5, c == 1 ? 1.0 : 0.0, 0, 5, 1, -1, 0};
+		MfTfGenOpts o = {c == 2 ? 20 : 5, c == 1 ? 1.0 : 0.0, 0, 5, 1, -1, 0, 0};
 		size_t		na = gen_opts(&m, prompt, 3, &o, a),
 					nb;
 
@@ -492,6 +493,71 @@ test_decode(MfTfKind kind, const char *label)
 	mfk_tf_model_free(&m);
 }
 
+/*
+ * Generation limited to ids below n_ids (a tokenizer smaller than the
+ * vocabulary): the ids at or above it, which the LM head's bias favours
+ * here, are never chosen; the tokens equal those of the same model whose
+ * bias masks those ids (-1e30: softmax weight 0), greedy and sampled, with
+ * and without the key/value cache; n_ids = vocab_size (or more) gives
+ * exactly the tokens of no limit.
+ */
+static void
+test_decode_limit(MfTfKind kind, const char *label)
+{
+	MfTfSpec	s = small_spec(kind, MF_TF_ATTN_SOFTMAX, MF_TF_LAYERNORM, "gelu", 0.0);
+	MfTfModel	m,
+				masked;
+	const size_t n_ids = 6;
+	int32_t		prompt[3] = {3, 4, 5},
+				a[8],
+				b[8],
+				c[8];
+	size_t		i,
+				k,
+				na,
+				nb;
+	int			high = 0,
+				below = 1,
+				same_mask = 1,
+				same_full = 1;
+	char		name[200];
+
+	mfk_tf_model_init(&m, &s, 21, &mfk_malloc_allocator);
+	mfk_tf_model_init(&masked, &s, 21, &mfk_malloc_allocator);
+	for (i = n_ids; i < V; i++)
+	{
+		m.p.lm_b[i] += 4.0f;
+		masked.p.lm_b[i] = -1e30f;
+	}
+	for (k = 0; k < 12; k++)
+	{
+		MfTfGenOpts o = {8, k == 0 ? 0.0 : 0.5 + 0.25 * (double) (k % 4), k % 3 == 2 ? 3 : 0, k, 1, -1, k % 2, 0};
+
+		na = gen_opts(&m, prompt, 3, &o, a);	/* no limit */
+		for (i = 0; i < na; i++)
+			high |= (size_t) a[i] >= n_ids;
+		o.n_ids = V;
+		nb = gen_opts(&m, prompt, 3, &o, b);
+		o.n_ids = 2 * V;
+		same_full &= na == 8 && nb == na && gen_opts(&m, prompt, 3, &o, c) == na &&
+			memcmp(a, b, na * sizeof(int32_t)) == 0 && memcmp(a, c, na * sizeof(int32_t)) == 0;
+		o.n_ids = n_ids;
+		na = gen_opts(&m, prompt, 3, &o, a);
+		o.n_ids = 0;
+		nb = gen_opts(&masked, prompt, 3, &o, b);
+		same_mask &= na == 8 && nb == na && memcmp(a, b, na * sizeof(int32_t)) == 0;
+		for (i = 0; i < na; i++)
+			below &= (size_t) a[i] < n_ids;
+	}
+	snprintf(name, sizeof(name), "%s: n_ids %zu of %d: only ids below it, the tokens of a masked bias "
+			 "(greedy, sampled, top_k, cache or not)", label, n_ids, V);
+	MF_OK(high && below && same_mask, name);
+	snprintf(name, sizeof(name), "%s: n_ids = vocab_size or more: the tokens of no limit", label);
+	MF_OK(same_full, name);
+	mfk_tf_model_free(&m);
+	mfk_tf_model_free(&masked);
+}
+
 int
 main(void)
 {
@@ -519,6 +585,8 @@ main(void)
 	test_training_and_redraw();
 	test_decode(MF_TF_KIND_DECODER, "decoder");
 	test_decode(MF_TF_KIND_ENCODER_DECODER, "encoder-decoder");
+	test_decode_limit(MF_TF_KIND_DECODER, "decoder");
+	test_decode_limit(MF_TF_KIND_ENCODER_DECODER, "encoder-decoder");
 	test_decode_cache(MF_TF_KIND_DECODER, MF_TF_LAYERNORM, "gelu", "decoder, layernorm, gelu");
 	test_decode_cache(MF_TF_KIND_DECODER, MF_TF_REZERO, "swiglu", "decoder, rezero, swiglu");
 	test_decode_cache(MF_TF_KIND_DECODER, MF_TF_SCALENORM, "relu", "decoder, scalenorm, relu");
