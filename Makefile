@@ -233,9 +233,10 @@ $(TEXT_KERNEL_BINS): build/unit/%: test/unit/%.c build/text/tokenizer.o $(TEXT_T
 # The text runner (text/text_run.c) on the kernels, the model module and the tokenizer shim.
 TEXT_RUN_BINS = build/unit/test_text_run
 
-$(TEXT_RUN_BINS): build/unit/%: test/unit/%.c $(TEXT_OBJS) $(KERNEL_LIB) $(wildcard kernels/*.h model/*.h text/*.h) test/unit/mf_test.h
+$(TEXT_RUN_BINS): build/unit/%: test/unit/%.c $(TEXT_OBJS) $(TEXT_TRAIN_OBJ) $(KERNEL_LIB) $(wildcard kernels/*.h model/*.h text/*.h) test/unit/mf_test.h
 	@mkdir -p build/unit
-	$(CC) $(UNIT_CFLAGS) -Itext -o $@ $< $(TEXT_OBJS) $(KERNEL_LIB) $(TEXT_LIBS) $(CORE_LIBS) $(BLAS_LIBS)
+	$(CC) $(UNIT_CFLAGS) -Itext -o $@ $< $(TEXT_TRAIN_OBJ) $(TEXT_OBJS) $(KERNEL_LIB) $(TEXT_TRAIN_LIBS) $(TEXT_LIBS) \
+		$(CORE_LIBS) $(BLAS_LIBS)
 
 # bench/transformer.sh's driver of the kernels (`make bench` builds it).
 build/bench/transformer_bench: bench/transformer_bench.c $(KERNEL_LIB) $(wildcard kernels/*.h)
