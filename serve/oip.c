@@ -24,7 +24,10 @@
  * with the request's parameters (max_tokens, temperature, top_k, seed,
  * greedy: mf_generate's options); embedding versions answer one output
  * "embedding", FP32 [n, d], row-major: mf_embed's floats, printed with the
- * fewest digits that read back as the same float.
+ * fewest digits that read back as the same float.  Text classifiers answer
+ * that output too when the request's "outputs" names it (alone, or beside
+ * predict, label and probabilities); never by default, which would make
+ * every answer d values per text larger.
  */
 #include "serve_int.h"
 
@@ -103,15 +106,16 @@ MfOipModelMeta(MfServeCall *c, const MfServeTarget *t)
 												  io->inputs[i].kind == MF_COL_BOOLEAN ? "BOOL" : "FP64", 0));
 	if (mf_serve_text_generates(t->version))
 		json_array_append_new(out, MfOipMetaTensor("text", "BYTES", 0));
-	else if (mf_serve_text_embed_dim(t->version) > 0)
-		json_array_append_new(out, MfOipMetaTensor("embedding", "FP32", (int) mf_serve_text_embed_dim(t->version)));
-	else
+	else if (mf_serve_text_embed_dim(t->version) == 0)
 		json_array_append_new(out, MfOipMetaTensor("predict", "FP64", 0));
 	if (io->output == MF_OUT_CLASS)
 	{
 		json_array_append_new(out, MfOipMetaTensor("label", "BYTES", 0));
 		json_array_append_new(out, MfOipMetaTensor("probabilities", "FP64", io->n_labels));
 	}
+	/* embedding versions' one output; classifiers' on request */
+	if (mf_serve_text_encoder_dim(t->version) > 0)
+		json_array_append_new(out, MfOipMetaTensor("embedding", "FP32", (int) mf_serve_text_encoder_dim(t->version)));
 	mf_serve_json(c, 200, json_pack("{s:s,s:o*,s:s,s:o*,s:o*,s:o*}", "name", t->entry->name,
 									"versions", versions, "platform", "mf_ext",
 									"inputs", in, "outputs", out,
@@ -340,13 +344,7 @@ MfOipAnswer(MfServeBuf *b, const MfServeTarget *t, const MfServeRows *rows, json
 	mf_serve_buf_text(b, ",\"model_version\":");
 	mf_serve_buf_str(b, t->version->semver);
 	mf_serve_buf_text(b, ",\"outputs\":[");
-	if (rows->emb != NULL)
-	{
-		MfOipOutputHead(b, true, "embedding", "FP32", rows->n, (int) rows->emb_dim);
-		mf_serve_buf_floats(b, rows->emb, rows->n * rows->emb_dim);
-		mf_serve_buf_text(b, "]}");
-	}
-	else if (MfOipWants(wanted, "predict"))
+	if (!rows->embed_only && MfOipWants(wanted, "predict"))
 	{
 		MfOipOutputHead(b, first, "predict", "FP64", rows->n, 0);
 		for (size_t r = 0; r < rows->n; r++)
@@ -358,7 +356,7 @@ MfOipAnswer(MfServeBuf *b, const MfServeTarget *t, const MfServeRows *rows, json
 		mf_serve_buf_text(b, "]}");
 		first = false;
 	}
-	if (classifier && MfOipWants(wanted, "label"))
+	if (!rows->embed_only && classifier && MfOipWants(wanted, "label"))
 	{
 		MfOipOutputHead(b, first, "label", "BYTES", rows->n, 0);
 		for (size_t r = 0; r < rows->n; r++)
@@ -370,7 +368,7 @@ MfOipAnswer(MfServeBuf *b, const MfServeTarget *t, const MfServeRows *rows, json
 		mf_serve_buf_text(b, "]}");
 		first = false;
 	}
-	if (classifier && MfOipWants(wanted, "probabilities"))
+	if (!rows->embed_only && classifier && MfOipWants(wanted, "probabilities"))
 	{
 		MfOipOutputHead(b, first, "probabilities", "FP64", rows->n, k);
 		for (size_t i = 0; i < rows->n * (size_t) k; i++)
@@ -379,6 +377,13 @@ MfOipAnswer(MfServeBuf *b, const MfServeTarget *t, const MfServeRows *rows, json
 				mf_serve_buf_text(b, ",");
 			mf_serve_buf_real(b, rows->proba[i]);
 		}
+		mf_serve_buf_text(b, "]}");
+		first = false;
+	}
+	if (rows->emb != NULL)
+	{
+		MfOipOutputHead(b, first, "embedding", "FP32", rows->n, (int) rows->emb_dim);
+		mf_serve_buf_floats(b, rows->emb, rows->n * rows->emb_dim);
 		mf_serve_buf_text(b, "]}");
 	}
 	mf_serve_buf_text(b, "]");
@@ -420,17 +425,33 @@ MfOipOutputsOk(const MfServeVersion *v, json_t *wanted, char *msg, size_t msglen
 			continue;
 		}
 		if (strcmp(name, "predict") != 0 &&
-			!(mf_serve_is_classifier(v) && (strcmp(name, "label") == 0 || strcmp(name, "probabilities") == 0)))
+			!(mf_serve_is_classifier(v) && (strcmp(name, "label") == 0 || strcmp(name, "probabilities") == 0)) &&
+			!(mf_serve_text_encoder_dim(v) > 0 && strcmp(name, "embedding") == 0))
 			return mf_serve_fail(msg, msglen, "unknown output \"%s\"; this model has %s", name,
+							mf_serve_text_encoder_dim(v) > 0 ? "predict, label, probabilities and embedding" :
 							mf_serve_is_classifier(v) ? "predict, label and probabilities" : "predict");
 	}
 	return true;
 }
 
-/* Encode and score the tensors of a request into rows; false with msg. */
+/*
+ * Ask a text classifier's rows for embeddings when the request names the
+ * output "embedding" (alone: the texts are not classified); false when out
+ * of memory.
+ */
 static bool
-MfOipScore(MfServeCall *c, const MfServeTarget *t, MfOipTensor *ts, int nt, MfServeRows *rows,
-		   char *msg, size_t msglen)
+MfOipWantEmbedding(MfServeRows *rows, json_t *wanted)
+{
+	if (wanted == NULL || rows->emb != NULL || !MfOipWants(wanted, "embedding"))
+		return true;
+	return mf_serve_rows_embed(rows, !MfOipWants(wanted, "predict") && !MfOipWants(wanted, "label") &&
+							   !MfOipWants(wanted, "probabilities"));
+}
+
+/* Encode and score the tensors of a request into rows (the outputs wanted); false with msg. */
+static bool
+MfOipScore(MfServeCall *c, const MfServeTarget *t, MfOipTensor *ts, int nt, json_t *wanted,
+		   MfServeRows *rows, char *msg, size_t msglen)
 {
 	const MfServeVersion *v = t->version;
 	const MfModelMeta *mm = &v->model.meta;
@@ -459,7 +480,7 @@ MfOipScore(MfServeCall *c, const MfServeTarget *t, MfOipTensor *ts, int nt, MfSe
 	}
 	if (ok && n > (size_t) mf_serve_max_batch(c, t->entry))
 		ok = mf_serve_fail(msg, msglen, "%zu rows in one request; the limit is %d", n, mf_serve_max_batch(c, t->entry));
-	if (ok && !mf_serve_rows_init(rows, v, n))
+	if (ok && (!mf_serve_rows_init(rows, v, n) || !MfOipWantEmbedding(rows, wanted)))
 		ok = mf_serve_fail(msg, msglen, "out of memory");
 	for (size_t r = 0; ok && !single && r < n; r++)
 		ok = mf_serve_encode_cells(rows, r, MfOipColumnCell, &cols, msg, msglen);
@@ -635,7 +656,7 @@ MfOipInfer(MfServeCall *c, const MfServeTarget *t)
 	if (ok && (scored = MfOipSetIdAside(t, ts, nt)) == 0)
 		ok = mf_serve_fail(msg, sizeof(msg), "\"inputs\" holds only the row-id input \"%s\"; add the model's inputs",
 						   t->entry->policy.log_id_field);
-	if (!ok || !MfOipScore(c, t, ts, scored, &rows, msg, sizeof(msg)))
+	if (!ok || !MfOipScore(c, t, ts, scored, wanted, &rows, msg, sizeof(msg)))
 		mf_serve_error(c, 400, "%s", msg);
 	else if (mf_serve_text_generates(t->version))
 		MfOipGenerated(c, t, &rows, body);

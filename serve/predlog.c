@@ -18,7 +18,8 @@
  * classify and regress, OIP infer, /predict and /batch_predict.
  *
  * Embeddings are not logged: the log holds predictions whose outcomes
- * mf_record_outcomes can join, and a vector has none.
+ * mf_record_outcomes can join, and a vector has none (a request that asks
+ * a classifier for its embedding and its predictions logs the predictions).
  *
  * A request that carries MF_SERVE_PROBE_HEADER equal to the server's
  * probe token (the monitor worker's canary, see src/monitor_health.c) is
@@ -109,7 +110,7 @@ mf_serve_log_rows(MfServeCall *c, const MfServeEntry *e, const MfServeRows *rows
 	const char *request_id = c->req->request_id;
 	double		at = MfPredlogWallClock();
 
-	if (!e->policy.log_predictions || c->srv->opt.log_sink == NULL || rows->n == 0 || rows->emb != NULL ||
+	if (!e->policy.log_predictions || c->srv->opt.log_sink == NULL || rows->n == 0 || rows->embed_only ||
 		MfPredlogProbe(c))
 		return;
 	if (!MfPredlogIdOk(request_id))

@@ -37,10 +37,28 @@ mf_serve_rows_init(MfServeRows *rows, const MfServeVersion *v, size_t n)
 	rows->proba = mf_serve_is_classifier(v) ? calloc(m * k, sizeof(double)) : NULL;
 	rows->texts = v->text != NULL ? calloc(m, sizeof(json_t *)) : NULL;
 	rows->emb_dim = mf_serve_text_embed_dim(v);
+	rows->embed_only = rows->emb_dim > 0;
 	if (rows->emb_dim > 0 && m <= SIZE_MAX / sizeof(float) / rows->emb_dim)
 		rows->emb = calloc(m * rows->emb_dim, sizeof(float));
 	return rows->X && rows->values && rows->index && (rows->proba || !mf_serve_is_classifier(v)) &&
 		(rows->texts || v->text == NULL) && (rows->emb || rows->emb_dim == 0);
+}
+
+/* Ask a text encoder's rows for embeddings too (alone when only); false when out of memory. */
+bool
+mf_serve_rows_embed(MfServeRows *rows, bool only)
+{
+	size_t		d = mf_serve_text_encoder_dim(rows->v);
+	size_t		m = rows->n > 0 ? rows->n : 1;
+
+	if (rows->emb == NULL)
+	{
+		if (d == 0 || m > SIZE_MAX / sizeof(float) / d || (rows->emb = calloc(m * d, sizeof(float))) == NULL)
+			return false;
+		rows->emb_dim = d;
+	}
+	rows->embed_only = rows->embed_only || only;
+	return true;
 }
 
 /* Free the rows. */

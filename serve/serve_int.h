@@ -257,8 +257,9 @@ typedef struct MfServeRows
 	int		   *index;			/* n */
 	double	   *proba;			/* n x n_labels, classifiers */
 	json_t	  **texts;			/* n: text versions, each row's string (a reference) */
-	float	   *emb;			/* n x emb_dim: embedding versions (text.c), else NULL */
+	float	   *emb;			/* n x emb_dim: embeddings (text.c) when asked, else NULL */
 	size_t		emb_dim;
+	bool		embed_only;		/* embeddings only: no values, labels or probabilities */
 } MfServeRows;
 
 /* The JSON value of row r, column col of some input; NULL = missing. */
@@ -266,6 +267,12 @@ typedef json_t *(*MfServeCellFn) (void *ctx, size_t r, int col);
 
 /* Allocate rows for n rows of v; false when out of memory. */
 extern bool mf_serve_rows_init(MfServeRows *rows, const MfServeVersion *v, size_t n);
+
+/*
+ * Ask the rows of a text encoder (mf_serve_text_encoder_dim > 0) for
+ * embeddings too, or alone when only; false when out of memory.
+ */
+extern bool mf_serve_rows_embed(MfServeRows *rows, bool only);
 extern void mf_serve_rows_free(MfServeRows *rows);
 
 /*
@@ -321,6 +328,12 @@ extern bool mf_serve_text_generates(const MfServeVersion *v);
 
 /* The dimension of an embedding version's vectors (d_model), else 0. */
 extern size_t mf_serve_text_embed_dim(const MfServeVersion *v);
+
+/*
+ * The dimension of the vectors any text encoder embeds into (classifiers
+ * and embedding versions: what mf_embed answers), else 0.
+ */
+extern size_t mf_serve_text_encoder_dim(const MfServeVersion *v);
 
 /* Row r's embedding as a JSON list of floats into b. */
 extern void mf_serve_buf_embedding(MfServeBuf *b, const MfServeRows *rows, size_t r);

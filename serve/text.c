@@ -17,8 +17,12 @@
  * each text with mf_text_run_embed, the arithmetic of mf_embed(ref, text),
  * into the rows' float vectors (d_model each); the codecs print them as
  * floats with the fewest digits that read back as the same float, so they
- * read back as mf_embed's float4 values bit for bit.  A request may ask for
- * at most MF_SERVE_MAX_EMBED_VALUES floats (texts x d_model).
+ * read back as mf_embed's float4 values bit for bit.  Classifiers embed
+ * too when a request asks (mf_serve_rows_embed: OIP output "embedding", TF
+ * signature "embedding"), as mf_embed answers for them: the same pooled
+ * encoder output, the head unused; asked alone, the texts are not
+ * classified.  A request may ask for at most MF_SERVE_MAX_EMBED_VALUES
+ * floats (texts x d_model).
  * Decoders and encoder-decoders generate (OIP infer only: one BYTES tensor
  * of prompts, the request's parameters as mf_generate's options, one BYTES
  * output "text"), with mf_text_run_generate: mf_generate's text for the
@@ -207,7 +211,16 @@ mf_serve_text_embed_dim(const MfServeVersion *v)
 		v->text->run.art.spec.encoder.d_model : 0;
 }
 
-/* Embed every row of an embedding version into rows->emb (mf_embed's floats); false with msg. */
+/* The dimension of the vectors a text encoder embeds into (classifiers, embedding versions), else 0. */
+size_t
+mf_serve_text_encoder_dim(const MfServeVersion *v)
+{
+	return v->text != NULL && (v->text->run.art.task == MF_TF_TASK_EMBEDDING ||
+							   v->text->run.art.task == MF_TF_TASK_CLASSIFICATION) ?
+		v->text->run.art.spec.encoder.d_model : 0;
+}
+
+/* Embed every row of a text encoder into rows->emb (mf_embed's floats); false with msg. */
 static bool
 MfTextEmbedRows(MfServeRows *rows, char *msg, size_t msglen)
 {
@@ -235,7 +248,7 @@ MfTextEmbedRows(MfServeRows *rows, char *msg, size_t msglen)
 	return true;
 }
 
-/* Score every row of a text version (classifiers; embedding versions embed); false with msg. */
+/* Score every row of a text version (classifiers), embedding them when asked; false with msg. */
 bool
 mf_serve_text_score(MfServeRows *rows, char *msg, size_t msglen)
 {
@@ -244,8 +257,10 @@ mf_serve_text_score(MfServeRows *rows, char *msg, size_t msglen)
 	size_t		K = (size_t) t->run.art.n_labels;
 	char		err[256];
 
-	if (t->run.art.task == MF_TF_TASK_EMBEDDING && rows->emb != NULL)
-		return MfTextEmbedRows(rows, msg, msglen);
+	if (rows->emb != NULL && !MfTextEmbedRows(rows, msg, msglen))
+		return false;
+	if (rows->embed_only)
+		return true;
 	if (t->run.art.task != MF_TF_TASK_CLASSIFICATION)
 		return mf_serve_fail(msg, msglen, "this %s transformer does not classify: %s",
 							 mf_tf_task_name(t->run.art.task),

@@ -20,7 +20,10 @@
  * named as their text column: text.c); embedding versions answer one
  * vector of d floats per text (mf_embed's, printed with the fewest digits
  * that read back as the same float): {"predictions": [[...], ...]}, or
- * {"outputs": [[...], ...]} for the columnar form; decoders are described
+ * {"outputs": [[...], ...]} for the columnar form.  Every text encoder
+ * (classifiers too) has a second signature, "embedding": :predict with
+ * "signature_name": "embedding" answers those vectors (what mf_embed
+ * answers); serving_default stays the classifier's.  Decoders are described
  * here but generate through OIP infer only.  Errors are
  * {"error": "..."} with 400, 401, 404, 405, 413 or 429.
  */
@@ -49,6 +52,7 @@ typedef struct MfTfsSource
 	json_t	   *columns;		/* columnar inputs (object) */
 	json_t	   *context;		/* classify/regress: shared features */
 	bool		examples;
+	bool		embedding;		/* signature "embedding": the texts' vectors */
 	const MfServeRows *r;
 } MfTfsSource;
 
@@ -161,13 +165,25 @@ MfTfsDtype(MfColKind k)
 	return k == MF_COL_CATEGORICAL ? "DT_STRING" : k == MF_COL_BOOLEAN ? "DT_BOOL" : "DT_DOUBLE";
 }
 
-/* GET .../metadata: a serving_default signature built from the feature schema. */
+/* A predict SignatureDef of inputs and outputs (both stolen). */
+static json_t *
+MfTfsSignature(json_t *in, json_t *out)
+{
+	return json_pack("{s:o*,s:o*,s:s}", "inputs", in, "outputs", out, "method_name", "tensorflow/serving/predict");
+}
+
+/*
+ * GET .../metadata: a serving_default signature built from the feature
+ * schema; text encoders add the signature "embedding" (DT_FLOAT [-1, d]).
+ */
 static void
 MfTfsMetadata(MfServeCall *c, const MfServeTarget *t)
 {
 	const MfModelIO *io = &t->version->io;
+	size_t		d = mf_serve_text_encoder_dim(t->version);
 	json_t	   *in = mf_serve_object(),
-			   *out = mf_serve_object();
+			   *out = mf_serve_object(),
+			   *sigs;
 	char		num[24];
 
 	for (int i = 0; in != NULL && i < io->n_inputs; i++)
@@ -187,13 +203,17 @@ MfTfsMetadata(MfServeCall *c, const MfServeTarget *t)
 			json_object_set_new(out, "probabilities", MfTfsTensor("probabilities", "DT_DOUBLE", io->n_labels));
 		}
 	}
+	sigs = json_pack("{s:o*}", "serving_default", MfTfsSignature(json_incref(in), out));
+	if (sigs != NULL && d > 0)
+		json_object_set_new(sigs, "embedding",
+							MfTfsSignature(json_incref(in),
+										   json_pack("{s:o*}", "embedding", MfTfsTensor("embedding", "DT_FLOAT", (int) d))));
+	json_decref(in);
 	snprintf(num, sizeof(num), "%lld", (long long) t->version->number);
-	mf_serve_json(c, 200, json_pack("{s:{s:s,s:s,s:s},s:{s:{s:{s:{s:o*,s:o*,s:s}}},s:o*}}",
+	mf_serve_json(c, 200, json_pack("{s:{s:s,s:s,s:s},s:{s:{s:o*},s:o*}}",
 									"model_spec", "name", t->entry->name, "signature_name", "",
 									"version", num,
-									"metadata", "signature_def", "signature_def", "serving_default",
-									"inputs", in, "outputs", out,
-									"method_name", "tensorflow/serving/predict",
+									"metadata", "signature_def", "signature_def", sigs,
 									"mf_model", mf_serve_describe_json(t->version)));
 }
 
@@ -347,7 +367,7 @@ MfTfsRowObject(MfServeBuf *b, const MfServeRows *rows, size_t r)
 static void
 MfTfsPredictions(MfServeBuf *b, const MfServeRows *rows, bool columnar)
 {
-	bool		multi = mf_serve_is_classifier(rows->v);
+	bool		multi = mf_serve_is_classifier(rows->v) && !rows->embed_only;
 
 	mf_serve_buf_text(b, columnar ? (multi ? "{\"outputs\":{\"predict\":[" : "{\"outputs\":[") : "{\"predictions\":[");
 	for (size_t r = 0; r < rows->n; r++)
@@ -422,20 +442,45 @@ MfTfsRegressions(MfServeBuf *b, const MfServeRows *rows)
 
 /* ------------------------------------------------------------ POST */
 
-/* Where the rows of a body are; false after an error answer. */
+/*
+ * Read the body's signature_name into src: serving_default (or none, or
+ * ""), or "embedding" of a text encoder's :predict; false after an error
+ * answer.
+ */
 static bool
-MfTfsSourceOf(MfServeCall *c, json_t *body, MfTfsVerb verb, MfTfsSource *src, size_t *n)
+MfTfsSignatureOf(MfServeCall *c, const MfServeVersion *v, json_t *body, MfTfsVerb verb, MfTfsSource *src)
 {
 	json_t	   *sig = json_object_get(body, "signature_name");
+	bool		encoder = mf_serve_text_encoder_dim(v) > 0;
+	const char *name = json_string_value(sig);
+
+	if (sig == NULL || (name != NULL && (strcmp(name, "serving_default") == 0 || name[0] == '\0')))
+		return true;
+	if (name != NULL && encoder && strcmp(name, "embedding") == 0)
+	{
+		if (verb != MF_TFS_PREDICT)
+			return mf_serve_error(c, 400, "signature_name \"embedding\" is served by :predict "
+								  "(one vector per text)"), false;
+		src->embedding = true;
+		return true;
+	}
+	if (name == NULL)
+		return mf_serve_error(c, 400, "signature_name must be a string"), false;
+	return mf_serve_error(c, 400, "unknown signature_name \"%.64s\"; this model has \"serving_default\"%s", name,
+						  encoder ? " and \"embedding\"" : ""), false;
+}
+
+/* Where the rows of a body are; false after an error answer. */
+static bool
+MfTfsSourceOf(MfServeCall *c, const MfServeVersion *v, json_t *body, MfTfsVerb verb, MfTfsSource *src, size_t *n)
+{
 	char		msg[256];
 
 	memset(src, 0, sizeof(*src));
 	if (!json_is_object(body))
 		return mf_serve_error(c, 400, "the body must be a JSON object"), false;
-	if (sig != NULL && (!json_is_string(sig) ||
-						(strcmp(json_string_value(sig), "serving_default") != 0 &&
-						 strcmp(json_string_value(sig), "") != 0)))
-		return mf_serve_error(c, 400, "unknown signature_name; this model has \"serving_default\""), false;
+	if (!MfTfsSignatureOf(c, v, body, verb, src))
+		return false;
 	if (verb != MF_TFS_PREDICT)
 	{
 		src->rows = json_object_get(body, "examples");
@@ -484,7 +529,7 @@ MfTfsScoreBody(MfServeCall *c, const MfServeTarget *t, MfTfsVerb verb, json_t *b
 	bool		ok;
 
 	*status = 0;
-	if (!MfTfsSourceOf(c, body, verb, &src, &n))
+	if (!MfTfsSourceOf(c, t->version, body, verb, &src, &n))
 		return true;			/* answered */
 	*status = 400;
 	if (n > (size_t) mf_serve_max_batch(c, t->entry))
@@ -492,7 +537,7 @@ MfTfsScoreBody(MfServeCall *c, const MfServeTarget *t, MfTfsVerb verb, json_t *b
 		snprintf(msg, msglen, "%zu rows in one request; the limit is %d", n, mf_serve_max_batch(c, t->entry));
 		return false;
 	}
-	if (!mf_serve_rows_init(&rows, t->version, n))
+	if (!mf_serve_rows_init(&rows, t->version, n) || (src.embedding && !mf_serve_rows_embed(&rows, true)))
 	{
 		mf_serve_rows_free(&rows);
 		*status = 500;

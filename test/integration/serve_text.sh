@@ -27,6 +27,11 @@
 # answers) against mf_embed's float4 bits, and the OIP answer's numbers,
 # read back as float4 by PostgreSQL, equal mf_embed's; an image of st_emb is
 # verified with its test rows and smoke-tested against mf-serve.
+# A classifier's embeddings: st_cls is asked for them in both homes by
+# embed_check.py --classifier (OIP "outputs": [{"name": "embedding"}], alone
+# and beside probabilities; TF "signature_name": "embedding"; metadata; no
+# embedding in default answers; unknown output / signature 400 and alive),
+# against mf_embed('st_cls', text) bit for bit, read back by PostgreSQL too.
 . "$(dirname "$0")/http_lib.bash"
 wait_for_server || fail "server not reachable"
 SERVE_DIR="$MF_ROOT/test/integration/serve"
@@ -123,18 +128,20 @@ EDIM="$(q "SELECT array_length(mf_embed('st_emb', 'a'), 1)")"
 q "SELECT mf_predict('st_emb', 'a')" >/dev/null 2>&1 && fail "mf_predict of the embedding version st_emb answered"
 pass "st_emb:1.0.0: an embedding version (the encoder of a trained classifier, no head; mf_embed gives $EDIM floats, mf_predict refuses)"
 
-# embed_check PORT: embed_check.py, then the OIP answer's numbers read back as float4 by
-# PostgreSQL (float4in on the JSON number's text) against mf_embed, bit for bit.
+# embed_check PORT MODEL EXPECT DIM [--classifier]: embed_check.py, then the OIP answer's numbers
+# (output "embedding") read back as float4 by PostgreSQL (float4in on the JSON number's text)
+# against mf_embed(MODEL, text), bit for bit.
 embed_check() {
 	local rc=0 ans
-	"$PY" "$SERVE_DIR/embed_check.py" --port "$1" --expect "$TMP/embed.json" --model st_emb --work "$TMP" \
+	"$PY" "$SERVE_DIR/embed_check.py" --port "$1" --expect "$3" --model "$2" --work "$TMP" ${5:-} \
 		--npm "$MF_ROOT/build/npm-serve" --spec "$SERVE_DIR/open_inference_rest.yaml" || rc=$?
-	[ "$rc" -eq 0 ] || fail "embedding checks on port $1 failed (see the 'not ok' lines above)"
-	ans="$(q "SELECT jsonb_build_object('inputs', jsonb_build_array(jsonb_build_object('name', 'title',
+	[ "$rc" -eq 0 ] || fail "embedding checks of $2 on port $1 failed (see the 'not ok' lines above)"
+	ans="$(q "SELECT jsonb_build_object('outputs', jsonb_build_array(jsonb_build_object('name', 'embedding')),
+	          'inputs', jsonb_build_array(jsonb_build_object('name', 'title',
 	          'shape', jsonb_build_array(count(*)), 'datatype', 'BYTES', 'data', jsonb_agg(t ORDER BY id)))) FROM st_texts" |
-		curl -sf -H 'Content-Type: application/json' --data-binary @- "http://127.0.0.1:$1/v2/models/st_emb/infer")" ||
-		fail "OIP infer of st_emb on port $1"
-	[ "$("$PG_BIN/psql" -X -q -tA -v ON_ERROR_STOP=1 -v ans="$ans" -v d="$EDIM" <<'SQL'
+		curl -sf -H 'Content-Type: application/json' --data-binary @- "http://127.0.0.1:$1/v2/models/$2/infer")" ||
+		fail "OIP infer of $2 on port $1"
+	[ "$("$PG_BIN/psql" -X -q -tA -v ON_ERROR_STOP=1 -v ans="$ans" -v d="$4" -v m="$2" <<'SQL'
 WITH a AS (SELECT :'ans'::jsonb -> 'outputs' -> 0 AS o),
      t AS (SELECT t, row_number() OVER (ORDER BY id) - 1 AS i FROM st_texts),
      got AS (SELECT t.i, t.t, (SELECT array_agg(encode(float4send((e.v::text)::float4), 'hex') ORDER BY e.k)
@@ -142,11 +149,11 @@ WITH a AS (SELECT :'ans'::jsonb -> 'outputs' -> 0 AS o),
                                WHERE e.k > t.i * :d AND e.k <= (t.i + 1) * :d) AS v FROM t)
 SELECT count(*) FILTER (WHERE v IS DISTINCT FROM
                         (SELECT array_agg(encode(float4send(x), 'hex') ORDER BY k)
-                         FROM unnest(mf_embed('st_emb', got.t)) WITH ORDINALITY u(x, k))) || '/' || count(*)
+                         FROM unnest(mf_embed(:'m', got.t)) WITH ORDINALITY u(x, k))) || '/' || count(*)
 FROM got
 SQL
-)" = "0/$(q "SELECT count(*) FROM st_texts")" ] || fail "port $1: the OIP embedding numbers read back as float4 differ from mf_embed"
-	pass "port $1: the OIP answer's numbers, read back as float4 by PostgreSQL, are mf_embed's for every text"
+)" = "0/$(q "SELECT count(*) FROM st_texts")" ] || fail "port $1: $2's OIP embedding numbers read back as float4 differ from mf_embed"
+	pass "port $1: $2's OIP embedding numbers, read back as float4 by PostgreSQL, are mf_embed's for every text"
 }
 
 # Test rows of a text model: objects {"title": ...} of the test split, which
@@ -177,15 +184,22 @@ hex() { printf "encode(float8send(%s), 'hex')" "$1"; }
 	     FROM st_texts")"
 } >"$TMP/expect.json"
 [ "$(q "SELECT count(*) FROM st_texts")" -ge 16 ] || fail "texts to score"
-# mf_embed's floats of st_emb for the same texts (float4send bits).
-{
-	printf '{"text_column": "title", "dim": %s,\n' "$EDIM"
-	printf '"texts": %s,\n' "$(q "SELECT jsonb_agg(t ORDER BY id) FROM st_texts")"
-	printf '"expect": %s}\n' "$(q "SELECT jsonb_agg(to_jsonb(ARRAY(SELECT encode(float4send(u), 'hex')
-	          FROM unnest(mf_embed('st_emb', t)) WITH ORDINALITY x(u, k) ORDER BY k)) ORDER BY id) FROM st_texts")"
-} >"$TMP/embed.json"
-[ "$(q "SELECT count(DISTINCT mf_embed('st_emb', t)::text) FROM st_texts")" -ge 4 ] ||
-	fail "st_emb's embeddings of different texts are equal"
+# embed_expect MODEL DIM FILE: mf_embed(MODEL, text)'s floats for the same texts (float4send bits).
+embed_expect() {
+	{
+		printf '{"text_column": "title", "dim": %s,\n' "$2"
+		printf '"texts": %s,\n' "$(q "SELECT jsonb_agg(t ORDER BY id) FROM st_texts")"
+		printf '"expect": %s}\n' "$(q "SELECT jsonb_agg(to_jsonb(ARRAY(SELECT encode(float4send(u), 'hex')
+		          FROM unnest(mf_embed('$1', t)) WITH ORDINALITY x(u, k) ORDER BY k)) ORDER BY id) FROM st_texts")"
+	} >"$3"
+	[ "$(q "SELECT count(DISTINCT mf_embed('$1', t)::text) FROM st_texts")" -ge 4 ] ||
+		fail "$1's embeddings of different texts are equal"
+}
+embed_expect st_emb "$EDIM" "$TMP/embed.json"
+# the classifier st_cls embeds too (its encoder's pooled output; the head unused)
+CDIM="$(q "SELECT array_length(mf_embed('st_cls', 'a'), 1)")"
+[ "$CDIM" = 32 ] || fail "mf_embed of st_cls has $CDIM values, not 32 (its d_model)"
+embed_expect st_cls "$CDIM" "$TMP/cembed.json"
 pass "database answers for $(q "SELECT count(*) FROM st_texts") texts (titles, empty, non-ASCII, beyond max_length)"
 
 # mf-serve on the exported directory.
@@ -203,14 +217,15 @@ rc=0
 "$PY" "$SERVE_DIR/text_check.py" --port "$PORT" --expect "$TMP/expect.json" --model st_cls --work "$TMP" --one-model \
 	--npm "$MF_ROOT/build/npm-serve" --spec "$SERVE_DIR/open_inference_rest.yaml" || rc=$?
 [ "$rc" -eq 0 ] || fail "mf-serve text checks failed (see the 'not ok' lines above)"
+embed_check "$PORT" st_cls "$TMP/cembed.json" "$CDIM" --classifier
 # the decoder and the embedding version from a second mf-serve (the first keeps one model: the generated /predict)
 LPORT="$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 "$MF_ROOT/build/mf-serve" --model-base-path "$TMP/lm" --host 127.0.0.1 --port "$LPORT" --threads 2 2>"$TMP/serve-lm.log" &
 LSERVE_PID=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$LPORT/v2/models/st_lm/ready" >/dev/null && break; sleep 0.1; done
 gen_check "$LPORT"
-embed_check "$LPORT"
-pass "mf-serve: TF Serving and OIP answers on text equal mf_predict*, mf_generate and mf_embed bit for bit; malformed bodies 4xx, alive"
+embed_check "$LPORT" st_emb "$TMP/embed.json" "$EDIM"
+pass "mf-serve: TF Serving and OIP answers on text equal mf_predict*, mf_generate and mf_embed (of st_emb and of the classifier st_cls) bit for bit; malformed bodies 4xx, alive"
 
 # An image of the transformer: mf_deploy(ref, 'oci') builds it, verifies it with the stored text test
 # rows and pushes it to Debian's docker-registry on loopback; mf_smoke_test then sends those rows to the
@@ -279,10 +294,11 @@ pass "mf_deploy('st_cls') active; the in-database server serves it"
 "$PY" "$SERVE_DIR/text_check.py" --port "$HTTP_PORT" --expect "$TMP/expect.json" --model st_cls --work "$TMP" \
 	--npm "$MF_ROOT/build/npm-serve" --spec "$SERVE_DIR/open_inference_rest.yaml" || rc=$?
 [ "$rc" -eq 0 ] || fail "in-database server text checks failed (see the 'not ok' lines above)"
+embed_check "$HTTP_PORT" st_cls "$TMP/cembed.json" "$CDIM" --classifier
 for _ in $(seq 50); do [ "$(http_code GET "$HTTP/v2/models/st_lm/ready")" = 200 ] && break; sleep 0.2; done
 gen_check "$HTTP_PORT"
 for _ in $(seq 50); do [ "$(http_code GET "$HTTP/v2/models/st_emb/ready")" = 200 ] && break; sleep 0.2; done
-embed_check "$HTTP_PORT"
+embed_check "$HTTP_PORT" st_emb "$TMP/embed.json" "$EDIM"
 http_off
 sql "SELECT mf_undeploy($DEP)"
 sql "SELECT mf_undeploy($LDEP)"
@@ -291,4 +307,4 @@ sql "SELECT mf_drop_model('st_cls')"
 sql "SELECT mf_drop_model('st_lm')"
 sql "SELECT mf_drop_model('st_emb')"
 sql "DROP TABLE st_titles, st_texts"
-pass "in-database HTTP server: the same answers (embeddings included), errors and OpenAPI-valid OIP bodies"
+pass "in-database HTTP server: the same answers (embeddings of st_emb and st_cls included), errors and OpenAPI-valid OIP bodies"

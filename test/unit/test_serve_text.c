@@ -8,7 +8,10 @@
  * generation through OIP (parameters as mf_generate's options), an
  * embedding version (OIP output "embedding" FP32 [n, d], TF vectors: the
  * runner's floats bit for bit after reading the printed numbers back;
- * floats printed by the serving core read back by strtof), malformed
+ * floats printed by the serving core read back by strtof), a text
+ * classifier's embeddings on request (OIP output "embedding", TF signature
+ * "embedding": the runner's floats; not in default answers; not logged),
+ * malformed
  * text bodies (400 with the error object), an artifact whose tokenizer does
  * not load (refused by the builder).  Expected answers come from the text
  * runner (text/text_run.h) on the same artifact, compared bit for bit after
@@ -32,6 +35,7 @@ static json_t *ans;
 static MfTextRun cls_run,
 			lm_run,
 			emb_run;
+static size_t log_lines;		/* lines the prediction log got since the last call */
 
 static const char *const texts[] = {"great product, works well", "", "terrible", "ok I guess",
 "Küche für 🍳 – très bien", "a fairly long review that goes well beyond the sixteen tokens of max_length"};
@@ -46,9 +50,19 @@ call(const char *method, const char *path, const char *body)
 
 	json_decref(ans);
 	mf_serve_response_free(&resp);
+	log_lines = 0;
 	mf_serve_handle(srv, &req, &resp);
 	ans = resp.body != NULL ? json_loadb(resp.body, resp.body_len, 0, NULL) : NULL;
 	return resp.status;
+}
+
+/* The prediction log's sink: count the lines. */
+static void
+count_lines(void *arg, const char *lines, size_t len)
+{
+	(void) arg;
+	for (size_t i = 0; i < len; i++)
+		log_lines += lines[i] == '\n';
 }
 
 /* True when the answer is {"error": "..."} with status (message holding part). */
@@ -277,12 +291,12 @@ test_malformed(void)
 	MF_OK(is_error(400, "infer"), "TF :predict of a decoder: 400 pointing to OIP infer");
 }
 
-/* True when the n x d floats of data (JSON numbers, read back as floats) are the runner's embeddings of texts. */
+/* True when the n x d floats of data (JSON numbers, read back as floats) are run's embeddings of texts. */
 static bool
-same_embeddings(json_t *data, size_t n, bool nested)
+same_embeddings_of(MfTextRun *run, json_t *data, size_t n, bool nested)
 {
 	MfEnv		env = {mfk_malloc_allocator, NULL, NULL};
-	size_t		d = emb_run.art.spec.encoder.d_model;
+	size_t		d = run->art.spec.encoder.d_model;
 	float		want[64];
 	char		err[256];
 
@@ -290,7 +304,7 @@ same_embeddings(json_t *data, size_t n, bool nested)
 		return false;
 	for (size_t i = 0; i < n; i++)
 	{
-		if (mf_text_run_embed(&env, &emb_run, texts[i], strlen(texts[i]), want, err, sizeof(err)) != MF_TEXT_OK ||
+		if (mf_text_run_embed(&env, run, texts[i], strlen(texts[i]), want, err, sizeof(err)) != MF_TEXT_OK ||
 			(nested && json_array_size(json_array_get(data, i)) != d))
 			return false;
 		for (size_t j = 0; j < d; j++)
@@ -308,6 +322,152 @@ same_embeddings(json_t *data, size_t n, bool nested)
 	return true;
 }
 
+/* The same for the embedding version emb. */
+static bool
+same_embeddings(json_t *data, size_t n, bool nested)
+{
+	return same_embeddings_of(&emb_run, data, n, nested);
+}
+
+/* True when out is the OIP tensor embedding, FP32, of shape [n, 8] (metadata: n = -1). */
+static bool
+is_embedding_output(json_t *out, json_int_t n)
+{
+	json_t	   *shape = json_object_get(out, "shape");
+	const char *name = json_string_value(json_object_get(out, "name"));
+	const char *dt = json_string_value(json_object_get(out, "datatype"));
+
+	return name != NULL && strcmp(name, "embedding") == 0 && dt != NULL && strcmp(dt, "FP32") == 0 &&
+		json_array_size(shape) == 2 && json_integer_value(json_array_get(shape, 0)) == n &&
+		json_integer_value(json_array_get(shape, 1)) == 8;
+}
+
+/* The dtype of a TF metadata output tensor of outputs (an object), "" when absent. */
+static const char *
+tf_dtype(json_t *outputs, const char *name)
+{
+	const char *dt = json_string_value(json_object_get(json_object_get(outputs, name), "dtype"));
+
+	return dt != NULL ? dt : "";
+}
+
+/* The names of the outputs of an OIP answer, comma-separated (static buffer). */
+static const char *
+output_names(void)
+{
+	static char names[256];
+	size_t		i;
+	json_t	   *o;
+
+	names[0] = '\0';
+	json_array_foreach(json_object_get(ans, "outputs"), i, o)
+		snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s", i > 0 ? "," : "",
+				 json_string_value(json_object_get(o, "name")) ? json_string_value(json_object_get(o, "name")) : "?");
+	return names;
+}
+
+/* The OIP output of an answer named name, or NULL. */
+static json_t *
+output_named(const char *name)
+{
+	size_t		i;
+	json_t	   *o;
+
+	json_array_foreach(json_object_get(ans, "outputs"), i, o)
+		if (json_string_value(json_object_get(o, "name")) != NULL &&
+			strcmp(json_string_value(json_object_get(o, "name")), name) == 0)
+		return o;
+	return NULL;
+}
+
+/* Requests for a classifier's embeddings that are refused: path, body, a part of the message, what. */
+static const struct
+{
+	const char *path,
+			   *body,
+			   *part,
+			   *what;
+}			cemb_refusals[] = {
+	{"/v2/models/rev/infer", "{\"inputs\": [{\"name\": \"t\", \"shape\": [1], \"datatype\": \"BYTES\", "
+	"\"data\": [\"a\"]}], \"outputs\": [{\"name\": \"embeddings\"}]}", "embedding",
+	"OIP infer of a classifier asking an unknown output"},
+	{"/v1/models/rev:predict", "{\"signature_name\": \"embed\", \"instances\": [\"a\"]}", "\"embedding\"",
+	"TF unknown signature_name (the answer lists serving_default and embedding)"},
+	{"/v1/models/rev:classify", "{\"signature_name\": \"embedding\", \"examples\": [{\"review\": \"a\"}]}",
+	":predict", "TF :classify with signature embedding"},
+	{"/v1/models/lm:predict", "{\"signature_name\": \"embedding\", \"instances\": [\"a\"]}",
+	"unknown signature_name", "TF signature embedding of a decoder (decoders do not embed)"},
+};
+
+/* A text classifier's embeddings: OIP output "embedding", TF signature "embedding", metadata, log, refusals. */
+static void
+test_classifier_embed(void)
+{
+	char	   *list = texts_json();
+	char		body[4096];
+	json_t	   *out,
+			   *p;
+	bool		ok;
+
+	snprintf(body, sizeof(body), "{\"id\": \"c1\", \"inputs\": [{\"name\": \"t\", \"shape\": [%d], "
+			 "\"datatype\": \"BYTES\", \"data\": %s}], \"outputs\": [{\"name\": \"embedding\"}]}", N_TEXTS, list);
+	call("POST", "/v2/models/rev/infer", body);
+	out = output_named("embedding");
+	MF_OK(resp.status == 200 && strcmp(output_names(), "embedding") == 0 && is_embedding_output(out, N_TEXTS) &&
+		  same_embeddings_of(&cls_run, json_object_get(out, "data"), N_TEXTS, false) && log_lines == 0,
+		  "OIP infer of a classifier, outputs [embedding]: one output FP32 [n, 8], the runner's floats, not logged");
+	snprintf(body, sizeof(body), "{\"inputs\": [{\"name\": \"t\", \"shape\": [%d], \"datatype\": \"BYTES\", "
+			 "\"data\": %s}], \"outputs\": [{\"name\": \"embedding\"}, {\"name\": \"label\"}]}", N_TEXTS, list);
+	ok = call("POST", "/v2/models/rev/infer", body) == 200 && strcmp(output_names(), "label,embedding") == 0 &&
+		same_embeddings_of(&cls_run, json_object_get(output_named("embedding"), "data"), N_TEXTS, false);
+	for (int i = 0; ok && i < N_TEXTS; i++)
+	{
+		MfEnv		env = {mfk_malloc_allocator, NULL, NULL};
+		double		pr[3];
+		int			k;
+		char		err[256];
+
+		ok = mf_text_run_classify(&env, &cls_run, texts[i], strlen(texts[i]), pr, &k, err, sizeof(err)) == MF_TEXT_OK &&
+			strcmp(json_string_value(json_array_get(json_object_get(output_named("label"), "data"), (size_t) i)),
+				   cls_run.art.labels[k]) == 0;
+	}
+	MF_OK(ok && log_lines == N_TEXTS, "OIP infer of a classifier, outputs [embedding, label]: both, the predictions logged");
+	snprintf(body, sizeof(body), "{\"inputs\": [{\"name\": \"t\", \"shape\": [%d], \"datatype\": \"BYTES\", "
+			 "\"data\": %s}]}", N_TEXTS, list);
+	MF_OK(call("POST", "/v2/models/rev/infer", body) == 200 &&
+		  strcmp(output_names(), "predict,label,probabilities") == 0 && log_lines == N_TEXTS,
+		  "OIP infer of a classifier without outputs: predict, label, probabilities (no embedding), logged");
+	snprintf(body, sizeof(body), "{\"signature_name\": \"embedding\", \"instances\": %s}", list);
+	call("POST", "/v1/models/rev:predict", body);
+	MF_OK(resp.status == 200 && same_embeddings_of(&cls_run, json_object_get(ans, "predictions"), N_TEXTS, true) &&
+		  log_lines == 0, "TF :predict of a classifier, signature embedding: one vector per text, bit for bit, not logged");
+	snprintf(body, sizeof(body), "{\"signature_name\": \"embedding\", \"inputs\": {\"review\": %s}}", list);
+	call("POST", "/v1/models/rev:predict", body);
+	MF_OK(resp.status == 200 && same_embeddings_of(&cls_run, json_object_get(ans, "outputs"), N_TEXTS, true),
+		  "TF :predict of a classifier, signature embedding, columnar inputs: outputs, bit for bit");
+	call("GET", "/v2/models/rev", NULL);
+	MF_OK(resp.status == 200 && strcmp(output_names(), "predict,label,probabilities,embedding") == 0 &&
+		  is_embedding_output(output_named("embedding"), -1),
+		  "OIP metadata of a classifier: outputs predict, label, probabilities and embedding FP32 [-1, 8]");
+	call("GET", "/v1/models/rev/metadata", NULL);
+	p = json_object_get(json_object_get(json_object_get(json_object_get(ans, "metadata"), "signature_def"),
+										"signature_def"), "embedding");
+	MF_OK(resp.status == 200 && json_object_size(json_object_get(serving_default(), "outputs")) == 3 &&
+		  json_object_size(json_object_get(p, "outputs")) == 1 &&
+		  strcmp(tf_dtype(json_object_get(p, "outputs"), "embedding"), "DT_FLOAT") == 0 &&
+		  json_object_get(json_object_get(p, "inputs"), "review") != NULL,
+		  "TF metadata of a classifier: serving_default unchanged, signature embedding (review -> DT_FLOAT)");
+	for (size_t i = 0; i < sizeof(cemb_refusals) / sizeof(cemb_refusals[0]); i++)
+	{
+		char		what[256];
+
+		call("POST", cemb_refusals[i].path, cemb_refusals[i].body);
+		snprintf(what, sizeof(what), "%s: 400 naming %s", cemb_refusals[i].what, cemb_refusals[i].part);
+		MF_OK(is_error(400, cemb_refusals[i].part), what);
+	}
+	free(list);
+}
+
 /* An embedding version over OIP, TF Serving and their metadata; its refusals. */
 static void
 test_embed(void)
@@ -321,11 +481,8 @@ test_embed(void)
 			 "\"datatype\": \"BYTES\", \"data\": %s}]}", N_TEXTS, list);
 	call("POST", "/v2/models/emb/infer", body);
 	out = json_array_get(json_object_get(ans, "outputs"), 0);
-	p = json_object_get(out, "shape");
 	MF_OK(resp.status == 200 && json_array_size(json_object_get(ans, "outputs")) == 1 &&
-		  strcmp(json_string_value(json_object_get(out, "name")), "embedding") == 0 &&
-		  strcmp(json_string_value(json_object_get(out, "datatype")), "FP32") == 0 &&
-		  json_integer_value(json_array_get(p, 0)) == N_TEXTS && json_integer_value(json_array_get(p, 1)) == 8 &&
+		  is_embedding_output(out, N_TEXTS) &&
 		  strcmp(json_string_value(json_object_get(ans, "id")), "e1") == 0 &&
 		  same_embeddings(json_object_get(out, "data"), N_TEXTS, false),
 		  "OIP infer of an embedding version: one output embedding FP32 [n, 8], the runner's floats bit for bit");
@@ -340,15 +497,12 @@ test_embed(void)
 	call("GET", "/v2/models/emb", NULL);
 	out = json_array_get(json_object_get(ans, "outputs"), 0);
 	MF_OK(resp.status == 200 && json_array_size(json_object_get(ans, "outputs")) == 1 &&
-		  strcmp(json_string_value(json_object_get(out, "name")), "embedding") == 0 &&
-		  strcmp(json_string_value(json_object_get(out, "datatype")), "FP32") == 0 &&
-		  json_integer_value(json_array_get(json_object_get(out, "shape"), 1)) == 8 &&
+		  is_embedding_output(out, -1) &&
 		  strcmp(json_string_value(json_object_get(json_object_get(ans, "properties"), "embedding_dim")), "8") == 0,
 		  "OIP metadata of an embedding version: output embedding FP32 [-1, 8]");
 	call("GET", "/v1/models/emb/metadata", NULL);
 	p = json_object_get(serving_default(), "outputs");
-	MF_OK(resp.status == 200 && json_object_size(p) == 1 &&
-		  strcmp(json_string_value(json_object_get(json_object_get(p, "embedding"), "dtype")), "DT_FLOAT") == 0,
+	MF_OK(resp.status == 200 && json_object_size(p) == 1 && strcmp(tf_dtype(p, "embedding"), "DT_FLOAT") == 0,
 		  "TF metadata of an embedding version: one DT_FLOAT output embedding");
 	call("POST", "/v2/models/emb/infer", "{\"inputs\": [{\"name\": \"t\", \"shape\": [1], \"datatype\": \"BYTES\", "
 		 "\"data\": [\"a\"]}], \"outputs\": [{\"name\": \"predict\"}]}");
@@ -548,6 +702,8 @@ main(void)
 	int			tok_size;
 	MfServeCatalogBuilder *b;
 	MfServeVersionSpec v = {"1.0.0", 1, NULL, 0, NULL, NULL, 0};
+	MfServePolicy pol = {0};
+	MfServeOptions opt = {0};
 
 	for (int i = 0; i < 10; i++)
 		lens[i] = strlen(lines[i]);
@@ -584,7 +740,10 @@ main(void)
 	v.artifact_len = bad_len;
 	MF_OK(!mf_serve_builder_add_version(b, "bad", &v, err, sizeof(err)) && strstr(err, "tokenizer") != NULL,
 		  "an artifact whose tokenizer does not load is refused, naming the tokenizer");
-	srv = mf_serve_new(NULL);
+	pol.log_predictions = true;
+	MF_OK(mf_serve_builder_set_policy(b, "rev", &pol, err, sizeof(err)), "the classifier's predictions are logged");
+	opt.log_sink = count_lines;
+	srv = mf_serve_new(&opt);
 	mf_serve_set_catalog(srv, mf_serve_builder_finish(b, err, sizeof(err)));
 
 	test_tfs();
@@ -592,6 +751,7 @@ main(void)
 	test_malformed();
 	test_generate();
 	test_embed();
+	test_classifier_embed();
 	test_embed_generated(emb, emb_len);
 	test_embed_bound(tok, tok_len, tok_size);
 	test_ftoa();

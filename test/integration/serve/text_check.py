@@ -109,9 +109,10 @@ class Check(ServedCheck):
         self.record('model metadata', OIP_META, 'get', r)
         meta = r.json() or {}
         self.tap.ok(r.status == 200 and meta.get('inputs') == [{'name': self.col, 'datatype': 'BYTES', 'shape': [-1]}]
-                    and [o['name'] for o in meta.get('outputs', [])] == ['predict', 'label', 'probabilities']
+                    and [o['name'] for o in meta.get('outputs', [])] == ['predict', 'label', 'probabilities', 'embedding']
                     and meta.get('properties', {}).get('family') == 'transformer',
-                    'OIP metadata: one BYTES input "%s", outputs predict, label, probabilities' % self.col, r)
+                    'OIP metadata: one BYTES input "%s", outputs predict, label, probabilities (and embedding, '
+                    'on request)' % self.col, r)
 
     def generated(self):
         rows = []
