@@ -124,6 +124,7 @@ def wait_http(url, proc, limit=30):
             return
         except OSError:
             time.sleep(0.1)
+    proc.kill()
     raise RuntimeError("%s did not answer in %d s" % (url, limit))
 
 
@@ -142,9 +143,10 @@ def start_mf_serve(work, models, binary, name):
     return ("http://127.0.0.1:%d/v1/models/%s:predict" % (port, MODEL), p)
 
 
-def start_doors(work, models, rows):
-    """mf-serve and gunicorn on free ports: {name: (url, process)}."""
-    doors = {"mf-serve": start_mf_serve(work, models, mf_serve_binary(), "mf-serve")}
+def start_doors(work, models, rows, doors):
+    """mf-serve, gunicorn and the others on free ports, into doors {name: (url, process)} as each starts
+    (so that the caller stops those started when a later one fails)."""
+    doors["mf-serve"] = start_mf_serve(work, models, mf_serve_binary(), "mf-serve")
     if os.environ.get("MF_BENCH_SERVE_BEFORE"):
         doors["mf-serve-before"] = start_mf_serve(work, models, os.environ["MF_BENCH_SERVE_BEFORE"], "mf-serve-before")
     port = free_port()
@@ -161,7 +163,6 @@ def start_doors(work, models, rows):
     worker = os.environ.get("MF_BENCH_HTTP_WORKER_URL") or start_http_worker()
     if worker:
         doors["http-worker"] = (worker, None)
-    return doors
 
 
 def start_floor(work, answer_bytes):
@@ -344,7 +345,7 @@ def main():
     doors = {}
     try:
         models, rows = prepare(work)
-        doors = start_doors(work, models, rows)
+        start_doors(work, models, rows, doors)
         same, diff = parity(doors, rows)
         print("parity (100 rows): labels %s, max |probability difference| %.3g" % ("equal" if same else "DIFFER", diff))
         bodies = {}
