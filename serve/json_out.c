@@ -66,7 +66,18 @@ MfFormatShortest(bool neg, const char *dig, int n, int e, char *out)
 			memcpy(out + o, dig + 1, (size_t) (n - 1));
 			o += (size_t) (n - 1);
 		}
-		o += (size_t) sprintf(out + o, "e%d", e);
+		/* the exponent (|e| <= 324) without printf */
+		out[o++] = 'e';
+		if (e < 0)
+		{
+			out[o++] = '-';
+			e = -e;
+		}
+		if (e >= 100)
+			out[o++] = (char) ('0' + e / 100);
+		if (e >= 10)
+			out[o++] = (char) ('0' + e / 10 % 10);
+		out[o++] = (char) ('0' + e % 10);
 	}
 	out[o] = '\0';
 	return o;

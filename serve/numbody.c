@@ -40,16 +40,13 @@ MfNumEncodeRow(MfServeRows *rows, size_t r, const double *v, bool by_column)
 		memcpy(xraw, v, sizeof(double) * m->meta.p);
 		return true;
 	}
+	/*
+	 * What mf_trained_model_encode_value makes of a JSON number (rows.c) for a
+	 * numeric or boolean column: the model module's mf_model_set_number of it.
+	 */
 	for (int i = 0; i < m->meta.ncols; i++)
-	{
-		/* what rows.c makes of a JSON number for a numeric or boolean column */
-		MfRawValue	raw = {MF_RAW_NUMBER, v[i], false, NULL, 0};
-		MfModelError err;
-
-		if (m->meta.cols[i].kind == MF_COL_CATEGORICAL ||
-			mf_trained_model_encode_value(m, i, &raw, xraw, &err) != MF_MODEL_OK)
+		if (m->meta.cols[i].kind == MF_COL_CATEGORICAL || !mf_model_set_number(&m->meta.cols[i], xraw, v[i], false))
 			return false;
-	}
 	return true;
 }
 
