@@ -56,12 +56,12 @@ missing_in_group() {
 	return 0
 }
 
-# Print every missing package of every group.
+# Print every missing package of every group, each once.
 all_missing() {
 	local g
 	for g in "${DEPS_GROUPS[@]}"; do
 		missing_in_group "${g#*:}" "$1"
-	done
+	done | awk '!seen[$0]++'
 }
 
 # Fail early, with advice, when we can neither be root nor use sudo.
