@@ -22,8 +22,10 @@
  * o->n_ids only, when it is set and smaller than the vocabulary (the
  * logits of the other ids masked out): a tokenizer trained on a small
  * corpus has fewer pieces than the model's vocab_size, and an id it lacks
- * could not be decoded.  Without such a limit the choice is exactly the
- * unmasked one.
+ * could not be decoded.  Likewise ids marked in o->skip are never chosen
+ * (the tokenizer's unknown piece, which decodes to a double question mark,
+ * and its control pieces but the end of sequence).  Without such limits
+ * the choice is exactly the unmasked one.
  */
 #include "transformer_model.h"
 
@@ -50,33 +52,36 @@ MfTfCandCmp(const void *a, const void *b)
 	return x->id < y->id ? -1 : x->id > y->id;
 }
 
-/* Argmax (lowest id on ties). */
+/* Argmax over the ids not skipped (lowest id on ties; one is never skipped). */
 static int32_t
-MfTfArgmax(const float *z, size_t V)
+MfTfArgmax(const float *z, size_t V, const uint8_t *skip)
 {
 	size_t		i,
-				best = 0;
+				best = V;
 
-	for (i = 1; i < V; i++)
-		if (z[i] > z[best])
+	for (i = 0; i < V; i++)
+		if ((skip == NULL || !skip[i]) && (best == V || z[i] > z[best]))
 			best = i;
 	return (int32_t) best;
 }
 
-/* Sample from softmax(z / temperature) over the top_k candidates. */
+/* Sample from softmax(z / temperature) over the top_k candidates not skipped. */
 static int32_t
-MfTfSample(const float *z, size_t V, double temperature, size_t top_k,
-		   MfTfCand *cand, MfRng *r)
+MfTfSample(const float *z, size_t V, const uint8_t *skip, double temperature,
+		   size_t top_k, MfTfCand *cand, MfRng *r)
 {
 	size_t		i,
-				k = top_k == 0 || top_k > V ? V : top_k;
+				n = 0,
+				k;
 	double		total = 0.0,
 				u,
 				mx;
 
 	for (i = 0; i < V; i++)
-		cand[i].z = z[i], cand[i].id = (int32_t) i;
-	qsort(cand, V, sizeof(MfTfCand), MfTfCandCmp);
+		if (skip == NULL || !skip[i])
+			cand[n].z = z[i], cand[n++].id = (int32_t) i;
+	k = top_k == 0 || top_k > n ? n : top_k;
+	qsort(cand, n, sizeof(MfTfCand), MfTfCandCmp);
 	mx = cand[0].z;
 	for (i = 0; i < k; i++)
 	{
@@ -113,18 +118,27 @@ MfTfGenCheck(const MfTfModel *m, const int32_t *prompt, size_t n_prompt,
 	if (m->spec.kind == MF_TF_KIND_ENCODER_DECODER &&
 		(n_prompt == 0 || n_prompt > m->spec.max_length))
 		return MF_KERR_BADARG;
+	if (o->skip != NULL)		/* some id must remain to be chosen */
+	{
+		size_t		n = o->n_ids > 0 && o->n_ids < V ? o->n_ids : V;
+
+		for (i = 0; i < n && o->skip[i]; i++)
+			;
+		if (i == n)
+			return MF_KERR_BADARG;
+	}
 	return MF_KOK;
 }
 
-/* The next token from the last position's logits (ids below o->n_ids when set). */
+/* The next token from the last position's logits (ids below o->n_ids when set, not in o->skip). */
 static int32_t
 MfTfNext(const float *logits, size_t V, const MfTfGenOpts *o, MfTfCand *cand,
 		 MfRng *r)
 {
 	size_t		n = o->n_ids > 0 && o->n_ids < V ? o->n_ids : V;
 
-	return o->temperature <= 0.0 ? MfTfArgmax(logits, n)
-		: MfTfSample(logits, n, o->temperature, o->top_k, cand, r);
+	return o->temperature <= 0.0 ? MfTfArgmax(logits, n, o->skip)
+		: MfTfSample(logits, n, o->skip, o->temperature, o->top_k, cand, r);
 }
 
 /* The key/value cache of a decoder stack for one sequence. */

@@ -251,6 +251,10 @@ typedef struct MfTfGenOpts
 	size_t		n_ids;			/* only ids < n_ids are chosen (a tokenizer
 								 * smaller than the vocabulary); 0 or >=
 								 * vocab_size: every id */
+	const uint8_t *skip;		/* NULL, or skip[i] != 0: id i is never
+								 * chosen (the tokenizer's unknown and
+								 * control pieces); one entry per id that
+								 * can be chosen (n_ids, or vocab_size) */
 } MfTfGenOpts;
 
 /*

@@ -282,6 +282,7 @@ mf_text_run_generate(const MfEnv *env, MfTextRun *tr, const char *prompt, size_t
 	int32_t    *ids,
 			   *in,
 			   *gen;
+	uint8_t    *skip;
 	MfArena		arena;
 	MfTfGenOpts go = *o;
 	int			rc;
@@ -310,11 +311,22 @@ mf_text_run_generate(const MfEnv *env, MfTextRun *tr, const char *prompt, size_t
 	memset(&arena, 0, sizeof(arena));
 	rc = mfk_arena_init(&arena, a, mfk_tf_model_step_bytes(&tr->model, 1, seq2seq ? n_in : 0,
 														   win < L ? win : L, 0));
-	/* never an id the tokenizer lacks (it may have fewer pieces than vocab_size) */
+	/*
+	 * never an id the tokenizer lacks (it may have fewer pieces than
+	 * vocab_size), nor its unknown or control pieces but eos
+	 */
 	go.n_ids = (size_t) mf_tokenizer_size(tr->tok);
+	skip = a->alloc(a->ctx, go.n_ids + 1);
+	if (skip == NULL && rc == MF_KOK)
+		rc = MF_KERR_NOMEM;
+	for (size_t i = 0; skip != NULL && i < go.n_ids; i++)
+		skip[i] = (uint8_t) mf_tokenizer_never_generated(tr->tok, (int) i);
+	go.skip = skip;
 	if (rc == MF_KOK)
 		rc = mfk_tf_generate(env, &tr->model, in, n_in, &go, &arena, gen, &n_out);
 	mfk_arena_free(&arena, a);
+	if (skip != NULL)
+		a->free(a->ctx, skip);
 	if (rc == MF_KOK && (*out = mf_tokenizer_decode(tr->tok, gen, n_out, err, errlen)) == NULL)
 		st = MF_TEXT_DECODE;
 	a->free(a->ctx, ids);

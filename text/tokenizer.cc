@@ -74,6 +74,14 @@ mf_tokenizer_eos(const MfTokenizer *tok)
 	return tok->sp.eos_id();
 }
 
+/* Whether generation skips id: the unknown piece, unused ones, control pieces but eos. */
+extern "C" int
+mf_tokenizer_never_generated(const MfTokenizer *tok, int id)
+{
+	return tok->sp.IsUnknown(id) || tok->sp.IsUnused(id) ||
+		(tok->sp.IsControl(id) && id != tok->sp.eos_id());
+}
+
 /* Encode text into ids. */
 extern "C" int
 mf_tokenizer_encode(const MfTokenizer *tok, const char *text, size_t len,

@@ -55,6 +55,8 @@ extern void mf_tokenizer_free(MfTokenizer *tok);
 extern int	mf_tokenizer_size(const MfTokenizer *tok);
 extern int	mf_tokenizer_bos(const MfTokenizer *tok);
 extern int	mf_tokenizer_eos(const MfTokenizer *tok);
+/* 1 when generation never emits id: unknown, unused, or control but eos. */
+extern int	mf_tokenizer_never_generated(const MfTokenizer *tok, int id);
 /*
  * Encode len bytes of text: *n gets the id count; at most cap ids are
  * written (call again with a larger buffer when *n > cap).  0, or -1

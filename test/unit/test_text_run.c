@@ -5,8 +5,10 @@
  * runner never picks an id the tokenizer lacks, so every seed decodes,
  * for a decoder and an encoder-decoder whose LM head favours those ids;
  * and a model whose tokenizer fills its vocabulary generates exactly what
- * the kernels give without any limit (what the runner gave before it
- * limited anything).  SQL (mf_generate), the HTTP worker and mf-serve all
+ * the kernels give with only the tokenizer's unknown and control pieces
+ * (but eos) skipped, and a model whose LM head favours those pieces never
+ * generates them (no unknown sign in its text, no bos mid-sequence),
+ * where the kernels without a mask do.  SQL (mf_generate), the HTTP worker and mf-serve all
  * generate through this runner; test/sql/transformer.sql checks
  * mf_generate on a trained model.
  */
@@ -21,7 +23,8 @@ extern void openblas_set_num_threads(int);
 
 enum
 {
-	MAXLEN = 16, N_SEEDS = 20
+	MAXLEN = 16, N_SEEDS = 20,
+	UNK_ID = 0, BOS_ID = 1			/* SentencePiece's defaults (checked below) */
 };
 
 static unsigned char *tok;
@@ -52,10 +55,11 @@ train_tokenizer(void)
 
 /*
  * Open, with the runner, a model of kind with vocabulary V whose LM head
- * adds bias to the logits of the ids the tokenizer lacks.
+ * adds bias to the logits of the ids the tokenizer lacks, and special to
+ * those of the unknown piece and bos.
  */
 static bool
-open_model(MfTextRun *tr, MfTfKind kind, size_t V, float bias, void **bytes)
+open_model(MfTextRun *tr, MfTfKind kind, size_t V, float bias, float special, void **bytes)
 {
 	MfArtAllocator heap = {mfk_malloc_allocator.alloc, mfk_malloc_allocator.free, NULL};
 	MfTfStackSpec st = {.present = 1, .d_model = 8, .num_layers = 1, .num_heads = 2, .d_ff = 16,
@@ -87,6 +91,8 @@ open_model(MfTextRun *tr, MfTfKind kind, size_t V, float bias, void **bytes)
 		return false;
 	for (size_t i = (size_t) tok_size; i < V; i++)
 		m.p.lm_b[i] += bias;
+	m.p.lm_b[UNK_ID] += special;
+	m.p.lm_b[BOS_ID] += special;
 	ok = mf_tf_artifact_write(&m, &a, &heap, bytes, &len, err, sizeof(err)) == 0 &&
 		mf_artifact_open(*bytes, len, &view, err, sizeof(err)) == MF_ART_OK &&
 		mf_text_run_open(tr, &view, &heap, &mfk_malloc_allocator, err, sizeof(err)) == MF_TEXT_OK;
@@ -109,7 +115,7 @@ options(const MfTextRun *tr, uint64_t seed)
 	return o;
 }
 
-/* The kernels' generation without any limit (bos + the prompt's ids); its ids in out. */
+/* The kernels' generation with options o alone (bos + the prompt's ids); its ids in out. */
 static size_t
 kernel_generate(MfTextRun *tr, const char *prompt, const MfTfGenOpts *o, int32_t *out)
 {
@@ -144,7 +150,7 @@ test_smaller_tokenizer(MfTfKind kind, const char *label)
 	char		err[256],
 				name[200];
 
-	if (!open_model(&tr, kind, 40, 3.0f, &bytes))
+	if (!open_model(&tr, kind, 40, 3.0f, 0.0f, &bytes))
 	{
 		MF_OK(false, label);
 		return;
@@ -171,22 +177,36 @@ test_smaller_tokenizer(MfTfKind kind, const char *label)
 	free(bytes);
 }
 
-/* A tokenizer that fills the vocabulary: the runner's text is the unlimited kernels' text. */
+/*
+ * A tokenizer that fills the vocabulary: the runner's text is the kernels'
+ * text with the tokenizer's unknown and control pieces but eos skipped;
+ * with those pieces favoured (special > 0) the kernels without the mask
+ * pick them for some seed, and the runner's text never holds the unknown
+ * sign.
+ */
 static void
-test_full_tokenizer(void)
+test_full_tokenizer(float special, const char *name)
 {
 	MfEnv		env = {mfk_malloc_allocator, NULL, NULL};
 	MfTextRun	tr;
 	void	   *bytes;
 	int32_t		ids[8];
-	int			same = 0;
+	uint8_t		skip[64];
+	int			same = 0,
+				picked = 0,
+				sign = 0;
 	char		err[256];
 
-	if (!open_model(&tr, MF_TF_KIND_DECODER, (size_t) tok_size, 0.0f, &bytes))
+	if (!open_model(&tr, MF_TF_KIND_DECODER, (size_t) tok_size, 0.0f, special, &bytes))
 	{
-		MF_OK(false, "a tokenizer as large as the vocabulary");
+		MF_OK(false, name);
 		return;
 	}
+	for (int i = 0; i < tok_size && i < 64; i++)
+		skip[i] = (uint8_t) mf_tokenizer_never_generated(tr.tok, i);
+	if (special == 0.0f)
+		MF_OK(tok_size <= 64 && skip[UNK_ID] && skip[BOS_ID] && !skip[tr.eos] && !skip[tr.eos + 1],
+			  "the tokenizer's unknown piece and bos are never generated, eos and a character are");
 	for (uint64_t s = 0; s < N_SEEDS; s++)
 	{
 		MfTfGenOpts o = options(&tr, s);
@@ -194,15 +214,21 @@ test_full_tokenizer(void)
 				   *want = NULL;
 		size_t		n = kernel_generate(&tr, "abc", &o, ids);
 
+		for (size_t i = 0; n != (size_t) -1 && i < n; i++)
+			picked |= ids[i] == UNK_ID || ids[i] == BOS_ID;
+		o.skip = skip;
+		n = kernel_generate(&tr, "abc", &o, ids);
 		if (n != (size_t) -1)
 			want = mf_tokenizer_decode(tr.tok, ids, n, err, sizeof(err));
+		o.skip = NULL;
 		if (mf_text_run_generate(&env, &tr, "abc", 3, &o, &text, err, sizeof(err)) == MF_TEXT_OK &&
 			want != NULL && strcmp(text, want) == 0)
 			same++;
+		sign |= text != NULL && strstr(text, "\xe2\x81\x87") != NULL;
 		free(text);
 		free(want);
 	}
-	MF_OK(same == N_SEEDS, "vocab_size = the tokenizer's pieces: the runner's text is the kernels' unlimited text, every seed");
+	MF_OK(same == N_SEEDS && !sign && (special == 0.0f || picked), name);
 	mf_text_run_close(&tr);
 	free(bytes);
 }
@@ -215,7 +241,10 @@ main(void)
 		return 1;
 	test_smaller_tokenizer(MF_TF_KIND_DECODER, "decoder");
 	test_smaller_tokenizer(MF_TF_KIND_ENCODER_DECODER, "encoder-decoder");
-	test_full_tokenizer();
+	test_full_tokenizer(0.0f, "vocab_size = the tokenizer's pieces: the runner's text is the kernels' text "
+						"skipping unknown and control pieces, every seed");
+	test_full_tokenizer(4.0f, "unknown piece and bos favoured: the kernels pick them, the runner never does "
+						"(its text is the masked kernels', every seed)");
 	free(tok);
 	return mf_test_done();
 }

@@ -398,7 +398,7 @@ static size_t
 gen(MfTfModel *m, const int32_t *prompt, size_t n, double temp, size_t k,
 	uint64_t seed, int32_t eos, int32_t *out)
 {
-	MfTfGenOpts o = {6, temp, k, seed, 1, eos, 0, 0};
+	MfTfGenOpts o = {6, temp, k, seed, 1, eos, 0, 0, NULL};
 
 	return gen_opts(m, prompt, n, &o, out);
 }
@@ -427,7 +427,7 @@ test_decode_cache(MfTfKind kind, MfTfNorm norm, const char *act, const char *lab
 		m.params[i] *= 1.5f;
 	for (c = 0; c < 3; c++)
 	{
-		MfTfGenOpts o = {c == 2 ? 20 : 5, c == 1 ? 1.0 : 0.0, 0, 5, 1, -1, 0, 0};
+		MfTfGenOpts o = {c == 2 ? 20 : 5, c == 1 ? 1.0 : 0.0, 0, 5, 1, -1, 0, 0, NULL};
 		size_t		na = gen_opts(&m, prompt, 3, &o, a),
 					nb;
 
@@ -531,7 +531,7 @@ test_decode_limit(MfTfKind kind, const char *label)
 	}
 	for (k = 0; k < 12; k++)
 	{
-		MfTfGenOpts o = {8, k == 0 ? 0.0 : 0.5 + 0.25 * (double) (k % 4), k % 3 == 2 ? 3 : 0, k, 1, -1, k % 2, 0};
+		MfTfGenOpts o = {8, k == 0 ? 0.0 : 0.5 + 0.25 * (double) (k % 4), k % 3 == 2 ? 3 : 0, k, 1, -1, k % 2, 0, NULL};
 
 		na = gen_opts(&m, prompt, 3, &o, a);	/* no limit */
 		for (i = 0; i < na; i++)
@@ -554,6 +554,74 @@ test_decode_limit(MfTfKind kind, const char *label)
 	MF_OK(high && below && same_mask, name);
 	snprintf(name, sizeof(name), "%s: n_ids = vocab_size or more: the tokens of no limit", label);
 	MF_OK(same_full, name);
+	mfk_tf_model_free(&m);
+	mfk_tf_model_free(&masked);
+}
+
+/*
+ * Generation skipping marked ids (the tokenizer's unknown and control
+ * pieces): ids 0, 1 and 7, which the LM head's bias favours here, are
+ * never chosen; the tokens equal those of the same model whose bias masks
+ * them (-1e30), greedy and sampled, top_k, with and without the key/value
+ * cache, alone and with n_ids; a mask leaving no id is refused.
+ */
+static void
+test_decode_skip(MfTfKind kind, const char *label)
+{
+	MfTfSpec	s = small_spec(kind, MF_TF_ATTN_SOFTMAX, MF_TF_LAYERNORM, "gelu", 0.0);
+	MfTfModel	m,
+				masked;
+	uint8_t		skip[V],
+				all[V];
+	const int32_t skipped[3] = {0, 1, 7};
+	int32_t		prompt[3] = {3, 4, 5},
+				a[8],
+				b[8];
+	size_t		i,
+				k,
+				na,
+				nb;
+	int			favoured = 0,
+				none = 1,
+				same = 1;
+	char		name[200];
+
+	memset(skip, 0, sizeof(skip));
+	memset(all, 1, sizeof(all));
+	mfk_tf_model_init(&m, &s, 23, &mfk_malloc_allocator);
+	mfk_tf_model_init(&masked, &s, 23, &mfk_malloc_allocator);
+	for (i = 0; i < 3; i++)
+	{
+		skip[skipped[i]] = 1;
+		m.p.lm_b[skipped[i]] += 4.0f;
+		masked.p.lm_b[skipped[i]] = -1e30f;
+	}
+	for (k = 0; k < 12; k++)
+	{
+		MfTfGenOpts o = {8, k == 0 ? 0.0 : 0.5 + 0.25 * (double) (k % 4), k % 3 == 2 ? 3 : 0, k, 2, -1, k % 2,
+		k % 4 == 3 ? 9 : 0, NULL};
+
+		na = gen_opts(&m, prompt, 3, &o, a);	/* nothing skipped */
+		for (i = 0; i < na; i++)
+			favoured |= a[i] == 0 || a[i] == 1 || a[i] == 7;
+		o.skip = skip;
+		na = gen_opts(&m, prompt, 3, &o, a);
+		o.skip = NULL;
+		nb = gen_opts(&masked, prompt, 3, &o, b);
+		same &= na == 8 && nb == na && memcmp(a, b, na * sizeof(int32_t)) == 0;
+		for (i = 0; i < na; i++)
+			none &= a[i] != 0 && a[i] != 1 && a[i] != 7 && (o.n_ids == 0 || (size_t) a[i] < o.n_ids);
+	}
+	snprintf(name, sizeof(name), "%s: skipped ids (0, 1, 7) never chosen, the tokens of a masked bias "
+			 "(greedy, sampled, top_k, n_ids, cache or not)", label);
+	MF_OK(favoured && none && same, name);
+	{
+		MfTfGenOpts o = {8, 0.0, 0, 1, 2, -1, 0, 0, NULL};
+
+		o.skip = all;
+		snprintf(name, sizeof(name), "%s: a skip mask leaving no id is refused", label);
+		MF_OK(gen_opts(&m, prompt, 3, &o, a) == (size_t) -1, name);
+	}
 	mfk_tf_model_free(&m);
 	mfk_tf_model_free(&masked);
 }
@@ -587,6 +655,8 @@ main(void)
 	test_decode(MF_TF_KIND_ENCODER_DECODER, "encoder-decoder");
 	test_decode_limit(MF_TF_KIND_DECODER, "decoder");
 	test_decode_limit(MF_TF_KIND_ENCODER_DECODER, "encoder-decoder");
+	test_decode_skip(MF_TF_KIND_DECODER, "decoder");
+	test_decode_skip(MF_TF_KIND_ENCODER_DECODER, "encoder-decoder");
 	test_decode_cache(MF_TF_KIND_DECODER, MF_TF_LAYERNORM, "gelu", "decoder, layernorm, gelu");
 	test_decode_cache(MF_TF_KIND_DECODER, MF_TF_REZERO, "swiglu", "decoder, rezero, swiglu");
 	test_decode_cache(MF_TF_KIND_DECODER, MF_TF_SCALENORM, "relu", "decoder, scalenorm, relu");

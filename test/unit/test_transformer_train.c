@@ -340,7 +340,7 @@ reversal_batch(MfRng *r, int32_t *src, unsigned char *spad, int32_t *tgt,
 static double
 reversal_exact(MfTfModel *m, MfRng *r, int n)
 {
-	MfTfGenOpts g = {RV_MAX + 2, 0.0, 0, 1, RV_BOS, RV_EOS, 0, 0};
+	MfTfGenOpts g = {RV_MAX + 2, 0.0, 0, 1, RV_BOS, RV_EOS, 0, 0, NULL};
 	MfArena		a;
 	int32_t		s[RV_MAX],
 				out[RV_MAX + 2];
