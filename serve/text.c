@@ -220,6 +220,19 @@ mf_serve_text_encoder_dim(const MfServeVersion *v)
 		v->text->run.art.spec.encoder.d_model : 0;
 }
 
+/* False with msg when the rows' embeddings would exceed what one answer may hold. */
+static bool
+MfTextEmbedBound(const MfServeRows *rows, char *msg, size_t msglen)
+{
+	size_t		d = rows->emb_dim;
+
+	if (rows->n > MF_SERVE_MAX_EMBED_VALUES / d)
+		return mf_serve_fail(msg, msglen, "%zu texts of %zu dimensions exceed the %d values one answer may hold; "
+							 "send at most %zu texts", rows->n, d, MF_SERVE_MAX_EMBED_VALUES,
+							 (size_t) MF_SERVE_MAX_EMBED_VALUES / d);
+	return true;
+}
+
 /* Embed every row of a text encoder into rows->emb (mf_embed's floats); false with msg. */
 static bool
 MfTextEmbedRows(MfServeRows *rows, char *msg, size_t msglen)
@@ -228,10 +241,8 @@ MfTextEmbedRows(MfServeRows *rows, char *msg, size_t msglen)
 	size_t		d = rows->emb_dim;
 	char		err[256];
 
-	if (rows->n > MF_SERVE_MAX_EMBED_VALUES / d)
-		return mf_serve_fail(msg, msglen, "%zu texts of %zu dimensions exceed the %d values one answer may hold; "
-							 "send at most %zu texts", rows->n, d, MF_SERVE_MAX_EMBED_VALUES,
-							 (size_t) MF_SERVE_MAX_EMBED_VALUES / d);
+	if (!MfTextEmbedBound(rows, msg, msglen))
+		return false;
 	for (size_t r = 0; r < rows->n; r++)
 	{
 		json_t	   *s = rows->texts[r];
@@ -248,7 +259,10 @@ MfTextEmbedRows(MfServeRows *rows, char *msg, size_t msglen)
 	return true;
 }
 
-/* Score every row of a text version (classifiers), embedding them when asked; false with msg. */
+/*
+ * Score every row of a text version (classifiers), embedding them when
+ * asked (from the same forward as the scores); false with msg.
+ */
 bool
 mf_serve_text_score(MfServeRows *rows, char *msg, size_t msglen)
 {
@@ -257,10 +271,10 @@ mf_serve_text_score(MfServeRows *rows, char *msg, size_t msglen)
 	size_t		K = (size_t) t->run.art.n_labels;
 	char		err[256];
 
-	if (rows->emb != NULL && !MfTextEmbedRows(rows, msg, msglen))
-		return false;
 	if (rows->embed_only)
-		return true;
+		return MfTextEmbedRows(rows, msg, msglen);
+	if (rows->emb != NULL && !MfTextEmbedBound(rows, msg, msglen))
+		return false;
 	if (t->run.art.task != MF_TF_TASK_CLASSIFICATION)
 		return mf_serve_fail(msg, msglen, "this %s transformer does not classify: %s",
 							 mf_tf_task_name(t->run.art.task),
@@ -275,7 +289,8 @@ mf_serve_text_score(MfServeRows *rows, char *msg, size_t msglen)
 			return mf_serve_fail(msg, msglen, "row %zu: input \"%s\" must be a string (the text)", r,
 								 rows->v->model.meta.cols[0].name);
 		st = mf_text_run_classify(&env, &t->run, json_string_value(s), json_string_length(s),
-								  rows->proba + r * K, &k, err, sizeof(err));
+								  rows->proba + r * K, &k, rows->emb != NULL ? rows->emb + r * rows->emb_dim : NULL,
+								  err, sizeof(err));
 		if (st != MF_TEXT_OK)
 			return mf_serve_fail(msg, msglen, "row %zu: %s", r,
 								 st == MF_TEXT_NOMEM ? "out of memory" : err);

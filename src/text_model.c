@@ -173,7 +173,7 @@ MfTextClassify(MfTextModel *tm, const char *text, size_t len, double *proba)
 	MfEnv		env = MfKernelEnv();
 	char		err[256];
 	int			k;
-	MfTextStatus st = mf_text_run_classify(&env, tm, text, len, proba, &k, err, sizeof(err));
+	MfTextStatus st = mf_text_run_classify(&env, tm, text, len, proba, &k, NULL, err, sizeof(err));
 
 	if (st != MF_TEXT_OK)
 		MfTextRaise(st, err, "running the encoder");

@@ -152,10 +152,10 @@ MfTextEncoderForward(const MfEnv *env, MfTextRun *tr, const char *text, size_t l
 	return MF_TEXT_OK;
 }
 
-/* Class probabilities of one text; the class index in *k. */
+/* Class probabilities of one text; the class index in *k, its embedding in emb when set. */
 MfTextStatus
 mf_text_run_classify(const MfEnv *env, MfTextRun *tr, const char *text, size_t len,
-					 double *proba, int *k, char *err, size_t errlen)
+					 double *proba, int *k, float *emb, char *err, size_t errlen)
 {
 	MfArena		arena;
 	MfTfFwd		f;
@@ -178,6 +178,8 @@ mf_text_run_classify(const MfEnv *env, MfTextRun *tr, const char *text, size_t l
 		if (f.logits[j] > f.logits[best])
 			best = j;
 	}
+	if (emb != NULL)
+		memcpy(emb, mfk_tf_model_embedding(&f), tr->art.spec.encoder.d_model * sizeof(float));
 	mfk_arena_free(&arena, &env->alloc);
 	*k = best;
 	return MF_TEXT_OK;

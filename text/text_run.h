@@ -73,9 +73,13 @@ extern MfTextStatus mf_text_run_ids(const MfTokenizer *tok, const MfAllocator *a
 									const char *text, size_t len, size_t cap,
 									int32_t **ids, size_t *n, char *err, size_t errlen);
 
-/* Class probabilities (n_labels doubles) of one text and its class index (classifiers). */
+/*
+ * Class probabilities (n_labels doubles) of one text and its class index
+ * (classifiers); emb: NULL, or d_model floats for the pooled output of the
+ * same forward (what mf_text_run_embed gives).
+ */
 extern MfTextStatus mf_text_run_classify(const MfEnv *env, MfTextRun *tr, const char *text,
-										 size_t len, double *proba, int *k,
+										 size_t len, double *proba, int *k, float *emb,
 										 char *err, size_t errlen);
 /* The pooled encoder output (d_model floats into out) of one text. */
 extern MfTextStatus mf_text_run_embed(const MfEnv *env, MfTextRun *tr, const char *text,

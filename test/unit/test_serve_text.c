@@ -153,7 +153,7 @@ same_row(int i, json_t *value, json_t *label, json_t *proba)
 	int			k;
 	char		err[256];
 
-	if (mf_text_run_classify(&env, &cls_run, texts[i], strlen(texts[i]), p, &k, err, sizeof(err)) != MF_TEXT_OK)
+	if (mf_text_run_classify(&env, &cls_run, texts[i], strlen(texts[i]), p, &k, NULL, err, sizeof(err)) != MF_TEXT_OK)
 		return false;
 	v = mf_text_run_value(&cls_run, k);
 	got = json_number_value(value);
@@ -427,7 +427,7 @@ test_classifier_embed(void)
 		int			k;
 		char		err[256];
 
-		ok = mf_text_run_classify(&env, &cls_run, texts[i], strlen(texts[i]), pr, &k, err, sizeof(err)) == MF_TEXT_OK &&
+		ok = mf_text_run_classify(&env, &cls_run, texts[i], strlen(texts[i]), pr, &k, NULL, err, sizeof(err)) == MF_TEXT_OK &&
 			strcmp(json_string_value(json_array_get(json_object_get(output_named("label"), "data"), (size_t) i)),
 				   cls_run.art.labels[k]) == 0;
 	}
