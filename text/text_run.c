@@ -77,8 +77,11 @@ mf_text_run_open(MfTextRun *tr, const MfArtifactView *view, const MfArtAllocator
 						  mf_tokenizer_size(tr->tok), tr->art.spec.vocab_size);
 	tr->bos = mf_tokenizer_bos(tr->tok);
 	tr->eos = mf_tokenizer_eos(tr->tok);
-	if (!MfTextLabelValues(tr, alloc))
+	tr->never = alloc->alloc(alloc->ctx, (size_t) mf_tokenizer_size(tr->tok) + 1);
+	if (!MfTextLabelValues(tr, alloc) || tr->never == NULL)
 		return MfTextFail(MF_TEXT_NOMEM, err, errlen, "out of memory");
+	for (int i = 0; i < mf_tokenizer_size(tr->tok); i++)
+		tr->never[i] = (uint8_t) mf_tokenizer_never_generated(tr->tok, i);
 	return MF_TEXT_OK;
 }
 
@@ -284,7 +287,6 @@ mf_text_run_generate(const MfEnv *env, MfTextRun *tr, const char *prompt, size_t
 	int32_t    *ids,
 			   *in,
 			   *gen;
-	uint8_t    *skip;
 	MfArena		arena;
 	MfTfGenOpts go = *o;
 	int			rc;
@@ -318,17 +320,10 @@ mf_text_run_generate(const MfEnv *env, MfTextRun *tr, const char *prompt, size_t
 	 * vocab_size), nor its unknown or control pieces but eos
 	 */
 	go.n_ids = (size_t) mf_tokenizer_size(tr->tok);
-	skip = a->alloc(a->ctx, go.n_ids + 1);
-	if (skip == NULL && rc == MF_KOK)
-		rc = MF_KERR_NOMEM;
-	for (size_t i = 0; skip != NULL && i < go.n_ids; i++)
-		skip[i] = (uint8_t) mf_tokenizer_never_generated(tr->tok, (int) i);
-	go.skip = skip;
+	go.skip = tr->never;
 	if (rc == MF_KOK)
 		rc = mfk_tf_generate(env, &tr->model, in, n_in, &go, &arena, gen, &n_out);
 	mfk_arena_free(&arena, a);
-	if (skip != NULL)
-		a->free(a->ctx, skip);
 	if (rc == MF_KOK && (*out = mf_tokenizer_decode(tr->tok, gen, n_out, err, errlen)) == NULL)
 		st = MF_TEXT_DECODE;
 	a->free(a->ctx, ids);

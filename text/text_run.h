@@ -54,6 +54,8 @@ typedef struct MfTextRun
 	int32_t		eos;
 	bool		labels_numeric; /* classifiers: every label reads as a number */
 	double	   *label_values;	/* n_labels (at least one element) */
+	uint8_t    *never;			/* one per tokenizer piece: 1 when generation
+								 * skips it (unknown, control but eos) */
 } MfTextRun;
 
 /*
