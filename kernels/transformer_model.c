@@ -281,10 +281,10 @@ MfTfAllocLayers(MfTfModel *m, MfTfParts *p)
 		(MfHasDec(m) && p->dec.layers == NULL) ? MF_KERR_NOMEM : MF_KOK;
 }
 
-/* Build a model from its spec, parameters initialised from seed. */
+/* Build a model from its spec, its parameters not yet set. */
 int
-mfk_tf_model_init(MfTfModel *m, const MfTfSpec *spec, uint64_t seed,
-				  const MfAllocator *alloc)
+mfk_tf_model_alloc(MfTfModel *m, const MfTfSpec *spec, uint64_t seed,
+				   const MfAllocator *alloc)
 {
 	MfTfParts	count;
 	int			err;
@@ -314,8 +314,19 @@ mfk_tf_model_init(MfTfModel *m, const MfTfSpec *spec, uint64_t seed,
 	MfTfWalkModel(m, m->grads, NULL, &m->g, NULL, NULL);
 	memset(m->grads, 0, m->n_floats * sizeof(float));
 	MfTfDecayMask(m);
-	MfTfInitParams(m);
 	return MF_KOK;
+}
+
+/* Build a model from its spec, parameters initialised from seed. */
+int
+mfk_tf_model_init(MfTfModel *m, const MfTfSpec *spec, uint64_t seed,
+				  const MfAllocator *alloc)
+{
+	int			err = mfk_tf_model_alloc(m, spec, seed, alloc);
+
+	if (err == MF_KOK)
+		MfTfInitParams(m);
+	return err;
 }
 
 /* Trained floats of a spec's model (no allocation); -1 when invalid. */

@@ -174,7 +174,13 @@ typedef struct MfTfStepInfo
 	int			redrawn;		/* features redrawn before the step */
 } MfTfStepInfo;
 
-/* Build a model (parameters initialised from seed); MfKErr. */
+/*
+ * Build a model (parameters initialised from seed); MfKErr.
+ * mfk_tf_model_alloc builds it with its parameters left unset, for a
+ * caller that writes all n_floats of them (a model read from an artifact).
+ */
+extern int	mfk_tf_model_alloc(MfTfModel *m, const MfTfSpec *spec, uint64_t seed,
+							   const MfAllocator *alloc);
 extern int	mfk_tf_model_init(MfTfModel *m, const MfTfSpec *spec, uint64_t seed,
 							  const MfAllocator *alloc);
 /* Free everything of the model. */

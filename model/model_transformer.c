@@ -530,7 +530,7 @@ int
 mf_tf_model_from_artifact(const MfTfArtifact *a, MfTfModel *m, const MfAllocator *alloc,
 						  char *err, size_t errlen)
 {
-	int			rc = mfk_tf_model_init(m, &a->spec, a->seed, alloc);
+	int			rc = mfk_tf_model_alloc(m, &a->spec, a->seed, alloc);	/* every float set below */
 
 	if (rc == MF_KERR_NOMEM)
 		return TfErr(err, errlen, "out of memory building the model");
