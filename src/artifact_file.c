@@ -16,11 +16,14 @@
  *
  * - Name: base/pgsql_tmp/pgsql_tmp_mf_<database oid>_<version_id>_<sha256>.mfa.
  *   Writing a version's file removes its other files (a retrained
- *   version's old artifact).  PostgreSQL removes every
+ *   version's old artifact).  The monitor worker removes, once a minute,
+ *   the files of mf.database's versions that no longer have an artifact
+ *   row (MfArtifactFileSweep: dropped versions).  PostgreSQL removes every
  *   base/pgsql_tmp/pgsql_tmp* file at server start, so files of dropped
- *   versions or databases live until the next restart; pg_ls_tmpdir()
- *   lists them, base backups skip them, and only the cluster's owner can
- *   read them (0600, inside the data directory).
+ *   versions of other databases, and of dropped databases, live until the
+ *   next restart; pg_ls_tmpdir() lists them, base backups skip them, and
+ *   only the cluster's owner can read them (0600, inside the data
+ *   directory).
  * - Checked content: a file is written only when the bytes a backend read
  *   from mf.artifacts hash to the sha256 of its name (mf.artifacts.sha256
  *   is generated from the bytes; this checks the read path that copied
@@ -44,9 +47,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "catalog/pg_type.h"
 #include "common/file_perm.h"
+#include "executor/spi.h"
 #include "miscadmin.h"
 #include "storage/fd.h"
+#include "utils/array.h"
 
 #include "predict.h"
 
@@ -217,4 +223,74 @@ MfArtifactFileWrite(int64 version_id, const char *sha256, const char *bytes, Siz
 		return;
 	}
 	MfArtifactFilePrune(version_id, name);
+}
+
+/* The version_id of this database's artifact file name, or -1 for any other name. */
+static int64
+MfArtifactFileVersion(const char *name, const char *prefix)
+{
+	size_t		n = strlen(prefix);
+	char	   *end;
+	long long	v;
+
+	if (strncmp(name, prefix, n) != 0 || strlen(name) < 4 || strcmp(name + strlen(name) - 4, ".mfa") != 0)
+		return -1;
+	errno = 0;
+	v = strtoll(name + n, &end, 10);
+	return errno == 0 && end != name + n && *end == '_' && v >= 0 ? (int64) v : -1;
+}
+
+/*
+ * Remove this database's artifact files of versions that have no row in
+ * mf.artifacts any more (dropped versions); the caller holds a transaction
+ * with a snapshot and SPI (the monitor worker).  A file removed while
+ * a backend still reads it is only a cache miss: the next load reads the
+ * TOAST chunks and writes it again.  Returns how many files went.
+ */
+int
+MfArtifactFileSweep(void)
+{
+	char		prefix[MAXPGPATH];
+	char		path[MAXPGPATH];
+	DIR		   *dir;
+	struct dirent *de;
+	List	   *names = NIL;
+	Datum	   *ids;
+	int			n = 0,
+				removed = 0;
+	ListCell   *lc;
+	Oid			type = INT8ARRAYOID;
+	Datum		arg;
+
+	snprintf(prefix, sizeof(prefix), "%s_mf_%u_", PG_TEMP_FILE_PREFIX, MyDatabaseId);
+	dir = AllocateDir(MF_ARTIFACT_DIR);
+	while ((de = ReadDirExtended(dir, MF_ARTIFACT_DIR, DEBUG1)) != NULL)
+		if (MfArtifactFileVersion(de->d_name, prefix) >= 0)
+			names = lappend(names, pstrdup(de->d_name));
+	FreeDir(dir);
+	if (names == NIL)
+		return 0;
+	ids = palloc(sizeof(Datum) * list_length(names));
+	foreach(lc, names)
+		ids[n++] = Int64GetDatum(MfArtifactFileVersion(lfirst(lc), prefix));
+	arg = PointerGetDatum(construct_array(ids, n, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	if (SPI_execute_with_args("SELECT version_id FROM mf.artifacts WHERE version_id = ANY ($1)",
+							  1, &type, &arg, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the versions of the artifact files");
+	foreach(lc, names)
+	{
+		int64		v = MfArtifactFileVersion(lfirst(lc), prefix);
+		bool		kept = false;
+
+		for (uint64 r = 0; r < SPI_processed && !kept; r++)
+		{
+			bool		isnull;
+
+			kept = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull)) == v;
+		}
+		snprintf(path, sizeof(path), "%s/%s", MF_ARTIFACT_DIR, (char *) lfirst(lc));
+		if (!kept && unlink(path) == 0)
+			removed++;
+	}
+	return removed;
 }

@@ -23,7 +23,10 @@
  *              evaluated, once per cycle, after health and metrics);
  *   retention  once a minute (and after a reload), delete rows older than
  *              mf.metrics_retention in batches of MF_MON_PURGE_BATCH, one
- *              transaction each, at most MF_MON_PURGE_MAX a cycle.
+ *              transaction each, at most MF_MON_PURGE_MAX a cycle; and
+ *              remove the artifact files of dropped versions
+ *              (MfArtifactFileSweep, artifact_file.c: it reads mf.artifacts
+ *              itself, the one query here that is not an mf._* call).
  * The worker holds no lock and no transaction while it waits on HTTP.  It
  * stops when the launcher that started it is gone, and does nothing while
  * the extension is not installed in its database.
@@ -56,6 +59,7 @@
 #include "mf_jobs_shm.h"
 #include "mf_monitor_shm.h"
 #include "monitor.h"
+#include "predict.h"
 
 extern PGDLLEXPORT void MfMonitorWorkerMain(Datum arg);
 
@@ -269,6 +273,19 @@ MfMonPurge(void)
 	}
 }
 
+/* Unit: remove the artifact files of versions dropped since. */
+static void
+MfMonSweepFiles(void)
+{
+	int			n;
+
+	MfBgXactBegin("mf_ext monitor: removing artifact files of dropped versions");
+	n = MfArtifactFileSweep();
+	MfBgXactCommit();
+	if (n > 0)
+		elog(DEBUG1, "mf_ext monitor: removed %d artifact files of dropped versions", n);
+}
+
 /* One cycle of the worker. */
 static void
 MfMonitorCycle(void)
@@ -283,7 +300,10 @@ MfMonitorCycle(void)
 	MfMonUnit("sending alert webhooks", MfMonWebhooks);
 
 	if (TimestampDifferenceExceeds(MfMonLastPurge, GetCurrentTimestamp(), MF_MON_PURGE_EVERY_MS))
+	{
 		MfMonUnit("removing old metrics", MfMonPurge);
+		MfMonUnit("removing artifact files of dropped versions", MfMonSweepFiles);
+	}
 	SpinLockAcquire(&MfMon->mutex);
 	MfMon->cycles++;
 	SpinLockRelease(&MfMon->mutex);

@@ -92,6 +92,7 @@ extern int	MfArtifactFileOpen(int64 version_id, const char *sha256, Size len);
 extern bool MfArtifactFileRead(int fd, char *buf, Size len);
 extern void MfArtifactFileDrop(int64 version_id, const char *sha256);
 extern void MfArtifactFileWrite(int64 version_id, const char *sha256, const char *bytes, Size len);
+extern int	MfArtifactFileSweep(void);
 
 /* predict_text.c: text models in the per-row forms, and the other forms' refusal */
 extern Datum MfPredTextForm(FunctionCallInfo fcinfo, MfPredModel *m, MfPredInput in, MfPredWhat what);

@@ -63,7 +63,8 @@ PIDS+=($!)
 for _ in $(seq 1 50); do [ -s "$TMP/rport" ] && break; sleep 0.1; done
 RPORT="$(cat "$TMP/rport")" || fail "the webhook receiver did not start"
 RULE="$(q "SELECT mf_set_alert('$D', 'health', '<', 1, '{\"window\": \"3 s\", \"webhook\": \"http://127.0.0.1:$RPORT/hook\"}')")"
-{ echo "LISTEN mf_alerts;"; for _ in $(seq 1 160); do echo "SELECT pg_sleep(0.25);"; done; } >"$TMP/listen.sql"
+# the LISTEN session polls for up to 120 s (a slow run must not end it before the resolution); killed below
+{ echo "LISTEN mf_alerts;"; for _ in $(seq 1 480); do echo "SELECT pg_sleep(0.25);"; done; } >"$TMP/listen.sql"
 "$PG_BIN/psql" -X -q -tA -f "$TMP/listen.sql" >"$TMP/listen.out" 2>&1 &
 LISTEN_PID=$!
 PIDS+=($LISTEN_PID)
