@@ -18,8 +18,11 @@
  *     predicted token of each text laid out as training lays it out
  *     (bos + ids -> ids + eos), i.e. training's "loss", and its
  *     exponential, "perplexity", over every row;
- *   - encoder-decoders and encoders without a head have no metric here yet
- *     (0A000, with a hint).
+ *   - an encoder-decoder reads its source column and a target text column
+ *     (target, by default the one it was trained on): the same loss of each
+ *     target given its source, laid out as training lays them out, with
+ *     "perplexity" and training's "token_accuracy" (the logits' argmax);
+ *   - encoders without a head have no metric here (0A000, with a hint).
  * Everything is palloc'd in the caller's (run) memory context.
  */
 #include "postgres.h"
@@ -56,6 +59,19 @@ MfEvalTextRows(MfDataset *ds, const MfTextModel *tm, const char *source,
 		ds->labels = tm->art.labels;
 		MfLabelsFromSchema(ds);
 	}
+}
+
+/* Read an encoder-decoder's source column and the target text column of source into ds. */
+static void
+MfEvalPairRows(MfDataset *ds, const MfTextModel *tm, const char *source, const char *target)
+{
+	ds->ncols = 2;
+	ds->cols = palloc0(2 * sizeof(MfColumn));
+	ds->cols[0].name = tm->art.source_column;
+	ds->cols[1].name = target != NULL ? pstrdup(target) : tm->art.target_column;
+	ds->cols[1].named_by = target != NULL ? "target" : NULL;
+	ds->cols[0].kind = ds->cols[1].kind = MF_COL_CATEGORICAL;
+	MfReadSource(ds, source, NULL, NULL, 0, false, true);
 }
 
 /* An encoder classifier on every row: the classification metrics. */
@@ -104,6 +120,37 @@ MfEvalTextLm(MfDataset *ds, MfTextModel *tm)
 	return out;
 }
 
+/* An encoder-decoder on every row: loss per target token, perplexity, token accuracy. */
+static json_t *
+MfEvalTextPairs(MfDataset *ds, MfTextModel *tm)
+{
+	double		loss = 0.0;
+	size_t		tokens = 0,
+				right = 0;
+	json_t	   *out = json_pack("{s:s}", "task", mf_tf_task_name(tm->art.task));
+
+	for (size_t r = 0; r < ds->n; r++)
+	{
+		const char *src = ds->cols[0].str[r] != NULL ? ds->cols[0].str[r] : "";
+		const char *tgt = ds->cols[1].str[r] != NULL ? ds->cols[1].str[r] : "";
+		size_t		t,
+					hit;
+
+		CHECK_FOR_INTERRUPTS();
+		loss += MfTextPairLoss(tm, src, tgt, &t, &hit);
+		tokens += t;
+		right += hit;
+	}
+	if (tokens > 0)
+	{
+		json_object_set_new(out, "loss", json_real(loss / (double) tokens));
+		json_object_set_new(out, "perplexity", json_real(exp(loss / (double) tokens)));
+		json_object_set_new(out, "token_accuracy", json_real((double) right / (double) tokens));
+	}
+	json_object_set_new(out, "tokens", json_integer((json_int_t) tokens));
+	return out;
+}
+
 /* Evaluate a transformer artifact on the text column of source. */
 json_t *
 MfEvaluateText(MfDataset *ds, const void *data, size_t len, const char *source,
@@ -133,14 +180,18 @@ MfEvaluateText(MfDataset *ds, const void *data, size_t len, const char *source,
 			MfEvalTextRows(ds, tm, source, NULL, false);
 			out = MfEvalTextLm(ds, tm);
 			break;
+		case MF_TF_TASK_SEQ2SEQ:
+			MfEvalPairRows(ds, tm, source, target);
+			out = MfEvalTextPairs(ds, tm);
+			break;
 		default:
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("transformer models of task %s cannot be evaluated on other rows yet",
+					 errmsg("transformer models of task %s cannot be evaluated on other rows",
 							mf_tf_task_name(tm->art.task)),
-					 errdetail("mf_evaluate() scores encoder classifiers and decoder language models."),
-					 errhint("The test-split metrics of training are in mf.catalog.metrics; "
-							 "mf_generate(ref, prompt) and mf_embed(ref, text) run on any rows.")));
+					 errdetail("mf_evaluate() scores encoder classifiers, decoder language models and encoder-decoders; "
+							   "an encoder without a head has no metric."),
+					 errhint("mf_embed(ref, text) runs on any rows.")));
 			out = NULL;			/* not reached */
 	}
 	json_object_set_new(out, "rows", json_integer((json_int_t) ds->n));

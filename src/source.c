@@ -363,7 +363,8 @@ MfResolveColumns(MfDataset *ds, TupleDesc td, const char *source, json_t *featur
 			int			attno = MfFindColumn(td, ds->cols[i].name);
 
 			if (attno == 0)
-				MfNoSuchColumn(ds->cols[i].name, source, "model's feature schema");
+				MfNoSuchColumn(ds->cols[i].name, source,
+							   ds->cols[i].named_by ? ds->cols[i].named_by : "model's feature schema");
 			MfInitColumn(&ds->cols[i], td, attno, source, true);
 		}
 		return;

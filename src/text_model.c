@@ -217,6 +217,62 @@ MfTextTokenLoss(MfTextModel *tm, const char *text, size_t *tokens)
 	return loss;
 }
 
+/*
+ * Summed cross-entropy of an encoder-decoder's target text given its
+ * source, laid out as training lays them out (the source's ids, eos for an
+ * empty one; bos + target ids -> target ids + eos): *tokens predicted
+ * tokens, *right of them the logits' argmax (training's token_accuracy).
+ */
+double
+MfTextPairLoss(MfTextModel *tm, const char *source, const char *target, size_t *tokens,
+			   size_t *right)
+{
+	MfEnv		env = MfKernelEnv();
+	MfArena		arena;
+	MfTfFwd		f;
+	MfTfInput	in;
+	size_t		S;
+	int32	   *src = MfTextIds(tm->tok, source, strlen(source), tm->art.spec.max_length, &S),
+			   *tgt,
+			   *lab;
+	size_t		T = MfTextDecoderIds(tm->tok, tm->bos, tm->eos, tm->art.spec.max_length,
+									 target, &tgt, &lab);
+	int			rc;
+	double		loss;
+
+	if (S == 0)
+		src[S++] = tm->eos;
+	memset(&in, 0, sizeof(in));
+	in.B = 1;
+	in.S = S;
+	in.src = src;
+	in.T = T;
+	in.tgt = tgt;
+	in.labels = lab;
+	rc = mfk_arena_init(&arena, &env.alloc, mfk_tf_model_step_bytes(&tm->model, 1, S, T, 0));
+	if (rc == MF_KOK)
+		rc = mfk_tf_model_forward(&env, &tm->model, &in, NULL, &arena, &f);
+	if (rc != MF_KOK)
+		MfTextKernelError(rc, "running the encoder-decoder");
+	loss = f.loss * (double) T;
+	*right = 0;
+	for (size_t t = 0; t < f.rows && t < T; t++)
+	{
+		size_t		best = 0;
+
+		for (size_t k = 1; k < f.k; k++)
+			if (f.logits[t * f.k + k] > f.logits[t * f.k + best])
+				best = k;
+		*right += (int32) best == lab[t];
+	}
+	mfk_arena_free(&arena, &env.alloc);
+	pfree(src);
+	pfree(tgt);
+	pfree(lab);
+	*tokens = T;
+	return loss;
+}
+
 /* The pooled encoder output of one text. */
 float *
 MfTextEmbed(MfTextModel *tm, const char *text, size_t len, size_t *d)

@@ -54,6 +54,9 @@ extern size_t MfTextDecoderIds(MfTokenizer *tok, int32 bos, int32 eos, size_t L,
 extern int	MfTextClassify(MfTextModel *tm, const char *text, size_t len, double *proba);
 /* Summed cross-entropy of a decoder LM on one text (*tokens predicted tokens). */
 extern double MfTextTokenLoss(MfTextModel *tm, const char *text, size_t *tokens);
+/* The same of an encoder-decoder's target given its source (*right: argmax hits). */
+extern double MfTextPairLoss(MfTextModel *tm, const char *source, const char *target,
+							 size_t *tokens, size_t *right);
 /* The pooled encoder output (d_model floats, palloc'd) of one text. */
 extern float *MfTextEmbed(MfTextModel *tm, const char *text, size_t len, size_t *d);
 /* Generation options (mf_generate's options object, checked). */

@@ -43,6 +43,8 @@
 typedef struct MfColumn
 {
 	char	   *name;
+	const char *named_by;		/* what named it, for a missing column's error
+								 * (NULL: the model's feature schema) */
 	char	   *type_name;
 	MfColKind	kind;
 	int			attno;			/* 1-based, in the source's tuple descriptor */

@@ -126,7 +126,9 @@ SQL
 EDIM="$(q "SELECT array_length(mf_embed('st_emb', 'a'), 1)")"
 [ "$EDIM" = 16 ] || fail "mf_embed of st_emb has $EDIM values, not 16"
 q "SELECT mf_predict('st_emb', 'a')" >/dev/null 2>&1 && fail "mf_predict of the embedding version st_emb answered"
-pass "st_emb:1.0.0: an embedding version (the encoder of a trained classifier, no head; mf_embed gives $EDIM floats, mf_predict refuses)"
+out="$("$PG_BIN/psql" -X -q -tA -v VERBOSITY=verbose -c "SELECT mf_evaluate('st_emb', 'st_titles')" 2>&1 || true)"
+grep -q '0A000.*task embedding cannot be evaluated on other rows' <<<"$out" || fail "mf_evaluate of st_emb: $out"
+pass "st_emb:1.0.0: an embedding version (the encoder of a trained classifier, no head; mf_embed gives $EDIM floats, mf_predict and mf_evaluate refuse)"
 
 # embed_check PORT MODEL EXPECT DIM [--classifier]: embed_check.py, then the OIP answer's numbers
 # (output "embedding") read back as float4 by PostgreSQL (float4in on the JSON number's text)

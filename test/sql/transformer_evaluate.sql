@@ -2,7 +2,9 @@
 -- classifier reports the metrics of tabular classifiers, each checked
 -- against what mf_predict_label / mf_predict_proba answer on the same rows;
 -- a decoder language model reports loss per token and perplexity, checked
--- against the token-weighted mean of its texts evaluated alone; and the
+-- against the token-weighted mean of its texts evaluated alone; an
+-- encoder-decoder the same of its targets given their sources, with
+-- token_accuracy, on its trained target column or another one; and the
 -- errors (message, detail, hint, SQLSTATE) of the calls it refuses.
 \set SHOW_CONTEXT never
 SET client_min_messages = warning;
@@ -57,10 +59,32 @@ SELECT abs((l.m ->> 'loss')::float8 - sum((e ->> 'loss')::float8 * (e ->> 'token
           FROM tfe_src GROUP BY body) per_text
  GROUP BY l.m;
 
+-- The encoder-decoder: loss per target token given its source, its exponential, token accuracy ...
+CREATE TEMP TABLE tfe_p AS SELECT mf_evaluate('tfe_s2s', 'tfe_pairs') AS m;
+SELECT (SELECT array_agg(k ORDER BY k) FROM jsonb_object_keys(m) k) AS keys, m ->> 'task' AS task,
+       (m ->> 'rows')::int AS rows, (m ->> 'loss')::float8 > 0 AS loss_positive,
+       abs((m ->> 'perplexity')::float8 - exp((m ->> 'loss')::float8)) < 1e-9 AS perplexity_is_exp_loss,
+       (m ->> 'token_accuracy')::float8 BETWEEN 0 AND 1 AS accuracy_in_range,
+       (m ->> 'tokens')::int > (SELECT count(*) FROM tfe_pairs) AS tokens_beyond_eos
+  FROM tfe_p;
+-- ... the token-weighted mean of each pair evaluated alone (loss and accuracy) ...
+SELECT abs((p.m ->> 'loss')::float8 - sum((e ->> 'loss')::float8 * (e ->> 'tokens')::int) /
+                                      sum((e ->> 'tokens')::int)) < 1e-9 AS loss_is_token_mean,
+       abs((p.m ->> 'token_accuracy')::float8 - sum((e ->> 'token_accuracy')::float8 * (e ->> 'tokens')::int) /
+                                                sum((e ->> 'tokens')::int)) < 1e-12 AS accuracy_is_token_mean,
+       (p.m ->> 'tokens')::int = sum((e ->> 'tokens')::int) AS tokens_add_up
+  FROM tfe_p p,
+       (SELECT mf_evaluate('tfe_s2s', format('SELECT %L AS src, %L AS tgt', src, tgt)) AS e FROM tfe_pairs) per_pair
+ GROUP BY p.m;
+-- ... the trained target column named is the default; another column is another target.
+SELECT mf_evaluate('tfe_s2s', 'tfe_pairs', 'tgt') = m AS named_target_same,
+       mf_evaluate('tfe_s2s', 'SELECT src, src AS copy FROM tfe_pairs', 'copy') ->> 'loss' <> m ->> 'loss' AS other_target_differs
+  FROM tfe_p;
+
 -- Calls refused: message, detail, hint, then the SQLSTATE.
 SELECT mf_evaluate('tfe_lm', 'tfe_src', 'label');
 \echo :LAST_ERROR_SQLSTATE
-SELECT mf_evaluate('tfe_s2s', 'tfe_pairs', 'tgt');
+SELECT mf_evaluate('tfe_s2s', 'tfe_pairs', 'nope');
 \echo :LAST_ERROR_SQLSTATE
 SELECT mf_evaluate('tfe_cls', 'tfe_src');
 \echo :LAST_ERROR_SQLSTATE
