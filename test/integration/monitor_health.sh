@@ -63,8 +63,7 @@ PIDS+=($!)
 for _ in $(seq 1 50); do [ -s "$TMP/rport" ] && break; sleep 0.1; done
 RPORT="$(cat "$TMP/rport")" || fail "the webhook receiver did not start"
 RULE="$(q "SELECT mf_set_alert('$D', 'health', '<', 1, '{\"window\": \"3 s\", \"webhook\": \"http://127.0.0.1:$RPORT/hook\"}')")"
-# the LISTEN session polls for up to 120 s (a slow run must not end it before the resolution); killed below
-{ echo "LISTEN mf_alerts;"; for _ in $(seq 1 480); do echo "SELECT pg_sleep(0.25);"; done; } >"$TMP/listen.sql"
+{ echo "LISTEN mf_alerts;"; for _ in $(seq 1 160); do echo "SELECT pg_sleep(0.25);"; done; } >"$TMP/listen.sql"
 "$PG_BIN/psql" -X -q -tA -f "$TMP/listen.sql" >"$TMP/listen.out" 2>&1 &
 LISTEN_PID=$!
 PIDS+=($LISTEN_PID)
@@ -117,6 +116,11 @@ assert [b["status"] for b in ok] == ["firing", "resolved"], hooks
 assert all(b["version"] == "4" and b["alerts"][0]["labels"]["rule_id"] == sys.argv[2]
            and b["alerts"][0]["labels"]["metric"] == "health" for b in ok), ok
 EOF
+# psql prints a notification only after its current pg_sleep(0.25): wait for both before stopping it
+for _ in $(seq 1 50); do
+	[ "$(grep -c "mf_alerts" "$TMP/listen.out")" -ge 2 ] && break
+	sleep 0.2
+done
 kill "$LISTEN_PID" 2>/dev/null || true
 wait "$LISTEN_PID" 2>/dev/null || true
 [ "$(grep -c "mf_alerts" "$TMP/listen.out")" -ge 2 ] || fail "NOTIFY mf_alerts: $(head -c 600 "$TMP/listen.out")"
