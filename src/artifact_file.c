@@ -18,12 +18,12 @@
  *   Writing a version's file removes its other files (a retrained
  *   version's old artifact).  The monitor worker removes, once a minute,
  *   the files of mf.database's versions that no longer have an artifact
- *   row (MfArtifactFileSweep: dropped versions).  PostgreSQL removes every
- *   base/pgsql_tmp/pgsql_tmp* file at server start, so files of dropped
- *   versions of other databases, and of dropped databases, live until the
- *   next restart; pg_ls_tmpdir() lists them, base backups skip them, and
- *   only the cluster's owner can read them (0600, inside the data
- *   directory).
+ *   row (MfArtifactFileSweep: dropped versions), and every file of a
+ *   dropped database.  PostgreSQL removes every base/pgsql_tmp/pgsql_tmp*
+ *   file at server start, so files of dropped versions of other databases
+ *   live until the next restart; pg_ls_tmpdir() lists them, base backups
+ *   skip them, and only the cluster's owner can read them (0600, inside
+ *   the data directory).
  * - Checked content: a file is written only when the bytes a backend read
  *   from mf.artifacts hash to the sha256 of its name (mf.artifacts.sha256
  *   is generated from the bytes; this checks the read path that copied
@@ -53,6 +53,7 @@
 #include "miscadmin.h"
 #include "storage/fd.h"
 #include "utils/array.h"
+#include "utils/syscache.h"
 
 #include "predict.h"
 
@@ -240,12 +241,53 @@ MfArtifactFileVersion(const char *name, const char *prefix)
 	return errno == 0 && end != name + n && *end == '_' && v >= 0 ? (int64) v : -1;
 }
 
+/* The database oid of an artifact file name, or InvalidOid for any other name. */
+static Oid
+MfArtifactFileDatabase(const char *name)
+{
+	char		prefix[64];
+	char	   *end;
+	unsigned long v;
+
+	snprintf(prefix, sizeof(prefix), "%s_mf_", PG_TEMP_FILE_PREFIX);
+	if (strncmp(name, prefix, strlen(prefix)) != 0 || strlen(name) < 4 ||
+		strcmp(name + strlen(name) - 4, ".mfa") != 0)
+		return InvalidOid;
+	errno = 0;
+	v = strtoul(name + strlen(prefix), &end, 10);
+	return errno == 0 && *end == '_' && v <= PG_UINT32_MAX ? (Oid) v : InvalidOid;
+}
+
+/* Remove the artifact files of databases that no longer exist; how many went. */
+static int
+MfArtifactFileSweepDatabases(void)
+{
+	DIR		   *dir = AllocateDir(MF_ARTIFACT_DIR);
+	struct dirent *de;
+	char		path[MAXPGPATH];
+	int			removed = 0;
+
+	while ((de = ReadDirExtended(dir, MF_ARTIFACT_DIR, DEBUG1)) != NULL)
+	{
+		Oid			db = MfArtifactFileDatabase(de->d_name);
+
+		if (!OidIsValid(db) || SearchSysCacheExists1(DATABASEOID, ObjectIdGetDatum(db)))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", MF_ARTIFACT_DIR, de->d_name);
+		if (unlink(path) == 0)
+			removed++;
+	}
+	FreeDir(dir);
+	return removed;
+}
+
 /*
- * Remove this database's artifact files of versions that have no row in
- * mf.artifacts any more (dropped versions); the caller holds a transaction
- * with a snapshot and SPI (the monitor worker).  A file removed while
- * a backend still reads it is only a cache miss: the next load reads the
- * TOAST chunks and writes it again.  Returns how many files went.
+ * Remove the artifact files of dropped databases, and this database's
+ * files of versions that have no row in mf.artifacts any more (dropped
+ * versions); the caller holds a transaction with a snapshot and SPI (the
+ * monitor worker).  A file removed while a backend still reads it is only
+ * a cache miss: the next load reads the TOAST chunks and writes it again.
+ * Returns how many files went.
  */
 int
 MfArtifactFileSweep(void)
@@ -262,6 +304,7 @@ MfArtifactFileSweep(void)
 	Oid			type = INT8ARRAYOID;
 	Datum		arg;
 
+	removed = MfArtifactFileSweepDatabases();
 	snprintf(prefix, sizeof(prefix), "%s_mf_%u_", PG_TEMP_FILE_PREFIX, MyDatabaseId);
 	dir = AllocateDir(MF_ARTIFACT_DIR);
 	while ((de = ReadDirExtended(dir, MF_ARTIFACT_DIR, DEBUG1)) != NULL)
@@ -269,7 +312,7 @@ MfArtifactFileSweep(void)
 			names = lappend(names, pstrdup(de->d_name));
 	FreeDir(dir);
 	if (names == NIL)
-		return 0;
+		return removed;
 	ids = palloc(sizeof(Datum) * list_length(names));
 	foreach(lc, names)
 		ids[n++] = Int64GetDatum(MfArtifactFileVersion(lfirst(lc), prefix));

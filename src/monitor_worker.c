@@ -24,9 +24,10 @@
  *   retention  once a minute (and after a reload), delete rows older than
  *              mf.metrics_retention in batches of MF_MON_PURGE_BATCH, one
  *              transaction each, at most MF_MON_PURGE_MAX a cycle; and
- *              remove the artifact files of dropped versions
- *              (MfArtifactFileSweep, artifact_file.c: it reads mf.artifacts
- *              itself, the one query here that is not an mf._* call).
+ *              remove the artifact files of dropped versions and
+ *              databases (MfArtifactFileSweep, artifact_file.c: it reads
+ *              mf.artifacts itself, the one query here that is not an
+ *              mf._* call).
  * The worker holds no lock and no transaction while it waits on HTTP.  It
  * stops when the launcher that started it is gone, and does nothing while
  * the extension is not installed in its database.
@@ -273,17 +274,17 @@ MfMonPurge(void)
 	}
 }
 
-/* Unit: remove the artifact files of versions dropped since. */
+/* Unit: remove the artifact files of versions and databases dropped since. */
 static void
 MfMonSweepFiles(void)
 {
 	int			n;
 
-	MfBgXactBegin("mf_ext monitor: removing artifact files of dropped versions");
+	MfBgXactBegin("mf_ext monitor: removing artifact files of dropped versions and databases");
 	n = MfArtifactFileSweep();
 	MfBgXactCommit();
 	if (n > 0)
-		elog(DEBUG1, "mf_ext monitor: removed %d artifact files of dropped versions", n);
+		elog(DEBUG1, "mf_ext monitor: removed %d artifact files of dropped versions and databases", n);
 }
 
 /* One cycle of the worker. */
@@ -302,7 +303,7 @@ MfMonitorCycle(void)
 	if (TimestampDifferenceExceeds(MfMonLastPurge, GetCurrentTimestamp(), MF_MON_PURGE_EVERY_MS))
 	{
 		MfMonUnit("removing old metrics", MfMonPurge);
-		MfMonUnit("removing artifact files of dropped versions", MfMonSweepFiles);
+		MfMonUnit("removing artifact files of dropped versions and databases", MfMonSweepFiles);
 	}
 	SpinLockAcquire(&MfMon->mutex);
 	MfMon->cycles++;
