@@ -14,7 +14,7 @@
 EXTENSION   = mf_ext
 EXTVERSION  = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" mf_ext.control)
 # The released version the upgrade script of this one starts from.
-PREVVERSION = 0.4.0
+PREVVERSION = 0.5.0
 # The install script of this version is built from one file per concern
 # (as pgvector builds vector--x.y.z.sql); sql/mf_ext--*.sql are the frozen
 # install and upgrade scripts of released versions (never edited).

@@ -235,8 +235,9 @@ BEGIN
 		   d.deployment_id, d.model_name, l ->> 'version', l ->> 'request_id', l ->> 'row_id', l -> 'prediction',
 		   to_timestamp((l ->> 'at')::float8)
 	  FROM jsonb_array_elements(lines) l
-	 WHERE NOT EXISTS (SELECT 1 FROM mf.prediction_log p
-						WHERE p.deployment_id = d.deployment_id AND p.row_id = l ->> 'row_id'
+	 WHERE NOT EXISTS (SELECT 1 FROM mf.prediction_log p  -- index prediction_log_row
+						WHERE p.model_name = d.model_name AND p.row_id = l ->> 'row_id'
+						  AND p.deployment_id = d.deployment_id
 						  AND p.request_id IS NOT DISTINCT FROM l ->> 'request_id'
 						  AND p.logged_at = to_timestamp((l ->> 'at')::float8));
 	GET DIAGNOSTICS added = ROW_COUNT;

@@ -3,7 +3,8 @@
 -- artifact checks, feature schema, this backend's cache, deployments, last
 -- errors) and what a deployment's log merges (audit events, job lines,
 -- health changes, alert firings and resolutions).  Thin callers of C: the
--- artifact check (mf._artifact_loads, src/debug.c: the model module opens it) and
+-- artifact check (mf._artifact_loads, src/debug.c: the model module opens it, a
+-- transformer's loader builds it) and
 -- the cache state (mf._cache_state, src/model_cache.c).  The views over the
 -- monitoring tables are sql/observe_views.sql.
 -- PL/pgSQL functions of 25 lines or more, each the one owner of its rule:
@@ -14,7 +15,7 @@ CREATE FUNCTION mf._artifact_loads(artifact bytea) RETURNS boolean
 	AS 'MODULE_PATHNAME', 'mf_artifact_loads'
 	LANGUAGE C STABLE STRICT;
 COMMENT ON FUNCTION mf._artifact_loads(bytea) IS
-	'true when the model module opens the artifact (its checks, metadata and layout); the module''s error (XX001, 0A000) otherwise (src/debug.c)';
+	'true when the model module opens the artifact (its checks, metadata and layout) and, for a transformer, its loader builds the model and tokenizer; the error (XX001, 0A000) otherwise (src/debug.c)';
 
 CREATE FUNCTION mf._cache_state(version_id bigint) RETURNS jsonb
 	AS 'MODULE_PATHNAME', 'mf_cache_state'

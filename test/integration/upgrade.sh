@@ -10,7 +10,7 @@ OLD=mf_upgrade_old
 NEW=mf_upgrade_new
 trap 'sql "DROP DATABASE IF EXISTS $OLD WITH (FORCE)"; sql "DROP DATABASE IF EXISTS $NEW WITH (FORCE)"' EXIT
 in_db() { PGDATABASE="$1" q "$2"; }
-for FROM in 0.1.0 0.2.0 0.3.0 0.4.0; do
+for FROM in 0.1.0 0.2.0 0.3.0 0.4.0 0.5.0; do
 for db in $OLD $NEW; do sql "DROP DATABASE IF EXISTS $db WITH (FORCE)"; sql "CREATE DATABASE $db"; done
 
 in_db $OLD "CREATE EXTENSION mf_ext VERSION '$FROM'" >/dev/null

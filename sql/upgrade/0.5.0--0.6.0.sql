@@ -1,0 +1,3 @@
+-- Upgrade 0.5.0 -> 0.6.0: this version's own catalog changes (new tables,
+-- columns, dropped signatures). The Makefile appends the view, every function
+-- of 0.6.0 as CREATE OR REPLACE and the privileges.
