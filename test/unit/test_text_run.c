@@ -150,11 +150,9 @@ test_smaller_tokenizer(MfTfKind kind, const char *label)
 	char		err[256],
 				name[200];
 
-	if (!open_model(&tr, kind, 40, 3.0f, 0.0f, &bytes))
-	{
-		MF_OK(false, label);
+	snprintf(name, sizeof(name), "%s: the model (vocab_size 40) opens through the runner", label);
+	if (!MF_OK(open_model(&tr, kind, 40, 3.0f, 0.0f, &bytes), name))
 		return;
-	}
 	for (uint64_t s = 0; s < N_SEEDS; s++)
 	{
 		MfTfGenOpts o = options(&tr, s);
@@ -197,11 +195,9 @@ test_full_tokenizer(float special, const char *name)
 				sign = 0;
 	char		err[256];
 
-	if (!open_model(&tr, MF_TF_KIND_DECODER, (size_t) tok_size, 0.0f, special, &bytes))
-	{
-		MF_OK(false, name);
+	if (!MF_OK(open_model(&tr, MF_TF_KIND_DECODER, (size_t) tok_size, 0.0f, special, &bytes),
+			   "a decoder whose vocabulary is the tokenizer's opens through the runner"))
 		return;
-	}
 	for (int i = 0; i < tok_size && i < 64; i++)
 		skip[i] = (uint8_t) mf_tokenizer_never_generated(tr.tok, i);
 	if (special == 0.0f)

@@ -566,7 +566,7 @@ test_decode_limit(MfTfKind kind, const char *label)
  * cache, alone and with n_ids; a mask leaving no id is refused.
  */
 static void
-test_decode_skip(MfTfKind kind, const char *label)
+test_decode_excluded_ids(MfTfKind kind, const char *label)
 {
 	MfTfSpec	s = small_spec(kind, MF_TF_ATTN_SOFTMAX, MF_TF_LAYERNORM, "gelu", 0.0);
 	MfTfModel	m,
@@ -655,8 +655,8 @@ main(void)
 	test_decode(MF_TF_KIND_ENCODER_DECODER, "encoder-decoder");
 	test_decode_limit(MF_TF_KIND_DECODER, "decoder");
 	test_decode_limit(MF_TF_KIND_ENCODER_DECODER, "encoder-decoder");
-	test_decode_skip(MF_TF_KIND_DECODER, "decoder");
-	test_decode_skip(MF_TF_KIND_ENCODER_DECODER, "encoder-decoder");
+	test_decode_excluded_ids(MF_TF_KIND_DECODER, "decoder");
+	test_decode_excluded_ids(MF_TF_KIND_ENCODER_DECODER, "encoder-decoder");
 	test_decode_cache(MF_TF_KIND_DECODER, MF_TF_LAYERNORM, "gelu", "decoder, layernorm, gelu");
 	test_decode_cache(MF_TF_KIND_DECODER, MF_TF_REZERO, "swiglu", "decoder, rezero, swiglu");
 	test_decode_cache(MF_TF_KIND_DECODER, MF_TF_SCALENORM, "relu", "decoder, scalenorm, relu");
