@@ -28,6 +28,7 @@
  * the choice is exactly the unmasked one.
  */
 #include "transformer_model.h"
+#include "vecmath.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -50,19 +51,6 @@ MfTfCandCmp(const void *a, const void *b)
 	if (x->z != y->z)
 		return x->z > y->z ? -1 : 1;
 	return x->id < y->id ? -1 : x->id > y->id;
-}
-
-/* Argmax over the ids not skipped (lowest id on ties; one is never skipped). */
-static int32_t
-MfTfArgmax(const float *z, size_t V, const uint8_t *skip)
-{
-	size_t		i,
-				best = V;
-
-	for (i = 0; i < V; i++)
-		if ((skip == NULL || !skip[i]) && (best == V || z[i] > z[best]))
-			best = i;
-	return (int32_t) best;
 }
 
 /* Sample from softmax(z / temperature) over the top_k candidates not skipped. */
@@ -137,7 +125,7 @@ MfTfNext(const float *logits, size_t V, const MfTfGenOpts *o, MfTfCand *cand,
 {
 	size_t		n = o->n_ids > 0 && o->n_ids < V ? o->n_ids : V;
 
-	return o->temperature <= 0.0 ? MfTfArgmax(logits, n, o->skip)
+	return o->temperature <= 0.0 ? (int32_t) mfk_vec_argmax(logits, n, o->skip)
 		: MfTfSample(logits, n, o->skip, o->temperature, o->top_k, cand, r);
 }
 

@@ -31,6 +31,18 @@ mfk_vec_max(const float *x, size_t n, const unsigned char *skip)
 	return m;
 }
 
+/* Index of the largest float not skipped, the lowest on ties; n for none. */
+size_t
+mfk_vec_argmax(const float *x, size_t n, const unsigned char *skip)
+{
+	size_t		best = n;
+
+	for (size_t j = 0; j < n; j++)
+		if ((skip == NULL || !skip[j]) && (best == n || x[j] > x[best]))
+			best = j;
+	return best;
+}
+
 /* x[j] = e^(x[j] - m), 0 where skipped; their sum. */
 MFK_VEC_CLONES double
 mfk_vec_exp_shift(float *x, size_t n, float m, const unsigned char *skip)

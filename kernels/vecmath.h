@@ -94,6 +94,8 @@ mfk_erff_v(float x)
 
 /* Largest of n floats (-inf for none); skip[j] != 0 leaves x[j] out. */
 extern float mfk_vec_max(const float *x, size_t n, const unsigned char *skip);
+/* Index of the largest of n floats, the lowest on ties (n for none); skip as above. */
+extern size_t mfk_vec_argmax(const float *x, size_t n, const unsigned char *skip);
 /*
  * x[j] = e^(x[j] - m) (0 where skip[j] != 0); returns their sum
  * (mfk_vec_sum_d).

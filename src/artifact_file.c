@@ -226,114 +226,101 @@ MfArtifactFileWrite(int64 version_id, const char *sha256, const char *bytes, Siz
 	MfArtifactFilePrune(version_id, name);
 }
 
-/* The version_id of this database's artifact file name, or -1 for any other name. */
-static int64
-MfArtifactFileVersion(const char *name, const char *prefix)
-{
-	size_t		n = strlen(prefix);
-	char	   *end;
-	long long	v;
-
-	if (strncmp(name, prefix, n) != 0 || strlen(name) < 4 || strcmp(name + strlen(name) - 4, ".mfa") != 0)
-		return -1;
-	errno = 0;
-	v = strtoll(name + n, &end, 10);
-	return errno == 0 && end != name + n && *end == '_' && v >= 0 ? (int64) v : -1;
-}
-
-/* The database oid of an artifact file name, or InvalidOid for any other name. */
-static Oid
-MfArtifactFileDatabase(const char *name)
+/*
+ * The database oid and version_id an artifact file's name holds
+ * (pgsql_tmp_mf_<oid>_<version_id>_<sha256>.mfa); false for any other name,
+ * a file being written (.tmp) among them.
+ */
+static bool
+MfArtifactFileParse(const char *name, Oid *db, int64 *version_id)
 {
 	char		prefix[64];
+	size_t		n = strlen(name);
+	const char *p;
 	char	   *end;
-	unsigned long v;
+	unsigned long d;
+	long long	v;
 
 	snprintf(prefix, sizeof(prefix), "%s_mf_", PG_TEMP_FILE_PREFIX);
-	if (strncmp(name, prefix, strlen(prefix)) != 0 || strlen(name) < 4 ||
-		strcmp(name + strlen(name) - 4, ".mfa") != 0)
-		return InvalidOid;
+	if (strncmp(name, prefix, strlen(prefix)) != 0 || n < 4 || strcmp(name + n - 4, ".mfa") != 0)
+		return false;
+	p = name + strlen(prefix);
 	errno = 0;
-	v = strtoul(name + strlen(prefix), &end, 10);
-	return errno == 0 && *end == '_' && v <= PG_UINT32_MAX ? (Oid) v : InvalidOid;
-}
-
-/* Remove the artifact files of databases that no longer exist; how many went. */
-static int
-MfArtifactFileSweepDatabases(void)
-{
-	DIR		   *dir = AllocateDir(MF_ARTIFACT_DIR);
-	struct dirent *de;
-	char		path[MAXPGPATH];
-	int			removed = 0;
-
-	while ((de = ReadDirExtended(dir, MF_ARTIFACT_DIR, DEBUG1)) != NULL)
-	{
-		Oid			db = MfArtifactFileDatabase(de->d_name);
-
-		if (!OidIsValid(db) || SearchSysCacheExists1(DATABASEOID, ObjectIdGetDatum(db)))
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", MF_ARTIFACT_DIR, de->d_name);
-		if (unlink(path) == 0)
-			removed++;
-	}
-	FreeDir(dir);
-	return removed;
+	d = strtoul(p, &end, 10);
+	if (errno != 0 || end == p || *p == '-' || *end != '_' || d > PG_UINT32_MAX)
+		return false;
+	p = end + 1;
+	v = strtoll(p, &end, 10);
+	if (errno != 0 || end == p || *end != '_' || v < 0)
+		return false;
+	*db = (Oid) d;
+	*version_id = (int64) v;
+	return true;
 }
 
 /*
- * Remove the artifact files of dropped databases, and this database's
- * files of versions that have no row in mf.artifacts any more (dropped
- * versions); the caller holds a transaction with a snapshot and SPI (the
- * monitor worker).  A file removed while a backend still reads it is only
- * a cache miss: the next load reads the TOAST chunks and writes it again.
- * Returns how many files went.
+ * Remove the artifact files of dropped databases (their oid no longer in
+ * pg_database), and this database's files of versions that have no row in
+ * mf.artifacts any more (dropped versions); the caller holds a transaction
+ * with a snapshot and SPI (the monitor worker).  A file removed while a
+ * backend still reads it is only a cache miss: the next load reads the
+ * TOAST chunks and writes it again.  Returns how many files went.
  */
 int
 MfArtifactFileSweep(void)
 {
-	char		prefix[MAXPGPATH];
 	char		path[MAXPGPATH];
-	DIR		   *dir;
+	DIR		   *dir = AllocateDir(MF_ARTIFACT_DIR);
 	struct dirent *de;
-	List	   *names = NIL;
+	List	   *mine = NIL;		/* names of this database's files */
+	ListCell   *lc;
 	Datum	   *ids;
 	int			n = 0,
 				removed = 0;
-	ListCell   *lc;
-	Oid			type = INT8ARRAYOID;
+	Oid			db,
+				type = INT8ARRAYOID;
+	int64		v;
 	Datum		arg;
 
-	removed = MfArtifactFileSweepDatabases();
-	snprintf(prefix, sizeof(prefix), "%s_mf_%u_", PG_TEMP_FILE_PREFIX, MyDatabaseId);
-	dir = AllocateDir(MF_ARTIFACT_DIR);
 	while ((de = ReadDirExtended(dir, MF_ARTIFACT_DIR, DEBUG1)) != NULL)
-		if (MfArtifactFileVersion(de->d_name, prefix) >= 0)
-			names = lappend(names, pstrdup(de->d_name));
+	{
+		if (!MfArtifactFileParse(de->d_name, &db, &v))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", MF_ARTIFACT_DIR, de->d_name);
+		if (!SearchSysCacheExists1(DATABASEOID, ObjectIdGetDatum(db)))
+			removed += unlink(path) == 0;
+		else if (db == MyDatabaseId)
+			mine = lappend(mine, pstrdup(de->d_name));
+	}
 	FreeDir(dir);
-	if (names == NIL)
+	if (mine == NIL)
 		return removed;
-	ids = palloc(sizeof(Datum) * list_length(names));
-	foreach(lc, names)
-		ids[n++] = Int64GetDatum(MfArtifactFileVersion(lfirst(lc), prefix));
+	ids = palloc(sizeof(Datum) * list_length(mine));
+	foreach(lc, mine)
+	{
+		(void) MfArtifactFileParse(lfirst(lc), &db, &v);
+		ids[n++] = Int64GetDatum(v);
+	}
 	arg = PointerGetDatum(construct_array(ids, n, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	if (SPI_execute_with_args("SELECT version_id FROM mf.artifacts WHERE version_id = ANY ($1)",
 							  1, &type, &arg, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the versions of the artifact files");
-	foreach(lc, names)
+	n = 0;
+	foreach(lc, mine)
 	{
-		int64		v = MfArtifactFileVersion(lfirst(lc), prefix);
 		bool		kept = false;
 
 		for (uint64 r = 0; r < SPI_processed && !kept; r++)
 		{
 			bool		isnull;
 
-			kept = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull)) == v;
+			kept = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull)) ==
+				DatumGetInt64(ids[n]);
 		}
+		n++;
 		snprintf(path, sizeof(path), "%s/%s", MF_ARTIFACT_DIR, (char *) lfirst(lc));
-		if (!kept && unlink(path) == 0)
-			removed++;
+		if (!kept)
+			removed += unlink(path) == 0;
 	}
 	return removed;
 }

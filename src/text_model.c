@@ -15,6 +15,7 @@
 
 #include "model_pg.h"
 #include "text_model.h"
+#include "vecmath.h"
 
 /* Tokenizer kinds by option name. */
 int
@@ -181,12 +182,14 @@ MfTextClassify(MfTextModel *tm, const char *text, size_t len, double *proba)
 }
 
 /*
- * Summed cross-entropy (nats) of a decoder on one text laid out as
- * training lays it out (bos + ids -> ids + eos); *tokens gets the
- * predicted tokens.
+ * Summed cross-entropy (nats) of a decoder on target laid out as training
+ * lays it out (bos + ids -> ids + eos), given the S source ids src of an
+ * encoder-decoder (none for a language model); *tokens gets the predicted
+ * tokens, *right (when set) how many of them are the logits' argmax.
  */
-double
-MfTextTokenLoss(MfTextModel *tm, const char *text, size_t *tokens)
+static double
+MfTextDecoderLoss(MfTextModel *tm, const int32 *src, size_t S, const char *target,
+				  size_t *tokens, size_t *right)
 {
 	MfEnv		env = MfKernelEnv();
 	MfArena		arena;
@@ -195,53 +198,10 @@ MfTextTokenLoss(MfTextModel *tm, const char *text, size_t *tokens)
 	int32	   *tgt,
 			   *lab;
 	size_t		T = MfTextDecoderIds(tm->tok, tm->bos, tm->eos, tm->art.spec.max_length,
-									 text, &tgt, &lab);
-	int			rc;
-	double		loss;
-
-	memset(&in, 0, sizeof(in));
-	in.B = 1;
-	in.T = T;
-	in.tgt = tgt;
-	in.labels = lab;
-	rc = mfk_arena_init(&arena, &env.alloc, mfk_tf_model_step_bytes(&tm->model, 1, 0, T, 0));
-	if (rc == MF_KOK)
-		rc = mfk_tf_model_forward(&env, &tm->model, &in, NULL, &arena, &f);
-	if (rc != MF_KOK)
-		MfTextKernelError(rc, "running the decoder");
-	loss = f.loss * (double) T;
-	mfk_arena_free(&arena, &env.alloc);
-	pfree(tgt);
-	pfree(lab);
-	*tokens = T;
-	return loss;
-}
-
-/*
- * Summed cross-entropy of an encoder-decoder's target text given its
- * source, laid out as training lays them out (the source's ids, eos for an
- * empty one; bos + target ids -> target ids + eos): *tokens predicted
- * tokens, *right of them the logits' argmax (training's token_accuracy).
- */
-double
-MfTextPairLoss(MfTextModel *tm, const char *source, const char *target, size_t *tokens,
-			   size_t *right)
-{
-	MfEnv		env = MfKernelEnv();
-	MfArena		arena;
-	MfTfFwd		f;
-	MfTfInput	in;
-	size_t		S;
-	int32	   *src = MfTextIds(tm->tok, source, strlen(source), tm->art.spec.max_length, &S),
-			   *tgt,
-			   *lab;
-	size_t		T = MfTextDecoderIds(tm->tok, tm->bos, tm->eos, tm->art.spec.max_length,
 									 target, &tgt, &lab);
 	int			rc;
 	double		loss;
 
-	if (S == 0)
-		src[S++] = tm->eos;
 	memset(&in, 0, sizeof(in));
 	in.B = 1;
 	in.S = S;
@@ -253,23 +213,42 @@ MfTextPairLoss(MfTextModel *tm, const char *source, const char *target, size_t *
 	if (rc == MF_KOK)
 		rc = mfk_tf_model_forward(&env, &tm->model, &in, NULL, &arena, &f);
 	if (rc != MF_KOK)
-		MfTextKernelError(rc, "running the encoder-decoder");
+		MfTextKernelError(rc, S > 0 ? "running the encoder-decoder" : "running the decoder");
 	loss = f.loss * (double) T;
-	*right = 0;
-	for (size_t t = 0; t < f.rows && t < T; t++)
-	{
-		size_t		best = 0;
-
-		for (size_t k = 1; k < f.k; k++)
-			if (f.logits[t * f.k + k] > f.logits[t * f.k + best])
-				best = k;
-		*right += (int32) best == lab[t];
-	}
+	for (size_t t = 0; right != NULL && t < f.rows && t < T; t++)
+		*right += (int32) mfk_vec_argmax(f.logits + t * f.k, f.k, NULL) == lab[t];
 	mfk_arena_free(&arena, &env.alloc);
-	pfree(src);
 	pfree(tgt);
 	pfree(lab);
 	*tokens = T;
+	return loss;
+}
+
+/* Summed cross-entropy of a decoder language model on one text (*tokens predicted tokens). */
+double
+MfTextTokenLoss(MfTextModel *tm, const char *text, size_t *tokens)
+{
+	return MfTextDecoderLoss(tm, NULL, 0, text, tokens, NULL);
+}
+
+/*
+ * The same of an encoder-decoder's target text given its source (the
+ * source's ids, eos for an empty one, as training lays them out); *right
+ * of the *tokens are the logits' argmax (training's token_accuracy).
+ */
+double
+MfTextPairLoss(MfTextModel *tm, const char *source, const char *target, size_t *tokens,
+			   size_t *right)
+{
+	size_t		S;
+	int32	   *src = MfTextIds(tm->tok, source, strlen(source), tm->art.spec.max_length, &S);
+	double		loss;
+
+	if (S == 0)
+		src[S++] = tm->eos;
+	*right = 0;
+	loss = MfTextDecoderLoss(tm, src, S, target, tokens, right);
+	pfree(src);
 	return loss;
 }
 

@@ -47,6 +47,7 @@
 #include "model_pg.h"
 #include "text_model.h"
 #include "train.h"
+#include "vecmath.h"
 
 /* A zeroed array of n elements of type t (huge allowed). */
 #define MfZeroArray(t, n) ((t *) palloc_extended(sizeof(t) * Max((size_t) (n), 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO))
@@ -311,17 +312,8 @@ MfTfEvaluate(MfTfRun *run, const size_t *idx, size_t n, double *accuracy)
 		loss += f.loss * (double) c;
 		count += c;
 		for (size_t row = 0; row < f.rows; row++)
-		{
-			int32		y = in.labels[row];
-			size_t		best = 0;
-
-			if (y < 0)
-				continue;
-			for (size_t k = 1; k < f.k; k++)
-				if (f.logits[row * f.k + k] > f.logits[row * f.k + best])
-					best = k;
-			right += (int32) best == y;
-		}
+			if (in.labels[row] >= 0)
+				right += (int32) mfk_vec_argmax(f.logits + row * f.k, f.k, NULL) == in.labels[row];
 	}
 	*accuracy = count > 0 ? (double) right / (double) count : get_float8_nan();
 	return count > 0 ? loss / (double) count : get_float8_nan();

@@ -314,6 +314,20 @@ main(void)
 			ok &= fabs(got - sum) <= 1e-12 * sum;
 		}
 		MF_OK(ok, "masked max, shifted exp (masked entries exactly 0) and their sum");
+		{
+			float		tie[6] = {1.0f, 4.0f, -2.0f, 4.0f, 9.0f, 4.0f};
+			unsigned char mask[6] = {0, 0, 0, 0, 1, 0},
+						all[6] = {1, 1, 1, 1, 1, 1};
+			size_t		want = 37;
+
+			for (i = 0; i < 37; i++)
+				if (!skip[i] && (want == 37 || ref[i] > ref[want]))
+					want = (size_t) i;
+			MF_OK(mfk_vec_argmax(ref, 37, skip) == want && mfk_vec_argmax(tie, 6, NULL) == 4 &&
+				  mfk_vec_argmax(tie, 6, mask) == 1 && mfk_vec_argmax(tie, 6, all) == 6 &&
+				  mfk_vec_argmax(tie, 0, NULL) == 0,
+				  "argmax: the scalar reference's index under a mask, the lowest on ties, n when nothing is left");
+		}
 		ok = 1;
 		for (b = 0; b < 3; b++)
 		{
