@@ -17,6 +17,7 @@
 #include "transformer_model.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -281,10 +282,13 @@ MfTfAllocLayers(MfTfModel *m, MfTfParts *p)
 		(MfHasDec(m) && p->dec.layers == NULL) ? MF_KERR_NOMEM : MF_KOK;
 }
 
-/* Build a model from its spec, its parameters not yet set. */
-int
-mfk_tf_model_alloc(MfTfModel *m, const MfTfSpec *spec, uint64_t seed,
-				   const MfAllocator *alloc)
+/*
+ * Build a model from its spec, its parameters not yet set; with
+ * trainable, also its gradients (zero) and weight-decay mask.
+ */
+static int
+MfTfBuild(MfTfModel *m, const MfTfSpec *spec, uint64_t seed, const MfAllocator *alloc,
+		  bool trainable)
 {
 	MfTfParts	count;
 	int			err;
@@ -301,20 +305,34 @@ mfk_tf_model_alloc(MfTfModel *m, const MfTfSpec *spec, uint64_t seed,
 	if (m->n_floats > ((size_t) 1 << 34))
 		return MF_KERR_BADARG;
 	m->params = mfk_alloc_bytes(alloc, m->n_floats * sizeof(float));
-	m->grads = mfk_alloc_bytes(alloc, m->n_floats * sizeof(float));
-	m->decay = mfk_alloc_bytes(alloc, m->n_floats);
 	m->tensors = mfk_alloc_bytes(alloc, (size_t) m->n_tensors * sizeof(MfTfNamedTensor));
-	if (m->params == NULL || m->grads == NULL || m->decay == NULL || m->tensors == NULL ||
-		MfTfAllocLayers(m, &m->p) != MF_KOK || MfTfAllocLayers(m, &m->g) != MF_KOK)
+	if (trainable)
+	{
+		m->grads = mfk_alloc_bytes(alloc, m->n_floats * sizeof(float));
+		m->decay = mfk_alloc_bytes(alloc, m->n_floats);
+	}
+	if (m->params == NULL || m->tensors == NULL || MfTfAllocLayers(m, &m->p) != MF_KOK ||
+		(trainable && (m->grads == NULL || m->decay == NULL || MfTfAllocLayers(m, &m->g) != MF_KOK)))
 	{
 		mfk_tf_model_free(m);
 		return MF_KERR_NOMEM;
 	}
 	MfTfWalkModel(m, m->params, m->tensors, &m->p, NULL, NULL);
-	MfTfWalkModel(m, m->grads, NULL, &m->g, NULL, NULL);
-	memset(m->grads, 0, m->n_floats * sizeof(float));
-	MfTfDecayMask(m);
+	if (trainable)
+	{
+		MfTfWalkModel(m, m->grads, NULL, &m->g, NULL, NULL);
+		memset(m->grads, 0, m->n_floats * sizeof(float));
+		MfTfDecayMask(m);
+	}
 	return MF_KOK;
+}
+
+/* Build a model for inference: parameters unset, no gradients. */
+int
+mfk_tf_model_alloc(MfTfModel *m, const MfTfSpec *spec, uint64_t seed,
+				   const MfAllocator *alloc)
+{
+	return MfTfBuild(m, spec, seed, alloc, false);
 }
 
 /* Build a model from its spec, parameters initialised from seed. */
@@ -322,7 +340,7 @@ int
 mfk_tf_model_init(MfTfModel *m, const MfTfSpec *spec, uint64_t seed,
 				  const MfAllocator *alloc)
 {
-	int			err = mfk_tf_model_alloc(m, spec, seed, alloc);
+	int			err = MfTfBuild(m, spec, seed, alloc, true);
 
 	if (err == MF_KOK)
 		MfTfInitParams(m);
@@ -745,7 +763,7 @@ mfk_tf_model_backward(const MfEnv *env, MfTfModel *m, const MfTfInput *in,
 	MfTfBwd		w;
 	int			err = MF_KOK;
 
-	if (!f->training || f->dlogits == NULL)
+	if (!f->training || f->dlogits == NULL || m->grads == NULL)
 		return MF_KERR_BADARG;
 	MfTfCarveBwd(m, in->B, in->S, in->T, ar, &w);
 	if (ar->failed)

@@ -176,8 +176,10 @@ typedef struct MfTfStepInfo
 
 /*
  * Build a model (parameters initialised from seed); MfKErr.
- * mfk_tf_model_alloc builds it with its parameters left unset, for a
- * caller that writes all n_floats of them (a model read from an artifact).
+ * mfk_tf_model_alloc builds it for inference, with its parameters left
+ * unset, for a caller that writes all n_floats of them (a model read from
+ * an artifact), and without gradients: backward and training refuse it
+ * (MF_KERR_BADARG).
  */
 extern int	mfk_tf_model_alloc(MfTfModel *m, const MfTfSpec *spec, uint64_t seed,
 							   const MfAllocator *alloc);

@@ -39,7 +39,7 @@ mfk_tf_train_begin(MfTfModel *m, const MfTfTrainOpts *o)
 	if (m->opt_ready)
 		mfk_optim_free(&m->opt, &m->alloc);
 	m->opt_ready = 0;
-	if (!(o->clip_norm >= 0.0) || !(o->lr.base_lr > 0.0))
+	if (!(o->clip_norm >= 0.0) || !(o->lr.base_lr > 0.0) || m->grads == NULL)
 		return MF_KERR_BADARG;
 	err = mfk_optim_init(&m->opt, &o->optim, m->n_floats, &m->alloc);
 	if (err == MF_KOK)

@@ -626,6 +626,44 @@ test_decode_excluded_ids(MfTfKind kind, const char *label)
 	mfk_tf_model_free(&masked);
 }
 
+/* A model built for inference (mfk_tf_model_alloc) has no gradients: training and backward refuse it. */
+static void
+test_inference_model(void)
+{
+	MfTfSpec	s = small_spec(MF_TF_KIND_ENCODER, MF_TF_ATTN_SOFTMAX, MF_TF_LAYERNORM, "gelu", 0.0);
+	MfTfModel	m,
+				ref;
+	MfTfTrainOpts o;
+	MfTfInput	in;
+	MfTfFwd		f;
+	MfArena		a;
+	int32_t		src[3] = {3, 4, 5},
+				lab[1] = {1};
+	int			ok;
+
+	mfk_tf_model_init(&ref, &s, 5, &mfk_malloc_allocator);
+	ok = mfk_tf_model_alloc(&m, &s, 5, &mfk_malloc_allocator) == MF_KOK && m.grads == NULL &&
+		m.n_floats == ref.n_floats;
+	memcpy(m.params, ref.params, ref.n_floats * sizeof(float));
+	mfk_tf_train_defaults(&o);
+	ok &= mfk_tf_train_begin(&m, &o) == MF_KERR_BADARG && mfk_tf_train_begin(&ref, &o) == MF_KOK;
+	memset(&in, 0, sizeof(in));
+	in.B = 1;
+	in.S = 3;
+	in.src = src;
+	in.labels = lab;
+	mfk_arena_init(&a, &mfk_malloc_allocator, mfk_tf_model_step_bytes(&m, 1, 3, 0, 1));
+	ok &= mfk_tf_model_forward(NULL, &m, &in, &rng, &a, &f) == MF_KOK &&
+		mfk_tf_model_backward(NULL, &m, &in, &f, &a) == MF_KERR_BADARG;
+	mfk_arena_release(&a, 0);
+	ok &= mfk_tf_model_forward(NULL, &ref, &in, &rng, &a, &f) == MF_KOK &&
+		mfk_tf_model_backward(NULL, &ref, &in, &f, &a) == MF_KOK;	/* the same call on a trainable model */
+	mfk_arena_free(&a, &mfk_malloc_allocator);
+	MF_OK(ok, "a model built for inference has no gradients: training and backward refuse it (BADARG)");
+	mfk_tf_model_free(&m);
+	mfk_tf_model_free(&ref);
+}
+
 int
 main(void)
 {
@@ -651,6 +689,7 @@ main(void)
 	check_model("encoder-decoder, softmax, dropout 0.2", small_spec(MF_TF_KIND_ENCODER_DECODER, MF_TF_ATTN_SOFTMAX, MF_TF_LAYERNORM, "swiglu", 0.2));
 	MF_DIAG("worst whole-model gradient error (central differences, float32): %.2e", worst_rel);
 	test_training_and_redraw();
+	test_inference_model();
 	test_decode(MF_TF_KIND_DECODER, "decoder");
 	test_decode(MF_TF_KIND_ENCODER_DECODER, "encoder-decoder");
 	test_decode_limit(MF_TF_KIND_DECODER, "decoder");
